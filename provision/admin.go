@@ -1,0 +1,236 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// validateCluster also checks that the templates it names exist.
+func (s *Service) validateCluster(ctx context.Context, c Cluster) error {
+	errs := []error{ValidateCluster(c)}
+	ar := c.AutoRegistration
+	if ar.UDT != "" {
+		if _, err := s.store.UDT(ctx, ar.UDT); err != nil {
+			errs = append(errs, fmt.Errorf("auto-registration device template %q: %w", ar.UDT, err))
+		}
+	}
+	if ar.ULT != "" {
+		if _, err := s.store.ULT(ctx, ar.ULT); err != nil {
+			errs = append(errs, fmt.Errorf("auto-registration line template %q: %w", ar.ULT, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// PutUDT creates or replaces a Universal Device Template.
+func (s *Service) PutUDT(ctx context.Context, t UDT) error {
+	if err := ValidateUDT(t); err != nil {
+		return err
+	}
+	return s.store.PutUDT(ctx, t)
+}
+
+// PutULT creates or replaces a Universal Line Template.
+func (s *Service) PutULT(ctx context.Context, t ULT) error {
+	if err := ValidateULT(t); err != nil {
+		return err
+	}
+	return s.store.PutULT(ctx, t)
+}
+
+// PutUserProfile creates or replaces a user profile; the templates it names
+// must exist.
+func (s *Service) PutUserProfile(ctx context.Context, p UserProfile) error {
+	errs := []error{ValidateUserProfile(p)}
+	for _, name := range []string{p.DeskPhoneUDT, p.MobileDesktopUDT, p.RemoteDestinationUDT} {
+		if name == "" {
+			continue
+		}
+		if _, err := s.store.UDT(ctx, name); err != nil {
+			errs = append(errs, fmt.Errorf("user profile %q: device template %q: %w", p.Name, name, err))
+		}
+	}
+	if p.ULT != "" {
+		if _, err := s.store.ULT(ctx, p.ULT); err != nil {
+			errs = append(errs, fmt.Errorf("user profile %q: line template %q: %w", p.Name, p.ULT, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return s.store.PutUserProfile(ctx, p)
+}
+
+// PutFeatureGroupTemplate creates or replaces a feature group template.
+func (s *Service) PutFeatureGroupTemplate(ctx context.Context, t FeatureGroupTemplate) error {
+	if err := validName("feature group template", t.Name); err != nil {
+		return err
+	}
+	if _, err := s.store.UserProfile(ctx, t.UserProfile); err != nil {
+		return fmt.Errorf("feature group template %q: user profile %q: %w", t.Name, t.UserProfile, err)
+	}
+	return s.store.PutFeatureGroupTemplate(ctx, t)
+}
+
+// Secrets are the plain-text credentials of a user; empty fields are left
+// unchanged.
+type Secrets struct {
+	PIN      string
+	Password string
+}
+
+func (s *Service) applySecrets(u *User, sec Secrets) error {
+	if sec.PIN != "" {
+		if len(sec.PIN) > 64 || !isDigits(sec.PIN) {
+			return invalidf("user %q: PIN must be 1 to 64 digits", clip(u.ID))
+		}
+		h, err := s.HashSecret(sec.PIN)
+		if err != nil {
+			return err
+		}
+		u.PINHash = h
+	}
+	if sec.Password != "" {
+		if len(sec.Password) > 128 {
+			return invalidf("user %q: password is longer than 128 characters", clip(u.ID))
+		}
+		h, err := s.HashSecret(sec.Password)
+		if err != nil {
+			return err
+		}
+		u.PasswordHash = h
+	}
+	return nil
+}
+
+func (s *Service) checkUserRefs(ctx context.Context, u User) error {
+	if u.UserProfile == "" {
+		return nil
+	}
+	if _, err := s.store.UserProfile(ctx, u.UserProfile); err != nil {
+		return fmt.Errorf("user %q: user profile %q: %w", u.ID, u.UserProfile, err)
+	}
+	return nil
+}
+
+// CreateUser adds a user with hashed secrets.
+func (s *Service) CreateUser(ctx context.Context, u User, sec Secrets) (User, error) {
+	u.PINHash, u.PasswordHash, u.Credential = "", "", CredentialState{}
+	if err := errors.Join(ValidateUser(u), s.applySecrets(&u, sec)); err != nil {
+		return User{}, err
+	}
+	if err := s.checkUserRefs(ctx, u); err != nil {
+		return User{}, err
+	}
+	if err := s.store.CreateUser(ctx, u, nil); err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+// UpdateUser replaces a user's details, keeping the stored secrets and
+// credential state unless sec sets new secrets.
+func (s *Service) UpdateUser(ctx context.Context, u User, sec Secrets) (User, error) {
+	old, err := s.store.User(ctx, u.ID)
+	if err != nil {
+		return User{}, err
+	}
+	if old.ID != u.ID { // found by self-service ID: not the same user
+		return User{}, ErrUserNotFound
+	}
+	u.PINHash, u.PasswordHash, u.Credential = old.PINHash, old.PasswordHash, old.Credential
+	if err := errors.Join(ValidateUser(u), s.applySecrets(&u, sec)); err != nil {
+		return User{}, err
+	}
+	if err := s.checkUserRefs(ctx, u); err != nil {
+		return User{}, err
+	}
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+// SetAuthCode sets the system authentication code of users-and-admin mode.
+func (s *Service) SetAuthCode(ctx context.Context, code string) error {
+	if code != "" && (len(code) < 4 || len(code) > 64) {
+		return invalidf("authentication code must be 4 to 64 characters")
+	}
+	var h string
+	if code != "" {
+		var err error
+		if h, err = s.HashSecret(code); err != nil {
+			return err
+		}
+	}
+	_, err := s.UpdateCluster(ctx, func(c *Cluster) error { c.AuthCodeHash = h; return nil })
+	return err
+}
+
+// QuickAdd is a quick user/phone add request.
+type QuickAdd struct {
+	User                 User
+	Secrets              Secrets
+	FeatureGroupTemplate string
+	// DeviceMAC, when set, adds a desk phone of DeviceModel owned by the
+	// user with line 1 the user's primary extension.
+	DeviceMAC   string
+	DeviceModel int
+}
+
+// QuickAdd creates a user with the defaults of a feature group template
+// and, optionally, their phone, in one transaction.
+func (s *Service) QuickAdd(ctx context.Context, q QuickAdd) (User, *Device, error) {
+	fgt, err := s.store.FeatureGroupTemplate(ctx, q.FeatureGroupTemplate)
+	if err != nil {
+		return User{}, nil, fmt.Errorf("feature group template %q: %w", q.FeatureGroupTemplate, err)
+	}
+	u := q.User
+	u.UserProfile = fgt.UserProfile
+	u.PINHash, u.PasswordHash, u.Credential = "", "", CredentialState{}
+	if err := errors.Join(ValidateUser(u), s.applySecrets(&u, q.Secrets)); err != nil {
+		return User{}, nil, err
+	}
+	if q.DeviceMAC == "" {
+		if err := s.store.CreateUser(ctx, u, nil); err != nil {
+			return User{}, nil, err
+		}
+		return u, nil, nil
+	}
+	name, err := DeviceNameFromMAC(q.DeviceMAC)
+	if err != nil {
+		return User{}, nil, err
+	}
+	if u.PrimaryExtension == "" {
+		return User{}, nil, ErrNoPrimaryExtension
+	}
+	dev := Device{Name: name, Model: q.DeviceModel}
+	p, err := s.plan(ctx, dev, u, false)
+	if err != nil {
+		return User{}, nil, err
+	}
+	now := s.clock.Now()
+	d := Device{
+		Name:        name,
+		Model:       q.DeviceModel,
+		Protocol:    "SIP",
+		Owner:       u.ID,
+		Description: expandUserPattern(p.UDT.DescriptionPattern, u, p.Model, name),
+		State:       StateProvisioned,
+		UDT:         p.UDT.Name,
+		Settings:    expandSettings(p.UDT.DeviceSettings, name),
+		CreatedAt:   now,
+	}
+	partition := u.Partition
+	if partition == "" {
+		partition = p.ULT.RoutePartition
+	}
+	d.Lines = []Line{s.userLine(1, u, partition, p.ULT, p.Model, name)}
+	d.ConfigVersion = newVersion(now)
+	if err := s.store.CreateUser(ctx, u, &d); err != nil {
+		return User{}, nil, err
+	}
+	s.log.Info("quick add", "user", u.ID, "device", d.Name, "dn", u.PrimaryExtension, "code", "")
+	return u, &d, nil
+}

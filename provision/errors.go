@@ -1,0 +1,89 @@
+package provision
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error is an outcome the core refuses with. Code is the product's outcome
+// code, shown on phone screens, in SIP Warning headers, in JSON errors and in
+// logs; adapters map it to their protocol's answer in one table each.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Outcome codes. Spellings are the product's and are part of the contract.
+const (
+	CodeAutoRegDisabled    = "AUTOREG_DISABLED"
+	CodeAutoRegExhausted   = "AUTOREG_DN_RANGE_EXHAUSTED"
+	CodeAuthFailed         = "AUTH_FAILED"
+	CodeAccountLocked      = "ACCOUNT_LOCKED"
+	CodeNotAllowed         = "SELFPROV_NOT_ALLOWED"
+	CodeNoPrimaryExtension = "NO_PRIMARY_EXTENSION"
+	CodeDeviceLimit        = "SELFPROV_DEVICE_LIMIT"
+	CodeInvalidModel       = "INVALID_DEVICE_MODEL"
+	CodeTemplateNotFound   = "MODEL_PHONETEMPELATE_NOT_FOUND"
+	CodeDuplicate          = "DB-239"
+	CodeDeviceNotFound     = "DEVICE_NOT_FOUND"
+	CodeDeviceNotAutoReg   = "DEVICE_NOT_AUTOREGISTERED"
+	CodeUserNotFound       = "USER_NOT_FOUND"
+	CodeNotFound           = "NOT_FOUND"
+	CodeInvalid            = "INVALID_ARGUMENT"
+	CodeInUse              = "IN_USE"
+	CodeAutoProvNoTemplate = "AUTOPROV_NO_TEMPLATE"
+	CodeAutoProvVersion    = "AUTOPROV_UNSUPPORTED_VERSION"
+	CodeAutoProvPlatform   = "AUTOPROV_INVALID_PLATFORM"
+	CodeAutoProvPolicy     = "AUTOPROV_POLICY_DENIED"
+	CodeAutoProvEmail      = "AUTOPROV_EMAIL_MISMATCH"
+	CodeAutoProvCoolDown   = "AUTOPROV_COOL_DOWN"
+	CodeUnavailable        = "UNAVAILABLE"
+)
+
+// Sentinel errors. Match them with errors.Is; CodeOf gives the code of any
+// error that wraps one.
+var (
+	ErrAutoRegDisabled    = &Error{CodeAutoRegDisabled, "auto-registration is disabled"}
+	ErrAutoRegExhausted   = &Error{CodeAutoRegExhausted, "auto-registration directory number range is used up"}
+	ErrAuthFailed         = &Error{CodeAuthFailed, "user ID or PIN not valid"}
+	ErrAccountLocked      = &Error{CodeAccountLocked, "account is locked"}
+	ErrNotAllowed         = &Error{CodeNotAllowed, "user is not allowed to provision phones"}
+	ErrNoPrimaryExtension = &Error{CodeNoPrimaryExtension, "user has no primary extension"}
+	ErrDeviceLimit        = &Error{CodeDeviceLimit, "user already owns the maximum number of phones"}
+	ErrInvalidModel       = &Error{CodeInvalidModel, "device model is not known or not supported"}
+	ErrTemplateNotFound   = &Error{CodeTemplateNotFound, "user profile has no universal device template for this phone"}
+	ErrDuplicate          = &Error{CodeDuplicate, "duplicate value in a UNIQUE INDEX column (assign)"}
+	ErrDeviceNotFound     = &Error{CodeDeviceNotFound, "device not found"}
+	ErrDeviceNotAutoReg   = &Error{CodeDeviceNotAutoReg, "device is not auto-registered"}
+	ErrUserNotFound       = &Error{CodeUserNotFound, "user not found"}
+	ErrNotFound           = &Error{CodeNotFound, "not found"}
+	ErrInvalid            = &Error{CodeInvalid, "invalid argument"}
+	ErrInUse              = &Error{CodeInUse, "object is in use"}
+	ErrAutoProvNoTemplate = &Error{CodeAutoProvNoTemplate, "no device template for the client device"}
+	ErrAutoProvVersion    = &Error{CodeAutoProvVersion, "Webex App version is older than 41.12"}
+	ErrAutoProvPlatform   = &Error{CodeAutoProvPlatform, "unknown client platform"}
+	ErrAutoProvPolicy     = &Error{CodeAutoProvPolicy, "auto-provisioning policy does not allow this device class"}
+	ErrAutoProvEmail      = &Error{CodeAutoProvEmail, "email does not match the user"}
+	ErrAutoProvCoolDown   = &Error{CodeAutoProvCoolDown, "a device of this type was deleted recently"}
+	ErrUnavailable        = &Error{CodeUnavailable, "service unavailable"}
+)
+
+// CodeOf returns the outcome code carried by err, or "" for nil and
+// "INTERNAL" for errors that carry none.
+func CodeOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return "INTERNAL"
+}
+
+// invalidf wraps ErrInvalid with a description of what is wrong.
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}

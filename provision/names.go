@@ -1,0 +1,84 @@
+package provision
+
+import (
+	"crypto/rand"
+	"fmt"
+	"strings"
+)
+
+// Device name prefixes.
+const (
+	PrefixSEP = "SEP" // Cisco IP phones, SEP<MAC>
+	PrefixCSF = "CSF" // Webex App / Jabber desktop
+	PrefixBOT = "BOT" // Android
+	PrefixTCT = "TCT" // iPhone
+	PrefixTAB = "TAB" // tablets
+)
+
+// MaxDeviceNameLen is the longest device name the product accepts.
+const MaxDeviceNameLen = 15
+
+// CanonicalDeviceName validates a device name and returns it in canonical
+// form: SEP names upper-cased; client names with an upper-case prefix.
+func CanonicalDeviceName(name string) (string, error) {
+	if len(name) < 4 || len(name) > MaxDeviceNameLen {
+		return "", invalidf("device name %q must be 4 to %d characters", clip(name), MaxDeviceNameLen)
+	}
+	prefix := strings.ToUpper(name[:3])
+	rest := name[3:]
+	switch prefix {
+	case PrefixSEP:
+		if len(rest) != 12 || !isHex(rest) {
+			return "", invalidf("device name %q must be SEP followed by 12 hex digits", name)
+		}
+		return PrefixSEP + strings.ToUpper(rest), nil
+	case PrefixCSF, PrefixBOT, PrefixTCT, PrefixTAB:
+		for i := 0; i < len(rest); i++ {
+			if !isNameChar(rest[i]) {
+				return "", invalidf("device name %q may only hold letters, digits, '.', '_' and '-'", clip(name))
+			}
+		}
+		return prefix + rest, nil
+	}
+	return "", invalidf("device name %q must start with SEP, CSF, BOT, TCT or TAB", clip(name))
+}
+
+// DeviceNameFromMAC turns a MAC in any common notation into SEP<MAC>.
+func DeviceNameFromMAC(mac string) (string, error) {
+	clean := strings.NewReplacer(":", "", "-", "", ".", "").Replace(mac)
+	if len(clean) != 12 || !isHex(clean) {
+		return "", invalidf("MAC %q must have 12 hex digits", clip(mac))
+	}
+	return PrefixSEP + strings.ToUpper(clean), nil
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func isNameChar(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '.' || c == '_' || c == '-'
+}
+
+// clip keeps error messages short when input is hostile.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// newUUID returns a random RFC 4122 version 4 UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

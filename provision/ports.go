@@ -1,0 +1,103 @@
+package provision
+
+import (
+	"context"
+	"time"
+)
+
+// Store persists the domain. Implementations keep every multi-row change in
+// one transaction and report uniqueness violations as ErrDuplicate and
+// missing rows as ErrNotFound (or a more specific not-found sentinel).
+//
+// Uniqueness: device names (case-insensitively); one line per button of a
+// device; and a directory number (DN, partition) taken by auto-registration
+// belongs to that device alone. Other DNs may be shared between devices
+// (a user's desk phone and Webex clients share the primary extension).
+type Store interface {
+	Cluster(ctx context.Context) (Cluster, error)
+	SaveCluster(ctx context.Context, c Cluster) error
+
+	UDT(ctx context.Context, name string) (UDT, error)
+	UDTs(ctx context.Context) ([]UDT, error)
+	PutUDT(ctx context.Context, t UDT) error
+	DeleteUDT(ctx context.Context, name string) error
+	ULT(ctx context.Context, name string) (ULT, error)
+	ULTs(ctx context.Context) ([]ULT, error)
+	PutULT(ctx context.Context, t ULT) error
+	DeleteULT(ctx context.Context, name string) error
+	UserProfile(ctx context.Context, name string) (UserProfile, error)
+	UserProfiles(ctx context.Context) ([]UserProfile, error)
+	PutUserProfile(ctx context.Context, p UserProfile) error
+	DeleteUserProfile(ctx context.Context, name string) error
+	FeatureGroupTemplate(ctx context.Context, name string) (FeatureGroupTemplate, error)
+	FeatureGroupTemplates(ctx context.Context) ([]FeatureGroupTemplate, error)
+	PutFeatureGroupTemplate(ctx context.Context, t FeatureGroupTemplate) error
+	DeleteFeatureGroupTemplate(ctx context.Context, name string) error
+
+	// User finds a user by user ID or, failing that, by self-service ID.
+	User(ctx context.Context, id string) (User, error)
+	Users(ctx context.Context, after string, limit int) ([]User, error)
+	// CreateUser fails with ErrDuplicate when the ID exists. A non-nil d is
+	// created in the same transaction (quick user/phone add).
+	CreateUser(ctx context.Context, u User, d *Device) error
+	// UpdateUser replaces a user's record; ErrUserNotFound when absent.
+	UpdateUser(ctx context.Context, u User) error
+	DeleteUser(ctx context.Context, id string) error
+	SetCredentialState(ctx context.Context, id string, s CredentialState) error
+
+	Device(ctx context.Context, name string) (Device, error)
+	Devices(ctx context.Context, f DeviceFilter) ([]Device, error)
+	CountOwnedDevices(ctx context.Context, owner string) (int, error)
+	// CreateDevice inserts a device with its lines.
+	CreateDevice(ctx context.Context, d Device) error
+	DeleteDevice(ctx context.Context, name string) error
+
+	// AutoRegister creates the device build returns for the lowest DN of r
+	// that no line uses in partition, in one transaction. If a device named
+	// name exists it is returned unchanged with created false, so a retried
+	// REGISTER never takes a second DN. A range with no free DN gives
+	// ErrAutoRegExhausted.
+	AutoRegister(ctx context.Context, name string, r DNRange, partition string, build func(dn string) Device) (dev Device, created bool, err error)
+	// ReplaceDevice removes the auto-registered device oldName and inserts d
+	// in one transaction. It fails with ErrDeviceNotAutoReg if oldName is no
+	// longer auto-registered (another phone won), ErrDeviceNotFound if it is
+	// gone, and ErrDeviceLimit if d.Owner would then own more than limit
+	// devices (limit <= 0 means no limit).
+	ReplaceDevice(ctx context.Context, oldName string, d Device, limit int) error
+	// LastDeletion tells when a device with the name prefix owned by owner
+	// was last deleted; zero if never.
+	LastDeletion(ctx context.Context, owner, prefix string) (time.Time, error)
+
+	Close() error
+}
+
+// Notifier asks a registered device to reset (hard) or restart (soft).
+// Implementations must not block the caller on the network.
+type Notifier interface {
+	Notify(ctx context.Context, deviceName string, action Action) error
+}
+
+// Action is a service-control action.
+type Action string
+
+const (
+	ActionReset   Action = "reset"
+	ActionRestart Action = "restart"
+)
+
+// Clock is the source of time, replaced in tests.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// SystemClock is the wall clock.
+var SystemClock Clock = systemClock{}
+
+// NopNotifier drops notifications; it is used until a registrar is wired.
+type NopNotifier struct{}
+
+func (NopNotifier) Notify(context.Context, string, Action) error { return nil }

@@ -1,0 +1,547 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure a Service.
+type Options struct {
+	Store  Store
+	Clock  Clock        // default SystemClock
+	Logger *slog.Logger // default slog.Default()
+	// Models is the model catalogue.
+	Models []Model
+	// HashIterations is the PBKDF2 cost of new PINs and passwords
+	// (0 means DefaultHashIterations).
+	HashIterations int
+}
+
+// Service is the provisioning core. Adapters decode their protocol, call a
+// method here and encode the answer; the Service decides and persists
+// through the Store.
+type Service struct {
+	store    Store
+	clock    Clock
+	log      *slog.Logger
+	notifier atomic.Pointer[notifierBox]
+	models   map[int]Model
+	hashCost int
+
+	clusterMu sync.RWMutex
+	cluster   *Cluster // cached; every change goes through SaveCluster
+
+	userLocks [64]sync.Mutex // serialise credential updates per user
+	seed      maphash.Seed
+}
+
+type notifierBox struct{ n Notifier }
+
+// New returns a Service over opts.Store.
+func New(opts Options) (*Service, error) {
+	if opts.Store == nil {
+		return nil, errors.New("provision: a store is required")
+	}
+	s := &Service{
+		store:    opts.Store,
+		clock:    opts.Clock,
+		log:      opts.Logger,
+		models:   make(map[int]Model, len(opts.Models)),
+		hashCost: opts.HashIterations,
+		seed:     maphash.MakeSeed(),
+	}
+	if s.clock == nil {
+		s.clock = SystemClock
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.hashCost <= 0 {
+		s.hashCost = DefaultHashIterations
+	}
+	for _, m := range opts.Models {
+		if err := ValidateModel(m); err != nil {
+			return nil, err
+		}
+		s.models[m.ID] = m
+	}
+	s.SetNotifier(NopNotifier{})
+	return s, nil
+}
+
+// SetNotifier sets the port used to reset and restart devices. The
+// registrar is built after the Service, so it is set late.
+func (s *Service) SetNotifier(n Notifier) {
+	if n == nil {
+		n = NopNotifier{}
+	}
+	s.notifier.Store(&notifierBox{n})
+}
+
+// Store returns the store the Service persists through.
+func (s *Service) Store() Store { return s.store }
+
+// Model looks a model up in the catalogue.
+func (s *Service) Model(id int) (Model, bool) {
+	m, ok := s.models[id]
+	return m, ok
+}
+
+// Models returns the catalogue.
+func (s *Service) Models() []Model {
+	out := make([]Model, 0, len(s.models))
+	for _, m := range s.models {
+		out = append(out, m)
+	}
+	return out
+}
+
+// HashSecret hashes a PIN, password or authentication code at the
+// Service's cost.
+func (s *Service) HashSecret(secret string) (string, error) {
+	return HashSecret(secret, s.hashCost)
+}
+
+// Cluster returns the cluster settings, cached after the first read.
+func (s *Service) Cluster(ctx context.Context) (Cluster, error) {
+	s.clusterMu.RLock()
+	c := s.cluster
+	s.clusterMu.RUnlock()
+	if c != nil {
+		return *c, nil
+	}
+	got, err := s.store.Cluster(ctx)
+	if err != nil {
+		return Cluster{}, err
+	}
+	s.clusterMu.Lock()
+	s.cluster = &got
+	s.clusterMu.Unlock()
+	return got, nil
+}
+
+// UpdateCluster applies change to the cluster settings, validates and
+// stores the result. Nothing changes if change or validation fails.
+func (s *Service) UpdateCluster(ctx context.Context, change func(*Cluster) error) (Cluster, error) {
+	s.clusterMu.Lock()
+	defer s.clusterMu.Unlock()
+	c, err := s.store.Cluster(ctx)
+	if err != nil {
+		return Cluster{}, err
+	}
+	if err := change(&c); err != nil {
+		return Cluster{}, err
+	}
+	if err := s.validateCluster(ctx, c); err != nil {
+		return Cluster{}, err
+	}
+	if err := s.store.SaveCluster(ctx, c); err != nil {
+		return Cluster{}, err
+	}
+	s.cluster = &c
+	return c, nil
+}
+
+// Device returns the device named name (case-insensitively).
+func (s *Service) Device(ctx context.Context, name string) (Device, error) {
+	canon, err := CanonicalDeviceName(name)
+	if err != nil {
+		return Device{}, fmt.Errorf("%w: %v", ErrDeviceNotFound, err)
+	}
+	return s.store.Device(ctx, canon)
+}
+
+// DeleteDevice removes a device and releases its auto-registration DN.
+func (s *Service) DeleteDevice(ctx context.Context, name string) error {
+	canon, err := CanonicalDeviceName(name)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrDeviceNotFound, err)
+	}
+	return s.store.DeleteDevice(ctx, canon)
+}
+
+// Notify sends a reset or restart to a registered device. Delivery is the
+// Notifier's business; it does not block on the network.
+func (s *Service) Notify(ctx context.Context, name string, action Action) error {
+	if action != ActionReset && action != ActionRestart {
+		return invalidf("action %q must be reset or restart", action)
+	}
+	d, err := s.Device(ctx, name)
+	if err != nil {
+		return err
+	}
+	err = s.notifier.Load().n.Notify(ctx, d.Name, action)
+	s.log.Info("notify", "device", d.Name, "action", string(action), "code", CodeOf(err))
+	return err
+}
+
+// AutoRegister creates an auto-registered device for an unknown phone with
+// the lowest free DN of the range, or returns the existing device. created
+// tells which. It is idempotent per device name.
+func (s *Service) AutoRegister(ctx context.Context, name string, model int) (dev Device, created bool, err error) {
+	canon, err := CanonicalDeviceName(name)
+	if err != nil {
+		return Device{}, false, err
+	}
+	defer func() {
+		if err != nil || created {
+			s.log.Info("autoregister", "device", canon, "model", model, "dn", firstDN(dev), "code", CodeOf(err))
+		}
+	}()
+	c, err := s.Cluster(ctx)
+	if err != nil {
+		return Device{}, false, err
+	}
+	ar := c.AutoRegistration
+	if !ar.Active() {
+		// A device that exists keeps working when auto-registration is off.
+		if d, err := s.store.Device(ctx, canon); err == nil {
+			return d, false, nil
+		}
+		return Device{}, false, ErrAutoRegDisabled
+	}
+	udt, err := s.store.UDT(ctx, ar.UDT)
+	if err != nil {
+		return Device{}, false, fmt.Errorf("auto-registration template %q: %w", ar.UDT, err)
+	}
+	ult, err := s.store.ULT(ctx, ar.ULT)
+	if err != nil {
+		return Device{}, false, fmt.Errorf("auto-registration line template %q: %w", ar.ULT, err)
+	}
+	partition := ar.Partition
+	if partition == "" {
+		partition = ult.RoutePartition
+	}
+	now := s.clock.Now()
+	build := func(dn string) Device {
+		d := Device{
+			Name:        canon,
+			Model:       model,
+			Protocol:    "SIP",
+			Description: "Auto " + dn,
+			State:       StateAutoRegistered,
+			UDT:         udt.Name,
+			Settings:    expandSettings(udt.DeviceSettings, canon),
+			CreatedAt:   now,
+		}
+		d.Lines = []Line{s.newLine(1, dn, partition, ult, "Auto "+dn)}
+		d.ConfigVersion = newVersion(now)
+		return d
+	}
+	return s.store.AutoRegister(ctx, canon, ar.Range, partition, build)
+}
+
+func firstDN(d Device) string {
+	if len(d.Lines) == 0 {
+		return ""
+	}
+	return d.Lines[0].DN
+}
+
+// Authenticate checks a user's PIN or password (or, in users-and-admin
+// mode, the system authentication code; in none mode, nothing) under the
+// credential policy. A locked account answers ErrAccountLocked whatever
+// the secret, so a lockout never reveals whether a PIN was right.
+func (s *Service) Authenticate(ctx context.Context, userID, secret string) (User, error) {
+	if userID == "" || len(userID) > 128 || len(secret) > 128 {
+		VerifySecret(dummyHash, secret)
+		return User{}, ErrAuthFailed
+	}
+	c, err := s.Cluster(ctx)
+	if err != nil {
+		return User{}, err
+	}
+	u, err := s.store.User(ctx, userID)
+	if errors.Is(err, ErrUserNotFound) {
+		if c.AuthMode != AuthNone {
+			VerifySecret(dummyHash, secret)
+		}
+		return User{}, ErrAuthFailed
+	}
+	if err != nil {
+		return User{}, err
+	}
+	if c.AuthMode == AuthNone {
+		return u, nil
+	}
+
+	mu := &s.userLocks[maphash.String(s.seed, u.ID)%uint64(len(s.userLocks))]
+	mu.Lock()
+	defer mu.Unlock()
+	// Re-read under the lock: a concurrent failure may have locked the account.
+	if u, err = s.store.User(ctx, u.ID); err != nil {
+		return User{}, err
+	}
+	now := s.clock.Now()
+	policy := c.CredentialPolicy
+	st := u.Credential
+	if !st.LockedAt.IsZero() {
+		if policy.LockoutDuration == 0 || now.Before(st.LockedAt.Add(policy.LockoutDuration)) {
+			return User{}, ErrAccountLocked
+		}
+		st = CredentialState{} // the lockout has run out
+	}
+
+	ok := secret != "" && (VerifySecret(u.PINHash, secret) || VerifySecret(u.PasswordHash, secret))
+	if !ok && secret != "" && c.AuthMode == AuthUsersAndAdmin && c.AuthCodeHash != "" {
+		ok = VerifySecret(c.AuthCodeHash, secret)
+	}
+	if ok {
+		if st != u.Credential || st.FailedAttempts > 0 {
+			if err := s.store.SetCredentialState(ctx, u.ID, CredentialState{}); err != nil {
+				return User{}, err
+			}
+		}
+		u.Credential = CredentialState{}
+		return u, nil
+	}
+
+	if st.FailedAttempts == 0 || (policy.ResetCounterAfter > 0 && now.Sub(st.FirstFailure) >= policy.ResetCounterAfter) {
+		st = CredentialState{FirstFailure: now}
+	}
+	st.FailedAttempts++
+	locked := policy.FailedLogonThreshold > 0 && st.FailedAttempts >= policy.FailedLogonThreshold
+	if locked {
+		st.LockedAt = now
+	}
+	if err := s.store.SetCredentialState(ctx, u.ID, st); err != nil {
+		return User{}, err
+	}
+	if locked {
+		s.log.Warn("account locked", "user", u.ID, "failed_attempts", st.FailedAttempts, "code", CodeAccountLocked)
+		return User{}, ErrAccountLocked
+	}
+	return User{}, ErrAuthFailed
+}
+
+// Unlock clears a user's failed-logon state and lockout.
+func (s *Service) Unlock(ctx context.Context, userID string) error {
+	u, err := s.store.User(ctx, userID)
+	if err != nil {
+		return err
+	}
+	return s.store.SetCredentialState(ctx, u.ID, CredentialState{})
+}
+
+// Plan is what self-provisioning will do: the auto-registered device, the
+// user, and the extension the phone will get.
+type Plan struct {
+	Device    Device
+	User      User
+	Extension string
+	Model     Model
+	UDT       UDT
+	ULT       ULT
+	Profile   UserProfile
+}
+
+// Login runs the self-provisioning checks in the product's order for a
+// phone and the credentials typed on it. The returned Plan is shown on the
+// confirm screen.
+func (s *Service) Login(ctx context.Context, deviceName, userID, secret string) (Plan, error) {
+	dev, err := s.autoRegisteredDevice(ctx, deviceName)
+	if err != nil {
+		return Plan{}, err
+	}
+	u, err := s.Authenticate(ctx, userID, secret)
+	if err != nil {
+		return Plan{}, err
+	}
+	return s.plan(ctx, dev, u, true)
+}
+
+// CheckSelfProvision runs every check but credentials, for a user who has
+// already authenticated.
+func (s *Service) CheckSelfProvision(ctx context.Context, deviceName, userID string) (Plan, error) {
+	dev, err := s.autoRegisteredDevice(ctx, deviceName)
+	if err != nil {
+		return Plan{}, err
+	}
+	u, err := s.store.User(ctx, userID)
+	if err != nil {
+		return Plan{}, err
+	}
+	return s.plan(ctx, dev, u, true)
+}
+
+// SelfProvision replaces the auto-registered device with one owned by the
+// user, in one transaction: built from the user's UDT and ULT, line 1 the
+// primary extension, the auto-registration DN released. The caller resets
+// the phone afterwards (see Notify).
+func (s *Service) SelfProvision(ctx context.Context, deviceName, userID string) (dev Device, err error) {
+	defer func() {
+		s.log.Info("selfprovision", "device", deviceName, "user", userID, "dn", firstDN(dev), "code", CodeOf(err))
+	}()
+	p, err := s.CheckSelfProvision(ctx, deviceName, userID)
+	if err != nil {
+		return Device{}, err
+	}
+	now := s.clock.Now()
+	d := Device{
+		Name:        p.Device.Name,
+		Model:       p.Device.Model,
+		Protocol:    "SIP",
+		Owner:       p.User.ID,
+		Description: expandUserPattern(p.UDT.DescriptionPattern, p.User, p.Model, p.Device.Name),
+		State:       StateProvisioned,
+		UDT:         p.UDT.Name,
+		Settings:    expandSettings(p.UDT.DeviceSettings, p.Device.Name),
+		CreatedAt:   now,
+	}
+	partition := p.User.Partition
+	if partition == "" {
+		partition = p.ULT.RoutePartition
+	}
+	d.Lines = []Line{s.userLine(1, p.User, partition, p.ULT, p.Model, d.Name)}
+	d.ConfigVersion = newVersion(now)
+	if err := s.store.ReplaceDevice(ctx, p.Device.Name, d, p.Profile.DeviceLimit); err != nil {
+		return Device{}, err
+	}
+	return d, nil
+}
+
+func (s *Service) autoRegisteredDevice(ctx context.Context, name string) (Device, error) {
+	dev, err := s.Device(ctx, name)
+	if err != nil {
+		return Device{}, err
+	}
+	if dev.State != StateAutoRegistered {
+		return Device{}, ErrDeviceNotAutoReg
+	}
+	return dev, nil
+}
+
+// plan runs the checks after credentials, in the product's order. An
+// administrator's quick add skips the self-provisioning permission.
+func (s *Service) plan(ctx context.Context, dev Device, u User, selfProvision bool) (Plan, error) {
+	p := Plan{Device: dev, User: u}
+	prof, err := s.profileOf(ctx, u)
+	if err != nil {
+		return Plan{}, err
+	}
+	p.Profile = prof
+	if selfProvision && !prof.AllowSelfProvision {
+		return Plan{}, ErrNotAllowed
+	}
+	if u.PrimaryExtension == "" {
+		return Plan{}, ErrNoPrimaryExtension
+	}
+	p.Extension = u.PrimaryExtension
+	if prof.DeviceLimit > 0 {
+		n, err := s.store.CountOwnedDevices(ctx, u.ID)
+		if err != nil {
+			return Plan{}, err
+		}
+		if n >= prof.DeviceLimit {
+			return Plan{}, ErrDeviceLimit
+		}
+	}
+	m, ok := s.models[dev.Model]
+	if !ok || !m.Supported() || m.Class != ClassDesk {
+		return Plan{}, fmt.Errorf("%w: model %d", ErrInvalidModel, dev.Model)
+	}
+	p.Model = m
+	if prof.DeskPhoneUDT == "" {
+		return Plan{}, ErrTemplateNotFound
+	}
+	udt, err := s.store.UDT(ctx, prof.DeskPhoneUDT)
+	if errors.Is(err, ErrNotFound) {
+		return Plan{}, fmt.Errorf("%w: %q", ErrTemplateNotFound, prof.DeskPhoneUDT)
+	}
+	if err != nil {
+		return Plan{}, err
+	}
+	p.UDT = udt
+	if prof.ULT != "" {
+		if p.ULT, err = s.store.ULT(ctx, prof.ULT); err != nil {
+			return Plan{}, fmt.Errorf("user profile %q line template: %w", prof.Name, err)
+		}
+	}
+	return p, nil
+}
+
+// profileOf returns the user's profile, or the default system profile.
+func (s *Service) profileOf(ctx context.Context, u User) (UserProfile, error) {
+	if u.UserProfile != "" {
+		p, err := s.store.UserProfile(ctx, u.UserProfile)
+		if err == nil || !errors.Is(err, ErrNotFound) {
+			return p, err
+		}
+	}
+	all, err := s.store.UserProfiles(ctx)
+	if err != nil {
+		return UserProfile{}, err
+	}
+	for _, p := range all {
+		if p.DefaultSystemProfile {
+			return p, nil
+		}
+	}
+	return UserProfile{}, ErrNotAllowed // no profile: nothing allows self-provisioning
+}
+
+func (s *Service) newLine(button int, dn, partition string, ult ULT, display string) Line {
+	return Line{
+		Button:      button,
+		DN:          dn,
+		Partition:   partition,
+		Label:       dn,
+		DisplayName: display,
+		Contact:     newUUID(),
+		MaxCalls:    ult.MaxCalls,
+		BusyTrigger: ult.BusyTrigger,
+	}
+}
+
+// userLine is the line of a user's primary extension, labelled from the ULT.
+func (s *Service) userLine(button int, u User, partition string, ult ULT, m Model, device string) Line {
+	l := s.newLine(button, u.PrimaryExtension, partition, ult, "")
+	display := ult.DisplayPattern
+	if display == "" {
+		display = "#FirstName# #LastName#"
+	}
+	l.DisplayName = expandUserPattern(display, u, m, device)
+	if ult.LabelPattern != "" {
+		l.Label = expandUserPattern(ult.LabelPattern, u, m, device)
+	}
+	return l
+}
+
+// expandSettings fills the device name into the template's URLs.
+func expandSettings(ds DeviceSettings, device string) DeviceSettings {
+	r := strings.NewReplacer("#DEVICENAME#", device)
+	ds.IdleURL = r.Replace(ds.IdleURL)
+	ds.ServicesURL = r.Replace(ds.ServicesURL)
+	ds.AuthenticationURL = r.Replace(ds.AuthenticationURL)
+	ds.DirectoryURL = r.Replace(ds.DirectoryURL)
+	return ds
+}
+
+// expandUserPattern expands the template tokens of description, display
+// and label patterns.
+func expandUserPattern(pattern string, u User, m Model, device string) string {
+	if pattern == "" {
+		pattern = "#FirstName# #LastName# (#Product#)"
+	}
+	out := strings.NewReplacer(
+		"#FirstName#", u.FirstName,
+		"#LastName#", u.LastName,
+		"#UserID#", u.ID,
+		"#Product#", m.Name,
+		"#Extension#", u.PrimaryExtension,
+		"#DEVICENAME#", device,
+	).Replace(pattern)
+	return strings.TrimSpace(strings.Join(strings.Fields(out), " "))
+}
+
+// newVersion makes a config version stamp in CUCM's shape, <epoch>-<uuid>.
+func newVersion(now time.Time) string {
+	return fmt.Sprintf("%d-%s", now.Unix(), newUUID())
+}
