@@ -219,7 +219,7 @@ func (s *Service) QuickAdd(ctx context.Context, q QuickAdd) (User, *Device, erro
 		Description: expandUserPattern(p.UDT.DescriptionPattern, u, p.Model, name),
 		State:       StateProvisioned,
 		UDT:         p.UDT.Name,
-		Settings:    expandSettings(p.UDT.DeviceSettings, name),
+		Settings:    s.expandSettings(p.UDT.DeviceSettings, name),
 		CreatedAt:   now,
 	}
 	partition := u.Partition

@@ -254,6 +254,17 @@ type Cluster struct {
 	WebexCoolDown    time.Duration    `json:"webexCoolDown"`
 }
 
+// DefaultCluster is the settings of a new cluster: auto-registration off,
+// as in the product.
+func DefaultCluster() Cluster {
+	return Cluster{
+		AuthMode:         AuthUsers,
+		CredentialPolicy: DefaultCredentialPolicy,
+		WebexPolicy:      WebexDesktopAndMobile,
+		WebexCoolDown:    DefaultWebexCoolDown,
+	}
+}
+
 func isDigits(s string) bool {
 	if s == "" {
 		return false
@@ -265,3 +276,7 @@ func isDigits(s string) bool {
 	}
 	return true
 }
+
+// DefaultWebexCoolDown is how long after a Webex client device is deleted a
+// device of the same type is not re-created for the user.
+const DefaultWebexCoolDown = 10 * time.Minute

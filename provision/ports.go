@@ -14,6 +14,7 @@ import (
 // belongs to that device alone. Other DNs may be shared between devices
 // (a user's desk phone and Webex clients share the primary extension).
 type Store interface {
+	// Cluster returns the settings, ErrNotFound before they are first saved.
 	Cluster(ctx context.Context) (Cluster, error)
 	SaveCluster(ctx context.Context, c Cluster) error
 
@@ -50,7 +51,9 @@ type Store interface {
 	CountOwnedDevices(ctx context.Context, owner string) (int, error)
 	// CreateDevice inserts a device with its lines.
 	CreateDevice(ctx context.Context, d Device) error
-	DeleteDevice(ctx context.Context, name string) error
+	// DeleteDevice removes a device, releasing its auto-registration DN and
+	// recording at as its owner's last deletion of that device type.
+	DeleteDevice(ctx context.Context, name string, at time.Time) error
 
 	// AutoRegister creates the device build returns for the lowest DN of r
 	// that no line uses in partition, in one transaction. If a device named

@@ -22,6 +22,10 @@ type Options struct {
 	// HashIterations is the PBKDF2 cost of new PINs and passwords
 	// (0 means DefaultHashIterations).
 	HashIterations int
+	// URLVars are placeholders expanded in template URLs when a device is
+	// created, e.g. "#SERVICEHOST#" → "192.0.2.10:8080", so stored
+	// templates follow the daemon's advertised address.
+	URLVars map[string]string
 }
 
 // Service is the provisioning core. Adapters decode their protocol, call a
@@ -40,6 +44,7 @@ type Service struct {
 
 	userLocks [64]sync.Mutex // serialise credential updates per user
 	seed      maphash.Seed
+	urlVars   []string // old, new pairs for strings.NewReplacer
 }
 
 type notifierBox struct{ n Notifier }
@@ -65,6 +70,9 @@ func New(opts Options) (*Service, error) {
 	}
 	if s.hashCost <= 0 {
 		s.hashCost = DefaultHashIterations
+	}
+	for k, v := range opts.URLVars {
+		s.urlVars = append(s.urlVars, k, v)
 	}
 	for _, m := range opts.Models {
 		if err := ValidateModel(m); err != nil {
@@ -117,7 +125,7 @@ func (s *Service) Cluster(ctx context.Context) (Cluster, error) {
 	if c != nil {
 		return *c, nil
 	}
-	got, err := s.store.Cluster(ctx)
+	got, err := s.storedCluster(ctx)
 	if err != nil {
 		return Cluster{}, err
 	}
@@ -132,7 +140,7 @@ func (s *Service) Cluster(ctx context.Context) (Cluster, error) {
 func (s *Service) UpdateCluster(ctx context.Context, change func(*Cluster) error) (Cluster, error) {
 	s.clusterMu.Lock()
 	defer s.clusterMu.Unlock()
-	c, err := s.store.Cluster(ctx)
+	c, err := s.storedCluster(ctx)
 	if err != nil {
 		return Cluster{}, err
 	}
@@ -147,6 +155,23 @@ func (s *Service) UpdateCluster(ctx context.Context, change func(*Cluster) error
 	}
 	s.cluster = &c
 	return c, nil
+}
+
+func (s *Service) storedCluster(ctx context.Context) (Cluster, error) {
+	c, err := s.store.Cluster(ctx)
+	if errors.Is(err, ErrNotFound) {
+		return DefaultCluster(), nil
+	}
+	return c, err
+}
+
+// ClusterSeeded reports whether cluster settings were ever saved.
+func (s *Service) ClusterSeeded(ctx context.Context) (bool, error) {
+	_, err := s.store.Cluster(ctx)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Device returns the device named name (case-insensitively).
@@ -164,7 +189,7 @@ func (s *Service) DeleteDevice(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrDeviceNotFound, err)
 	}
-	return s.store.DeleteDevice(ctx, canon)
+	return s.store.DeleteDevice(ctx, canon, s.clock.Now())
 }
 
 // Notify sends a reset or restart to a registered device. Delivery is the
@@ -228,7 +253,7 @@ func (s *Service) AutoRegister(ctx context.Context, name string, model int) (dev
 			Description: "Auto " + dn,
 			State:       StateAutoRegistered,
 			UDT:         udt.Name,
-			Settings:    expandSettings(udt.DeviceSettings, canon),
+			Settings:    s.expandSettings(udt.DeviceSettings, canon),
 			CreatedAt:   now,
 		}
 		d.Lines = []Line{s.newLine(1, dn, partition, ult, "Auto "+dn)}
@@ -392,7 +417,7 @@ func (s *Service) SelfProvision(ctx context.Context, deviceName, userID string) 
 		Description: expandUserPattern(p.UDT.DescriptionPattern, p.User, p.Model, p.Device.Name),
 		State:       StateProvisioned,
 		UDT:         p.UDT.Name,
-		Settings:    expandSettings(p.UDT.DeviceSettings, p.Device.Name),
+		Settings:    s.expandSettings(p.UDT.DeviceSettings, p.Device.Name),
 		CreatedAt:   now,
 	}
 	partition := p.User.Partition
@@ -514,9 +539,10 @@ func (s *Service) userLine(button int, u User, partition string, ult ULT, m Mode
 	return l
 }
 
-// expandSettings fills the device name into the template's URLs.
-func expandSettings(ds DeviceSettings, device string) DeviceSettings {
-	r := strings.NewReplacer("#DEVICENAME#", device)
+// expandSettings fills the device name and the URL variables into the
+// template's URLs.
+func (s *Service) expandSettings(ds DeviceSettings, device string) DeviceSettings {
+	r := strings.NewReplacer(append([]string{"#DEVICENAME#", device}, s.urlVars...)...)
 	ds.IdleURL = r.Replace(ds.IdleURL)
 	ds.ServicesURL = r.Replace(ds.ServicesURL)
 	ds.AuthenticationURL = r.Replace(ds.AuthenticationURL)

@@ -1,0 +1,361 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"selfprov/provision"
+)
+
+// Device looks a device up by name, case-insensitively: one indexed read of
+// one row, the lines included in the document.
+func (s *Store) Device(ctx context.Context, name string) (provision.Device, error) {
+	var data []byte
+	err := s.getDevice.QueryRowContext(ctx, strings.ToUpper(name)).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return provision.Device{}, provision.ErrDeviceNotFound
+	}
+	if err != nil {
+		return provision.Device{}, err
+	}
+	var d provision.Device
+	if err := json.Unmarshal(data, &d); err != nil {
+		return provision.Device{}, fmt.Errorf("sqlite: device %s: %w", name, err)
+	}
+	return d, nil
+}
+
+// Devices lists devices in name order.
+func (s *Store) Devices(ctx context.Context, f provision.DeviceFilter) ([]provision.Device, error) {
+	q := `SELECT data FROM devices WHERE name_key > ?`
+	args := []any{strings.ToUpper(f.After)}
+	if f.NamePrefix != "" {
+		// Range scan on the key instead of LIKE, whose escaping differs by engine.
+		p := strings.ToUpper(f.NamePrefix)
+		q += ` AND name_key >= ? AND name_key < ?`
+		args = append(args, p, p+"\U0010FFFF")
+	}
+	if f.Owner != "" {
+		q += ` AND owner = ?`
+		args = append(args, f.Owner)
+	}
+	if f.State != "" {
+		q += ` AND state = ?`
+		args = append(args, string(f.State))
+	}
+	if f.Model != 0 {
+		q += ` AND model = ?`
+		args = append(args, f.Model)
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	q += ` ORDER BY name_key LIMIT ?`
+	args = append(args, limit)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []provision.Device
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return nil, err
+		}
+		var d provision.Device
+		if err := json.Unmarshal(data, &d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// CountOwnedDevices counts the devices a user owns.
+func (s *Store) CountOwnedDevices(ctx context.Context, owner string) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM devices WHERE owner = ?`, owner).Scan(&n)
+	return n, err
+}
+
+// CreateDevice inserts a device and its lines.
+func (s *Store) CreateDevice(ctx context.Context, d provision.Device) error {
+	return mapErr(s.tx(ctx, func(tx *sql.Tx) error { return insertDevice(ctx, tx, d, false) }))
+}
+
+// DeleteDevice removes a device, releases its DNs and records the deletion
+// for the owner's Webex cool-down.
+func (s *Store) DeleteDevice(ctx context.Context, name string, at time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		released, err := deleteDevice(ctx, tx, name, at)
+		// Lowering a hint early is always safe: it only widens the next scan.
+		s.release(released)
+		return err
+	})
+}
+
+type releasedDN struct {
+	partition string
+	num       int64
+}
+
+// deleteDevice removes a device and its lines, returning the
+// auto-registration DNs it held. A non-zero at records the deletion.
+func deleteDevice(ctx context.Context, tx *sql.Tx, name string, at time.Time) ([]releasedDN, error) {
+	key := strings.ToUpper(name)
+	var owner sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT owner FROM devices WHERE name_key = ?`, key).Scan(&owner); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, provision.ErrDeviceNotFound
+		}
+		return nil, err
+	}
+	var released []releasedDN
+	rows, err := tx.QueryContext(ctx, `SELECT partition, dn_num FROM lines WHERE device_key = ? AND auto = 1 AND dn_num IS NOT NULL`, key)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var r releasedDN
+		if err := rows.Scan(&r.partition, &r.num); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		released = append(released, r)
+	}
+	rows.Close()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM lines WHERE device_key = ?`, key); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE name_key = ?`, key); err != nil {
+		return nil, err
+	}
+	if !at.IsZero() && owner.Valid && owner.String != "" && len(key) >= 3 {
+		_, err := tx.ExecContext(ctx, `INSERT INTO deletions (owner, prefix, deleted_at) VALUES (?, ?, ?)
+			ON CONFLICT (owner, prefix) DO UPDATE SET deleted_at = excluded.deleted_at`, owner.String, key[:3], at.UnixNano())
+		if err != nil {
+			return nil, err
+		}
+	}
+	return released, nil
+}
+
+// insertDevice inserts d and its lines. auto marks line DNs as taken by
+// auto-registration, which no other device may share.
+func insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device, auto bool) error {
+	data, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	key := strings.ToUpper(d.Name)
+	var owner any
+	if d.Owner != "" {
+		owner = d.Owner
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO devices (name_key, owner, state, model, data) VALUES (?, ?, ?, ?, ?)`,
+		key, owner, string(d.State), d.Model, data); err != nil {
+		if strings.Contains(err.Error(), "constraint failed") {
+			return fmt.Errorf("%w: device %s exists", provision.ErrDuplicate, d.Name)
+		}
+		return err
+	}
+	for _, l := range d.Lines {
+		if auto {
+			// The allocator picked a DN no line uses; the unique index backs it.
+		} else {
+			var holder string
+			err := tx.QueryRowContext(ctx, `SELECT device_key FROM lines WHERE partition = ? AND dn = ? AND auto = 1`, l.Partition, l.DN).Scan(&holder)
+			if err == nil {
+				return fmt.Errorf("%w: DN %s is assigned to auto-registered device %s", provision.ErrDuplicate, l.DN, holder)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		var num any
+		if n, err := strconv.ParseInt(l.DN, 10, 64); err == nil && l.DN != "" && l.DN[0] != '+' && l.DN[0] != '-' {
+			num = n
+		}
+		a := 0
+		if auto {
+			a = 1
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO lines (device_key, button, dn, partition, dn_num, dn_len, auto) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			key, l.Button, l.DN, l.Partition, num, len(l.DN), a); err != nil {
+			if strings.Contains(err.Error(), "constraint failed") {
+				return fmt.Errorf("%w: line %d DN %s on %s", provision.ErrDuplicate, l.Button, l.DN, d.Name)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func hintKey(partition string, r provision.DNRange) string {
+	return partition + "\x00" + r.Start + "\x00" + r.End
+}
+
+// AutoRegister creates an auto-registered device on the lowest free DN of
+// the range, or returns the existing device.
+func (s *Store) AutoRegister(ctx context.Context, name string, r provision.DNRange, partition string, build func(dn string) provision.Device) (provision.Device, bool, error) {
+	start, end, width, err := r.Bounds()
+	if err != nil {
+		return provision.Device{}, false, err
+	}
+	// Most retries find the device without taking the write lock.
+	if d, err := s.Device(ctx, name); err == nil {
+		return d, false, nil
+	} else if !errors.Is(err, provision.ErrDeviceNotFound) {
+		return provision.Device{}, false, err
+	}
+	hk := hintKey(partition, r)
+	var dev provision.Device
+	var existing bool
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var data []byte
+		err := tx.QueryRowContext(ctx, `SELECT data FROM devices WHERE name_key = ?`, strings.ToUpper(name)).Scan(&data)
+		if err == nil {
+			existing = true
+			return json.Unmarshal(data, &dev)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		// The write connection is the only writer, so the hint read here
+		// cannot move under us until commit.
+		s.hintMu.Lock()
+		from, ok := s.hints[hk]
+		s.hintMu.Unlock()
+		if !ok || from < start {
+			from = start
+		}
+		n, err := lowestFree(ctx, tx, partition, from, end, width)
+		if err != nil {
+			return err
+		}
+		if n > end {
+			s.setHint(hk, n)
+			return provision.ErrAutoRegExhausted
+		}
+		dn := provision.FormatDN(n, width)
+		dev = build(dn)
+		if err := insertDevice(ctx, tx, dev, true); err != nil {
+			return err
+		}
+		s.setHint(hk, n+1)
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, provision.ErrAutoRegExhausted) {
+			return provision.Device{}, false, err
+		}
+		// A failed commit leaves the hint ahead of a DN that is still free.
+		s.hintMu.Lock()
+		delete(s.hints, hk)
+		s.hintMu.Unlock()
+		return provision.Device{}, false, mapErr(err)
+	}
+	return dev, !existing, nil
+}
+
+func (s *Store) setHint(key string, n int64) {
+	s.hintMu.Lock()
+	s.hints[key] = n
+	s.hintMu.Unlock()
+}
+
+// release lowers the hints so released DNs are handed out again, lowest first.
+func (s *Store) release(dns []releasedDN) {
+	if len(dns) == 0 {
+		return
+	}
+	s.hintMu.Lock()
+	defer s.hintMu.Unlock()
+	for k, v := range s.hints {
+		for _, r := range dns {
+			if strings.HasPrefix(k, r.partition+"\x00") && r.num < v {
+				v = r.num
+			}
+		}
+		s.hints[k] = v
+	}
+}
+
+// lowestFree walks the used DNs of the range from `from` up and returns the
+// first gap (end+1 when there is none).
+func lowestFree(ctx context.Context, tx *sql.Tx, partition string, from, end int64, width int) (int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT dn_num FROM lines WHERE partition = ? AND dn_num >= ? AND dn_num <= ? AND dn_len = ? ORDER BY dn_num`,
+		partition, from, end, width)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	cand := from
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return 0, err
+		}
+		if v > cand {
+			break
+		}
+		if v == cand {
+			cand++
+		}
+	}
+	return cand, rows.Err()
+}
+
+// ReplaceDevice swaps an auto-registered device for a provisioned one.
+func (s *Store) ReplaceDevice(ctx context.Context, oldName string, d provision.Device, limit int) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var state string
+		err := tx.QueryRowContext(ctx, `SELECT state FROM devices WHERE name_key = ?`, strings.ToUpper(oldName)).Scan(&state)
+		if errors.Is(err, sql.ErrNoRows) {
+			return provision.ErrDeviceNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if state != string(provision.StateAutoRegistered) {
+			return provision.ErrDeviceNotAutoReg
+		}
+		if limit > 0 && d.Owner != "" {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM devices WHERE owner = ?`, d.Owner).Scan(&n); err != nil {
+				return err
+			}
+			if n >= limit {
+				return provision.ErrDeviceLimit
+			}
+		}
+		released, err := deleteDevice(ctx, tx, oldName, time.Time{})
+		if err != nil {
+			return err
+		}
+		s.release(released)
+		return insertDevice(ctx, tx, d, false)
+	})
+	return mapErr(err)
+}
+
+// LastDeletion tells when owner last lost a device with this prefix.
+func (s *Store) LastDeletion(ctx context.Context, owner, prefix string) (time.Time, error) {
+	var ns int64
+	err := s.r.QueryRowContext(ctx, `SELECT deleted_at FROM deletions WHERE owner = ? AND prefix = ?`, owner, strings.ToUpper(prefix)).Scan(&ns)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(0, ns), nil
+}

@@ -1,0 +1,288 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"selfprov/provision"
+)
+
+// Cluster returns the cluster settings; ErrNotFound before they are first saved.
+func (s *Store) Cluster(ctx context.Context) (provision.Cluster, error) {
+	var data string
+	var c struct {
+		provision.Cluster
+		AuthCodeHash string `json:"authCodeHash"`
+	}
+	err := s.r.QueryRowContext(ctx, `SELECT data FROM cluster WHERE id = 1`).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return provision.Cluster{}, provision.ErrNotFound
+	}
+	if err != nil {
+		return provision.Cluster{}, err
+	}
+	if err := json.Unmarshal([]byte(data), &c); err != nil {
+		return provision.Cluster{}, fmt.Errorf("sqlite: cluster settings: %w", err)
+	}
+	c.Cluster.AuthCodeHash = c.AuthCodeHash
+	return c.Cluster, nil
+}
+
+// SaveCluster stores the cluster settings.
+func (s *Store) SaveCluster(ctx context.Context, c provision.Cluster) error {
+	data, err := json.Marshal(struct {
+		provision.Cluster
+		AuthCodeHash string `json:"authCodeHash"`
+	}{c, c.AuthCodeHash})
+	if err != nil {
+		return err
+	}
+	_, err = s.w.ExecContext(ctx, `INSERT INTO cluster (id, data) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data`, string(data))
+	return err
+}
+
+// Named objects (templates, profiles) share one shape: name + JSON.
+
+func getNamed[T any](ctx context.Context, s *Store, table, name string) (T, error) {
+	var v T
+	var data string
+	err := s.r.QueryRowContext(ctx, `SELECT data FROM `+table+` WHERE name = ?`, name).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, fmt.Errorf("%w: %s %q", provision.ErrNotFound, table, name)
+	}
+	if err != nil {
+		return v, err
+	}
+	return v, json.Unmarshal([]byte(data), &v)
+}
+
+func listNamed[T any](ctx context.Context, s *Store, table string) ([]T, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT data FROM `+table+` ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			return nil, err
+		}
+		var v T
+		if err := json.Unmarshal([]byte(data), &v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func putNamed(ctx context.Context, s *Store, table, name string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = s.w.ExecContext(ctx, `INSERT INTO `+table+` (name, data) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET data = excluded.data`, name, string(data))
+	return err
+}
+
+func deleteNamed(ctx context.Context, s *Store, table, name string) error {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM `+table+` WHERE name = ?`, name)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: %s %q", provision.ErrNotFound, table, name)
+	}
+	return nil
+}
+
+func (s *Store) UDT(ctx context.Context, name string) (provision.UDT, error) {
+	return getNamed[provision.UDT](ctx, s, "udts", name)
+}
+func (s *Store) UDTs(ctx context.Context) ([]provision.UDT, error) {
+	return listNamed[provision.UDT](ctx, s, "udts")
+}
+func (s *Store) PutUDT(ctx context.Context, t provision.UDT) error {
+	return putNamed(ctx, s, "udts", t.Name, t)
+}
+func (s *Store) DeleteUDT(ctx context.Context, name string) error {
+	return deleteNamed(ctx, s, "udts", name)
+}
+
+func (s *Store) ULT(ctx context.Context, name string) (provision.ULT, error) {
+	return getNamed[provision.ULT](ctx, s, "ults", name)
+}
+func (s *Store) ULTs(ctx context.Context) ([]provision.ULT, error) {
+	return listNamed[provision.ULT](ctx, s, "ults")
+}
+func (s *Store) PutULT(ctx context.Context, t provision.ULT) error {
+	return putNamed(ctx, s, "ults", t.Name, t)
+}
+func (s *Store) DeleteULT(ctx context.Context, name string) error {
+	return deleteNamed(ctx, s, "ults", name)
+}
+
+func (s *Store) UserProfile(ctx context.Context, name string) (provision.UserProfile, error) {
+	return getNamed[provision.UserProfile](ctx, s, "user_profiles", name)
+}
+func (s *Store) UserProfiles(ctx context.Context) ([]provision.UserProfile, error) {
+	return listNamed[provision.UserProfile](ctx, s, "user_profiles")
+}
+func (s *Store) PutUserProfile(ctx context.Context, p provision.UserProfile) error {
+	return putNamed(ctx, s, "user_profiles", p.Name, p)
+}
+func (s *Store) DeleteUserProfile(ctx context.Context, name string) error {
+	return deleteNamed(ctx, s, "user_profiles", name)
+}
+
+func (s *Store) FeatureGroupTemplate(ctx context.Context, name string) (provision.FeatureGroupTemplate, error) {
+	return getNamed[provision.FeatureGroupTemplate](ctx, s, "feature_group_templates", name)
+}
+func (s *Store) FeatureGroupTemplates(ctx context.Context) ([]provision.FeatureGroupTemplate, error) {
+	return listNamed[provision.FeatureGroupTemplate](ctx, s, "feature_group_templates")
+}
+func (s *Store) PutFeatureGroupTemplate(ctx context.Context, t provision.FeatureGroupTemplate) error {
+	return putNamed(ctx, s, "feature_group_templates", t.Name, t)
+}
+func (s *Store) DeleteFeatureGroupTemplate(ctx context.Context, name string) error {
+	return deleteNamed(ctx, s, "feature_group_templates", name)
+}
+
+// Users. Secrets and credential state live in their own columns: the JSON
+// document never holds a hash.
+
+const userCols = `data, pin_hash, password_hash, credential`
+
+func scanUser(sc interface{ Scan(...any) error }) (provision.User, error) {
+	var u provision.User
+	var data, cred string
+	if err := sc.Scan(&data, &u.PINHash, &u.PasswordHash, &cred); err != nil {
+		return u, err
+	}
+	pin, pw := u.PINHash, u.PasswordHash
+	if err := json.Unmarshal([]byte(data), &u); err != nil {
+		return u, err
+	}
+	u.PINHash, u.PasswordHash = pin, pw
+	if err := json.Unmarshal([]byte(cred), &u.Credential); err != nil {
+		return u, err
+	}
+	return u, nil
+}
+
+// User finds a user by ID, then by self-service ID.
+func (s *Store) User(ctx context.Context, id string) (provision.User, error) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		u, err = scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE self_service_id = ?`, id))
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return provision.User{}, provision.ErrUserNotFound
+	}
+	return u, err
+}
+
+// Users lists users in ID order after the given ID.
+func (s *Store) Users(ctx context.Context, after string, limit int) ([]provision.User, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+userCols+` FROM users WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []provision.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+func userArgs(u provision.User) ([]any, error) {
+	data, err := json.Marshal(u)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := json.Marshal(u.Credential)
+	if err != nil {
+		return nil, err
+	}
+	var ssid any
+	if u.SelfServiceID != "" {
+		ssid = u.SelfServiceID
+	}
+	return []any{u.ID, ssid, string(data), u.PINHash, u.PasswordHash, string(cred)}, nil
+}
+
+// CreateUser inserts a user and, if d is set, their device, in one transaction.
+func (s *Store) CreateUser(ctx context.Context, u provision.User, d *provision.Device) error {
+	args, err := userArgs(u)
+	if err != nil {
+		return err
+	}
+	return mapErr(s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, self_service_id, data, pin_hash, password_hash, credential) VALUES (?, ?, ?, ?, ?, ?)`, args...); err != nil {
+			return err
+		}
+		if d != nil {
+			return insertDevice(ctx, tx, *d, false)
+		}
+		return nil
+	}))
+}
+
+// UpdateUser replaces a user's record.
+func (s *Store) UpdateUser(ctx context.Context, u provision.User) error {
+	args, err := userArgs(u)
+	if err != nil {
+		return err
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE users SET self_service_id = ?, data = ?, pin_hash = ?, password_hash = ?, credential = ? WHERE id = ?`, append(args[1:], u.ID)...)
+	if err != nil {
+		return mapErr(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return provision.ErrUserNotFound
+	}
+	return nil
+}
+
+// DeleteUser removes a user. Their devices stay, without an owner.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return provision.ErrUserNotFound
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM deletions WHERE owner = ?`, id)
+		return err
+	})
+}
+
+// SetCredentialState stores a user's failed-logon state.
+func (s *Store) SetCredentialState(ctx context.Context, id string, st provision.CredentialState) error {
+	cred, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	res, err := s.w.ExecContext(ctx, `UPDATE users SET credential = ? WHERE id = ?`, string(cred), id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return provision.ErrUserNotFound
+	}
+	return nil
+}

@@ -1,0 +1,204 @@
+// Package sqlite is the embedded default provision.Store, on modernc.org/sqlite
+// (pure Go): one file under the data directory, WAL journal, embedded
+// migrations.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"selfprov/provision"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store implements provision.Store.
+//
+// Writes go through one connection in BEGIN IMMEDIATE transactions: SQLite
+// has a single writer anyway, and serialising in the pool instead of on
+// SQLITE_BUSY keeps AutoRegister storms free of retries. Reads use a pool
+// of read-only connections that WAL lets run beside the writer.
+type Store struct {
+	w    *sql.DB
+	r    *sql.DB
+	lock *os.File
+
+	// hintMu guards hints: per (partition, range) the lowest DN that may be
+	// free. Everything below it is known to be taken, so allocation does not
+	// rescan the used part of a range. Lowered whenever a DN is released.
+	hintMu sync.Mutex
+	hints  map[string]int64
+
+	getDevice *sql.Stmt
+}
+
+var _ provision.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database file at path. A file that is
+// not a selfprov database, is read-only, or is held by another selfprovd
+// gives an error; Open never silently starts from an empty database in
+// place of an existing one.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite: data directory: %w", err)
+	}
+	lock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{lock: lock, hints: map[string]int64{}}
+	fail := func(err error) (*Store, error) {
+		s.Close()
+		return nil, err
+	}
+	pragmas := "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath()
+	// synchronous=NORMAL in WAL mode fsyncs at checkpoints, not at every
+	// commit: a power cut may lose the last commits but never corrupts, and
+	// it is what lets auto-registration storms commit thousands per second.
+	if s.w, err = sql.Open("sqlite", dsn+"?_pragma=journal_mode(WAL)&_txlock=immediate&"+pragmas); err != nil {
+		return fail(fmt.Errorf("sqlite: %w", err))
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxLifetime(0)
+	if err := s.migrate(ctx); err != nil {
+		return fail(fmt.Errorf("sqlite: %s: %w", path, err))
+	}
+	if s.r, err = sql.Open("sqlite", dsn+"?_pragma=query_only(1)&"+pragmas); err != nil {
+		return fail(fmt.Errorf("sqlite: %w", err))
+	}
+	s.r.SetMaxOpenConns(8)
+	s.r.SetMaxIdleConns(8)
+	s.r.SetConnMaxLifetime(0)
+	if s.getDevice, err = s.r.PrepareContext(ctx, `SELECT data FROM devices WHERE name_key = ?`); err != nil {
+		return fail(fmt.Errorf("sqlite: %w", err))
+	}
+	return s, nil
+}
+
+// lockFile keeps a second selfprovd from opening the same database: two
+// writers would each trust their in-memory DN hints.
+func lockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sqlite: database %s is locked by another process: %w", strings.TrimSuffix(path, ".lock"), err)
+	}
+	return f, nil
+}
+
+// Close closes the database. It is safe to call more than once.
+func (s *Store) Close() error {
+	var errs []error
+	if s.getDevice != nil {
+		errs = append(errs, s.getDevice.Close())
+		s.getDevice = nil
+	}
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+		s.r = nil
+	}
+	if s.w != nil {
+		// Fold the WAL back so the file is whole on its own after a clean stop.
+		_, _ = s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		errs = append(errs, s.w.Close())
+		s.w = nil
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+		s.lock = nil
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	// The first statement reads the file: a file that is not a database
+	// fails here ("file is not a database") rather than being replaced.
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	var current int
+	if err := s.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	latest := 0
+	for _, name := range names {
+		v, err := strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: bad name", name)
+		}
+		latest = max(latest, v)
+		if v <= current {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version) VALUES (?)`, v)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+	}
+	if current > latest {
+		return fmt.Errorf("database schema version %d is newer than this selfprovd knows (%d)", current, latest)
+	}
+	return nil
+}
+
+// tx runs fn in one write transaction.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// mapErr turns driver errors into the core's sentinels.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return provision.ErrNotFound
+	}
+	if msg := err.Error(); strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "PRIMARY KEY constraint failed") {
+		return fmt.Errorf("%w: %v", provision.ErrDuplicate, err)
+	}
+	return err
+}
