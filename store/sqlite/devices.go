@@ -88,14 +88,14 @@ func (s *Store) CountOwnedDevices(ctx context.Context, owner string) (int, error
 
 // CreateDevice inserts a device and its lines.
 func (s *Store) CreateDevice(ctx context.Context, d provision.Device) error {
-	return mapErr(s.tx(ctx, func(tx *sql.Tx) error { return insertDevice(ctx, tx, d, false) }))
+	return mapErr(s.tx(ctx, func(tx *sql.Tx) error { return s.insertDevice(ctx, tx, d, false) }))
 }
 
 // DeleteDevice removes a device, releases its DNs and records the deletion
 // for the owner's Webex cool-down.
 func (s *Store) DeleteDevice(ctx context.Context, name string, at time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		released, err := deleteDevice(ctx, tx, name, at)
+		released, err := s.deleteDevice(ctx, tx, name, at)
 		// Lowering a hint early is always safe: it only widens the next scan.
 		s.release(released)
 		return err
@@ -109,17 +109,17 @@ type releasedDN struct {
 
 // deleteDevice removes a device and its lines, returning the
 // auto-registration DNs it held. A non-zero at records the deletion.
-func deleteDevice(ctx context.Context, tx *sql.Tx, name string, at time.Time) ([]releasedDN, error) {
+func (s *Store) deleteDevice(ctx context.Context, tx *sql.Tx, name string, at time.Time) ([]releasedDN, error) {
 	key := strings.ToUpper(name)
 	var owner sql.NullString
-	if err := tx.QueryRowContext(ctx, `SELECT owner FROM devices WHERE name_key = ?`, key).Scan(&owner); err != nil {
+	if err := s.queryRow(ctx, tx, `SELECT owner FROM devices WHERE name_key = ?`, key).Scan(&owner); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, provision.ErrDeviceNotFound
 		}
 		return nil, err
 	}
 	var released []releasedDN
-	rows, err := tx.QueryContext(ctx, `SELECT partition, dn_num FROM lines WHERE device_key = ? AND auto = 1 AND dn_num IS NOT NULL`, key)
+	rows, err := s.query(ctx, tx, `SELECT partition, dn_num FROM lines WHERE device_key = ? AND auto = 1 AND dn_num IS NOT NULL`, key)
 	if err != nil {
 		return nil, err
 	}
@@ -132,14 +132,14 @@ func deleteDevice(ctx context.Context, tx *sql.Tx, name string, at time.Time) ([
 		released = append(released, r)
 	}
 	rows.Close()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM lines WHERE device_key = ?`, key); err != nil {
+	if _, err := s.exec(ctx, tx, `DELETE FROM lines WHERE device_key = ?`, key); err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE name_key = ?`, key); err != nil {
+	if _, err := s.exec(ctx, tx, `DELETE FROM devices WHERE name_key = ?`, key); err != nil {
 		return nil, err
 	}
 	if !at.IsZero() && owner.Valid && owner.String != "" && len(key) >= 3 {
-		_, err := tx.ExecContext(ctx, `INSERT INTO deletions (owner, prefix, deleted_at) VALUES (?, ?, ?)
+		_, err := s.exec(ctx, tx, `INSERT INTO deletions (owner, prefix, deleted_at) VALUES (?, ?, ?)
 			ON CONFLICT (owner, prefix) DO UPDATE SET deleted_at = excluded.deleted_at`, owner.String, key[:3], at.UnixNano())
 		if err != nil {
 			return nil, err
@@ -150,7 +150,7 @@ func deleteDevice(ctx context.Context, tx *sql.Tx, name string, at time.Time) ([
 
 // insertDevice inserts d and its lines. auto marks line DNs as taken by
 // auto-registration, which no other device may share.
-func insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device, auto bool) error {
+func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device, auto bool) error {
 	data, err := json.Marshal(d)
 	if err != nil {
 		return err
@@ -160,7 +160,7 @@ func insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device, auto bool
 	if d.Owner != "" {
 		owner = d.Owner
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO devices (name_key, owner, state, model, data) VALUES (?, ?, ?, ?, ?)`,
+	if _, err := s.exec(ctx, tx, `INSERT INTO devices (name_key, owner, state, model, data) VALUES (?, ?, ?, ?, ?)`,
 		key, owner, string(d.State), d.Model, data); err != nil {
 		if strings.Contains(err.Error(), "constraint failed") {
 			return fmt.Errorf("%w: device %s exists", provision.ErrDuplicate, d.Name)
@@ -172,7 +172,7 @@ func insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device, auto bool
 			// The allocator picked a DN no line uses; the unique index backs it.
 		} else {
 			var holder string
-			err := tx.QueryRowContext(ctx, `SELECT device_key FROM lines WHERE partition = ? AND dn = ? AND auto = 1`, l.Partition, l.DN).Scan(&holder)
+			err := s.queryRow(ctx, tx, `SELECT device_key FROM lines WHERE partition = ? AND dn = ? AND auto = 1`, l.Partition, l.DN).Scan(&holder)
 			if err == nil {
 				return fmt.Errorf("%w: DN %s is assigned to auto-registered device %s", provision.ErrDuplicate, l.DN, holder)
 			}
@@ -188,7 +188,7 @@ func insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device, auto bool
 		if auto {
 			a = 1
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO lines (device_key, button, dn, partition, dn_num, dn_len, auto) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := s.exec(ctx, tx, `INSERT INTO lines (device_key, button, dn, partition, dn_num, dn_len, auto) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			key, l.Button, l.DN, l.Partition, num, len(l.DN), a); err != nil {
 			if strings.Contains(err.Error(), "constraint failed") {
 				return fmt.Errorf("%w: line %d DN %s on %s", provision.ErrDuplicate, l.Button, l.DN, d.Name)
@@ -221,7 +221,7 @@ func (s *Store) AutoRegister(ctx context.Context, name string, r provision.DNRan
 	var existing bool
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var data []byte
-		err := tx.QueryRowContext(ctx, `SELECT data FROM devices WHERE name_key = ?`, strings.ToUpper(name)).Scan(&data)
+		err := s.queryRow(ctx, tx, `SELECT data FROM devices WHERE name_key = ?`, strings.ToUpper(name)).Scan(&data)
 		if err == nil {
 			existing = true
 			return json.Unmarshal(data, &dev)
@@ -237,7 +237,7 @@ func (s *Store) AutoRegister(ctx context.Context, name string, r provision.DNRan
 		if !ok || from < start {
 			from = start
 		}
-		n, err := lowestFree(ctx, tx, partition, from, end, width)
+		n, err := s.lowestFree(ctx, tx, partition, from, end, width)
 		if err != nil {
 			return err
 		}
@@ -247,7 +247,7 @@ func (s *Store) AutoRegister(ctx context.Context, name string, r provision.DNRan
 		}
 		dn := provision.FormatDN(n, width)
 		dev = build(dn)
-		if err := insertDevice(ctx, tx, dev, true); err != nil {
+		if err := s.insertDevice(ctx, tx, dev, true); err != nil {
 			return err
 		}
 		s.setHint(hk, n+1)
@@ -291,8 +291,8 @@ func (s *Store) release(dns []releasedDN) {
 
 // lowestFree walks the used DNs of the range from `from` up and returns the
 // first gap (end+1 when there is none).
-func lowestFree(ctx context.Context, tx *sql.Tx, partition string, from, end int64, width int) (int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT dn_num FROM lines WHERE partition = ? AND dn_num >= ? AND dn_num <= ? AND dn_len = ? ORDER BY dn_num`,
+func (s *Store) lowestFree(ctx context.Context, tx *sql.Tx, partition string, from, end int64, width int) (int64, error) {
+	rows, err := s.query(ctx, tx, `SELECT DISTINCT dn_num FROM lines WHERE partition = ? AND dn_num >= ? AND dn_num <= ? AND dn_len = ? ORDER BY dn_num`,
 		partition, from, end, width)
 	if err != nil {
 		return 0, err
@@ -318,7 +318,7 @@ func lowestFree(ctx context.Context, tx *sql.Tx, partition string, from, end int
 func (s *Store) ReplaceDevice(ctx context.Context, oldName string, d provision.Device, limit int) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var state string
-		err := tx.QueryRowContext(ctx, `SELECT state FROM devices WHERE name_key = ?`, strings.ToUpper(oldName)).Scan(&state)
+		err := s.queryRow(ctx, tx, `SELECT state FROM devices WHERE name_key = ?`, strings.ToUpper(oldName)).Scan(&state)
 		if errors.Is(err, sql.ErrNoRows) {
 			return provision.ErrDeviceNotFound
 		}
@@ -330,19 +330,19 @@ func (s *Store) ReplaceDevice(ctx context.Context, oldName string, d provision.D
 		}
 		if limit > 0 && d.Owner != "" {
 			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM devices WHERE owner = ?`, d.Owner).Scan(&n); err != nil {
+			if err := s.queryRow(ctx, tx, `SELECT COUNT(*) FROM devices WHERE owner = ?`, d.Owner).Scan(&n); err != nil {
 				return err
 			}
 			if n >= limit {
 				return provision.ErrDeviceLimit
 			}
 		}
-		released, err := deleteDevice(ctx, tx, oldName, time.Time{})
+		released, err := s.deleteDevice(ctx, tx, oldName, time.Time{})
 		if err != nil {
 			return err
 		}
 		s.release(released)
-		return insertDevice(ctx, tx, d, false)
+		return s.insertDevice(ctx, tx, d, false)
 	})
 	return mapErr(err)
 }

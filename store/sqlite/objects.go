@@ -234,7 +234,7 @@ func (s *Store) CreateUser(ctx context.Context, u provision.User, d *provision.D
 			return err
 		}
 		if d != nil {
-			return insertDevice(ctx, tx, *d, false)
+			return s.insertDevice(ctx, tx, *d, false)
 		}
 		return nil
 	}))

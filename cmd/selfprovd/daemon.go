@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"selfprov/configs"
+	"selfprov/provision"
+)
+
+// Addrs are the addresses the daemon bound.
+type Addrs struct {
+	TFTP, Config, SIP, SIPTLS, Services, Admin string
+}
+
+// component is one server of the daemon.
+type component struct {
+	name     string
+	serve    func() error
+	shutdown func(context.Context) error
+}
+
+type daemon struct {
+	addrs      Addrs
+	components []component
+	closers    []func() error // listeners not (yet) owned by a server
+}
+
+// listen binds every configured port before anything serves, so a port that
+// cannot be bound stops the start with a message naming its flag.
+type binder struct {
+	closers []func() error
+}
+
+func (b *binder) tcp(flagName, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-%s %s: %w", flagName, addr, err)
+	}
+	b.closers = append(b.closers, ln.Close)
+	return ln, nil
+}
+
+func (b *binder) udp(flagName, addr string) (net.PacketConn, error) {
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-%s %s: %w", flagName, addr, err)
+	}
+	b.closers = append(b.closers, pc.Close)
+	return pc, nil
+}
+
+func (b *binder) closeAll() {
+	for _, c := range b.closers {
+		c()
+	}
+}
+
+func newDaemon(ctx context.Context, cfg *configs.Config, svc *provision.Service, log *slog.Logger, reg *prometheus.Registry) (*daemon, error) {
+	b := &binder{}
+	d := &daemon{}
+	fail := func(err error) (*daemon, error) {
+		b.closeAll()
+		return nil, err
+	}
+	tftpConn, err := b.udp("listen.tftp", cfg.Listen.TFTP)
+	if err != nil {
+		return fail(err)
+	}
+	configLn, err := b.tcp("listen.config", cfg.Listen.Config)
+	if err != nil {
+		return fail(err)
+	}
+	sipUDP, err := b.udp("listen.sip", cfg.Listen.SIP)
+	if err != nil {
+		return fail(err)
+	}
+	// TCP on the same port as UDP, as phones expect; with port 0 the UDP
+	// port picked by the kernel is reused.
+	sipTCP, err := b.tcp("listen.sip", sameHostPort(cfg.Listen.SIP, sipUDP.LocalAddr()))
+	if err != nil {
+		return fail(err)
+	}
+	var sipTLS net.Listener
+	if cfg.TLS.Cert != "" {
+		if sipTLS, err = b.tcp("listen.sip-tls", cfg.Listen.SIPTLS); err != nil {
+			return fail(err)
+		}
+		d.addrs.SIPTLS = sipTLS.Addr().String()
+	}
+	servicesLn, err := b.tcp("listen.services", cfg.Listen.Services)
+	if err != nil {
+		return fail(err)
+	}
+	adminLn, err := b.tcp("listen.admin", cfg.Listen.Admin)
+	if err != nil {
+		return fail(err)
+	}
+	d.addrs.TFTP = tftpConn.LocalAddr().String()
+	d.addrs.Config = configLn.Addr().String()
+	d.addrs.SIP = sipUDP.LocalAddr().String()
+	d.addrs.Services = servicesLn.Addr().String()
+	d.addrs.Admin = adminLn.Addr().String()
+
+	if err := wire(ctx, d, cfg, svc, log, reg, listeners{
+		tftp: tftpConn, config: configLn, sipUDP: sipUDP, sipTCP: sipTCP, sipTLS: sipTLS,
+		services: servicesLn, admin: adminLn,
+	}); err != nil {
+		return fail(err)
+	}
+	d.closers = b.closers
+	return d, nil
+}
+
+type listeners struct {
+	tftp     net.PacketConn
+	config   net.Listener
+	sipUDP   net.PacketConn
+	sipTCP   net.Listener
+	sipTLS   net.Listener
+	services net.Listener
+	admin    net.Listener
+}
+
+// sameHostPort returns addr with the port of bound when addr asked for 0.
+func sameHostPort(addr string, bound net.Addr) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port != "0" {
+		return addr
+	}
+	_, bport, _ := net.SplitHostPort(bound.String())
+	return net.JoinHostPort(host, bport)
+}
+
+// start serves every component; the channel gets the first failure.
+func (d *daemon) start() <-chan error {
+	errc := make(chan error, len(d.components))
+	for _, c := range d.components {
+		go func() {
+			if err := c.serve(); err != nil {
+				errc <- fmt.Errorf("%s: %w", c.name, err)
+			}
+		}()
+	}
+	return errc
+}
+
+// shutdown stops every component in parallel under ctx, then closes any
+// listener no server owned.
+func (d *daemon) shutdown(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(d.components))
+	for i, c := range d.components {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.shutdown(ctx); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", c.name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, c := range d.closers {
+		c() // already closed by their server in the normal case
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,139 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"selfprov/provision"
+)
+
+func open(t testing.TB, path string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestOpenRefusesASecondProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "selfprov.db")
+	open(t, path)
+	_, err := Open(context.Background(), path)
+	if err == nil || !strings.Contains(err.Error(), "locked by another process") {
+		t.Fatalf("second Open = %v, want a clear lock error", err)
+	}
+}
+
+func TestOpenRefusesACorruptFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "selfprov.db")
+	if err := os.WriteFile(path, []byte(strings.Repeat("this is not a database\n", 400)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), path)
+	if err == nil || !strings.Contains(err.Error(), "not a database") {
+		t.Fatalf("Open = %v, want 'not a database'", err)
+	}
+	// The file is left for the operator to look at, not replaced.
+	if b, _ := os.ReadFile(path); !strings.HasPrefix(string(b), "this is not") {
+		t.Fatal("corrupt file was overwritten")
+	}
+}
+
+func TestOpenRefusesAReadOnlyFile(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes to read-only files; run as a normal user to cover this case")
+	}
+	path := filepath.Join(t.TempDir(), "selfprov.db")
+	s := open(t, path)
+	s.Close()
+	if err := os.Chmod(path, 0o400); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), path)
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "readonly") {
+		t.Fatalf("Open = %v, want a read-only error", err)
+	}
+}
+
+func TestOpenRefusesANewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "selfprov.db")
+	s := open(t, path)
+	if _, err := s.w.Exec(`INSERT INTO schema_migrations (version) VALUES (999)`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err := Open(context.Background(), path)
+	if err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("Open = %v, want a schema version error", err)
+	}
+}
+
+func TestSecretsAreNotInTheDocument(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	h, _ := provision.HashSecret("12345", 1000)
+	if err := s.CreateUser(ctx, provision.User{ID: "u", LastName: "L", PINHash: h}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var data, pin string
+	if err := s.r.QueryRow(`SELECT data, pin_hash FROM users WHERE id = 'u'`).Scan(&data, &pin); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(data, "pbkdf2") || pin != h || strings.Contains(pin, "12345") {
+		t.Fatalf("data=%s pin=%s", data, pin)
+	}
+	u, err := s.User(ctx, "u")
+	if err != nil || !provision.VerifySecret(u.PINHash, "12345") {
+		t.Fatalf("round trip: %v", err)
+	}
+}
+
+func TestDeviceNamesAreUniqueCaseInsensitively(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	d := provision.Device{Name: "CSFalice", Model: 503, State: provision.StateProvisioned, Owner: "alice",
+		Lines: []provision.Line{{Button: 1, DN: "2001"}}}
+	if err := s.CreateDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	d.Name = "CSFALICE"
+	if err := s.CreateDevice(ctx, d); !errors.Is(err, provision.ErrDuplicate) {
+		t.Fatalf("got %v, want duplicate", err)
+	}
+	// The primary extension may be shared by another of the user's devices.
+	d.Name = "BOTALICE"
+	if err := s.CreateDevice(ctx, d); err != nil {
+		t.Fatalf("shared line refused: %v", err)
+	}
+	got, err := s.Device(ctx, "csfalice")
+	if err != nil || got.Name != "CSFalice" {
+		t.Fatalf("lookup: %v %v", got.Name, err)
+	}
+}
+
+func TestLastDeletion(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	d := provision.Device{Name: "TCTALICE", Model: 562, State: provision.StateProvisioned, Owner: "alice"}
+	if err := s.CreateDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	if err := s.DeleteDevice(ctx, d.Name, at); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LastDeletion(ctx, "alice", "TCT")
+	if err != nil || !got.Equal(at) {
+		t.Fatalf("LastDeletion = %v %v, want %v", got, err, at)
+	}
+	if got, _ := s.LastDeletion(ctx, "alice", "BOT"); !got.IsZero() {
+		t.Fatalf("BOT deletion %v", got)
+	}
+}
