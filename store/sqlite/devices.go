@@ -13,6 +13,24 @@ import (
 	"selfprov/provision"
 )
 
+// Statements of the write path, prepared once at Open: preparing inside a
+// transaction would wait for the single writer connection the transaction holds.
+var (
+	qDeviceOwner       = writeStatement(`SELECT owner FROM devices WHERE name_key = ?`)
+	qAutoLinesOfDevice = writeStatement(`SELECT partition, dn_num FROM lines WHERE device_key = ? AND auto = 1 AND dn_num IS NOT NULL`)
+	qDeleteLines       = writeStatement(`DELETE FROM lines WHERE device_key = ?`)
+	qDeleteDevice      = writeStatement(`DELETE FROM devices WHERE name_key = ?`)
+	qRecordDeletion    = writeStatement(`INSERT INTO deletions (owner, prefix, deleted_at) VALUES (?, ?, ?)
+			ON CONFLICT (owner, prefix) DO UPDATE SET deleted_at = excluded.deleted_at`)
+	qInsertDevice = writeStatement(`INSERT INTO devices (name_key, owner, state, model, data) VALUES (?, ?, ?, ?, ?)`)
+	qAutoDNHolder = writeStatement(`SELECT device_key FROM lines WHERE partition = ? AND dn = ? AND auto = 1`)
+	qInsertLine   = writeStatement(`INSERT INTO lines (device_key, button, dn, partition, dn_num, dn_len, auto) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	qDeviceData   = writeStatement(`SELECT data FROM devices WHERE name_key = ?`)
+	qUsedDNs      = writeStatement(`SELECT DISTINCT dn_num FROM lines WHERE partition = ? AND dn_num >= ? AND dn_num <= ? AND dn_len = ? ORDER BY dn_num`)
+	qDeviceState  = writeStatement(`SELECT state FROM devices WHERE name_key = ?`)
+	qCountOwned   = writeStatement(`SELECT COUNT(*) FROM devices WHERE owner = ?`)
+)
+
 // Device looks a device up by name, case-insensitively: one indexed read of
 // one row, the lines included in the document.
 func (s *Store) Device(ctx context.Context, name string) (provision.Device, error) {
@@ -112,14 +130,14 @@ type releasedDN struct {
 func (s *Store) deleteDevice(ctx context.Context, tx *sql.Tx, name string, at time.Time) ([]releasedDN, error) {
 	key := strings.ToUpper(name)
 	var owner sql.NullString
-	if err := s.queryRow(ctx, tx, `SELECT owner FROM devices WHERE name_key = ?`, key).Scan(&owner); err != nil {
+	if err := s.queryRow(ctx, tx, qDeviceOwner, key).Scan(&owner); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, provision.ErrDeviceNotFound
 		}
 		return nil, err
 	}
 	var released []releasedDN
-	rows, err := s.query(ctx, tx, `SELECT partition, dn_num FROM lines WHERE device_key = ? AND auto = 1 AND dn_num IS NOT NULL`, key)
+	rows, err := s.query(ctx, tx, qAutoLinesOfDevice, key)
 	if err != nil {
 		return nil, err
 	}
@@ -132,15 +150,14 @@ func (s *Store) deleteDevice(ctx context.Context, tx *sql.Tx, name string, at ti
 		released = append(released, r)
 	}
 	rows.Close()
-	if _, err := s.exec(ctx, tx, `DELETE FROM lines WHERE device_key = ?`, key); err != nil {
+	if _, err := s.exec(ctx, tx, qDeleteLines, key); err != nil {
 		return nil, err
 	}
-	if _, err := s.exec(ctx, tx, `DELETE FROM devices WHERE name_key = ?`, key); err != nil {
+	if _, err := s.exec(ctx, tx, qDeleteDevice, key); err != nil {
 		return nil, err
 	}
 	if !at.IsZero() && owner.Valid && owner.String != "" && len(key) >= 3 {
-		_, err := s.exec(ctx, tx, `INSERT INTO deletions (owner, prefix, deleted_at) VALUES (?, ?, ?)
-			ON CONFLICT (owner, prefix) DO UPDATE SET deleted_at = excluded.deleted_at`, owner.String, key[:3], at.UnixNano())
+		_, err := s.exec(ctx, tx, qRecordDeletion, owner.String, key[:3], at.UnixNano())
 		if err != nil {
 			return nil, err
 		}
@@ -160,7 +177,7 @@ func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device
 	if d.Owner != "" {
 		owner = d.Owner
 	}
-	if _, err := s.exec(ctx, tx, `INSERT INTO devices (name_key, owner, state, model, data) VALUES (?, ?, ?, ?, ?)`,
+	if _, err := s.exec(ctx, tx, qInsertDevice,
 		key, owner, string(d.State), d.Model, data); err != nil {
 		if strings.Contains(err.Error(), "constraint failed") {
 			return fmt.Errorf("%w: device %s exists", provision.ErrDuplicate, d.Name)
@@ -172,7 +189,7 @@ func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device
 			// The allocator picked a DN no line uses; the unique index backs it.
 		} else {
 			var holder string
-			err := s.queryRow(ctx, tx, `SELECT device_key FROM lines WHERE partition = ? AND dn = ? AND auto = 1`, l.Partition, l.DN).Scan(&holder)
+			err := s.queryRow(ctx, tx, qAutoDNHolder, l.Partition, l.DN).Scan(&holder)
 			if err == nil {
 				return fmt.Errorf("%w: DN %s is assigned to auto-registered device %s", provision.ErrDuplicate, l.DN, holder)
 			}
@@ -188,7 +205,7 @@ func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device
 		if auto {
 			a = 1
 		}
-		if _, err := s.exec(ctx, tx, `INSERT INTO lines (device_key, button, dn, partition, dn_num, dn_len, auto) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := s.exec(ctx, tx, qInsertLine,
 			key, l.Button, l.DN, l.Partition, num, len(l.DN), a); err != nil {
 			if strings.Contains(err.Error(), "constraint failed") {
 				return fmt.Errorf("%w: line %d DN %s on %s", provision.ErrDuplicate, l.Button, l.DN, d.Name)
@@ -221,7 +238,7 @@ func (s *Store) AutoRegister(ctx context.Context, name string, r provision.DNRan
 	var existing bool
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var data []byte
-		err := s.queryRow(ctx, tx, `SELECT data FROM devices WHERE name_key = ?`, strings.ToUpper(name)).Scan(&data)
+		err := s.queryRow(ctx, tx, qDeviceData, strings.ToUpper(name)).Scan(&data)
 		if err == nil {
 			existing = true
 			return json.Unmarshal(data, &dev)
@@ -292,7 +309,7 @@ func (s *Store) release(dns []releasedDN) {
 // lowestFree walks the used DNs of the range from `from` up and returns the
 // first gap (end+1 when there is none).
 func (s *Store) lowestFree(ctx context.Context, tx *sql.Tx, partition string, from, end int64, width int) (int64, error) {
-	rows, err := s.query(ctx, tx, `SELECT DISTINCT dn_num FROM lines WHERE partition = ? AND dn_num >= ? AND dn_num <= ? AND dn_len = ? ORDER BY dn_num`,
+	rows, err := s.query(ctx, tx, qUsedDNs,
 		partition, from, end, width)
 	if err != nil {
 		return 0, err
@@ -318,7 +335,7 @@ func (s *Store) lowestFree(ctx context.Context, tx *sql.Tx, partition string, fr
 func (s *Store) ReplaceDevice(ctx context.Context, oldName string, d provision.Device, limit int) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var state string
-		err := s.queryRow(ctx, tx, `SELECT state FROM devices WHERE name_key = ?`, strings.ToUpper(oldName)).Scan(&state)
+		err := s.queryRow(ctx, tx, qDeviceState, strings.ToUpper(oldName)).Scan(&state)
 		if errors.Is(err, sql.ErrNoRows) {
 			return provision.ErrDeviceNotFound
 		}
@@ -330,7 +347,7 @@ func (s *Store) ReplaceDevice(ctx context.Context, oldName string, d provision.D
 		}
 		if limit > 0 && d.Owner != "" {
 			var n int
-			if err := s.queryRow(ctx, tx, `SELECT COUNT(*) FROM devices WHERE owner = ?`, d.Owner).Scan(&n); err != nil {
+			if err := s.queryRow(ctx, tx, qCountOwned, d.Owner).Scan(&n); err != nil {
 				return err
 			}
 			if n >= limit {

@@ -46,10 +46,19 @@ type Store struct {
 
 	getDevice *sql.Stmt
 
-	// Write statements are prepared once on the single write connection:
-	// parsing SQL was a quarter of an auto-registration's cost.
-	stmtMu sync.Mutex
-	stmts  map[string]*sql.Stmt
+	// Write statements are prepared once, at Open, on the single write
+	// connection: parsing SQL was a quarter of an auto-registration's cost.
+	// Read-only after Open.
+	stmts map[string]*sql.Stmt
+}
+
+// writeStatements lists the write path's SQL, registered by writeStatement.
+var writeStatements []string
+
+// writeStatement registers a query to prepare at Open and returns it.
+func writeStatement(query string) string {
+	writeStatements = append(writeStatements, query)
+	return query
 }
 
 var _ provision.Store = (*Store)(nil)
@@ -84,6 +93,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s.w.SetConnMaxLifetime(0)
 	if err := s.migrate(ctx); err != nil {
 		return fail(fmt.Errorf("sqlite: %s: %w", path, err))
+	}
+	s.stmts = make(map[string]*sql.Stmt, len(writeStatements))
+	for _, q := range writeStatements {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			return fail(fmt.Errorf("sqlite: preparing %q: %w", q, err))
+		}
+		s.stmts[q] = st
 	}
 	if s.r, err = sql.Open("sqlite", dsn+"?_pragma=query_only(1)&"+pragmas); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
@@ -215,21 +232,11 @@ func (s *Store) query(ctx context.Context, tx *sql.Tx, query string, args ...any
 	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 }
 
-func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
-	s.stmtMu.Lock()
-	defer s.stmtMu.Unlock()
+func (s *Store) prepared(_ context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := s.stmts[query]; ok {
 		return st, nil
 	}
-	st, err := s.w.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	if s.stmts == nil {
-		s.stmts = map[string]*sql.Stmt{}
-	}
-	s.stmts[query] = st
-	return st, nil
+	return nil, fmt.Errorf("sqlite: statement not registered with writeStatement: %q", query)
 }
 
 // tx runs fn in one write transaction.
