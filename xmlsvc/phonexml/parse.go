@@ -1,0 +1,334 @@
+package phonexml
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/beevik/etree"
+)
+
+// Parse decodes one IP Phone XML object. The result is one of *Input,
+// *Text, *Menu, *Execute, *Response or *Error and passes Validate. Unknown
+// elements, repeated single elements, stray text, DOCTYPEs and documents
+// over MaxObjectSize are refused with an error naming the part.
+func Parse(b []byte) (Object, error) {
+	if len(b) > MaxObjectSize {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(b), MaxObjectSize)
+	}
+	doc := etree.NewDocument()
+	doc.ReadSettings.MaxDepth = maxDepth
+	if err := doc.ReadFromBytes(b); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	var root *etree.Element
+	for _, t := range doc.Child {
+		switch t := t.(type) {
+		case *etree.Element:
+			if root != nil {
+				return nil, fmt.Errorf("%w: more than one root element", ErrMalformed)
+			}
+			root = t
+		case *etree.CharData:
+			if !t.IsWhitespace() {
+				return nil, fmt.Errorf("%w: text outside the root element", ErrMalformed)
+			}
+		case *etree.Directive:
+			return nil, fmt.Errorf("%w: DOCTYPE and other directives are not accepted", ErrMalformed)
+		}
+	}
+	if root == nil {
+		return nil, fmt.Errorf("%w: no root element", ErrMalformed)
+	}
+	if root.Space != "" {
+		return nil, fmt.Errorf("%w: <%s>", ErrUnknown, root.FullTag())
+	}
+	var (
+		obj Object
+		err error
+	)
+	switch root.Tag {
+	case TagInput:
+		obj, err = parseInput(root)
+	case TagText:
+		obj, err = parseText(root)
+	case TagMenu:
+		obj, err = parseMenu(root)
+	case TagExecute:
+		obj, err = parseExecute(root)
+	case TagResponse:
+		obj, err = parseResponse(root)
+	case TagError:
+		obj, err = parseError(root)
+	default:
+		return nil, fmt.Errorf("%w: <%s>", ErrUnknown, root.Tag)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := obj.Validate(); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+// children walks the element children of e, refusing stray text and
+// namespaced elements; comments and processing instructions are skipped.
+func children(obj string, e *etree.Element, fn func(c *etree.Element) error) error {
+	for _, t := range e.Child {
+		switch t := t.(type) {
+		case *etree.Element:
+			if t.Space != "" {
+				return invalid(obj, "unexpected element <%s> in <%s>", t.FullTag(), e.Tag)
+			}
+			if err := fn(t); err != nil {
+				return err
+			}
+		case *etree.CharData:
+			if !t.IsWhitespace() {
+				return invalid(obj, "unexpected text in <%s>", e.Tag)
+			}
+		}
+	}
+	return nil
+}
+
+// leafText is the character data of an element that must hold text only.
+func leafText(obj string, e *etree.Element) (string, error) {
+	var b strings.Builder
+	for _, t := range e.Child {
+		switch t := t.(type) {
+		case *etree.Element:
+			return "", invalid(obj, "<%s> holds element <%s>, want text only", e.Tag, t.Tag)
+		case *etree.CharData:
+			b.WriteString(t.Data)
+		}
+	}
+	return b.String(), nil
+}
+
+// singles reads the text of leaf elements that may appear at most once.
+type singles struct {
+	obj  string
+	seen map[string]bool
+}
+
+func (s *singles) take(e *etree.Element, dst *string) error {
+	if s.seen == nil {
+		s.seen = make(map[string]bool, 4)
+	}
+	if s.seen[e.Tag] {
+		return invalid(s.obj, "<%s> appears more than once", e.Tag)
+	}
+	s.seen[e.Tag] = true
+	v, err := leafText(s.obj, e)
+	*dst = v
+	return err
+}
+
+func atoi(obj, what, s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return 0, invalid(obj, "%s %q is not an integer", what, s)
+	}
+	return n, nil
+}
+
+func parseSoftKey(obj string, e *etree.Element) (SoftKeyItem, error) {
+	var k SoftKeyItem
+	var pos string
+	s := singles{obj: obj}
+	err := children(obj, e, func(c *etree.Element) error {
+		switch c.Tag {
+		case "Name":
+			return s.take(c, &k.Name)
+		case "URL":
+			return s.take(c, &k.URL)
+		case "URLDown":
+			return s.take(c, &k.URLDown)
+		case "Position":
+			return s.take(c, &pos)
+		}
+		return invalid(obj, "unexpected element <%s> in <SoftKeyItem>", c.Tag)
+	})
+	if err != nil {
+		return k, err
+	}
+	if !s.seen["Position"] {
+		return k, invalid(obj, "SoftKeyItem %q has no Position", k.Name)
+	}
+	k.Position, err = atoi(obj, "SoftKeyItem Position", pos)
+	return k, err
+}
+
+func parseInput(root *etree.Element) (*Input, error) {
+	o := &Input{}
+	s := singles{obj: TagInput}
+	err := children(TagInput, root, func(c *etree.Element) error {
+		switch c.Tag {
+		case "Title":
+			return s.take(c, &o.Title)
+		case "Prompt":
+			return s.take(c, &o.Prompt)
+		case "URL":
+			return s.take(c, &o.URL)
+		case "InputItem":
+			if len(o.Items) == MaxInputItems {
+				return invalid(TagInput, "more than %d InputItems", MaxInputItems)
+			}
+			var it InputItem
+			is := singles{obj: TagInput}
+			err := children(TagInput, c, func(f *etree.Element) error {
+				switch f.Tag {
+				case "DisplayName":
+					return is.take(f, &it.DisplayName)
+				case "QueryStringParam":
+					return is.take(f, &it.QueryStringParam)
+				case "DefaultValue":
+					return is.take(f, &it.DefaultValue)
+				case "InputFlags":
+					return is.take(f, &it.InputFlags)
+				}
+				return invalid(TagInput, "unexpected element <%s> in <InputItem>", f.Tag)
+			})
+			o.Items = append(o.Items, it)
+			return err
+		case "SoftKeyItem":
+			return appendSoftKey(TagInput, c, &o.SoftKeys)
+		}
+		return invalid(TagInput, "unexpected element <%s>", c.Tag)
+	})
+	return o, err
+}
+
+func appendSoftKey(obj string, e *etree.Element, dst *[]SoftKeyItem) error {
+	if len(*dst) == MaxSoftKeys {
+		return invalid(obj, "more than %d SoftKeyItems", MaxSoftKeys)
+	}
+	k, err := parseSoftKey(obj, e)
+	*dst = append(*dst, k)
+	return err
+}
+
+func parseText(root *etree.Element) (*Text, error) {
+	o := &Text{}
+	s := singles{obj: TagText}
+	err := children(TagText, root, func(c *etree.Element) error {
+		switch c.Tag {
+		case "Title":
+			return s.take(c, &o.Title)
+		case "Prompt":
+			return s.take(c, &o.Prompt)
+		case "Text":
+			return s.take(c, &o.Text)
+		case "SoftKeyItem":
+			return appendSoftKey(TagText, c, &o.SoftKeys)
+		}
+		return invalid(TagText, "unexpected element <%s>", c.Tag)
+	})
+	return o, err
+}
+
+func parseMenu(root *etree.Element) (*Menu, error) {
+	o := &Menu{}
+	s := singles{obj: TagMenu}
+	err := children(TagMenu, root, func(c *etree.Element) error {
+		switch c.Tag {
+		case "Title":
+			return s.take(c, &o.Title)
+		case "Prompt":
+			return s.take(c, &o.Prompt)
+		case "MenuItem":
+			if len(o.Items) == MaxMenuItems {
+				return invalid(TagMenu, "more than %d MenuItems", MaxMenuItems)
+			}
+			var it MenuItem
+			is := singles{obj: TagMenu}
+			err := children(TagMenu, c, func(f *etree.Element) error {
+				switch f.Tag {
+				case "Name":
+					return is.take(f, &it.Name)
+				case "URL":
+					return is.take(f, &it.URL)
+				}
+				return invalid(TagMenu, "unexpected element <%s> in <MenuItem>", f.Tag)
+			})
+			o.Items = append(o.Items, it)
+			return err
+		case "SoftKeyItem":
+			return appendSoftKey(TagMenu, c, &o.SoftKeys)
+		}
+		return invalid(TagMenu, "unexpected element <%s>", c.Tag)
+	})
+	return o, err
+}
+
+// attrItems reads the attribute-only items of Execute and Response.
+func attrItems(obj, item string, root *etree.Element, fn func(c *etree.Element) error) error {
+	n := 0
+	return children(obj, root, func(c *etree.Element) error {
+		if c.Tag != item {
+			return invalid(obj, "unexpected element <%s>", c.Tag)
+		}
+		if n++; n > MaxExecuteItems {
+			return invalid(obj, "more than %d %ss", MaxExecuteItems, item)
+		}
+		if len(c.ChildElements()) > 0 {
+			return invalid(obj, "<%s> holds elements, want attributes only", item)
+		}
+		return fn(c)
+	})
+}
+
+func parseExecute(root *etree.Element) (*Execute, error) {
+	o := &Execute{}
+	err := attrItems(TagExecute, "ExecuteItem", root, func(c *etree.Element) error {
+		it := ExecuteItem{URL: c.SelectAttrValue("URL", "")}
+		if a := c.SelectAttr("Priority"); a != nil {
+			p, err := atoi(TagExecute, "ExecuteItem Priority", a.Value)
+			if err != nil {
+				return err
+			}
+			it.Priority = p
+		}
+		o.Items = append(o.Items, it)
+		return nil
+	})
+	return o, err
+}
+
+func parseResponse(root *etree.Element) (*Response, error) {
+	o := &Response{}
+	err := attrItems(TagResponse, "ResponseItem", root, func(c *etree.Element) error {
+		a := c.SelectAttr("Status")
+		if a == nil {
+			return invalid(TagResponse, "ResponseItem has no Status")
+		}
+		st, err := atoi(TagResponse, "ResponseItem Status", a.Value)
+		if err != nil {
+			return err
+		}
+		o.Items = append(o.Items, ResponseItem{
+			Status: st,
+			Data:   c.SelectAttrValue("Data", ""),
+			URL:    c.SelectAttrValue("URL", ""),
+		})
+		return nil
+	})
+	return o, err
+}
+
+func parseError(root *etree.Element) (*Error, error) {
+	if len(root.ChildElements()) > 0 {
+		return nil, invalid(TagError, "holds elements, want the Number attribute only")
+	}
+	a := root.SelectAttr("Number")
+	if a == nil {
+		return nil, invalid(TagError, "no Number attribute")
+	}
+	n, err := atoi(TagError, "Number", a.Value)
+	if err != nil {
+		return nil, err
+	}
+	return &Error{Number: n}, nil
+}
