@@ -228,10 +228,10 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(b) // every object kind, escaped user data
 	}
-	f.Add([]byte(`<CiscoIPPhoneText><Text>&#xD;&#x9;</Text></CiscoIPPhoneText>`)) // references for CR/TAB
+	f.Add([]byte(`<CiscoIPPhoneText><Text>&#xD;&#x9;</Text></CiscoIPPhoneText>`))              // references for CR/TAB
 	f.Add([]byte(`<CiscoIPPhoneExecute><ExecuteItem URL="a&#xA;b	c"/></CiscoIPPhoneExecute>`)) // attr whitespace
 	f.Add([]byte(`<CiscoIPPhoneError Number="+6"/>`))                                          // signed number
-	f.Add([]byte(`<CiscoIPPhoneText><Title><![CDATA[<x>]]></Title></CiscoIPPhoneText>`))      // CDATA
+	f.Add([]byte(`<CiscoIPPhoneText><Title><![CDATA[<x>]]></Title></CiscoIPPhoneText>`))       // CDATA
 	f.Add([]byte(`<?xml version="1.0"?><CiscoIPPhoneMenu/>`))                                  // empty menu
 	f.Fuzz(func(t *testing.T, b []byte) {
 		o, err := Parse(b)
