@@ -1,0 +1,89 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"selfprov/provision"
+)
+
+// named is a collection of objects keyed by name: templates and profiles.
+type named[T any] struct {
+	kind string
+	list func(context.Context) ([]T, error)
+	get  func(context.Context, string) (T, error)
+	put  func(context.Context, T) error
+	del  func(context.Context, string) error
+	name func(*T) *string
+}
+
+// routeNamed serves GET base, and GET, PUT and DELETE base/{name}.
+func routeNamed[T any](s *Server, base string, n named[T]) {
+	s.mux.HandleFunc("GET "+base, func(w http.ResponseWriter, r *http.Request) {
+		all, err := n.list(r.Context())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if all == nil {
+			all = []T{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": all})
+	})
+	s.mux.HandleFunc("GET "+base+"/{name}", func(w http.ResponseWriter, r *http.Request) {
+		v, err := n.get(r.Context(), r.PathValue("name"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
+	// PUT creates or replaces; the body's name may be left out, and must
+	// otherwise equal the path's (renaming is a PUT and a DELETE).
+	s.mux.HandleFunc("PUT "+base+"/{name}", func(w http.ResponseWriter, r *http.Request) {
+		var v T
+		if err := s.decodeBody(w, r, &v); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		name := r.PathValue("name")
+		if p := n.name(&v); *p == "" {
+			*p = name
+		} else if *p != name {
+			s.writeError(w, r, invalid(fmt.Sprintf("%s name %q in the body differs from %q in the path", n.kind, clip(*p), clip(name))))
+			return
+		}
+		ctx := r.Context()
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+		_, err := n.get(ctx, name)
+		existed := err == nil
+		if err != nil && !errors.Is(err, provision.ErrNotFound) {
+			s.writeError(w, r, err)
+			return
+		}
+		if err := n.put(ctx, v); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		status := http.StatusOK
+		if !existed {
+			status = http.StatusCreated
+			w.Header().Set("Location", base+"/"+url.PathEscape(name))
+		}
+		writeJSON(w, status, v)
+	})
+	// DELETE refuses with IN_USE while anything names the object.
+	s.mux.HandleFunc("DELETE "+base+"/{name}", func(w http.ResponseWriter, r *http.Request) {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+		if err := n.del(r.Context(), r.PathValue("name")); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
