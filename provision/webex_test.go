@@ -320,7 +320,9 @@ func TestAutoProvisionRules(t *testing.T) {
 		// Security profile mapping.
 		{name: "security: standard universal stays", setup: func(t *testing.T, e *env) { e.setUDTSecurity(t, "Mobile and Desktop Template", universalProfile) },
 			req: win("alice"), check: wantSecurity(universalProfile)},
-		{name: "security: custom universal stays", setup: func(t *testing.T, e *env) { e.setUDTSecurity(t, "Mobile and Desktop Template", "Lab Universal Secure Profile") },
+		{name: "security: custom universal stays", setup: func(t *testing.T, e *env) {
+			e.setUDTSecurity(t, "Mobile and Desktop Template", "Lab Universal Secure Profile")
+		},
 			req: win("alice"), check: wantSecurity("Lab Universal Secure Profile")},
 		{name: "security: standard model-specific becomes new model's", setup: func(t *testing.T, e *env) {
 			e.setUDTSecurity(t, "Mobile and Desktop Template", "Cisco 8845 - Standard SIP Non-Secure Profile")
