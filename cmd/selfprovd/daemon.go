@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -41,7 +42,7 @@ type binder struct {
 func (b *binder) tcp(flagName, addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("-%s %s: %w", flagName, addr, err)
+		return nil, bindError(flagName, addr, err)
 	}
 	b.closers = append(b.closers, ln.Close)
 	return ln, nil
@@ -50,10 +51,22 @@ func (b *binder) tcp(flagName, addr string) (net.Listener, error) {
 func (b *binder) udp(flagName, addr string) (net.PacketConn, error) {
 	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("-%s %s: %w", flagName, addr, err)
+		return nil, bindError(flagName, addr, err)
 	}
 	b.closers = append(b.closers, pc.Close)
 	return pc, nil
+}
+
+// bindError names the flag that chose the address, and says what to do
+// about the usual causes.
+func bindError(flagName, addr string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("-%s %s: %w (ports below 1024 need root or cap_net_bind_service; or pick a higher port with -%s)", flagName, addr, err, flagName)
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("-%s %s: %w (another process holds this port; stop it or pick another with -%s)", flagName, addr, err, flagName)
+	}
+	return fmt.Errorf("-%s %s: %w", flagName, addr, err)
 }
 
 func (b *binder) closeAll() {

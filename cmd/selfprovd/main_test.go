@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for the daemon's logger and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// loopbackFlags puts every listener on 127.0.0.1 with a kernel-chosen port.
+func loopbackFlags(dataDir string) []string {
+	return []string{
+		"-data-dir", dataDir, "-advertise", "127.0.0.1",
+		"-listen.tftp", "127.0.0.1:0", "-listen.config", "127.0.0.1:0",
+		"-listen.sip", "127.0.0.1:0", "-listen.services", "127.0.0.1:0",
+		"-listen.admin", "127.0.0.1:0", "-log.level", "warn",
+	}
+}
+
+// daemonRun is a selfprovd started in-process.
+type daemonRun struct {
+	addrs  Addrs
+	stderr *syncBuffer
+	cancel context.CancelFunc
+	exit   chan int
+}
+
+func startDaemon(t *testing.T, args ...string) *daemonRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &daemonRun{stderr: &syncBuffer{}, cancel: cancel, exit: make(chan int, 1)}
+	ready := make(chan Addrs, 1)
+	go func() { r.exit <- run(ctx, args, &bytes.Buffer{}, r.stderr, ready) }()
+	select {
+	case r.addrs = <-ready:
+	case code := <-r.exit:
+		cancel()
+		t.Fatalf("selfprovd exited with %d before serving:\n%s", code, r.stderr.String())
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatalf("selfprovd did not start within 30s:\n%s", r.stderr.String())
+	}
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop cancels the daemon and returns its exit code; later calls return -1.
+func (r *daemonRun) stop(t *testing.T) int {
+	t.Helper()
+	if r.cancel == nil {
+		return -1
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case code := <-r.exit:
+		return code
+	case <-time.After(15 * time.Second):
+		t.Fatalf("selfprovd did not stop within 15s:\n%s", r.stderr.String())
+		return -1
+	}
+}
+
+func TestDaemonServesEveryPortAndStopsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	r := startDaemon(t, loopbackFlags(dir)...)
+	for name, addr := range map[string]string{
+		"config": r.addrs.Config, "sip": r.addrs.SIP, "services": r.addrs.Services, "admin": r.addrs.Admin,
+	} {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Errorf("%s %s: %v", name, addr, err)
+			continue
+		}
+		c.Close()
+	}
+	if r.addrs.TFTP == "" || strings.HasSuffix(r.addrs.TFTP, ":0") {
+		t.Errorf("TFTP address %q was not bound", r.addrs.TFTP)
+	}
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit code %d after a clean stop:\n%s", code, r.stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "selfprov.db")); err != nil {
+		t.Fatalf("database file: %v", err)
+	}
+	// The ports are free again and the store unlocked: a second start works.
+	r2 := startDaemon(t, loopbackFlags(dir)...)
+	if code := r2.stop(t); code != 0 {
+		t.Fatalf("restart exit code %d:\n%s", code, r2.stderr.String())
+	}
+}
+
+func TestDaemonNamesTheFlagOfAPortInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	args := append(loopbackFlags(t.TempDir()), "-listen.services", busy.Addr().String())
+	var stderr syncBuffer
+	code := run(context.Background(), args, &bytes.Buffer{}, &stderr, nil)
+	if code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	if msg := stderr.String(); !strings.Contains(msg, "-listen.services "+busy.Addr().String()) || !strings.Contains(msg, "another process holds this port") {
+		t.Fatalf("error does not name the flag and cause:\n%s", msg)
+	}
+}
+
+func TestDaemonRefusesASecondDaemonOnTheSameDataDir(t *testing.T) {
+	dir := t.TempDir()
+	startDaemon(t, loopbackFlags(dir)...)
+	var stderr syncBuffer
+	if code := run(context.Background(), loopbackFlags(dir), &bytes.Buffer{}, &stderr, nil); code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	if !strings.Contains(stderr.String(), "locked by another process") {
+		t.Fatalf("error does not say the database is locked:\n%s", stderr.String())
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	var stdout, stderr syncBuffer
+	if code := run(context.Background(), []string{"-config.check"}, &stdout, &stderr, nil); code != 0 {
+		t.Fatalf("demo config: exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "configuration is valid") {
+		t.Fatalf("stdout %q", stdout.String())
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	// Two independent mistakes: both must be reported at once.
+	if err := os.WriteFile(bad, []byte("cluster:\n  autoRegistration:\n    startDN: \"2000\"\n    endDN: \"1000\"\nsip:\n  defaultExpires: -5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stderr = syncBuffer{}
+	if code := run(context.Background(), []string{"-config", bad, "-config.check"}, &bytes.Buffer{}, &stderr, nil); code != 1 {
+		t.Fatalf("bad config: exit %d, want 1", code)
+	}
+	msg := stderr.String()
+	if !strings.Contains(msg, "defaultExpires") || !strings.Contains(msg, "1000") {
+		t.Fatalf("not every error reported:\n%s", msg)
+	}
+
+	unknown := filepath.Join(t.TempDir(), "unknown.yaml")
+	if err := os.WriteFile(unknown, []byte("clusterr: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stderr = syncBuffer{}
+	if code := run(context.Background(), []string{"-config", unknown, "-config.check"}, &bytes.Buffer{}, &stderr, nil); code != 1 {
+		t.Fatalf("unknown key: exit %d, want 1", code)
+	}
+	if !strings.Contains(stderr.String(), "clusterr") {
+		t.Fatalf("unknown key not named:\n%s", stderr.String())
+	}
+}
+
+func TestBadFlagExitsTwo(t *testing.T) {
+	if code := run(context.Background(), []string{"-no-such-flag"}, &bytes.Buffer{}, &bytes.Buffer{}, nil); code != 2 {
+		t.Fatalf("exit code %d, want 2", code)
+	}
+}
