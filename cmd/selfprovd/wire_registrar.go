@@ -1,0 +1,51 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+
+	"selfprov/registrar"
+)
+
+// The registrar is a provider (stage 1): the core's notifier and the
+// bindings the admin API lists come from it.
+func init() {
+	addWirer(1, "registrar", func(w *wiring) error {
+		opts := registrar.Options{
+			Core:           w.svc,
+			Logger:         w.log.With("component", "registrar"),
+			Registerer:     w.registry,
+			Advertise:      w.cfg.Advertise,
+			DefaultExpires: w.cfg.SIP.DefaultExpires,
+			MinExpires:     w.cfg.SIP.MinExpires,
+			RatePerSource:  w.cfg.SIP.RatePerSource,
+		}
+		if w.ln.sipTLS != nil {
+			cert, err := tls.LoadX509KeyPair(w.cfg.TLS.Cert, w.cfg.TLS.Key)
+			if err != nil {
+				return fmt.Errorf("tls.cert %s: %w", w.cfg.TLS.Cert, err)
+			}
+			opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		srv, err := registrar.New(opts)
+		if err != nil {
+			return err
+		}
+		w.svc.SetNotifier(srv)
+		w.registrations = func() []registration {
+			bs := srv.Bindings()
+			out := make([]registration, len(bs))
+			for i, b := range bs {
+				out[i] = registration{
+					DeviceName: b.DeviceName, Contact: b.Contact, Transport: b.Transport.String(),
+					Source: b.Source, CallID: b.CallID, UserAgent: b.UserAgent, Expires: b.Expires.Unix(),
+				}
+			}
+			return out
+		}
+		w.add("registrar", func() error {
+			return srv.Serve(w.ln.sipUDP, w.ln.sipTCP, w.ln.sipTLS)
+		}, srv.Shutdown)
+		return nil
+	})
+}

@@ -1,0 +1,371 @@
+package registrar
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"selfprov/provision"
+)
+
+// inbound is a request with where it came from.
+type inbound struct {
+	req   *sip.Request
+	tr    Transport
+	src   string         // ip:port
+	ap    netip.AddrPort // src, parsed
+	pc    net.PacketConn // the UDP socket it arrived on; nil for streams
+	start time.Time
+}
+
+// job is a REGISTER that needs the store: an unknown device, or a binding
+// whose device has not been checked for a while.
+type job struct {
+	in      *inbound
+	c       contact
+	id      identity
+	b       Binding
+	granted time.Duration
+}
+
+func (s *Server) handle(msg sip.Message, pc net.PacketConn, ap netip.AddrPort) {
+	switch m := msg.(type) {
+	case *sip.Response:
+		s.notifier.onResponse(m)
+	case *sip.Request:
+		in := &inbound{req: m, tr: transportOf(m.Transport()), src: m.Source(), ap: ap, pc: pc, start: time.Now()}
+		if !in.ap.IsValid() {
+			if a, err := netip.ParseAddrPort(in.src); err == nil {
+				in.ap = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+			}
+		}
+		s.onRequest(in)
+	}
+}
+
+func (s *Server) onRequest(in *inbound) {
+	req := in.req
+	if req.Via() == nil {
+		// Without a Via there is nowhere RFC 3261 lets an answer go.
+		s.m.drop(dropNoVia)
+		return
+	}
+	if req.IsAck() {
+		return // stateless: nothing to match
+	}
+	if h := missingHeader(req); h != "" {
+		s.reply(in, 400, "Missing "+h+" Header")
+		return
+	}
+	if req.CSeq().MethodName != req.Method {
+		s.reply(in, 400, "CSeq Method Does Not Match")
+		return
+	}
+	if !s.limiter.allow(in.ap.Addr(), s.clock.Now()) {
+		s.reply(in, 503, "Service Unavailable", sip.NewHeader("Retry-After", "1"),
+			s.warning("RATE_LIMITED", "too many requests from this address"))
+		return
+	}
+	switch req.Method {
+	case sip.REGISTER:
+		s.register(in)
+	case sip.OPTIONS:
+		s.reply(in, 200, "OK", allowHeader(), sip.NewHeader("Accept", "application/sdp"))
+	default:
+		s.reply(in, 405, "Method Not Allowed", allowHeader())
+	}
+}
+
+func allowHeader() sip.Header { return sip.NewHeader("Allow", "REGISTER, OPTIONS, ACK") }
+
+func missingHeader(req *sip.Request) string {
+	switch {
+	case req.From() == nil:
+		return "From"
+	case req.To() == nil:
+		return "To"
+	case req.CallID() == nil || req.CallID().Value() == "":
+		return "Call-ID"
+	case req.CSeq() == nil:
+		return "CSeq"
+	}
+	return ""
+}
+
+// register handles a REGISTER: everything that needs no store runs here,
+// on the reading goroutine; the rest is queued for a worker.
+func (s *Server) register(in *inbound) {
+	req := in.req
+	expHeader := -1
+	if h := req.GetHeader("Expires"); h != nil {
+		n, err := parseExpires(h.Value())
+		if err != nil {
+			s.reply(in, 400, "Bad Expires Header", s.warning("INVALID_ARGUMENT", err.Error()))
+			return
+		}
+		expHeader = n
+	}
+	hs := contactHeaders(req)
+	if len(hs) == 0 {
+		// A query of the bindings; Cisco phones do not send it. Nothing to
+		// list for an unidentified AOR.
+		s.reply(in, 200, "OK")
+		return
+	}
+	c, err := parseContact(hs[0].Value())
+	if err != nil {
+		s.reply(in, 400, "Bad Contact Header", s.warning("INVALID_ARGUMENT", err.Error()))
+		return
+	}
+	exp := s.opts.DefaultExpires
+	if v, ok := c.param(paramExpires); ok {
+		n, err := parseExpires(v)
+		if err != nil {
+			s.reply(in, 400, "Bad Contact Expires", s.warning("INVALID_ARGUMENT", err.Error()))
+			return
+		}
+		exp = n
+	} else if expHeader >= 0 {
+		exp = expHeader
+	}
+	ua := ""
+	if h := req.GetHeader("User-Agent"); h != nil {
+		ua = h.Value()
+	}
+	to := req.To().Address.User
+	if c.star {
+		// "Contact: *" removes every binding of the AOR; it needs Expires 0
+		// (RFC 3261 §10.2.2) and an AOR that names the device.
+		if expHeader != 0 {
+			s.reply(in, 400, "Wildcard Contact Needs Expires 0")
+			return
+		}
+		name, err := provision.CanonicalDeviceName(to)
+		if err != nil {
+			s.reply(in, 400, "No Device Identity", s.warning("INVALID_ARGUMENT", "Contact * with an AOR that is not a device name"))
+			return
+		}
+		s.table.remove(name)
+		s.reply(in, 200, "OK")
+		return
+	}
+	id, err := identify(c, to, ua, s.models)
+	if err != nil {
+		s.reply(in, 400, "No Device Identity", s.warning("INVALID_ARGUMENT", err.Error()))
+		return
+	}
+	if exp == 0 {
+		s.table.remove(id.name)
+		s.reply(in, 200, "OK")
+		return
+	}
+	if exp < s.opts.MinExpires {
+		s.reply(in, 423, "Interval Too Brief", sip.NewHeader("Min-Expires", strconv.Itoa(s.opts.MinExpires)))
+		return
+	}
+	granted := time.Duration(min(exp, s.opts.DefaultExpires)) * time.Second
+	b := Binding{
+		DeviceName: id.name, Contact: c.uri, AOR: to, Source: in.src, Transport: in.tr,
+		CallID: req.CallID().Value(), UserAgent: ua,
+	}
+	now := s.clock.Now()
+	if e, ok := s.table.get(id.name); ok && now.UnixNano()-e.verified < int64(s.opts.VerifyAfter) {
+		s.table.put(id.name, b, now, granted, false)
+		s.reply200(in, c, granted, false)
+		return
+	}
+	select {
+	case s.jobs <- &job{in: in, c: c, id: id, b: b, granted: granted}:
+	default:
+		s.reply(in, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"),
+			s.warning(provision.CodeUnavailable, "registrar is overloaded"))
+	}
+}
+
+func (s *Server) work() {
+	for {
+		select {
+		case <-s.shutdown:
+			return
+		case j := <-s.jobs:
+			s.registerSlow(j)
+		}
+	}
+}
+
+// registerSlow reads the device from the store and, if it is unknown,
+// auto-registers it (idempotent per device in the core) and restarts it so
+// it fetches its new configuration.
+func (s *Server) registerSlow(j *job) {
+	// No deadline: with a cancellable context database/sql and the SQLite
+	// driver start a watcher goroutine per statement. The store's busy
+	// timeout bounds the wait instead.
+	ctx := context.Background()
+	created := false
+	_, err := s.core.Device(ctx, j.id.name)
+	if errors.Is(err, provision.ErrDeviceNotFound) {
+		_, created, err = s.core.AutoRegister(ctx, j.id.name, j.id.model)
+	}
+	if err != nil {
+		s.replyError(j.in, j.id, err)
+		return
+	}
+	s.table.put(j.id.name, j.b, s.clock.Now(), j.granted, true)
+	s.reply200(j.in, j.c, j.granted, true)
+	if created {
+		s.m.autoregs.Inc()
+		s.notifier.send(j.id.name, provision.ActionRestart)
+	}
+}
+
+// outcome is the SIP answer to a provisioning outcome code.
+type outcome struct {
+	status     int
+	reason     string
+	retryAfter int // seconds; 0 for none
+}
+
+// outcomes maps provisioning outcome codes to SIP answers; this is the only
+// such table. Codes not in it are answered 500.
+var outcomes = map[string]outcome{
+	provision.CodeAutoRegDisabled:  {403, "Forbidden", 0},
+	provision.CodeAutoRegExhausted: {503, "Service Unavailable", 300},
+	provision.CodeInvalid:          {400, "Bad Request", 0},
+	provision.CodeUnavailable:      {503, "Service Unavailable", 5},
+}
+
+func (s *Server) replyError(in *inbound, id identity, err error) {
+	code := provision.CodeOf(err)
+	o, ok := outcomes[code]
+	if !ok {
+		s.log.Error("register", "device", id.name, "err", err)
+		s.reply(in, 500, "Server Internal Error", s.warning("INTERNAL", "internal error"))
+		return
+	}
+	s.log.Debug("register refused", "device", id.name, "code", code)
+	hdrs := []sip.Header{s.warning(code, errorText(err))}
+	if o.retryAfter > 0 {
+		hdrs = append(hdrs, sip.NewHeader("Retry-After", strconv.Itoa(o.retryAfter)))
+	}
+	s.reply(in, o.status, o.reason, hdrs...)
+}
+
+// errorText is the message of a provisioning error without its code prefix.
+func errorText(err error) string {
+	var pe *provision.Error
+	if errors.As(err, &pe) {
+		return pe.Message
+	}
+	return err.Error()
+}
+
+// warning builds "Warning: 399 <host> "<CODE>: <text>"" (RFC 3261 §20.43;
+// 399 is "miscellaneous").
+func (s *Server) warning(code, text string) sip.Header {
+	t := strings.NewReplacer(`"`, `'`, "\\", "/", "\r", " ", "\n", " ").Replace(code + ": " + text)
+	if len(t) > 200 {
+		t = t[:200]
+	}
+	return sip.NewHeader("Warning", `399 `+s.opts.Advertise+` "`+t+`"`)
+}
+
+// reply200 answers a successful REGISTER with the granted expiry and the
+// Contact, echoed with its parameters as CUCM does (;x-cisco-newreg on a
+// new registration).
+func (s *Server) reply200(in *inbound, c contact, granted time.Duration, isNew bool) {
+	g := strconv.Itoa(int(granted / time.Second))
+	var sb strings.Builder
+	sb.Grow(len(c.uri) + 256)
+	sb.WriteByte('<')
+	sb.WriteString(c.uri)
+	sb.WriteByte('>')
+	for _, p := range c.params {
+		if strings.EqualFold(p.key, paramExpires) || strings.EqualFold(p.key, "x-cisco-newreg") {
+			continue
+		}
+		sb.WriteByte(';')
+		sb.WriteString(p.raw)
+	}
+	sb.WriteString(";expires=")
+	sb.WriteString(g)
+	if isNew {
+		sb.WriteString(";x-cisco-newreg")
+	}
+	s.reply(in, 200, "OK", sip.NewHeader("Contact", sb.String()), sip.NewHeader("Expires", g))
+}
+
+// reply sends a final answer statelessly and records it.
+func (s *Server) reply(in *inbound, status int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(in.req, status, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	res.AppendHeader(sip.NewHeader("Date", s.clock.Now().UTC().Format(time.RFC1123)))
+	res.AppendHeader(sip.NewHeader("Server", s.opts.ServerName))
+	if err := s.write(in, res); err != nil {
+		s.log.Debug("sip answer not sent", "err", err)
+	}
+	method := string(in.req.Method)
+	if in.req.Method == sip.REGISTER {
+		s.m.register(status)
+	}
+	s.m.observe(method, time.Since(in.start).Seconds())
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func (s *Server) write(in *inbound, res *sip.Response) error {
+	if in.tr == UDP && in.pc != nil {
+		buf := bufPool.Get().(*bytes.Buffer)
+		defer bufPool.Put(buf)
+		buf.Reset()
+		res.StringWrite(buf)
+		if uc, ok := in.pc.(*net.UDPConn); ok {
+			_, err := uc.WriteToUDPAddrPort(buf.Bytes(), in.ap)
+			return err
+		}
+		_, err := in.pc.WriteTo(buf.Bytes(), net.UDPAddrFromAddrPort(in.ap))
+		return err
+	}
+	c, err := s.tp.GetConnection(in.tr.String(), in.src)
+	if err != nil {
+		return err
+	}
+	defer c.TryClose()
+	return c.WriteMsg(res)
+}
+
+func contactHeaders(req *sip.Request) []sip.Header {
+	hs := req.GetHeaders("Contact")
+	if len(hs) == 0 {
+		hs = req.GetHeaders("m") // compact form
+	}
+	return hs
+}
+
+// parseExpires reads a delta-seconds value (RFC 3261 §25.1); values beyond
+// 2^32-1 are capped as the RFC says.
+func parseExpires(v string) (int, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || len(v) > 20 {
+		return 0, errors.New("expires must be a number of seconds")
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, errors.New("expires " + strconv.Quote(clip(v)) + " is not a number of seconds")
+		}
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || n > 1<<32-1 {
+		n = 1<<32 - 1
+	}
+	return int(n), nil
+}

@@ -1,0 +1,116 @@
+package registrar
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"selfprov/telemetry"
+)
+
+const subsystem = "sip"
+
+// metrics are the registrar's Prometheus series. Labels are bounded: SIP
+// status codes, methods and fixed result names; never a MAC, DN or address.
+type metrics struct {
+	registers *prometheus.CounterVec   // by status code
+	autoregs  prometheus.Counter       // devices created by auto-registration
+	notifies  *prometheus.CounterVec   // by result
+	duration  *prometheus.HistogramVec // by method
+	dropped   *prometheus.CounterVec   // messages dropped unanswered, by reason
+	codeCache sync.Map                 // int → prometheus.Counter
+	durOf     map[string]prometheus.Observer
+	durOther  prometheus.Observer
+	notifyOf  map[string]prometheus.Counter
+	droppedOf map[string]prometheus.Counter
+}
+
+// Notify results.
+const (
+	notifyOK        = "ok"         // 2xx from the phone
+	notifyRejected  = "rejected"   // a final non-2xx from the phone
+	notifyTimeout   = "timeout"    // no final answer in time
+	notifySendError = "send_error" // the write failed or the connection is gone
+	notifyNoBinding = "no_binding" // the device is not registered
+	notifyDropped   = "dropped"    // too many NOTIFYs in flight
+)
+
+// Drop reasons.
+const (
+	dropOversize  = "oversize"
+	dropMalformed = "malformed"
+	dropNoVia     = "no_via"
+)
+
+func newMetrics(reg prometheus.Registerer, bindings func() float64) (*metrics, error) {
+	m := &metrics{
+		registers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "registers_total",
+			Help: "REGISTER requests answered, by SIP status code.",
+		}, []string{"code"}),
+		autoregs: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "autoregistrations_total",
+			Help: "Devices created by auto-registration.",
+		}),
+		notifies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "notifies_total",
+			Help: "service-control NOTIFYs, by result: ok, rejected, timeout, send_error, no_binding, dropped.",
+		}, []string{"result"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "request_duration_seconds",
+			Help:    "Time from receiving a request to sending its final answer, by method.",
+			Buckets: telemetry.DurationBuckets,
+		}, []string{"method"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "dropped_total",
+			Help: "Messages dropped without an answer, by reason: oversize, malformed, no_via.",
+		}, []string{"reason"}),
+	}
+	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "bindings",
+		Help: "Live registrations in the binding table.",
+	}, bindings)
+	m.durOf = map[string]prometheus.Observer{}
+	for _, meth := range []string{"REGISTER", "OPTIONS"} {
+		m.durOf[meth] = m.duration.WithLabelValues(meth)
+	}
+	m.durOther = m.duration.WithLabelValues("other")
+	m.notifyOf = map[string]prometheus.Counter{}
+	for _, r := range []string{notifyOK, notifyRejected, notifyTimeout, notifySendError, notifyNoBinding, notifyDropped} {
+		m.notifyOf[r] = m.notifies.WithLabelValues(r)
+	}
+	m.droppedOf = map[string]prometheus.Counter{}
+	for _, r := range []string{dropOversize, dropMalformed, dropNoVia} {
+		m.droppedOf[r] = m.dropped.WithLabelValues(r)
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.registers, m.autoregs, m.notifies, m.duration, m.dropped, gauge} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) register(code int) {
+	if c, ok := m.codeCache.Load(code); ok {
+		c.(prometheus.Counter).Inc()
+		return
+	}
+	c := m.registers.WithLabelValues(strconv.Itoa(code))
+	m.codeCache.Store(code, c)
+	c.Inc()
+}
+
+func (m *metrics) observe(method string, seconds float64) {
+	if o, ok := m.durOf[method]; ok {
+		o.Observe(seconds)
+		return
+	}
+	m.durOther.Observe(seconds)
+}
+
+func (m *metrics) notify(result string) { m.notifyOf[result].Inc() }
+func (m *metrics) drop(reason string)   { m.droppedOf[reason].Inc() }

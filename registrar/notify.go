@@ -1,0 +1,308 @@
+package registrar
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"selfprov/provision"
+)
+
+var _ provision.Notifier = (*Server)(nil)
+
+// Notify asks a registered device to reset or restart (SPEC §3) with a
+// service-control NOTIFY carrying the Call-ID of its REGISTER. It only
+// queues the NOTIFY: it never waits on the network. The outcome is logged
+// and counted in selfprov_sip_notifies_total.
+func (s *Server) Notify(_ context.Context, deviceName string, action provision.Action) error {
+	if action != provision.ActionReset && action != provision.ActionRestart {
+		return fmt.Errorf("%w: action %q must be reset or restart", provision.ErrInvalid, action)
+	}
+	name, err := provision.CanonicalDeviceName(deviceName)
+	if err != nil {
+		return err
+	}
+	if _, ok := s.table.get(name); !ok {
+		s.m.notify(notifyNoBinding)
+		return fmt.Errorf("%w: %s is not registered", provision.ErrUnavailable, name)
+	}
+	if !s.notifier.send(name, action) {
+		return fmt.Errorf("%w: too many NOTIFYs in flight", provision.ErrUnavailable)
+	}
+	return nil
+}
+
+// notifier sends NOTIFYs from one goroutine and matches the phones'
+// answers by Via branch. UDP NOTIFYs are retransmitted (Timer E: 500 ms
+// doubling to 4 s) until an answer or NotifyTimeout. Pending NOTIFYs are
+// bounded by MaxPendingNotifies; beyond that they are dropped and counted.
+type notifier struct {
+	s     *Server
+	queue chan outgoing
+
+	mu      sync.Mutex
+	pending map[string]*pending // by branch
+	stopped bool
+}
+
+type outgoing struct {
+	name   string
+	action provision.Action
+}
+
+type pending struct {
+	name     string
+	action   provision.Action
+	data     []byte
+	b        Binding
+	sent     time.Time
+	interval time.Duration
+	timer    *time.Timer
+}
+
+const (
+	timerT1 = 500 * time.Millisecond
+	timerT2 = 4 * time.Second
+)
+
+func newNotifier(s *Server) *notifier {
+	return &notifier{s: s, queue: make(chan outgoing, s.opts.MaxPendingNotifies), pending: map[string]*pending{}}
+}
+
+// send queues a NOTIFY without blocking; false when the queue is full.
+func (n *notifier) send(name string, action provision.Action) bool {
+	select {
+	case n.queue <- outgoing{name, action}:
+		return true
+	default:
+		n.s.m.notify(notifyDropped)
+		n.s.log.Warn("notify dropped: too many in flight", "device", name, "action", string(action))
+		return false
+	}
+}
+
+func (n *notifier) run(shutdown <-chan struct{}) {
+	defer n.stop()
+	for {
+		select {
+		case <-shutdown:
+			return
+		case o := <-n.queue:
+			n.sendNow(o)
+		}
+	}
+}
+
+func (n *notifier) stop() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.stopped = true
+	for k, p := range n.pending {
+		p.timer.Stop()
+		delete(n.pending, k)
+	}
+}
+
+func (n *notifier) sendNow(o outgoing) {
+	s := n.s
+	e, seq, ok := s.table.nextNotifySeq(o.name)
+	if !ok {
+		n.result(o.name, o.action, notifyNoBinding, nil)
+		return
+	}
+	b := e.binding(o.name)
+	branch := "z9hG4bK" + randHex(8)
+	data := s.buildNotify(b, o.action, branch, seq)
+	p := &pending{name: o.name, action: o.action, data: data, b: b, sent: time.Now(), interval: timerT1}
+	n.mu.Lock()
+	if n.stopped {
+		n.mu.Unlock()
+		return
+	}
+	if len(n.pending) >= s.opts.MaxPendingNotifies {
+		n.mu.Unlock()
+		n.result(o.name, o.action, notifyDropped, nil)
+		return
+	}
+	n.pending[branch] = p
+	first := s.opts.NotifyTimeout
+	if b.Transport == UDP {
+		first = min(timerT1, first)
+	}
+	p.timer = time.AfterFunc(first, func() { n.tick(branch) })
+	n.mu.Unlock()
+	if err := s.writeTo(b, data); err != nil {
+		if n.take(branch) != nil {
+			n.result(o.name, o.action, notifySendError, err)
+		}
+	}
+}
+
+// tick retransmits a UDP NOTIFY or gives up after NotifyTimeout.
+func (n *notifier) tick(branch string) {
+	n.mu.Lock()
+	p, ok := n.pending[branch]
+	if !ok {
+		n.mu.Unlock()
+		return
+	}
+	elapsed := time.Since(p.sent)
+	if p.b.Transport != UDP || elapsed >= n.s.opts.NotifyTimeout {
+		delete(n.pending, branch)
+		n.mu.Unlock()
+		n.result(p.name, p.action, notifyTimeout, nil)
+		return
+	}
+	p.interval = min(2*p.interval, timerT2)
+	p.timer.Reset(min(p.interval, n.s.opts.NotifyTimeout-elapsed))
+	n.mu.Unlock()
+	_ = n.s.writeTo(p.b, p.data)
+}
+
+func (n *notifier) take(branch string) *pending {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p, ok := n.pending[branch]
+	if !ok {
+		return nil
+	}
+	p.timer.Stop()
+	delete(n.pending, branch)
+	return p
+}
+
+// onResponse matches a phone's answer to a pending NOTIFY.
+func (n *notifier) onResponse(res *sip.Response) {
+	if res.StatusCode < 200 {
+		return
+	}
+	via := res.Via()
+	cseq := res.CSeq()
+	if via == nil || cseq == nil || cseq.MethodName != sip.NOTIFY {
+		return
+	}
+	branch, _ := via.Params.Get("branch")
+	p := n.take(branch)
+	if p == nil {
+		return // a retransmitted answer, or not ours
+	}
+	if res.StatusCode < 300 {
+		n.result(p.name, p.action, notifyOK, nil)
+		return
+	}
+	n.result(p.name, p.action, notifyRejected, fmt.Errorf("%d %s", res.StatusCode, res.Reason))
+}
+
+func (n *notifier) result(name string, action provision.Action, result string, err error) {
+	n.s.m.notify(result)
+	if result == notifyOK {
+		n.s.log.Debug("notify", "device", name, "action", string(action), "result", result)
+		return
+	}
+	n.s.log.Warn("notify failed", "device", name, "action", string(action), "result", result, "err", err)
+}
+
+// writeTo sends raw bytes to a binding: UDP to the address the REGISTER
+// came from, TCP and TLS on the phone's own connection.
+func (s *Server) writeTo(b Binding, data []byte) error {
+	if b.Transport == UDP {
+		s.mu.Lock()
+		pc := s.udp
+		s.mu.Unlock()
+		if pc == nil {
+			return fmt.Errorf("registrar: not serving")
+		}
+		addr, err := net.ResolveUDPAddr("udp", b.Source)
+		if err != nil {
+			return err
+		}
+		_, err = pc.WriteTo(data, addr)
+		return err
+	}
+	c, err := s.tp.GetConnection(b.Transport.String(), b.Source)
+	if err != nil {
+		return fmt.Errorf("the phone's %s connection is gone: %w", b.Transport, err)
+	}
+	defer c.TryClose()
+	w, ok := c.(io.Writer)
+	if !ok {
+		return fmt.Errorf("registrar: %T cannot write", c)
+	}
+	_, err = w.Write(data)
+	return err
+}
+
+// zeroStamp makes the phone re-fetch everything.
+const zeroStamp = "{00000000-0000-0000-0000-000000000000}"
+
+// notifyBody is the service-control body of SPEC §3 (protocol.md §4):
+// action, RegisterCallId and the three version stamps, nothing more (a
+// CP-8861 answers a FeatureControlVersionStamp line with 400).
+func notifyBody(action provision.Action, callID string) string {
+	return "action=" + string(action) + "\r\n" +
+		"RegisterCallId={" + callID + "}\r\n" +
+		"ConfigVersionStamp=" + zeroStamp + "\r\n" +
+		"DialplanVersionStamp=" + zeroStamp + "\r\n" +
+		"SoftkeyVersionStamp=" + zeroStamp + "\r\n"
+}
+
+// buildNotify writes the NOTIFY: to the binding's Contact, From without a
+// user part, and the Call-ID of the binding's REGISTER, so the phone (and
+// a SIPp scenario) ties it to its registration.
+func (s *Server) buildNotify(b Binding, action provision.Action, branch string, seq uint32) []byte {
+	host := s.opts.Advertise
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	port := s.udpPort
+	tr := "UDP"
+	switch b.Transport {
+	case TCP:
+		port, tr = s.tcpPort, "TCP"
+	case TLS:
+		port, tr = s.tlsPort, "TLS"
+	}
+	hostPort := host + ":" + strconv.Itoa(port)
+	to := "<" + b.Contact + ">"
+	var u sip.Uri
+	if b.AOR != "" && sip.ParseUri(b.Contact, &u) == nil {
+		h := u.Host
+		if strings.Contains(h, ":") && !strings.HasPrefix(h, "[") {
+			h = "[" + h + "]"
+		}
+		to = "<sip:" + b.AOR + "@" + h + ">"
+	}
+	body := notifyBody(action, b.CallID)
+	var sb strings.Builder
+	sb.Grow(512 + len(body))
+	sb.WriteString("NOTIFY " + b.Contact + " SIP/2.0\r\n")
+	sb.WriteString("Via: SIP/2.0/" + tr + " " + hostPort + ";branch=" + branch + ";rport\r\n")
+	sb.WriteString("Max-Forwards: 70\r\n")
+	sb.WriteString("From: <sip:" + host + ">;tag=" + randHex(6) + "\r\n")
+	sb.WriteString("To: " + to + "\r\n")
+	sb.WriteString("Call-ID: " + b.CallID + "\r\n")
+	sb.WriteString("CSeq: " + strconv.FormatUint(uint64(seq), 10) + " NOTIFY\r\n")
+	sb.WriteString("Event: service-control\r\n")
+	sb.WriteString("Subscription-State: active\r\n")
+	sb.WriteString("Contact: <sip:" + hostPort + ";transport=" + strings.ToLower(tr) + ">\r\n")
+	sb.WriteString("User-Agent: " + s.opts.ServerName + "\r\n")
+	sb.WriteString("Content-Type: text/plain\r\n")
+	sb.WriteString("Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n")
+	sb.WriteString(body)
+	return []byte(sb.String())
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

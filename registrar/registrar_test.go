@@ -1,0 +1,403 @@
+package registrar
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"selfprov/configs"
+	"selfprov/provision"
+)
+
+func TestUnknownPhoneAutoRegistersAndIsRestarted(t *testing.T) {
+	for _, tr := range []string{"UDP", "TCP"} {
+		t.Run(tr, func(t *testing.T) {
+			e := newEnv(t, envOpt{})
+			c := e.dial(t, tr)
+			callID := c.register(reg{mac: mac(1), expires: "3600",
+				extra: `Reason: SIP;cause=200;text="cisco-alarm:14 Name=SEP0A1B00000001 Load=sip8845_65.14-2-1 Last=initialized"` + "\r\n"})
+			res := c.response()
+			if res.StatusCode != 200 {
+				t.Fatalf("got %d %s, want 200", res.StatusCode, res.Reason)
+			}
+			if got := header(res, "Expires"); got != "120" {
+				t.Errorf("Expires %q, want the default 120", got)
+			}
+			ct := header(res, "Contact")
+			if !strings.Contains(ct, "<sip:6c1f0b52-2d4e-4c1b-9a51-0f3e8d2a7b11@"+c.local) || !strings.Contains(ct, ";expires=120") ||
+				!strings.Contains(ct, `+u.sip!devicename.ccm.cisco.com="SEP0A1B00000001"`) {
+				t.Errorf("Contact %q does not echo the registered contact with the granted expiry", ct)
+			}
+			if res.To().Params == nil || !res.To().Params.Has("tag") {
+				t.Errorf("To has no tag: %s", res.To().Value())
+			}
+			d, err := e.svc.Device(context.Background(), "SEP0A1B00000001")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.State != provision.StateAutoRegistered || len(d.Lines) != 1 || d.Lines[0].DN != "1000" || d.Model != 36224 {
+				t.Fatalf("device %+v", d)
+			}
+
+			n := c.request()
+			if n.Method != sip.NOTIFY {
+				t.Fatalf("got %s, want NOTIFY", n.Method)
+			}
+			want := "action=restart\r\nRegisterCallId={" + callID + "}\r\n" +
+				"ConfigVersionStamp={00000000-0000-0000-0000-000000000000}\r\n" +
+				"DialplanVersionStamp={00000000-0000-0000-0000-000000000000}\r\n" +
+				"SoftkeyVersionStamp={00000000-0000-0000-0000-000000000000}\r\n"
+			if string(n.Body()) != want {
+				t.Errorf("NOTIFY body\n%q\nwant\n%q", n.Body(), want)
+			}
+			if n.CallID().Value() != callID {
+				t.Errorf("NOTIFY Call-ID %q, want the REGISTER's %q", n.CallID().Value(), callID)
+			}
+			if header(n, "Event") != "service-control" || header(n, "Content-Type") != "text/plain" || header(n, "Subscription-State") != "active" {
+				t.Errorf("NOTIFY headers: %s", n.String())
+			}
+			if n.From().Address.User != "" {
+				t.Errorf("NOTIFY From %q has a user part", n.From().Value())
+			}
+			if n.Recipient.User != "6c1f0b52-2d4e-4c1b-9a51-0f3e8d2a7b11" {
+				t.Errorf("NOTIFY Request-URI %s, want the Contact", n.Recipient.String())
+			}
+			c.answer(n, 200)
+			waitFor(t, "notify ok", func() bool { return e.counter(t, e.srv.m.notifyOf[notifyOK]) == 1 })
+			if got := e.counter(t, e.srv.m.autoregs); got != 1 {
+				t.Errorf("autoregistrations %v, want 1", got)
+			}
+
+			// The refresh is answered from memory; no second device, no NOTIFY.
+			c.register(reg{mac: mac(1), expires: "3600", callID: callID, cseq: 102})
+			if res := c.response(); res.StatusCode != 200 || strings.Contains(header(res, "Contact"), "x-cisco-newreg") {
+				t.Fatalf("refresh: %d, Contact %q", res.StatusCode, header(res, "Contact"))
+			}
+			b, ok := e.srv.Binding("SEP0A1B00000001")
+			if !ok || b.CallID != callID || b.Transport.String() != strings.ToLower(tr) || b.Source != c.local || b.UserAgent != "Cisco-CP8845/14.2.1" || b.AOR != "1000" {
+				t.Fatalf("binding %+v", b)
+			}
+			if e.counter(t, e.srv.m.autoregs) != 1 || e.registers(200) != 2 {
+				t.Errorf("autoregs %v, 200s %v", e.counter(t, e.srv.m.autoregs), e.registers(200))
+			}
+
+			// A reset from the core goes to the same binding.
+			if err := e.svc.Notify(context.Background(), "sep0a1b00000001", provision.ActionReset); err != nil {
+				t.Fatal(err)
+			}
+			n = c.request()
+			if !strings.HasPrefix(string(n.Body()), "action=reset\r\nRegisterCallId={"+callID+"}") {
+				t.Errorf("reset body %q", n.Body())
+			}
+			c.answer(n, 200)
+			waitFor(t, "second notify ok", func() bool { return e.counter(t, e.srv.m.notifyOf[notifyOK]) == 2 })
+
+			// Expires 0 removes the binding.
+			c.register(reg{mac: mac(1), expires: "0", callID: callID, cseq: 103})
+			if res := c.response(); res.StatusCode != 200 {
+				t.Fatalf("unregister: %d", res.StatusCode)
+			}
+			if _, ok := e.srv.Binding("SEP0A1B00000001"); ok {
+				t.Fatal("binding survived Expires 0")
+			}
+			if err := e.srv.Notify(context.Background(), "SEP0A1B00000001", provision.ActionReset); provision.CodeOf(err) != provision.CodeUnavailable {
+				t.Fatalf("notify to an unregistered device: %v", err)
+			}
+		})
+	}
+}
+
+func TestKnownDeviceRegistersWithoutNotify(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	if _, _, err := e.svc.AutoRegister(context.Background(), "SEP"+mac(7), 36224); err != nil {
+		t.Fatal(err)
+	}
+	c := e.dial(t, "UDP")
+	c.register(reg{mac: mac(7)})
+	if res := c.response(); res.StatusCode != 200 {
+		t.Fatalf("got %d", res.StatusCode)
+	}
+	if _, err := c.tryRead(200 * time.Millisecond); err == nil {
+		t.Fatal("a known device got a NOTIFY")
+	}
+	if e.counter(t, e.srv.m.autoregs) != 0 {
+		t.Fatal("a known device counted as an auto-registration")
+	}
+}
+
+func TestAutoRegistrationRefusals(t *testing.T) {
+	t.Run("disabled", func(t *testing.T) {
+		e := newEnv(t, envOpt{cfg: func(c *configs.Config) { c.Cluster.AutoRegistration.Enabled = false }})
+		c := e.dial(t, "UDP")
+		c.register(reg{mac: mac(1)})
+		res := c.response()
+		if res.StatusCode != 403 || !strings.Contains(header(res, "Warning"), "AUTOREG_DISABLED") {
+			t.Fatalf("got %d Warning %q, want 403 AUTOREG_DISABLED", res.StatusCode, header(res, "Warning"))
+		}
+		if !strings.HasPrefix(header(res, "Warning"), `399 127.0.0.1 "`) {
+			t.Errorf("Warning %q is not RFC 3261 shaped", header(res, "Warning"))
+		}
+	})
+	t.Run("range used up", func(t *testing.T) {
+		e := newEnv(t, envOpt{cfg: func(c *configs.Config) {
+			c.Cluster.AutoRegistration.Range = provision.DNRange{Start: "1000", End: "1001"}
+		}})
+		c := e.dial(t, "TCP")
+		for i := range 2 {
+			c.register(reg{mac: mac(i)})
+			if res := c.response(); res.StatusCode != 200 {
+				t.Fatalf("device %d: %d", i, res.StatusCode)
+			}
+		}
+		c.register(reg{mac: mac(3)})
+		res := c.response()
+		if res.StatusCode != 503 || !strings.Contains(header(res, "Warning"), "AUTOREG_DN_RANGE_EXHAUSTED") || header(res, "Retry-After") == "" {
+			t.Fatalf("got %d Warning %q Retry-After %q", res.StatusCode, header(res, "Warning"), header(res, "Retry-After"))
+		}
+	})
+}
+
+// TestBadRegisters: every bad input gets a clear SIP error, never a device.
+func TestBadRegisters(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	c := e.dial(t, "UDP")
+	tests := []struct {
+		name   string
+		r      reg
+		status int
+		want   string // in the reason or the Warning
+	}{
+		{"too brief", reg{expires: "30"}, 423, "Interval Too Brief"},
+		{"non-numeric Expires", reg{expires: "soon"}, 400, "Expires"},
+		{"negative Expires", reg{expires: "-1"}, 400, "Expires"},
+		{"non-numeric contact expires", reg{contact: `<sip:a@127.0.0.1>;expires=x;+u.sip!devicename.ccm.cisco.com="SEP0A1B0000AAAA"`}, 400, "Expires"},
+		{"contact URI not SIP", reg{contact: `<http://x>;+u.sip!devicename.ccm.cisco.com="SEP0A1B0000AAAA"`}, 400, "Contact"},
+		{"contact URI without host", reg{contact: `<sip:>`}, 400, "Contact"},
+		{"contact unterminated", reg{contact: `<sip:a@127.0.0.1`}, 400, "Contact"},
+		{"contact unterminated quote", reg{contact: `<sip:a@127.0.0.1>;+u.sip!devicename.ccm.cisco.com="SEP0A1B0000AAAA`}, 400, "Contact"},
+		{"no identity", reg{contact: `<sip:1000@127.0.0.1>`}, 400, "No Device Identity"},
+		{"bad devicename", reg{contact: `<sip:1000@127.0.0.1>;+u.sip!devicename.ccm.cisco.com="SEPXYZ"`}, 400, "devicename"},
+		{"instance not a MAC", reg{contact: `<sip:1000@127.0.0.1>;+sip.instance="<urn:uuid:d8fb04b9-1111-2222-3333-444455556666>"`}, 400, "instance"},
+		{"wildcard without Expires 0", reg{contact: `*`, expires: "60"}, 400, "Wildcard"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.r.mac = fmt.Sprintf("0a1b0000%04x", 0xaaaa+i)
+			tc.r.cseq = 200 + i
+			c.register(tc.r)
+			res := c.response()
+			if res.StatusCode != tc.status || !strings.Contains(res.Reason+" "+header(res, "Warning"), tc.want) {
+				t.Fatalf("got %d %q Warning %q; want %d mentioning %q", res.StatusCode, res.Reason, header(res, "Warning"), tc.status, tc.want)
+			}
+			if tc.status == 423 && header(res, "Min-Expires") != "60" {
+				t.Errorf("423 without Min-Expires: %q", header(res, "Min-Expires"))
+			}
+		})
+	}
+	if ds, _ := e.svc.Store().Devices(context.Background(), provision.DeviceFilter{}); len(ds) != 0 {
+		t.Fatalf("bad REGISTERs created %d devices", len(ds))
+	}
+}
+
+func TestMissingHeaders(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	c := e.dial(t, "UDP")
+	base := "REGISTER sip:127.0.0.1 SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + c.local + ";branch=z9hG4bKmiss\r\n" +
+		"From: <sip:1000@127.0.0.1>;tag=1\r\n" +
+		"To: <sip:1000@127.0.0.1>\r\n" +
+		"Call-ID: miss@127.0.0.1\r\n" +
+		"CSeq: 1 REGISTER\r\n" +
+		"Contact: <sip:1000@" + c.local + ">;+u.sip!devicename.ccm.cisco.com=\"SEP0A1B00000099\"\r\n" +
+		"Content-Length: 0\r\n\r\n"
+	for _, h := range []string{"From", "To", "Call-ID", "CSeq"} {
+		t.Run(h, func(t *testing.T) {
+			var lines []string
+			for _, l := range strings.Split(base, "\r\n") {
+				if !strings.HasPrefix(l, h+":") {
+					lines = append(lines, l)
+				}
+			}
+			c.send(strings.Join(lines, "\r\n"))
+			res := c.response()
+			if res.StatusCode != 400 || !strings.Contains(res.Reason, h) {
+				t.Fatalf("got %d %q, want 400 naming %s", res.StatusCode, res.Reason, h)
+			}
+		})
+	}
+}
+
+// TestGarbageIsDropped: garbage, truncated and oversized datagrams get no
+// answer and do not stop the server answering the next phone.
+func TestGarbageIsDropped(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	c := e.dial(t, "UDP")
+	valid := "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP " + c.local + ";branch=z9hG4bKo1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	garbage := []string{
+		"\x00\x01\x02garbage",
+		"REGISTER",
+		"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4",
+		valid[:len(valid)/2],
+		"INVITE sip:x SIP/2.0\r\nContent-Length: 99999999\r\n\r\n",
+		"OPTIONS sip:127.0.0.1 SIP/2.0\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: nv\r\nCSeq: 1 OPTIONS\r\n\r\n", // no Via
+		strings.Repeat("A", 17000),
+		"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bK1\r\n" + strings.Repeat("X-Pad: "+strings.Repeat("p", 100)+"\r\n", 200) + "\r\n",
+	}
+	for _, g := range garbage {
+		c.send(g)
+	}
+	c.send(valid)
+	res := c.response()
+	if res.StatusCode != 200 || res.CallID().Value() != "o1" {
+		t.Fatalf("after garbage: %d %s", res.StatusCode, res.CallID().Value())
+	}
+	if header(res, "Allow") == "" {
+		t.Error("OPTIONS answer without Allow")
+	}
+	drops := 0.0
+	for _, c := range e.srv.m.droppedOf {
+		drops += e.counter(t, c)
+	}
+	if drops < float64(len(garbage)) {
+		t.Errorf("dropped_total %v, want at least %d", drops, len(garbage))
+	}
+}
+
+// TestOneMACManyCallIDs: a thousand REGISTERs from one phone with
+// different Call-IDs make one device with one DN.
+func TestOneMACManyCallIDs(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	const n = 1000
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := e.dial(t, "TCP")
+			for i := range n / 4 {
+				c.register(reg{mac: mac(42), callID: fmt.Sprintf("cid-%d-%d@127.0.0.1", w, i), cseq: 101 + i})
+			}
+			for range n / 4 {
+				for {
+					m, err := c.tryRead(10 * time.Second)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if r, ok := m.(*sip.Response); ok {
+						if r.StatusCode != 200 {
+							t.Errorf("got %d", r.StatusCode)
+						}
+						break
+					}
+					c.answer(m.(*sip.Request), 200) // the restart NOTIFY
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	ds, err := e.svc.Store().Devices(context.Background(), provision.DeviceFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || len(ds[0].Lines) != 1 || ds[0].Lines[0].DN != "1000" {
+		t.Fatalf("devices %+v", ds)
+	}
+	if got := e.counter(t, e.srv.m.autoregs); got != 1 {
+		t.Fatalf("auto-registrations %v, want 1", got)
+	}
+}
+
+func TestRateLimitPerSource(t *testing.T) {
+	e := newEnv(t, envOpt{opts: func(o *Options) { o.RatePerSource = 5 }})
+	c := e.dial(t, "TCP")
+	const n = 40
+	for i := range n {
+		c.send(fmt.Sprintf("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP %s;branch=z9hG4bKr%d\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: r%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", c.local, i, i))
+	}
+	limited := 0
+	for range n {
+		res := c.response()
+		if res.StatusCode == 503 {
+			limited++
+			if header(res, "Retry-After") == "" {
+				t.Fatal("503 without Retry-After")
+			}
+		}
+	}
+	// The fake clock stands still: exactly the burst passes.
+	if limited != n-5 {
+		t.Fatalf("%d of %d limited, want %d", limited, n, n-5)
+	}
+}
+
+func TestBindingsExpire(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	c := e.dial(t, "UDP")
+	c.register(reg{mac: mac(1), expires: "90"})
+	if res := c.response(); res.StatusCode != 200 || header(res, "Expires") != "90" {
+		t.Fatalf("got %d Expires %q, want 200 90", res.StatusCode, header(res, "Expires"))
+	}
+	c.answer(c.request(), 200)
+	if e.srv.table.sweep(e.clock.Now().Add(90*time.Second)) != 0 {
+		t.Fatal("binding removed at its expiry, before the grace")
+	}
+	if e.srv.table.sweep(e.clock.Now().Add(90*time.Second+5*time.Second+9*time.Second+time.Millisecond)) != 1 {
+		t.Fatal("binding not removed after expiry, grace and jitter")
+	}
+	if e.srv.table.len() != 0 || len(e.srv.Bindings()) != 0 {
+		t.Fatal("table not empty")
+	}
+}
+
+// TestStormKeepsGoroutinesBounded: a burst of first-time registrations and
+// garbage over UDP and TCP leaves the goroutine count and the pending
+// NOTIFYs within their bounds.
+func TestStormKeepsGoroutinesBounded(t *testing.T) {
+	e := newEnv(t, envOpt{
+		cfg:  func(c *configs.Config) { c.Cluster.AutoRegistration.Range = provision.DNRange{Start: "100000", End: "199999"} },
+		opts: func(o *Options) { o.QueueSize = 64; o.MaxPendingNotifies = 32; o.NotifyTimeout = time.Second },
+	})
+	u := e.dial(t, "UDP")
+	tc := e.dial(t, "TCP")
+	before := runtime.NumGoroutine()
+	const n = 2000
+	for i := range n {
+		u.register(reg{mac: mac(i)})
+		tc.register(reg{mac: mac(n + i)})
+		if i%10 == 0 {
+			u.send("garbage\r\n\r\n")
+		}
+	}
+	peak := 0
+	seen := 0
+	deadline := time.Now().Add(30 * time.Second)
+	for seen < n && time.Now().Before(deadline) {
+		if _, err := tc.tryRead(10 * time.Second); err != nil {
+			break
+		}
+		seen++ // responses and NOTIFYs, both bounded
+		peak = max(peak, runtime.NumGoroutine())
+	}
+	if seen < n {
+		t.Fatalf("read %d of %d messages on TCP", seen, n)
+	}
+	// Workers, readers, sweeper and notifier are started before the storm;
+	// AfterFunc timers add at most a few short-lived goroutines.
+	if peak > before+16 {
+		t.Fatalf("goroutines peaked at %d from %d", peak, before)
+	}
+	e.srv.notifier.mu.Lock()
+	pend := len(e.srv.notifier.pending)
+	e.srv.notifier.mu.Unlock()
+	if pend > 32 {
+		t.Fatalf("%d pending NOTIFYs, bound 32", pend)
+	}
+	waitFor(t, "goroutines to settle", func() bool { return runtime.NumGoroutine() <= before+4 })
+}

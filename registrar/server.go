@@ -1,0 +1,452 @@
+// Package registrar is the SIP adapter of selfprov: it answers Cisco-style
+// REGISTERs (SPEC §3), keeps the bindings in memory, auto-registers unknown
+// phones through the core, and sends the service-control NOTIFY that resets
+// or restarts a phone (it implements provision.Notifier).
+//
+// It is built on github.com/emiago/sipgo v1.7.2: the message parser, and the
+// stream transport for TCP and TLS (framing, and the connection pool a
+// NOTIFY to a TCP phone is written to). That release carries the datagram
+// body-size bound of sipgo PR #343: a Content-Length larger than what is
+// left of MaxMessageLength is refused before the body is allocated. The
+// registrar bounds every message itself before parsing anyway: UDP
+// datagrams longer than Options.MaxMessageSize are dropped unread, and the
+// stream parser's MaxMessageLength is set to the same bound.
+//
+// REGISTER and OPTIONS are answered statelessly, as a registrar may: a
+// retransmitted REGISTER is simply answered again (refreshing a binding and
+// auto-registration are idempotent), so no server transaction state grows
+// with load. UDP is read by Options.UDPReaders goroutines of our own rather
+// than sipgo's UDP listener, which keeps every source address it ever saw
+// in its connection pool. Work that touches the store runs on a fixed pool
+// of workers behind a bounded queue; a full queue answers 503.
+package registrar
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"selfprov/provision"
+)
+
+// Core is what the registrar needs of the provisioning core;
+// *provision.Service implements it.
+type Core interface {
+	Device(ctx context.Context, name string) (provision.Device, error)
+	AutoRegister(ctx context.Context, name string, model int) (provision.Device, bool, error)
+	Models() []provision.Model
+}
+
+var _ Core = (*provision.Service)(nil)
+
+// Options configure a Server. Zero values take the documented defaults.
+type Options struct {
+	Core       Core
+	Logger     *slog.Logger          // default slog.Default()
+	Registerer prometheus.Registerer // nil: metrics are not exported
+	Clock      provision.Clock       // default provision.SystemClock
+
+	// Advertise is the host written into NOTIFY From, Via and Contact and
+	// into Warning headers. Default: the address of the UDP socket.
+	Advertise string
+	// ServerName is sent as Server and User-Agent. Default "selfprov".
+	ServerName string
+
+	DefaultExpires int // seconds granted when a phone asks for more; default 120
+	MinExpires     int // shorter requests get 423; default 60
+	RatePerSource  int // requests per second per source IP; 0 = no limit
+
+	// TLSConfig, if set, serves SIP over TLS on the TLS listener given to Serve.
+	TLSConfig *tls.Config
+
+	Workers        int // goroutines for requests that touch the store; default 8
+	QueueSize      int // requests waiting for a worker before 503; default 1024
+	UDPReaders     int // goroutines reading the UDP socket; default 2
+	MaxConnections int // concurrent TCP+TLS connections; default 4096
+	MaxMessageSize int // bytes; larger messages are dropped unparsed; default 16384
+
+	// NotifyTimeout is how long a NOTIFY waits for the phone's final answer
+	// (Timer F, 64×T1); default 32 s.
+	NotifyTimeout time.Duration
+	// MaxPendingNotifies bounds NOTIFYs awaiting an answer; default 1024.
+	MaxPendingNotifies int
+	// SweepInterval is how often expired bindings are removed; default 2 s.
+	SweepInterval time.Duration
+	// VerifyAfter is how long a binding trusts that its device exists; after
+	// that the next REGISTER reads the device from the store again, so a
+	// deleted device does not stay registered forever. Default 5 min.
+	VerifyAfter time.Duration
+}
+
+func (o *Options) defaults() error {
+	if o.Core == nil {
+		return errors.New("registrar: a core is required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = provision.SystemClock
+	}
+	if o.ServerName == "" {
+		o.ServerName = "selfprov"
+	}
+	setInt := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setInt(&o.DefaultExpires, 120)
+	setInt(&o.MinExpires, 60)
+	if o.MinExpires > o.DefaultExpires {
+		return fmt.Errorf("registrar: minExpires %d is above defaultExpires %d", o.MinExpires, o.DefaultExpires)
+	}
+	if o.RatePerSource < 0 {
+		return fmt.Errorf("registrar: ratePerSource %d is negative", o.RatePerSource)
+	}
+	setInt(&o.Workers, 8)
+	setInt(&o.QueueSize, 1024)
+	setInt(&o.UDPReaders, 2)
+	setInt(&o.MaxConnections, 4096)
+	setInt(&o.MaxMessageSize, 16384)
+	setInt(&o.MaxPendingNotifies, 1024)
+	if o.NotifyTimeout <= 0 {
+		o.NotifyTimeout = 64 * 500 * time.Millisecond
+	}
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = 2 * time.Second
+	}
+	if o.VerifyAfter <= 0 {
+		o.VerifyAfter = 5 * time.Minute
+	}
+	return nil
+}
+
+// Server is the SIP registrar.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	core    Core
+	clock   provision.Clock
+	table   *table
+	limiter *limiter
+	m       *metrics
+	parser  *sip.Parser
+	tp      *sip.TransportLayer // TCP and TLS
+	models  map[string]int      // User-Agent product → model id
+
+	jobs     chan *job
+	notifier *notifier
+
+	mu       sync.Mutex
+	udp      net.PacketConn
+	udpConn  *net.UDPConn // udp, when it is one (allocation-free writes)
+	udpPort  int
+	tcpPort  int
+	tlsPort  int
+	closers  []func() error
+	shutdown chan struct{}
+	closed   atomic.Bool
+	wg       sync.WaitGroup // readers, workers, sweeper
+}
+
+// New builds a Server; Serve starts it.
+func New(opts Options) (*Server, error) {
+	if err := opts.defaults(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:     opts,
+		log:      opts.Logger,
+		core:     opts.Core,
+		clock:    opts.Clock,
+		table:    newTable(5*time.Second, 0.1),
+		limiter:  newLimiter(opts.RatePerSource),
+		models:   productModels(opts.Core.Models()),
+		jobs:     make(chan *job, opts.QueueSize),
+		shutdown: make(chan struct{}),
+	}
+	var err error
+	if s.m, err = newMetrics(opts.Registerer, func() float64 { return float64(s.table.len()) }); err != nil {
+		return nil, fmt.Errorf("registrar: metrics: %w", err)
+	}
+	s.parser = newParser(opts.MaxMessageSize)
+	// sipgo logs every unparsable stream chunk at error level with its
+	// bytes; that is input, not a fault of ours, so it goes to debug.
+	quiet := slog.New(debugOnly{opts.Logger.Handler()})
+	s.tp = sip.NewTransportLayer(net.DefaultResolver, s.parser, nil,
+		sip.WithTransportLayerLogger(quiet))
+	s.tp.OnMessage(func(msg sip.Message) { s.handle(msg, nil, netip.AddrPort{}) })
+	s.notifier = newNotifier(s)
+	return s, nil
+}
+
+// newParser is sipgo's parser without its Contact parser: a bad Contact
+// must get a 400 naming it, not make the whole message unparsable, and
+// Cisco's Contact parameters are read by parseContact.
+func newParser(maxSize int) *sip.Parser {
+	hp := sip.HeadersParser{}
+	for k, v := range sip.DefaultHeadersParser() {
+		if k != "contact" && k != "m" {
+			hp[k] = v
+		}
+	}
+	p := sip.NewParser(sip.WithHeadersParsers(hp))
+	p.MaxMessageLength = maxSize
+	return p
+}
+
+// Serve answers SIP on the given sockets until Shutdown; tcp and tlsLn
+// may be nil (tlsLn is used only with Options.TLSConfig). It returns nil
+// after Shutdown.
+func (s *Server) Serve(udp net.PacketConn, tcp, tlsLn net.Listener) error {
+	if udp == nil {
+		return errors.New("registrar: a UDP socket is required")
+	}
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return errors.New("registrar: server is shut down")
+	}
+	s.udp = udp
+	s.udpConn, _ = udp.(*net.UDPConn)
+	s.udpPort = portOf(udp.LocalAddr())
+	if s.opts.Advertise == "" {
+		if ap, err := netip.ParseAddrPort(udp.LocalAddr().String()); err == nil {
+			s.opts.Advertise = ap.Addr().Unmap().String()
+		}
+	}
+	s.closers = append(s.closers, udp.Close)
+	errc := make(chan error, 2)
+	streams := 0
+	conns := make(chan struct{}, s.opts.MaxConnections)
+	if tcp != nil {
+		s.tcpPort = portOf(tcp.Addr())
+		l := &limitListener{Listener: tcp, sem: conns}
+		s.closers = append(s.closers, l.Close)
+		streams++
+		go func() { errc <- s.tp.ServeTCP(l) }()
+	}
+	if tlsLn != nil && s.opts.TLSConfig != nil {
+		s.tlsPort = portOf(tlsLn.Addr())
+		l := &limitListener{Listener: tls.NewListener(tlsLn, s.opts.TLSConfig), sem: conns}
+		s.closers = append(s.closers, l.Close)
+		streams++
+		go func() { errc <- s.tp.ServeTLS(l) }()
+	}
+	for range s.opts.UDPReaders {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.readUDP(udp) }()
+	}
+	for range s.opts.Workers {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.work() }()
+	}
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.sweep() }()
+	go func() { defer s.wg.Done(); s.notifier.run(s.shutdown) }()
+	s.mu.Unlock()
+
+	for range streams {
+		select {
+		case err := <-errc:
+			if err != nil && !s.closed.Load() {
+				return fmt.Errorf("registrar: %w", err) // the daemon then shuts everything down
+			}
+		case <-s.shutdown:
+			return nil
+		}
+	}
+	<-s.shutdown
+	return nil
+}
+
+// Shutdown stops reading, lets the workers finish what they hold and waits
+// for every goroutine of the server, or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.closeSockets()
+	close(s.shutdown)
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("registrar: shutdown: %w", ctx.Err())
+	}
+}
+
+func (s *Server) closeSockets() {
+	s.mu.Lock()
+	closers := s.closers
+	s.closers = nil
+	s.mu.Unlock()
+	for _, c := range closers {
+		_ = c()
+	}
+	_ = s.tp.Close() // closes TCP/TLS connections; their readers exit
+}
+
+// Bindings returns a snapshot of the live registrations.
+func (s *Server) Bindings() []Binding { return s.table.list() }
+
+// Binding returns the live registration of a device.
+func (s *Server) Binding(deviceName string) (Binding, bool) {
+	e, ok := s.table.get(deviceName)
+	if !ok {
+		return Binding{}, false
+	}
+	return e.binding(deviceName), true
+}
+
+func (s *Server) sweep() {
+	t := time.NewTicker(s.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.shutdown:
+			return
+		case <-t.C:
+			now := s.clock.Now()
+			s.table.sweep(now)
+			s.limiter.sweep(now)
+		}
+	}
+}
+
+// readUDP reads datagrams into a buffer one byte larger than the bound, so
+// an oversized datagram is seen as such and dropped before any parsing.
+func (s *Server) readUDP(pc net.PacketConn) {
+	buf := make([]byte, s.opts.MaxMessageSize+1)
+	uc, _ := pc.(*net.UDPConn)
+	for {
+		var (
+			n   int
+			ap  netip.AddrPort
+			err error
+		)
+		if uc != nil {
+			n, ap, err = uc.ReadFromUDPAddrPort(buf)
+		} else {
+			var a net.Addr
+			n, a, err = pc.ReadFrom(buf)
+			if err == nil {
+				ap, _ = netip.ParseAddrPort(a.String())
+			}
+		}
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || s.closed.Load() {
+				return
+			}
+			s.log.Warn("sip udp read", "err", err)
+			continue
+		}
+		if n > s.opts.MaxMessageSize {
+			s.m.drop(dropOversize)
+			continue
+		}
+		data := buf[:n]
+		if isKeepAlive(data) {
+			continue
+		}
+		msg, err := s.parser.ParseSIP(data)
+		if err != nil {
+			s.m.drop(dropMalformed)
+			s.log.Debug("sip message dropped", "reason", dropMalformed, "err", err)
+			continue
+		}
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		msg.SetTransport("UDP")
+		msg.SetSource(ap.String())
+		s.handle(msg, pc, ap)
+	}
+}
+
+// isKeepAlive reports a CRLF keep-alive (RFC 5626 §3.5.1) or padding.
+func isKeepAlive(b []byte) bool {
+	for _, c := range b {
+		if c != '\r' && c != '\n' && c != 0 && c != ' ' {
+			return false
+		}
+	}
+	return true
+}
+
+func portOf(a net.Addr) int {
+	_, p, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// limitListener bounds concurrent connections: each sipgo connection
+// holds a reader goroutine and a 32 KiB buffer.
+type limitListener struct {
+	net.Listener
+	sem       chan struct{}
+	init      sync.Once
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	l.init.Do(func() { l.done = make(chan struct{}) })
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+func (l *limitListener) Close() error {
+	l.init.Do(func() { l.done = make(chan struct{}) })
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+// debugOnly demotes every record to debug level.
+type debugOnly struct{ h slog.Handler }
+
+func (d debugOnly) Enabled(ctx context.Context, _ slog.Level) bool {
+	return d.h.Enabled(ctx, slog.LevelDebug)
+}
+func (d debugOnly) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	return d.h.Handle(ctx, r)
+}
+func (d debugOnly) WithAttrs(a []slog.Attr) slog.Handler { return debugOnly{d.h.WithAttrs(a)} }
+func (d debugOnly) WithGroup(n string) slog.Handler      { return debugOnly{d.h.WithGroup(n)} }
