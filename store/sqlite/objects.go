@@ -168,6 +168,9 @@ func scanUser(sc interface{ Scan(...any) error }) (provision.User, error) {
 		return u, err
 	}
 	u.PINHash, u.PasswordHash = pin, pw
+	// The credential column is the truth; the document may hold an older
+	// copy whose lockout would survive an unmarshal of a cleared state.
+	u.Credential = provision.CredentialState{}
 	if err := json.Unmarshal([]byte(cred), &u.Credential); err != nil {
 		return u, err
 	}
