@@ -1,0 +1,356 @@
+// Command phonesim simulates Cisco IP phones and Webex App clients against
+// a selfprov (or CUCM-like) cluster: boot storms of thousands of phones with
+// a latency and outcome report, and "phonesim check", one phone end to end
+// with a step-by-step trace.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"selfprov/phonesim"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage:
+  phonesim [run] [flags]     a fleet of phones; a latency and outcome report
+  phonesim check [flags]     one phone end to end, tracing what is sent and received
+
+Run "phonesim run -h" or "phonesim check -h" for the flags.
+`
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1 // some phone failed unexpectedly
+	exitUsage  = 2
+)
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return runFleet(ctx, args, stdout, stderr)
+	case "check":
+		return runCheck(ctx, args, stdout, stderr)
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "phonesim: unknown command %q\n%s", cmd, usage)
+	return exitUsage
+}
+
+// common are the flags of both commands: where the cluster is and how the
+// phones reach it.
+type common struct {
+	target, tftp, config, sip, transport, webex, localIP string
+	tftpOnly                                             bool
+	idleWait, timeout, notifyTimeout                     time.Duration
+	mode                                                 string
+}
+
+func (c *common) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.target, "target", "127.0.0.1", "cluster host: TFTP on :69 and the HTTP config mirror on :6970 unless -tftp/-config say otherwise")
+	fs.StringVar(&c.tftp, "tftp", "", "TFTP server host:port (default <target>:69)")
+	fs.StringVar(&c.config, "config", "", "HTTP config mirror host:port (default <target>:6970)")
+	fs.BoolVar(&c.tftpOnly, "tftp-only", false, "fetch files over TFTP only, like older firmware")
+	fs.StringVar(&c.sip, "sip", "", "registrar host:port (default: the call manager in the phone's config)")
+	fs.StringVar(&c.transport, "transport", "", "udp or tcp (default: the config's transportLayerProtocol)")
+	fs.StringVar(&c.webex, "webex", "", "client auto-provisioning base URL for -mode webex (default http://<target>:8080)")
+	fs.StringVar(&c.localIP, "local-ip", "", "address phones bind and put in Via/Contact (default: the route to the registrar)")
+	fs.DurationVar(&c.idleWait, "idle-wait", -1, "wait before fetching the idle URL; negative means the config's idleTimeout")
+	fs.DurationVar(&c.timeout, "timeout", 8*time.Second, "SIP transaction timeout")
+	fs.DurationVar(&c.notifyTimeout, "notify-timeout", 15*time.Second, "how long a phone waits for a service-control NOTIFY")
+}
+
+func withPort(hostport, host, port string) string {
+	if hostport != "" {
+		return hostport
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func (c *common) env() (*phonesim.Env, error) {
+	if _, err := phonesim.ParseMode(c.mode); err != nil {
+		return nil, err
+	}
+	switch strings.ToLower(c.transport) {
+	case "", "udp", "tcp":
+	default:
+		return nil, fmt.Errorf("phonesim: -transport %q: want udp or tcp", c.transport)
+	}
+	ua := phonesim.NewUA()
+	ua.Timeout = c.timeout
+	ua.LocalIP = c.localIP
+	httpClient := &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			MaxIdleConns: 1000, MaxIdleConnsPerHost: 1000, IdleConnTimeout: 30 * time.Second,
+			DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		},
+	}
+	env := &phonesim.Env{
+		Fetcher: phonesim.Fetcher{
+			TFTP:   withPort(c.tftp, c.target, "69"),
+			HTTP:   withPort(c.config, c.target, "6970"),
+			Client: httpClient,
+		},
+		UA:            ua,
+		SIP:           c.sip,
+		Transport:     strings.ToLower(c.transport),
+		HTTP:          httpClient,
+		IdleWait:      c.idleWait,
+		NotifyTimeout: c.notifyTimeout,
+		Webex:         c.webex,
+	}
+	if c.tftpOnly {
+		env.Fetcher.HTTP = ""
+	}
+	if env.Webex == "" {
+		env.Webex = "http://" + net.JoinHostPort(c.target, "8080")
+	}
+	return env, nil
+}
+
+func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("phonesim run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	c.flags(fs)
+	var (
+		n           = fs.Int("n", 100, "number of phones")
+		models      = fs.String("models", "8845:40,8851:30,7841:30", "model mix, model:weight,...")
+		usersFile   = fs.String("users", "", "users CSV: userid,pin[,extension[,platform]]; phone i gets line i")
+		rate        = fs.Float64("rate", 0, "phone arrivals per second (0: as fast as -c allows)")
+		conc        = fs.Int("c", 200, "phones in their flow at once")
+		startDelay  = fs.Duration("start-delay", 0, "random delay up to this before each phone boots")
+		runTime     = fs.Duration("run-time", 10*time.Minute, "bound on the whole run")
+		hold        = fs.Duration("hold", 0, "keep phones registered this long after the last one finishes")
+		unregister  = fs.Bool("unregister", false, "unregister every phone at the end")
+		seed        = fs.Uint("seed", 1, "MAC seed: phones are 0A:<seed 16 bits>:<index 24 bits>")
+		first       = fs.Int("first", 0, "index of the first phone")
+		expect      = fs.String("expect", "", "comma-separated outcome codes that are not failures")
+		asJSON      = fs.Bool("json", false, "print the report as JSON")
+		metricsAddr = fs.String("metrics.listen", "", "serve Prometheus metrics on this address while running")
+		udpSockets  = fs.Int("udp-sockets", 4, "UDP sockets the fleet shares")
+		tcpConns    = fs.Int("tcp-conns", 4, "TCP connections per registrar the fleet shares")
+		progress    = fs.String("progress", "auto", "live progress line: auto (on a terminal), always or never")
+	)
+	fs.StringVar(&c.mode, "mode", "selfprov", "register, boot, selfprov or webex")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "phonesim run: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	mix, err := phonesim.ParseModelMix(*models)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	if *n <= 0 || *conc <= 0 || *seed > 0xffff || *first < 0 || *n+*first > 1<<24 {
+		fmt.Fprintln(stderr, "phonesim run: -n and -c must be positive, -seed at most 65535, -first+-n at most 16777216")
+		return exitUsage
+	}
+	env, err := c.env()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	env.UA.UDPSockets, env.UA.TCPConns = *udpSockets, *tcpConns
+	defer env.UA.Close()
+	fleet := &phonesim.Fleet{
+		N: *n, Mode: phonesim.Mode(c.mode), Mix: mix, Seed: uint16(*seed), First: *first,
+		Rate: *rate, Concurrency: *conc, StartDelay: *startDelay, RunTime: *runTime,
+		Hold: *hold, Unregister: *unregister,
+	}
+	if *expect != "" {
+		fleet.Expected = strings.Split(*expect, ",")
+	}
+	if *usersFile != "" {
+		f, err := os.Open(*usersFile)
+		if err != nil {
+			fmt.Fprintln(stderr, "phonesim:", err)
+			return exitUsage
+		}
+		fleet.Users, err = phonesim.LoadUsers(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+	}
+	if (fleet.Mode == phonesim.ModeSelfProvision || fleet.Mode == phonesim.ModeWebex) && len(fleet.Users) == 0 {
+		fmt.Fprintf(stderr, "phonesim run: -mode %s needs -users\n", fleet.Mode)
+		return exitUsage
+	}
+	if *metricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		m, err := phonesim.NewMetrics(reg, env)
+		if err != nil {
+			fmt.Fprintln(stderr, "phonesim:", err)
+			return exitFailed
+		}
+		env.Observe, fleet.OnResult = m.Observe, m.Result
+		ln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			fmt.Fprintf(stderr, "phonesim: -metrics.listen %s: %v\n", *metricsAddr, err)
+			return exitUsage
+		}
+		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+	}
+	live := *progress == "always" || (*progress == "auto" && isTerminal(stderr))
+	var mu sync.Mutex
+	if live {
+		fleet.Tick = func(p phonesim.Progress) {
+			mu.Lock()
+			fmt.Fprintf(stderr, "\r%-100s", p.StatusLine())
+			mu.Unlock()
+		}
+	}
+	rep := fleet.Run(ctx, env)
+	if live {
+		mu.Lock()
+		fmt.Fprintln(stderr)
+		mu.Unlock()
+	}
+	if *asJSON {
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteTable(stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "phonesim:", err)
+		return exitFailed
+	}
+	if rep.Unexpected > 0 {
+		return exitFailed
+	}
+	return exitOK
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("phonesim check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	c.flags(fs)
+	var (
+		macFlag   = fs.String("mac", "", "the phone's MAC (default a random locally administered one)")
+		model     = fs.String("model", "8845", "phone model")
+		user      = fs.String("user", "", "user ID to self-provision as")
+		pin       = fs.String("pin", "", "the user's PIN")
+		extension = fs.String("extension", "", "the user's primary extension, checked at the end")
+		platform  = fs.String("platform", "windows", "Webex App platform for -mode webex")
+		verbose   = fs.Bool("v", false, "print every message in full")
+	)
+	fs.StringVar(&c.mode, "mode", "selfprov", "register, boot, selfprov or webex")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	mix, err := phonesim.ParseModelMix(*model)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	mac := phonesim.FleetMAC(uint16(time.Now().UnixNano()), int(time.Now().UnixNano()>>16))
+	if *macFlag != "" {
+		if mac, err = phonesim.ParseMAC(*macFlag); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+	}
+	env, err := c.env()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	env.UA.UDPSockets, env.UA.TCPConns = 1, 1
+	defer env.UA.Close()
+	var u *phonesim.User
+	if *user != "" {
+		u = &phonesim.User{ID: *user, PIN: *pin, Extension: *extension, Platform: *platform}
+	}
+	mode := phonesim.Mode(c.mode)
+	if (mode == phonesim.ModeSelfProvision || mode == phonesim.ModeWebex) && u == nil {
+		fmt.Fprintf(stderr, "phonesim check: -mode %s needs -user (and -pin)\n", mode)
+		return exitUsage
+	}
+	start := time.Now()
+	var mu sync.Mutex
+	env.TraceDetail = *verbose
+	env.Trace = func(t phonesim.Trace) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(stdout, "%8.3fs %-18s %-4s %-2s %s\n", t.Time.Sub(start).Seconds(), t.Step, t.Proto, t.Dir, t.Line)
+		if t.Detail != "" {
+			for _, l := range strings.Split(strings.TrimRight(strings.ReplaceAll(t.Detail, "\r\n", "\n"), "\n"), "\n") {
+				fmt.Fprintf(stdout, "%30s| %s\n", "", l)
+			}
+		}
+	}
+	p := phonesim.NewPhone(env, mac, mix.Pick(0), mode, u)
+	fmt.Fprintf(stdout, "phonesim check: %s (%s), mode %s, TFTP %s, HTTP %s\n", p.Name(), p.Model.UserAgent(), mode, env.Fetcher.TFTP, orNone(env.Fetcher.HTTP))
+	res := p.Run(ctx, ctx)
+	_ = p.Stop(context.Background(), false)
+	mu.Lock()
+	defer mu.Unlock()
+	fmt.Fprintln(stdout)
+	for _, s := range res.Steps {
+		fmt.Fprintf(stdout, "  %-20s %8.1fms\n", s.Step, float64(s.Dur.Microseconds())/1000)
+	}
+	if res.Err != nil {
+		fmt.Fprintf(stdout, "FAIL %s %s after %.3fs: %v\n", res.Device, res.Outcome, res.Total.Seconds(), res.Err)
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "PASS %s registered line %s in %.3fs\n", res.Device, res.DN, res.Total.Seconds())
+	return exitOK
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

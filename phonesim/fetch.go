@@ -1,0 +1,169 @@
+package phonesim
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pin/tftp/v3"
+
+	"selfprov/phonecfg"
+)
+
+// maxFile bounds a downloaded file; configs are a few kilobytes.
+const maxFile = 1 << 20
+
+// ErrNotFound is returned when neither HTTP nor TFTP has the file.
+var ErrNotFound = errors.New("phonesim: file not found")
+
+// Fetcher downloads boot files the way phones do: HTTP on port 6970
+// first, then TFTP.
+type Fetcher struct {
+	// TFTP is the TFTP server host:port; "" disables TFTP.
+	TFTP string
+	// HTTP is the host:port of the HTTP config mirror (6970); "" means TFTP only.
+	HTTP string
+	// Client is used for HTTP; nil means a default with a 5 s timeout.
+	Client *http.Client
+	// Timeout is the TFTP retransmission timeout (default 1 s, 5 retries).
+	Timeout time.Duration
+}
+
+// Via names the protocol a file came over.
+type Via string
+
+const (
+	ViaHTTP Via = "HTTP"
+	ViaTFTP Via = "TFTP"
+)
+
+// Fetch returns the file, and the protocol that delivered it. A file that
+// neither protocol has is ErrNotFound; other failures are returned as they
+// are so a phone can tell "unknown" from "server down".
+func (f *Fetcher) Fetch(ctx context.Context, name string, trace func(proto Via, sent, got string)) ([]byte, Via, error) {
+	var httpErr error
+	if f.HTTP != "" {
+		b, err := f.fetchHTTP(ctx, name)
+		if trace != nil {
+			trace(ViaHTTP, "GET /"+name, outcome(b, err))
+		}
+		if err == nil {
+			return b, ViaHTTP, nil
+		}
+		httpErr = err
+	}
+	if f.TFTP == "" {
+		return nil, ViaHTTP, httpErr
+	}
+	b, err := f.fetchTFTP(ctx, name)
+	if trace != nil {
+		trace(ViaTFTP, "RRQ "+name+" octet", outcome(b, err))
+	}
+	if err != nil {
+		return nil, ViaTFTP, err
+	}
+	return b, ViaTFTP, nil
+}
+
+func outcome(b []byte, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("%d bytes", len(b))
+}
+
+func (f *Fetcher) client() *http.Client {
+	if f.Client != nil {
+		return f.Client
+	}
+	return defaultHTTP
+}
+
+var defaultHTTP = &http.Client{Timeout: 5 * time.Second}
+
+func (f *Fetcher) fetchHTTP(ctx context.Context, name string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+f.HTTP+"/"+name, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := f.client().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("phonesim: HTTP %s: %w", name, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, maxFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("phonesim: HTTP %s: %w", name, err)
+	}
+	switch {
+	case res.StatusCode == http.StatusNotFound:
+		return nil, fmt.Errorf("%w: HTTP %s: 404", ErrNotFound, name)
+	case res.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("phonesim: HTTP %s: status %d", name, res.StatusCode)
+	case len(b) > maxFile:
+		return nil, fmt.Errorf("phonesim: HTTP %s: larger than %d bytes", name, maxFile)
+	}
+	return b, nil
+}
+
+func (f *Fetcher) fetchTFTP(ctx context.Context, name string) ([]byte, error) {
+	c, err := tftp.NewClient(f.TFTP)
+	if err != nil {
+		return nil, fmt.Errorf("phonesim: TFTP %s: %w", f.TFTP, err)
+	}
+	t := f.Timeout
+	if t <= 0 {
+		t = time.Second
+	}
+	c.SetTimeout(t)
+	c.SetRetries(5)
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		wt, err := c.Receive(name, "octet")
+		if err != nil {
+			done <- result{nil, err}
+			return
+		}
+		var buf bytes.Buffer
+		_, err = wt.WriteTo(&limitWriter{w: &buf, n: maxFile})
+		done <- result{buf.Bytes(), err}
+	}()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err() // the transfer gives up on its own timeout
+	case r := <-done:
+		if r.err != nil {
+			// pin/tftp reports an ERROR packet as "code: N, message: ...";
+			// code 1 is "file not found".
+			if strings.HasPrefix(r.err.Error(), "code: 1,") {
+				return nil, fmt.Errorf("%w: TFTP %s", ErrNotFound, name)
+			}
+			return nil, fmt.Errorf("phonesim: TFTP %s: %w", name, r.err)
+		}
+		return r.b, nil
+	}
+}
+
+type limitWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if len(p) > l.n {
+		return 0, fmt.Errorf("larger than %d bytes", maxFile)
+	}
+	l.n -= len(p)
+	return l.w.Write(p)
+}
+
+func parseConfig(b []byte) (*phonecfg.Config, error) { return phonecfg.Parse(b) }

@@ -1,0 +1,448 @@
+package phonesim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// UA is the SIP side of a whole fleet of simulated phones.
+//
+// It is hand-rolled over plain sockets rather than built on sipgo's UA
+// and Client: a fleet of thousands of phones shares a few UDP sockets and
+// TCP connections, so requests are matched to phones by Via branch and
+// incoming NOTIFYs by RegisterCallId / Request-URI user, with no per-phone
+// transport, transaction layer or goroutine. REGISTERs are written as text
+// so the Cisco headers are byte-exact in traces; sipgo's parser reads what
+// arrives.
+type UA struct {
+	// UDPSockets is how many UDP sockets the fleet shares (default 4).
+	UDPSockets int
+	// TCPConns is how many TCP connections per registrar the fleet shares
+	// (default 4). Real phones hold one each; sharing keeps a 10,000-phone
+	// fleet within file-descriptor limits while NOTIFYs still come back on
+	// the connection the phone registered over.
+	TCPConns int
+	// Timeout bounds one transaction (default 8 s; RFC 3261 Timer F is 32 s).
+	Timeout time.Duration
+	// LocalIP is the address put in Via and Contact and bound; default the
+	// address the host routes the registrar through.
+	LocalIP string
+
+	parser *sip.Parser
+
+	mu       sync.Mutex
+	pending  map[string]*clientTx // by Via branch
+	handlers map[string]Handler   // by Call-ID of the REGISTER or by Contact/AOR user
+	udp      []*udpLeg
+	tcp      map[string][]*tcpLeg // by remote address
+	closed   bool
+	next     atomic.Uint64
+	wg       sync.WaitGroup
+}
+
+// Handler answers a SIP request sent to a phone; it returns the status.
+type Handler func(req *sip.Request) (code int, reason string)
+
+type clientTx struct {
+	ch   chan *sip.Response
+	conn *tcpLeg // nil for UDP
+}
+
+// ErrTimeout is returned when a transaction gets no final response.
+var ErrTimeout = errors.New("phonesim: SIP transaction timed out")
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("phonesim: UA closed")
+
+// NewUA returns a UA with default settings; sockets open on first use.
+func NewUA() *UA {
+	return &UA{
+		parser:   sip.NewParser(),
+		pending:  map[string]*clientTx{},
+		handlers: map[string]Handler{},
+		tcp:      map[string][]*tcpLeg{},
+	}
+}
+
+func (ua *UA) timeout() time.Duration {
+	if ua.Timeout > 0 {
+		return ua.Timeout
+	}
+	return 8 * time.Second
+}
+
+// Close closes every socket and waits for the readers.
+func (ua *UA) Close() error {
+	ua.mu.Lock()
+	if ua.closed {
+		ua.mu.Unlock()
+		return nil
+	}
+	ua.closed = true
+	for _, l := range ua.udp {
+		l.conn.Close()
+	}
+	for _, ls := range ua.tcp {
+		for _, l := range ls {
+			l.conn.Close()
+		}
+	}
+	ua.mu.Unlock()
+	ua.wg.Wait()
+	return nil
+}
+
+// Handle routes requests whose RegisterCallId or Request-URI user is key
+// to h; a nil h removes the route.
+func (ua *UA) Handle(key string, h Handler) {
+	ua.mu.Lock()
+	if h == nil {
+		delete(ua.handlers, key)
+	} else {
+		ua.handlers[key] = h
+	}
+	ua.mu.Unlock()
+}
+
+// Leg is the socket one phone talks to its registrar through.
+type Leg struct {
+	ua        *UA
+	Transport string // "UDP" or "TCP"
+	Local     string // host:port for Via and Contact
+	Remote    string
+	udp       *udpLeg
+	udpDst    *net.UDPAddr
+	tcp       *tcpLeg
+}
+
+// Leg returns the shared socket phone n uses to reach remote over
+// transport ("udp" or "tcp").
+func (ua *UA) Leg(transport, remote string, n int) (*Leg, error) {
+	switch strings.ToLower(transport) {
+	case "udp":
+		dst, err := net.ResolveUDPAddr("udp", remote)
+		if err != nil {
+			return nil, fmt.Errorf("phonesim: registrar %q: %w", remote, err)
+		}
+		u, err := ua.udpLeg(dst, n)
+		if err != nil {
+			return nil, err
+		}
+		return &Leg{ua: ua, Transport: "UDP", Local: u.local, Remote: dst.String(), udp: u, udpDst: dst}, nil
+	case "tcp":
+		t, err := ua.tcpLeg(remote, n)
+		if err != nil {
+			return nil, err
+		}
+		return &Leg{ua: ua, Transport: "TCP", Local: t.local, Remote: remote, tcp: t}, nil
+	}
+	return nil, fmt.Errorf("phonesim: transport %q: want udp or tcp", transport)
+}
+
+func (ua *UA) localIP(remote *net.UDPAddr) string {
+	if ua.LocalIP != "" {
+		return ua.LocalIP
+	}
+	c, err := net.DialUDP("udp", nil, remote)
+	if err != nil {
+		return "127.0.0.1"
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String()
+}
+
+type udpLeg struct {
+	conn  *net.UDPConn
+	local string
+}
+
+func (ua *UA) udpLeg(dst *net.UDPAddr, n int) (*udpLeg, error) {
+	ua.mu.Lock()
+	defer ua.mu.Unlock()
+	if ua.closed {
+		return nil, ErrClosed
+	}
+	size := ua.UDPSockets
+	if size <= 0 {
+		size = 4
+	}
+	if len(ua.udp) < size {
+		ip := ua.localIP(dst)
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
+		if err != nil {
+			return nil, fmt.Errorf("phonesim: binding a SIP UDP socket: %w", err)
+		}
+		_ = conn.SetReadBuffer(4 << 20)
+		_ = conn.SetWriteBuffer(4 << 20)
+		l := &udpLeg{conn: conn, local: conn.LocalAddr().String()}
+		ua.udp = append(ua.udp, l)
+		ua.wg.Add(1)
+		go ua.readUDP(l)
+		return l, nil
+	}
+	return ua.udp[n%len(ua.udp)], nil
+}
+
+type tcpLeg struct {
+	conn   net.Conn
+	local  string
+	remote string
+	wmu    sync.Mutex
+	dead   atomic.Bool
+}
+
+func (ua *UA) tcpLeg(remote string, n int) (*tcpLeg, error) {
+	ua.mu.Lock()
+	if ua.closed {
+		ua.mu.Unlock()
+		return nil, ErrClosed
+	}
+	size := ua.TCPConns
+	if size <= 0 {
+		size = 4
+	}
+	pool := ua.tcp[remote]
+	if len(pool) == size {
+		l := pool[n%size]
+		if !l.dead.Load() {
+			ua.mu.Unlock()
+			return l, nil
+		}
+	}
+	ua.mu.Unlock()
+
+	d := net.Dialer{Timeout: ua.timeout()}
+	if ua.LocalIP != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ua.LocalIP)}
+	}
+	conn, err := d.Dial("tcp", remote)
+	if err != nil {
+		return nil, fmt.Errorf("phonesim: connecting to registrar %s: %w", remote, err)
+	}
+	l := &tcpLeg{conn: conn, local: conn.LocalAddr().String(), remote: remote}
+
+	ua.mu.Lock()
+	defer ua.mu.Unlock()
+	if ua.closed {
+		conn.Close()
+		return nil, ErrClosed
+	}
+	pool = ua.tcp[remote]
+	if len(pool) < size {
+		ua.tcp[remote] = append(pool, l)
+	} else if old := pool[n%size]; old.dead.Load() {
+		pool[n%size] = l
+	} else {
+		// Another phone replaced it first.
+		conn.Close()
+		return old, nil
+	}
+	ua.wg.Add(1)
+	go ua.readTCP(l)
+	return l, nil
+}
+
+func (ua *UA) readUDP(l *udpLeg) {
+	defer ua.wg.Done()
+	buf := make([]byte, 65535)
+	for {
+		n, src, err := l.conn.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		if n < 4 || strings.TrimSpace(string(buf[:n])) == "" {
+			continue // keepalive
+		}
+		msg, err := ua.parser.ParseSIP(buf[:n])
+		if err != nil {
+			continue
+		}
+		ua.dispatch(msg, func(b []byte) { _, _ = l.conn.WriteToUDP(b, src) }, nil)
+	}
+}
+
+func (ua *UA) readTCP(l *tcpLeg) {
+	defer ua.wg.Done()
+	defer func() {
+		l.dead.Store(true)
+		l.conn.Close()
+		ua.failConn(l)
+	}()
+	stream := ua.parser.NewSIPStream()
+	defer stream.Close()
+	buf := make([]byte, 65535)
+	for {
+		n, err := l.conn.Read(buf)
+		if n > 0 {
+			_, _ = stream.Write(buf[:n])
+			for stream.Buffer().Len() > 0 {
+				msg, _, perr := stream.ParseNext()
+				if errors.Is(perr, io.ErrUnexpectedEOF) || errors.Is(perr, io.EOF) {
+					break // more to come
+				}
+				if perr != nil {
+					return // the stream cannot be resynchronised
+				}
+				ua.dispatch(msg, func(b []byte) { _ = l.write(b) }, l)
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (l *tcpLeg) write(b []byte) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	_ = l.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, err := l.conn.Write(b)
+	if err != nil {
+		l.dead.Store(true)
+	}
+	return err
+}
+
+// failConn ends every transaction waiting on a closed connection.
+func (ua *UA) failConn(l *tcpLeg) {
+	ua.mu.Lock()
+	defer ua.mu.Unlock()
+	for br, tx := range ua.pending {
+		if tx.conn == l {
+			close(tx.ch)
+			delete(ua.pending, br)
+		}
+	}
+}
+
+func (ua *UA) dispatch(msg sip.Message, reply func([]byte), conn *tcpLeg) {
+	switch m := msg.(type) {
+	case *sip.Response:
+		via := m.Via()
+		if via == nil {
+			return
+		}
+		br, _ := via.Params.Get("branch")
+		ua.mu.Lock()
+		tx := ua.pending[br]
+		if tx != nil && !m.IsProvisional() {
+			delete(ua.pending, br)
+		}
+		ua.mu.Unlock()
+		if tx != nil {
+			select {
+			case tx.ch <- m:
+			default:
+			}
+		}
+	case *sip.Request:
+		if m.IsAck() {
+			return
+		}
+		code, reason := ua.route(m)
+		res := sip.NewResponseFromRequest(m, code, reason, nil)
+		if to := res.To(); to != nil {
+			if _, ok := to.Params.Get("tag"); !ok {
+				to.Params.Add("tag", randHex(8))
+			}
+		}
+		reply([]byte(res.String()))
+	}
+}
+
+// route finds the phone a request is for: by the RegisterCallId of a
+// service-control body, then by the Request-URI user.
+func (ua *UA) route(req *sip.Request) (int, string) {
+	if req.Method == sip.OPTIONS {
+		return 200, "OK"
+	}
+	var h Handler
+	ua.mu.Lock()
+	if id := ServiceControlCallID(req.Body()); id != "" {
+		h = ua.handlers[id]
+	}
+	if h == nil {
+		h = ua.handlers[req.Recipient.User]
+	}
+	ua.mu.Unlock()
+	if h == nil {
+		return 481, "Call/Transaction Does Not Exist"
+	}
+	return h(req)
+}
+
+// Do sends one request on the leg and waits for its final response. br is
+// the request's Via branch. UDP requests are retransmitted (T1 500 ms
+// doubling to T2 4 s) until a response or the UA's timeout.
+func (l *Leg) Do(ctx context.Context, br string, msg []byte) (*sip.Response, error) {
+	ua := l.ua
+	tx := &clientTx{ch: make(chan *sip.Response, 4), conn: l.tcp}
+	ua.mu.Lock()
+	if ua.closed {
+		ua.mu.Unlock()
+		return nil, ErrClosed
+	}
+	ua.pending[br] = tx
+	ua.mu.Unlock()
+	defer func() {
+		ua.mu.Lock()
+		if ua.pending[br] == tx {
+			delete(ua.pending, br)
+		}
+		ua.mu.Unlock()
+	}()
+
+	if err := l.send(msg); err != nil {
+		return nil, err
+	}
+	deadline := time.NewTimer(ua.timeout())
+	defer deadline.Stop()
+	var retrans <-chan time.Time
+	interval := 500 * time.Millisecond
+	var rt *time.Timer
+	if l.udp != nil {
+		rt = time.NewTimer(interval)
+		defer rt.Stop()
+		retrans = rt.C
+	}
+	for {
+		select {
+		case res, ok := <-tx.ch:
+			if !ok {
+				return nil, fmt.Errorf("phonesim: connection to %s closed", l.Remote)
+			}
+			if res.IsProvisional() {
+				interval = 4 * time.Second // RFC 3261 17.1.2.2: Proceeding retransmits at T2
+				continue
+			}
+			return res, nil
+		case <-retrans:
+			if err := l.send(msg); err != nil {
+				return nil, err
+			}
+			interval = min(2*interval, 4*time.Second)
+			rt.Reset(interval)
+		case <-deadline.C:
+			return nil, ErrTimeout
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (l *Leg) send(b []byte) error {
+	if l.udp != nil {
+		_, err := l.udp.conn.WriteToUDP(b, l.udpDst)
+		return err
+	}
+	return l.tcp.write(b)
+}
