@@ -310,14 +310,14 @@ func (s *Server) reply(in *inbound, status int, reason string, hdrs ...sip.Heade
 	}
 	res.AppendHeader(sip.NewHeader("Date", s.clock.Now().UTC().Format(time.RFC1123)))
 	res.AppendHeader(sip.NewHeader("Server", s.opts.ServerName))
-	if err := s.write(in, res); err != nil {
-		s.log.Debug("sip answer not sent", "err", err)
-	}
-	method := string(in.req.Method)
+	// Counted before the write, so a client that reads the answer sees it counted.
 	if in.req.Method == sip.REGISTER {
 		s.m.register(status)
 	}
-	s.m.observe(method, time.Since(in.start).Seconds())
+	s.m.observe(string(in.req.Method), time.Since(in.start).Seconds())
+	if err := s.write(in, res); err != nil {
+		s.log.Debug("sip answer not sent", "err", err)
+	}
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -340,7 +340,22 @@ func (s *Server) write(in *inbound, res *sip.Response) error {
 		return err
 	}
 	defer c.TryClose()
-	return c.WriteMsg(res)
+	setWriteDeadline(c)
+	if err := c.WriteMsg(res); err != nil {
+		_ = c.Close() // a partial write leaves the stream unframed
+		return err
+	}
+	return nil
+}
+
+// streamWriteTimeout bounds a write to a phone that does not read, so it
+// cannot hold a worker.
+const streamWriteTimeout = 2 * time.Second
+
+func setWriteDeadline(c sip.Connection) {
+	if d, ok := c.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		_ = d.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	}
 }
 
 func contactHeaders(req *sip.Request) []sip.Header {

@@ -237,7 +237,10 @@ func (s *Server) writeTo(b Binding, data []byte) error {
 	if !ok {
 		return fmt.Errorf("registrar: %T cannot write", c)
 	}
-	_, err = w.Write(data)
+	setWriteDeadline(c)
+	if _, err = w.Write(data); err != nil {
+		_ = c.Close()
+	}
 	return err
 }
 
