@@ -45,13 +45,17 @@ const (
 // Fetch returns the file, and the protocol that delivered it. A file that
 // neither protocol has is ErrNotFound; other failures are returned as they
 // are so a phone can tell "unknown" from "server down".
-func (f *Fetcher) Fetch(ctx context.Context, name string, trace func(proto Via, sent, got string)) ([]byte, Via, error) {
+// trace, if set, is called before each request (dir "->") and after its
+// answer (dir "<-").
+func (f *Fetcher) Fetch(ctx context.Context, name string, trace func(proto Via, dir, line string)) ([]byte, Via, error) {
+	if trace == nil {
+		trace = func(Via, string, string) {}
+	}
 	var httpErr error
 	if f.HTTP != "" {
+		trace(ViaHTTP, "->", "GET http://"+f.HTTP+"/"+name)
 		b, err := f.fetchHTTP(ctx, name)
-		if trace != nil {
-			trace(ViaHTTP, "GET /"+name, outcome(b, err))
-		}
+		trace(ViaHTTP, "<-", outcome(b, err))
 		if err == nil {
 			return b, ViaHTTP, nil
 		}
@@ -60,10 +64,9 @@ func (f *Fetcher) Fetch(ctx context.Context, name string, trace func(proto Via, 
 	if f.TFTP == "" {
 		return nil, ViaHTTP, httpErr
 	}
+	trace(ViaTFTP, "->", "RRQ "+name+" octet to "+f.TFTP)
 	b, err := f.fetchTFTP(ctx, name)
-	if trace != nil {
-		trace(ViaTFTP, "RRQ "+name+" octet", outcome(b, err))
-	}
+	trace(ViaTFTP, "<-", outcome(b, err))
 	if err != nil {
 		return nil, ViaTFTP, err
 	}

@@ -362,9 +362,8 @@ func (p *Phone) bootFiles(ctx context.Context, phase string, trustFiles bool) er
 }
 
 func (p *Phone) fetch(ctx context.Context, step, file string) ([]byte, Via, error) {
-	return p.env.Fetcher.Fetch(ctx, file, func(proto Via, sent, got string) {
-		p.trace(step, "->", string(proto), sent, "")
-		p.trace(step, "<-", string(proto), got, "")
+	return p.env.Fetcher.Fetch(ctx, file, func(proto Via, dir, line string) {
+		p.trace(step, dir, string(proto), line, "")
 	})
 }
 

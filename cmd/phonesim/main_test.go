@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"selfprov/phonesim"
+	"selfprov/phonesim/phonesimtest"
+)
+
+// runBin runs the phonesim binary with a bound and returns its exit code.
+func runBin(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	bin := phonesimtest.BuildBinary(t, "selfprov/cmd/phonesim")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, stdout.String(), stderr.String()
+	case errors.As(err, &ee):
+		return ee.ExitCode(), stdout.String(), stderr.String()
+	}
+	t.Fatalf("phonesim %v: %v", args, err)
+	return 0, "", ""
+}
+
+func fakeFlags(c *phonesimtest.Cluster) []string {
+	return []string{"-tftp", c.TFTPAddr, "-config", c.HTTPAddr, "-idle-wait", "0", "-notify-timeout", "5s"}
+}
+
+func TestRunAgainstFakeCluster(t *testing.T) {
+	var users []phonesimtest.User
+	var csv strings.Builder
+	csv.WriteString("userid,pin,extension\n")
+	for i := range 30 {
+		u := phonesimtest.User{ID: "u" + string(rune('a'+i%26)) + string(rune('a'+i/26)), PIN: "777", Extension: "40" + string(rune('0'+i/10)) + string(rune('0'+i%10))}
+		users = append(users, u)
+		csv.WriteString(u.ID + "," + u.PIN + "," + u.Extension + "\n")
+	}
+	c, err := phonesimtest.Start(users...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	usersFile := filepath.Join(t.TempDir(), "users.csv")
+	os.WriteFile(usersFile, []byte(csv.String()), 0o600)
+
+	code, out, errOut := runBin(t, append([]string{"run"}, append(fakeFlags(c), "-n", "30", "-c", "10", "-users", usersFile, "-json", "-seed", "3")...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	var rep phonesim.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("-json output: %v\n%s", err, out)
+	}
+	if rep.OK != 30 || rep.Outcomes["OK"] != 30 || len(rep.Steps) == 0 {
+		t.Errorf("report %+v", rep)
+	}
+	if strings.Contains(errOut, "\r") {
+		t.Errorf("progress line written to a non-terminal: %q", errOut)
+	}
+
+	// Wrong PINs: the run fails with the outcome named, exit 1; the table
+	// is the default output.
+	bad := filepath.Join(t.TempDir(), "bad.csv")
+	os.WriteFile(bad, []byte("nobody,1\n"), 0o600)
+	code, out, _ = runBin(t, append([]string{"run"}, append(fakeFlags(c), "-n", "3", "-users", bad, "-seed", "4", "-progress", "never")...)...)
+	if code != 1 || !strings.Contains(out, "AUTH_FAILED") || !strings.Contains(out, "p99") {
+		t.Errorf("exit %d, want 1 with AUTH_FAILED in the table:\n%s", code, out)
+	}
+	// ... unless the code is expected.
+	code, out, _ = runBin(t, append([]string{"run"}, append(fakeFlags(c), "-n", "3", "-users", bad, "-seed", "5", "-expect", "AUTH_FAILED")...)...)
+	if code != 0 {
+		t.Errorf("exit %d with -expect AUTH_FAILED:\n%s", code, out)
+	}
+}
+
+func TestCheckAgainstFakeCluster(t *testing.T) {
+	c, err := phonesimtest.Start(phonesimtest.User{ID: "alice", PIN: "12345", Extension: "2001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	code, out, errOut := runBin(t, append([]string{"check"}, append(fakeFlags(c), "-user", "alice", "-pin", "12345", "-extension", "2001", "-mac", "00:11:22:aa:bb:cc", "-v")...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"SEP001122AABBCC", "RRQ CTLSEP001122AABBCC.tlv", "GET http://", "REGISTER sip:",
+		"+u.sip!devicename.ccm.cisco.com=\"SEP001122AABBCC\"", "action=restart", "CiscoIPPhoneInput",
+		"Continue", "action=reset", "PASS SEP001122AABBCC registered line 2001",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = runBin(t, append([]string{"check"}, append(fakeFlags(c), "-user", "alice", "-pin", "1", "-mac", "001122aabbcd")...)...)
+	if code != 1 || !strings.Contains(out, "FAIL SEP001122AABBCD AUTH_FAILED") {
+		t.Errorf("exit %d, want 1 and a FAIL line naming AUTH_FAILED:\n%s", code, out)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"frobnicate"},
+		{"run", "-n", "0"},
+		{"run", "-models", "9999"},
+		{"run", "-mode", "selfprov"}, // no users
+		{"run", "-transport", "sctp", "-mode", "register"},
+		{"check", "-mac", "xyz"},
+		{"check", "-mode", "nonsense"},
+		{"run", "extra-arg"},
+	} {
+		if code, out, errOut := runBin(t, args...); code != 2 || errOut == "" {
+			t.Errorf("%v: exit %d, want 2 with a message\n%s%s", args, code, out, errOut)
+		}
+	}
+}
+
+func TestCheckAgainstDaemon(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts selfprovd")
+	}
+	d := phonesimtest.StartDaemon(t, "")
+	code, out, errOut := runBin(t, "check", "-tftp", d.TFTP, "-config", d.Config, "-sip", d.SIP,
+		"-user", "carol", "-pin", "12345", "-extension", "2003", "-idle-wait", "0", "-model", "7841")
+	if code != 0 || !strings.Contains(out, "PASS") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}
