@@ -1,0 +1,214 @@
+package registrar
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"selfprov/configs"
+	"selfprov/provision"
+)
+
+func testModels(t testing.TB) map[string]int {
+	cfg, err := configs.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return productModels(cfg.Models)
+}
+
+func TestIdentify(t *testing.T) {
+	models := testModels(t)
+	tests := []struct {
+		name, contact, aor, ua string
+		want                   string
+		model                  int
+		source                 string
+		err                    string
+	}{
+		{"devicename wins", `<sip:x@10.0.0.1:5060;transport=tcp>;+sip.instance="<urn:uuid:00000000-0000-0000-0000-001122aabbcc>";+u.sip!devicename.ccm.cisco.com="SEP001122AABBDD";+u.sip!model.ccm.cisco.com="36224"`, "1000", "", "SEP001122AABBDD", 36224, "devicename", ""},
+		{"devicename lower case", `<sip:x@h>;+u.sip!devicename.ccm.cisco.com="sep001122aabbcc"`, "", "", "SEP001122AABBCC", 0, "devicename", ""},
+		{"CSF devicename", `<sip:x@h>;+u.sip!devicename.ccm.cisco.com="CSFJDOE";video`, "", "Cisco-CSF", "CSFJDOE", 0, "devicename", ""},
+		{"MAC from instance", `<sip:x@h>;+sip.instance="<urn:uuid:00000000-0000-0000-0000-001122aabbcc>"`, "1000", "Cisco-CP8845/14.2.1", "SEP001122AABBCC", 36224, "instance", ""},
+		{"AOR is the device", `<sip:x@h>`, "SEP001122AABBCC", "Cisco-CP7841/14.2.1", "SEP001122AABBCC", 622, "aor", ""},
+		{"unknown product", `<sip:x@h>`, "SEP001122AABBCC", "Cisco-CP9999/1", "SEP001122AABBCC", 0, "aor", ""},
+		{"model param not a number", `<sip:x@h>;+u.sip!model.ccm.cisco.com="abc"`, "SEP001122AABBCC", "", "SEP001122AABBCC", 0, "aor", ""},
+		{"nothing", `<sip:1000@h>`, "1000", "", "", 0, "", "no devicename"},
+		{"random instance", `<sip:x@h>;+sip.instance="<urn:uuid:d8fb04b9-1111-2222-3333-444455556666>"`, "SEP001122AABBCC", "", "", 0, "", "not a MAC-based"},
+		{"instance with non-hex MAC", `<sip:x@h>;+sip.instance="<urn:uuid:00000000-0000-0000-0000-00112233445g>"`, "", "", "", 0, "", "12 hex"},
+		{"bad devicename", `<sip:x@h>;+u.sip!devicename.ccm.cisco.com="XYZ123"`, "SEP001122AABBCC", "", "", 0, "", "devicename"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseContact(tc.contact)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := identify(c, tc.aor, tc.ua, models)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want one mentioning %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id.name != tc.want || id.model != tc.model || id.source != tc.source {
+				t.Fatalf("got %+v, want %s model %d from %s", id, tc.want, tc.model, tc.source)
+			}
+		})
+	}
+}
+
+func TestParseContact(t *testing.T) {
+	c, err := parseContact(`"Line 1" <sip:6c1f@192.0.2.23:51234;transport=tcp>;+sip.instance="<urn:uuid:00000000-0000-0000-0000-001122aabbcc>";expires=3600;video;x="a\"b"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.uri != "sip:6c1f@192.0.2.23:51234;transport=tcp" || c.parsed.Host != "192.0.2.23" || c.parsed.Port != 51234 {
+		t.Fatalf("uri %q parsed %+v", c.uri, c.parsed)
+	}
+	if v, _ := c.param("EXPIRES"); v != "3600" {
+		t.Errorf("expires %q", v)
+	}
+	if _, ok := c.param("video"); !ok {
+		t.Error("flag parameter lost")
+	}
+	if v, _ := c.param("x"); v != `a"b` {
+		t.Errorf("escaped quote: %q", v)
+	}
+	if c.params[0].raw != `+sip.instance="<urn:uuid:00000000-0000-0000-0000-001122aabbcc>"` {
+		t.Errorf("raw %q", c.params[0].raw)
+	}
+	// Without angle brackets the parameters belong to the header.
+	c, err = parseContact(`sip:a@h;expires=60`)
+	if err != nil || c.uri != "sip:a@h" {
+		t.Fatalf("%q %v", c.uri, err)
+	}
+	if v, _ := c.param("expires"); v != "60" {
+		t.Errorf("expires %q", v)
+	}
+	for _, bad := range []string{"", "<>", "<sip:a@h", `<sip:a@h>;x="open`, "<tel:123>", "<sip:a@h>junk", "<sip:a@h>;=v", strings.Repeat("a", 3000)} {
+		if _, err := parseContact(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+// FuzzRegisterIdentity runs datagrams through the parser and the REGISTER
+// identity path. Invariants: no panic; an identified device has a
+// canonical name (CanonicalDeviceName is the identity on it) and a
+// non-negative model; the same input identifies the same device.
+func FuzzRegisterIdentity(f *testing.F) {
+	models := testModels(f)
+	p := newParser(16384)
+	seed := func(contact, to, ua string) string {
+		return "REGISTER sip:192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.23:5060;branch=z9hG4bK1\r\n" +
+			"From: <sip:1001@192.0.2.10>;tag=1\r\nTo: <sip:" + to + "@192.0.2.10>\r\nCall-ID: a@b\r\nCSeq: 101 REGISTER\r\n" +
+			"User-Agent: " + ua + "\r\nContact: " + contact + "\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n"
+	}
+	// A full Cisco REGISTER.
+	f.Add(seed(`<sip:6c1f0b52@192.0.2.23:51234;transport=tcp>;+sip.instance="<urn:uuid:00000000-0000-0000-0000-001122aabbcc>";+u.sip!devicename.ccm.cisco.com="SEP001122AABBCC";+u.sip!model.ccm.cisco.com="36224"`, "1001", "Cisco-CP8845/14.2.1"))
+	// Instance only; AOR only; nothing; wildcard.
+	f.Add(seed(`<sip:x@h>;+sip.instance="<urn:uuid:00000000-0000-0000-0000-001122aabbcc>"`, "1001", "Cisco-CP7841/1"))
+	f.Add(seed(`<sip:x@h>`, "SEP001122AABBCC", "x"))
+	f.Add(seed(`<sip:x@h>`, "1001", ""))
+	f.Add(seed(`*`, "1001", ""))
+	// Quotes, escapes and brackets in odd places.
+	f.Add(seed(`"a\"<b>" <sip:x@h>;+u.sip!devicename.ccm.cisco.com="SEP001122AABBCC\"";q`, "1001", "Cisco-CP/"))
+	f.Add(seed(`sip:x@h;+u.sip!devicename.ccm.cisco.com=CSF-é`, "TAB", "Cisco-CP8845"))
+	f.Fuzz(func(t *testing.T, data string) {
+		msg, err := p.ParseSIP([]byte(data))
+		if err != nil {
+			return
+		}
+		req, ok := msg.(*sip.Request)
+		if !ok || req.To() == nil {
+			return
+		}
+		hs := contactHeaders(req)
+		if len(hs) == 0 {
+			return
+		}
+		c, err := parseContact(hs[0].Value())
+		if err != nil || c.star {
+			return
+		}
+		ua := ""
+		if h := req.GetHeader("User-Agent"); h != nil {
+			ua = h.Value()
+		}
+		id, err := identify(c, req.To().Address.User, ua, models)
+		if err != nil {
+			return
+		}
+		canon, cerr := provision.CanonicalDeviceName(id.name)
+		if cerr != nil || canon != id.name {
+			t.Fatalf("identified %q, which is not canonical (%q, %v)", id.name, canon, cerr)
+		}
+		if id.model < 0 {
+			t.Fatalf("model %d", id.model)
+		}
+		again, err := identify(c, req.To().Address.User, ua, models)
+		if err != nil || again != id {
+			t.Fatalf("not deterministic: %+v then %+v, %v", id, again, err)
+		}
+	})
+}
+
+// BenchmarkBindingTableMemory fills the table with 100,000 Cisco-shaped
+// bindings and reports the heap they hold per binding (target: ≤ 2 KB).
+func BenchmarkBindingTableMemory(b *testing.B) {
+	const n = 100_000
+	now := time.Now()
+	for range b.N {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		tb := newTable(5*time.Second, 0.1)
+		for i := range n {
+			m := fmt.Sprintf("0a1b%08x", i)
+			tb.put("SEP"+strings.ToUpper(m), Binding{
+				Contact:   fmt.Sprintf("sip:6c1f0b52-2d4e-4c1b-9a51-%012x@10.%d.%d.%d:51234;transport=tcp", i, i>>16&255, i>>8&255, i&255),
+				AOR:       fmt.Sprintf("%d", 1000000+i),
+				Source:    fmt.Sprintf("10.%d.%d.%d:51234", i>>16&255, i>>8&255, i&255),
+				Transport: TCP,
+				CallID:    fmt.Sprintf("%s-%s0002-00001a2b-00003c4d@10.%d.%d.%d", m[:8], m[8:], i>>16&255, i>>8&255, i&255),
+				UserAgent: "Cisco-CP8845/14.2.1",
+			}, now, 120*time.Second, true)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/binding")
+		runtime.KeepAlive(tb)
+	}
+}
+
+// BenchmarkRefresh is the hot path of a known phone: look up and refresh.
+func BenchmarkRefresh(b *testing.B) {
+	tb := newTable(5*time.Second, 0.1)
+	const n = 10_000
+	names := make([]string, n)
+	bs := make([]Binding, n)
+	for i := range n {
+		names[i] = fmt.Sprintf("SEP0A1B%08X", i)
+		bs[i] = Binding{Contact: fmt.Sprintf("sip:x@10.0.%d.%d:5060", i>>8&255, i&255), AOR: "1000", Source: "10.0.0.1:5060", Transport: UDP, CallID: fmt.Sprintf("c%d@h", i), UserAgent: "Cisco-CP8845/14.2.1"}
+		tb.put(names[i], bs[i], time.Now(), time.Minute, true)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			k := i % n
+			if _, ok := tb.get(names[k]); ok {
+				tb.put(names[k], bs[k], time.Now(), time.Minute, false)
+			}
+		}
+	})
+}
