@@ -118,6 +118,10 @@ func (p *clusterPatch) apply(c *provision.Cluster) {
 // duration is a Go duration string in JSON: "30m", "90s", "0".
 type duration time.Duration
 
+func (d duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
 func (d *duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
