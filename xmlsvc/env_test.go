@@ -301,4 +301,3 @@ func (e *env) confirmURL(t testing.TB, device, user, pin string) string {
 	}
 	return softKey(t, x.SoftKeys, "Continue").URL
 }
-

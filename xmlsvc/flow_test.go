@@ -214,6 +214,7 @@ func TestEveryOutcomeCode(t *testing.T) {
 			if got := p.code(); got != c.code {
 				t.Fatalf("screen names %q, want %q:\n%s", got, c.code, p.body)
 			}
+			golden(t, e, "outcome-"+goldenName(c.name), p.body)
 			if p.header.Get("Content-Type") != phonexml.ContentType {
 				t.Errorf("Content-Type %q", p.header.Get("Content-Type"))
 			}

@@ -25,7 +25,7 @@ const (
 
 // flow is one mount of the self-provisioning screens.
 type flow struct {
-	name                        string // metric and log label: xps, uds
+	name                       string // metric and log label: xps, uds
 	idle, login, confirm, exit string
 }
 
