@@ -215,7 +215,10 @@ func StandardButtonTemplate(m Model) string {
 	return "Standard " + strings.TrimPrefix(m.Name, "Cisco ") + " SIP"
 }
 
-// clientModel finds the catalogue model of a client type.
+// ClientModel finds the catalogue model of a client type (CSF, BOT, TCT,
+// TAB); INVALID_DEVICE_MODEL when the catalogue has none enabled.
+func (s *Service) ClientModel(prefix string) (Model, error) { return s.clientModel(prefix) }
+
 func (s *Service) clientModel(prefix string) (Model, error) {
 	if m, ok := s.models[clientModelIDs[prefix]]; ok && m.Prefix == prefix {
 		if !m.Supported() {
