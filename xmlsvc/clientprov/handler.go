@@ -1,0 +1,293 @@
+package clientprov
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"selfprov/provision"
+)
+
+// CreateRequest is the createDevice body.
+type CreateRequest struct {
+	// UserID is the user ID, or an email address that is the user's.
+	UserID string `json:"userId"`
+	// Email, when set, must be the user's email address.
+	Email string `json:"email,omitempty"`
+	// Platform: windows, mac (CSF); android (BOT); iphone (TCT); ipad, chromebook (TAB).
+	Platform string `json:"platform"`
+	// AppVersion is the Webex App version, 41.12 or newer.
+	AppVersion string `json:"appVersion"`
+}
+
+// DeviceLine is a line of a device in answers.
+type DeviceLine struct {
+	Button      int    `json:"button" xml:"button,attr"`
+	DN          string `json:"directoryNumber" xml:"directoryNumber"`
+	Partition   string `json:"partition" xml:"partition"`
+	Label       string `json:"label,omitempty" xml:"label,omitempty"`
+	DisplayName string `json:"displayName,omitempty" xml:"displayName,omitempty"`
+}
+
+// CreateResponse is the createDevice answer: 201 when the device was
+// created, 200 when the user already had it.
+type CreateResponse struct {
+	DeviceName      string       `json:"deviceName"`
+	DeviceType      string       `json:"deviceType"` // CSF, BOT, TCT, TAB
+	Created         bool         `json:"created"`
+	Model           int          `json:"model"`
+	Product         string       `json:"product"`
+	Owner           string       `json:"owner"`
+	Description     string       `json:"description"`
+	Protocol        string       `json:"protocol"`
+	SecurityProfile string       `json:"securityProfile"`
+	ButtonTemplate  string       `json:"buttonTemplate"`
+	ConfigFile      string       `json:"configFile"` // fetched over TFTP or HTTP :6970
+	ConfigVersion   string       `json:"configVersion"`
+	Lines           []DeviceLine `json:"lines"`
+}
+
+// ErrorBody is every error answer: {"error": {"code": ..., "message": ...}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error" xml:"-"`
+}
+
+// ErrorDetail carries the outcome code.
+type ErrorDetail struct {
+	Code    string `json:"code" xml:"code"`
+	Message string `json:"message" xml:"message"`
+}
+
+// statusOf maps outcome codes to HTTP statuses: the adapter's one table.
+var statusOf = map[string]int{
+	provision.CodeInvalid:            http.StatusBadRequest,
+	provision.CodeAutoProvPlatform:   http.StatusBadRequest,
+	provision.CodeAutoProvVersion:    http.StatusBadRequest,
+	provision.CodeUserNotFound:       http.StatusNotFound,
+	provision.CodeAutoProvEmail:      http.StatusForbidden,
+	provision.CodeAutoProvPolicy:     http.StatusForbidden,
+	provision.CodeNoPrimaryExtension: http.StatusUnprocessableEntity,
+	provision.CodeAutoProvName:       http.StatusUnprocessableEntity,
+	provision.CodeAutoProvNoTemplate: http.StatusUnprocessableEntity,
+	provision.CodeInvalidModel:       http.StatusUnprocessableEntity,
+	provision.CodeAutoProvCoolDown:   http.StatusTooManyRequests,
+	provision.CodeDuplicate:          http.StatusConflict,
+	provision.CodeUnavailable:        http.StatusServiceUnavailable,
+	codeTooLarge:                     http.StatusRequestEntityTooLarge,
+	codeMediaType:                    http.StatusUnsupportedMediaType,
+}
+
+// Codes of this adapter, for requests refused before they reach the core.
+const (
+	codeTooLarge  = "REQUEST_TOO_LARGE"
+	codeMediaType = "UNSUPPORTED_MEDIA_TYPE"
+	codeInternal  = "INTERNAL"
+)
+
+type requestError struct {
+	code string
+	msg  string
+}
+
+func (e *requestError) Error() string { return e.code + ": " + e.msg }
+
+// errorDetail turns err into the code and message answered; internal
+// errors are logged, not shown.
+func (h *Handler) errorDetail(r *http.Request, err error) (int, ErrorDetail) {
+	var re *requestError
+	if errors.As(err, &re) {
+		return statusOf[re.code], ErrorDetail{re.code, re.msg}
+	}
+	code := provision.CodeOf(err)
+	status, ok := statusOf[code]
+	if !ok {
+		h.log.Error("client auto-provisioning failed", "path", r.URL.Path, "code", code, "err", err)
+		return http.StatusInternalServerError, ErrorDetail{codeInternal, "internal error"}
+	}
+	return status, ErrorDetail{code, err.Error()}
+}
+
+func (h *Handler) writeJSONError(w http.ResponseWriter, r *http.Request, err error, out *outcome) {
+	status, d := h.errorDetail(r, err)
+	out.code = d.Code
+	if ra := provision.RetryAfter(err); ra > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ra.Seconds()))))
+	}
+	writeJSON(w, status, ErrorBody{d})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"error":{"code":"INTERNAL","message":"internal error"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+// DecodeCreateRequest reads one JSON object of at most max bytes: no
+// trailing data, string fields only.
+func DecodeCreateRequest(r io.Reader, max int64) (CreateRequest, error) {
+	var req CreateRequest
+	body, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return req, &requestError{codeTooLarge, fmt.Sprintf("request body is larger than %d bytes", max)}
+		}
+		return req, &requestError{provision.CodeInvalid, "reading request body: " + err.Error()}
+	}
+	if int64(len(body)) > max {
+		return req, &requestError{codeTooLarge, fmt.Sprintf("request body is larger than %d bytes", max)}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return req, &requestError{provision.CodeInvalid, "request body is empty: want a JSON object with userId, platform and appVersion"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&req); err != nil {
+		return CreateRequest{}, &requestError{provision.CodeInvalid, "malformed JSON: " + jsonErrorText(err)}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return CreateRequest{}, &requestError{provision.CodeInvalid, "malformed JSON: data after the object"}
+	}
+	return req, nil
+}
+
+func jsonErrorText(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field != "" {
+			return fmt.Sprintf("field %q must be a %s", te.Field, te.Type)
+		}
+		return "want a JSON object"
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%v at offset %d", se, se.Offset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of input"
+	}
+	return err.Error()
+}
+
+func (h *Handler) createDevice(w http.ResponseWriter, r *http.Request, out *outcome) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			h.writeJSONError(w, r, &requestError{codeMediaType, fmt.Sprintf("content type %q: want application/json", clip(ct))}, out)
+			return
+		}
+	}
+	req, err := DecodeCreateRequest(http.MaxBytesReader(w, r.Body, h.maxBody), h.maxBody)
+	if err != nil {
+		h.writeJSONError(w, r, err, out)
+		return
+	}
+	d, created, err := h.svc.AutoProvisionClient(r.Context(), provision.ClientRequest{
+		User: req.UserID, Email: req.Email, Platform: req.Platform, AppVersion: req.AppVersion,
+	})
+	if err != nil {
+		h.writeJSONError(w, r, err, out)
+		return
+	}
+	m, _ := h.svc.Model(d.Model)
+	resp := CreateResponse{
+		DeviceName:      d.Name,
+		DeviceType:      d.Name[:3],
+		Created:         created,
+		Model:           d.Model,
+		Product:         m.Name,
+		Owner:           d.Owner,
+		Description:     d.Description,
+		Protocol:        d.Protocol,
+		SecurityProfile: d.Settings.SecurityProfile,
+		ButtonTemplate:  d.Settings.ButtonTemplate,
+		ConfigFile:      d.Name + ".cnf.xml",
+		ConfigVersion:   d.ConfigVersion,
+		Lines:           linesOf(d),
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		h.m.created.WithLabelValues(resp.DeviceType).Inc()
+		w.Header().Set("Location", "/cucm-uds/user/"+pathEscape(d.Owner)+"/devices")
+	}
+	writeJSON(w, status, resp)
+}
+
+func linesOf(d provision.Device) []DeviceLine {
+	out := make([]DeviceLine, 0, len(d.Lines))
+	for _, l := range d.Lines {
+		out = append(out, DeviceLine{Button: l.Button, DN: l.DN, Partition: l.Partition, Label: l.Label, DisplayName: l.DisplayName})
+	}
+	return out
+}
+
+// SupportedServices is the supportedServices answer.
+type SupportedServices struct {
+	Version  string             `json:"version"`
+	Services []SupportedService `json:"services"`
+	// ClientAutoProv describes what createDevice accepts.
+	ClientAutoProv ClientAutoProvInfo `json:"clientAutoProv"`
+}
+
+// SupportedService is one service of the cluster.
+type SupportedService struct {
+	Name   string `json:"name"`
+	Method string `json:"method"`
+	Path   string `json:"path"`
+}
+
+// ClientAutoProvInfo lists the accepted app versions and platforms.
+type ClientAutoProvInfo struct {
+	MinimumAppVersion string              `json:"minimumAppVersion"`
+	Platforms         []SupportedPlatform `json:"platforms"`
+}
+
+// SupportedPlatform is a platform and the device type it gets.
+type SupportedPlatform struct {
+	Platform   string `json:"platform"`
+	DeviceType string `json:"deviceType"`
+	Class      string `json:"class"`
+	Model      int    `json:"model,omitempty"`
+	Product    string `json:"product,omitempty"`
+}
+
+func (h *Handler) supportedServices(w http.ResponseWriter, r *http.Request, out *outcome) {
+	resp := SupportedServices{
+		Version: "1.0",
+		Services: []SupportedService{
+			{Name: "clientAutoProv", Method: http.MethodPost, Path: "/devicemanagement/v1/clientAutoProv/createDevice"},
+			{Name: "supportedServices", Method: http.MethodGet, Path: "/ucmservices/v1/supportedServices"},
+			{Name: "userDevices", Method: http.MethodGet, Path: "/cucm-uds/user/{userid}/devices"},
+		},
+		ClientAutoProv: ClientAutoProvInfo{
+			MinimumAppVersion: fmt.Sprintf("%d.%d", provision.MinClientVersion[0], provision.MinClientVersion[1]),
+		},
+	}
+	for _, p := range provision.ClientPlatforms() {
+		sp := SupportedPlatform{Platform: p.Name, DeviceType: p.Prefix, Class: string(p.Class)}
+		if m, err := h.svc.ClientModel(p.Prefix); err == nil {
+			sp.Model, sp.Product = m.ID, m.Name
+		}
+		resp.ClientAutoProv.Platforms = append(resp.ClientAutoProv.Platforms, sp)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}

@@ -1,0 +1,101 @@
+package clientprov
+
+import (
+	"encoding/xml"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// UDS-like device list. Cisco UDS answers XML; a client that asks for
+// application/json gets the same document as JSON.
+
+// Devices is the answer of GET /cucm-uds/user/{userid}/devices.
+type Devices struct {
+	XMLName xml.Name    `json:"-" xml:"devices"`
+	URI     string      `json:"uri" xml:"uri,attr"`
+	Version string      `json:"version" xml:"version,attr"`
+	UserID  string      `json:"userId" xml:"userId,attr"`
+	Devices []UDSDevice `json:"devices" xml:"device"`
+}
+
+// UDSDevice is one device of the list.
+type UDSDevice struct {
+	URI         string       `json:"uri" xml:"uri,attr"`
+	ID          string       `json:"id" xml:"id"`
+	Name        string       `json:"name" xml:"name"`
+	Description string       `json:"description" xml:"description"`
+	Model       string       `json:"model" xml:"model"`
+	ModelNumber int          `json:"modelNumber" xml:"modelNumber"`
+	Type        string       `json:"type" xml:"type"` // device class: desk, desktop, mobile, tablet
+	Protocol    string       `json:"protocol" xml:"protocol"`
+	Lines       []DeviceLine `json:"lines" xml:"lines>line"`
+}
+
+// udsError is the XML form of an error answer.
+type udsError struct {
+	XMLName xml.Name `xml:"error"`
+	ErrorDetail
+}
+
+func pathEscape(s string) string { return url.PathEscape(s) }
+
+func wantsJSON(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Handler) userDevices(w http.ResponseWriter, r *http.Request, out *outcome) {
+	asJSON := wantsJSON(r)
+	id := r.PathValue("userid")
+	u, ds, err := h.svc.UserDevices(r.Context(), id)
+	if err != nil {
+		if asJSON {
+			h.writeJSONError(w, r, err, out)
+			return
+		}
+		status, d := h.errorDetail(r, err)
+		out.code = d.Code
+		writeXML(w, status, udsError{ErrorDetail: d})
+		return
+	}
+	base := "/cucm-uds/user/" + pathEscape(u.ID)
+	resp := Devices{URI: base + "/devices", Version: "1.0", UserID: u.ID, Devices: []UDSDevice{}}
+	for _, d := range ds {
+		m, _ := h.svc.Model(d.Model)
+		resp.Devices = append(resp.Devices, UDSDevice{
+			URI:         base + "/device/" + pathEscape(d.Name),
+			ID:          d.Name,
+			Name:        d.Name,
+			Description: d.Description,
+			Model:       m.Name,
+			ModelNumber: d.Model,
+			Type:        string(m.Class),
+			Protocol:    d.Protocol,
+			Lines:       linesOf(d),
+		})
+	}
+	if asJSON {
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+	writeXML(w, http.StatusOK, resp)
+}
+
+func writeXML(w http.ResponseWriter, status int, v any) {
+	body, err := xml.MarshalIndent(v, "", "  ")
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`<error><code>INTERNAL</code><message>internal error</message></error>`)
+	}
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write([]byte(xml.Header))
+	w.Write(append(body, '\n'))
+}
