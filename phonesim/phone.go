@@ -173,12 +173,13 @@ type Phone struct {
 	// Index spreads phones over the shared sockets.
 	Index int
 
-	env    *Env
-	name   string
-	state  State
-	steps  []StepTime
-	events chan notifyEvent
-	ctx    context.Context // for refreshes and NOTIFY-driven restarts after Run
+	env     *Env
+	name    string
+	state   State
+	stateMu sync.Mutex
+	steps   []StepTime
+	events  chan notifyEvent
+	ctx     context.Context // for refreshes and NOTIFY-driven restarts after Run
 
 	mu        sync.Mutex // guards the registration identity below
 	cfg       *phonecfg.Config
@@ -220,6 +221,8 @@ func NewPhone(env *Env, mac MAC, model Model, mode Mode, user *User) *Phone {
 func (p *Phone) Name() string { return p.name }
 
 func (p *Phone) setState(s State) {
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
 	p.env.states[p.state].add(-1)
 	p.env.states[s].add(1)
 	p.state = s
@@ -684,7 +687,7 @@ func (p *Phone) answer(req *sip.Request) (int, string) {
 	p.mu.Unlock()
 	if done {
 		// After its flow a held phone still obeys reset and restart.
-		if sc.Action == "reset" || sc.Action == "restart" || sc.Action == "check-sync" {
+		if p.Mode != ModeRegister && (sc.Action == "reset" || sc.Action == "restart" || sc.Action == "check-sync") {
 			go p.background(sc)
 		}
 		return 200, "OK"

@@ -49,7 +49,7 @@ func TestSelfProvision(t *testing.T) {
 	for _, tp := range []string{"tcp", "udp"} {
 		t.Run(tp, func(t *testing.T) {
 			c := startCluster(t, phonesimtest.User{ID: "alice", PIN: "12345", Extension: "2001"})
-			c.Transport = tp
+			c.Set(func(o *phonesimtest.Options) { o.Transport = tp })
 			env := newEnv(t, c)
 			var mu sync.Mutex
 			var traces []phonesim.Trace
@@ -101,7 +101,7 @@ func TestSelfProvision(t *testing.T) {
 
 func TestTFTPOnlyAndFallback(t *testing.T) {
 	c := startCluster(t)
-	c.NoHTTPConfig = true
+	c.Set(func(o *phonesimtest.Options) { o.NoHTTPConfig = true })
 	env := newEnv(t, c)
 	var vias []string
 	env.Trace = func(tr phonesim.Trace) {
@@ -138,7 +138,7 @@ func TestOutcomes(t *testing.T) {
 	})
 	t.Run("auto-registration off", func(t *testing.T) {
 		c := startCluster(t)
-		c.AutoRegistration = false
+		c.Set(func(o *phonesimtest.Options) { o.AutoRegistrationOff = true })
 		env := newEnv(t, c)
 		p := phonesim.NewPhone(env, phonesim.FleetMAC(7, 4), phonesim.Models["8851"], phonesim.ModeBoot, nil)
 		ctx := testCtx(t)
@@ -153,7 +153,7 @@ func TestOutcomes(t *testing.T) {
 	})
 	t.Run("no NOTIFY", func(t *testing.T) {
 		c := startCluster(t)
-		c.NotifyCallID = "someone-else@192.0.2.1"
+		c.Set(func(o *phonesimtest.Options) { o.NotifyCallID = "someone-else@192.0.2.1" })
 		env := newEnv(t, c)
 		env.NotifyTimeout = 500 * time.Millisecond
 		p := phonesim.NewPhone(env, phonesim.FleetMAC(7, 6), phonesim.Models["8851"], phonesim.ModeBoot, nil)
@@ -176,14 +176,14 @@ func TestNotifyRegisterCallID(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 	drain(c)
-	c.NotifyCallID = "not-mine@192.0.2.1"
+	c.Set(func(o *phonesimtest.Options) { o.NotifyCallID = "not-mine@192.0.2.1" })
 	if err := c.Reset(mac.DeviceName(), "restart"); err != nil {
 		t.Fatal(err)
 	}
 	if r := nextNotify(t, c); r.Status != 400 {
 		t.Errorf("NOTIFY with a foreign RegisterCallId answered %d, want 400", r.Status)
 	}
-	c.NotifyCallID = ""
+	c.Set(func(o *phonesimtest.Options) { o.NotifyCallID = "" })
 	before, _ := c.Binding(mac.DeviceName())
 	if err := c.Reset(mac.DeviceName(), "restart"); err != nil {
 		t.Fatal(err)
@@ -200,7 +200,7 @@ func TestNotifyRegisterCallID(t *testing.T) {
 
 func TestRefreshBeforeExpiry(t *testing.T) {
 	c := startCluster(t)
-	c.Expires = 2 // refreshed after 1 s
+	c.Set(func(o *phonesimtest.Options) { o.Expires = 2 }) // refreshed after 1 s
 	env := newEnv(t, c)
 	env.SIP, env.Transport = c.SIPAddr, "udp"
 	mac := phonesim.FleetMAC(7, 8)

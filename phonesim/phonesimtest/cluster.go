@@ -63,18 +63,9 @@ type Cluster struct {
 	HTTPAddr    string // host:port of the config mirror
 	SIPAddr     string // host:port, UDP and TCP
 	ServicesURL string // http://host:port
-	// AutoRegistration serves XMLDefault and creates unknown phones.
-	AutoRegistration bool
-	// Expires is granted to REGISTERs (default 120).
-	Expires int
-	// Transport is written into device configs (default tcp).
-	Transport string
-	// NoHTTPConfig makes the 6970 mirror answer 404, forcing TFTP.
-	NoHTTPConfig bool
-	// NotifyCallID, if set, replaces the RegisterCallId of NOTIFYs.
-	NotifyCallID string
 
 	mu       sync.Mutex
+	opts     Options
 	users    map[string]User
 	devices  map[string]*Device
 	bindings map[string]*Binding
@@ -92,9 +83,44 @@ type Cluster struct {
 	wg    sync.WaitGroup
 }
 
+// Options change how the cluster behaves; see Set.
+type Options struct {
+	// AutoRegistrationOff serves no XMLDefault and refuses unknown phones
+	// with 403 AUTOREG_DISABLED.
+	AutoRegistrationOff bool
+	// Expires is granted to REGISTERs (default 120).
+	Expires int
+	// Transport is written into device configs (default tcp).
+	Transport string
+	// NoHTTPConfig makes the 6970 mirror answer 404, forcing TFTP.
+	NoHTTPConfig bool
+	// NotifyCallID, if set, replaces the RegisterCallId of NOTIFYs.
+	NotifyCallID string
+}
+
+// Set changes the options while the cluster runs.
+func (c *Cluster) Set(fn func(*Options)) {
+	c.mu.Lock()
+	fn(&c.opts)
+	c.mu.Unlock()
+}
+
+func (c *Cluster) options() Options {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := c.opts
+	if o.Expires <= 0 {
+		o.Expires = 120
+	}
+	if o.Transport == "" {
+		o.Transport = "tcp"
+	}
+	return o
+}
+
 // Start starts a cluster with auto-registration on and the given users.
 func Start(users ...User) (*Cluster, error) {
-	c := &Cluster{AutoRegistration: true, Expires: 120, Transport: "tcp",
+	c := &Cluster{
 		users: map[string]User{}, devices: map[string]*Device{}, bindings: map[string]*Binding{},
 		tokens: map[string]string{}, nextDN: 1000, notifies: make(chan NotifyResult, 100000)}
 	for _, u := range users {
@@ -226,8 +252,9 @@ func (c *Cluster) Reset(name, action string) error {
 var macName = regexp.MustCompile(`(?i)^SEP[0-9A-F]{12}$`)
 
 func (c *Cluster) file(name string) ([]byte, bool) {
+	o := c.options()
 	if strings.EqualFold(name, phonecfg.DefaultFile) {
-		if !c.AutoRegistration {
+		if o.AutoRegistrationOff {
 			return nil, false
 		}
 		host, port, _ := net.SplitHostPort(c.SIPAddr)
@@ -254,7 +281,7 @@ func (c *Cluster) file(name string) ([]byte, bool) {
 	host, port, _ := net.SplitHostPort(c.SIPAddr)
 	p, _ := strconv.Atoi(port)
 	cfg := phonecfg.Device{Name: cp.Name, DevicePool: "Default", CallManagerGroup: "Default",
-		CallManagers: []phonecfg.CallManager{{Host: host, SIPPort: p}}, Transport: c.Transport,
+		CallManagers: []phonecfg.CallManager{{Host: host, SIPPort: p}}, Transport: o.Transport,
 		RegisterExpires: 3600, VersionStamp: fmt.Sprintf("%d-%s", cp.Version, cp.Contact),
 		Lines: []phonecfg.Line{{Button: 1, DN: cp.DN, Label: cp.DN, DisplayName: cp.DN, Contact: cp.Contact}}}
 	if cp.Owner == "" && macName.MatchString(cp.Name) {
@@ -276,7 +303,7 @@ func (c *Cluster) tftpRead(name string, rf io.ReaderFrom) error {
 
 func (c *Cluster) serveConfig(w http.ResponseWriter, r *http.Request) {
 	b, ok := c.file(strings.TrimPrefix(r.URL.Path, "/"))
-	if !ok || c.NoHTTPConfig {
+	if !ok || c.options().NoHTTPConfig {
 		http.NotFound(w, r)
 		return
 	}
@@ -363,6 +390,7 @@ func (c *Cluster) handle(msg sip.Message, src *net.UDPAddr, conn net.Conn) {
 		return
 	}
 	name := strings.ToUpper(m[1])
+	o := c.options()
 	expires := 3600
 	if h := req.GetHeader("Expires"); h != nil {
 		expires, _ = strconv.Atoi(h.Value())
@@ -371,7 +399,7 @@ func (c *Cluster) handle(msg sip.Message, src *net.UDPAddr, conn net.Conn) {
 	d, known := c.devices[name]
 	created := false
 	if !known {
-		if !c.AutoRegistration || !macName.MatchString(name) {
+		if o.AutoRegistrationOff || !macName.MatchString(name) {
 			c.mu.Unlock()
 			res := sip.NewResponseFromRequest(req, 403, "Forbidden", nil)
 			res.AppendHeader(sip.NewHeader("Warning", `399 fake "AUTOREG_DISABLED"`))
@@ -400,7 +428,7 @@ func (c *Cluster) handle(msg sip.Message, src *net.UDPAddr, conn net.Conn) {
 	c.mu.Unlock()
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	res.To().Params.Add("tag", "fake")
-	granted := min(expires, c.Expires)
+	granted := min(expires, o.Expires)
 	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(granted)))
 	c.send([]byte(res.String()), src, conn)
 	if created {
@@ -409,6 +437,7 @@ func (c *Cluster) handle(msg sip.Message, src *net.UDPAddr, conn net.Conn) {
 }
 
 func (c *Cluster) notify(name string, b *Binding, action string) {
+	o := c.options()
 	c.mu.Lock()
 	c.cseq++
 	cseq := c.cseq
@@ -417,8 +446,8 @@ func (c *Cluster) notify(name string, b *Binding, action string) {
 		contactUser = d.Contact
 	}
 	callID := b.CallID
-	if c.NotifyCallID != "" {
-		callID = c.NotifyCallID
+	if o.NotifyCallID != "" {
+		callID = o.NotifyCallID
 	}
 	c.mu.Unlock()
 	tp := "UDP"
