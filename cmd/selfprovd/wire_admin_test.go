@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"selfprov/phonesim"
+)
+
+// adminClient talks to the daemon's admin listener.
+type adminClient struct {
+	t     *testing.T
+	base  string
+	token string
+	hc    *http.Client
+}
+
+func (c *adminClient) do(method, path, body string, want int, out any) {
+	c.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		c.t.Fatalf("%s %s: %d, want %d\n%s", method, path, resp.StatusCode, want, data)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			c.t.Fatalf("%s %s: %v\n%s", method, path, err, data)
+		}
+	}
+}
+
+// TestAdminAgainstTheDaemon drives the admin API of a running selfprovd
+// with a simulated phone: live registrations, restart, a cluster change
+// that applies at once, and the token and change surviving a restart.
+func TestAdminAgainstTheDaemon(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts selfprovd")
+	}
+	dir := t.TempDir()
+	r := startDaemon(t, loopbackFlags(dir)...)
+	tokenPath := filepath.Join(dir, "admin-token")
+	fi, err := os.Stat(tokenPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin-token mode %04o, want 0600", fi.Mode().Perm())
+	}
+	tok, err := os.ReadFile(tokenPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	c := &adminClient{t: t, base: "http://" + r.addrs.Admin, token: strings.TrimSpace(string(tok)), hc: hc}
+
+	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+		resp, err := hc.Get(c.base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", p, resp.StatusCode)
+		}
+	}
+
+	// An unknown phone registers, is auto-registered and stays registered.
+	ua := phonesim.NewUA()
+	t.Cleanup(func() { ua.Close() })
+	var mu sync.Mutex
+	var trace []string
+	env := &phonesim.Env{
+		Fetcher: phonesim.Fetcher{TFTP: r.addrs.TFTP, HTTP: r.addrs.Config, Client: hc},
+		UA:      ua, SIP: r.addrs.SIP, HTTP: hc, NotifyTimeout: 15 * time.Second,
+		Trace: func(tr phonesim.Trace) {
+			mu.Lock()
+			trace = append(trace, tr.Step+" "+tr.Dir+" "+tr.Line)
+			mu.Unlock()
+		},
+	}
+	mac := phonesim.FleetMAC(0xad01, 1)
+	p := phonesim.NewPhone(env, mac, phonesim.Models["8845"], phonesim.ModeRegister, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	hold, stopHold := context.WithCancel(ctx)
+	defer stopHold()
+	if res := p.Run(ctx, hold); res.Err != nil {
+		t.Fatalf("phone: %s: %v", res.Outcome, res.Err)
+	}
+	defer p.Stop(ctx, true)
+
+	var regs struct {
+		Items []struct {
+			DeviceName, Transport, Source, CallID string
+			Expires                               time.Time
+		}
+	}
+	c.do("GET", "/api/v1/registrations", "", 200, &regs)
+	found := false
+	for _, b := range regs.Items {
+		if b.DeviceName == mac.DeviceName() {
+			found = b.Transport != "" && b.Source != "" && b.CallID != "" && b.Expires.After(time.Now())
+		}
+	}
+	if !found {
+		t.Fatalf("registrations lack a full binding of %s: %+v", mac.DeviceName(), regs.Items)
+	}
+
+	// Restart through the API reaches the phone as a service-control
+	// NOTIFY, after the one auto-registration sent.
+	restarts := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Count(strings.Join(trace, "\n"), "notify <- NOTIFY")
+	}
+	waitRestarts := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for restarts() < n {
+			if time.Now().After(deadline) {
+				got := restarts()
+				mu.Lock()
+				defer mu.Unlock()
+				t.Fatalf("%d NOTIFYs reached the phone within 15s, want %d:\n%s", got, n, strings.Join(trace, "\n"))
+			}
+			time.Sleep(20 * time.Millisecond) // polling the trace the phone fills
+		}
+	}
+	waitRestarts(1)
+	c.do("POST", "/api/v1/devices/"+strings.ToLower(mac.DeviceName())+"/restart", "", 202, nil)
+	waitRestarts(2)
+	mu.Lock()
+	last := trace[len(trace)-1]
+	for i := len(trace) - 1; i >= 0; i-- {
+		if strings.HasPrefix(trace[i], "notify <- NOTIFY") {
+			last = trace[i]
+			break
+		}
+	}
+	mu.Unlock()
+	if !strings.Contains(last, "action=restart") {
+		t.Fatalf("the API's NOTIFY is not a restart: %s", last)
+	}
+
+	// Auto-registration off applies to the next unknown phone at once.
+	c.do("PATCH", "/api/v1/cluster", `{"autoRegistration":{"enabled":false}}`, 200, nil)
+	q := phonesim.NewPhone(env, phonesim.FleetMAC(0xad01, 2), phonesim.Models["8845"], phonesim.ModeRegister, nil)
+	res := q.Run(ctx, ctx)
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "AUTOREG_DISABLED") {
+		t.Fatalf("unknown phone with auto-registration off: %s %v", res.Outcome, res.Err)
+	}
+	q.Stop(ctx, false)
+	p.Stop(ctx, true)
+	stopHold()
+
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	r2 := startDaemon(t, loopbackFlags(dir)...)
+	c.base = "http://" + r2.addrs.Admin
+	var cl struct {
+		AutoRegistration struct{ Enabled bool }
+	}
+	c.do("GET", "/api/v1/cluster", "", 200, &cl) // the same token still works
+	if cl.AutoRegistration.Enabled {
+		t.Fatal("auto-registration is on again after a restart")
+	}
+}
