@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -315,7 +316,11 @@ func (s *Service) userByEmail(ctx context.Context, email string) (User, error) {
 // (AUTOPROV_NO_TEMPLATE).
 func (s *Service) AutoProvisionClient(ctx context.Context, req ClientRequest) (dev Device, created bool, err error) {
 	defer func() {
-		s.log.Info("autoprovision", "device", dev.Name, "user", clip(req.User), "platform", clip(req.Platform),
+		level := slog.LevelInfo
+		if err == nil && !created {
+			level = slog.LevelDebug // signing in again changes nothing
+		}
+		s.log.Log(ctx, level, "autoprovision", "device", dev.Name, "user", clip(req.User), "platform", clip(req.Platform),
 			"app_version", clip(req.AppVersion), "created", created, "code", CodeOf(err))
 	}()
 	plat, ok := LookupClientPlatform(req.Platform)
@@ -345,21 +350,45 @@ func (s *Service) AutoProvisionClient(ctx context.Context, req ClientRequest) (d
 	if err != nil {
 		return Device{}, false, err
 	}
-	prof, hasProfile, err := s.clientProfile(ctx, u)
-	if err != nil {
-		return Device{}, false, err
+	// The profile is read only when the user's own setting does not decide
+	// the policy, or when a device is to be created.
+	var prof UserProfile
+	hasProfile, profRead := false, false
+	readProfile := func() error {
+		if profRead {
+			return nil
+		}
+		var err error
+		prof, hasProfile, err = s.clientProfile(ctx, u)
+		profRead = err == nil
+		return err
+	}
+	if u.WebexPolicy == "" {
+		if err := readProfile(); err != nil {
+			return Device{}, false, err
+		}
 	}
 	if pol := effectiveWebexPolicy(c, prof, u); !policyAllows(pol, plat.Class) {
 		return Device{}, false, fmt.Errorf("%w: policy %s, %s is %s", ErrAutoProvPolicy, pol, plat.Prefix, plat.Class)
 	}
 
+	// Signing in again: most often the device has the user's plain name,
+	// one indexed read; otherwise any device of the type the user owns.
+	base := ClientDeviceName(plat.Prefix, u.ID)
+	if base != "" {
+		if d, err := s.store.Device(ctx, base); err == nil && ownsClient(d, u, plat.Prefix) {
+			return d, false, nil
+		} else if err != nil && !errors.Is(err, ErrDeviceNotFound) {
+			return Device{}, false, err
+		}
+	}
 	owned, err := s.ownedDevices(ctx, u.ID)
 	if err != nil {
 		return Device{}, false, err
 	}
 	for _, d := range owned {
-		if strings.EqualFold(d.Name[:3], plat.Prefix) {
-			return d, false, nil // signing in again
+		if ownsClient(d, u, plat.Prefix) {
+			return d, false, nil
 		}
 	}
 
@@ -378,9 +407,11 @@ func (s *Service) AutoProvisionClient(ctx context.Context, req ClientRequest) (d
 	if err != nil {
 		return Device{}, false, err
 	}
-	base := ClientDeviceName(plat.Prefix, u.ID)
 	if base == "" {
 		return Device{}, false, fmt.Errorf("%w: %q", ErrAutoProvName, clip(u.ID))
+	}
+	if err := readProfile(); err != nil {
+		return Device{}, false, err
 	}
 	src, err := s.clientSource(ctx, u, prof, hasProfile, c, owned)
 	if err != nil {

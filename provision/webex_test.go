@@ -590,3 +590,36 @@ func FuzzParseClientVersion(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAutoProvisionClient: creating a client device, and a client
+// signing in again (the common case: every Webex App start).
+func BenchmarkAutoProvisionClient(b *testing.B) {
+	ctx := context.Background()
+	b.Run("create", func(b *testing.B) {
+		e := newEnv(b, nil)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			d, created, err := e.svc.AutoProvisionClient(ctx, win("alice"))
+			if err != nil || !created {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if err := e.st.DeleteDevice(ctx, d.Name, time.Time{}); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	})
+	b.Run("sign-in-again", func(b *testing.B) {
+		e := newEnv(b, nil)
+		if _, _, err := e.svc.AutoProvisionClient(ctx, win("alice")); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, created, err := e.svc.AutoProvisionClient(ctx, on("mac", "alice")); err != nil || created {
+				b.Fatal(err)
+			}
+		}
+	})
+}
