@@ -85,7 +85,7 @@ func (n *notifier) send(name string, action provision.Action) bool {
 		return true
 	default:
 		n.s.m.notify(notifyDropped)
-		n.s.log.Warn("notify dropped: too many in flight", "device", name, "action", string(action))
+		n.s.log.Debug("notify dropped: too many in flight", "device", name, "action", string(action))
 		return false
 	}
 }
@@ -204,7 +204,7 @@ func (n *notifier) onResponse(res *sip.Response) {
 
 func (n *notifier) result(name string, action provision.Action, result string, err error) {
 	n.s.m.notify(result)
-	if result == notifyOK {
+	if result == notifyOK || result == notifyDropped { // drops are counted; a flood must not flood the log
 		n.s.log.Debug("notify", "device", name, "action", string(action), "result", result)
 		return
 	}

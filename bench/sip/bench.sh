@@ -1,0 +1,108 @@
+#!/bin/bash
+# REGISTER benchmark: selfprovd against Kamailio (Debian package, minimal
+# in-memory registrar config) in the same run, with the same SIPp load.
+#   usage: bench/sip/bench.sh [TRANSPORTS] [REPEATS]     (from the repository root)
+#     TRANSPORTS default "udp tcp"; REPEATS default 3
+# Needs: sipp (apt-get install sip-tester), kamailio, go.
+# For each transport and each server (a fresh process per transport):
+#   warm     10,000 devices register once (selfprovd: auto-registration)
+#   refresh  REPEATS closed-loop runs (-l 100) of 60,000 REGISTERs cycling those 10,000 devices
+#   autoreg  REPEATS closed-loop runs of 20,000 REGISTERs of devices never seen
+#   p99      one open-loop run of ~5 s at 80 % of the refresh median (and of the autoreg median)
+# Every run is bounded by a count and a time limit. Results: $BENCH_RESULTS (default /tmp/selfprov-bench).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+TRANSPORTS=${1:-udp tcp}
+REPEATS=${2:-3}
+export BENCH_RESULTS=${BENCH_RESULTS:-/tmp/selfprov-bench}
+RUN=$BENCH_RESULTS/sip-$(date +%Y%m%d-%H%M%S)
+mkdir -p "$RUN"
+SUMMARY=$RUN/summary.tsv
+echo -e "server\tphase\ttransport\trate\tcount\tdevices\tok\tfail\tretrans\telapsed_s\tok_per_s\tserver_cpu%\trtt_p50\trtt_p99\trc" >"$SUMMARY"
+SELF_PORT=${SELF_PORT:-5090}
+KAM_PORT=${KAM_PORT:-5070}
+
+for b in sipp kamailio go; do command -v $b >/dev/null || { echo "missing $b" >&2; exit 1; }; done
+(cd "$ROOT" && go build -o "$RUN/selfprovd" ./cmd/selfprovd)
+
+PID=
+stop() {
+  if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+    kill "$PID"; for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$PID" 2>/dev/null || true
+  fi
+  PID=
+}
+trap stop EXIT
+
+start_selfprovd() {
+  local dir=$RUN/selfprovd-$1
+  rm -rf "$dir"; mkdir -p "$dir"
+  # The demo configuration with a DN range large enough for every run, no
+  # per-source limit (all load comes from 127.0.0.1) and loopback ports.
+  sed -e 's/startDN: "1000"/startDN: "10000000"/' -e 's/endDN: "1999"/endDN: "19999999"/' \
+    "$ROOT/configs/demo.yaml" >"$dir/config.yaml"
+  cat >>"$dir/config.yaml" <<EOF
+advertise: 127.0.0.1
+dataDir: $dir/data
+logLevel: warn
+listen: {tftp: "127.0.0.1:0", config: "127.0.0.1:0", sip: "127.0.0.1:$SELF_PORT", services: "127.0.0.1:0", admin: "127.0.0.1:0"}
+sip: {defaultExpires: 120, minExpires: 60, ratePerSource: 0}
+EOF
+  "$RUN/selfprovd" -config "$dir/config.yaml" >"$dir/log" 2>&1 &
+  PID=$!
+  # Ready when the TCP side of the SIP port listens (it is bound after UDP).
+  for _ in $(seq 100); do ss -ltn "sport = :$SELF_PORT" | grep -q LISTEN && return; kill -0 $PID || break; sleep 0.1; done
+  echo "selfprovd did not start:" >&2; cat "$dir/log" >&2; exit 1
+}
+
+start_kamailio() {
+  local dir=$RUN/kamailio-$1
+  mkdir -p "$dir"
+  /usr/sbin/kamailio -f "$HERE/kamailio.cfg" -l "udp:127.0.0.1:$KAM_PORT" -l "tcp:127.0.0.1:$KAM_PORT" \
+    -m 2048 -M 16 -Y "$dir" -w "$dir" -E -DD -A "CTLSOCK=\"unix:$dir/ctl.sock\"" >"$dir/log" 2>&1 &
+  PID=$!
+  for _ in $(seq 100); do [ -S "$dir/ctl.sock" ] && return; kill -0 $PID || break; sleep 0.1; done
+  echo "kamailio did not start:" >&2; cat "$dir/log" >&2; exit 1
+}
+
+run() { # server phase transport rate count devices offset [limit]
+  local line sf=$HERE/register.xml
+  # selfprovd restarts a device it auto-registers; answer that NOTIFY as a phone does.
+  case "$1/$2" in selfprovd/warm|selfprovd/autoreg*) sf=$HERE/register-new.xml;; esac
+  line=$(SCENARIO=$sf TARGET_PID=$PID OUTDIR=$RUN/$1-$2-$3-$RANDOM "$HERE/sipp-load.sh" "127.0.0.1:$PORT" "$4" "$5" "$6" "$7" "$3" "${8:-100}")
+  echo -e "$1\t$2\t$line" | tee -a "$SUMMARY"
+}
+
+median() { # server phase transport → median ok_per_s of its closed-loop runs
+  awk -F'\t' -v s="$1" -v p="$2" -v t="$3" '$1==s && $2==p && $3==t && $4=="max" {print $11}' "$SUMMARY" |
+    sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print 0}'
+}
+
+offset=$((16#0A1B00000000))
+for tr in $TRANSPORTS; do
+  for server in selfprovd kamailio; do
+    if [ $server = selfprovd ]; then start_selfprovd "$tr"; PORT=$SELF_PORT; else start_kamailio "$tr"; PORT=$KAM_PORT; fi
+    known=$offset; offset=$((offset + 10000))
+    run $server warm "$tr" max 10000 10000 $known
+    for _ in $(seq "$REPEATS"); do run $server refresh "$tr" max 60000 10000 $known; sleep 1; done
+    for _ in $(seq "$REPEATS"); do run $server autoreg "$tr" max 20000 20000 $offset; offset=$((offset + 20000)); sleep 1; done
+    r=$(median $server refresh "$tr"); r80=$((r * 8 / 10))
+    [ "$r80" -gt 0 ] && run $server refresh-80pct "$tr" $r80 $((r80 * 5)) 10000 $known 5000
+    a=$(median $server autoreg "$tr"); a80=$((a * 8 / 10))
+    [ "$a80" -gt 0 ] && { run $server autoreg-80pct "$tr" $a80 $((a80 * 5)) $((a80 * 5)) $offset 5000; offset=$((offset + a80 * 5)); }
+    stop
+  done
+done
+
+echo
+echo "medians of closed-loop runs (REGISTER/s) and same-run ratios to Kamailio:"
+for tr in $TRANSPORTS; do
+  k=$(median kamailio refresh "$tr"); kr=$(median kamailio autoreg "$tr")
+  s=$(median selfprovd refresh "$tr"); a=$(median selfprovd autoreg "$tr")
+  python3 -c "
+k,kr,s,a=$k,$kr,$s,$a
+print('  %s: kamailio %d (new contacts %d); selfprovd refresh %d (%.2fx, target >= 1), autoreg %d (%.2fx, target >= 0.5)' % ('$tr',k,kr,s,s/k if k else 0,a,a/k if k else 0))"
+done
+echo "p99 at 80 % of the maximum: see the *-80pct rows (rtt_p99 column) in $SUMMARY"
