@@ -297,7 +297,6 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-
 func TestSupportedServicesGolden(t *testing.T) {
 	e := newEnv(t, nil)
 	resp, b := e.do(t, http.MethodGet, "/ucmservices/v1/supportedServices", "", "", nil)
@@ -382,5 +381,21 @@ selfprov_clientprov_requests_total{code="OK",endpoint="userDevices"} 1
 	problems, err := testutil.GatherAndLint(e.reg)
 	if err != nil || len(problems) > 0 {
 		t.Fatalf("promlint: %v %v", problems, err)
+	}
+}
+
+// BenchmarkCreateDeviceSignInAgain: a Webex App start over HTTP on
+// loopback, the device already there.
+func BenchmarkCreateDeviceSignInAgain(b *testing.B) {
+	e := newEnv(b, nil)
+	req := body("alice", "windows", "41.12.0.1234")
+	if resp, out := e.create(b, req); resp.StatusCode != http.StatusCreated {
+		b.Fatalf("%s %s", resp.Status, out)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if resp, out := e.create(b, req); resp.StatusCode != http.StatusOK {
+			b.Fatalf("%s %s", resp.Status, out)
+		}
 	}
 }
