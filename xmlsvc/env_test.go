@@ -125,6 +125,13 @@ func (s *syncBuffer) String() string {
 // seeded with the demo configuration (changed by change, if set).
 func newEnv(t testing.TB, change func(*configs.Config), opt func(*Options)) *env {
 	t.Helper()
+	return newEnvCost(t, 1000, change, opt)
+}
+
+// newEnvCost is newEnv with PINs hashed at the given PBKDF2 cost (0 means
+// provision.DefaultHashIterations); tests use a low one to stay fast.
+func newEnvCost(t testing.TB, hashIterations int, change func(*configs.Config), opt func(*Options)) *env {
+	t.Helper()
 	ctx := context.Background()
 	cfg, err := configs.Demo()
 	if err != nil {
@@ -143,7 +150,7 @@ func newEnv(t testing.TB, change func(*configs.Config), opt func(*Options)) *env
 	t.Cleanup(func() { e.st.Close() })
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.svc, err = provision.New(provision.Options{Store: e.st, Clock: e.clock, Logger: slog.New(slog.DiscardHandler),
-		Models: cfg.Models, URLVars: cfg.URLVars(), HashIterations: 1000})
+		Models: cfg.Models, URLVars: cfg.URLVars(), HashIterations: hashIterations})
 	if err != nil {
 		t.Fatal(err)
 	}

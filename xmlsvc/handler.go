@@ -157,10 +157,13 @@ func (s *Server) write(w http.ResponseWriter, c *call, res result, status int) {
 	if res.noCache {
 		h.Set("Expires", "-1")
 	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	w.Write(body)
-	if f, ok := w.(http.Flusher); ok {
-		f.Flush() // the phone has its screen before any reset is sent
+	if res.after != nil {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush() // the phone has its screen before the reset is sent
+		}
 	}
 	s.m.screens.WithLabelValues(res.screen, c.layout().family).Inc()
 }
