@@ -1,0 +1,159 @@
+package tftpd
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Kind is what a requested file name refers to.
+type Kind int
+
+const (
+	KindDevice  Kind = iota + 1 // SEP<MAC>.cnf.xml, CSF/BOT/TCT/TAB<name>.cnf.xml
+	KindDefault                 // XMLDefault.cnf.xml
+	KindTrust                   // CTLSEP<MAC>.tlv, ITLSEP<MAC>.tlv, ITLFile.tlv: from the static folder if there
+	KindStatic                  // any other safe relative path: the static folder
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindDevice:
+		return "device"
+	case KindDefault:
+		return "default"
+	case KindTrust:
+		return "trust"
+	case KindStatic:
+		return "static"
+	}
+	return "unknown"
+}
+
+// Request is a classified file name.
+type Request struct {
+	Kind Kind
+	// Name is the canonical name: the device name (SEP names upper-cased)
+	// for KindDevice, the file name for KindDefault and KindTrust, and
+	// the relative path as requested for KindStatic.
+	Name string
+}
+
+// MaxNameLen bounds a requested file name.
+const MaxNameLen = 255
+
+// ErrBadName is wrapped by every classification error: the name can
+// never be served, so the request is refused (TFTP access violation,
+// HTTP 400).
+var ErrBadName = errors.New("tftpd: file name refused")
+
+func badName(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrBadName}, args...)...)
+}
+
+const maxDeviceNameLen = 15
+
+// Classify maps a requested file name onto the allow-list, matching
+// case-insensitively. It never touches the file system; a name it accepts
+// may still be "not found".
+func Classify(name string) (Request, error) {
+	switch {
+	case name == "":
+		return Request{}, badName("empty file name")
+	case len(name) > MaxNameLen:
+		return Request{}, badName("file name is %d bytes, the limit is %d", len(name), MaxNameLen)
+	case !utf8.ValidString(name):
+		return Request{}, badName("file name is not UTF-8")
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c == 0x7f {
+			return Request{}, badName("file name holds control character %#02x", c)
+		}
+	}
+	if strings.ContainsRune(name, '\\') {
+		return Request{}, badName("file name %q holds a backslash", clip(name))
+	}
+	if name[0] == '/' {
+		return Request{}, badName("absolute path %q", clip(name))
+	}
+	if strings.Contains(name, ":") {
+		// Drive letters and URL schemes have no place in a TFTP name.
+		return Request{}, badName("file name %q holds a colon", clip(name))
+	}
+	for _, part := range strings.Split(name, "/") {
+		switch part {
+		case "":
+			return Request{}, badName("file name %q has an empty path element", clip(name))
+		case ".", "..":
+			return Request{}, badName("file name %q leaves the folder", clip(name))
+		}
+	}
+
+	if strings.ContainsRune(name, '/') {
+		return Request{Kind: KindStatic, Name: name}, nil
+	}
+	lower := strings.ToLower(name)
+	switch {
+	case lower == "xmldefault.cnf.xml":
+		return Request{Kind: KindDefault, Name: "XMLDefault.cnf.xml"}, nil
+	case lower == "itlfile.tlv":
+		return Request{Kind: KindTrust, Name: "ITLFile.tlv"}, nil
+	case strings.HasSuffix(lower, ".tlv") && (strings.HasPrefix(lower, "ctlsep") || strings.HasPrefix(lower, "itlsep")):
+		mac := name[6 : len(name)-4]
+		if isMAC(mac) {
+			return Request{Kind: KindTrust, Name: strings.ToUpper(name[:6]) + strings.ToUpper(mac) + ".tlv"}, nil
+		}
+	case strings.HasSuffix(lower, ".cnf.xml"):
+		if dev, ok := deviceName(name[:len(name)-len(".cnf.xml")]); ok {
+			return Request{Kind: KindDevice, Name: dev}, nil
+		}
+	}
+	return Request{Kind: KindStatic, Name: name}, nil
+}
+
+// deviceName recognises SEP<12 hex> and CSF/BOT/TCT/TAB names and returns
+// them in canonical form: SEP names upper-cased, client names with an
+// upper-case prefix (the store matches the rest case-insensitively).
+func deviceName(s string) (string, bool) {
+	if len(s) < 4 || len(s) > maxDeviceNameLen {
+		return "", false
+	}
+	prefix, rest := strings.ToUpper(s[:3]), s[3:]
+	switch prefix {
+	case "SEP":
+		if isMAC(rest) {
+			return "SEP" + strings.ToUpper(rest), true
+		}
+	case "CSF", "BOT", "TCT", "TAB":
+		for i := 0; i < len(rest); i++ {
+			c := rest[i]
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '.' || c == '_' || c == '-') {
+				return "", false
+			}
+		}
+		return prefix + rest, true
+	}
+	return "", false
+}
+
+func isMAC(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// clip keeps log and error lines short when input is hostile.
+func clip(s string) string {
+	if len(s) > 48 {
+		s = s[:48] + "…"
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}

@@ -1,0 +1,292 @@
+package tftpd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"selfprov/phonecfg"
+	"selfprov/provision"
+)
+
+// ErrNotFound is wrapped when a name is allowed but has nothing to serve:
+// an unknown device, XMLDefault with auto-registration off, a file absent
+// from the static folder.
+var ErrNotFound = fmt.Errorf("tftpd: %w", fs.ErrNotExist)
+
+// Core is the part of the provisioning core config delivery reads.
+type Core interface {
+	Device(ctx context.Context, name string) (provision.Device, error)
+	Cluster(ctx context.Context) (provision.Cluster, error)
+	Model(id int) (provision.Model, bool)
+	Models() []provision.Model
+}
+
+var _ Core = (*provision.Service)(nil)
+
+// file is one thing to send: a generated config or an open static file.
+type file struct {
+	kind    Kind
+	name    string
+	size    int64
+	modTime time.Time
+	r       io.ReadSeeker
+	close   func() error
+}
+
+func (f *file) Close() error {
+	if f.close != nil {
+		return f.close()
+	}
+	return nil
+}
+
+// content resolves classified requests to bytes. Generated configs are
+// cached per device and reused while the device renders the same; a
+// changed device (new version stamp or any other field) renders anew on
+// its next fetch.
+type content struct {
+	core            Core
+	cms             []phonecfg.CallManager
+	registerExpires int
+	static          *os.Root // nil: no static folder
+	staticIndex     map[string]string
+	maxCached       int
+
+	mu      sync.RWMutex
+	devices map[string]cached
+	def     *cachedDefault
+}
+
+type cached struct {
+	dev  phonecfg.Device
+	data []byte
+}
+
+type cachedDefault struct {
+	in   phonecfg.Default
+	data []byte
+}
+
+func newContent(core Core, cms []phonecfg.CallManager, registerExpires int, staticDir string, maxCached int) (*content, error) {
+	c := &content{
+		core: core, cms: cms, registerExpires: registerExpires,
+		maxCached: maxCached, devices: map[string]cached{},
+	}
+	if staticDir != "" {
+		root, err := os.OpenRoot(staticDir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// An absent folder means no static files, so a default
+			// configuration works on any machine.
+		case err != nil:
+			return nil, fmt.Errorf("static folder: %w", err)
+		default:
+			c.static = root
+			c.staticIndex = indexFolder(root.FS())
+		}
+	}
+	return c, nil
+}
+
+// maxIndexed bounds the case-insensitive index of the static folder.
+const maxIndexed = 100_000
+
+// indexFolder maps lower-cased relative paths to their real spelling, so
+// static names match case-insensitively like the generated ones.
+func indexFolder(fsys fs.FS) map[string]string {
+	idx := map[string]string{}
+	_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || len(idx) >= maxIndexed {
+			return fs.SkipDir
+		}
+		if d.Type().IsRegular() {
+			idx[strings.ToLower(p)] = p
+		}
+		return nil
+	})
+	return idx
+}
+
+func (c *content) close() error {
+	if c.static != nil {
+		return c.static.Close()
+	}
+	return nil
+}
+
+func (c *content) open(ctx context.Context, req Request) (*file, error) {
+	switch req.Kind {
+	case KindDevice:
+		return c.device(ctx, req.Name)
+	case KindDefault:
+		return c.defaults(ctx)
+	case KindTrust, KindStatic:
+		return c.staticFile(req)
+	}
+	return nil, ErrNotFound
+}
+
+func (c *content) device(ctx context.Context, name string) (*file, error) {
+	d, err := c.core.Device(ctx, name)
+	if err != nil {
+		if errors.Is(err, provision.ErrDeviceNotFound) || errors.Is(err, provision.ErrNotFound) {
+			return nil, fmt.Errorf("%w: no device %s", ErrNotFound, name)
+		}
+		return nil, err
+	}
+	in := c.deviceInput(d)
+	c.mu.RLock()
+	hit, ok := c.devices[d.Name]
+	c.mu.RUnlock()
+	var data []byte
+	if ok && reflect.DeepEqual(hit.dev, in) {
+		data = hit.data
+	} else {
+		if data, err = phonecfg.RenderDevice(in); err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		if len(c.devices) >= c.maxCached {
+			for k := range c.devices { // drop an arbitrary entry
+				delete(c.devices, k)
+				break
+			}
+		}
+		c.devices[d.Name] = cached{dev: in, data: data}
+		c.mu.Unlock()
+	}
+	return memFile(KindDevice, phonecfg.FileName(d.Name), data), nil
+}
+
+// deviceInput maps the core's device onto what the config file carries.
+func (c *content) deviceInput(d provision.Device) phonecfg.Device {
+	in := phonecfg.Device{
+		Name:              d.Name,
+		DevicePool:        d.Settings.DevicePool,
+		CallManagerGroup:  d.Settings.CallManagerGroup,
+		CallManagers:      c.cms,
+		Transport:         strings.ToLower(d.Settings.Transport),
+		RegisterExpires:   c.registerExpires,
+		IdleURL:           d.Settings.IdleURL,
+		IdleTimeout:       d.Settings.IdleTimeout,
+		ServicesURL:       d.Settings.ServicesURL,
+		AuthenticationURL: d.Settings.AuthenticationURL,
+		DirectoryURL:      d.Settings.DirectoryURL,
+		UserLocale:        d.Settings.UserLocale,
+		VersionStamp:      d.ConfigVersion,
+	}
+	if m, ok := c.core.Model(d.Model); ok {
+		in.LoadInformation = m.Load
+	}
+	in.Lines = make([]phonecfg.Line, 0, len(d.Lines))
+	for _, l := range d.Lines {
+		in.Lines = append(in.Lines, phonecfg.Line{
+			Button: l.Button, DN: l.DN, Label: l.Label, DisplayName: l.DisplayName,
+			Contact: l.Contact, MaxCalls: l.MaxCalls, BusyTrigger: l.BusyTrigger,
+		})
+	}
+	return in
+}
+
+// defaults serves XMLDefault.cnf.xml while auto-registration is active;
+// otherwise an unknown phone must not find a call manager to register to.
+func (c *content) defaults(ctx context.Context) (*file, error) {
+	cl, err := c.core.Cluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !cl.AutoRegistration.Active() {
+		return nil, fmt.Errorf("%w: auto-registration is off", ErrNotFound)
+	}
+	in := phonecfg.Default{
+		CallManagerGroup:           "Default",
+		CallManagers:               c.cms,
+		AutoRegistration:           true,
+		SelfProvisioningSecureMode: cl.AuthMode != provision.AuthNone,
+		AdminProvisionMode:         cl.AuthMode == provision.AuthUsersAndAdmin,
+	}
+	c.mu.RLock()
+	hit := c.def
+	c.mu.RUnlock()
+	if hit != nil && hit.in.SelfProvisioningSecureMode == in.SelfProvisioningSecureMode && hit.in.AdminProvisionMode == in.AdminProvisionMode {
+		return memFile(KindDefault, phonecfg.DefaultFile, hit.data), nil
+	}
+	in.Loads = c.loads()
+	// The stamp follows the content, so it is the same on every start.
+	h := fnv.New64a()
+	fmt.Fprint(h, in)
+	in.VersionStamp = fmt.Sprintf("%016x", h.Sum64())
+	data, err := phonecfg.RenderDefault(in)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.def = &cachedDefault{in: in, data: data}
+	c.mu.Unlock()
+	return memFile(KindDefault, phonecfg.DefaultFile, data), nil
+}
+
+// loads lists the supported desk phone models by id, for a stable file.
+func (c *content) loads() []phonecfg.Load {
+	models := c.core.Models()
+	var out []phonecfg.Load
+	for _, m := range models {
+		if m.Load != "" && m.Supported() {
+			out = append(out, phonecfg.Load{Model: m.ID, ModelName: m.Name, Load: m.Load})
+		}
+	}
+	sortLoads(out)
+	return out
+}
+
+func sortLoads(l []phonecfg.Load) {
+	for i := 1; i < len(l); i++ {
+		for j := i; j > 0 && l[j].Model < l[j-1].Model; j-- {
+			l[j], l[j-1] = l[j-1], l[j]
+		}
+	}
+}
+
+// staticFile opens a file of the static folder through os.Root, which
+// refuses any path (or symlink) that leaves the folder.
+func (c *content) staticFile(req Request) (*file, error) {
+	if c.static == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, req.Name)
+	}
+	name := req.Name
+	if real, ok := c.staticIndex[strings.ToLower(name)]; ok {
+		name = real
+	}
+	f, err := c.static.Open(name)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, req.Name)
+		}
+		// Escapes through symlinks and unreadable files end here.
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadName, req.Name, errors.Unwrap(err))
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, req.Name)
+	}
+	return &file{kind: req.Kind, name: path.Base(name), size: st.Size(), modTime: st.ModTime(), r: f, close: f.Close}, nil
+}
+
+// memFile is a generated file. It has no modification time, so HTTP
+// answers carry no Last-Modified and a changed device is never hidden
+// behind a 304.
+func memFile(kind Kind, name string, data []byte) *file {
+	return &file{kind: kind, name: name, size: int64(len(data)), r: bytes.NewReader(data)}
+}
