@@ -3,6 +3,7 @@ package registrar
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,11 +45,13 @@ type env struct {
 	clock *fakeClock
 	udp   string
 	tcp   string
+	tls   string
 }
 
 type envOpt struct {
 	cfg  func(*configs.Config)
 	opts func(*Options)
+	tls  *tls.Config // serve TLS too
 }
 
 func newEnv(t testing.TB, o envOpt) *env {
@@ -80,6 +83,7 @@ func newEnv(t testing.TB, o envOpt) *env {
 		DefaultExpires: cfg.SIP.DefaultExpires, MinExpires: cfg.SIP.MinExpires, RatePerSource: 0,
 		NotifyTimeout: 5 * time.Second,
 	}
+	opts.TLSConfig = o.tls
 	if o.opts != nil {
 		o.opts(&opts)
 	}
@@ -97,8 +101,15 @@ func newEnv(t testing.TB, o envOpt) *env {
 		t.Fatal(err)
 	}
 	e.udp, e.tcp = pc.LocalAddr().String(), ln.Addr().String()
+	var tln net.Listener
+	if o.tls != nil {
+		if tln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		e.tls = tln.Addr().String()
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- e.srv.Serve(pc, ln, nil) }()
+	go func() { errc <- e.srv.Serve(pc, ln, tln) }()
 	t.Cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -142,7 +153,13 @@ func (e *env) dial(t testing.TB, tr string) *client {
 	if tr == "TCP" {
 		addr, network = e.tcp, "tcp"
 	}
-	conn, err := net.Dial(network, addr)
+	var conn net.Conn
+	var err error
+	if tr == "TLS" {
+		conn, err = tls.Dial("tcp", e.tls, &tls.Config{InsecureSkipVerify: true})
+	} else {
+		conn, err = net.Dial(network, addr)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,15 @@ package registrar
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
+	"net"
 	"runtime"
 	"strings"
 	"sync"
@@ -111,6 +119,39 @@ func TestUnknownPhoneAutoRegistersAndIsRestarted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTLS: a phone registering over TLS gets its answer and its NOTIFY on
+// its own connection.
+func TestTLS(t *testing.T) {
+	e := newEnv(t, envOpt{tls: &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}})
+	c := e.dial(t, "TLS")
+	callID := c.register(reg{mac: mac(9)})
+	if res := c.response(); res.StatusCode != 200 {
+		t.Fatalf("got %d", res.StatusCode)
+	}
+	n := c.request()
+	if n.CallID().Value() != callID || !strings.HasPrefix(n.Via().Transport, "TLS") {
+		t.Fatalf("NOTIFY Call-ID %q Via %s", n.CallID().Value(), n.Via().Value())
+	}
+	if b, _ := e.srv.Binding("SEP0A1B00000009"); b.Transport != TLS {
+		t.Fatalf("binding transport %v", b.Transport)
+	}
+}
+
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 func TestKnownDeviceRegistersWithoutNotify(t *testing.T) {

@@ -133,6 +133,8 @@ func (o *Options) defaults() error {
 	return nil
 }
 
+const udpReadBuffer = 4 << 20
+
 // Server is the SIP registrar.
 type Server struct {
 	opts    Options
@@ -221,6 +223,12 @@ func (s *Server) Serve(udp net.PacketConn, tcp, tlsLn net.Listener) error {
 	}
 	s.udp = udp
 	s.udpConn, _ = udp.(*net.UDPConn)
+	if s.udpConn != nil {
+		// A burst of REGISTERs (a building powering up) must queue in the
+		// kernel rather than be dropped while the readers are descheduled;
+		// the kernel caps this at net.core.rmem_max.
+		_ = s.udpConn.SetReadBuffer(udpReadBuffer)
+	}
 	s.udpPort = portOf(udp.LocalAddr())
 	if s.opts.Advertise == "" {
 		if ap, err := netip.ParseAddrPort(udp.LocalAddr().String()); err == nil {
