@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,8 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"selfprov/configs"
+	"selfprov/phonecfg"
 	"selfprov/provision"
 	"selfprov/store/sqlite"
+	"selfprov/tftpd"
 	"selfprov/xmlsvc/phonexml"
 )
 
@@ -307,4 +310,35 @@ func (e *env) confirmURL(t testing.TB, device, user, pin string) string {
 		t.Fatalf("login %s as %s: %s", device, user, p.body)
 	}
 	return softKey(t, x.SoftKeys, "Continue").URL
+}
+
+// configServer serves the devices' config files as the daemon's HTTP
+// mirror does, on 127.0.0.1:0; the returned function fetches and parses
+// SEP<MAC>.cnf.xml.
+func (e *env) configServer(t *testing.T) func(device string) *phonecfg.Config {
+	t.Helper()
+	srv, err := tftpd.New(tftpd.Options{Core: e.svc, CallManagers: []phonecfg.CallManager{{Host: "192.0.2.10"}},
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return func(device string) *phonecfg.Config {
+		t.Helper()
+		resp, err := e.client.Get(ts.URL + "/" + phonecfg.FileName(device))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %v %s", device, resp.StatusCode, err, body)
+		}
+		c, err := phonecfg.Parse(body)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", device, err, body)
+		}
+		return c
+	}
 }

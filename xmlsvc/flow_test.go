@@ -28,6 +28,11 @@ func TestEndToEnd(t *testing.T) {
 			e.notifier.gate = make(chan struct{})
 			dev := e.autoRegister(t, 1, 36224)
 			autoDN := dev.Lines[0].DN
+			cnf := e.configServer(t)
+			before := cnf(dev.Name)
+			if before.IdleURL != dev.Settings.IdleURL || len(before.Lines) != 1 || before.Lines[0].DN != autoDN {
+				t.Fatalf("auto-registered config: idle %q lines %+v", before.IdleURL, before.Lines)
+			}
 			// The idle URL of the auto-registration template points here.
 			idle, err := url.Parse(dev.Settings.IdleURL)
 			if err != nil || idle.Path != PathIdle || idle.Query().Get("name") != dev.Name {
@@ -71,6 +76,14 @@ func TestEndToEnd(t *testing.T) {
 			}
 			if got.ConfigVersion == dev.ConfigVersion {
 				t.Error("config version stamp did not change")
+			}
+			// The SEP file the phone fetches after the reset.
+			after := cnf(dev.Name)
+			if after.IdleURL != "" || len(after.Lines) != 1 || after.Lines[0].DN != "2001" || after.Lines[0].DisplayName != "Alice Adams" {
+				t.Errorf("provisioned config: idle %q lines %+v", after.IdleURL, after.Lines)
+			}
+			if after.VersionStamp == before.VersionStamp {
+				t.Error("SEP file version stamp did not change")
 			}
 			// The auto-registration DN is free: the next phone gets it.
 			if next := e.autoRegister(t, 2, 36224); next.Lines[0].DN != autoDN {
