@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
+	"strings"
 
 	"selfprov/provision"
 )
@@ -61,11 +62,8 @@ type errorBody struct {
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := provision.CodeOf(err)
-	msg := err.Error()
-	var pe *provision.Error
-	if errors.As(err, &pe) && err == error(pe) {
-		msg = pe.Message // a bare sentinel: its code is already in "code"
-	}
+	// The code is in its own field; the message need not repeat it.
+	msg := strings.TrimPrefix(err.Error(), code+": ")
 	if code == codeInternal {
 		// Store and I/O errors stay in the log; the client learns no internals.
 		s.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
