@@ -2,6 +2,7 @@ package provision_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -585,7 +586,14 @@ func FuzzParseClientVersion(f *testing.F) {
 			}
 			return
 		}
-		if major < 0 || minor < 0 || !strings.HasPrefix(v, strings.Split(v, ".")[0]) {
+		// Accepted: 1 to 4 all-digit parts, the first two read as numbers.
+		parts := strings.Split(v, ".")
+		wantMinor := 0
+		if len(parts) > 1 {
+			wantMinor, _ = strconv.Atoi(parts[1])
+		}
+		wantMajor, aerr := strconv.Atoi(parts[0])
+		if len(parts) > 4 || aerr != nil || strings.ContainsAny(v, "+- ") || major != wantMajor || minor != wantMinor {
 			t.Fatalf("%q → %d.%d", v, major, minor)
 		}
 	})
