@@ -34,6 +34,7 @@ type job struct {
 	id      identity
 	b       Binding
 	granted time.Duration
+	key     string // of a UDP REGISTER in s.inflight
 }
 
 func (s *Server) handle(msg sip.Message, pc net.PacketConn, ap netip.AddrPort) {
@@ -182,9 +183,24 @@ func (s *Server) register(in *inbound) {
 		s.reply200(in, c, granted, false)
 		return
 	}
+	var key string
+	if in.tr == UDP {
+		// A retransmission of a REGISTER still waiting for the store is
+		// dropped: the original gets the answer, and the store is not asked
+		// twice. The 100 Trying slows the phone's retransmissions to T2.
+		key = in.src + "|" + b.CallID + "|" + strconv.FormatUint(uint64(req.CSeq().SeqNo), 10)
+		if _, dup := s.inflight.LoadOrStore(key, struct{}{}); dup {
+			s.m.drop(dropRetransmission)
+			return
+		}
+		s.trying(in)
+	}
 	select {
-	case s.jobs <- &job{in: in, c: c, id: id, b: b, granted: granted}:
+	case s.jobs <- &job{in: in, c: c, id: id, b: b, granted: granted, key: key}:
 	default:
+		if key != "" {
+			s.inflight.Delete(key)
+		}
 		s.reply(in, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"),
 			s.warning(provision.CodeUnavailable, "registrar is overloaded"))
 	}
@@ -197,6 +213,9 @@ func (s *Server) work() {
 			return
 		case j := <-s.jobs:
 			s.registerSlow(j)
+			if j.key != "" {
+				s.inflight.Delete(j.key)
+			}
 		}
 	}
 }
@@ -300,6 +319,14 @@ func (s *Server) reply200(in *inbound, c contact, granted time.Duration, isNew b
 		sb.WriteString(";x-cisco-newreg")
 	}
 	s.reply(in, 200, "OK", sip.NewHeader("Contact", sb.String()), sip.NewHeader("Expires", g))
+}
+
+// trying sends 100 Trying.
+func (s *Server) trying(in *inbound) {
+	res := sip.NewResponseFromRequest(in.req, 100, "Trying", nil)
+	if err := s.write(in, res); err != nil {
+		s.log.Debug("sip answer not sent", "err", err)
+	}
 }
 
 // reply sends a final answer statelessly and records it.

@@ -216,11 +216,12 @@ func (c *client) tryRead(d time.Duration) (sip.Message, error) {
 	return sip.ParseMessage(append([]byte(head.String()), body...))
 }
 
+// response returns the next final response, skipping 100 Trying.
 func (c *client) response() *sip.Response {
 	c.t.Helper()
 	for {
 		m := c.read()
-		if r, ok := m.(*sip.Response); ok {
+		if r, ok := m.(*sip.Response); ok && r.StatusCode >= 200 {
 			return r
 		}
 	}

@@ -41,6 +41,8 @@ const (
 	dropOversize  = "oversize"
 	dropMalformed = "malformed"
 	dropNoVia     = "no_via"
+	// dropRetransmission is a UDP REGISTER retransmitted while its original waits for the store.
+	dropRetransmission = "retransmission"
 )
 
 func newMetrics(reg prometheus.Registerer, bindings func() float64) (*metrics, error) {
@@ -64,7 +66,7 @@ func newMetrics(reg prometheus.Registerer, bindings func() float64) (*metrics, e
 		}, []string{"method"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "dropped_total",
-			Help: "Messages dropped without an answer, by reason: oversize, malformed, no_via.",
+			Help: "Messages dropped without an answer, by reason: oversize, malformed, no_via, retransmission.",
 		}, []string{"reason"}),
 	}
 	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -81,7 +83,7 @@ func newMetrics(reg prometheus.Registerer, bindings func() float64) (*metrics, e
 		m.notifyOf[r] = m.notifies.WithLabelValues(r)
 	}
 	m.droppedOf = map[string]prometheus.Counter{}
-	for _, r := range []string{dropOversize, dropMalformed, dropNoVia} {
+	for _, r := range []string{dropOversize, dropMalformed, dropNoVia, dropRetransmission} {
 		m.droppedOf[r] = m.dropped.WithLabelValues(r)
 	}
 	if reg != nil {

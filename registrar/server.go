@@ -149,6 +149,7 @@ type Server struct {
 	models  map[string]int      // User-Agent product → model id
 
 	jobs     chan *job
+	inflight sync.Map // UDP REGISTERs queued or being handled, by source, Call-ID and CSeq
 	notifier *notifier
 
 	mu       sync.Mutex
