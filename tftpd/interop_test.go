@@ -1,0 +1,120 @@
+package tftpd
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// interop skips unless SELFPROV_INTEROP=1; then a missing peer binary is a
+// failure, not a skip.
+func interop(t *testing.T, bin, pkg string) string {
+	t.Helper()
+	if os.Getenv("SELFPROV_INTEROP") != "1" {
+		t.Skipf("set SELFPROV_INTEROP=1 to run against real %s; apt-get install %s", bin, pkg)
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		t.Fatalf("SELFPROV_INTEROP=1 but %s is missing (apt-get install %s): %v", bin, pkg, err)
+	}
+	return path
+}
+
+// run runs a peer client with a bounded time and returns its output.
+func run(t *testing.T, dir, bin string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func readGolden(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestInteropTFTPHPA(t *testing.T) {
+	bin := interop(t, "tftp", "tftp-hpa")
+	e := newEnv(t, nil)
+	r := start(t, e, nil)
+	host, port, _ := net.SplitHostPort(r.tftp)
+	dir := t.TempDir()
+	for _, tc := range []struct{ request, golden string }{
+		{"SEP001122AABBCC.cnf.xml", "SEP001122AABBCC.cnf.xml"},
+		{"sep001122aabbcc.cnf.xml", "SEP001122AABBCC.cnf.xml"},
+		{"XMLDefault.cnf.xml", "XMLDefault.cnf.xml"},
+		{"CSFALICE.cnf.xml", "CSFALICE.cnf.xml"},
+	} {
+		out, err := run(t, dir, bin, host, port, "-m", "binary", "-c", "get", tc.request, "got.xml")
+		if err != nil {
+			t.Fatalf("tftp get %s: %v\n%s", tc.request, err, out)
+		}
+		got, err := os.ReadFile(filepath.Join(dir, "got.xml"))
+		if err != nil || !bytes.Equal(got, readGolden(t, tc.golden)) {
+			t.Errorf("tftp get %s: bytes differ from testdata/%s (%v)", tc.request, tc.golden, err)
+		}
+	}
+	out, err := run(t, dir, bin, host, port, "-m", "binary", "-c", "get", "SEP0A1B00000001.cnf.xml", "unknown.xml")
+	// tftp-hpa exits 0 after printing the server's error.
+	if !strings.Contains(out, "Error code 1") {
+		t.Errorf("unknown SEP file: err %v, output %q; want TFTP error 1 (not found)", err, out)
+	}
+	out, err = run(t, dir, bin, host, port, "-m", "binary", "-c", "put", "got.xml", "SEP001122AABBCC.cnf.xml")
+	if !strings.Contains(out, "Error code 2") {
+		t.Errorf("put: err %v, output %q; want TFTP error 2 (access violation)", err, out)
+	}
+}
+
+func TestInteropCurl(t *testing.T) {
+	bin := interop(t, "curl", "curl")
+	e := newEnv(t, nil)
+	r := start(t, e, nil)
+	dir := t.TempDir()
+	for _, scheme := range []string{"tftp://" + r.tftp, r.http} {
+		for _, tc := range []struct{ request, golden string }{
+			{"SEP001122AABBCC.cnf.xml", "SEP001122AABBCC.cnf.xml"},
+			{"XMLDefault.cnf.xml", "XMLDefault.cnf.xml"},
+		} {
+			url := scheme + "/" + tc.request
+			out, err := run(t, dir, bin, "-sS", "--fail", "-o", "got.xml", url)
+			if err != nil {
+				t.Fatalf("curl %s: %v\n%s", url, err, out)
+			}
+			got, err := os.ReadFile(filepath.Join(dir, "got.xml"))
+			if err != nil || !bytes.Equal(got, readGolden(t, tc.golden)) {
+				t.Errorf("curl %s: bytes differ from testdata/%s (%v)", url, tc.golden, err)
+			}
+		}
+		// curl exits 68 for a TFTP "file not found" and 22 for an HTTP
+		// error with --fail.
+		url := scheme + "/SEP0A1B00000001.cnf.xml"
+		out, err := run(t, dir, bin, "-sS", "--fail", "-o", "unknown.xml", url)
+		ee, ok := err.(*exec.ExitError)
+		if !ok || (ee.ExitCode() != 68 && ee.ExitCode() != 22) {
+			t.Errorf("curl %s: %v %q; want not found (exit 68 or 22)", url, err, out)
+		}
+	}
+	// HEAD gives the length without a body.
+	out, err := run(t, dir, bin, "-sS", "-I", r.http+"/SEP001122AABBCC.cnf.xml")
+	if err != nil || !strings.Contains(out, "Content-Type: text/xml") ||
+		!strings.Contains(out, "Content-Length: "+itoa(len(readGolden(t, "SEP001122AABBCC.cnf.xml")))) {
+		t.Errorf("curl -I: %v\n%s", err, out)
+	}
+	out, _ = run(t, dir, bin, "-sS", "-o", "/dev/null", "-w", "%{http_code}", r.http+"/SEP0A1B00000001.cnf.xml")
+	if out != "404" {
+		t.Errorf("unknown SEP over HTTP: %q, want 404", out)
+	}
+}
