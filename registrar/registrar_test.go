@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"selfprov/configs"
 	"selfprov/provision"
@@ -461,4 +462,46 @@ func ownGoroutines() int {
 		}
 	}
 	return n
+}
+
+// TestMetrics: the series exist under selfprov_sip_*, pass promlint and
+// carry no per-device labels.
+func TestMetrics(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	c := e.dial(t, "UDP")
+	c.register(reg{mac: mac(1)})
+	c.response()
+	c.answer(c.request(), 200)
+	waitFor(t, "notify ok", func() bool { return e.counter(t, e.srv.m.notifyOf[notifyOK]) == 1 })
+	problems, err := testutil.GatherAndLint(e.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() != "code" && l.GetName() != "result" && l.GetName() != "method" && l.GetName() != "reason" {
+					t.Errorf("%s has label %s", mf.GetName(), l.GetName())
+				}
+			}
+		}
+	}
+	for _, n := range []string{"selfprov_sip_registers_total", "selfprov_sip_bindings", "selfprov_sip_autoregistrations_total",
+		"selfprov_sip_notifies_total", "selfprov_sip_request_duration_seconds", "selfprov_sip_dropped_total"} {
+		if !names[n] {
+			t.Errorf("missing %s", n)
+		}
+	}
+	if got := testutil.ToFloat64(e.srv.m.registers.WithLabelValues("200")); got != 1 {
+		t.Errorf("registers{code=200} %v", got)
+	}
 }
