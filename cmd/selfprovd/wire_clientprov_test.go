@@ -10,7 +10,8 @@ import (
 )
 
 // The client auto-provisioning endpoints are served on the services
-// listener of a whole daemon, and the device they create is listed by UDS.
+// listener of a whole daemon; the device they create is listed by UDS and
+// its <NAME>.cnf.xml is served by the config listener (HTTP 6970).
 func TestDaemonServesClientAutoProvisioning(t *testing.T) {
 	r := startDaemon(t, loopbackFlags(t.TempDir())...)
 	c := &http.Client{Timeout: 10 * time.Second}
@@ -44,5 +45,15 @@ func TestDaemonServesClientAutoProvisioning(t *testing.T) {
 		if path == "/cucm-uds/user/alice/devices" && !strings.Contains(string(b), "<name>BOTALICE</name>") {
 			t.Fatalf("%s: %s", path, b)
 		}
+	}
+
+	resp, err = c.Get("http://" + r.addrs.Config + "/BOTALICE.cnf.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "<name>2001</name>") {
+		t.Fatalf("BOTALICE.cnf.xml: %s %s", resp.Status, b)
 	}
 }
