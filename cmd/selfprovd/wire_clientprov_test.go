@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,7 +12,8 @@ import (
 
 // The client auto-provisioning endpoints are served on the services
 // listener of a whole daemon; the device they create is listed by UDS and
-// its <NAME>.cnf.xml is served by the config listener (HTTP 6970).
+// its <NAME>.cnf.xml is served by the config listener (HTTP 6970) and it
+// registers over SIP.
 func TestDaemonServesClientAutoProvisioning(t *testing.T) {
 	r := startDaemon(t, loopbackFlags(t.TempDir())...)
 	c := &http.Client{Timeout: 10 * time.Second}
@@ -55,5 +57,48 @@ func TestDaemonServesClientAutoProvisioning(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "<name>2001</name>") {
 		t.Fatalf("BOTALICE.cnf.xml: %s %s", resp.Status, b)
+	}
+
+	if status := registerOnce(t, r.addrs.SIP, "BOTALICE", "575", "2001"); status != "200" {
+		t.Fatalf("REGISTER of BOTALICE answered %s", status)
+	}
+}
+
+// registerOnce sends one REGISTER over UDP as a Webex client and returns
+// the final status code.
+func registerOnce(t *testing.T, sipAddr, device, model, dn string) string {
+	t.Helper()
+	conn, err := net.Dial("udp", sipAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	local := conn.LocalAddr().String()
+	msg := "REGISTER sip:" + sipAddr + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK" + device + "1;rport\r\n" +
+		"From: <sip:" + dn + "@" + sipAddr + ">;tag=" + device + "\r\n" +
+		"To: <sip:" + dn + "@" + sipAddr + ">\r\n" +
+		"Call-ID: " + device + "-1@" + local + "\r\n" +
+		"CSeq: 101 REGISTER\r\n" +
+		"Max-Forwards: 70\r\n" +
+		"User-Agent: Cisco-CSF\r\n" +
+		"Contact: <sip:" + dn + "@" + local + ";transport=udp>;+u.sip!devicename.ccm.cisco.com=\"" + device + "\";+u.sip!model.ccm.cisco.com=\"" + model + "\"\r\n" +
+		"Expires: 3600\r\n" +
+		"Content-Length: 0\r\n\r\n"
+	if _, err := conn.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn.SetReadDeadline(deadline)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no final answer to REGISTER: %v", err)
+		}
+		line, _, _ := strings.Cut(string(buf[:n]), "\r\n")
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "SIP/2.0" && !strings.HasPrefix(f[1], "1") {
+			return f[1]
+		}
 	}
 }
