@@ -447,6 +447,12 @@ func (c *limitConn) Close() error {
 	return err
 }
 
+// DebugHandler returns h with every record demoted to debug level. sipgo
+// logs through a process-wide default logger (sip.SetDefaultLogger) at warn
+// level for events such as a connection closed twice; the daemon routes
+// that logger through this.
+func DebugHandler(h slog.Handler) slog.Handler { return debugOnly{h} }
+
 // debugOnly demotes every record to debug level.
 type debugOnly struct{ h slog.Handler }
 

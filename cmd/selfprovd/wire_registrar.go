@@ -3,6 +3,9 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
+
+	"github.com/emiago/sipgo/sip"
 
 	"selfprov/registrar"
 )
@@ -27,6 +30,9 @@ func init() {
 			}
 			opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
+		// sipgo's process-wide logger reports library bookkeeping at warn
+		// level; it is debug detail for the daemon.
+		sip.SetDefaultLogger(slog.New(registrar.DebugHandler(w.log.With("component", "sipgo").Handler())))
 		srv, err := registrar.New(opts)
 		if err != nil {
 			return err
