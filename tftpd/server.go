@@ -216,8 +216,10 @@ func (s *Server) readHandler(name string, rf io.ReaderFrom) error {
 	defer f.Close()
 	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
 		ot.SetSize(f.size)
-		addr := ot.RemoteAddr()
-		s.log.Debug("tftp transfer", "file", f.name, "remote_addr", addr.String(), "bytes", f.size)
+		if s.log.Enabled(s.ctx, slog.LevelDebug) {
+			addr := ot.RemoteAddr()
+			s.log.Debug("tftp transfer", "file", f.name, "remote_addr", addr.String(), "bytes", f.size)
+		}
 	}
 	n, err := rf.ReadFrom(f.r)
 	if err == nil {

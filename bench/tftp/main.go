@@ -1,0 +1,457 @@
+// Command tftp measures config delivery: selfprovd serving 10,000 known
+// devices over TFTP against Debian's tftpd-hpa (in.tftpd) serving the same
+// files from disk, in the same run, with a load client built on pin/tftp's
+// client.
+//
+//	go build -o /tmp/selfprovd ./cmd/selfprovd
+//	go run ./bench/tftp -selfprovd /tmp/selfprovd
+//
+// It seeds a fresh database with the devices, starts selfprovd on loopback
+// ports, writes every device's config (fetched from selfprovd) into a
+// folder, starts in.tftpd on that folder, then downloads -n distinct files
+// at each concurrency, alternating the two servers, -repeat times. Every
+// run is bounded by -n and -max-time. It prints medians, the ratio, and
+// selfprovd's peak resident memory. Both servers are stopped by PID.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/pin/tftp/v3"
+
+	"selfprov/configs"
+	"selfprov/provision"
+	"selfprov/store/sqlite"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/tftp:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	Server    string  `json:"server"`
+	C         int     `json:"c"`
+	N         int     `json:"n"`
+	OK        int64   `json:"ok"`
+	Errors    int64   `json:"errors"`
+	ElapsedS  float64 `json:"elapsed_s"`
+	FilesPerS float64 `json:"files_per_s"`
+	P50ms     float64 `json:"p50_ms"`
+	P99ms     float64 `json:"p99_ms"`
+	MaxMs     float64 `json:"max_ms"`
+	FirstErr  string  `json:"first_error,omitempty"`
+}
+
+func run() error {
+	bin := flag.String("selfprovd", "", "selfprovd binary to measure (required)")
+	tftpdBin := flag.String("in.tftpd", "/usr/sbin/in.tftpd", "tftpd-hpa binary; empty skips the comparison")
+	devices := flag.Int("devices", 10000, "known devices seeded")
+	n := flag.Int("n", 10000, "downloads per run, each of a different device while n <= devices")
+	conc := flag.String("c", "1,16,64", "concurrency levels")
+	repeat := flag.Int("repeat", 3, "runs per server and concurrency")
+	maxTime := flag.Duration("max-time", 120*time.Second, "bound on one run")
+	dir := flag.String("dir", "", "work folder (default a new temporary folder, removed at the end)")
+	jsonOut := flag.String("json", "", "also append every run as a JSON line to this file")
+	flag.Parse()
+	if *bin == "" {
+		return errors.New("-selfprovd is required (go build -o /tmp/selfprovd ./cmd/selfprovd)")
+	}
+	var levels []int
+	for _, s := range strings.Split(*conc, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || c < 1 || c > 1024 {
+			return fmt.Errorf("-c %q: concurrency must be 1 to 1024", s)
+		}
+		levels = append(levels, c)
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "selfprov-bench-tftp-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	ctx := context.Background()
+
+	names, err := seed(ctx, filepath.Join(*dir, "data"), *devices)
+	if err != nil {
+		return fmt.Errorf("seeding: %w", err)
+	}
+	sp, err := startSelfprovd(*bin, filepath.Join(*dir, "data"))
+	if err != nil {
+		return err
+	}
+	defer sp.stop()
+	fmt.Printf("selfprovd pid %d: tftp %s, http %s\n", sp.cmd.Process.Pid, sp.tftp, sp.http)
+
+	targets := []struct{ name, addr string }{{"selfprovd", sp.tftp}}
+	if *tftpdBin != "" {
+		root := filepath.Join(*dir, "root")
+		size, err := exportFiles(sp.http, names, root)
+		if err != nil {
+			return fmt.Errorf("writing files for in.tftpd: %w", err)
+		}
+		fmt.Printf("wrote %d files of %d bytes on average into %s\n", len(names), size/int64(len(names)), root)
+		hpa, err := startTFTPDHPA(*tftpdBin, root)
+		if err != nil {
+			return err
+		}
+		defer hpa.stop()
+		fmt.Printf("in.tftpd pid %d on %s\n", hpa.cmd.Process.Pid, hpa.tftp)
+		targets = append(targets, struct{ name, addr string }{"tftpd-hpa", hpa.tftp})
+	}
+
+	var all []result
+	var jf *os.File
+	if *jsonOut != "" {
+		if jf, err = os.OpenFile(*jsonOut, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err != nil {
+			return err
+		}
+		defer jf.Close()
+	}
+	for _, c := range levels {
+		for i := 0; i < *repeat; i++ {
+			for _, tg := range targets {
+				r := load(tg.addr, names, *n, c, *maxTime)
+				r.Server = tg.name
+				all = append(all, r)
+				fmt.Printf("  %-9s c=%-3d files/s=%7.0f p50=%7.2fms p99=%7.2fms max=%7.2fms ok=%d errors=%d %s\n",
+					r.Server, c, r.FilesPerS, r.P50ms, r.P99ms, r.MaxMs, r.OK, r.Errors, r.FirstErr)
+				if jf != nil {
+					b, _ := json.Marshal(r)
+					fmt.Fprintln(jf, string(b))
+				}
+			}
+		}
+	}
+	hwm, rss := memory(sp.cmd.Process.Pid)
+
+	fmt.Printf("\nmedians of %d runs, %d downloads each, %d known devices\n", *repeat, *n, *devices)
+	fmt.Println("| c | selfprovd files/s | p50 ms | p99 ms | tftpd-hpa files/s | p50 ms | p99 ms | ratio | errors |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	for _, c := range levels {
+		s := medians(all, "selfprovd", c)
+		h := medians(all, "tftpd-hpa", c)
+		ratio := "-"
+		if h.FilesPerS > 0 {
+			ratio = fmt.Sprintf("%.2f×", s.FilesPerS/h.FilesPerS)
+		}
+		fmt.Printf("| %d | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %s | %d / %d |\n",
+			c, s.FilesPerS, s.P50ms, s.P99ms, h.FilesPerS, h.P50ms, h.P99ms, ratio, s.Errors, h.Errors)
+	}
+	fmt.Printf("\nselfprovd memory after the runs: peak RSS (VmHWM) %.1f MB, RSS %.1f MB\n", hwm, rss)
+	return nil
+}
+
+// seed creates the database selfprovd will open: the demo configuration
+// plus count devices SEP0A1B00000000… with one line each.
+func seed(ctx context.Context, dataDir string, count int) ([]string, error) {
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, err
+	}
+	cfg, err := configs.Demo()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Advertise = "127.0.0.1"
+	st, err := sqlite.Open(ctx, filepath.Join(dataDir, "selfprov.db"))
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	svc, err := provision.New(provision.Options{Store: st, Logger: slog.New(slog.DiscardHandler), Models: cfg.Models, URLVars: cfg.URLVars()})
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Seed(ctx, svc); err != nil {
+		return nil, err
+	}
+	udt := cfg.UDTs[0]
+	now := time.Now().UTC()
+	names := make([]string, 0, count)
+	for i := 0; i < count; i++ {
+		name := fmt.Sprintf("SEP%012X", 0x0A1B00000000+i)
+		dn := strconv.Itoa(100000 + i)
+		settings := udt.DeviceSettings
+		settings.IdleURL = "http://127.0.0.1:8080/xps/idle?name=" + name
+		settings.AuthenticationURL = "http://127.0.0.1:8080/xps/authenticate"
+		d := provision.Device{
+			Name: name, Model: 36224, Protocol: "SIP", Description: "Auto " + dn,
+			State: provision.StateAutoRegistered, UDT: udt.Name, Settings: settings,
+			Lines: []provision.Line{{Button: 1, DN: dn, Label: dn, DisplayName: "Auto " + dn,
+				Contact: fmt.Sprintf("6c1f0b52-2d4e-4c1b-9a51-%012x", i), MaxCalls: 2, BusyTrigger: 1}},
+			ConfigVersion: fmt.Sprintf("%d-6c1f0b52-2d4e-4c1b-9a51-%012x", now.Unix(), i),
+			CreatedAt:     now,
+		}
+		if err := st.CreateDevice(ctx, d); err != nil {
+			return nil, err
+		}
+		names = append(names, name+".cnf.xml")
+	}
+	return names, nil
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	tftp string
+	http string
+	done chan struct{}
+}
+
+// stop ends the process by its PID: TERM, then KILL after 10 s.
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+var servingLine = regexp.MustCompile(`tftp=(\S+) config=(\S+)`)
+
+func startSelfprovd(bin, dataDir string) (*proc, error) {
+	cmd := exec.Command(bin, "-data-dir", dataDir, "-advertise", "127.0.0.1",
+		"-listen.tftp", "127.0.0.1:0", "-listen.config", "127.0.0.1:0", "-listen.sip", "127.0.0.1:0",
+		"-listen.services", "127.0.0.1:0", "-listen.admin", "127.0.0.1:0", "-log.level", "info")
+	// The bound addresses are read from the "selfprovd serving" line.
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	found := make(chan [2]string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sent := false
+		for sc.Scan() {
+			if m := servingLine.FindStringSubmatch(sc.Text()); m != nil && !sent {
+				found <- [2]string{m[1], m[2]}
+				sent = true
+			}
+		}
+	}()
+	select {
+	case a := <-found:
+		p.tftp, p.http = a[0], "http://"+a[1]
+		return p, nil
+	case <-p.done:
+		return nil, errors.New("selfprovd exited before serving")
+	case <-time.After(30 * time.Second):
+		p.stop()
+		return nil, errors.New("selfprovd did not report its addresses within 30 s")
+	}
+}
+
+// exportFiles writes every device's config, as selfprovd serves it, for
+// in.tftpd to serve the same bytes.
+func exportFiles(base string, names []string, root string) (int64, error) {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return 0, err
+	}
+	if err := os.Chmod(filepath.Dir(root), 0o755); err != nil {
+		return 0, err
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	var total int64
+	for _, name := range names {
+		resp, err := client.Get(base + "/" + name)
+		if err != nil {
+			return 0, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			return 0, fmt.Errorf("%s: %d %v", name, resp.StatusCode, err)
+		}
+		if err := os.WriteFile(filepath.Join(root, name), body, 0o644); err != nil {
+			return 0, err
+		}
+		total += int64(len(body))
+	}
+	return total, nil
+}
+
+func startTFTPDHPA(bin, root string) (*proc, error) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	// -L foreground, -s chroot to root, -u nobody to drop privileges.
+	cmd := exec.Command(bin, "-L", "-a", addr, "-s", "-u", "nobody", root)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, tftp: addr, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	// Ready when it answers a request for a file that exists.
+	cl, _ := tftp.NewClient(addr)
+	cl.SetTimeout(200 * time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		entries, _ := os.ReadDir(root)
+		if len(entries) > 0 {
+			if _, err := fetch(cl, entries[0].Name()); err == nil {
+				return p, nil
+			}
+		}
+		select {
+		case <-p.done:
+			return nil, errors.New("in.tftpd exited at start")
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, errors.New("in.tftpd did not answer within 10 s")
+		}
+	}
+}
+
+// load downloads n files, a different one each time (cycling when n
+// exceeds the names), with c workers; bounded by n and maxTime.
+func load(addr string, names []string, n, c int, maxTime time.Duration) result {
+	cl, err := tftp.NewClient(addr)
+	if err != nil {
+		return result{C: c, N: n, FirstErr: err.Error()}
+	}
+	cl.SetTimeout(2 * time.Second)
+	cl.SetRetries(3)
+	var next, okN, errN atomic.Int64
+	var firstErr atomic.Value
+	lat := make([][]time.Duration, c)
+	deadline := time.Now().Add(maxTime)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < c; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) || time.Now().After(deadline) {
+					return
+				}
+				t0 := time.Now()
+				_, err := fetch(cl, names[int(i)%len(names)])
+				d := time.Since(t0)
+				if err != nil {
+					errN.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				okN.Add(1)
+				lat[w] = append(lat[w], d)
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	q := func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[int(p*float64(len(all)-1)+0.5)].Microseconds()) / 1000
+	}
+	r := result{C: c, N: n, OK: okN.Load(), Errors: errN.Load(), ElapsedS: el.Seconds(),
+		FilesPerS: float64(okN.Load()) / el.Seconds(), P50ms: q(0.5), P99ms: q(0.99), MaxMs: q(1)}
+	if v := firstErr.Load(); v != nil {
+		r.FirstErr = v.(string)
+	}
+	return r
+}
+
+func fetch(cl *tftp.Client, name string) (int64, error) {
+	wt, err := cl.Receive(name, "octet")
+	if err != nil {
+		return 0, err
+	}
+	return wt.WriteTo(io.Discard)
+}
+
+func medians(all []result, server string, c int) result {
+	var rs []result
+	for _, r := range all {
+		if r.Server == server && r.C == c {
+			rs = append(rs, r)
+		}
+	}
+	if len(rs) == 0 {
+		return result{}
+	}
+	med := func(f func(result) float64) float64 {
+		xs := make([]float64, len(rs))
+		for i, r := range rs {
+			xs[i] = f(r)
+		}
+		sort.Float64s(xs)
+		return xs[len(xs)/2]
+	}
+	out := result{Server: server, C: c,
+		FilesPerS: med(func(r result) float64 { return r.FilesPerS }),
+		P50ms:     med(func(r result) float64 { return r.P50ms }),
+		P99ms:     med(func(r result) float64 { return r.P99ms }),
+	}
+	for _, r := range rs {
+		out.Errors += r.Errors
+	}
+	return out
+}
+
+// memory reads a process's peak and current resident set in MB.
+func memory(pid int) (hwm, rss float64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmHWM:":
+			hwm = kb / 1024
+		case "VmRSS:":
+			rss = kb / 1024
+		}
+	}
+	return hwm, rss
+}
