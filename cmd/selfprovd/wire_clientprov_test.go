@@ -5,9 +5,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"selfprov/admin"
 )
 
 // The client auto-provisioning endpoints are served on the services
@@ -15,7 +19,8 @@ import (
 // its <NAME>.cnf.xml is served by the config listener (HTTP 6970) and it
 // registers over SIP.
 func TestDaemonServesClientAutoProvisioning(t *testing.T) {
-	r := startDaemon(t, loopbackFlags(t.TempDir())...)
+	dataDir := t.TempDir()
+	r := startDaemon(t, loopbackFlags(dataDir)...)
 	c := &http.Client{Timeout: 10 * time.Second}
 	base := "http://" + r.addrs.Services
 
@@ -61,6 +66,35 @@ func TestDaemonServesClientAutoProvisioning(t *testing.T) {
 
 	if status := registerOnce(t, r.addrs.SIP, "BOTALICE", "575", "2001"); status != "200" {
 		t.Fatalf("REGISTER of BOTALICE answered %s", status)
+	}
+
+	// The organisation policy changed through the admin API applies to the
+	// next sign-in.
+	token, err := os.ReadFile(filepath.Join(dataDir, admin.TokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPatch, "http://"+r.addrs.Admin+"/api/v1/cluster", strings.NewReader(`{"webexPolicy":"desktop-only"}`))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PATCH cluster: %s %s", resp.Status, b)
+	}
+	resp, err = c.Post(base+"/devicemanagement/v1/clientAutoProv/createDevice", "application/json",
+		strings.NewReader(`{"userId":"alice","platform":"iphone","appVersion":"41.12.0.1234"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "AUTOPROV_POLICY_DENIED") {
+		t.Fatalf("iphone under desktop-only: %s %s", resp.Status, b)
 	}
 }
 
