@@ -723,3 +723,29 @@ func TestMetricsLint(t *testing.T) {
 		t.Errorf("pending_confirmations = %v, want 1", v)
 	}
 }
+
+// TestShutdownWaitsForReset: a reset due after a success screen is sent
+// before Shutdown returns, and Shutdown gives up when its context ends.
+func TestShutdownWaitsForReset(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	e.notifier.gate = make(chan struct{})
+	d := e.autoRegister(t, 1, 36224)
+	if x := e.get(t, e.confirmURL(t, d.Name, "alice", "12345")).text(t); x.Prompt != "Provisioned" {
+		t.Fatalf("%+v", x)
+	}
+	// The reset is held by the gate: a short Shutdown reports it pending.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx); err == nil || !strings.Contains(err.Error(), "resets still pending") {
+		t.Fatalf("Shutdown with a reset pending: %v", err)
+	}
+	close(e.notifier.gate)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if err := e.srv.Shutdown(ctx2); err != nil {
+		t.Fatalf("Shutdown after the reset: %v", err)
+	}
+	if r := e.notifier.next(t); r.device != d.Name {
+		t.Fatalf("reset %+v", r)
+	}
+}
