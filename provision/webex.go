@@ -25,8 +25,11 @@ const (
 // device name.
 var ErrAutoProvName = &Error{CodeAutoProvName, "user ID has no character usable in a device name"}
 
-// MinClientVersion is the oldest Webex App that may auto-provision.
-var MinClientVersion = [2]int{41, 12}
+// The oldest Webex App that may auto-provision is 41.12.
+const (
+	MinClientMajor = 41
+	MinClientMinor = 12
+)
 
 // UniversalSecurityProfile is the standard model-independent profile.
 const UniversalSecurityProfile = "Universal Device Template - Model-independent Security Profile"
@@ -106,14 +109,14 @@ func ParseClientVersion(v string) (major, minor int, err error) {
 	return major, minor, nil
 }
 
-// checkClientVersion refuses versions older than MinClientVersion. A bare
+// checkClientVersion refuses versions older than 41.12. A bare
 // major version ("41") is taken as 41.0, so it is refused.
 func checkClientVersion(v string) error {
 	major, minor, err := ParseClientVersion(v)
 	if err != nil {
 		return err
 	}
-	if major < MinClientVersion[0] || major == MinClientVersion[0] && minor < MinClientVersion[1] {
+	if major < MinClientMajor || major == MinClientMajor && minor < MinClientMinor {
 		return fmt.Errorf("%w: app version %q", ErrAutoProvVersion, v)
 	}
 	return nil

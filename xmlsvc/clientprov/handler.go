@@ -272,7 +272,7 @@ func (h *Handler) supportedServices(w http.ResponseWriter, r *http.Request, out 
 			{Name: "userDevices", Method: http.MethodGet, Path: "/cucm-uds/user/{userid}/devices"},
 		},
 		ClientAutoProv: ClientAutoProvInfo{
-			MinimumAppVersion: fmt.Sprintf("%d.%d", provision.MinClientVersion[0], provision.MinClientVersion[1]),
+			MinimumAppVersion: fmt.Sprintf("%d.%d", provision.MinClientMajor, provision.MinClientMinor),
 		},
 	}
 	for _, p := range provision.ClientPlatforms() {
