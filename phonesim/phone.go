@@ -493,8 +493,33 @@ func (p *Phone) route() {
 	}
 }
 
-// send sends one REGISTER with the current identity; the caller holds regMu.
+// maxRetryAfter bounds how long a phone honours a 503 Retry-After, and
+// retryAttempts how often.
+const (
+	maxRetryAfter = 5 * time.Second
+	retryAttempts = 3
+)
+
+// send sends one REGISTER with the current identity; the caller holds
+// regMu. A 503 with Retry-After is retried after that time, as phones do.
 func (p *Phone) send(ctx context.Context, step string, expires int, reason string) (int, error) {
+	for attempt := 1; ; attempt++ {
+		granted, retry, err := p.sendOnce(ctx, step, expires, reason)
+		if retry <= 0 || attempt >= retryAttempts {
+			return granted, err
+		}
+		p.trace(step, "--", "SIP", fmt.Sprintf("retrying after %s", retry), "")
+		t := time.NewTimer(retry)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return 0, ctx.Err()
+		}
+	}
+}
+
+func (p *Phone) sendOnce(ctx context.Context, step string, expires int, reason string) (int, time.Duration, error) {
 	p.mu.Lock()
 	p.cseq++
 	r := registerRequest{
@@ -510,12 +535,12 @@ func (p *Phone) send(ctx context.Context, step string, expires int, reason strin
 	if err != nil {
 		p.trace(step, "<-", "SIP", err.Error(), "")
 		if errors.Is(err, ErrTimeout) {
-			return 0, fail("SIP_TIMEOUT", step, err)
+			return 0, 0, fail("SIP_TIMEOUT", step, err)
 		}
 		if ctx.Err() != nil {
-			return 0, ctx.Err()
+			return 0, 0, ctx.Err()
 		}
-		return 0, fail("SIP_TRANSPORT", step, err)
+		return 0, 0, fail("SIP_TRANSPORT", step, err)
 	}
 	p.trace(step, "<-", "SIP", res.StartLine()+warningOf(res), res.String())
 	if res.StatusCode/100 != 2 {
@@ -523,17 +548,32 @@ func (p *Phone) send(ctx context.Context, step string, expires int, reason strin
 		if c := codeIn(warningOf(res)); c != "" {
 			code = c
 		}
-		return 0, fail(code, step, errors.New(res.StartLine()+warningOf(res)))
+		return 0, retryAfter(res), fail(code, step, errors.New(res.StartLine()+warningOf(res)))
 	}
 	if expires == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
 	granted := grantedExpires(res, expires)
 	p.mu.Lock()
 	p.expires = granted
 	p.scheduleRefreshLocked(granted)
 	p.mu.Unlock()
-	return granted, nil
+	return granted, 0, nil
+}
+
+// retryAfter is the wait a 503 asks for, bounded; 0 means do not retry.
+func retryAfter(res *sip.Response) time.Duration {
+	h := res.GetHeader("Retry-After")
+	if res.StatusCode != 503 || h == nil {
+		return 0
+	}
+	v, _, _ := strings.Cut(strings.TrimSpace(h.Value()), ";")
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return 0
+	}
+	// Up to a second of jitter, so a refused burst does not come back as one.
+	return min(time.Duration(n)*time.Second, maxRetryAfter) + time.Duration(rand32()%1000)*time.Millisecond
 }
 
 func warningOf(res *sip.Response) string {

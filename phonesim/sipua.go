@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,9 +34,11 @@ type UA struct {
 	TCPConns int
 	// Timeout bounds one transaction (default 8 s; RFC 3261 Timer F is 32 s).
 	Timeout time.Duration
-	// LocalIP is the address put in Via and Contact and bound; default the
-	// address the host routes the registrar through.
-	LocalIP string
+	// LocalIPs are the addresses sockets bind and put in Via and Contact,
+	// used in turn so a fleet can come from many sources (e.g. 127.0.1.1
+	// to 127.0.1.64 on loopback); default the address the host routes the
+	// registrar through. There are at least as many sockets as addresses.
+	LocalIPs []string
 
 	parser *sip.Parser
 
@@ -113,6 +116,39 @@ func (ua *UA) Handle(key string, h Handler) {
 	ua.mu.Unlock()
 }
 
+// ParseIPs reads a comma-separated list of addresses; an item
+// "127.0.1.1-64" is a range of the last octet.
+func ParseIPs(s string) ([]string, error) {
+	var ips []string
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		first, last, isRange := strings.Cut(item, "-")
+		ip := net.ParseIP(first)
+		if ip == nil {
+			return nil, fmt.Errorf("phonesim: address %q", first)
+		}
+		if !isRange {
+			ips = append(ips, ip.String())
+			continue
+		}
+		v4 := ip.To4()
+		end, err := strconv.Atoi(last)
+		if v4 == nil || err != nil || end < int(v4[3]) || end > 255 {
+			return nil, fmt.Errorf("phonesim: address range %q: want a.b.c.d-e with d <= e <= 255", item)
+		}
+		for o := int(v4[3]); o <= end; o++ {
+			ips = append(ips, net.IPv4(v4[0], v4[1], v4[2], byte(o)).String())
+		}
+	}
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("phonesim: no address in %q", s)
+	}
+	return ips, nil
+}
+
 // Leg is the socket one phone talks to its registrar through.
 type Leg struct {
 	ua        *UA
@@ -148,9 +184,10 @@ func (ua *UA) Leg(transport, remote string, n int) (*Leg, error) {
 	return nil, fmt.Errorf("phonesim: transport %q: want udp or tcp", transport)
 }
 
-func (ua *UA) localIP(remote *net.UDPAddr) string {
-	if ua.LocalIP != "" {
-		return ua.LocalIP
+// localIP is the address of socket i.
+func (ua *UA) localIP(i int, remote *net.UDPAddr) string {
+	if len(ua.LocalIPs) > 0 {
+		return ua.LocalIPs[i%len(ua.LocalIPs)]
 	}
 	c, err := net.DialUDP("udp", nil, remote)
 	if err != nil {
@@ -171,12 +208,12 @@ func (ua *UA) udpLeg(dst *net.UDPAddr, n int) (*udpLeg, error) {
 	if ua.closed {
 		return nil, ErrClosed
 	}
-	size := ua.UDPSockets
+	size := max(ua.UDPSockets, len(ua.LocalIPs))
 	if size <= 0 {
 		size = 4
 	}
 	if len(ua.udp) < size {
-		ip := ua.localIP(dst)
+		ip := ua.localIP(len(ua.udp), dst)
 		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
 		if err != nil {
 			return nil, fmt.Errorf("phonesim: binding a SIP UDP socket: %w", err)
@@ -206,7 +243,7 @@ func (ua *UA) tcpLeg(remote string, n int) (*tcpLeg, error) {
 		ua.mu.Unlock()
 		return nil, ErrClosed
 	}
-	size := ua.TCPConns
+	size := max(ua.TCPConns, len(ua.LocalIPs))
 	if size <= 0 {
 		size = 4
 	}
@@ -221,8 +258,8 @@ func (ua *UA) tcpLeg(remote string, n int) (*tcpLeg, error) {
 	ua.mu.Unlock()
 
 	d := net.Dialer{Timeout: ua.timeout()}
-	if ua.LocalIP != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ua.LocalIP)}
+	if len(ua.LocalIPs) > 0 {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ua.LocalIPs[n%size%len(ua.LocalIPs)])}
 	}
 	conn, err := d.Dial("tcp", remote)
 	if err != nil {

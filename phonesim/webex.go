@@ -89,9 +89,6 @@ func (p *Phone) createDevice(ctx context.Context) (string, error) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	if p.User.PIN != "" {
-		req.SetBasicAuth(p.User.ID, p.User.PIN)
-	}
 	p.trace(step, "->", "HTTP", "POST "+url+" "+string(body), "")
 	c := p.env.HTTP
 	if c == nil {

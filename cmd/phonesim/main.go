@@ -81,7 +81,7 @@ func (c *common) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.sip, "sip", "", "registrar host:port (default: the call manager in the phone's config)")
 	fs.StringVar(&c.transport, "transport", "", "udp or tcp (default: the config's transportLayerProtocol)")
 	fs.StringVar(&c.webex, "webex", "", "client auto-provisioning base URL for -mode webex (default http://<target>:8080)")
-	fs.StringVar(&c.localIP, "local-ip", "", "address phones bind and put in Via/Contact (default: the route to the registrar)")
+	fs.StringVar(&c.localIP, "local-ip", "", "addresses phones bind and put in Via/Contact, comma-separated, a.b.c.d-e for a range; phones spread over them (default: the route to the registrar)")
 	fs.DurationVar(&c.idleWait, "idle-wait", -1, "wait before fetching the idle URL; negative means the config's idleTimeout")
 	fs.DurationVar(&c.timeout, "timeout", 8*time.Second, "SIP transaction timeout")
 	fs.DurationVar(&c.notifyTimeout, "notify-timeout", 15*time.Second, "how long a phone waits for a service-control NOTIFY")
@@ -105,7 +105,13 @@ func (c *common) env() (*phonesim.Env, error) {
 	}
 	ua := phonesim.NewUA()
 	ua.Timeout = c.timeout
-	ua.LocalIP = c.localIP
+	if c.localIP != "" {
+		ips, err := phonesim.ParseIPs(c.localIP)
+		if err != nil {
+			return nil, err
+		}
+		ua.LocalIPs = ips
+	}
 	httpClient := &http.Client{
 		Timeout: 10 * time.Second,
 		Transport: &http.Transport{
