@@ -166,17 +166,18 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting, waits for requests in flight and for the
 // resets already due, until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.srv.Shutdown(ctx)
+	if err := s.srv.Shutdown(ctx); err != nil {
+		// Handlers may still be running and adding resets; give up here.
+		return err
+	}
 	done := make(chan struct{})
 	go func() { s.after.Wait(); close(done) }()
 	select {
 	case <-done:
+		return nil
 	case <-ctx.Done():
-		if err == nil {
-			err = fmt.Errorf("xmlsvc: resets still pending: %w", ctx.Err())
-		}
+		return fmt.Errorf("xmlsvc: resets still pending: %w", ctx.Err())
 	}
-	return err
 }
 
 // ServeHTTP routes a request. A phone that appends its parameters with
