@@ -15,12 +15,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"selfprov/provision"
+	"selfprov/xmlsvc/clientprov/clientapi"
 )
 
 // Patterns of the endpoints, as http.ServeMux patterns.
 const (
-	PatternCreateDevice      = "POST /devicemanagement/v1/clientAutoProv/createDevice"
-	PatternSupportedServices = "GET /ucmservices/v1/supportedServices"
+	PatternCreateDevice      = "POST " + clientapi.PathCreateDevice
+	PatternSupportedServices = "GET " + clientapi.PathSupportedServices
 	PatternUserDevices       = "GET /cucm-uds/user/{userid}/devices"
 )
 

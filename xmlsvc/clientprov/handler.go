@@ -12,57 +12,23 @@ import (
 	"strconv"
 
 	"selfprov/provision"
+	"selfprov/xmlsvc/clientprov/clientapi"
 )
 
-// CreateRequest is the createDevice body.
-type CreateRequest struct {
-	// UserID is the user ID, or an email address that is the user's.
-	UserID string `json:"userId"`
-	// Email, when set, must be the user's email address.
-	Email string `json:"email,omitempty"`
-	// Platform: windows, mac (CSF); android (BOT); iphone (TCT); ipad, chromebook (TAB).
-	Platform string `json:"platform"`
-	// AppVersion is the Webex App version, 41.12 or newer.
-	AppVersion string `json:"appVersion"`
-}
-
-// DeviceLine is a line of a device in answers.
-type DeviceLine struct {
-	Button      int    `json:"button" xml:"button,attr"`
-	DN          string `json:"directoryNumber" xml:"directoryNumber"`
-	Partition   string `json:"partition" xml:"partition"`
-	Label       string `json:"label,omitempty" xml:"label,omitempty"`
-	DisplayName string `json:"displayName,omitempty" xml:"displayName,omitempty"`
-}
-
-// CreateResponse is the createDevice answer: 201 when the device was
-// created, 200 when the user already had it.
-type CreateResponse struct {
-	DeviceName      string       `json:"deviceName"`
-	DeviceType      string       `json:"deviceType"` // CSF, BOT, TCT, TAB
-	Created         bool         `json:"created"`
-	Model           int          `json:"model"`
-	Product         string       `json:"product"`
-	Owner           string       `json:"owner"`
-	Description     string       `json:"description"`
-	Protocol        string       `json:"protocol"`
-	SecurityProfile string       `json:"securityProfile"`
-	ButtonTemplate  string       `json:"buttonTemplate"`
-	ConfigFile      string       `json:"configFile"` // fetched over TFTP or HTTP :6970
-	ConfigVersion   string       `json:"configVersion"`
-	Lines           []DeviceLine `json:"lines"`
-}
-
-// ErrorBody is every error answer: {"error": {"code": ..., "message": ...}}.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error" xml:"-"`
-}
-
-// ErrorDetail carries the outcome code.
-type ErrorDetail struct {
-	Code    string `json:"code" xml:"code"`
-	Message string `json:"message" xml:"message"`
-}
+// The wire types live in clientapi, which clients import without the server.
+type (
+	CreateRequest      = clientapi.CreateRequest
+	CreateResponse     = clientapi.CreateResponse
+	DeviceLine         = clientapi.DeviceLine
+	ErrorBody          = clientapi.ErrorBody
+	ErrorDetail        = clientapi.ErrorDetail
+	SupportedServices  = clientapi.SupportedServices
+	SupportedService   = clientapi.SupportedService
+	ClientAutoProvInfo = clientapi.ClientAutoProvInfo
+	SupportedPlatform  = clientapi.SupportedPlatform
+	Devices            = clientapi.Devices
+	UDSDevice          = clientapi.UDSDevice
+)
 
 // statusOf maps outcome codes to HTTP statuses: the adapter's one table.
 var statusOf = map[string]int{
@@ -102,15 +68,15 @@ func (e *requestError) Error() string { return e.code + ": " + e.msg }
 func (h *Handler) errorDetail(r *http.Request, err error) (int, ErrorDetail) {
 	var re *requestError
 	if errors.As(err, &re) {
-		return statusOf[re.code], ErrorDetail{re.code, re.msg}
+		return statusOf[re.code], ErrorDetail{Code: re.code, Message: re.msg}
 	}
 	code := provision.CodeOf(err)
 	status, ok := statusOf[code]
 	if !ok {
 		h.log.Error("client auto-provisioning failed", "path", r.URL.Path, "code", code, "err", err)
-		return http.StatusInternalServerError, ErrorDetail{codeInternal, "internal error"}
+		return http.StatusInternalServerError, ErrorDetail{Code: codeInternal, Message: "internal error"}
 	}
-	return status, ErrorDetail{code, err.Error()}
+	return status, ErrorDetail{Code: code, Message: err.Error()}
 }
 
 func (h *Handler) writeJSONError(w http.ResponseWriter, r *http.Request, err error, out *outcome) {
@@ -119,7 +85,7 @@ func (h *Handler) writeJSONError(w http.ResponseWriter, r *http.Request, err err
 	if ra := provision.RetryAfter(err); ra > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ra.Seconds()))))
 	}
-	writeJSON(w, status, ErrorBody{d})
+	writeJSON(w, status, ErrorBody{Error: d})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -220,7 +186,7 @@ func (h *Handler) createDevice(w http.ResponseWriter, r *http.Request, out *outc
 	if created {
 		status = http.StatusCreated
 		h.m.created.WithLabelValues(resp.DeviceType).Inc()
-		w.Header().Set("Location", "/cucm-uds/user/"+pathEscape(d.Owner)+"/devices")
+		w.Header().Set("Location", clientapi.PathUserDevices(d.Owner))
 	}
 	writeJSON(w, status, resp)
 }
@@ -233,42 +199,12 @@ func linesOf(d provision.Device) []DeviceLine {
 	return out
 }
 
-// SupportedServices is the supportedServices answer.
-type SupportedServices struct {
-	Version  string             `json:"version"`
-	Services []SupportedService `json:"services"`
-	// ClientAutoProv describes what createDevice accepts.
-	ClientAutoProv ClientAutoProvInfo `json:"clientAutoProv"`
-}
-
-// SupportedService is one service of the cluster.
-type SupportedService struct {
-	Name   string `json:"name"`
-	Method string `json:"method"`
-	Path   string `json:"path"`
-}
-
-// ClientAutoProvInfo lists the accepted app versions and platforms.
-type ClientAutoProvInfo struct {
-	MinimumAppVersion string              `json:"minimumAppVersion"`
-	Platforms         []SupportedPlatform `json:"platforms"`
-}
-
-// SupportedPlatform is a platform and the device type it gets.
-type SupportedPlatform struct {
-	Platform   string `json:"platform"`
-	DeviceType string `json:"deviceType"`
-	Class      string `json:"class"`
-	Model      int    `json:"model,omitempty"`
-	Product    string `json:"product,omitempty"`
-}
-
 func (h *Handler) supportedServices(w http.ResponseWriter, r *http.Request, out *outcome) {
 	resp := SupportedServices{
 		Version: "1.0",
 		Services: []SupportedService{
-			{Name: "clientAutoProv", Method: http.MethodPost, Path: "/devicemanagement/v1/clientAutoProv/createDevice"},
-			{Name: "supportedServices", Method: http.MethodGet, Path: "/ucmservices/v1/supportedServices"},
+			{Name: "clientAutoProv", Method: http.MethodPost, Path: clientapi.PathCreateDevice},
+			{Name: "supportedServices", Method: http.MethodGet, Path: clientapi.PathSupportedServices},
 			{Name: "userDevices", Method: http.MethodGet, Path: "/cucm-uds/user/{userid}/devices"},
 		},
 		ClientAutoProv: ClientAutoProvInfo{

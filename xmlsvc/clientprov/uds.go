@@ -10,35 +10,11 @@ import (
 // UDS-like device list. Cisco UDS answers XML; a client that asks for
 // application/json gets the same document as JSON.
 
-// Devices is the answer of GET /cucm-uds/user/{userid}/devices.
-type Devices struct {
-	XMLName xml.Name    `json:"-" xml:"devices"`
-	URI     string      `json:"uri" xml:"uri,attr"`
-	Version string      `json:"version" xml:"version,attr"`
-	UserID  string      `json:"userId" xml:"userId,attr"`
-	Devices []UDSDevice `json:"devices" xml:"device"`
-}
-
-// UDSDevice is one device of the list.
-type UDSDevice struct {
-	URI         string       `json:"uri" xml:"uri,attr"`
-	ID          string       `json:"id" xml:"id"`
-	Name        string       `json:"name" xml:"name"`
-	Description string       `json:"description" xml:"description"`
-	Model       string       `json:"model" xml:"model"`
-	ModelNumber int          `json:"modelNumber" xml:"modelNumber"`
-	Type        string       `json:"type" xml:"type"` // device class: desk, desktop, mobile, tablet
-	Protocol    string       `json:"protocol" xml:"protocol"`
-	Lines       []DeviceLine `json:"lines" xml:"lines>line"`
-}
-
 // udsError is the XML form of an error answer.
 type udsError struct {
 	XMLName xml.Name `xml:"error"`
 	ErrorDetail
 }
-
-func pathEscape(s string) string { return url.PathEscape(s) }
 
 func wantsJSON(r *http.Request) bool {
 	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
@@ -64,12 +40,12 @@ func (h *Handler) userDevices(w http.ResponseWriter, r *http.Request, out *outco
 		writeXML(w, status, udsError{ErrorDetail: d})
 		return
 	}
-	base := "/cucm-uds/user/" + pathEscape(u.ID)
+	base := "/cucm-uds/user/" + url.PathEscape(u.ID)
 	resp := Devices{URI: base + "/devices", Version: "1.0", UserID: u.ID, Devices: []UDSDevice{}}
 	for _, d := range ds {
 		m, _ := h.svc.Model(d.Model)
 		resp.Devices = append(resp.Devices, UDSDevice{
-			URI:         base + "/device/" + pathEscape(d.Name),
+			URI:         base + "/device/" + url.PathEscape(d.Name),
 			ID:          d.Name,
 			Name:        d.Name,
 			Description: d.Description,
