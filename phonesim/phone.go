@@ -681,8 +681,9 @@ func (p *Phone) Stop(ctx context.Context, unregister bool) error {
 
 // handle answers a request routed to this phone.
 func (p *Phone) handle(req *sip.Request) (int, string) {
+	body := strings.Join(strings.Fields(string(req.Body())), " ")
+	p.trace("notify", "<-", "SIP", req.StartLine()+" "+eventOf(req)+" "+body, req.String())
 	code, reason := p.answer(req)
-	p.trace("notify", "<-", "SIP", req.StartLine()+" "+eventOf(req)+" "+strings.ReplaceAll(strings.TrimSpace(string(req.Body())), "\n", " "), req.String())
 	p.trace("notify", "->", "SIP", fmt.Sprintf("SIP/2.0 %d %s", code, reason), "")
 	return code, reason
 }
@@ -815,6 +816,7 @@ func (p *Phone) selfProvision(ctx context.Context) error {
 		wait = time.Duration(cfg.IdleTimeout) * time.Second
 	}
 	if wait > 0 {
+		p.trace("selfprov/idle", "--", "HTTP", fmt.Sprintf("idle for %s before fetching the idle URL", wait), "")
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:

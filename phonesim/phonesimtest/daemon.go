@@ -147,7 +147,7 @@ func StartDaemon(t testing.TB, config string) *Daemon {
 			}
 		}
 		if !found {
-			ready <- fmt.Errorf("selfprovd exited before serving")
+			ready <- fmt.Errorf("selfprovd stopped writing its log before serving (scan: %v)", sc.Err())
 		}
 		io.Copy(io.Discard, stderr)
 	}()
@@ -230,4 +230,23 @@ func DemoWithUsers(t testing.TB, demoPath string, n int) (string, []string) {
 		csv = append(csv, id+",12345,"+ext)
 	}
 	return sb.String(), csv
+}
+
+// Memory returns the daemon's resident set size now and its peak, in bytes
+// (Linux /proc).
+func (d *Daemon) Memory() (rss, peak int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var kb int64
+		if _, err := fmt.Sscanf(line, "VmRSS: %d kB", &kb); err == nil {
+			rss = kb << 10
+		}
+		if _, err := fmt.Sscanf(line, "VmHWM: %d kB", &kb); err == nil {
+			peak = kb << 10
+		}
+	}
+	return rss, peak, nil
 }
