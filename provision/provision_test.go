@@ -122,11 +122,17 @@ func TestOutcomeCodes(t *testing.T) {
 		code   string
 	}{
 		{"autoreg disabled", func(c *configs.Config) { c.Cluster.AutoRegistration.Enabled = false },
-			func(t *testing.T, e *env) error { _, _, err := e.svc.AutoRegister(ctx, "SEP"+mac(1), 36224); return err },
+			func(t *testing.T, e *env) error {
+				_, _, err := e.svc.AutoRegister(ctx, "SEP"+mac(1), 36224)
+				return err
+			},
 			provision.CodeAutoRegDisabled},
 		{"autoreg equal start and end disables", func(c *configs.Config) {
 			c.Cluster.AutoRegistration.Range = provision.DNRange{Start: "1000", End: "1000"}
-		}, func(t *testing.T, e *env) error { _, _, err := e.svc.AutoRegister(ctx, "SEP"+mac(1), 36224); return err },
+		}, func(t *testing.T, e *env) error {
+			_, _, err := e.svc.AutoRegister(ctx, "SEP"+mac(1), 36224)
+			return err
+		},
 			provision.CodeAutoRegDisabled},
 		{"autoreg range exhausted", func(c *configs.Config) {
 			c.Cluster.AutoRegistration.Range = provision.DNRange{Start: "1000", End: "1001"}

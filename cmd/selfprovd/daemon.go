@@ -90,13 +90,7 @@ func newDaemon(ctx context.Context, cfg *configs.Config, svc *provision.Service,
 	if err != nil {
 		return fail(err)
 	}
-	sipUDP, err := b.udp("listen.sip", cfg.Listen.SIP)
-	if err != nil {
-		return fail(err)
-	}
-	// TCP on the same port as UDP, as phones expect; with port 0 the UDP
-	// port picked by the kernel is reused.
-	sipTCP, err := b.tcp("listen.sip", sameHostPort(cfg.Listen.SIP, sipUDP.LocalAddr()))
+	sipUDP, sipTCP, err := b.sipPair(cfg.Listen.SIP)
 	if err != nil {
 		return fail(err)
 	}
@@ -139,6 +133,29 @@ type listeners struct {
 	sipTLS   net.Listener
 	services net.Listener
 	admin    net.Listener
+}
+
+// sipPair binds SIP over UDP and TCP on one port, as phones expect. With
+// port 0 the kernel picks a UDP port whose TCP twin may be taken, so a few
+// picks are tried.
+func (b *binder) sipPair(addr string) (net.PacketConn, net.Listener, error) {
+	const picks = 20
+	for i := 0; ; i++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, bindError("listen.sip", addr, err)
+		}
+		tcpAddr := sameHostPort(addr, pc.LocalAddr())
+		ln, err := net.Listen("tcp", tcpAddr)
+		if err == nil {
+			b.closers = append(b.closers, pc.Close, ln.Close)
+			return pc, ln, nil
+		}
+		pc.Close()
+		if tcpAddr == addr || i == picks-1 || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, bindError("listen.sip", tcpAddr, err)
+		}
+	}
 }
 
 // sameHostPort returns addr with the port of bound when addr asked for 0.
