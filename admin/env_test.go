@@ -66,7 +66,7 @@ func (b *breakableStore) UDTs(ctx context.Context) ([]provision.UDT, error) {
 }
 
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	store    *breakableStore
 	dir      string
 	svc      *provision.Service
@@ -104,7 +104,7 @@ type envOpt struct {
 
 // newEnv starts an admin server on 127.0.0.1:0 over a SQLite store seeded
 // with the demo configuration, the token generated into the data directory.
-func newEnv(t *testing.T, o envOpt) *env {
+func newEnv(t testing.TB, o envOpt) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, dir: o.dir, regs: &regsBox{}, reg: o.reg, notifier: &recordingNotifier{},
@@ -195,7 +195,7 @@ type response struct {
 }
 
 // errorBody decodes a JSON error answer.
-func (r response) errorBody(t *testing.T) (code, msg string) {
+func (r response) errorBody(t testing.TB) (code, msg string) {
 	t.Helper()
 	var b struct{ Code, Message string }
 	if err := json.Unmarshal(r.body, &b); err != nil {
