@@ -35,6 +35,7 @@ stop() {
   PID=
 }
 trap stop EXIT
+trap 'stop; exit 1' INT TERM
 
 start_selfprovd() {
   local dir=$RUN/selfprovd-$1
