@@ -6,14 +6,70 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"selfprov/phonesim"
+	"selfprov/telemetry/metrictest"
 )
+
+// scrape reads the daemon's /metrics as a Gatherer.
+func scrape(t *testing.T, hc *http.Client, base string) prometheus.Gatherer {
+	t.Helper()
+	text := scrapeText(t, hc, base)
+	g, err := metrictest.Text(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v\n%s", err, text)
+	}
+	return g
+}
+
+func scrapeText(t *testing.T, hc *http.Client, base string) string {
+	t.Helper()
+	resp, err := hc.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/metrics: %d %v", resp.StatusCode, err)
+	}
+	return string(data)
+}
+
+// TestDaemonMetricsPassPromtool runs the real promtool over the running
+// daemon's exposition, every subsystem included.
+func TestDaemonMetricsPassPromtool(t *testing.T) {
+	if os.Getenv("SELFPROV_INTEROP") != "1" {
+		t.Skip("set SELFPROV_INTEROP=1 to run against real promtool; apt-get install prometheus")
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool not found; apt-get install prometheus")
+	}
+	r := startDaemon(t, loopbackFlags(t.TempDir())...)
+	hc := &http.Client{Timeout: 10 * time.Second}
+	base := "http://" + r.addrs.Admin
+	hc.Get(base + "/api/v1/cluster") // a 401, so the admin series exist
+	text := scrapeText(t, hc, base)
+	for _, want := range []string{"selfprov_build_info", "selfprov_admin_requests_total", "selfprov_sip_bindings"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(text)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
 
 // adminClient talks to the daemon's admin listener.
 type adminClient struct {
@@ -162,6 +218,10 @@ func TestAdminAgainstTheDaemon(t *testing.T) {
 	if !strings.Contains(last, "action=restart") {
 		t.Fatalf("the API's NOTIFY is not a restart: %s", last)
 	}
+
+	// With a phone registered and the API used, every subsystem's metrics
+	// pass the audit.
+	metrictest.Audit(t, scrape(t, hc, c.base))
 
 	// Auto-registration off applies to the next unknown phone at once.
 	c.do("PATCH", "/api/v1/cluster", `{"autoRegistration":{"enabled":false}}`, 200, nil)

@@ -56,3 +56,25 @@ func TestProblemsAreFound(t *testing.T) {
 		}
 	}
 }
+
+func TestTextFindsTheSameProblems(t *testing.T) {
+	g, err := metrictest.Text(strings.NewReader(`# HELP selfprov_tftp_requests x
+# TYPE selfprov_tftp_requests counter
+selfprov_tftp_requests 3
+# HELP selfprov_sip_bindings Live registrations.
+# TYPE selfprov_sip_bindings gauge
+selfprov_sip_bindings{mac="0A1B2C3D4E5F"} 1
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(metrictest.Problems(g), "\n")
+	for _, want := range []string{"selfprov_tftp_requests: a counter's name ends in _total", `label "mac" is unbounded`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems lack %q:\n%s", want, got)
+		}
+	}
+	if _, err := metrictest.Text(strings.NewReader("not an exposition {")); err == nil {
+		t.Fatal("a broken exposition parsed")
+	}
+}
