@@ -252,6 +252,8 @@ func TestClusterBadInputChangesNothing(t *testing.T) {
 		{"duration type", `{"webexCoolDown":600}`, 400, provision.CodeInvalid, "duration"},
 		{"negative threshold", `{"credentialPolicy":{"failedLogonThreshold":-1}}`, 400, provision.CodeInvalid, "threshold"},
 		{"unknown field", `{"autoRegistration":{"enabled":true,"startNumber":"1000"}}`, 400, provision.CodeInvalid, `unknown field "startNumber"`},
+		{"field in the wrong case", `{"autoRegistration":{"startDn":"1000","endDN":"1999"}}`, 400, provision.CodeInvalid, `"startDn" in autoRegistration; did you mean "startDN"`},
+		{"top-level field in the wrong case", `{"AuthMode":"none"}`, 400, provision.CodeInvalid, `did you mean "authMode"`},
 		{"unknown top-level field", `{"authCode":"1234"}`, 400, provision.CodeInvalid, `unknown field "authCode"`},
 		{"malformed", `{"authMode":`, 400, provision.CodeInvalid, "not valid JSON"},
 		{"syntax", `{"authMode" "none"}`, 400, provision.CodeInvalid, "not valid JSON"},
@@ -634,6 +636,21 @@ func TestBadRequests(t *testing.T) {
 	// Just over the bound after a complete value still counts as too large.
 	e.fails("POST", "/api/v1/users", `{"userId":"big","lastName":"B"}`+strings.Repeat(" ", 300), 413, "REQUEST_TOO_LARGE")
 	e.fails("GET", "/api/v1/users/big", nil, 404, provision.CodeUserNotFound)
+
+	// Field names are matched exactly, also in embedded and nested objects.
+	for _, c := range []struct{ path, body, want string }{
+		{"/api/v1/udts/Case", `{"idleUrl":"http://x"}`, `did you mean "idleURL"`},
+		{"/api/v1/user-profiles/Case", `{"deskPhoneUdt":"Desk Phone Template"}`, `did you mean "deskPhoneUDT"`},
+	} {
+		if msg := e.fails("PUT", c.path, c.body, 400, provision.CodeInvalid); !strings.Contains(msg, c.want) {
+			t.Fatalf("%s: %q", c.path, msg)
+		}
+	}
+	if msg := e.fails("POST", "/api/v1/quick-add", `{"user":{"userID":"q","lastName":"Q"},"featureGroupTemplate":"Standard Users"}`, 400, provision.CodeInvalid); !strings.Contains(msg, `"userID" in user; did you mean "userId"`) {
+		t.Fatalf("quick add: %q", msg)
+	}
+	e.fails("GET", "/api/v1/udts/Case", nil, 404, provision.CodeNotFound)
+	e.fails("GET", "/api/v1/users/q", nil, 404, provision.CodeUserNotFound)
 
 	r := e.raw("DELETE", "/api/v1/cluster", e.token, nil)
 	if code, _ := r.errorBody(t); r.status != 405 || code != "METHOD_NOT_ALLOWED" || !strings.Contains(r.header.Get("Allow"), "PATCH") {
