@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -747,5 +748,20 @@ func TestShutdownWaitsForReset(t *testing.T) {
 	}
 	if r := e.notifier.next(t); r.device != d.Name {
 		t.Fatalf("reset %+v", r)
+	}
+}
+
+// TestHeadAndFraming: screens carry Content-Length (no chunking, which
+// older firmware handles badly) and HEAD answers the headers alone.
+func TestHeadAndFraming(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	d := e.autoRegister(t, 1, 36224)
+	get := e.get(t, PathIdle+"?name="+d.Name)
+	if cl := get.header.Get("Content-Length"); cl != strconv.Itoa(len(get.body)) {
+		t.Fatalf("Content-Length %q for %d bytes", cl, len(get.body))
+	}
+	head := e.do(t, http.MethodHead, PathIdle+"?name="+d.Name)
+	if head.status != http.StatusOK || len(head.body) != 0 || head.header.Get("Content-Length") != get.header.Get("Content-Length") {
+		t.Fatalf("HEAD: %d, %d bytes, Content-Length %q", head.status, len(head.body), head.header.Get("Content-Length"))
 	}
 }
