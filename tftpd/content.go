@@ -3,14 +3,15 @@ package tftpd
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"os"
 	"path"
-	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -61,16 +62,11 @@ type content struct {
 	registerExpires int
 	static          *os.Root // nil: no static folder
 	staticIndex     map[string]string
-	maxCached       int
+	seed            maphash.Seed
+	cache           *configCache
 
-	mu      sync.RWMutex
-	devices map[string]cached
-	def     *cachedDefault
-}
-
-type cached struct {
-	dev  phonecfg.Device
-	data []byte
+	mu  sync.RWMutex
+	def *cachedDefault
 }
 
 type cachedDefault struct {
@@ -81,7 +77,7 @@ type cachedDefault struct {
 func newContent(core Core, cms []phonecfg.CallManager, registerExpires int, staticDir string, maxCached int) (*content, error) {
 	c := &content{
 		core: core, cms: cms, registerExpires: registerExpires,
-		maxCached: maxCached, devices: map[string]cached{},
+		seed: maphash.MakeSeed(), cache: newConfigCache(cms, maxCached),
 	}
 	if staticDir != "" {
 		root, err := os.OpenRoot(staticDir)
@@ -146,27 +142,51 @@ func (c *content) device(ctx context.Context, name string) (*file, error) {
 		return nil, err
 	}
 	in := c.deviceInput(d)
-	c.mu.RLock()
-	hit, ok := c.devices[d.Name]
-	c.mu.RUnlock()
-	var data []byte
-	if ok && reflect.DeepEqual(hit.dev, in) {
-		data = hit.data
-	} else {
+	sum := c.fingerprint(in)
+	data, ok := c.cache.get(d.Name, sum)
+	if !ok {
 		if data, err = phonecfg.RenderDevice(in); err != nil {
 			return nil, err
 		}
-		c.mu.Lock()
-		if len(c.devices) >= c.maxCached {
-			for k := range c.devices { // drop an arbitrary entry
-				delete(c.devices, k)
-				break
-			}
+		if err := c.cache.put(d.Name, sum, data); err != nil {
+			return nil, err
 		}
-		c.devices[d.Name] = cached{dev: in, data: data}
-		c.mu.Unlock()
 	}
 	return memFile(KindDevice, phonecfg.FileName(d.Name), data), nil
+}
+
+// fingerprint hashes every field a config is rendered from, so any change
+// to the device (its version stamp or anything else) renders anew.
+func (c *content) fingerprint(d phonecfg.Device) uint64 {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	str := func(ss ...string) {
+		for _, s := range ss {
+			var n [4]byte
+			binary.LittleEndian.PutUint32(n[:], uint32(len(s)))
+			h.Write(n[:])
+			h.WriteString(s)
+		}
+	}
+	num := func(ns ...int) {
+		for _, n := range ns {
+			var b [8]byte
+			binary.LittleEndian.PutUint64(b[:], uint64(n))
+			h.Write(b[:])
+		}
+	}
+	str(d.Name, d.DevicePool, d.CallManagerGroup, d.Transport, d.IdleURL, d.ServicesURL,
+		d.AuthenticationURL, d.DirectoryURL, d.LoadInformation, d.UserLocale, d.VersionStamp)
+	num(d.RegisterExpires, d.IdleTimeout, len(d.CallManagers), len(d.Lines))
+	for _, cm := range d.CallManagers {
+		str(cm.Host)
+		num(cm.SIPPort, cm.SecuredSIPPort)
+	}
+	for _, l := range d.Lines {
+		str(l.DN, l.Label, l.DisplayName, l.Contact, l.Proxy)
+		num(l.Button, l.FeatureID, l.Port, l.MaxCalls, l.BusyTrigger)
+	}
+	return h.Sum64()
 }
 
 // deviceInput maps the core's device onto what the config file carries.

@@ -26,8 +26,8 @@ const (
 	DefaultMaxTransfers    = 512
 	DefaultTimeout         = 2 * time.Second
 	DefaultRetries         = 5
-	DefaultRegisterExpires = 3600 // CUCM writes 3600; the registrar grants its own expiry
-	DefaultMaxCached       = 200_000
+	DefaultRegisterExpires = 3600   // CUCM writes 3600; the registrar grants its own expiry
+	DefaultMaxCached       = 16_384 // covers 10,000 devices in about 20 MB
 )
 
 // Options configure a Server.

@@ -76,6 +76,7 @@ func run() error {
 	maxTime := flag.Duration("max-time", 120*time.Second, "bound on one run")
 	dir := flag.String("dir", "", "work folder (default a new temporary folder, removed at the end)")
 	jsonOut := flag.String("json", "", "also append every run as a JSON line to this file")
+	logPath := flag.String("log", "", "write selfprovd's log (stderr) to this file")
 	flag.Parse()
 	if *bin == "" {
 		return errors.New("-selfprovd is required (go build -o /tmp/selfprovd ./cmd/selfprovd)")
@@ -102,7 +103,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("seeding: %w", err)
 	}
-	sp, err := startSelfprovd(*bin, filepath.Join(*dir, "data"))
+	sp, err := startSelfprovd(*bin, filepath.Join(*dir, "data"), *logPath)
 	if err != nil {
 		return err
 	}
@@ -123,6 +124,8 @@ func run() error {
 		}
 		defer hpa.stop()
 		fmt.Printf("in.tftpd pid %d on %s\n", hpa.cmd.Process.Pid, hpa.tftp)
+		hwm, rss := memory(sp.cmd.Process.Pid)
+		fmt.Printf("selfprovd after one fetch of every device: peak RSS %.1f MB, RSS %.1f MB\n", hwm, rss)
 		targets = append(targets, struct{ name, addr string }{"tftpd-hpa", hpa.tftp})
 	}
 
@@ -236,7 +239,15 @@ func (p *proc) stop() {
 
 var servingLine = regexp.MustCompile(`tftp=(\S+) config=(\S+)`)
 
-func startSelfprovd(bin, dataDir string) (*proc, error) {
+func startSelfprovd(bin, dataDir, logPath string) (*proc, error) {
+	logw := io.Discard
+	if logPath != "" {
+		f, err := os.Create(logPath)
+		if err != nil {
+			return nil, err
+		}
+		logw = f // closed with the process
+	}
 	cmd := exec.Command(bin, "-data-dir", dataDir, "-advertise", "127.0.0.1",
 		"-listen.tftp", "127.0.0.1:0", "-listen.config", "127.0.0.1:0", "-listen.sip", "127.0.0.1:0",
 		"-listen.services", "127.0.0.1:0", "-listen.admin", "127.0.0.1:0", "-log.level", "info")
@@ -255,6 +266,7 @@ func startSelfprovd(bin, dataDir string) (*proc, error) {
 		sc := bufio.NewScanner(stderr)
 		sent := false
 		for sc.Scan() {
+			fmt.Fprintln(logw, sc.Text())
 			if m := servingLine.FindStringSubmatch(sc.Text()); m != nil && !sent {
 				found <- [2]string{m[1], m[2]}
 				sent = true

@@ -1,0 +1,117 @@
+package tftpd
+
+import (
+	"bytes"
+	"compress/flate"
+	"fmt"
+	"io"
+	"sync"
+
+	"selfprov/phonecfg"
+)
+
+// configCache keeps rendered device configs deflated against a preset
+// dictionary: a config rendered for a made-up device of the same cluster.
+// Configs differ from each other in a few values only, so an entry costs a
+// few hundred bytes instead of about two kilobytes, which keeps 10,000
+// devices well inside the memory budget; inflating is far cheaper than
+// rendering again.
+type configCache struct {
+	dict    []byte
+	max     int
+	readers sync.Pool // flate readers, reset per use
+	writers sync.Pool // *flate.Writer bound to dict
+
+	mu      sync.RWMutex
+	entries map[string]cached
+}
+
+// cached is a deflated config and the fingerprint of what it was rendered
+// from.
+type cached struct {
+	sum  uint64
+	size int
+	z    []byte
+}
+
+func newConfigCache(cms []phonecfg.CallManager, max int) *configCache {
+	sample := phonecfg.Device{
+		Name: "SEP000000000000", DevicePool: "Default", CallManagerGroup: "Default", CallManagers: cms,
+		Transport: phonecfg.TransportTCP, RegisterExpires: DefaultRegisterExpires, IdleTimeout: 5,
+		IdleURL:           "http://" + cms[0].Host + ":8080/xps/idle?name=SEP000000000000",
+		AuthenticationURL: "http://" + cms[0].Host + ":8080/xps/authenticate",
+		LoadInformation:   "sip88xx.14-2-1-0201-10", UserLocale: "English_United_States",
+		VersionStamp: "1700000000-00000000-0000-4000-8000-000000000000",
+		Lines: []phonecfg.Line{{Button: 1, DN: "1000", Label: "1000", DisplayName: "Auto 1000",
+			Contact: "00000000-0000-4000-8000-000000000000", MaxCalls: 2, BusyTrigger: 1}},
+	}
+	dict, err := phonecfg.RenderDevice(sample)
+	if err != nil {
+		dict = nil // a cache without a dictionary still works, only larger
+	}
+	return &configCache{dict: dict, max: max, entries: map[string]cached{}}
+}
+
+// get returns the config cached for name if it was rendered from input
+// with fingerprint sum.
+func (c *configCache) get(name string, sum uint64) ([]byte, bool) {
+	c.mu.RLock()
+	e, ok := c.entries[name]
+	c.mu.RUnlock()
+	if !ok || e.sum != sum {
+		return nil, false
+	}
+	r, _ := c.readers.Get().(io.ReadCloser)
+	if r == nil {
+		r = flate.NewReaderDict(bytes.NewReader(e.z), c.dict)
+	} else if err := r.(flate.Resetter).Reset(bytes.NewReader(e.z), c.dict); err != nil {
+		return nil, false
+	}
+	defer c.readers.Put(r)
+	data := make([]byte, e.size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, false
+	}
+	return data, true
+}
+
+func (c *configCache) put(name string, sum uint64, data []byte) error {
+	var buf bytes.Buffer
+	w, _ := c.writers.Get().(*flate.Writer)
+	if w == nil {
+		var err error
+		if w, err = flate.NewWriterDict(&buf, flate.BestSpeed, c.dict); err != nil {
+			return fmt.Errorf("tftpd: config cache: %w", err)
+		}
+	} else {
+		w.Reset(&buf)
+	}
+	defer c.writers.Put(w)
+	if _, err := w.Write(data); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	z := bytes.Clone(buf.Bytes())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.entries[name]; !ok && len(c.entries) >= c.max {
+		for k := range c.entries { // drop an arbitrary entry
+			delete(c.entries, k)
+			break
+		}
+	}
+	c.entries[name] = cached{sum: sum, size: len(data), z: z}
+	return nil
+}
+
+// bytes is what the entries hold, for tests and tuning.
+func (c *configCache) bytes() (entries, stored int) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, e := range c.entries {
+		stored += len(e.z)
+	}
+	return len(c.entries), stored
+}
