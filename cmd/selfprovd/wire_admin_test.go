@@ -220,8 +220,19 @@ func TestAdminAgainstTheDaemon(t *testing.T) {
 	}
 
 	// With a phone registered and the API used, every subsystem's metrics
-	// pass the audit.
+	// pass the audit, and the README lists each of them.
 	metrictest.Audit(t, scrape(t, hc, c.base))
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(scrapeText(t, hc, c.base), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == "#" && f[1] == "TYPE" && strings.HasPrefix(f[2], "selfprov_") &&
+			!strings.Contains(string(readme), "`"+f[2]+"`") {
+			t.Errorf("metric %s is not in the metrics table of README.md (Operations)", f[2])
+		}
+	}
 
 	// Auto-registration off applies to the next unknown phone at once.
 	c.do("PATCH", "/api/v1/cluster", `{"autoRegistration":{"enabled":false}}`, 200, nil)
