@@ -101,6 +101,9 @@ type Env struct {
 	IdleWait time.Duration
 	// NotifyTimeout bounds the wait for a service-control NOTIFY (default 15 s).
 	NotifyTimeout time.Duration
+	// RegisterAttempts bounds how often a REGISTER refused with 503 and
+	// Retry-After is sent (default 3); phones keep trying, a run must end.
+	RegisterAttempts int
 	// Webex is the base URL (http://host:port) of client auto-provisioning.
 	Webex string
 	// Trace, if set, receives every step's messages.
@@ -110,6 +113,13 @@ type Env struct {
 	Observe func(step string, d time.Duration, err error)
 
 	states [numStates]counter
+}
+
+func (e *Env) registerAttempts() int {
+	if e.RegisterAttempts > 0 {
+		return e.RegisterAttempts
+	}
+	return 3
 }
 
 // Failure is why a phone did not finish: an outcome code and the step.
@@ -277,6 +287,9 @@ func (p *Phone) Run(ctx, hold context.Context) Result {
 	p.done = true
 	p.mu.Unlock()
 	if err != nil {
+		// A failed phone is out of the run: late NOTIFYs for it get 481
+		// and it refreshes nothing.
+		_ = p.Stop(ctx, false)
 		p.setState(StateFailed)
 	} else {
 		p.setState(StateDone)
@@ -493,19 +506,15 @@ func (p *Phone) route() {
 	}
 }
 
-// maxRetryAfter bounds how long a phone honours a 503 Retry-After, and
-// retryAttempts how often.
-const (
-	maxRetryAfter = 5 * time.Second
-	retryAttempts = 3
-)
+// maxRetryAfter bounds how long a phone honours a 503 Retry-After.
+const maxRetryAfter = 10 * time.Second
 
 // send sends one REGISTER with the current identity; the caller holds
 // regMu. A 503 with Retry-After is retried after that time, as phones do.
 func (p *Phone) send(ctx context.Context, step string, expires int, reason string) (int, error) {
 	for attempt := 1; ; attempt++ {
 		granted, retry, err := p.sendOnce(ctx, step, expires, reason)
-		if retry <= 0 || attempt >= retryAttempts {
+		if retry <= 0 || attempt >= p.env.registerAttempts() {
 			return granted, err
 		}
 		p.trace(step, "--", "SIP", fmt.Sprintf("retrying after %s", retry), "")

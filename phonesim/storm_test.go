@@ -19,6 +19,7 @@ import (
 // N phones boot from cold, auto-register, self-provision as their users
 // and register again; then the same phones register again (register-only).
 // SELFPROV_STORM_C bounds phones in flight (default 2000),
+// SELFPROV_STORM_RATE paces arrivals per second (default: all at once),
 // SELFPROV_STORM_IDLE overrides the idle timeout wait (default: the
 // config's), SELFPROV_STORM_TRANSPORT forces udp or tcp.
 func TestStorm(t *testing.T) {
@@ -30,6 +31,7 @@ func TestStorm(t *testing.T) {
 	if c, err := strconv.Atoi(os.Getenv("SELFPROV_STORM_C")); err == nil && c > 0 {
 		conc = c
 	}
+	rate, _ := strconv.ParseFloat(os.Getenv("SELFPROV_STORM_RATE"), 64)
 	cfg, lines := phonesimtest.DemoWithUsers(t, "../configs/demo.yaml", n)
 	d := phonesimtest.StartDaemon(t, cfg)
 	users, err := phonesim.LoadUsers(strings.NewReader(strings.Join(lines, "\n")))
@@ -50,7 +52,7 @@ func TestStorm(t *testing.T) {
 	mix := phonesim.ModelMix{{Model: phonesim.Models["8845"], Weight: 4}, {Model: phonesim.Models["8851"], Weight: 3}, {Model: phonesim.Models["7841"], Weight: 3}}
 
 	boot := &phonesim.Fleet{N: n, Mode: phonesim.ModeSelfProvision, Seed: 0x5701, Users: users, Mix: mix,
-		Concurrency: conc, RunTime: 20 * time.Minute}
+		Concurrency: conc, Rate: rate, RunTime: 20 * time.Minute}
 	rep := boot.Run(context.Background(), env)
 	report(t, d, "boot storm (cold -> auto-registered -> self-provisioned -> registered as the user)", rep)
 	if rep.OK != n {

@@ -70,6 +70,7 @@ type common struct {
 	target, tftp, config, sip, transport, webex, localIP string
 	tftpOnly                                             bool
 	idleWait, timeout, notifyTimeout                     time.Duration
+	registerAttempts                                     int
 	mode                                                 string
 }
 
@@ -85,6 +86,7 @@ func (c *common) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.idleWait, "idle-wait", -1, "wait before fetching the idle URL; negative means the config's idleTimeout")
 	fs.DurationVar(&c.timeout, "timeout", 8*time.Second, "SIP transaction timeout")
 	fs.DurationVar(&c.notifyTimeout, "notify-timeout", 15*time.Second, "how long a phone waits for a service-control NOTIFY")
+	fs.IntVar(&c.registerAttempts, "register-attempts", 3, "REGISTERs sent when refused with 503 and Retry-After (honoured up to 10s)")
 }
 
 func withPort(hostport, host, port string) string {
@@ -125,13 +127,14 @@ func (c *common) env() (*phonesim.Env, error) {
 			HTTP:   withPort(c.config, c.target, "6970"),
 			Client: httpClient,
 		},
-		UA:            ua,
-		SIP:           c.sip,
-		Transport:     strings.ToLower(c.transport),
-		HTTP:          httpClient,
-		IdleWait:      c.idleWait,
-		NotifyTimeout: c.notifyTimeout,
-		Webex:         c.webex,
+		UA:               ua,
+		SIP:              c.sip,
+		Transport:        strings.ToLower(c.transport),
+		HTTP:             httpClient,
+		IdleWait:         c.idleWait,
+		NotifyTimeout:    c.notifyTimeout,
+		RegisterAttempts: c.registerAttempts,
+		Webex:            c.webex,
 	}
 	if c.tftpOnly {
 		env.Fetcher.HTTP = ""
