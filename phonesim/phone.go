@@ -582,7 +582,7 @@ func retryAfter(res *sip.Response) time.Duration {
 		return 0
 	}
 	// Up to a second of jitter, so a refused burst does not come back as one.
-	return min(time.Duration(n)*time.Second, maxRetryAfter) + time.Duration(rand32()%1000)*time.Millisecond
+	return min(time.Duration(n)*time.Second, maxRetryAfter) + time.Duration(1+rand32()%1000)*time.Millisecond
 }
 
 func warningOf(res *sip.Response) string {

@@ -151,6 +151,22 @@ func TestOutcomes(t *testing.T) {
 			t.Errorf("register-only outcome %s (%v), want AUTOREG_DISABLED from the Warning", res.Outcome, res.Err)
 		}
 	})
+	t.Run("503 Retry-After", func(t *testing.T) {
+		c := startCluster(t)
+		env := newEnv(t, c)
+		env.SIP = c.SIPAddr
+		c.Set(func(o *phonesimtest.Options) { o.Refuse = 2 })
+		p := phonesim.NewPhone(env, phonesim.FleetMAC(7, 10), phonesim.Models["8851"], phonesim.ModeRegister, nil)
+		ctx := testCtx(t)
+		if res := p.Run(ctx, ctx); res.Err != nil {
+			t.Errorf("two 503s and the third attempt: %s %v, want OK", res.Outcome, res.Err)
+		}
+		c.Set(func(o *phonesimtest.Options) { o.Refuse = 3 })
+		p = phonesim.NewPhone(env, phonesim.FleetMAC(7, 11), phonesim.Models["8851"], phonesim.ModeRegister, nil)
+		if res := p.Run(ctx, ctx); res.Outcome != "SIP_503" {
+			t.Errorf("three 503s: %s %v, want SIP_503 after RegisterAttempts (3)", res.Outcome, res.Err)
+		}
+	})
 	t.Run("no NOTIFY", func(t *testing.T) {
 		c := startCluster(t)
 		c.Set(func(o *phonesimtest.Options) { o.NotifyCallID = "someone-else@192.0.2.1" })

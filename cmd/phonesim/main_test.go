@@ -81,6 +81,11 @@ func TestRunAgainstFakeCluster(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "AUTH_FAILED") || !strings.Contains(out, "p99") {
 		t.Errorf("exit %d, want 1 with AUTH_FAILED in the table:\n%s", code, out)
 	}
+	// A live progress line when asked for (a terminal gets it by default).
+	code, _, errOut = runBin(t, append([]string{"run"}, append(fakeFlags(c), "-n", "3", "-users", bad, "-seed", "6", "-progress", "always", "-hold", "600ms", "-expect", "AUTH_FAILED")...)...)
+	if code != 0 || !strings.Contains(errOut, "\r") || !strings.Contains(errOut, "failed 3 | failed 3") {
+		t.Errorf("exit %d, progress %q", code, errOut)
+	}
 	// ... unless the code is expected.
 	code, out, _ = runBin(t, append([]string{"run"}, append(fakeFlags(c), "-n", "3", "-users", bad, "-seed", "5", "-expect", "AUTH_FAILED")...)...)
 	if code != 0 {

@@ -96,6 +96,8 @@ type Options struct {
 	NoHTTPConfig bool
 	// NotifyCallID, if set, replaces the RegisterCallId of NOTIFYs.
 	NotifyCallID string
+	// Refuse answers this many REGISTERs with 503 and Retry-After: 0.
+	Refuse int
 }
 
 // Set changes the options while the cluster runs.
@@ -396,6 +398,14 @@ func (c *Cluster) handle(msg sip.Message, src *net.UDPAddr, conn net.Conn) {
 		expires, _ = strconv.Atoi(h.Value())
 	}
 	c.mu.Lock()
+	if c.opts.Refuse > 0 {
+		c.opts.Refuse--
+		c.mu.Unlock()
+		res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+		res.AppendHeader(sip.NewHeader("Retry-After", "0"))
+		c.send([]byte(res.String()), src, conn)
+		return
+	}
 	d, known := c.devices[name]
 	created := false
 	if !known {
