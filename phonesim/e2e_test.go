@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,15 +84,22 @@ func TestDaemonCheckTrace(t *testing.T) {
 	d := phonesimtest.StartDaemon(t, "")
 	env := daemonEnv(t, d)
 	env.IdleWait = 0
+	var mu sync.Mutex
 	var lines []string
-	env.Trace = func(tr phonesim.Trace) { lines = append(lines, tr.Step+" "+tr.Dir+" "+tr.Proto+" "+tr.Line) }
+	env.Trace = func(tr phonesim.Trace) {
+		mu.Lock()
+		lines = append(lines, tr.Step+" "+tr.Dir+" "+tr.Proto+" "+tr.Line)
+		mu.Unlock()
+	}
 	p := phonesim.NewPhone(env, phonesim.FleetMAC(0x5e20, 1), phonesim.Models["8845"], phonesim.ModeSelfProvision,
 		&phonesim.User{ID: "alice", PIN: "12345", Extension: "2001"})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	res := p.Run(ctx, ctx)
 	p.Stop(ctx, true)
+	mu.Lock()
 	trace := strings.Join(lines, "\n")
+	mu.Unlock()
 	if res.Err != nil {
 		t.Fatalf("%s: %v\n%s", res.Outcome, res.Err, trace)
 	}

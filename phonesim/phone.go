@@ -106,10 +106,11 @@ type Env struct {
 	RegisterAttempts int
 	// Webex is the base URL (http://host:port) of client auto-provisioning.
 	Webex string
-	// Trace, if set, receives every step's messages.
+	// Trace, if set, receives every step's messages; it is called from
+	// the phones' and the sockets' goroutines at once.
 	Trace       func(Trace)
 	TraceDetail bool
-	// Observe, if set, receives each finished step.
+	// Observe, if set, receives each finished step, from many goroutines.
 	Observe func(step string, d time.Duration, err error)
 
 	states [numStates]counter
