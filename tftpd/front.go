@@ -28,6 +28,11 @@ const (
 	errOptionRefused = 8
 )
 
+// MaxRequestTimeout caps a client's timeout option: a client that asks for
+// 255 s and never acknowledges would otherwise hold a transfer slot for
+// over 20 minutes.
+const MaxRequestTimeout = 10 * time.Second
+
 // frontConn is the listening socket as pin/tftp sees it. Every datagram
 // is checked before the library gets it: writes, malformed packets, names
 // outside the allow-list, bad option values and requests over the
@@ -99,7 +104,7 @@ func (f *frontConn) admit(pkt []byte, addr net.Addr) bool {
 	// next and on this goroutine, so a per-request value is exact.
 	timeout := f.s.timeout
 	if rq.timeout > 0 {
-		timeout = time.Duration(rq.timeout) * time.Second
+		timeout = min(time.Duration(rq.timeout)*time.Second, MaxRequestTimeout)
 	}
 	f.ts.SetTimeout(timeout)
 	return true

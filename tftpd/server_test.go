@@ -425,3 +425,30 @@ func waitFor(t testing.TB, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestTimeoutOption: the server retransmits on the client's timeout, not
+// on its own (much longer) one.
+func TestTimeoutOption(t *testing.T) {
+	e := newEnv(t, nil)
+	r := start(t, e, func(o *Options) { o.Timeout = time.Minute; o.Retries = 1 })
+	first, c := exchange(t, r.tftp, rrqPacket(opRRQ, "SEP001122AABBCC.cnf.xml", "octet", "timeout", "1"))
+	if first.op != opDATA || first.code != 1 {
+		t.Fatalf("answer %+v, want DATA 1 (timeout is not acknowledged)", first)
+	}
+	// No ACK: DATA 1 comes again after about a second; readReply waits 5 s
+	// at most, far below the server's own minute.
+	again := readReply(t, c)
+	if again.op != opDATA || again.code != 1 {
+		t.Fatalf("retransmission %+v, want DATA 1", again)
+	}
+	// Acknowledge every block, duplicates too, so the transfer ends cleanly.
+	for d := again; ; {
+		_, _ = c.WriteTo([]byte{0, opACK, byte(d.code >> 8), byte(d.code)}, d.from)
+		if len(d.data) < 512 {
+			break
+		}
+		if d = readReply(t, c); d.op != opDATA {
+			t.Fatalf("answer %+v", d)
+		}
+	}
+}
