@@ -155,6 +155,43 @@ func selfSigned(t *testing.T) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
+// ciscoFullBody is the multipart/mixed body of a full Cisco REGISTER: the
+// remotecc bulkregisterreq (all lines) and optionsind parts.
+const ciscoFullBody = "--uniqueBoundary\r\n" +
+	"Mime-Version: 1.0\r\n" +
+	"Content-Type: application/x-cisco-remotecc-request+xml\r\n" +
+	"Content-Disposition: session;handling=required\r\n\r\n" +
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<x-cisco-remotecc-request>\r\n<bulkregisterreq>\r\n" +
+	"<contact all=\"true\">\r\n<register></register>\r\n</contact>\r\n</bulkregisterreq>\r\n</x-cisco-remotecc-request>\r\n\r\n" +
+	"--uniqueBoundary\r\n" +
+	"Mime-Version: 1.0\r\n" +
+	"Content-Type: application/x-cisco-remotecc-request+xml\r\n" +
+	"Content-Disposition: session;handling=required\r\n\r\n" +
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<x-cisco-remotecc-request>\r\n<optionsind>\r\n<combine max=\"6\">\r\n" +
+	"<service-control></service-control>\r\n</combine>\r\n<dialog usage=\"hook status\">\r\n<unot></unot>\r\n<sub></sub>\r\n</dialog>\r\n" +
+	"<presence usage=\"blf speed dial\">\r\n<unot></unot>\r\n<sub></sub>\r\n</presence>\r\n</optionsind>\r\n</x-cisco-remotecc-request>\r\n\r\n" +
+	"--uniqueBoundary--\r\n"
+
+// TestFullCiscoRegister: the multipart remotecc body and the cisco-alarm
+// Reason of a phone's first REGISTER are accepted.
+func TestFullCiscoRegister(t *testing.T) {
+	for i, tr := range []string{"UDP", "TCP"} {
+		t.Run(tr, func(t *testing.T) {
+			e := newEnv(t, envOpt{})
+			c := e.dial(t, tr)
+			c.register(reg{mac: mac(0x70 + i), expires: "3600", ctype: "multipart/mixed; boundary=uniqueBoundary", body: ciscoFullBody,
+				extra: "Reason: SIP;cause=200;text=\"cisco-alarm:14 Name=SEP0A1B00000070 ActiveLoad=sip8845_65.14-2-1 InactiveLoad=sip8845_65.14-1-1 Last=cm-closed-tcp\"\r\n" +
+					"Date: Mon, 23 Nov 2026 12:00:00 GMT\r\nSession-ID: 00000000000000000000000000000000;remote=00000000000000000000000000000000\r\n"})
+			if res := c.response(); res.StatusCode != 200 {
+				t.Fatalf("got %d %s", res.StatusCode, res.Reason)
+			}
+			if _, ok := e.srv.Binding(fmt.Sprintf("SEP0A1B%08X", 0x70+i)); !ok {
+				t.Fatal("no binding")
+			}
+		})
+	}
+}
+
 func TestKnownDeviceRegistersWithoutNotify(t *testing.T) {
 	e := newEnv(t, envOpt{})
 	if _, _, err := e.svc.AutoRegister(context.Background(), "SEP"+mac(7), 36224); err != nil {
