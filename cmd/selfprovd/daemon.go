@@ -29,6 +29,7 @@ type component struct {
 
 type daemon struct {
 	addrs      Addrs
+	ln         listeners
 	components []component
 	closers    []func() error // listeners not (yet) owned by a server
 }
@@ -75,7 +76,9 @@ func (b *binder) closeAll() {
 	}
 }
 
-func newDaemon(ctx context.Context, cfg *configs.Config, svc *provision.Service, log *slog.Logger, reg *prometheus.Registry) (*daemon, error) {
+// bind binds every listener of cfg. Nothing serves yet; the caller either
+// wires the daemon or closes it.
+func bind(cfg *configs.Config) (*daemon, error) {
 	b := &binder{}
 	d := &daemon{}
 	fail := func(err error) (*daemon, error) {
@@ -115,14 +118,30 @@ func newDaemon(ctx context.Context, cfg *configs.Config, svc *provision.Service,
 	d.addrs.Services = servicesLn.Addr().String()
 	d.addrs.Admin = adminLn.Addr().String()
 
-	if err := wire(ctx, d, cfg, svc, log, reg, listeners{
+	d.ln = listeners{
 		tftp: tftpConn, config: configLn, sipUDP: sipUDP, sipTCP: sipTCP, sipTLS: sipTLS,
 		services: servicesLn, admin: adminLn,
-	}); err != nil {
-		return fail(err)
 	}
 	d.closers = b.closers
 	return d, nil
+}
+
+// wireAdapters builds every adapter on the bound listeners; on failure the
+// listeners are closed.
+func (d *daemon) wireAdapters(ctx context.Context, cfg *configs.Config, svc *provision.Service, log *slog.Logger, reg *prometheus.Registry) error {
+	if err := wire(ctx, d, cfg, svc, log, reg, d.ln); err != nil {
+		d.closeListeners()
+		return err
+	}
+	return nil
+}
+
+// closeListeners closes every bound listener; used when the daemon never
+// served.
+func (d *daemon) closeListeners() {
+	for _, c := range d.closers {
+		c()
+	}
 }
 
 type listeners struct {
@@ -196,8 +215,6 @@ func (d *daemon) shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	for _, c := range d.closers {
-		c() // already closed by their server in the normal case
-	}
+	d.closeListeners() // already closed by their servers in the normal case
 	return errors.Join(errs...)
 }

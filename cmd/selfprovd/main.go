@@ -122,6 +122,20 @@ func defaultAdvertise() string {
 	return "127.0.0.1"
 }
 
+// boundPort returns configured with the port of bound when configured
+// asked for port 0.
+func boundPort(configured, bound string) string {
+	host, port, err := net.SplitHostPort(configured)
+	if err != nil || port != "0" {
+		return configured
+	}
+	_, bport, err := net.SplitHostPort(bound)
+	if err != nil {
+		return configured
+	}
+	return net.JoinHostPort(host, bport)
+}
+
 func newLogger(w io.Writer, level string, asJSON bool) *slog.Logger {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(level))
@@ -173,6 +187,13 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready cha
 			log.Error("closing store", "err", err)
 		}
 	}()
+	// Bind first: configs and URLs carry the bound ports, which differ from
+	// the configured ones when a port is 0.
+	d, err := bind(cfg)
+	if err != nil {
+		return err
+	}
+	cfg.Listen.Services = boundPort(cfg.Listen.Services, d.addrs.Services)
 	svc, err := provision.New(provision.Options{
 		Store:   st,
 		Logger:  log.With("component", "provision"),
@@ -180,17 +201,17 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready cha
 		URLVars: cfg.URLVars(),
 	})
 	if err != nil {
+		d.closeListeners()
 		return err
 	}
 	if err := cfg.Seed(ctx, svc); err != nil {
+		d.closeListeners()
 		return err
 	}
 	if c, err := svc.Cluster(ctx); err == nil && c.AuthMode == provision.AuthNone {
 		log.Warn("self-provisioning authentication mode is none: anyone who knows a user ID can provision a phone as that user; not recommended outside a lab")
 	}
-
-	d, err := newDaemon(ctx, cfg, svc, log, telemetry.NewRegistry())
-	if err != nil {
+	if err := d.wireAdapters(ctx, cfg, svc, log, telemetry.NewRegistry()); err != nil {
 		return err
 	}
 	errc := d.start()

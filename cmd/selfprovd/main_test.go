@@ -3,13 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"selfprov/phonecfg"
+	"selfprov/phonesim"
 )
 
 // syncBuffer is a bytes.Buffer safe for the daemon's logger and the test.
@@ -181,5 +186,45 @@ func TestConfigCheck(t *testing.T) {
 func TestBadFlagExitsTwo(t *testing.T) {
 	if code := run(context.Background(), []string{"-no-such-flag"}, &bytes.Buffer{}, &bytes.Buffer{}, nil); code != 2 {
 		t.Fatalf("exit code %d, want 2", code)
+	}
+}
+
+// TestIdleURLCarriesTheBoundServicesPort starts the daemon on port 0: the
+// idle URL of an auto-registered phone must name the port the services
+// listener got, not 0.
+func TestIdleURLCarriesTheBoundServicesPort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts selfprovd")
+	}
+	r := startDaemon(t, loopbackFlags(t.TempDir())...)
+	hc := &http.Client{Timeout: 10 * time.Second}
+	ua := phonesim.NewUA()
+	t.Cleanup(func() { ua.Close() })
+	env := &phonesim.Env{
+		Fetcher: phonesim.Fetcher{TFTP: r.addrs.TFTP, HTTP: r.addrs.Config, Client: hc},
+		UA:      ua, SIP: r.addrs.SIP, HTTP: hc, NotifyTimeout: 15 * time.Second,
+	}
+	mac := phonesim.FleetMAC(0xad02, 1)
+	p := phonesim.NewPhone(env, mac, phonesim.Models["8845"], phonesim.ModeRegister, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if res := p.Run(ctx, nil); res.Err != nil {
+		t.Fatalf("phone: %s: %v", res.Outcome, res.Err)
+	}
+	defer p.Stop(ctx, true)
+
+	resp, err := hc.Get("http://" + r.addrs.Config + "/" + mac.DeviceName() + ".cnf.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	cfg, err := phonecfg.Parse(body)
+	if err != nil {
+		t.Fatalf("HTTP %d: %v", resp.StatusCode, err)
+	}
+	want := "http://" + r.addrs.Services + "/xps/idle?name=" + mac.DeviceName()
+	if cfg.IdleURL != want {
+		t.Fatalf("idle URL %q, want %q", cfg.IdleURL, want)
 	}
 }
