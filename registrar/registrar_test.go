@@ -348,6 +348,31 @@ func TestGarbageIsDropped(t *testing.T) {
 	}
 }
 
+// TestOversizedStreamCloses: a TCP message over the bound is refused by the
+// stream parser before it is assembled and the connection is closed; other
+// phones are unaffected.
+func TestOversizedStreamCloses(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	c := e.dial(t, "TCP")
+	c.send("REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP " + c.local + ";branch=z9hG4bK1\r\n")
+	pad := "X-Pad: " + strings.Repeat("p", 1000) + "\r\n"
+	for range 20 {
+		if _, err := c.conn.Write([]byte(pad)); err != nil {
+			break // already closed
+		}
+	}
+	if _, err := c.tryRead(5 * time.Second); err == nil {
+		t.Fatal("got an answer to an oversized message")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("connection left open after an oversized message")
+	}
+	d := e.dial(t, "TCP")
+	d.register(reg{mac: mac(1)})
+	if res := d.response(); res.StatusCode != 200 {
+		t.Fatalf("next phone: %d", res.StatusCode)
+	}
+}
+
 // TestOneMACManyCallIDs: a thousand REGISTERs from one phone with
 // different Call-IDs make one device with one DN.
 func TestOneMACManyCallIDs(t *testing.T) {
