@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -168,6 +169,7 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		udpSockets  = fs.Int("udp-sockets", 4, "UDP sockets the fleet shares")
 		tcpConns    = fs.Int("tcp-conns", 4, "TCP connections per registrar the fleet shares")
 		progress    = fs.String("progress", "auto", "live progress line: auto (on a terminal), always or never")
+		cpuProfile  = fs.String("cpuprofile", "", "write a CPU profile of the simulator to this file")
 	)
 	fs.StringVar(&c.mode, "mode", "selfprov", "register, boot, selfprov or webex")
 	if err := fs.Parse(args); err != nil {
@@ -237,6 +239,19 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(ln)
 		defer srv.Close()
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "phonesim:", err)
+			return exitUsage
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "phonesim:", err)
+			return exitUsage
+		}
+		defer pprof.StopCPUProfile()
 	}
 	live := *progress == "always" || (*progress == "auto" && isTerminal(stderr))
 	var mu sync.Mutex
