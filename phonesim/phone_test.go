@@ -341,3 +341,5 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 var _ = errors.New
+
+func phonesimtestStart() (*phonesimtest.Cluster, error) { return phonesimtest.Start() }
