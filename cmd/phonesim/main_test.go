@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,5 +147,48 @@ func TestCheckAgainstDaemon(t *testing.T) {
 		"-user", "carol", "-pin", "12345", "-extension", "2003", "-idle-wait", "0", "-model", "7841")
 	if code != 0 || !strings.Contains(out, "PASS") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	c, err := phonesimtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	bin := phonesimtest.BuildBinary(t, "selfprov/cmd/phonesim")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "run", "-mode", "register", "-sip", c.SIPAddr, "-transport", "udp",
+		"-n", "5", "-hold", "20s", "-metrics.listen", addr, "-progress", "never")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		res, err := http.Get("http://" + addr + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if strings.Contains(string(b), `selfprov_phonesim_phones_total{outcome="OK"} 5`) {
+				for _, want := range []string{`selfprov_phonesim_phones{state="done"} 5`, `selfprov_phonesim_step_duration_seconds_count{result="ok",step="register"} 5`} {
+					if !strings.Contains(string(b), want) {
+						t.Errorf("metrics lack %q:\n%s", want, b)
+					}
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no metrics for 5 finished phones at %s within 15s (last error %v)", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
