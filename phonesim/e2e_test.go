@@ -18,11 +18,8 @@ func daemonEnv(t *testing.T, d *phonesimtest.Daemon) *phonesim.Env {
 	t.Cleanup(func() { ua.Close() })
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	return &phonesim.Env{
-		Fetcher: phonesim.Fetcher{TFTP: d.TFTP, HTTP: d.Config, Client: hc},
-		UA:      ua,
-		// The config names the configured SIP port; with port 0 that is
-		// not the bound one.
-		SIP:           d.SIP,
+		Fetcher:       phonesim.Fetcher{TFTP: d.TFTP, HTTP: d.Config, Client: hc},
+		UA:            ua,
 		HTTP:          hc,
 		IdleWait:      -1, // the template's idleTimeout, as a phone does
 		NotifyTimeout: 20 * time.Second,

@@ -143,7 +143,7 @@ func TestCheckAgainstDaemon(t *testing.T) {
 		t.Skip("starts selfprovd")
 	}
 	d := phonesimtest.StartDaemon(t, "")
-	code, out, errOut := runBin(t, "check", "-tftp", d.TFTP, "-config", d.Config, "-sip", d.SIP,
+	code, out, errOut := runBin(t, "check", "-tftp", d.TFTP, "-config", d.Config,
 		"-user", "carol", "-pin", "12345", "-extension", "2003", "-idle-wait", "0", "-model", "7841")
 	if code != 0 || !strings.Contains(out, "PASS") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
