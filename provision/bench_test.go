@@ -2,6 +2,7 @@ package provision_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 
@@ -15,9 +16,18 @@ func wideRange(c *configs.Config) {
 
 // BenchmarkAutoRegister: first-time auto-registrations of distinct devices.
 func BenchmarkAutoRegister(b *testing.B) {
+	for _, par := range []int{1, 32} {
+		b.Run(fmt.Sprintf("callers=%dxGOMAXPROCS", par), func(b *testing.B) { benchAutoRegister(b, par) })
+	}
+}
+
+// benchAutoRegister: first-time auto-registrations with par×GOMAXPROCS
+// concurrent callers, as in a boot storm.
+func benchAutoRegister(b *testing.B, par int) {
 	e := newEnv(b, wideRange)
 	ctx := context.Background()
 	var i atomic.Int64
+	b.SetParallelism(par)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

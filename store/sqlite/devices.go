@@ -220,69 +220,6 @@ func hintKey(partition string, r provision.DNRange) string {
 	return partition + "\x00" + r.Start + "\x00" + r.End
 }
 
-// AutoRegister creates an auto-registered device on the lowest free DN of
-// the range, or returns the existing device.
-func (s *Store) AutoRegister(ctx context.Context, name string, r provision.DNRange, partition string, build func(dn string) provision.Device) (provision.Device, bool, error) {
-	start, end, width, err := r.Bounds()
-	if err != nil {
-		return provision.Device{}, false, err
-	}
-	// Most retries find the device without taking the write lock.
-	if d, err := s.Device(ctx, name); err == nil {
-		return d, false, nil
-	} else if !errors.Is(err, provision.ErrDeviceNotFound) {
-		return provision.Device{}, false, err
-	}
-	hk := hintKey(partition, r)
-	var dev provision.Device
-	var existing bool
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		var data []byte
-		err := s.queryRow(ctx, tx, qDeviceData, strings.ToUpper(name)).Scan(&data)
-		if err == nil {
-			existing = true
-			return json.Unmarshal(data, &dev)
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		// The write connection is the only writer, so the hint read here
-		// cannot move under us until commit.
-		s.hintMu.Lock()
-		from, ok := s.hints[hk]
-		s.hintMu.Unlock()
-		if !ok || from < start {
-			from = start
-		}
-		n, err := s.lowestFree(ctx, tx, partition, from, end, width)
-		if err != nil {
-			return err
-		}
-		if n > end {
-			s.setHint(hk, n)
-			return provision.ErrAutoRegExhausted
-		}
-		dn := provision.FormatDN(n, width)
-		dev = build(dn)
-		if err := s.insertDevice(ctx, tx, dev, true); err != nil {
-			return err
-		}
-		s.setHint(hk, n+1)
-		return nil
-	})
-	if err != nil {
-		if errors.Is(err, provision.ErrAutoRegExhausted) {
-			return provision.Device{}, false, err
-		}
-		// A failed commit leaves the hint ahead of a DN that is still free.
-		s.hintMu.Lock()
-		delete(s.hints, hk)
-		s.hintMu.Unlock()
-		return provision.Device{}, false, mapErr(err)
-	}
-	return dev, !existing, nil
-}
-
 func (s *Store) setHint(key string, n int64) {
 	s.hintMu.Lock()
 	s.hints[key] = n

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"selfprov/provision"
@@ -45,6 +46,14 @@ type Store struct {
 	hints  map[string]int64
 
 	getDevice *sql.Stmt
+
+	// The auto-registration batcher (autoreg.go).
+	autoRegQ    chan *autoRegRequest
+	closing     chan struct{}
+	closeOnce   sync.Once
+	batcherDone chan struct{}
+	// largestAutoRegBatch shows that storms are grouped.
+	largestAutoRegBatch atomic.Int64
 
 	// Write statements are prepared once, at Open, on the single write
 	// connection: parsing SQL was a quarter of an auto-registration's cost.
@@ -75,7 +84,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{lock: lock, hints: map[string]int64{}}
+	s := &Store{lock: lock, hints: map[string]int64{}, closing: make(chan struct{})}
 	fail := func(err error) (*Store, error) {
 		s.Close()
 		return nil, err
@@ -111,6 +120,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if s.getDevice, err = s.r.PrepareContext(ctx, `SELECT data FROM devices WHERE name_key = ?`); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
 	}
+	s.autoRegQ = make(chan *autoRegRequest, autoRegQueue)
+	s.batcherDone = make(chan struct{})
+	go s.runAutoRegBatcher()
 	return s, nil
 }
 
@@ -130,6 +142,10 @@ func lockFile(path string) (*os.File, error) {
 
 // Close closes the database. It is safe to call more than once.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.closing) })
+	if s.batcherDone != nil {
+		<-s.batcherDone
+	}
 	var errs []error
 	if s.getDevice != nil {
 		errs = append(errs, s.getDevice.Close())

@@ -1,0 +1,213 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"selfprov/provision"
+)
+
+// Auto-registrations arrive in storms: thousands of phones booting at once.
+// Each one is a short write transaction, and with one writer the commit
+// (writing the WAL frames of the touched pages) is a third of its cost. So
+// concurrent AutoRegister calls are grouped: one goroutine takes every
+// request waiting, up to maxAutoRegBatch, and runs them in one transaction,
+// each inside its own savepoint so that one failing request leaves the
+// others whole. A lone request pays nothing extra.
+const (
+	maxAutoRegBatch = 64
+	autoRegQueue    = 1024
+)
+
+var (
+	qSavepoint         = writeStatement(`SAVEPOINT autoreg`)
+	qReleaseSavepoint  = writeStatement(`RELEASE autoreg`)
+	qRollbackSavepoint = writeStatement(`ROLLBACK TO autoreg`)
+)
+
+var errStoreClosed = errors.New("sqlite: store is closed")
+
+type autoRegRequest struct {
+	ctx       context.Context
+	name      string
+	hintKey   string
+	partition string
+	start     int64
+	end       int64
+	width     int
+	build     func(dn string) provision.Device
+	done      chan autoRegResult // buffered: the batcher never waits on a caller
+}
+
+type autoRegResult struct {
+	dev     provision.Device
+	created bool
+	err     error
+}
+
+// AutoRegister creates an auto-registered device on the lowest free DN of
+// the range, or returns the existing device.
+func (s *Store) AutoRegister(ctx context.Context, name string, r provision.DNRange, partition string, build func(dn string) provision.Device) (provision.Device, bool, error) {
+	start, end, width, err := r.Bounds()
+	if err != nil {
+		return provision.Device{}, false, err
+	}
+	select {
+	case <-s.closing:
+		return provision.Device{}, false, errStoreClosed
+	default:
+	}
+	// Most retries find the device without queueing for the writer.
+	if d, err := s.Device(ctx, name); err == nil {
+		return d, false, nil
+	} else if !errors.Is(err, provision.ErrDeviceNotFound) {
+		return provision.Device{}, false, err
+	}
+	req := &autoRegRequest{
+		ctx: ctx, name: name, hintKey: hintKey(partition, r), partition: partition,
+		start: start, end: end, width: width, build: build, done: make(chan autoRegResult, 1),
+	}
+	select {
+	case s.autoRegQ <- req:
+	case <-s.closing:
+		return provision.Device{}, false, errStoreClosed
+	case <-ctx.Done():
+		return provision.Device{}, false, ctx.Err()
+	}
+	select {
+	case res := <-req.done:
+		return res.dev, res.created, res.err
+	case <-ctx.Done():
+		return provision.Device{}, false, ctx.Err()
+	}
+}
+
+// runAutoRegBatcher serves the auto-registration queue until the store
+// closes; requests still queued then get errStoreClosed.
+func (s *Store) runAutoRegBatcher() {
+	defer close(s.batcherDone)
+	batch := make([]*autoRegRequest, 0, maxAutoRegBatch)
+	for {
+		select {
+		case req := <-s.autoRegQ:
+			batch = append(batch[:0], req)
+		case <-s.closing:
+			for {
+				select {
+				case req := <-s.autoRegQ:
+					req.done <- autoRegResult{err: errStoreClosed}
+				default:
+					return
+				}
+			}
+		}
+	drain:
+		for len(batch) < maxAutoRegBatch {
+			select {
+			case req := <-s.autoRegQ:
+				batch = append(batch, req)
+			default:
+				break drain
+			}
+		}
+		s.autoRegisterBatch(batch)
+	}
+}
+
+// autoRegisterBatch runs the requests in one transaction and answers each.
+func (s *Store) autoRegisterBatch(batch []*autoRegRequest) {
+	if n := int64(len(batch)); n > s.largestAutoRegBatch.Load() {
+		s.largestAutoRegBatch.Store(n) // only this goroutine writes it
+	}
+	results := make([]autoRegResult, len(batch))
+	isolate := len(batch) > 1
+	// The batch's own context: one caller giving up must not abort the
+	// others' transaction.
+	ctx := context.Background()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for i, req := range batch {
+			if err := req.ctx.Err(); err != nil {
+				results[i].err = err
+				continue
+			}
+			if !isolate {
+				results[i] = s.autoRegisterOne(ctx, tx, req)
+				return results[i].err
+			}
+			if _, err := s.exec(ctx, tx, qSavepoint); err != nil {
+				return err
+			}
+			results[i] = s.autoRegisterOne(ctx, tx, req)
+			if results[i].err != nil {
+				if _, err := s.exec(ctx, tx, qRollbackSavepoint); err != nil {
+					return err
+				}
+			}
+			if _, err := s.exec(ctx, tx, qReleaseSavepoint); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && (isolate || !errors.Is(err, provision.ErrAutoRegExhausted)) {
+		// The transaction is gone: no device of the batch was created, and
+		// the hints may stand past DNs that are still free.
+		s.hintMu.Lock()
+		for _, req := range batch {
+			delete(s.hints, req.hintKey)
+		}
+		s.hintMu.Unlock()
+		for i := range results {
+			if results[i].err == nil || isolate {
+				results[i] = autoRegResult{err: mapErr(err)}
+			}
+		}
+	}
+	for i, req := range batch {
+		if results[i].err != nil && !errors.Is(results[i].err, provision.ErrAutoRegExhausted) {
+			results[i].err = mapErr(results[i].err)
+		}
+		req.done <- results[i]
+	}
+}
+
+// autoRegisterOne creates one device inside tx, or finds it.
+func (s *Store) autoRegisterOne(ctx context.Context, tx *sql.Tx, req *autoRegRequest) autoRegResult {
+	var data []byte
+	err := s.queryRow(ctx, tx, qDeviceData, strings.ToUpper(req.name)).Scan(&data)
+	if err == nil {
+		var dev provision.Device
+		if err := json.Unmarshal(data, &dev); err != nil {
+			return autoRegResult{err: err}
+		}
+		return autoRegResult{dev: dev}
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return autoRegResult{err: err}
+	}
+	// The write connection is the only writer, so the hint read here cannot
+	// move under us until commit.
+	s.hintMu.Lock()
+	from, ok := s.hints[req.hintKey]
+	s.hintMu.Unlock()
+	if !ok || from < req.start {
+		from = req.start
+	}
+	n, err := s.lowestFree(ctx, tx, req.partition, from, req.end, req.width)
+	if err != nil {
+		return autoRegResult{err: err}
+	}
+	if n > req.end {
+		s.setHint(req.hintKey, n)
+		return autoRegResult{err: provision.ErrAutoRegExhausted}
+	}
+	dev := req.build(provision.FormatDN(n, req.width))
+	if err := s.insertDevice(ctx, tx, dev, true); err != nil {
+		return autoRegResult{err: err}
+	}
+	s.setHint(req.hintKey, n+1)
+	return autoRegResult{dev: dev, created: true}
+}

@@ -1,0 +1,125 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+
+	"selfprov/provision"
+)
+
+func autoRegDevice(name, dn string) provision.Device {
+	return provision.Device{
+		Name: name, Model: 36224, Protocol: "SIP", State: provision.StateAutoRegistered,
+		Lines: []provision.Line{{Button: 1, DN: dn}},
+	}
+}
+
+// TestAutoRegisterStormIsGroupedAndIsolated sends a storm of concurrent
+// auto-registrations, one of which fails inside its transaction. The
+// storm must be grouped, the failure must cost no other phone its device,
+// and the DNs handed out must be the lowest of the range, each once.
+func TestAutoRegisterStormIsGroupedAndIsolated(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	// One DN per phone, so the failing phone always finds one free.
+	r := provision.DNRange{Start: "1000", End: "1299"}
+	const phones = 300
+	const failing = 137
+	type result struct {
+		dev     provision.Device
+		created bool
+		err     error
+	}
+	results := make([]result, phones)
+	var wg sync.WaitGroup
+	for i := range phones {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("SEP0000000%05d", i)
+			d, created, err := s.AutoRegister(ctx, name, r, "", func(dn string) provision.Device {
+				if i == failing {
+					// The device row goes in, then its second line collides
+					// with the first: only a savepoint keeps the row out.
+					d := autoRegDevice(name, dn)
+					d.Lines = append(d.Lines, provision.Line{Button: 1, DN: "9999"})
+					return d
+				}
+				return autoRegDevice(name, dn)
+			})
+			results[i] = result{d, created, err}
+		}()
+	}
+	wg.Wait()
+
+	if got := s.largestAutoRegBatch.Load(); got < 2 {
+		t.Errorf("largest batch %d: the storm was not grouped", got)
+	}
+	var dns []string
+	exhausted := 0
+	for i, res := range results {
+		switch {
+		case i == failing:
+			if !errors.Is(res.err, provision.ErrDuplicate) {
+				t.Errorf("failing phone: err %v, want ErrDuplicate", res.err)
+			}
+		case errors.Is(res.err, provision.ErrAutoRegExhausted):
+			exhausted++
+		case res.err != nil:
+			t.Errorf("phone %d: %v", i, res.err)
+		case !res.created || len(res.dev.Lines) != 1:
+			t.Errorf("phone %d: created %v, lines %v", i, res.created, res.dev.Lines)
+		default:
+			dns = append(dns, res.dev.Lines[0].DN)
+		}
+	}
+	if _, err := s.Device(ctx, fmt.Sprintf("SEP0000000%05d", failing)); !errors.Is(err, provision.ErrDeviceNotFound) {
+		t.Errorf("the failed phone's device row survived: %v", err)
+	}
+	if len(dns) != phones-1 || exhausted != 0 {
+		t.Fatalf("%d devices and %d exhausted, want %d and 0", len(dns), exhausted, phones-1)
+	}
+	sort.Strings(dns)
+	for i, dn := range dns {
+		if want := fmt.Sprint(1000 + i); dn != want {
+			t.Fatalf("DN #%d is %s, want %s: DNs are not the lowest, each once", i, dn, want)
+		}
+	}
+
+	// The failed phone's DN went back: the next phone gets the last DN,
+	// and the one after finds the range used up.
+	last, _, err := s.AutoRegister(ctx, "SEP0000000AAAAA", r, "", func(dn string) provision.Device { return autoRegDevice("SEP0000000AAAAA", dn) })
+	if err != nil || last.Lines[0].DN != "1299" {
+		t.Fatalf("next phone: %v %v, want DN 1299", err, last.Lines)
+	}
+	if _, _, err := s.AutoRegister(ctx, "SEP0000000BBBBB", r, "", func(dn string) provision.Device { return autoRegDevice("SEP0000000BBBBB", dn) }); !errors.Is(err, provision.ErrAutoRegExhausted) {
+		t.Fatalf("phone past the range: %v, want ErrAutoRegExhausted", err)
+	}
+
+	// A retry of a created device finds it and takes no DN.
+	again, created, err := s.AutoRegister(ctx, "SEP000000000000", r, "", func(dn string) provision.Device {
+		t.Fatal("build called for an existing device")
+		return provision.Device{}
+	})
+	if err != nil || created || again.Name != "SEP000000000000" {
+		t.Fatalf("retry: %v created=%v %s", err, created, again.Name)
+	}
+}
+
+func TestAutoRegisterAfterCloseFails(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "selfprov.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, _, err = s.AutoRegister(context.Background(), "SEP000000000001", provision.DNRange{Start: "1000", End: "1001"}, "",
+		func(dn string) provision.Device { return autoRegDevice("SEP000000000001", dn) })
+	if err == nil {
+		t.Fatal("AutoRegister on a closed store succeeded")
+	}
+}
