@@ -183,9 +183,10 @@ type identity struct {
 var errNoIdentity = errors.New("no device identity")
 
 // identify finds the device per SPEC §3: the devicename parameter, then the
-// MAC in +sip.instance, then the AOR user if it is a device name. A present
-// but malformed devicename or instance is an error, not a fallthrough, so a
-// phone is never registered under a name it did not mean.
+// MAC in a Cisco +sip.instance, then the AOR user if it is a device name. A
+// present but malformed devicename, or a Cisco-form instance with a bad
+// MAC, is an error, not a fallthrough, so a phone is never registered under
+// a name it did not mean.
 func identify(c contact, aorUser, userAgent string, models map[string]int) (identity, error) {
 	var id identity
 	if v, ok := c.param(paramDeviceName); ok {
@@ -194,14 +195,16 @@ func identify(c contact, aorUser, userAgent string, models map[string]int) (iden
 			return id, fmt.Errorf("%w: devicename parameter: %v", errNoIdentity, err)
 		}
 		id.name, id.source = name, "devicename"
-	} else if v, ok := c.param(paramInstance); ok {
-		mac, err := instanceMAC(v)
-		if err != nil {
-			return id, fmt.Errorf("%w: %v", errNoIdentity, err)
-		}
+	} else if mac, err := instanceMAC(c); err == nil {
 		id.name, id.source = provision.PrefixSEP+mac, "instance"
-	} else if name, err := provision.CanonicalDeviceName(aorUser); err == nil {
+	} else if !errors.Is(err, errNoCiscoInstance) {
+		return id, fmt.Errorf("%w: %v", errNoIdentity, err)
+	} else if name, aorErr := provision.CanonicalDeviceName(aorUser); aorErr == nil {
+		// Softphones send an instance of their own; their AOR user names
+		// the device, as it does for a phone with no instance at all.
 		id.name, id.source = name, "aor"
+	} else if _, sent := c.param(paramInstance); sent {
+		return id, fmt.Errorf("%w: %v, and the AOR user is not a device name", errNoIdentity, err)
 	} else {
 		return id, fmt.Errorf("%w: no devicename or +sip.instance Contact parameter and the AOR user is not a device name", errNoIdentity)
 	}
@@ -209,12 +212,22 @@ func identify(c contact, aorUser, userAgent string, models map[string]int) (iden
 	return id, nil
 }
 
-// instanceMAC takes the MAC out of "<urn:uuid:00000000-0000-0000-0000-<mac>>".
-func instanceMAC(v string) (string, error) {
+// errNoCiscoInstance: the Contact has no +sip.instance in Cisco's MAC form.
+var errNoCiscoInstance = errors.New("no MAC-based Cisco +sip.instance")
+
+// instanceMAC takes the MAC out of
+// +sip.instance="<urn:uuid:00000000-0000-0000-0000-<mac>>". An instance
+// in another form is errNoCiscoInstance; Cisco's form with a bad MAC is
+// an error of its own, never a fallthrough.
+func instanceMAC(c contact) (string, error) {
+	v, ok := c.param(paramInstance)
+	if !ok {
+		return "", errNoCiscoInstance
+	}
 	v = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(v), "<"), ">")
 	const prefix = "urn:uuid:00000000-0000-0000-0000-"
 	if len(v) != len(prefix)+12 || !strings.EqualFold(v[:len(prefix)], prefix) {
-		return "", fmt.Errorf("+sip.instance %q is not a MAC-based Cisco instance", clip(v))
+		return "", fmt.Errorf("%w: +sip.instance %q is not a MAC-based Cisco instance", errNoCiscoInstance, clip(v))
 	}
 	mac := v[len(prefix):]
 	for i := 0; i < len(mac); i++ {

@@ -38,7 +38,8 @@ func TestIdentify(t *testing.T) {
 		{"unknown product", `<sip:x@h>`, "SEP001122AABBCC", "Cisco-CP9999/1", "SEP001122AABBCC", 0, "aor", ""},
 		{"model param not a number", `<sip:x@h>;+u.sip!model.ccm.cisco.com="abc"`, "SEP001122AABBCC", "", "SEP001122AABBCC", 0, "aor", ""},
 		{"nothing", `<sip:1000@h>`, "1000", "", "", 0, "", "no devicename"},
-		{"random instance", `<sip:x@h>;+sip.instance="<urn:uuid:d8fb04b9-1111-2222-3333-444455556666>"`, "SEP001122AABBCC", "", "", 0, "", "not a MAC-based"},
+		{"softphone instance, AOR is the device", `<sip:x@h>;+sip.instance="<urn:uuid:d8fb04b9-1111-2222-3333-444455556666>"`, "SEP001122AABBCC", "baresip", "SEP001122AABBCC", 0, "aor", ""},
+		{"softphone instance, AOR is no device", `<sip:x@h>;+sip.instance="<urn:uuid:d8fb04b9-1111-2222-3333-444455556666>"`, "1000", "", "", 0, "", "not a MAC-based"},
 		{"instance with non-hex MAC", `<sip:x@h>;+sip.instance="<urn:uuid:00000000-0000-0000-0000-00112233445g>"`, "", "", "", 0, "", "12 hex"},
 		{"bad devicename", `<sip:x@h>;+u.sip!devicename.ccm.cisco.com="XYZ123"`, "SEP001122AABBCC", "", "", 0, "", "devicename"},
 	}
