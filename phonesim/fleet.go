@@ -59,7 +59,8 @@ type Progress struct {
 	States   map[string]int64
 }
 
-// Run runs the fleet in env and reports.
+// Run runs the fleet in env and reports. It wraps env.Observe for the
+// run, so one env serves one fleet at a time.
 func (f *Fleet) Run(ctx context.Context, env *Env) *Report {
 	if f.Concurrency <= 0 {
 		f.Concurrency = 100

@@ -472,13 +472,9 @@ func (p *Phone) register(ctx context.Context, step, transport, reason string) er
 	p.regMu.Lock()
 	defer p.regMu.Unlock()
 	p.mu.Lock()
-	if p.leg == nil || p.leg.Remote != p.registrar || !strings.EqualFold(p.leg.Transport, transport) {
-		leg, err := p.env.UA.Leg(transport, p.registrar, p.Index)
-		if err != nil {
-			p.mu.Unlock()
-			return fail("SIP_CONNECT", step, err)
-		}
-		p.leg = leg
+	if err := p.legLocked(transport); err != nil {
+		p.mu.Unlock()
+		return fail("SIP_CONNECT", step, err)
 	}
 	if p.callID == "" {
 		p.boot++
@@ -494,6 +490,20 @@ func (p *Phone) register(ctx context.Context, step, transport, reason string) er
 	p.mu.Unlock()
 	_, err := p.send(ctx, step, expires, reason)
 	return err
+}
+
+// legLocked picks the shared socket to the registrar, dialling again when
+// a TCP connection closed.
+func (p *Phone) legLocked(transport string) error {
+	if p.leg != nil && p.leg.Remote == p.registrar && strings.EqualFold(p.leg.Transport, transport) && !p.leg.dead() {
+		return nil
+	}
+	leg, err := p.env.UA.Leg(transport, p.registrar, p.Index)
+	if err != nil {
+		return err
+	}
+	p.leg = leg
+	return nil
 }
 
 // route points the UA's NOTIFY routing at this phone's current identity.
@@ -640,9 +650,12 @@ func (p *Phone) refreshNow() {
 	if p.cfg != nil && p.cfg.RegisterExpires > 0 {
 		expires = p.cfg.RegisterExpires
 	}
-	p.mu.Unlock()
 	start := time.Now()
-	_, err := p.send(ctx, "refresh", expires, "")
+	err := p.legLocked(p.leg.Transport)
+	p.mu.Unlock()
+	if err == nil {
+		_, err = p.send(ctx, "refresh", expires, "")
+	}
 	if p.env.Observe != nil && ctx.Err() == nil {
 		p.env.Observe("refresh", time.Since(start), err)
 	}

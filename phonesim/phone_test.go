@@ -232,6 +232,24 @@ func TestRefreshBeforeExpiry(t *testing.T) {
 	p.Stop(ctx, false)
 }
 
+// A refresh after the registrar closed the TCP connection dials again.
+func TestRefreshRedialsTCP(t *testing.T) {
+	c := startCluster(t)
+	c.Set(func(o *phonesimtest.Options) { o.Expires = 2 })
+	env := newEnv(t, c)
+	env.SIP, env.Transport = c.SIPAddr, "tcp"
+	env.UA.TCPConns = 1
+	mac := phonesim.FleetMAC(7, 12)
+	p := phonesim.NewPhone(env, mac, phonesim.Models["8845"], phonesim.ModeRegister, nil)
+	ctx := testCtx(t)
+	if res := p.Run(ctx, ctx); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	c.DropConnections()
+	waitFor(t, func() bool { b, _ := c.Binding(mac.DeviceName()); return b.Registers >= 2 })
+	p.Stop(ctx, false)
+}
+
 func TestWebexClient(t *testing.T) {
 	c := startCluster(t, phonesimtest.User{ID: "carol", PIN: "12345", Extension: "2003"})
 	env := newEnv(t, c)

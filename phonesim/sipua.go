@@ -476,6 +476,9 @@ func (l *Leg) Do(ctx context.Context, br string, msg []byte) (*sip.Response, err
 	}
 }
 
+// dead reports a TCP connection that closed; the phone dials again.
+func (l *Leg) dead() bool { return l.tcp != nil && l.tcp.dead.Load() }
+
 func (l *Leg) send(b []byte) error {
 	if l.udp != nil {
 		_, err := l.udp.conn.WriteToUDP(b, l.udpDst)

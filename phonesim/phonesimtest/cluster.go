@@ -237,6 +237,18 @@ func (c *Cluster) Binding(name string) (Binding, bool) {
 // Notifies delivers the phones' answers to NOTIFYs.
 func (c *Cluster) Notifies() <-chan NotifyResult { return c.notifies }
 
+// DropConnections closes every SIP TCP connection, as a restarting
+// registrar would.
+func (c *Cluster) DropConnections() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, b := range c.bindings {
+		if b.conn != nil {
+			b.conn.Close()
+		}
+	}
+}
+
 // Reset sends a service-control NOTIFY with action to a registered device.
 func (c *Cluster) Reset(name, action string) error {
 	c.mu.Lock()
