@@ -32,6 +32,13 @@ type Fetcher struct {
 	Client *http.Client
 	// Timeout is the TFTP retransmission timeout (default 1 s, 5 retries).
 	Timeout time.Duration
+	// Retries is how often a download that failed for another reason than
+	// "not found" (a busy server, a timeout) is tried again, after 0.5 s,
+	// 1 s, ...; default 0.
+	Retries int
+	// TrustHTTPNotFound takes an HTTP 404 as the answer instead of asking
+	// TFTP too; by default any HTTP failure falls back to TFTP.
+	TrustHTTPNotFound bool
 }
 
 // Via names the protocol a file came over.
@@ -51,6 +58,22 @@ func (f *Fetcher) Fetch(ctx context.Context, name string, trace func(proto Via, 
 	if trace == nil {
 		trace = func(Via, string, string) {}
 	}
+	for attempt := 0; ; attempt++ {
+		b, via, err := f.fetchOnce(ctx, name, trace)
+		if err == nil || errors.Is(err, ErrNotFound) || attempt >= f.Retries || ctx.Err() != nil {
+			return b, via, err
+		}
+		t := time.NewTimer(time.Duration(attempt+1) * 500 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, via, ctx.Err()
+		}
+	}
+}
+
+func (f *Fetcher) fetchOnce(ctx context.Context, name string, trace func(proto Via, dir, line string)) ([]byte, Via, error) {
 	var httpErr error
 	if f.HTTP != "" {
 		trace(ViaHTTP, "->", "GET http://"+f.HTTP+"/"+name)
@@ -60,6 +83,9 @@ func (f *Fetcher) Fetch(ctx context.Context, name string, trace func(proto Via, 
 			return b, ViaHTTP, nil
 		}
 		httpErr = err
+		if f.TrustHTTPNotFound && errors.Is(err, ErrNotFound) {
+			return nil, ViaHTTP, err
+		}
 	}
 	if f.TFTP == "" {
 		return nil, ViaHTTP, httpErr

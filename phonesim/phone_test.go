@@ -124,6 +124,26 @@ func TestTFTPOnlyAndFallback(t *testing.T) {
 	}
 }
 
+func TestHTTPNotFoundFinal(t *testing.T) {
+	c := startCluster(t)
+	env := newEnv(t, c)
+	env.Fetcher.TrustHTTPNotFound = true
+	var tftp int
+	env.Trace = func(tr phonesim.Trace) {
+		if tr.Proto == "TFTP" {
+			tftp++
+		}
+	}
+	p := phonesim.NewPhone(env, phonesim.FleetMAC(7, 13), phonesim.Models["8845"], phonesim.ModeBoot, nil)
+	ctx := testCtx(t)
+	if res := p.Run(ctx, ctx); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if tftp != 0 {
+		t.Errorf("%d TFTP trace lines, want none when HTTP 404 is final", tftp)
+	}
+}
+
 func TestOutcomes(t *testing.T) {
 	t.Run("wrong PIN", func(t *testing.T) {
 		c := startCluster(t, phonesimtest.User{ID: "bob", PIN: "12345", Extension: "2002"})

@@ -69,9 +69,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // phones reach it.
 type common struct {
 	target, tftp, config, sip, transport, webex, localIP string
-	tftpOnly                                             bool
+	tftpOnly, trust404                                   bool
 	idleWait, timeout, notifyTimeout                     time.Duration
-	registerAttempts                                     int
+	registerAttempts, fetchRetries                       int
 	mode                                                 string
 }
 
@@ -80,6 +80,8 @@ func (c *common) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.tftp, "tftp", "", "TFTP server host:port (default <target>:69)")
 	fs.StringVar(&c.config, "config", "", "HTTP config mirror host:port (default <target>:6970)")
 	fs.BoolVar(&c.tftpOnly, "tftp-only", false, "fetch files over TFTP only, like older firmware")
+	fs.IntVar(&c.fetchRetries, "fetch-retries", 2, "retries of a download that failed for another reason than not found")
+	fs.BoolVar(&c.trust404, "http-404-final", false, "take an HTTP 404 as final instead of asking TFTP as well (fewer requests in load tests)")
 	fs.StringVar(&c.sip, "sip", "", "registrar host:port (default: the call manager in the phone's config)")
 	fs.StringVar(&c.transport, "transport", "", "udp or tcp (default: the config's transportLayerProtocol)")
 	fs.StringVar(&c.webex, "webex", "", "client auto-provisioning base URL for -mode webex (default http://<target>:8080)")
@@ -140,6 +142,8 @@ func (c *common) env() (*phonesim.Env, error) {
 	if c.tftpOnly {
 		env.Fetcher.HTTP = ""
 	}
+	env.Fetcher.TrustHTTPNotFound = c.trust404
+	env.Fetcher.Retries = c.fetchRetries
 	if env.Webex == "" {
 		env.Webex = "http://" + net.JoinHostPort(c.target, "8080")
 	}
