@@ -246,7 +246,7 @@ func (p *Phone) trace(step, dir, proto, line, detail string) {
 	if !p.env.TraceDetail {
 		detail = ""
 	}
-	p.env.Trace(Trace{Time: time.Now(), Device: p.name, Step: step, Dir: dir, Proto: proto, Line: line, Detail: detail})
+	p.env.Trace(Trace{Time: time.Now(), Device: p.name, Step: step, Dir: dir, Proto: proto, Line: printable(line), Detail: strings.ToValidUTF8(detail, "?")})
 }
 
 // step runs fn as a named step and records its duration.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 )
 
 // Report is the outcome of a fleet run.
@@ -71,7 +72,7 @@ func buildReport(f *Fleet, results []Result, extra *stepLog, elapsed time.Durati
 			r.Unexpected++
 		}
 		if len(r.Failures) < maxFailureLines {
-			r.Failures = append(r.Failures, FailureLine{res.Device, res.Outcome, res.Err.Error()})
+			r.Failures = append(r.Failures, FailureLine{res.Device, res.Outcome, printable(res.Err.Error())})
 		}
 	}
 	extra.mu.Lock()
@@ -168,6 +169,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(w, "  %s %s: %s\n", f.Device, f.Outcome, f.Error)
 	}
 	return nil
+}
+
+// printable keeps peer-supplied error text (a TFTP error message, a SIP
+// reason) from writing control bytes to a terminal.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || (r < 0x20 && r != '\t') || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 func ms(s float64) string { return fmt.Sprintf("%.1fms", s*1000) }

@@ -168,3 +168,9 @@ func TestCodeIn(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintable(t *testing.T) {
+	if got := printable("code: 0, message: busy\x00\x1b[2J\xff ok\ttab"); got != "code: 0, message: busy??[2J? ok\ttab" {
+		t.Errorf("printable: %q", got)
+	}
+}
