@@ -43,7 +43,7 @@ C0=$(cpu); T0=$(date +%s.%N)
 set +e
 (cd "$OUTDIR" && timeout -k 5 $((TMO + 15)) sipp "$TARGET" -sf "${SCENARIO:-$HERE/register.xml}" -inf "$OUTDIR/users.csv" \
   -r "$R" -rp 1000 -m "$COUNT" -l "$LIMIT" -t "$T" -i 127.0.0.1 -nostdin -aa -nd \
-  -timeout "${TMO}s" -max_socket 10000 -trace_stat -stf "$OUTDIR/stats.csv" -fd 1 \
+  -timeout "${TMO}s" -max_socket 10000 -buff_size 4194304 -trace_stat -stf "$OUTDIR/stats.csv" -fd 1 \
   -trace_err -error_file "$OUTDIR/errors.log" >"$OUTDIR/sipp.out" 2>&1)
 RC=$?
 set -e
