@@ -1,0 +1,50 @@
+#!/bin/sh
+# Boot storm of simulated phones against selfprovd on loopback, and the
+# register-only storm of the same phones; prints phonesim's report, the CPU
+# of both sides and selfprovd's peak RSS.
+#
+#   phonesim/bench/storm.sh [N] [RATE] [C] [phonesim run flags...]
+#   e.g. phonesim/bench/storm.sh 10000 0 2000          # all at once, 2000 in flight
+#        phonesim/bench/storm.sh 10000 200 4000        # 200 arrivals/s
+#
+# Ports 21060-21090 on 127.0.0.1 (below the ephemeral range); phones come
+# from 127.0.1.1-100. Every run is bounded by phonesim's -run-time.
+set -eu
+N=${1:-10000}; RATE=${2:-0}; C=${3:-2000}
+shift $(( $# < 3 ? $# : 3 ))
+cd "$(dirname "$0")/../.."
+W=$(mktemp -d /tmp/phonesim-storm.XXXXXX)
+go build -o "$W/selfprovd" ./cmd/selfprovd
+go build -o "$W/phonesim" ./cmd/phonesim
+
+# demo.yaml with a DN range for N phones and N users.
+sed -e 's/startDN: "1000"/startDN: "100000"/' -e 's/endDN: "1999"/endDN: "199999"/' configs/demo.yaml > "$W/storm.yaml"
+awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "  - {userId: user%04d, lastName: L%04d, primaryExtension: \"3%04d\", userProfile: Standard User Profile, pin: \"12345\"}\n", i, i, i }' >> "$W/storm.yaml"
+awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "user%04d,12345,3%04d\n", i, i }' > "$W/users.csv"
+
+mkdir "$W/data"
+"$W/selfprovd" -config "$W/storm.yaml" -data-dir "$W/data" -advertise 127.0.0.1 \
+	-listen.tftp 127.0.0.1:21069 -listen.config 127.0.0.1:21070 -listen.sip 127.0.0.1:21060 \
+	-listen.services 127.0.0.1:21080 -listen.admin 127.0.0.1:21090 -log.level warn 2> "$W/selfprovd.log" &
+PID=$!
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$W"' EXIT
+i=0
+until [ -s "$W/data/admin-token" ]; do
+	i=$((i + 1)); [ $i -lt 300 ] || { echo "selfprovd did not start"; cat "$W/selfprovd.log"; exit 1; }
+	kill -0 $PID 2>/dev/null || { echo "selfprovd exited"; cat "$W/selfprovd.log"; exit 1; }
+	sleep 0.2
+done
+sleep 0.5
+cpu() { awk '{print $14 + $15}' /proc/$PID/stat; }
+T0=$(cpu)
+/usr/bin/time -f "phonesim: %e s wall, %U s user, %S s sys, %M KB max RSS" \
+	"$W/phonesim" run -tftp 127.0.0.1:21069 -config 127.0.0.1:21070 -users "$W/users.csv" \
+	-n "$N" -rate "$RATE" -c "$C" -local-ip 127.0.1.1-100 -progress never -seed 77 \
+	-idle-wait 0 -notify-timeout 120s -timeout 30s -register-attempts 20 -run-time 15m "$@" || true
+T1=$(cpu)
+echo "selfprovd: $(( (T1 - T0) / $(getconf CLK_TCK) )) s CPU; $(grep VmHWM /proc/$PID/status)"
+echo
+echo "register-only storm, the same phones (known devices), UDP:"
+"$W/phonesim" run -mode register -sip 127.0.0.1:21060 -transport udp -n "$N" -c 500 \
+	-local-ip 127.0.1.1-100 -progress never -seed 77 -run-time 5m || true
+echo "selfprovd: $(grep VmHWM /proc/$PID/status)"
