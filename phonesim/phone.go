@@ -217,15 +217,20 @@ type notifyEvent struct {
 
 // NewPhone returns a phone of env.
 func NewPhone(env *Env, mac MAC, model Model, mode Mode, user *User) *Phone {
+	name := mac.DeviceName()
 	if mode == ModeWebex {
 		platform := "windows"
 		if user != nil && user.Platform != "" {
 			platform = user.Platform
 		}
 		model = ClientModels[platform]
+		if user != nil {
+			// Until sign-in names the device.
+			name = "webex:" + user.ID + "/" + platform
+		}
 	}
 	return &Phone{MAC: mac, Model: model, Mode: mode, User: user, env: env,
-		name: mac.DeviceName(), events: make(chan notifyEvent, 8)}
+		name: name, events: make(chan notifyEvent, 8)}
 }
 
 // Name is the device name.

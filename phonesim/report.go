@@ -174,8 +174,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 // printable keeps peer-supplied error text (a TFTP error message, a SIP
 // reason) from writing control bytes to a terminal.
 func printable(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
 	return strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || (r < 0x20 && r != '\t') || r == 0x7f {
+		if r == utf8.RuneError || r < 0x20 || r == 0x7f {
 			return '?'
 		}
 		return r

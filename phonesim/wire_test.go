@@ -170,7 +170,7 @@ func TestCodeIn(t *testing.T) {
 }
 
 func TestPrintable(t *testing.T) {
-	if got := printable("code: 0, message: busy\x00\x1b[2J\xff ok\ttab"); got != "code: 0, message: busy??[2J? ok\ttab" {
+	if got := printable("code: 0, message: busy\x00\x1b[2J\xff ok\ttab\n {\r\n x }"); got != "code: 0, message: busy??[2J? ok tab { x }" {
 		t.Errorf("printable: %q", got)
 	}
 }
