@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"selfprov/admin"
-	"selfprov/configs"
+	"selfprov/internal/coretest"
 	"selfprov/provision"
 	"selfprov/store/sqlite"
 )
@@ -106,7 +105,6 @@ type envOpt struct {
 // with the demo configuration, the token generated into the data directory.
 func newEnv(t testing.TB, o envOpt) *env {
 	t.Helper()
-	ctx := context.Background()
 	e := &env{t: t, dir: o.dir, regs: &regsBox{}, reg: o.reg, notifier: &recordingNotifier{},
 		client: &http.Client{Timeout: 10 * time.Second}}
 	if e.dir == "" {
@@ -115,25 +113,13 @@ func newEnv(t testing.TB, o envOpt) *env {
 	if e.reg == nil {
 		e.reg = prometheus.NewRegistry()
 	}
-	cfg, err := configs.Demo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Advertise = "192.0.2.10"
-	e.st, err = sqlite.Open(ctx, filepath.Join(e.dir, "selfprov.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.store = &breakableStore{Store: e.st}
-	e.svc, err = provision.New(provision.Options{Store: e.store, Logger: slog.New(slog.DiscardHandler),
-		Models: cfg.Models, URLVars: cfg.URLVars(), HashIterations: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := coretest.New(t, coretest.Options{Dir: e.dir, Clock: provision.SystemClock, Wrap: func(st *sqlite.Store) provision.Store {
+		e.store = &breakableStore{Store: st}
+		return e.store
+	}})
+	e.st, e.svc = c.Store, c.Svc
 	e.svc.SetNotifier(e.notifier)
-	if err := cfg.Seed(ctx, e.svc); err != nil {
-		t.Fatal(err)
-	}
+	var err error
 	e.token, _, err = admin.LoadToken("", e.dir)
 	if err != nil {
 		t.Fatal(err)

@@ -4,33 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"selfprov/configs"
+	"selfprov/internal/coretest"
 	"selfprov/provision"
 	"selfprov/store/sqlite"
 )
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
 	svc   *provision.Service
 	st    *sqlite.Store
-	clock *fakeClock
+	clock *coretest.Clock
 	path  string
 }
 
@@ -38,29 +25,9 @@ type env struct {
 // configuration; change, if set, edits the configuration first.
 func newEnv(t testing.TB, change func(*configs.Config)) *env {
 	t.Helper()
-	ctx := context.Background()
-	cfg, err := configs.Demo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Advertise = "192.0.2.10"
-	if change != nil {
-		change(cfg)
-	}
-	e := &env{clock: &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, path: filepath.Join(t.TempDir(), "selfprov.db")}
-	e.st, err = sqlite.Open(ctx, e.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.st.Close() })
-	e.svc, err = provision.New(provision.Options{Store: e.st, Clock: e.clock, Logger: slog.New(slog.DiscardHandler), Models: cfg.Models, URLVars: cfg.URLVars(), HashIterations: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Seed(ctx, e.svc); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	clock := coretest.NewClock(coretest.Epoch)
+	c := coretest.New(t, coretest.Options{Change: change, Clock: clock})
+	return &env{svc: c.Svc, st: c.Store, clock: clock, path: c.Path}
 }
 
 func (e *env) autoRegister(t testing.TB, mac string, model int) provision.Device {

@@ -8,10 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,21 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"selfprov/configs"
+	"selfprov/internal/coretest"
 	"selfprov/provision"
-	"selfprov/store/sqlite"
 )
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // env is a registrar over a fresh SQLite store seeded with the demo
 // configuration, serving UDP and TCP on 127.0.0.1.
@@ -42,7 +28,7 @@ type env struct {
 	svc   *provision.Service
 	srv   *Server
 	reg   *prometheus.Registry
-	clock *fakeClock
+	clock *coretest.Clock
 	udp   string
 	tcp   string
 	tls   string
@@ -56,28 +42,16 @@ type envOpt struct {
 
 func newEnv(t testing.TB, o envOpt) *env {
 	t.Helper()
-	ctx := context.Background()
-	cfg, err := configs.Demo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Advertise = "127.0.0.1"
-	if o.cfg != nil {
-		o.cfg(cfg)
-	}
-	e := &env{clock: &fakeClock{now: time.Now()}, reg: prometheus.NewRegistry()}
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "selfprov.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock := coretest.NewClock(time.Now())
+	c := coretest.New(t, coretest.Options{Clock: clock, Change: func(cfg *configs.Config) {
+		cfg.Advertise = "127.0.0.1"
+		if o.cfg != nil {
+			o.cfg(cfg)
+		}
+	}})
+	cfg := c.Config
+	e := &env{svc: c.Svc, clock: clock, reg: prometheus.NewRegistry()}
 	log := slog.New(slog.DiscardHandler)
-	e.svc, err = provision.New(provision.Options{Store: st, Clock: e.clock, Logger: log, Models: cfg.Models, URLVars: cfg.URLVars(), HashIterations: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Seed(ctx, e.svc); err != nil {
-		t.Fatal(err)
-	}
 	opts := Options{
 		Core: e.svc, Logger: log, Registerer: e.reg, Clock: e.clock, Advertise: "127.0.0.1",
 		DefaultExpires: cfg.SIP.DefaultExpires, MinExpires: cfg.SIP.MinExpires, RatePerSource: 0,
@@ -87,6 +61,7 @@ func newEnv(t testing.TB, o envOpt) *env {
 	if o.opts != nil {
 		o.opts(&opts)
 	}
+	var err error
 	e.srv, err = New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +99,6 @@ func newEnv(t testing.TB, o envOpt) *env {
 		case <-sctx.Done():
 			t.Error("Serve did not return after Shutdown")
 		}
-		st.Close()
 	})
 	return e
 }

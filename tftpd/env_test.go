@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"selfprov/configs"
+	"selfprov/internal/coretest"
 	"selfprov/phonecfg"
 	"selfprov/provision"
 	"selfprov/store/sqlite"
@@ -62,27 +62,8 @@ var (
 func newEnv(t testing.TB, change func(*configs.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
-	cfg, err := configs.Demo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Advertise = "192.0.2.10"
-	if change != nil {
-		change(cfg)
-	}
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "selfprov.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	svc, err := provision.New(provision.Options{Store: st, Logger: slog.New(slog.DiscardHandler),
-		Models: cfg.Models, URLVars: cfg.URLVars(), HashIterations: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Seed(ctx, svc); err != nil {
-		t.Fatal(err)
-	}
+	c := coretest.New(t, coretest.Options{Change: change, Clock: provision.SystemClock})
+	svc, st := c.Svc, c.Store
 	for _, d := range []provision.Device{autoDevice, clientDevice} {
 		if err := st.CreateDevice(ctx, d); err != nil {
 			t.Fatal(err)

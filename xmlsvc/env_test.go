@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,24 +17,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"selfprov/configs"
+	"selfprov/internal/coretest"
 	"selfprov/phonecfg"
 	"selfprov/provision"
 	"selfprov/store/sqlite"
 	"selfprov/tftpd"
 	"selfprov/xmlsvc/phonexml"
 )
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // notifyCall is one Notify the fake notifier received. afterResponse tells
 // whether the test had already read the screen when the reset was sent.
@@ -98,7 +86,7 @@ func (n *fakeNotifier) none(t *testing.T) {
 type env struct {
 	svc      *provision.Service
 	st       *sqlite.Store
-	clock    *fakeClock
+	clock    *coretest.Clock
 	srv      *Server
 	reg      *prometheus.Registry
 	notifier *fakeNotifier
@@ -135,36 +123,20 @@ func newEnv(t testing.TB, change func(*configs.Config), opt func(*Options)) *env
 // provision.DefaultHashIterations); tests use a low one to stay fast.
 func newEnvCost(t testing.TB, hashIterations int, change func(*configs.Config), opt func(*Options)) *env {
 	t.Helper()
-	ctx := context.Background()
-	cfg, err := configs.Demo()
-	if err != nil {
-		t.Fatal(err)
+	if hashIterations == 0 {
+		hashIterations = provision.DefaultHashIterations
 	}
-	cfg.Advertise = "192.0.2.10"
-	if change != nil {
-		change(cfg)
-	}
-	e := &env{clock: &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, reg: prometheus.NewRegistry(),
+	clock := coretest.NewClock(coretest.Epoch)
+	c := coretest.New(t, coretest.Options{Change: change, Clock: clock, HashIterations: hashIterations})
+	e := &env{svc: c.Svc, st: c.Store, clock: clock, reg: prometheus.NewRegistry(),
 		notifier: newFakeNotifier(), logs: &syncBuffer{}}
-	e.st, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "selfprov.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.st.Close() })
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.svc, err = provision.New(provision.Options{Store: e.st, Clock: e.clock, Logger: slog.New(slog.DiscardHandler),
-		Models: cfg.Models, URLVars: cfg.URLVars(), HashIterations: hashIterations})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Seed(ctx, e.svc); err != nil {
-		t.Fatal(err)
-	}
 	e.svc.SetNotifier(e.notifier)
 	opts := Options{Service: e.svc, Logger: log, Registerer: e.reg, Clock: e.clock}
 	if opt != nil {
 		opt(&opts)
 	}
+	var err error
 	e.srv, err = New(opts)
 	if err != nil {
 		t.Fatal(err)

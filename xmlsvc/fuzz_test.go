@@ -3,9 +3,11 @@ package xmlsvc
 import (
 	"net/url"
 	"reflect"
+	"selfprov/internal/coretest"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func FuzzParseQuery(f *testing.F) {
@@ -87,7 +89,7 @@ func TestParseQuery(t *testing.T) {
 }
 
 func TestTokensSweep(t *testing.T) {
-	clock := &fakeClock{}
+	clock := coretest.NewClock(time.Time{})
 	tk := newTokens(clock, DefaultTokenTTL, 2)
 	a, _ := tk.issue("SEPA", "u")
 	if _, err := tk.issue("SEPB", "u"); err != nil {

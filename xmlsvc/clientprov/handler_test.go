@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"selfprov/configs"
+	"selfprov/internal/coretest"
 	"selfprov/provision"
 	"selfprov/store/sqlite"
 	"selfprov/xmlsvc/clientprov"
@@ -27,22 +27,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
 	svc   *provision.Service
 	st    *sqlite.Store
-	clock *fakeClock
+	clock *coretest.Clock
 	reg   *prometheus.Registry
 	srv   *httptest.Server
 }
@@ -51,29 +39,10 @@ type env struct {
 // the demo configuration.
 func newEnv(t testing.TB, change func(*configs.Config)) *env {
 	t.Helper()
-	ctx := context.Background()
-	cfg, err := configs.Demo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Advertise = "192.0.2.10"
-	if change != nil {
-		change(cfg)
-	}
-	e := &env{clock: &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, reg: prometheus.NewRegistry()}
-	e.st, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "selfprov.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.st.Close() })
+	clock := coretest.NewClock(coretest.Epoch)
+	c := coretest.New(t, coretest.Options{Change: change, Clock: clock})
+	e := &env{svc: c.Svc, st: c.Store, clock: clock, reg: prometheus.NewRegistry()}
 	log := slog.New(slog.DiscardHandler)
-	e.svc, err = provision.New(provision.Options{Store: e.st, Clock: e.clock, Logger: log, Models: cfg.Models, URLVars: cfg.URLVars(), HashIterations: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Seed(ctx, e.svc); err != nil {
-		t.Fatal(err)
-	}
 	h, err := clientprov.New(clientprov.Options{Service: e.svc, Logger: log, Registerer: e.reg})
 	if err != nil {
 		t.Fatal(err)
