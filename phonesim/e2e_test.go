@@ -106,12 +106,19 @@ func TestDaemonCheckTrace(t *testing.T) {
 		}
 	}
 
-	w := phonesim.NewPhone(env, phonesim.FleetMAC(0x5e20, 2), phonesim.Model{}, phonesim.ModeWebex,
-		&phonesim.User{ID: "bob", PIN: "12345", Extension: "2002", Platform: "windows"})
-	if res := w.Run(ctx, ctx); res.Err != nil {
-		t.Errorf("Webex client: %s: %v", res.Outcome, res.Err)
-	} else if !strings.HasPrefix(res.Device, "CSF") || res.DN != "2002" {
-		t.Errorf("Webex client %s on %s, want a CSF device on 2002", res.Device, res.DN)
+	for i, c := range []struct{ user, ext, platform, prefix string }{
+		{"bob", "2002", "windows", "CSF"},
+		{"bob", "2002", "android", "BOT"},
+		{"carol", "2003", "iphone", "TCT"},
+		{"alice", "2001", "ipad", "TAB"},
+	} {
+		w := phonesim.NewPhone(env, phonesim.FleetMAC(0x5e20, 2+i), phonesim.Model{}, phonesim.ModeWebex,
+			&phonesim.User{ID: c.user, Extension: c.ext, Platform: c.platform})
+		if res := w.Run(ctx, ctx); res.Err != nil {
+			t.Errorf("Webex client on %s: %s: %v", c.platform, res.Outcome, res.Err)
+		} else if !strings.HasPrefix(res.Device, c.prefix) || res.DN != c.ext {
+			t.Errorf("Webex client on %s: %s on %s, want a %s device on %s", c.platform, res.Device, res.DN, c.prefix, c.ext)
+		}
+		w.Stop(ctx, true)
 	}
-	w.Stop(ctx, true)
 }
