@@ -208,6 +208,7 @@ type Phone struct {
 	refresh   *time.Timer
 	done      bool
 	regMu     sync.Mutex // one REGISTER at a time
+	bgMu      sync.Mutex // one NOTIFY-driven action at a time after Run
 }
 
 type notifyEvent struct {
@@ -755,8 +756,13 @@ func (p *Phone) answer(req *sip.Request) (int, string) {
 	done := p.done
 	p.mu.Unlock()
 	if done {
-		// After its flow a held phone still obeys reset and restart.
-		if p.Mode != ModeRegister && (sc.Action == "reset" || sc.Action == "restart" || sc.Action == "check-sync") {
+		// After its flow a held phone still obeys reset and restart, and
+		// re-reads its config on check-version and check-sync.
+		switch sc.Action {
+		case "reset", "restart", "check-sync", "check-version":
+			if p.Mode == ModeRegister {
+				break
+			}
 			go p.background(sc)
 		}
 		return 200, "OK"
@@ -773,11 +779,46 @@ func (p *Phone) background(sc ServiceControl) {
 	if ctx == nil || ctx.Err() != nil {
 		return
 	}
+	// One NOTIFY-driven action at a time, in arrival order as far as the
+	// goroutines allow.
+	p.bgMu.Lock()
+	defer p.bgMu.Unlock()
 	start := time.Now()
-	err := p.restart(ctx, "held", sc.Action == "reset")
+	var err error
+	switch sc.Action {
+	case "check-sync", "check-version":
+		// Read the config again; only a changed one makes the phone
+		// register again (SIPCC compares the version stamps).
+		err = p.checkVersion(ctx)
+	default:
+		err = p.restart(ctx, "held", sc.Action == "reset")
+	}
 	if p.env.Observe != nil {
 		p.env.Observe("held/"+sc.Action, time.Since(start), err)
 	}
+}
+
+func (p *Phone) checkVersion(ctx context.Context) error {
+	p.mu.Lock()
+	old := ""
+	if p.cfg != nil {
+		old = p.cfg.VersionStamp
+	}
+	p.mu.Unlock()
+	b, _, err := p.fetch(ctx, "held/config", phonecfg.FileName(p.name))
+	if err != nil {
+		return fail("FETCH_FAILED", "held/config", err)
+	}
+	cfg, err := parseConfig(b)
+	if err != nil {
+		return fail("CONFIG_MALFORMED", "held/config", err)
+	}
+	if cfg.VersionStamp == old {
+		p.trace("held/config", "--", "FILE", "version stamp unchanged: "+old, "")
+		return nil
+	}
+	p.trace("held/config", "--", "FILE", "version stamp changed: "+old+" -> "+cfg.VersionStamp, "")
+	return p.restart(ctx, "held", false)
 }
 
 // waitNotify waits for a reset or restart NOTIFY; the step lasts from

@@ -234,6 +234,57 @@ func TestNotifyRegisterCallID(t *testing.T) {
 	})
 }
 
+// check-version re-reads the config and registers again only when its
+// version stamp changed.
+func TestCheckVersion(t *testing.T) {
+	c := startCluster(t)
+	env := newEnv(t, c)
+	checked := make(chan error, 4)
+	env.Observe = func(step string, _ time.Duration, err error) {
+		if step == "held/check-version" {
+			checked <- err
+		}
+	}
+	mac := phonesim.FleetMAC(7, 14)
+	p := phonesim.NewPhone(env, mac, phonesim.Models["8845"], phonesim.ModeBoot, nil)
+	ctx := testCtx(t)
+	if res := p.Run(ctx, ctx); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	drain(c)
+	before, _ := c.Binding(mac.DeviceName())
+	if err := c.Reset(mac.DeviceName(), "check-version"); err != nil {
+		t.Fatal(err)
+	}
+	if r := nextNotify(t, c); r.Status != 200 {
+		t.Fatalf("check-version answered %d", r.Status)
+	}
+	select {
+	case err := <-checked:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("check-version not handled within 5s")
+	}
+	if b, _ := c.Binding(mac.DeviceName()); b.CallID != before.CallID {
+		t.Fatal("an unchanged config made the phone register again")
+	}
+	c.Touch(mac.DeviceName())
+	if err := c.Reset(mac.DeviceName(), "check-version"); err != nil {
+		t.Fatal(err)
+	}
+	if r := nextNotify(t, c); r.Status != 200 {
+		t.Fatalf("check-version answered %d", r.Status)
+	}
+	waitFor(t, func() bool { b, ok := c.Binding(mac.DeviceName()); return ok && b.CallID != before.CallID })
+	// Exactly one new registration: the unchanged config did not cause one.
+	if b, _ := c.Binding(mac.DeviceName()); b.Registers != 1 {
+		t.Errorf("%d REGISTERs on the new binding, want 1", b.Registers)
+	}
+	p.Stop(ctx, false)
+}
+
 func TestRefreshBeforeExpiry(t *testing.T) {
 	c := startCluster(t)
 	c.Set(func(o *phonesimtest.Options) { o.Expires = 2 }) // refreshed after 1 s

@@ -237,6 +237,15 @@ func (c *Cluster) Binding(name string) (Binding, bool) {
 // Notifies delivers the phones' answers to NOTIFYs.
 func (c *Cluster) Notifies() <-chan NotifyResult { return c.notifies }
 
+// Touch changes a device's config version stamp.
+func (c *Cluster) Touch(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d := c.devices[name]; d != nil {
+		d.Version++
+	}
+}
+
 // DropConnections closes every SIP TCP connection, as a restarting
 // registrar would.
 func (c *Cluster) DropConnections() {
