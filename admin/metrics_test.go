@@ -2,8 +2,8 @@ package admin_test
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
+	"selfprov/internal/testkit"
 	"strings"
 	"testing"
 
@@ -80,13 +80,7 @@ func TestRouteLabelsAreBounded(t *testing.T) {
 // TestPromtoolAcceptsTheExposition scrapes /metrics as Prometheus would and
 // runs the real promtool over it.
 func TestPromtoolAcceptsTheExposition(t *testing.T) {
-	if os.Getenv("SELFPROV_INTEROP") != "1" {
-		t.Skip("set SELFPROV_INTEROP=1 to run against real promtool; apt-get install prometheus")
-	}
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatal("promtool not found; apt-get install prometheus")
-	}
+	promtool := testkit.Peer(t, "promtool", "prometheus")
 	e := newEnv(t, envOpt{reg: telemetry.NewRegistry()})
 	e.call("GET", "/api/v1/cluster", nil, 200, nil)
 	e.raw("GET", "/api/v1/cluster", "", nil)

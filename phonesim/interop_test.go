@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"selfprov/internal/testkit"
 	"strconv"
 	"testing"
 	"time"
@@ -18,14 +19,7 @@ import (
 // a missing peer is then a failure.
 func interop(t *testing.T, bin, pkg string) string {
 	t.Helper()
-	if os.Getenv("SELFPROV_INTEROP") != "1" {
-		t.Skipf("set SELFPROV_INTEROP=1 to run against real %s; apt-get install %s", bin, pkg)
-	}
-	path, err := exec.LookPath(bin)
-	if err != nil {
-		t.Fatalf("%s not found (apt-get install %s): %v", bin, pkg, err)
-	}
-	return path
+	return testkit.Peer(t, bin, pkg)
 }
 
 func freeUDPPort(t *testing.T) int {

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"selfprov/internal/testkit"
 	"strings"
 	"testing"
 	"time"
@@ -18,14 +19,7 @@ import (
 // SELFPROV_INTEROP=1) when it cannot be used.
 func sippPath(t *testing.T) string {
 	t.Helper()
-	if os.Getenv("SELFPROV_INTEROP") != "1" {
-		t.Skip("set SELFPROV_INTEROP=1 to run against real sipp; apt-get install sip-tester")
-	}
-	p, err := exec.LookPath("sipp")
-	if err != nil {
-		t.Fatalf("SELFPROV_INTEROP=1 but sipp is missing (apt-get install sip-tester): %v", err)
-	}
-	return p
+	return testkit.Peer(t, "sipp", "sip-tester")
 }
 
 // runSipp runs one call of a scenario against addr and returns the message

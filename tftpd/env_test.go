@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"selfprov/internal/testkit"
 	"testing"
 	"time"
 
@@ -146,18 +147,8 @@ func get(t testing.TB, addr, name string, change func(*tftp.Client)) ([]byte, er
 func golden(t *testing.T, name string, got []byte) []byte {
 	t.Helper()
 	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./tftpd -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	testkit.Golden(t, path, got, *update)
+	want, _ := os.ReadFile(path)
 	return want
 }
 

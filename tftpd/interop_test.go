@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"selfprov/internal/testkit"
 	"strings"
 	"testing"
 	"time"
@@ -16,14 +17,7 @@ import (
 // failure, not a skip.
 func interop(t *testing.T, bin, pkg string) string {
 	t.Helper()
-	if os.Getenv("SELFPROV_INTEROP") != "1" {
-		t.Skipf("set SELFPROV_INTEROP=1 to run against real %s; apt-get install %s", bin, pkg)
-	}
-	path, err := exec.LookPath(bin)
-	if err != nil {
-		t.Fatalf("SELFPROV_INTEROP=1 but %s is missing (apt-get install %s): %v", bin, pkg, err)
-	}
-	return path
+	return testkit.Peer(t, bin, pkg)
 }
 
 // run runs a peer client with a bounded time and returns its output.

@@ -1,7 +1,6 @@
 package xmlsvc
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,8 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"selfprov/internal/testkit"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -92,24 +91,7 @@ type env struct {
 	notifier *fakeNotifier
 	base     string // http://127.0.0.1:port
 	client   *http.Client
-	logs     *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs     *testkit.SyncBuffer
 }
 
 // newEnv serves the XML service on 127.0.0.1:0 over a fresh SQLite store
@@ -129,7 +111,7 @@ func newEnvCost(t testing.TB, hashIterations int, change func(*configs.Config), 
 	clock := coretest.NewClock(coretest.Epoch)
 	c := coretest.New(t, coretest.Options{Change: change, Clock: clock, HashIterations: hashIterations})
 	e := &env{svc: c.Svc, st: c.Store, clock: clock, reg: prometheus.NewRegistry(),
-		notifier: newFakeNotifier(), logs: &syncBuffer{}}
+		notifier: newFakeNotifier(), logs: &testkit.SyncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.svc.SetNotifier(e.notifier)
 	opts := Options{Service: e.svc, Logger: log, Registerer: e.reg, Clock: e.clock}

@@ -3,9 +3,9 @@ package xmlsvc
 import (
 	"bytes"
 	"flag"
-	"os"
 	"path/filepath"
 	"regexp"
+	"selfprov/internal/testkit"
 	"strings"
 	"testing"
 
@@ -23,19 +23,7 @@ func golden(t *testing.T, e *env, name string, body []byte) {
 	t.Helper()
 	got := bytes.ReplaceAll(body, []byte(e.base), []byte("http://192.0.2.10:8080"))
 	got = tokenRE.ReplaceAll(got, []byte("token=TOKEN"))
-	path := filepath.Join("testdata", name+".xml")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from %s:\n got: %s\nwant: %s", name, path, got, want)
-	}
+	testkit.Golden(t, filepath.Join("testdata", name+".xml"), got, *update)
 }
 
 func goldenName(s string) string {

@@ -8,32 +8,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"selfprov/internal/testkit"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"selfprov/phonecfg"
 	"selfprov/phonesim"
 )
-
-// syncBuffer is a bytes.Buffer safe for the daemon's logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // loopbackFlags puts every listener on 127.0.0.1 with a kernel-chosen port.
 func loopbackFlags(dataDir string) []string {
@@ -48,7 +30,7 @@ func loopbackFlags(dataDir string) []string {
 // daemonRun is a selfprovd started in-process.
 type daemonRun struct {
 	addrs  Addrs
-	stderr *syncBuffer
+	stderr *testkit.SyncBuffer
 	cancel context.CancelFunc
 	exit   chan int
 }
@@ -56,7 +38,7 @@ type daemonRun struct {
 func startDaemon(t *testing.T, args ...string) *daemonRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &daemonRun{stderr: &syncBuffer{}, cancel: cancel, exit: make(chan int, 1)}
+	r := &daemonRun{stderr: &testkit.SyncBuffer{}, cancel: cancel, exit: make(chan int, 1)}
 	ready := make(chan Addrs, 1)
 	go func() { r.exit <- run(ctx, args, &bytes.Buffer{}, r.stderr, ready) }()
 	select {
@@ -125,7 +107,7 @@ func TestDaemonNamesTheFlagOfAPortInUse(t *testing.T) {
 	}
 	defer busy.Close()
 	args := append(loopbackFlags(t.TempDir()), "-listen.services", busy.Addr().String())
-	var stderr syncBuffer
+	var stderr testkit.SyncBuffer
 	code := run(context.Background(), args, &bytes.Buffer{}, &stderr, nil)
 	if code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
@@ -138,7 +120,7 @@ func TestDaemonNamesTheFlagOfAPortInUse(t *testing.T) {
 func TestDaemonRefusesASecondDaemonOnTheSameDataDir(t *testing.T) {
 	dir := t.TempDir()
 	startDaemon(t, loopbackFlags(dir)...)
-	var stderr syncBuffer
+	var stderr testkit.SyncBuffer
 	if code := run(context.Background(), loopbackFlags(dir), &bytes.Buffer{}, &stderr, nil); code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
 	}
@@ -148,7 +130,7 @@ func TestDaemonRefusesASecondDaemonOnTheSameDataDir(t *testing.T) {
 }
 
 func TestConfigCheck(t *testing.T) {
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.SyncBuffer
 	if code := run(context.Background(), []string{"-config.check"}, &stdout, &stderr, nil); code != 0 {
 		t.Fatalf("demo config: exit %d: %s", code, stderr.String())
 	}
@@ -161,7 +143,7 @@ func TestConfigCheck(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("cluster:\n  autoRegistration:\n    startDN: \"2000\"\n    endDN: \"1000\"\nsip:\n  defaultExpires: -5\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stderr = syncBuffer{}
+	stderr = testkit.SyncBuffer{}
 	if code := run(context.Background(), []string{"-config", bad, "-config.check"}, &bytes.Buffer{}, &stderr, nil); code != 1 {
 		t.Fatalf("bad config: exit %d, want 1", code)
 	}
@@ -174,7 +156,7 @@ func TestConfigCheck(t *testing.T) {
 	if err := os.WriteFile(unknown, []byte("clusterr: {}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stderr = syncBuffer{}
+	stderr = testkit.SyncBuffer{}
 	if code := run(context.Background(), []string{"-config", unknown, "-config.check"}, &bytes.Buffer{}, &stderr, nil); code != 1 {
 		t.Fatalf("unknown key: exit %d, want 1", code)
 	}

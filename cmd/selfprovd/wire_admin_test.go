@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"selfprov/internal/testkit"
 	"strings"
 	"sync"
 	"testing"
@@ -47,13 +48,7 @@ func scrapeText(t *testing.T, hc *http.Client, base string) string {
 // TestDaemonMetricsPassPromtool runs the real promtool over the running
 // daemon's exposition, every subsystem included.
 func TestDaemonMetricsPassPromtool(t *testing.T) {
-	if os.Getenv("SELFPROV_INTEROP") != "1" {
-		t.Skip("set SELFPROV_INTEROP=1 to run against real promtool; apt-get install prometheus")
-	}
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatal("promtool not found; apt-get install prometheus")
-	}
+	promtool := testkit.Peer(t, "promtool", "prometheus")
 	r := startDaemon(t, loopbackFlags(t.TempDir())...)
 	hc := &http.Client{Timeout: 10 * time.Second}
 	base := "http://" + r.addrs.Admin

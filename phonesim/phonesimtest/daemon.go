@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"selfprov/internal/testkit"
 	"strings"
 	"sync"
 	"syscall"
@@ -75,24 +76,7 @@ type Daemon struct {
 	DataDir string
 	Token   string // admin API bearer token
 	cmd     *exec.Cmd
-	logs    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs    *testkit.SyncBuffer
 }
 
 // freePort returns a loopback TCP address nothing listens on now. The
@@ -114,7 +98,7 @@ func freePort(t testing.TB) string {
 func StartDaemon(t testing.TB, config string) *Daemon {
 	t.Helper()
 	bin := BuildBinary(t, "selfprov/cmd/selfprovd")
-	d := &Daemon{DataDir: t.TempDir(), logs: &syncBuffer{}}
+	d := &Daemon{DataDir: t.TempDir(), logs: &testkit.SyncBuffer{}}
 	args := []string{"-data-dir", d.DataDir, "-advertise", "127.0.0.1", "-log.json",
 		"-listen.tftp", "127.0.0.1:0", "-listen.config", "127.0.0.1:0", "-listen.sip", "127.0.0.1:0",
 		"-listen.services", freePort(t), "-listen.admin", "127.0.0.1:0"}

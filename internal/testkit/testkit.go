@@ -1,0 +1,68 @@
+// Package testkit holds what every package's tests share: golden files,
+// real peers behind SELFPROV_INTEROP, and a log buffer safe for servers.
+// It is imported by tests only.
+package testkit
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// Golden compares got with the file at path (under testdata/), first
+// rewriting the file when update is set (the package's -update flag).
+func Golden(t testing.TB, path string, got []byte, update bool) {
+	t.Helper()
+	if update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (check, then run go test with -update):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// Peer returns the path of a real peer program. Without SELFPROV_INTEROP=1
+// the test is skipped with how to run it; with it, a missing peer fails
+// the test, never skips it.
+func Peer(t testing.TB, bin, debianPackage string) string {
+	t.Helper()
+	if os.Getenv("SELFPROV_INTEROP") != "1" {
+		t.Skipf("set SELFPROV_INTEROP=1 to run against real %s; apt-get install %s", bin, debianPackage)
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		t.Fatalf("SELFPROV_INTEROP=1 but %s is missing (apt-get install %s): %v", bin, debianPackage, err)
+	}
+	return path
+}
+
+// SyncBuffer is a bytes.Buffer that a server's logger and the test may use
+// at once.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
