@@ -369,18 +369,18 @@ func (ua *UA) dispatch(msg sip.Message, reply func([]byte), conn *tcpLeg) {
 			return
 		}
 		br, _ := via.Params.Get("branch")
+		// Delivered under the lock: failConn closes channels under it too.
 		ua.mu.Lock()
-		tx := ua.pending[br]
-		if tx != nil && !m.IsProvisional() {
-			delete(ua.pending, br)
-		}
-		ua.mu.Unlock()
-		if tx != nil {
+		if tx := ua.pending[br]; tx != nil {
+			if !m.IsProvisional() {
+				delete(ua.pending, br)
+			}
 			select {
 			case tx.ch <- m:
 			default:
 			}
 		}
+		ua.mu.Unlock()
 	case *sip.Request:
 		if m.IsAck() {
 			return
