@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"selfprov/provision"
 )
@@ -46,15 +47,58 @@ func (s *Store) SaveCluster(ctx context.Context, c provision.Cluster) error {
 
 // Named objects (templates, profiles) share one shape: name + JSON.
 
+// namedCache keeps the documents of the named tables in memory: templates
+// and profiles are read on every auto-registration and self-provisioning
+// (a quarter of an auto-registration's CPU went to reading them) and change
+// rarely. This Store is the database's only writer (the lock file), so
+// dropping an entry on each of its own writes keeps the cache exact; gen
+// stops a read that raced a write from caching what it read.
+type namedCache struct {
+	mu   sync.Mutex
+	gen  uint64
+	docs map[string]string
+}
+
+func (c *namedCache) get(key string) (doc string, ok bool, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	doc, ok = c.docs[key]
+	return doc, ok, c.gen
+}
+
+// fill caches doc unless a write happened since gen was read.
+func (c *namedCache) fill(key, doc string, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if c.docs == nil {
+		c.docs = map[string]string{}
+	}
+	c.docs[key] = doc
+}
+
+func (c *namedCache) drop(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.docs, key)
+}
+
 func getNamed[T any](ctx context.Context, s *Store, table, name string) (T, error) {
 	var v T
-	var data string
-	err := s.r.QueryRowContext(ctx, `SELECT data FROM `+table+` WHERE name = ?`, name).Scan(&data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return v, fmt.Errorf("%w: %s %q", provision.ErrNotFound, table, name)
-	}
-	if err != nil {
-		return v, err
+	key := table + "\x00" + name
+	data, ok, gen := s.named.get(key)
+	if !ok {
+		err := s.r.QueryRowContext(ctx, `SELECT data FROM `+table+` WHERE name = ?`, name).Scan(&data)
+		if errors.Is(err, sql.ErrNoRows) {
+			return v, fmt.Errorf("%w: %s %q", provision.ErrNotFound, table, name)
+		}
+		if err != nil {
+			return v, err
+		}
+		s.named.fill(key, data, gen)
 	}
 	return v, json.Unmarshal([]byte(data), &v)
 }
@@ -85,11 +129,13 @@ func putNamed(ctx context.Context, s *Store, table, name string, v any) error {
 	if err != nil {
 		return err
 	}
+	defer s.named.drop(table + "\x00" + name)
 	_, err = s.w.ExecContext(ctx, `INSERT INTO `+table+` (name, data) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET data = excluded.data`, name, string(data))
 	return err
 }
 
 func deleteNamed(ctx context.Context, s *Store, table, name string) error {
+	defer s.named.drop(table + "\x00" + name)
 	res, err := s.w.ExecContext(ctx, `DELETE FROM `+table+` WHERE name = ?`, name)
 	if err != nil {
 		return err

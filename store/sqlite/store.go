@@ -47,6 +47,8 @@ type Store struct {
 
 	getDevice *sql.Stmt
 
+	named namedCache // templates and profiles (objects.go)
+
 	// The auto-registration batcher (autoreg.go).
 	autoRegQ    chan *autoRegRequest
 	closing     chan struct{}

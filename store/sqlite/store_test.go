@@ -137,3 +137,34 @@ func TestLastDeletion(t *testing.T) {
 		t.Fatalf("BOT deletion %v", got)
 	}
 }
+
+// TestTemplatesReadAfterWrite: templates are cached, and every change and
+// deletion is seen by the next read.
+func TestTemplatesReadAfterWrite(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	put := func(desc string) {
+		t.Helper()
+		u := provision.UDT{Name: "T"}
+		u.DescriptionPattern = desc
+		if err := s.PutUDT(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("one")
+	for range 2 { // the second read comes from the cache
+		if u, err := s.UDT(ctx, "T"); err != nil || u.DescriptionPattern != "one" {
+			t.Fatalf("UDT = %+v, %v", u, err)
+		}
+	}
+	put("two")
+	if u, err := s.UDT(ctx, "T"); err != nil || u.DescriptionPattern != "two" {
+		t.Fatalf("after the change: %+v, %v", u, err)
+	}
+	if err := s.DeleteUDT(ctx, "T"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UDT(ctx, "T"); !errors.Is(err, provision.ErrNotFound) {
+		t.Fatalf("after the deletion: %v, want ErrNotFound", err)
+	}
+}
