@@ -228,11 +228,9 @@ func (s *Server) registerSlow(j *job) {
 	// driver start a watcher goroutine per statement. The store's busy
 	// timeout bounds the wait instead.
 	ctx := context.Background()
-	created := false
-	_, err := s.core.Device(ctx, j.id.name)
-	if errors.Is(err, provision.ErrDeviceNotFound) {
-		_, created, err = s.core.AutoRegister(ctx, j.id.name, j.id.model)
-	}
+	// AutoRegister returns a device that exists, even with auto-registration
+	// off or the range used up, so one call serves known and new phones.
+	_, created, err := s.core.AutoRegister(ctx, j.id.name, j.id.model)
 	if err != nil {
 		s.replyError(j.in, j.id, err)
 		return

@@ -210,6 +210,37 @@ func TestKnownDeviceRegistersWithoutNotify(t *testing.T) {
 	}
 }
 
+// TestKnownDeviceRegistersWithAutoRegistrationOff: turning auto-registration
+// off, or using up the range, never locks out a phone that has a device.
+func TestKnownDeviceRegistersWithAutoRegistrationOff(t *testing.T) {
+	e := newEnv(t, envOpt{cfg: func(c *configs.Config) {
+		c.Cluster.AutoRegistration.Range = provision.DNRange{Start: "1000", End: "1001"}
+	}})
+	ctx := context.Background()
+	for _, i := range []int{7, 8} { // the whole range
+		if _, _, err := e.svc.AutoRegister(ctx, "SEP"+mac(i), 36224); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := e.dial(t, "TCP")
+	c.register(reg{mac: mac(7)})
+	if res := c.response(); res.StatusCode != 200 {
+		t.Fatalf("range used up: known device got %d", res.StatusCode)
+	}
+	if _, err := e.svc.UpdateCluster(ctx, func(cl *provision.Cluster) error {
+		cl.AutoRegistration.Enabled = false
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c.register(reg{mac: mac(7), expires: "0"})
+	c.response()
+	c.register(reg{mac: mac(7)})
+	if res := c.response(); res.StatusCode != 200 {
+		t.Fatalf("auto-registration off: known device got %d", res.StatusCode)
+	}
+}
+
 func TestAutoRegistrationRefusals(t *testing.T) {
 	t.Run("disabled", func(t *testing.T) {
 		e := newEnv(t, envOpt{cfg: func(c *configs.Config) { c.Cluster.AutoRegistration.Enabled = false }})
