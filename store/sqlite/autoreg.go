@@ -15,8 +15,8 @@ import (
 // (writing the WAL frames of the touched pages) is a third of its cost. So
 // concurrent AutoRegister calls are grouped: one goroutine takes every
 // request waiting, up to maxAutoRegBatch, and runs them in one transaction,
-// each inside its own savepoint so that one failing request leaves the
-// others whole. A lone request pays nothing extra.
+// so that one failing request leaves the others whole (see
+// autoRegisterBatch). A lone request pays nothing extra.
 const (
 	maxAutoRegBatch = 64
 	autoRegQueue    = 1024
@@ -46,6 +46,7 @@ type autoRegResult struct {
 	dev     provision.Device
 	created bool
 	err     error
+	wrote   bool // err came after a statement that changed the database
 }
 
 // AutoRegister creates an auto-registered device on the lowest free DN of
@@ -117,13 +118,43 @@ func (s *Store) runAutoRegBatcher() {
 	}
 }
 
+// errPartialWrite aborts a batch run without savepoints in which a request
+// failed after writing: the batch is run again with savepoints.
+var errPartialWrite = errors.New("sqlite: a request failed after writing")
+
 // autoRegisterBatch runs the requests in one transaction and answers each.
+// Savepoints cost two statements a request, and a request almost never
+// fails after writing (a full range or a known device fails before), so
+// the batch first runs without them and only a partial write makes it run
+// again with one savepoint per request.
 func (s *Store) autoRegisterBatch(batch []*autoRegRequest) {
 	if n := int64(len(batch)); n > s.largestAutoRegBatch.Load() {
 		s.largestAutoRegBatch.Store(n) // only this goroutine writes it
 	}
+	results, err := s.runAutoRegBatch(batch, false)
+	if errors.Is(err, errPartialWrite) {
+		s.dropHints(batch)
+		results, err = s.runAutoRegBatch(batch, true)
+	}
+	if err != nil {
+		// The transaction is gone: no device of the batch was created.
+		s.dropHints(batch)
+		for i := range results {
+			if results[i].err == nil {
+				results[i] = autoRegResult{err: err}
+			}
+		}
+	}
+	for i, req := range batch {
+		if results[i].err != nil && !errors.Is(results[i].err, provision.ErrAutoRegExhausted) {
+			results[i].err = mapErr(results[i].err)
+		}
+		req.done <- results[i]
+	}
+}
+
+func (s *Store) runAutoRegBatch(batch []*autoRegRequest, savepoints bool) ([]autoRegResult, error) {
 	results := make([]autoRegResult, len(batch))
-	isolate := len(batch) > 1
 	// The batch's own context: one caller giving up must not abort the
 	// others' transaction.
 	ctx := context.Background()
@@ -133,44 +164,38 @@ func (s *Store) autoRegisterBatch(batch []*autoRegRequest) {
 				results[i].err = err
 				continue
 			}
-			if !isolate {
-				results[i] = s.autoRegisterOne(ctx, tx, req)
-				return results[i].err
-			}
-			if _, err := s.exec(ctx, tx, qSavepoint); err != nil {
-				return err
+			if savepoints {
+				if _, err := s.exec(ctx, tx, qSavepoint); err != nil {
+					return err
+				}
 			}
 			results[i] = s.autoRegisterOne(ctx, tx, req)
-			if results[i].err != nil {
+			if results[i].err != nil && results[i].wrote {
+				if !savepoints {
+					return errPartialWrite
+				}
 				if _, err := s.exec(ctx, tx, qRollbackSavepoint); err != nil {
 					return err
 				}
 			}
-			if _, err := s.exec(ctx, tx, qReleaseSavepoint); err != nil {
-				return err
+			if savepoints {
+				if _, err := s.exec(ctx, tx, qReleaseSavepoint); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
-	if err != nil && (isolate || !errors.Is(err, provision.ErrAutoRegExhausted)) {
-		// The transaction is gone: no device of the batch was created, and
-		// the hints may stand past DNs that are still free.
-		s.hintMu.Lock()
-		for _, req := range batch {
-			delete(s.hints, req.hintKey)
-		}
-		s.hintMu.Unlock()
-		for i := range results {
-			if results[i].err == nil || isolate {
-				results[i] = autoRegResult{err: mapErr(err)}
-			}
-		}
-	}
-	for i, req := range batch {
-		if results[i].err != nil && !errors.Is(results[i].err, provision.ErrAutoRegExhausted) {
-			results[i].err = mapErr(results[i].err)
-		}
-		req.done <- results[i]
+	return results, err
+}
+
+// dropHints forgets the batch's hints: after a rollback they may stand past
+// DNs that are still free.
+func (s *Store) dropHints(batch []*autoRegRequest) {
+	s.hintMu.Lock()
+	defer s.hintMu.Unlock()
+	for _, req := range batch {
+		delete(s.hints, req.hintKey)
 	}
 }
 
@@ -206,7 +231,7 @@ func (s *Store) autoRegisterOne(ctx context.Context, tx *sql.Tx, req *autoRegReq
 	}
 	dev := req.build(provision.FormatDN(n, req.width))
 	if err := s.insertDevice(ctx, tx, dev, true); err != nil {
-		return autoRegResult{err: err}
+		return autoRegResult{err: err, wrote: true}
 	}
 	s.setHint(req.hintKey, n+1)
 	return autoRegResult{dev: dev, created: true}
