@@ -35,13 +35,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Admin API requests refused for a missing or wrong bearer token.",
 		}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.authFailures} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := telemetry.Register(reg, m.requests, m.duration, m.authFailures); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

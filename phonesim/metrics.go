@@ -4,10 +4,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-)
 
-// namespace is the project's metric namespace.
-const namespace = "selfprov"
+	"selfprov/telemetry"
+)
 
 // Metrics exports a run as Prometheus metrics: step latencies, outcomes
 // and phones per state. Labels stay bounded: step names and outcome codes.
@@ -20,27 +19,25 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer, env *Env) (*Metrics, error) {
 	m := &Metrics{
 		steps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: namespace, Subsystem: "phonesim", Name: "step_duration_seconds",
+			Namespace: telemetry.Namespace, Subsystem: "phonesim", Name: "step_duration_seconds",
 			Help:    "Duration of one step of a simulated phone, by step and result.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"step", "result"}),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Subsystem: "phonesim", Name: "phones_total",
+			Namespace: telemetry.Namespace, Subsystem: "phonesim", Name: "phones_total",
 			Help: "Simulated phones that finished their flow, by outcome code.",
 		}, []string{"outcome"}),
 	}
 	cs := []prometheus.Collector{m.steps, m.outcomes}
 	for s := State(0); s < numStates; s++ {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Namespace: namespace, Subsystem: "phonesim", Name: "phones",
+			Namespace: telemetry.Namespace, Subsystem: "phonesim", Name: "phones",
 			Help:        "Simulated phones by state.",
 			ConstLabels: prometheus.Labels{"state": s.String()},
 		}, func() float64 { return float64(env.states[s].load()) }))
 	}
-	for _, c := range cs {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := telemetry.Register(reg, cs...); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -86,12 +86,8 @@ func newMetrics(reg prometheus.Registerer, bindings func() float64) (*metrics, e
 	for _, r := range []string{dropOversize, dropMalformed, dropNoVia, dropRetransmission} {
 		m.droppedOf[r] = m.dropped.WithLabelValues(r)
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.registers, m.autoregs, m.notifies, m.duration, m.dropped, gauge} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
+	if err := telemetry.Register(reg, m.registers, m.autoregs, m.notifies, m.duration, m.dropped, gauge); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -45,3 +45,18 @@ func buildInfo() prometheus.Collector {
 
 // DurationBuckets suit request latencies from 100 µs to 5 s.
 var DurationBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+
+// Register registers every collector with reg, stopping at the first
+// error (a duplicate name, say). A nil reg registers nothing, for servers
+// built without metrics.
+func Register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	if reg == nil {
+		return nil
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -62,13 +62,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Requests to the HTTP mirror of the TFTP files, by kind and status code.",
 		}, []string{"kind", "code"}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.transfers, m.bytes, m.duration, m.active, m.http} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := telemetry.Register(reg, m.transfers, m.bytes, m.duration, m.active, m.http); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -56,12 +56,8 @@ func newMetrics(reg prometheus.Registerer, pendingFn func() float64) (*metrics, 
 		Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "pending_confirmations",
 		Help: "Confirm screens whose token is neither used nor swept yet.",
 	}, pendingFn)
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.screens, m.outcomes, m.logins, m.lockouts, m.duration, m.pending, m.authURL, m.resetsErr} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
+	if err := telemetry.Register(reg, m.screens, m.outcomes, m.logins, m.lockouts, m.duration, m.pending, m.authURL, m.resetsErr); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -39,12 +39,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Webex App devices created, by device type (CSF, BOT, TCT, TAB).",
 		}, []string{"type"}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.duration, m.created} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
+	if err := telemetry.Register(reg, m.requests, m.duration, m.created); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
