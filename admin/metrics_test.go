@@ -3,12 +3,12 @@ package admin_test
 import (
 	"fmt"
 	"os/exec"
-	"selfprov/internal/testkit"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"selfprov/internal/testkit"
 	"selfprov/telemetry"
 	"selfprov/telemetry/metrictest"
 )

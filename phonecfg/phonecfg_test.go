@@ -5,9 +5,10 @@ import (
 	"flag"
 	"path/filepath"
 	"reflect"
-	"selfprov/internal/testkit"
 	"strings"
 	"testing"
+
+	"selfprov/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

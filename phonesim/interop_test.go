@@ -7,20 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"selfprov/internal/testkit"
 	"strconv"
 	"testing"
 	"time"
 
+	"selfprov/internal/testkit"
 	"selfprov/phonesim"
 )
-
-// interop returns the path of a real peer binary when SELFPROV_INTEROP=1;
-// a missing peer is then a failure.
-func interop(t *testing.T, bin, pkg string) string {
-	t.Helper()
-	return testkit.Peer(t, bin, pkg)
-}
 
 func freeUDPPort(t *testing.T) int {
 	t.Helper()
@@ -36,7 +29,7 @@ func freeUDPPort(t *testing.T) int {
 // REGISTER and sends service-control NOTIFYs; phonesim answers the one
 // naming its registration 200 and the foreign one 400.
 func TestInteropSippRegistrar(t *testing.T) {
-	sipp := interop(t, "sipp", "sip-tester")
+	sipp := testkit.Peer(t, "sipp", "sip-tester")
 	port := freeUDPPort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -6,12 +6,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"selfprov/internal/testkit"
 	"strings"
 	"testing"
 	"time"
 
 	"selfprov/configs"
+	"selfprov/internal/testkit"
 	"selfprov/provision"
 )
 

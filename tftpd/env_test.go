@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"selfprov/internal/testkit"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"selfprov/configs"
 	"selfprov/internal/coretest"
+	"selfprov/internal/testkit"
 	"selfprov/phonecfg"
 	"selfprov/provision"
 	"selfprov/store/sqlite"

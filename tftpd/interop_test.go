@@ -7,18 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"selfprov/internal/testkit"
 	"strings"
 	"testing"
 	"time"
-)
 
-// interop skips unless SELFPROV_INTEROP=1; then a missing peer binary is a
-// failure, not a skip.
-func interop(t *testing.T, bin, pkg string) string {
-	t.Helper()
-	return testkit.Peer(t, bin, pkg)
-}
+	"selfprov/internal/testkit"
+)
 
 // run runs a peer client with a bounded time and returns its output.
 func run(t *testing.T, dir, bin string, args ...string) (string, error) {
@@ -41,7 +35,7 @@ func readGolden(t *testing.T, name string) []byte {
 }
 
 func TestInteropTFTPHPA(t *testing.T) {
-	bin := interop(t, "tftp", "tftp-hpa")
+	bin := testkit.Peer(t, "tftp", "tftp-hpa")
 	e := newEnv(t, nil)
 	r := start(t, e, nil)
 	host, port, _ := net.SplitHostPort(r.tftp)
@@ -73,7 +67,7 @@ func TestInteropTFTPHPA(t *testing.T) {
 }
 
 func TestInteropCurl(t *testing.T) {
-	bin := interop(t, "curl", "curl")
+	bin := testkit.Peer(t, "curl", "curl")
 	e := newEnv(t, nil)
 	r := start(t, e, nil)
 	dir := t.TempDir()

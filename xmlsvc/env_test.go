@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"selfprov/internal/testkit"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 
 	"selfprov/configs"
 	"selfprov/internal/coretest"
+	"selfprov/internal/testkit"
 	"selfprov/phonecfg"
 	"selfprov/provision"
 	"selfprov/store/sqlite"

@@ -3,11 +3,12 @@ package xmlsvc
 import (
 	"net/url"
 	"reflect"
-	"selfprov/internal/coretest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"selfprov/internal/coretest"
 )
 
 func FuzzParseQuery(f *testing.F) {

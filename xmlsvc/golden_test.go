@@ -5,11 +5,11 @@ import (
 	"flag"
 	"path/filepath"
 	"regexp"
-	"selfprov/internal/testkit"
 	"strings"
 	"testing"
 
 	"selfprov/configs"
+	"selfprov/internal/testkit"
 	"selfprov/provision"
 )
 

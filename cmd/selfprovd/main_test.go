@@ -8,11 +8,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"selfprov/internal/testkit"
 	"strings"
 	"testing"
 	"time"
 
+	"selfprov/internal/testkit"
 	"selfprov/phonecfg"
 	"selfprov/phonesim"
 )

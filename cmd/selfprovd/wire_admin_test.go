@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"selfprov/internal/testkit"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"selfprov/internal/testkit"
 	"selfprov/phonesim"
 	"selfprov/telemetry/metrictest"
 )

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -65,4 +67,20 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// OnlyImports fails the test when pkg depends on a module outside the
+// standard library other than itself and allowed: it keeps the core free
+// of adapters and the wire formats free of the server.
+func OnlyImports(t testing.TB, pkg string, allowed ...string) {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if p != pkg && !slices.Contains(allowed, p) {
+			t.Errorf("%s depends on %s; it may import only the standard library and %v", pkg, p, allowed)
+		}
+	}
 }

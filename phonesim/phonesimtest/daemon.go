@@ -13,12 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"selfprov/internal/testkit"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"selfprov/internal/testkit"
 )
 
 // The end-to-end tests run the real selfprovd binary, built once per test

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"selfprov/internal/testkit"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 
 	"selfprov/configs"
 	"selfprov/internal/coretest"
+	"selfprov/internal/testkit"
 	"selfprov/provision"
 	"selfprov/store/sqlite"
 	"selfprov/xmlsvc/clientprov"

@@ -3,26 +3,17 @@ package clientapi_test
 import (
 	"encoding/json"
 	"encoding/xml"
-	"os/exec"
 	"reflect"
-	"strings"
 	"testing"
 
+	"selfprov/internal/testkit"
 	"selfprov/xmlsvc/clientprov/clientapi"
 )
 
 // Simulated clients import this package, so it stays on the standard
 // library and never reaches the core or the store.
 func TestImportsOnlyTheStandardLibrary(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "selfprov/xmlsvc/clientprov/clientapi").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	for _, p := range strings.Fields(string(out)) {
-		if p != "selfprov/xmlsvc/clientprov/clientapi" {
-			t.Errorf("clientapi depends on %s", p)
-		}
-	}
+	testkit.OnlyImports(t, "selfprov/xmlsvc/clientprov/clientapi")
 }
 
 func TestPathUserDevicesEscapes(t *testing.T) {
