@@ -164,7 +164,7 @@ func (b *binder) sipPair(addr string) (net.PacketConn, net.Listener, error) {
 		if err != nil {
 			return nil, nil, bindError("listen.sip", addr, err)
 		}
-		tcpAddr := sameHostPort(addr, pc.LocalAddr())
+		tcpAddr := boundPort(addr, pc.LocalAddr().String())
 		ln, err := net.Listen("tcp", tcpAddr)
 		if err == nil {
 			b.closers = append(b.closers, pc.Close, ln.Close)
@@ -175,16 +175,6 @@ func (b *binder) sipPair(addr string) (net.PacketConn, net.Listener, error) {
 			return nil, nil, bindError("listen.sip", tcpAddr, err)
 		}
 	}
-}
-
-// sameHostPort returns addr with the port of bound when addr asked for 0.
-func sameHostPort(addr string, bound net.Addr) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil || port != "0" {
-		return addr
-	}
-	_, bport, _ := net.SplitHostPort(bound.String())
-	return net.JoinHostPort(host, bport)
 }
 
 // start serves every component; the channel gets the first failure.
