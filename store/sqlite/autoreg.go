@@ -174,6 +174,8 @@ func (s *Store) runAutoRegBatch(batch []*autoRegRequest, savepoints bool) ([]aut
 				if !savepoints {
 					return errPartialWrite
 				}
+				// insertDevice logs a device only once all of it is in, so
+				// the rolled-back request left nothing in the log.
 				if _, err := s.exec(ctx, tx, qRollbackSavepoint); err != nil {
 					return err
 				}
@@ -201,17 +203,24 @@ func (s *Store) dropHints(batch []*autoRegRequest) {
 
 // autoRegisterOne creates one device inside tx, or finds it.
 func (s *Store) autoRegisterOne(ctx context.Context, tx *sql.Tx, req *autoRegRequest) autoRegResult {
-	var data []byte
-	err := s.queryRow(ctx, tx, qDeviceData, strings.ToUpper(req.name)).Scan(&data)
-	if err == nil {
+	key := strings.ToUpper(req.name)
+	// The cache knows every committed name, and the log what this
+	// transaction wrote: a new device costs no lookup.
+	exists := s.devices.exists(key)
+	if written, after := s.loggedDevice(key); written {
+		exists = after
+	}
+	if exists {
+		var data []byte
+		err := s.queryRow(ctx, tx, qDeviceData, key).Scan(&data)
+		if err != nil {
+			return autoRegResult{err: err}
+		}
 		var dev provision.Device
 		if err := json.Unmarshal(data, &dev); err != nil {
 			return autoRegResult{err: err}
 		}
 		return autoRegResult{dev: dev}
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return autoRegResult{err: err}
 	}
 	// The write connection is the only writer, so the hint read here cannot
 	// move under us until commit.

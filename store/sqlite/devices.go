@@ -34,18 +34,26 @@ var (
 // Device looks a device up by name, case-insensitively: one indexed read of
 // one row, the lines included in the document.
 func (s *Store) Device(ctx context.Context, name string) (provision.Device, error) {
+	key := strings.ToUpper(name)
+	d, exists, cached, gen := s.devices.lookup(key)
+	switch {
+	case !exists:
+		return provision.Device{}, provision.ErrDeviceNotFound
+	case cached:
+		return d, nil
+	}
 	var data []byte
-	err := s.getDevice.QueryRowContext(ctx, strings.ToUpper(name)).Scan(&data)
+	err := s.getDevice.QueryRowContext(ctx, key).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return provision.Device{}, provision.ErrDeviceNotFound
 	}
 	if err != nil {
 		return provision.Device{}, err
 	}
-	var d provision.Device
 	if err := json.Unmarshal(data, &d); err != nil {
 		return provision.Device{}, fmt.Errorf("sqlite: device %s: %w", name, err)
 	}
+	s.devices.fill(key, d, gen)
 	return d, nil
 }
 
@@ -162,6 +170,7 @@ func (s *Store) deleteDevice(ctx context.Context, tx *sql.Tx, name string, at ti
 			return nil, err
 		}
 	}
+	s.logDevice(deviceChange{key: key, deleted: true})
 	return released, nil
 }
 
@@ -205,6 +214,9 @@ func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device
 		if auto {
 			a = 1
 		}
+		if n, ok := num.(int64); ok {
+			s.raiseCeiling(l.Partition, n)
+		}
 		if _, err := s.exec(ctx, tx, qInsertLine,
 			key, l.Button, l.DN, l.Partition, num, len(l.DN), a); err != nil {
 			if strings.Contains(err.Error(), "constraint failed") {
@@ -213,6 +225,7 @@ func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device
 			return err
 		}
 	}
+	s.logDevice(deviceChange{key: key, dev: cloneDevice(d)})
 	return nil
 }
 
@@ -243,9 +256,45 @@ func (s *Store) release(dns []releasedDN) {
 	}
 }
 
+// loadCeilings reads the highest numeric DN of each partition; called once
+// at Open.
+func (s *Store) loadCeilings(ctx context.Context) error {
+	rows, err := s.w.QueryContext(ctx, `SELECT partition, MAX(dn_num) FROM lines WHERE dn_num IS NOT NULL GROUP BY partition`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	s.hintMu.Lock()
+	defer s.hintMu.Unlock()
+	for rows.Next() {
+		var partition string
+		var n int64
+		if err := rows.Scan(&partition, &n); err != nil {
+			return err
+		}
+		s.ceilings[partition] = n
+	}
+	return rows.Err()
+}
+
+func (s *Store) raiseCeiling(partition string, n int64) {
+	s.hintMu.Lock()
+	defer s.hintMu.Unlock()
+	if c, ok := s.ceilings[partition]; !ok || n > c {
+		s.ceilings[partition] = n
+	}
+}
+
 // lowestFree walks the used DNs of the range from `from` up and returns the
-// first gap (end+1 when there is none).
+// first gap (end+1 when there is none). Above the partition's ceiling every
+// DN is free: a range being filled in order is allocated without a query.
 func (s *Store) lowestFree(ctx context.Context, tx *sql.Tx, partition string, from, end int64, width int) (int64, error) {
+	s.hintMu.Lock()
+	c, ok := s.ceilings[partition]
+	s.hintMu.Unlock()
+	if !ok || from > c {
+		return from, nil
+	}
 	rows, err := s.query(ctx, tx, qUsedDNs,
 		partition, from, end, width)
 	if err != nil {

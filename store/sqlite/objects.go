@@ -41,66 +41,73 @@ func (s *Store) SaveCluster(ctx context.Context, c provision.Cluster) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT INTO cluster (id, data) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data`, string(data))
+	_, err = s.execWrite(ctx, `INSERT INTO cluster (id, data) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data`, string(data))
 	return err
 }
 
 // Named objects (templates, profiles) share one shape: name + JSON.
 
-// namedCache keeps the documents of the named tables in memory: templates
-// and profiles are read on every auto-registration and self-provisioning
-// (a quarter of an auto-registration's CPU went to reading them) and change
-// rarely. This Store is the database's only writer (the lock file), so
-// dropping an entry on each of its own writes keeps the cache exact; gen
-// stops a read that raced a write from caching what it read.
+// namedCache keeps the named tables' objects in memory, decoded:
+// templates and profiles are read on every auto-registration and
+// self-provisioning (reading and decoding them had been a quarter of an
+// auto-registration's CPU) and change rarely. Their types hold no slices or
+// maps, so a cached value is handed out as a copy. This Store is the
+// database's only writer (the lock file), so dropping an entry on each of
+// its own writes keeps the cache exact; gen stops a read that raced a write
+// from caching what it read.
 type namedCache struct {
 	mu   sync.Mutex
 	gen  uint64
-	docs map[string]string
+	objs map[string]any
 }
 
-func (c *namedCache) get(key string) (doc string, ok bool, gen uint64) {
+func (c *namedCache) get(key string) (obj any, ok bool, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	doc, ok = c.docs[key]
-	return doc, ok, c.gen
+	obj, ok = c.objs[key]
+	return obj, ok, c.gen
 }
 
-// fill caches doc unless a write happened since gen was read.
-func (c *namedCache) fill(key, doc string, gen uint64) {
+// fill caches obj unless a write happened since gen was read.
+func (c *namedCache) fill(key string, obj any, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {
 		return
 	}
-	if c.docs == nil {
-		c.docs = map[string]string{}
+	if c.objs == nil {
+		c.objs = map[string]any{}
 	}
-	c.docs[key] = doc
+	c.objs[key] = obj
 }
 
 func (c *namedCache) drop(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	delete(c.docs, key)
+	delete(c.objs, key)
 }
 
 func getNamed[T any](ctx context.Context, s *Store, table, name string) (T, error) {
-	var v T
 	key := table + "\x00" + name
-	data, ok, gen := s.named.get(key)
-	if !ok {
-		err := s.r.QueryRowContext(ctx, `SELECT data FROM `+table+` WHERE name = ?`, name).Scan(&data)
-		if errors.Is(err, sql.ErrNoRows) {
-			return v, fmt.Errorf("%w: %s %q", provision.ErrNotFound, table, name)
-		}
-		if err != nil {
-			return v, err
-		}
-		s.named.fill(key, data, gen)
+	obj, ok, gen := s.named.get(key)
+	if v, isT := obj.(T); ok && isT {
+		return v, nil
 	}
-	return v, json.Unmarshal([]byte(data), &v)
+	var v T
+	var data string
+	err := s.r.QueryRowContext(ctx, `SELECT data FROM `+table+` WHERE name = ?`, name).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, fmt.Errorf("%w: %s %q", provision.ErrNotFound, table, name)
+	}
+	if err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal([]byte(data), &v); err != nil {
+		return v, err
+	}
+	s.named.fill(key, v, gen)
+	return v, nil
 }
 
 func listNamed[T any](ctx context.Context, s *Store, table string) ([]T, error) {
@@ -130,13 +137,13 @@ func putNamed(ctx context.Context, s *Store, table, name string, v any) error {
 		return err
 	}
 	defer s.named.drop(table + "\x00" + name)
-	_, err = s.w.ExecContext(ctx, `INSERT INTO `+table+` (name, data) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET data = excluded.data`, name, string(data))
+	_, err = s.execWrite(ctx, `INSERT INTO `+table+` (name, data) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET data = excluded.data`, name, string(data))
 	return err
 }
 
 func deleteNamed(ctx context.Context, s *Store, table, name string) error {
 	defer s.named.drop(table + "\x00" + name)
-	res, err := s.w.ExecContext(ctx, `DELETE FROM `+table+` WHERE name = ?`, name)
+	res, err := s.execWrite(ctx, `DELETE FROM `+table+` WHERE name = ?`, name)
 	if err != nil {
 		return err
 	}
@@ -295,7 +302,7 @@ func (s *Store) UpdateUser(ctx context.Context, u provision.User) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE users SET self_service_id = ?, data = ?, pin_hash = ?, password_hash = ?, credential = ? WHERE id = ?`, append(args[1:], u.ID)...)
+	res, err := s.execWrite(ctx, `UPDATE users SET self_service_id = ?, data = ?, pin_hash = ?, password_hash = ?, credential = ? WHERE id = ?`, append(args[1:], u.ID)...)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -326,7 +333,7 @@ func (s *Store) SetCredentialState(ctx context.Context, id string, st provision.
 	if err != nil {
 		return err
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE users SET credential = ? WHERE id = ?`, string(cred), id)
+	res, err := s.execWrite(ctx, `UPDATE users SET credential = ? WHERE id = ?`, string(cred), id)
 	if err != nil {
 		return err
 	}

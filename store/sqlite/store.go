@@ -19,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"selfprov/provision"
 
@@ -44,10 +45,27 @@ type Store struct {
 	// rescan the used part of a range. Lowered whenever a DN is released.
 	hintMu sync.Mutex
 	hints  map[string]int64
+	// ceilings holds, per partition, a number no line's DN exceeds (guarded
+	// by hintMu): an allocation starting above it needs no query. Raised on
+	// every line insert, never lowered, so a rollback leaves it merely high.
+	ceilings map[string]int64
 
 	getDevice *sql.Stmt
 
-	named namedCache // templates and profiles (objects.go)
+	named   namedCache  // templates and profiles (objects.go)
+	devices deviceCache // every device name, recent devices (devcache.go)
+
+	// writeMu is held by the transaction that has the write connection,
+	// from its begin until its device log is applied to the cache, so that
+	// logs are applied in commit order and each transaction sees the cache
+	// as of the last commit. devLog is that transaction's log.
+	writeMu sync.Mutex
+	devLog  []deviceChange
+
+	// The checkpointer's connection, its wake-up and its end.
+	ckpt     *sql.DB
+	walGrew  chan struct{}
+	ckptDone chan struct{}
 
 	// The auto-registration batcher (autoreg.go).
 	autoRegQ    chan *autoRegRequest
@@ -86,7 +104,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{lock: lock, hints: map[string]int64{}, closing: make(chan struct{})}
+	s := &Store{lock: lock, hints: map[string]int64{}, ceilings: map[string]int64{}, closing: make(chan struct{})}
 	fail := func(err error) (*Store, error) {
 		s.Close()
 		return nil, err
@@ -96,7 +114,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// synchronous=NORMAL in WAL mode fsyncs at checkpoints, not at every
 	// commit: a power cut may lose the last commits but never corrupts, and
 	// it is what lets auto-registration storms commit thousands per second.
-	if s.w, err = sql.Open("sqlite", dsn+"?_pragma=journal_mode(WAL)&_txlock=immediate&"+pragmas); err != nil {
+	// wal_autocheckpoint(0): checkpoints run beside the writer (checkpointer).
+	if s.w, err = sql.Open("sqlite", dsn+"?_pragma=journal_mode(WAL)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(0)&_txlock=immediate&"+pragmas); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
 	}
 	s.w.SetMaxOpenConns(1)
@@ -104,6 +123,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s.w.SetConnMaxLifetime(0)
 	if err := s.migrate(ctx); err != nil {
 		return fail(fmt.Errorf("sqlite: %s: %w", path, err))
+	}
+	if err := s.devices.load(ctx, s.w); err != nil {
+		return fail(fmt.Errorf("sqlite: %s: reading device names: %w", path, err))
+	}
+	if err := s.loadCeilings(ctx); err != nil {
+		return fail(fmt.Errorf("sqlite: %s: reading line numbers: %w", path, err))
 	}
 	s.stmts = make(map[string]*sql.Stmt, len(writeStatements))
 	for _, q := range writeStatements {
@@ -122,6 +147,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if s.getDevice, err = s.r.PrepareContext(ctx, `SELECT data FROM devices WHERE name_key = ?`); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
 	}
+	if s.ckpt, err = sql.Open("sqlite", dsn+"?"+pragmas); err != nil {
+		return fail(fmt.Errorf("sqlite: %w", err))
+	}
+	s.ckpt.SetMaxOpenConns(1)
+	s.walGrew = make(chan struct{}, 1)
+	s.ckptDone = make(chan struct{})
+	go s.runCheckpointer()
 	s.autoRegQ = make(chan *autoRegRequest, autoRegQueue)
 	s.batcherDone = make(chan struct{})
 	go s.runAutoRegBatcher()
@@ -148,6 +180,9 @@ func (s *Store) Close() error {
 	if s.batcherDone != nil {
 		<-s.batcherDone
 	}
+	if s.ckptDone != nil {
+		<-s.ckptDone
+	}
 	var errs []error
 	if s.getDevice != nil {
 		errs = append(errs, s.getDevice.Close())
@@ -160,6 +195,10 @@ func (s *Store) Close() error {
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 		s.r = nil
+	}
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.Close())
+		s.ckpt = nil
 	}
 	if s.w != nil {
 		// Fold the WAL back so the file is whole on its own after a clean stop.
@@ -257,17 +296,85 @@ func (s *Store) prepared(_ context.Context, query string) (*sql.Stmt, error) {
 	return nil, fmt.Errorf("sqlite: statement not registered with writeStatement: %q", query)
 }
 
-// tx runs fn in one write transaction.
+// tx runs fn in one write transaction, and brings the device cache up to
+// date once it commits.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.devLog = s.devLog[:0]
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.devices.apply(s.devLog)
+	s.noteWALGrew()
+	return nil
+}
+
+// checkpointDelay gathers the commits of a storm into one checkpoint.
+const checkpointDelay = 100 * time.Millisecond
+
+// runCheckpointer copies the WAL back into the database file on its own
+// connection. SQLite would otherwise do it inside the commit that crosses
+// the WAL threshold, fsyncs included, stalling the single writer and every
+// phone waiting on it. PASSIVE never blocks the writer or readers.
+func (s *Store) runCheckpointer() {
+	defer close(s.ckptDone)
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-s.walGrew:
+		}
+		t := time.NewTimer(checkpointDelay)
+		select {
+		case <-s.closing:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if _, err := s.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+			s.noteWALGrew() // try again after the next delay
+		}
+	}
+}
+
+// execWrite runs one write statement outside a transaction.
+func (s *Store) execWrite(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := s.w.ExecContext(ctx, query, args...)
+	if err == nil {
+		s.noteWALGrew()
+	}
+	return res, err
+}
+
+// noteWALGrew wakes the checkpointer; it never blocks.
+func (s *Store) noteWALGrew() {
+	select {
+	case s.walGrew <- struct{}{}:
+	default:
+	}
+}
+
+// logDevice records a device write of the running transaction (writeMu held).
+func (s *Store) logDevice(ch deviceChange) { s.devLog = append(s.devLog, ch) }
+
+// loggedDevice reports whether the running transaction wrote key, and
+// whether that write left it in place.
+func (s *Store) loggedDevice(key string) (written, exists bool) {
+	for i := len(s.devLog) - 1; i >= 0; i-- {
+		if s.devLog[i].key == key {
+			return true, !s.devLog[i].deleted
+		}
+	}
+	return false, false
 }
 
 // mapErr turns driver errors into the core's sentinels.

@@ -1,0 +1,158 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"selfprov/provision"
+)
+
+// TestDeviceReadsFollowEveryWrite: devices are served from memory, and
+// every kind of device write, committed or not, is what the next read sees.
+func TestDeviceReadsFollowEveryWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "selfprov.db")
+	s := open(t, path)
+	ctx := context.Background()
+	want := func(name string, dn string) {
+		t.Helper()
+		for range 2 { // the second read comes from the cache
+			d, err := s.Device(ctx, name)
+			if dn == "" {
+				if !errors.Is(err, provision.ErrDeviceNotFound) {
+					t.Fatalf("Device(%s) = %v, %v; want not found", name, d.Lines, err)
+				}
+				continue
+			}
+			if err != nil || len(d.Lines) != 1 || d.Lines[0].DN != dn {
+				t.Fatalf("Device(%s) = %v, %v; want DN %s", name, d.Lines, err, dn)
+			}
+			d.Lines[0].DN = "changed by the caller"
+		}
+	}
+	r := provision.DNRange{Start: "1000", End: "1099"}
+	want("SEP000000000001", "")
+	if _, _, err := s.AutoRegister(ctx, "SEP000000000001", r, "", func(dn string) provision.Device {
+		return autoRegDevice("SEP000000000001", dn)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want("sep000000000001", "1000")
+
+	provisioned := provision.Device{Name: "SEP000000000002", Model: 36224, State: provision.StateProvisioned, Owner: "alice",
+		Lines: []provision.Line{{Button: 1, DN: "2001"}}}
+	if err := s.ReplaceDevice(ctx, "SEP000000000001", provisioned, 0); err != nil {
+		t.Fatal(err)
+	}
+	want("SEP000000000001", "")
+	want("SEP000000000002", "2001")
+
+	// A replacement that fails changes nothing.
+	if _, _, err := s.AutoRegister(ctx, "SEP000000000003", r, "", func(dn string) provision.Device {
+		return autoRegDevice("SEP000000000003", dn)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	taken := provisioned
+	if err := s.ReplaceDevice(ctx, "SEP000000000003", taken, 0); !errors.Is(err, provision.ErrDuplicate) {
+		t.Fatalf("replacing with an existing name: %v, want ErrDuplicate", err)
+	}
+	want("SEP000000000003", "1000")
+	want("SEP000000000002", "2001")
+
+	if err := s.DeleteDevice(ctx, "SEP000000000002", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	want("SEP000000000002", "")
+	if err := s.CreateDevice(ctx, provision.Device{Name: "CSFALICE", Model: 503, State: provision.StateProvisioned,
+		Lines: []provision.Line{{Button: 1, DN: "2001"}}}); err != nil {
+		t.Fatal(err)
+	}
+	want("csfalice", "2001")
+
+	// A reopened store knows the devices written before.
+	s.Close()
+	s = open(t, path)
+	want("SEP000000000003", "1000")
+	want("CSFALICE", "2001")
+	want("SEP000000000002", "")
+}
+
+// TestDeviceCacheRefusesAStaleFill: a reader that read a device before a
+// write was applied must not cache what it read.
+func TestDeviceCacheRefusesAStaleFill(t *testing.T) {
+	var c deviceCache
+	c.names, c.docs = map[string]struct{}{"SEPA": {}}, map[string]provision.Device{}
+	_, exists, cached, gen := c.lookup("SEPA")
+	if !exists || cached {
+		t.Fatalf("exists %v cached %v, want true false", exists, cached)
+	}
+	stale := autoRegDevice("SEPA", "1000")
+	c.apply([]deviceChange{{key: "SEPA", dev: autoRegDevice("SEPA", "2000")}})
+	c.fill("SEPA", stale, gen)
+	if d, _, _, _ := c.lookup("SEPA"); d.Lines[0].DN != "2000" {
+		t.Fatalf("cached DN %s after a stale fill, want 2000", d.Lines[0].DN)
+	}
+	c.apply([]deviceChange{{key: "SEPA", deleted: true}})
+	if _, exists, _, _ := c.lookup("SEPA"); exists {
+		t.Fatal("a deleted device still exists")
+	}
+}
+
+// TestDeviceCacheIsBounded: decoded devices are bounded; names are not,
+// and a device dropped from memory is read again.
+func TestDeviceCacheIsBounded(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	const n = maxCachedDevices + 100
+	var log []deviceChange
+	for i := range n {
+		key := fmt.Sprintf("SEP%012X", i)
+		log = append(log, deviceChange{key: key, dev: autoRegDevice(key, "1000")})
+	}
+	s.devices.apply(log)
+	if got := len(s.devices.docs); got > maxCachedDevices {
+		t.Fatalf("%d devices in memory, want at most %d", got, maxCachedDevices)
+	}
+	if got := len(s.devices.names); got != n {
+		t.Fatalf("%d names, want %d", got, n)
+	}
+	// A name without a cached document is read from the database: here,
+	// where the names were forged, it is not there.
+	for key := range s.devices.names {
+		if _, ok := s.devices.docs[key]; !ok {
+			if _, err := s.Device(ctx, key); !errors.Is(err, provision.ErrDeviceNotFound) {
+				t.Fatalf("Device(%s) = %v, want a database read that finds nothing", key, err)
+			}
+			break
+		}
+	}
+}
+
+// TestNamedObjectsAreFlat: the named cache hands out copies of its values,
+// which is only safe while the types hold no slices, maps or pointers.
+func TestNamedObjectsAreFlat(t *testing.T) {
+	for _, v := range []any{provision.UDT{}, provision.ULT{}, provision.UserProfile{}, provision.FeatureGroupTemplate{}} {
+		if err := flat(reflect.TypeOf(v)); err != nil {
+			t.Errorf("%T: %v", v, err)
+		}
+	}
+}
+
+func flat(t reflect.Type) error {
+	switch t.Kind() {
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if err := flat(t.Field(i).Type); err != nil {
+				return fmt.Errorf("%s: %w", t.Field(i).Name, err)
+			}
+		}
+	case reflect.Slice, reflect.Map, reflect.Pointer, reflect.Interface, reflect.Chan, reflect.Func:
+		return fmt.Errorf("is a %s", t.Kind())
+	}
+	return nil
+}
