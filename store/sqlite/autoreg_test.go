@@ -123,3 +123,35 @@ func TestAutoRegisterAfterCloseFails(t *testing.T) {
 		t.Fatal("AutoRegister on a closed store succeeded")
 	}
 }
+
+// TestAutoRegisterSkipsDNsOfOtherLines: a DN in the range that a
+// provisioned line holds is never handed out, whether the line was added
+// while the store ran or read back when it opened.
+func TestAutoRegisterSkipsDNsOfOtherLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "selfprov.db")
+	s := open(t, path)
+	ctx := context.Background()
+	r := provision.DNRange{Start: "1000", End: "1099"}
+	autoreg := func(name, want string) {
+		t.Helper()
+		d, _, err := s.AutoRegister(ctx, name, r, "", func(dn string) provision.Device { return autoRegDevice(name, dn) })
+		if err != nil || d.Lines[0].DN != want {
+			t.Fatalf("%s: %v %v, want DN %s", name, d.Lines, err, want)
+		}
+	}
+	provisioned := func(name, dn string) {
+		t.Helper()
+		if err := s.CreateDevice(ctx, provision.Device{Name: name, Model: 36224, State: provision.StateProvisioned,
+			Lines: []provision.Line{{Button: 1, DN: dn}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	autoreg("SEP000000000001", "1000")
+	provisioned("SEP0000000000A1", "1001")
+	autoreg("SEP000000000002", "1002")
+	provisioned("SEP0000000000A2", "1004")
+	s.Close()
+	s = open(t, path)
+	autoreg("SEP000000000003", "1003")
+	autoreg("SEP000000000004", "1005")
+}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,5 +167,69 @@ func TestTemplatesReadAfterWrite(t *testing.T) {
 	}
 	if _, err := s.UDT(ctx, "T"); !errors.Is(err, provision.ErrNotFound) {
 		t.Fatalf("after the deletion: %v, want ErrNotFound", err)
+	}
+}
+
+// TestLookupsUseIndexes: the queries a self-provisioning or an
+// auto-registration makes use an index, not a scan of every device or line.
+func TestLookupsUseIndexes(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	for _, q := range []struct{ query, index string }{
+		{qCountOwned, "devices_owner"},
+		{qAutoDNHolder, "lines_auto_dn"},
+		{qUsedDNs, "lines_dn"},
+		{qDeviceData, "sqlite_autoindex_devices_1"},
+	} {
+		args := make([]any, strings.Count(q.query, "?"))
+		for i := range args {
+			args[i] = "1"
+		}
+		rows, err := s.w.Query("EXPLAIN QUERY PLAN "+q.query, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if p := strings.Join(plan, "; "); !strings.Contains(p, "INDEX "+q.index) {
+			t.Errorf("%s\nplan %q, want it to use %s", q.query, p, q.index)
+		}
+	}
+}
+
+// TestCheckpointsRunBesideTheWriter: commits leave the WAL to the
+// checkpointer, which folds it back into the database file soon after.
+func TestCheckpointsRunBesideTheWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "selfprov.db")
+	s := open(t, path)
+	ctx := context.Background()
+	size := func() int64 {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Size()
+	}
+	before := size()
+	for i := range 200 {
+		d := provision.Device{Name: fmt.Sprintf("SEP%012X", i), Model: 36224, State: provision.StateProvisioned,
+			Lines: []provision.Line{{Button: 1, DN: fmt.Sprint(5000 + i)}}}
+		if err := s.CreateDevice(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for size() <= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("database file still %d bytes 5 s after the writes: no checkpoint ran", before)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
