@@ -187,13 +187,14 @@ func (s *Server) register(in *inbound) {
 	if in.tr == UDP {
 		// A retransmission of a REGISTER still waiting for the store is
 		// dropped: the original gets the answer, and the store is not asked
-		// twice. The 100 Trying slows the phone's retransmissions to T2.
+		// twice. No 100 Trying: RFC 4320 §4.1 forbids one to a non-INVITE
+		// over UDP before the client's Timer E has reached T2, by when
+		// the answer has long gone.
 		key = in.src + "|" + b.CallID + "|" + strconv.FormatUint(uint64(req.CSeq().SeqNo), 10)
 		if _, dup := s.inflight.LoadOrStore(key, struct{}{}); dup {
 			s.m.drop(dropRetransmission)
 			return
 		}
-		s.trying(in)
 	}
 	select {
 	case s.jobs <- &job{in: in, c: c, id: id, b: b, granted: granted, key: key}:
@@ -317,14 +318,6 @@ func (s *Server) reply200(in *inbound, c contact, granted time.Duration, isNew b
 		sb.WriteString(";x-cisco-newreg")
 	}
 	s.reply(in, 200, "OK", sip.NewHeader("Contact", sb.String()), sip.NewHeader("Expires", g))
-}
-
-// trying sends 100 Trying.
-func (s *Server) trying(in *inbound) {
-	res := sip.NewResponseFromRequest(in.req, 100, "Trying", nil)
-	if err := s.write(in, res); err != nil {
-		s.log.Debug("sip answer not sent", "err", err)
-	}
 }
 
 // reply sends a final answer statelessly and records it.

@@ -190,14 +190,20 @@ func (c *client) tryRead(d time.Duration) (sip.Message, error) {
 	return sip.ParseMessage(append([]byte(head.String()), body...))
 }
 
-// response returns the next final response, skipping 100 Trying.
+// response returns the next response, passing over requests (the restart
+// NOTIFYs of earlier phones). It must be final: the registrar sends no 100
+// Trying to a REGISTER (RFC 4320 §4.1 forbids an early one over UDP).
 func (c *client) response() *sip.Response {
 	c.t.Helper()
 	for {
-		m := c.read()
-		if r, ok := m.(*sip.Response); ok && r.StatusCode >= 200 {
-			return r
+		r, ok := c.read().(*sip.Response)
+		if !ok {
+			continue
 		}
+		if r.StatusCode < 200 {
+			c.t.Fatalf("got %d %s, want a final response", r.StatusCode, r.Reason)
+		}
+		return r
 	}
 }
 

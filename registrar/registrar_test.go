@@ -503,6 +503,11 @@ func TestStormKeepsGoroutinesBounded(t *testing.T) {
 	})
 	u := e.dial(t, "UDP")
 	tc := e.dial(t, "TCP")
+	// Serve starts the notifier last: once it runs, every worker exists.
+	waitFor(t, "the registrar's goroutines", func() bool {
+		buf := make([]byte, 1<<22)
+		return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "registrar.(*notifier).run(")
+	})
 	before, beforeOwn := runtime.NumGoroutine(), ownGoroutines()
 	const n = 2000
 	for i := range n {

@@ -70,7 +70,7 @@ type Options struct {
 	// TLSConfig, if set, serves SIP over TLS on the TLS listener given to Serve.
 	TLSConfig *tls.Config
 
-	Workers        int // goroutines for requests that touch the store; default 64
+	Workers        int // goroutines for requests that touch the store; default 128
 	QueueSize      int // requests waiting for a worker before 503; default 1024
 	UDPReaders     int // goroutines reading the UDP socket; default 2
 	MaxConnections int // concurrent TCP+TLS connections; default 4096
@@ -115,9 +115,10 @@ func (o *Options) defaults() error {
 	if o.RatePerSource < 0 {
 		return fmt.Errorf("registrar: ratePerSource %d is negative", o.RatePerSource)
 	}
-	// The store groups concurrent auto-registrations into one transaction,
-	// so enough workers must wait on it at once for the groups to form.
-	setInt(&o.Workers, 64)
+	// The store groups concurrent auto-registrations into one transaction
+	// of up to 64, so enough workers must wait on it at once for the groups
+	// to form: twice that, so that the next group fills while one commits.
+	setInt(&o.Workers, 128)
 	setInt(&o.QueueSize, 1024)
 	setInt(&o.UDPReaders, 2)
 	setInt(&o.MaxConnections, 4096)
