@@ -44,7 +44,7 @@ type Service struct {
 
 	userLocks [64]sync.Mutex // serialise credential updates per user
 	seed      maphash.Seed
-	urlVars   []string // old, new pairs for strings.NewReplacer
+	urlVars   *strings.Replacer // Options.URLVars, built once
 }
 
 type notifierBox struct{ n Notifier }
@@ -71,9 +71,11 @@ func New(opts Options) (*Service, error) {
 	if s.hashCost <= 0 {
 		s.hashCost = DefaultHashIterations
 	}
+	var pairs []string
 	for k, v := range opts.URLVars {
-		s.urlVars = append(s.urlVars, k, v)
+		pairs = append(pairs, k, v)
 	}
+	s.urlVars = strings.NewReplacer(pairs...)
 	for _, m := range opts.Models {
 		if err := ValidateModel(m); err != nil {
 			return nil, err
@@ -542,11 +544,17 @@ func (s *Service) userLine(button int, u User, partition string, ult ULT, m Mode
 // expandSettings fills the device name and the URL variables into the
 // template's URLs.
 func (s *Service) expandSettings(ds DeviceSettings, device string) DeviceSettings {
-	r := strings.NewReplacer(append([]string{"#DEVICENAME#", device}, s.urlVars...)...)
-	ds.IdleURL = r.Replace(ds.IdleURL)
-	ds.ServicesURL = r.Replace(ds.ServicesURL)
-	ds.AuthenticationURL = r.Replace(ds.AuthenticationURL)
-	ds.DirectoryURL = r.Replace(ds.DirectoryURL)
+	expand := func(v string) string {
+		if !strings.Contains(v, "#") {
+			return v
+		}
+		// A device name is letters and digits, so it brings no token in.
+		return s.urlVars.Replace(strings.ReplaceAll(v, "#DEVICENAME#", device))
+	}
+	ds.IdleURL = expand(ds.IdleURL)
+	ds.ServicesURL = expand(ds.ServicesURL)
+	ds.AuthenticationURL = expand(ds.AuthenticationURL)
+	ds.DirectoryURL = expand(ds.DirectoryURL)
 	return ds
 }
 
