@@ -213,14 +213,16 @@ func (s *Store) autoRegisterOne(ctx context.Context, tx *sql.Tx, req *autoRegReq
 	if exists {
 		var data []byte
 		err := s.queryRow(ctx, tx, qDeviceData, key).Scan(&data)
-		if err != nil {
+		switch {
+		case err == nil:
+			var dev provision.Device
+			if err := json.Unmarshal(data, &dev); err != nil {
+				return autoRegResult{err: err}
+			}
+			return autoRegResult{dev: dev}
+		case !errors.Is(err, sql.ErrNoRows): // else another name's hash
 			return autoRegResult{err: err}
 		}
-		var dev provision.Device
-		if err := json.Unmarshal(data, &dev); err != nil {
-			return autoRegResult{err: err}
-		}
-		return autoRegResult{dev: dev}
 	}
 	// The write connection is the only writer, so the hint read here cannot
 	// move under us until commit.

@@ -3,15 +3,19 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"hash/maphash"
 	"slices"
 	"sync"
 
 	"selfprov/provision"
 )
 
-// maxCachedDevices bounds the decoded devices kept in memory (about 1 KB
-// each); names are always all kept.
-const maxCachedDevices = 50_000
+// cachedDevicesPerGeneration bounds the decoded devices kept in memory: two
+// generations of this many. Few on purpose: a boot storm reads the devices
+// it just wrote, and a larger heap of decoded devices cost more in garbage
+// collection (on two cores, in REGISTER latency) than their reads saved.
+// Names are always all kept.
+const cachedDevicesPerGeneration = 2048
 
 // deviceCache mirrors the devices table in memory. It holds every device
 // name, so that the question every first REGISTER and every unknown
@@ -24,10 +28,18 @@ const maxCachedDevices = 50_000
 // inside tx, which log what they change; tx applies the log after the
 // commit, in commit order, before the next transaction starts (writeMu).
 type deviceCache struct {
-	mu    sync.RWMutex
-	names map[string]struct{}         // every name_key in the table
-	docs  map[string]provision.Device // by name_key; bounded
-	gen   uint64                      // bumped by every applied write
+	mu sync.RWMutex
+	// names counts the name_keys in the table by their hash: a map without
+	// pointers, which the garbage collector does not walk, however many
+	// devices there are. Two names may share a hash, so a hit means "may
+	// exist" (then the database answers) and a miss means "does not".
+	seed  maphash.Seed
+	names map[uint64]uint32
+	// Decoded devices by name_key, in two generations: when docs is full it
+	// becomes old, and a device read from old moves back into docs. What
+	// was not read for a generation is dropped.
+	docs, old map[string]provision.Device
+	gen       uint64 // bumped by every applied write
 }
 
 // deviceChange is one device write of a transaction: the device as written,
@@ -45,45 +57,62 @@ func (c *deviceCache) load(ctx context.Context, db *sql.DB) error {
 		return err
 	}
 	defer rows.Close()
-	names := map[string]struct{}{}
+	var keys []string
 	for rows.Next() {
 		var k string
 		if err := rows.Scan(&k); err != nil {
 			return err
 		}
-		names[k] = struct{}{}
+		keys = append(keys, k)
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.names, c.docs = names, map[string]provision.Device{}
-	c.mu.Unlock()
+	c.init(keys)
 	return nil
+}
+
+// init empties the cache and records the committed names.
+func (c *deviceCache) init(keys []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seed = maphash.MakeSeed()
+	c.names = make(map[uint64]uint32, len(keys))
+	for _, k := range keys {
+		c.names[maphash.String(c.seed, k)]++
+	}
+	c.docs, c.old = map[string]provision.Device{}, map[string]provision.Device{}
 }
 
 // lookup returns the cached device (a copy the caller may change), or
 // exists=false when no such device exists. cached=false with exists=true
-// means: read it, and offer it to fill with gen.
+// means: it may exist; read it, and offer what was read to fill with gen.
 func (c *deviceCache) lookup(key string) (dev provision.Device, exists, cached bool, gen uint64) {
 	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if _, ok := c.names[key]; !ok {
+	if c.names[maphash.String(c.seed, key)] == 0 {
+		defer c.mu.RUnlock()
 		return provision.Device{}, false, false, c.gen
 	}
-	d, ok := c.docs[key]
-	if !ok {
-		return provision.Device{}, true, false, c.gen
+	if d, ok := c.docs[key]; ok {
+		defer c.mu.RUnlock()
+		return cloneDevice(d), true, true, c.gen
 	}
-	return cloneDevice(d), true, true, c.gen
+	c.mu.RUnlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d, ok := c.old[key]; ok {
+		c.put(key, d)
+		return cloneDevice(d), true, true, c.gen
+	}
+	return provision.Device{}, c.names[maphash.String(c.seed, key)] > 0, false, c.gen
 }
 
-// exists reports whether a device with this name_key is committed.
+// exists reports whether a device with this name_key may be committed;
+// false is certain.
 func (c *deviceCache) exists(key string) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	_, ok := c.names[key]
-	return ok
+	return c.names[maphash.String(c.seed, key)] > 0
 }
 
 // fill caches what a reader read, unless a write was applied since it
@@ -107,28 +136,28 @@ func (c *deviceCache) apply(log []deviceChange) {
 	c.gen++
 	for _, ch := range log {
 		if ch.deleted {
-			delete(c.names, ch.key)
+			if h := maphash.String(c.seed, ch.key); c.names[h] > 1 {
+				c.names[h]--
+			} else {
+				delete(c.names, h)
+			}
 			delete(c.docs, ch.key)
+			delete(c.old, ch.key)
 			continue
 		}
-		c.names[ch.key] = struct{}{}
+		// A logged insert is always a new row (a device is replaced by
+		// deleting it first), so it adds one to its hash's count.
+		c.names[maphash.String(c.seed, ch.key)]++
 		c.put(ch.key, ch.dev)
 	}
 }
 
-// put stores a copy of d; c.mu is held. A full cache drops some entries:
-// an arbitrary eighth, since map order is random.
+// put stores a copy of d in the young generation; c.mu is held.
 func (c *deviceCache) put(key string, d provision.Device) {
-	if _, ok := c.docs[key]; !ok && len(c.docs) >= maxCachedDevices {
-		n := maxCachedDevices / 8
-		for k := range c.docs {
-			if n == 0 {
-				break
-			}
-			delete(c.docs, k)
-			n--
-		}
+	if _, ok := c.docs[key]; !ok && len(c.docs) >= cachedDevicesPerGeneration {
+		c.old, c.docs = c.docs, make(map[string]provision.Device, cachedDevicesPerGeneration)
 	}
+	delete(c.old, key)
 	c.docs[key] = cloneDevice(d)
 }
 

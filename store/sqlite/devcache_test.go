@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -86,13 +87,13 @@ func TestDeviceReadsFollowEveryWrite(t *testing.T) {
 // write was applied must not cache what it read.
 func TestDeviceCacheRefusesAStaleFill(t *testing.T) {
 	var c deviceCache
-	c.names, c.docs = map[string]struct{}{"SEPA": {}}, map[string]provision.Device{}
+	c.init([]string{"SEPA"})
 	_, exists, cached, gen := c.lookup("SEPA")
 	if !exists || cached {
 		t.Fatalf("exists %v cached %v, want true false", exists, cached)
 	}
 	stale := autoRegDevice("SEPA", "1000")
-	c.apply([]deviceChange{{key: "SEPA", dev: autoRegDevice("SEPA", "2000")}})
+	c.apply([]deviceChange{{key: "SEPA", deleted: true}, {key: "SEPA", dev: autoRegDevice("SEPA", "2000")}}) // replaced
 	c.fill("SEPA", stale, gen)
 	if d, _, _, _ := c.lookup("SEPA"); d.Lines[0].DN != "2000" {
 		t.Fatalf("cached DN %s after a stale fill, want 2000", d.Lines[0].DN)
@@ -103,33 +104,67 @@ func TestDeviceCacheRefusesAStaleFill(t *testing.T) {
 	}
 }
 
-// TestDeviceCacheIsBounded: decoded devices are bounded; names are not,
-// and a device dropped from memory is read again.
+// TestDeviceCacheIsBounded: decoded devices are bounded to two
+// generations, a device read from the old one moves back to the young one,
+// and names are all kept.
 func TestDeviceCacheIsBounded(t *testing.T) {
+	var c deviceCache
+	c.init(nil)
+	const per = cachedDevicesPerGeneration
+	key := func(i int) string { return fmt.Sprintf("SEP%012X", i) }
+	write := func(from, to int) {
+		var log []deviceChange
+		for i := from; i < to; i++ {
+			log = append(log, deviceChange{key: key(i), dev: autoRegDevice(key(i), "1000")})
+		}
+		c.apply(log)
+	}
+	cached := func(i int) bool {
+		_, exists, cached, _ := c.lookup(key(i))
+		if !exists {
+			t.Fatalf("%s does not exist", key(i))
+		}
+		return cached
+	}
+	write(0, 2*per)
+	if !cached(0) {
+		t.Fatal("a device of the old generation is not cached")
+	}
+	write(2*per, 3*per-1) // device 0, read, is now in the young generation
+	if !cached(0) || cached(1) {
+		t.Fatalf("device 0 (read) cached %v, device 1 (not read) cached %v; want true, false", cached(0), cached(1))
+	}
+	write(3*per, 5*per)
+	if n := len(c.docs) + len(c.old); n > 2*per {
+		t.Fatalf("%d devices in memory, want at most %d", n, 2*per)
+	}
+	if len(c.names) != 5*per-1 {
+		t.Fatalf("%d names, want %d", len(c.names), 5*per-1)
+	}
+}
+
+// TestDeviceNameHashCollision: names are kept by hash, so a new device may
+// share one with a device that exists. It reads as not found and is
+// auto-registered all the same; deleting one of two names of a hash leaves
+// the other.
+func TestDeviceNameHashCollision(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
 	ctx := context.Background()
-	const n = maxCachedDevices + 100
-	var log []deviceChange
-	for i := range n {
-		key := fmt.Sprintf("SEP%012X", i)
-		log = append(log, deviceChange{key: key, dev: autoRegDevice(key, "1000")})
+	const name = "SEP00000000C011"
+	s.devices.names[maphash.String(s.devices.seed, name)]++ // as if another name had its hash
+	if _, err := s.Device(ctx, name); !errors.Is(err, provision.ErrDeviceNotFound) {
+		t.Fatalf("Device = %v, want not found", err)
 	}
-	s.devices.apply(log)
-	if got := len(s.devices.docs); got > maxCachedDevices {
-		t.Fatalf("%d devices in memory, want at most %d", got, maxCachedDevices)
+	r := provision.DNRange{Start: "1000", End: "1099"}
+	d, created, err := s.AutoRegister(ctx, name, r, "", func(dn string) provision.Device { return autoRegDevice(name, dn) })
+	if err != nil || !created || d.Lines[0].DN != "1000" {
+		t.Fatalf("AutoRegister = %v created=%v %v", d.Lines, created, err)
 	}
-	if got := len(s.devices.names); got != n {
-		t.Fatalf("%d names, want %d", got, n)
+	if err := s.DeleteDevice(ctx, name, time.Time{}); err != nil {
+		t.Fatal(err)
 	}
-	// A name without a cached document is read from the database: here,
-	// where the names were forged, it is not there.
-	for key := range s.devices.names {
-		if _, ok := s.devices.docs[key]; !ok {
-			if _, err := s.Device(ctx, key); !errors.Is(err, provision.ErrDeviceNotFound) {
-				t.Fatalf("Device(%s) = %v, want a database read that finds nothing", key, err)
-			}
-			break
-		}
+	if !s.devices.exists(name) {
+		t.Fatal("deleting one of two names with the same hash forgot both")
 	}
 }
 
