@@ -29,10 +29,6 @@ var (
 	qUsedDNs      = writeStatement(`SELECT DISTINCT dn_num FROM lines WHERE partition = ? AND dn_num >= ? AND dn_num <= ? AND dn_len = ? ORDER BY dn_num`)
 	qDeviceState  = writeStatement(`SELECT state FROM devices WHERE name_key = ?`)
 	qCountOwned   = writeStatement(`SELECT COUNT(*) FROM devices WHERE owner = ?`)
-
-	qReadDevice       = readStatement(`SELECT data FROM devices WHERE name_key = ?`)
-	qReadCountOwned   = readStatement(`SELECT COUNT(*) FROM devices WHERE owner = ?`)
-	qReadLastDeletion = readStatement(`SELECT deleted_at FROM deletions WHERE owner = ? AND prefix = ?`)
 )
 
 // Device looks a device up by name, case-insensitively: one indexed read of
@@ -47,7 +43,7 @@ func (s *Store) Device(ctx context.Context, name string) (provision.Device, erro
 		return d, nil
 	}
 	var data []byte
-	err := s.queryRowRead(ctx, qReadDevice, key).Scan(&data)
+	err := s.getDevice.QueryRowContext(ctx, key).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return provision.Device{}, provision.ErrDeviceNotFound
 	}
@@ -112,7 +108,7 @@ func (s *Store) Devices(ctx context.Context, f provision.DeviceFilter) ([]provis
 // CountOwnedDevices counts the devices a user owns.
 func (s *Store) CountOwnedDevices(ctx context.Context, owner string) (int, error) {
 	var n int
-	err := s.queryRowRead(ctx, qReadCountOwned, owner).Scan(&n)
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM devices WHERE owner = ?`, owner).Scan(&n)
 	return n, err
 }
 
@@ -357,7 +353,7 @@ func (s *Store) ReplaceDevice(ctx context.Context, oldName string, d provision.D
 // LastDeletion tells when owner last lost a device with this prefix.
 func (s *Store) LastDeletion(ctx context.Context, owner, prefix string) (time.Time, error) {
 	var ns int64
-	err := s.queryRowRead(ctx, qReadLastDeletion, owner, strings.ToUpper(prefix)).Scan(&ns)
+	err := s.r.QueryRowContext(ctx, `SELECT deleted_at FROM deletions WHERE owner = ? AND prefix = ?`, owner, strings.ToUpper(prefix)).Scan(&ns)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, nil
 	}

@@ -231,15 +231,10 @@ func scanUser(sc interface{ Scan(...any) error }) (provision.User, error) {
 }
 
 // User finds a user by ID, then by self-service ID.
-var (
-	qReadUser                = readStatement(`SELECT ` + userCols + ` FROM users WHERE id = ?`)
-	qReadUserBySelfServiceID = readStatement(`SELECT ` + userCols + ` FROM users WHERE self_service_id = ?`)
-)
-
 func (s *Store) User(ctx context.Context, id string) (provision.User, error) {
-	u, err := scanUser(s.queryRowRead(ctx, qReadUser, id))
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		u, err = scanUser(s.queryRowRead(ctx, qReadUserBySelfServiceID, id))
+		u, err = scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE self_service_id = ?`, id))
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return provision.User{}, provision.ErrUserNotFound

@@ -50,7 +50,7 @@ type Store struct {
 	// every line insert, never lowered, so a rollback leaves it merely high.
 	ceilings map[string]int64
 
-	reads map[string]*sql.Stmt // readStatements; read-only after Open
+	getDevice *sql.Stmt
 
 	named   namedCache  // templates and profiles (objects.go)
 	devices deviceCache // every device name, recent devices (devcache.go)
@@ -88,25 +88,6 @@ var writeStatements []string
 func writeStatement(query string) string {
 	writeStatements = append(writeStatements, query)
 	return query
-}
-
-// readStatements lists the hot read queries, registered by readStatement
-// and prepared at Open on the read pool: preparing a query had cost a login
-// more than running it.
-var readStatements []string
-
-func readStatement(query string) string {
-	readStatements = append(readStatements, query)
-	return query
-}
-
-// queryRowRead runs a registered read query on the read pool.
-func (s *Store) queryRowRead(ctx context.Context, query string, args ...any) *sql.Row {
-	st, ok := s.reads[query]
-	if !ok {
-		return s.r.QueryRowContext(ctx, query, args...)
-	}
-	return st.QueryRowContext(ctx, args...)
 }
 
 var _ provision.Store = (*Store)(nil)
@@ -163,13 +144,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s.r.SetMaxOpenConns(8)
 	s.r.SetMaxIdleConns(8)
 	s.r.SetConnMaxLifetime(0)
-	s.reads = make(map[string]*sql.Stmt, len(readStatements))
-	for _, q := range readStatements {
-		st, err := s.r.PrepareContext(ctx, q)
-		if err != nil {
-			return fail(fmt.Errorf("sqlite: preparing %q: %w", q, err))
-		}
-		s.reads[q] = st
+	if s.getDevice, err = s.r.PrepareContext(ctx, `SELECT data FROM devices WHERE name_key = ?`); err != nil {
+		return fail(fmt.Errorf("sqlite: %w", err))
 	}
 	if s.ckpt, err = sql.Open("sqlite", dsn+"?"+pragmas); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
@@ -208,10 +184,10 @@ func (s *Store) Close() error {
 		<-s.ckptDone
 	}
 	var errs []error
-	for _, st := range s.reads {
-		errs = append(errs, st.Close())
+	if s.getDevice != nil {
+		errs = append(errs, s.getDevice.Close())
+		s.getDevice = nil
 	}
-	s.reads = nil
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
 	}
