@@ -114,8 +114,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// synchronous=NORMAL in WAL mode fsyncs at checkpoints, not at every
 	// commit: a power cut may lose the last commits but never corrupts, and
 	// it is what lets auto-registration storms commit thousands per second.
-	// wal_autocheckpoint(0): checkpoints run beside the writer (checkpointer).
-	if s.w, err = sql.Open("sqlite", dsn+"?_pragma=journal_mode(WAL)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(0)&_txlock=immediate&"+pragmas); err != nil {
+	// Checkpoints run beside the writer (runCheckpointer); the writer's own
+	// automatic checkpoint is only a backstop, at 16 MB of WAL instead of 4,
+	// for when a write storm outruns the checkpointer (seeding 10,000 users
+	// grew the WAL to 135 MB without it). journal_size_limit gives the disk
+	// back after such a storm.
+	if s.w, err = sql.Open("sqlite", dsn+"?_pragma=journal_mode(WAL)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(4096)&_pragma=journal_size_limit(16777216)&_txlock=immediate&"+pragmas); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
 	}
 	s.w.SetMaxOpenConns(1)
