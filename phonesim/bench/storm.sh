@@ -23,7 +23,7 @@ awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "  - {userId: user%04d, la
 awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "user%04d,12345,3%04d\n", i, i }' > "$W/users.csv"
 
 mkdir "$W/data"
-GOGC=${SELFPROVD_GOGC:-} "$W/selfprovd" -config "$W/storm.yaml" -data-dir "$W/data" -advertise 127.0.0.1 \
+"$W/selfprovd" -config "$W/storm.yaml" -data-dir "$W/data" -advertise 127.0.0.1 \
 	-listen.tftp 127.0.0.1:21069 -listen.config 127.0.0.1:21070 -listen.sip 127.0.0.1:21060 \
 	-listen.services 127.0.0.1:21080 -listen.admin 127.0.0.1:21090 -log.level warn 2> "$W/selfprovd.log" &
 PID=$!
@@ -36,11 +36,11 @@ until [ -s "$W/data/admin-token" ]; do
 done
 sleep 0.5
 cpu() { awk '{print $14 + $15}' /proc/$PID/stat; }
-echo "before phonesim: $(grep VmHWM /proc/$PID/status)"; T0=$(cpu); (for s in $(seq 60); do sleep 1; echo "$s $(grep VmRSS /proc/$PID/status) $(ls -la $W/data/selfprov.db-wal | cut -d" " -f5)"; done &)
+T0=$(cpu)
 /usr/bin/time -f "phonesim: %e s wall, %U s user, %S s sys, %M KB max RSS" \
 	"$W/phonesim" run -tftp 127.0.0.1:21069 -config 127.0.0.1:21070 -users "$W/users.csv" \
 	-n "$N" -rate "$RATE" -c "$C" -local-ip 127.0.1.1-100 -progress never -seed 77 \
-	-idle-wait 0 -notify-timeout 120s -timeout 30s -register-attempts 20 -run-time 15m -cpuprofile /tmp/ps.prof "$@" || true
+	-idle-wait 0 -notify-timeout 120s -timeout 30s -register-attempts 20 -run-time 15m "$@" || true
 T1=$(cpu)
 echo "selfprovd: $(( (T1 - T0) / $(getconf CLK_TCK) )) s CPU; $(grep VmHWM /proc/$PID/status)"
 echo
