@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 
 	"selfprov/phonecfg"
@@ -20,7 +21,11 @@ type configCache struct {
 	dict    []byte
 	max     int
 	readers sync.Pool // flate readers, reset per use
-	writers sync.Pool // *flate.Writer bound to dict
+	// deflaters holds at most one *flate.Writer per CPU (nil until first
+	// needed). A writer is about a megabyte; a sync.Pool, emptied by every
+	// collection, had a storm allocate one per config and hold hundreds
+	// of megabytes at once, when more than one per CPU cannot run anyway.
+	deflaters chan *flate.Writer
 
 	mu      sync.RWMutex
 	entries map[string]cached
@@ -49,7 +54,12 @@ func newConfigCache(cms []phonecfg.CallManager, max int) *configCache {
 	if err != nil {
 		dict = nil // a cache without a dictionary still works, only larger
 	}
-	return &configCache{dict: dict, max: max, entries: map[string]cached{}}
+	c := &configCache{dict: dict, max: max, entries: map[string]cached{},
+		deflaters: make(chan *flate.Writer, runtime.GOMAXPROCS(0))}
+	for range cap(c.deflaters) {
+		c.deflaters <- nil
+	}
+	return c
 }
 
 // get returns the config cached for name if it was rendered from input
@@ -77,20 +87,22 @@ func (c *configCache) get(name string, sum uint64) ([]byte, bool) {
 
 func (c *configCache) put(name string, sum uint64, data []byte) error {
 	var buf bytes.Buffer
-	w, _ := c.writers.Get().(*flate.Writer)
+	w := <-c.deflaters
 	if w == nil {
 		var err error
 		if w, err = flate.NewWriterDict(&buf, flate.BestSpeed, c.dict); err != nil {
+			c.deflaters <- nil
 			return fmt.Errorf("tftpd: config cache: %w", err)
 		}
 	} else {
 		w.Reset(&buf)
 	}
-	defer c.writers.Put(w)
-	if _, err := w.Write(data); err != nil {
-		return err
+	_, err := w.Write(data)
+	if err == nil {
+		err = w.Close()
 	}
-	if err := w.Close(); err != nil {
+	c.deflaters <- w
+	if err != nil {
 		return err
 	}
 	z := bytes.Clone(buf.Bytes())

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,5 +73,42 @@ func TestChangeWithoutNewVersionStamp(t *testing.T) {
 	got, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil)
 	if err != nil || !bytes.Contains(got, []byte("<displayName>Front Desk</displayName>")) {
 		t.Errorf("after the change: %v\n%s", err, got)
+	}
+}
+
+// TestConfigCacheConcurrentPuts: deflaters are shared by concurrent puts
+// (one per CPU at most), and every entry still inflates to its own config.
+func TestConfigCacheConcurrentPuts(t *testing.T) {
+	c := newConfigCache(testCMs, 1000)
+	const workers, each = 16, 20
+	configs := make([][]byte, workers*each)
+	for i := range configs {
+		data, err := phonecfg.RenderDevice(phonecfg.Device{Name: fmt.Sprintf("SEP0A1B%08X", i), CallManagers: testCMs,
+			Lines: []phonecfg.Line{{Button: 1, DN: fmt.Sprint(1000 + i)}}, VersionStamp: fmt.Sprint("1700000000-", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		configs[i] = data
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w * each; i < (w+1)*each; i++ {
+				if err := c.put(fmt.Sprintf("SEP0A1B%08X", i), uint64(i), configs[i]); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i, want := range configs {
+		if got, ok := c.get(fmt.Sprintf("SEP0A1B%08X", i), uint64(i)); !ok || !bytes.Equal(got, want) {
+			t.Fatalf("config %d: hit %v, bytes equal %v", i, ok, bytes.Equal(got, want))
+		}
+	}
+	if n := len(c.deflaters); n != runtime.GOMAXPROCS(0) {
+		t.Fatalf("%d deflaters returned, want %d", n, runtime.GOMAXPROCS(0))
 	}
 }
