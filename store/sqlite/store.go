@@ -115,11 +115,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// commit: a power cut may lose the last commits but never corrupts, and
 	// it is what lets auto-registration storms commit thousands per second.
 	// Checkpoints run beside the writer (runCheckpointer); the writer's own
-	// automatic checkpoint is only a backstop, at 16 MB of WAL instead of 4,
-	// for when a write storm outruns the checkpointer (seeding 10,000 users
-	// grew the WAL to 135 MB without it). journal_size_limit gives the disk
-	// back after such a storm.
-	if s.w, err = sql.Open("sqlite", dsn+"?_pragma=journal_mode(WAL)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(4096)&_pragma=journal_size_limit(16777216)&_txlock=immediate&"+pragmas); err != nil {
+	// automatic checkpoint is only a backstop, at 128 MB of WAL instead of
+	// 4, should the checkpointer fail. journal_size_limit gives the disk
+	// back after a storm.
+	if s.w, err = sql.Open("sqlite", dsn+"?_pragma=journal_mode(WAL)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(32768)&_pragma=journal_size_limit(67108864)&_txlock=immediate&"+pragmas); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
 	}
 	s.w.SetMaxOpenConns(1)
@@ -344,11 +343,26 @@ func (s *Store) runCheckpointer() {
 			return
 		case <-t.C:
 		}
-		if _, err := s.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+		var busy, frames, done int
+		if err := s.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
 			s.noteWALGrew() // try again after the next delay
+			continue
+		}
+		if frames >= restartFrames {
+			// Under steady writes a PASSIVE checkpoint never catches up
+			// with the end of the WAL, so the WAL is never started over.
+			// RESTART waits for a gap between transactions, copies the few
+			// frames PASSIVE left and lets the next writer start over.
+			_, _ = s.ckpt.Exec(`PRAGMA wal_checkpoint(RESTART)`)
 		}
 	}
 }
+
+// restartFrames is the WAL length (4 KB frames, 64 MB) past which the
+// checkpointer starts the WAL over. Each RESTART holds the writer back for
+// a moment, so not often: an auto-registration storm writes a WAL this
+// long in about a second.
+const restartFrames = 16384
 
 // execWrite runs one write statement outside a transaction.
 func (s *Store) execWrite(ctx context.Context, query string, args ...any) (sql.Result, error) {
