@@ -155,3 +155,45 @@ func TestAutoRegisterSkipsDNsOfOtherLines(t *testing.T) {
 	autoreg("SEP000000000003", "1003")
 	autoreg("SEP000000000004", "1005")
 }
+
+// TestAutoRegisterSamePhoneInOneBatch: one phone asking many times at once
+// (retransmissions, new Call-IDs) gets one device and one DN, created once.
+func TestAutoRegisterSamePhoneInOneBatch(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	r := provision.DNRange{Start: "1000", End: "1099"}
+	const name, asks = "SEP000000000077", 50
+	var created sync.Map
+	var wg sync.WaitGroup
+	dns := make([]string, asks)
+	for i := range asks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, c, err := s.AutoRegister(ctx, name, r, "", func(dn string) provision.Device { return autoRegDevice(name, dn) })
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if c {
+				created.Store(i, true)
+			}
+			dns[i] = d.Lines[0].DN
+		}()
+	}
+	wg.Wait()
+	n := 0
+	created.Range(func(any, any) bool { n++; return true })
+	if n != 1 {
+		t.Errorf("created %d times, want once", n)
+	}
+	for i, dn := range dns {
+		if dn != "1000" {
+			t.Fatalf("ask %d got DN %q, want 1000", i, dn)
+		}
+	}
+	next, _, err := s.AutoRegister(ctx, "SEP000000000078", r, "", func(dn string) provision.Device { return autoRegDevice("SEP000000000078", dn) })
+	if err != nil || next.Lines[0].DN != "1001" {
+		t.Fatalf("next phone: %v %v, want DN 1001", next.Lines, err)
+	}
+}
