@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 
 	"selfprov/provision"
@@ -13,14 +14,11 @@ import (
 // Auto-registrations arrive in storms: thousands of phones booting at once.
 // Each one is a short write transaction, and with one writer the commit
 // (writing the WAL frames of the touched pages) is a third of its cost. So
-// concurrent AutoRegister calls are grouped: one goroutine takes every
-// request waiting, up to maxAutoRegBatch, and runs them in one transaction,
-// so that one failing request leaves the others whole (see
-// autoRegisterBatch). A lone request pays nothing extra.
-const (
-	maxAutoRegBatch = 64
-	autoRegQueue    = 1024
-)
+// concurrent AutoRegister calls are grouped: every request waiting, up to
+// maxAutoRegBatch, runs in one transaction, so that one failing request
+// leaves the others whole (see autoRegisterBatch). A lone request pays
+// nothing extra.
+const maxAutoRegBatch = 64
 
 var (
 	qSavepoint         = writeStatement(`SAVEPOINT autoreg`)
@@ -71,12 +69,20 @@ func (s *Store) AutoRegister(ctx context.Context, name string, r provision.DNRan
 		ctx: ctx, name: name, hintKey: hintKey(partition, r), partition: partition,
 		start: start, end: end, width: width, build: build, done: make(chan autoRegResult, 1),
 	}
-	select {
-	case s.autoRegQ <- req:
-	case <-s.closing:
+	s.autoRegMu.Lock()
+	if s.autoRegClosed {
+		s.autoRegMu.Unlock()
 		return provision.Device{}, false, errStoreClosed
-	case <-ctx.Done():
-		return provision.Device{}, false, ctx.Err()
+	}
+	s.autoRegPending = append(s.autoRegPending, req)
+	lead := !s.autoRegRunning
+	if lead {
+		s.autoRegRunning = true
+		s.autoRegRunners.Add(1)
+	}
+	s.autoRegMu.Unlock()
+	if lead {
+		s.runAutoRegBatches(true)
 	}
 	select {
 	case res := <-req.done:
@@ -86,36 +92,47 @@ func (s *Store) AutoRegister(ctx context.Context, name string, r provision.DNRan
 	}
 }
 
-// runAutoRegBatcher serves the auto-registration queue until the store
-// closes; requests still queued then get errStoreClosed.
-func (s *Store) runAutoRegBatcher() {
-	defer close(s.batcherDone)
-	batch := make([]*autoRegRequest, 0, maxAutoRegBatch)
-	for {
-		select {
-		case req := <-s.autoRegQ:
-			batch = append(batch[:0], req)
-		case <-s.closing:
-			for {
-				select {
-				case req := <-s.autoRegQ:
-					req.done <- autoRegResult{err: errStoreClosed}
-				default:
-					return
-				}
-			}
+// runAutoRegBatches runs the waiting requests in batches until none is
+// left. The caller that finds no batch running does it itself (lead), so
+// a phone that comes alone waits for no other goroutine: on two busy cores
+// every hand-off between goroutines was a scheduling delay in each
+// REGISTER. A caller runs only the batch holding its own request; if more
+// wait by then, a new goroutine goes on, so its answer is not held up.
+func (s *Store) runAutoRegBatches(lead bool) {
+	for first := true; ; first = false {
+		s.autoRegMu.Lock()
+		n := min(len(s.autoRegPending), maxAutoRegBatch)
+		if n == 0 || s.autoRegClosed {
+			s.autoRegRunning = false
+			s.autoRegMu.Unlock()
+			s.autoRegRunners.Done()
+			return
 		}
-	drain:
-		for len(batch) < maxAutoRegBatch {
-			select {
-			case req := <-s.autoRegQ:
-				batch = append(batch, req)
-			default:
-				break drain
-			}
+		if lead && !first {
+			s.autoRegMu.Unlock()
+			go s.runAutoRegBatches(false) // still running: the count passes on
+			return
 		}
+		batch := slices.Clone(s.autoRegPending[:n])
+		s.autoRegPending = append(s.autoRegPending[:0], s.autoRegPending[n:]...)
+		s.autoRegMu.Unlock()
 		s.autoRegisterBatch(batch)
 	}
+}
+
+// closeAutoRegister refuses new requests, waits for the batch running and
+// answers the requests still waiting with errStoreClosed.
+func (s *Store) closeAutoRegister() {
+	s.autoRegMu.Lock()
+	s.autoRegClosed = true
+	s.autoRegMu.Unlock()
+	s.autoRegRunners.Wait()
+	s.autoRegMu.Lock()
+	defer s.autoRegMu.Unlock()
+	for _, req := range s.autoRegPending {
+		req.done <- autoRegResult{err: errStoreClosed}
+	}
+	s.autoRegPending = nil
 }
 
 // errPartialWrite aborts a batch run without savepoints in which a request

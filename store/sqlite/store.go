@@ -67,11 +67,15 @@ type Store struct {
 	walGrew  chan struct{}
 	ckptDone chan struct{}
 
-	// The auto-registration batcher (autoreg.go).
-	autoRegQ    chan *autoRegRequest
-	closing     chan struct{}
-	closeOnce   sync.Once
-	batcherDone chan struct{}
+	// Auto-registration batches (autoreg.go): the requests waiting, whether
+	// a goroutine runs them, and that goroutine for Close to wait on.
+	autoRegMu      sync.Mutex
+	autoRegPending []*autoRegRequest
+	autoRegRunning bool
+	autoRegClosed  bool
+	autoRegRunners sync.WaitGroup
+	closing        chan struct{}
+	closeOnce      sync.Once
 	// largestAutoRegBatch shows that storms are grouped.
 	largestAutoRegBatch atomic.Int64
 
@@ -157,9 +161,6 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s.walGrew = make(chan struct{}, 1)
 	s.ckptDone = make(chan struct{})
 	go s.runCheckpointer()
-	s.autoRegQ = make(chan *autoRegRequest, autoRegQueue)
-	s.batcherDone = make(chan struct{})
-	go s.runAutoRegBatcher()
 	return s, nil
 }
 
@@ -180,9 +181,7 @@ func lockFile(path string) (*os.File, error) {
 // Close closes the database. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() { close(s.closing) })
-	if s.batcherDone != nil {
-		<-s.batcherDone
-	}
+	s.closeAutoRegister()
 	if s.ckptDone != nil {
 		<-s.ckptDone
 	}
