@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -180,7 +182,7 @@ func (s *Server) register(in *inbound) {
 	now := s.clock.Now()
 	if e, ok := s.table.get(id.name); ok && now.UnixNano()-e.verified < int64(s.opts.VerifyAfter) {
 		s.table.put(id.name, b, now, granted, false)
-		s.reply200(in, c, granted, false)
+		s.reply200(in, c, granted, false, nil)
 		return
 	}
 	var key string
@@ -237,13 +239,28 @@ func (s *Server) registerSlow(j *job) {
 		return
 	}
 	s.table.put(j.id.name, j.b, s.clock.Now(), j.granted, true)
-	s.reply200(j.in, j.c, j.granted, true)
-	if created {
-		s.m.autoregs.Inc()
-		// Sent from this worker, which has just written the 200 to the same
-		// phone, rather than queued for the notifier goroutine: one
-		// goroutine hand-off less in every auto-registration.
-		s.notifier.sendNow(outgoing{j.id.name, provision.ActionRestart})
+	if !created {
+		s.reply200(j.in, j.c, j.granted, true, nil)
+		return
+	}
+	s.m.autoregs.Inc()
+	// The restart NOTIFY goes from this worker, which has just answered the
+	// same phone, rather than through the notifier goroutine: one goroutine
+	// hand-off less. On a stream, the 200 and the NOTIFY share one write.
+	restart := outgoing{j.id.name, provision.ActionRestart}
+	if j.in.tr == UDP {
+		s.reply200(j.in, j.c, j.granted, true, nil)
+		s.notifier.sendNow(restart)
+		return
+	}
+	branch, p := s.notifier.prepare(restart)
+	var notify []byte
+	if p != nil {
+		notify = p.data
+	}
+	err = s.reply200(j.in, j.c, j.granted, true, notify)
+	if p != nil {
+		s.notifier.written(restart, branch, err)
 	}
 }
 
@@ -301,7 +318,9 @@ func (s *Server) warning(code, text string) sip.Header {
 // reply200 answers a successful REGISTER with the granted expiry and the
 // Contact, echoed with its parameters as CUCM does (;x-cisco-newreg on a
 // new registration).
-func (s *Server) reply200(in *inbound, c contact, granted time.Duration, isNew bool) {
+// reply200 answers a REGISTER with its binding; then, on a stream, writes
+// next (the restart NOTIFY) in the same write.
+func (s *Server) reply200(in *inbound, c contact, granted time.Duration, isNew bool, next []byte) error {
 	g := strconv.Itoa(int(granted / time.Second))
 	var sb strings.Builder
 	sb.Grow(len(c.uri) + 256)
@@ -320,11 +339,17 @@ func (s *Server) reply200(in *inbound, c contact, granted time.Duration, isNew b
 	if isNew {
 		sb.WriteString(";x-cisco-newreg")
 	}
-	s.reply(in, 200, "OK", sip.NewHeader("Contact", sb.String()), sip.NewHeader("Expires", g))
+	return s.replyThen(in, next, 200, "OK", sip.NewHeader("Contact", sb.String()), sip.NewHeader("Expires", g))
 }
 
 // reply sends a final answer statelessly and records it.
 func (s *Server) reply(in *inbound, status int, reason string, hdrs ...sip.Header) {
+	_ = s.replyThen(in, nil, status, reason, hdrs...)
+}
+
+// replyThen is reply, with next written right after the answer in the same
+// write; only on a stream (next must be nil for UDP).
+func (s *Server) replyThen(in *inbound, next []byte, status int, reason string, hdrs ...sip.Header) error {
 	res := sip.NewResponseFromRequest(in.req, status, reason, nil)
 	for _, h := range hdrs {
 		res.AppendHeader(h)
@@ -336,14 +361,16 @@ func (s *Server) reply(in *inbound, status int, reason string, hdrs ...sip.Heade
 		s.m.register(status)
 	}
 	s.m.observe(string(in.req.Method), time.Since(in.start).Seconds())
-	if err := s.write(in, res); err != nil {
+	err := s.write(in, res, next)
+	if err != nil {
 		s.log.Debug("sip answer not sent", "err", err)
 	}
+	return err
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-func (s *Server) write(in *inbound, res *sip.Response) error {
+func (s *Server) write(in *inbound, res *sip.Response, next []byte) error {
 	if in.tr == UDP && in.pc != nil {
 		buf := bufPool.Get().(*bytes.Buffer)
 		defer bufPool.Put(buf)
@@ -362,7 +389,16 @@ func (s *Server) write(in *inbound, res *sip.Response) error {
 	}
 	defer c.TryClose()
 	setWriteDeadline(c)
-	if err := c.WriteMsg(res); err != nil {
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(buf)
+	buf.Reset()
+	res.StringWrite(buf)
+	buf.Write(next)
+	w, ok := c.(io.Writer)
+	if !ok {
+		return fmt.Errorf("registrar: %T cannot write", c)
+	}
+	if _, err := w.Write(buf.Bytes()); err != nil {
 		_ = c.Close() // a partial write leaves the stream unframed
 		return err
 	}

@@ -113,25 +113,34 @@ func (n *notifier) stop() {
 }
 
 func (n *notifier) sendNow(o outgoing) {
+	branch, p := n.prepare(o)
+	if p == nil {
+		return
+	}
+	n.written(o, branch, n.s.writeTo(p.b, p.data))
+}
+
+// prepare builds the NOTIFY and records it as pending; nil when it is not
+// to be sent (no binding, too many pending, shutting down), already counted.
+func (n *notifier) prepare(o outgoing) (branch string, p *pending) {
 	s := n.s
 	e, seq, ok := s.table.nextNotifySeq(o.name)
 	if !ok {
 		n.result(o.name, o.action, notifyNoBinding, nil)
-		return
+		return "", nil
 	}
 	b := e.binding(o.name)
-	branch := "z9hG4bK" + randHex(8)
+	branch = "z9hG4bK" + randHex(8)
 	data := s.buildNotify(b, o.action, branch, seq)
-	p := &pending{name: o.name, action: o.action, data: data, b: b, sent: time.Now(), interval: timerT1}
+	p = &pending{name: o.name, action: o.action, data: data, b: b, sent: time.Now(), interval: timerT1}
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.stopped {
-		n.mu.Unlock()
-		return
+		return "", nil
 	}
 	if len(n.pending) >= s.opts.MaxPendingNotifies {
-		n.mu.Unlock()
 		n.result(o.name, o.action, notifyDropped, nil)
-		return
+		return "", nil
 	}
 	n.pending[branch] = p
 	first := s.opts.NotifyTimeout
@@ -139,11 +148,13 @@ func (n *notifier) sendNow(o outgoing) {
 		first = min(timerT1, first)
 	}
 	p.timer = time.AfterFunc(first, func() { n.tick(branch) })
-	n.mu.Unlock()
-	if err := s.writeTo(b, data); err != nil {
-		if n.take(branch) != nil {
-			n.result(o.name, o.action, notifySendError, err)
-		}
+	return branch, p
+}
+
+// written records the outcome of a prepared NOTIFY's first write.
+func (n *notifier) written(o outgoing, branch string, err error) {
+	if err != nil && n.take(branch) != nil {
+		n.result(o.name, o.action, notifySendError, err)
 	}
 }
 
