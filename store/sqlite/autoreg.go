@@ -37,7 +37,7 @@ type autoRegRequest struct {
 	end       int64
 	width     int
 	build     func(dn string) provision.Device
-	done      chan autoRegResult // buffered: the batcher never waits on a caller
+	done      chan autoRegResult // buffered: whoever runs the batch never waits on a caller
 }
 
 type autoRegResult struct {
