@@ -25,7 +25,10 @@ import (
 )
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, nil))
+	stop := tuneGC()
+	code := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, nil)
+	stop()
+	os.Exit(code)
 }
 
 // options are the command line; every flag is also a config key.
