@@ -371,35 +371,43 @@ func (s *Server) replyThen(in *inbound, next []byte, status int, reason string, 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func (s *Server) write(in *inbound, res *sip.Response, next []byte) error {
-	if in.tr == UDP && in.pc != nil {
-		buf := bufPool.Get().(*bytes.Buffer)
-		defer bufPool.Put(buf)
-		buf.Reset()
-		res.StringWrite(buf)
-		if uc, ok := in.pc.(*net.UDPConn); ok {
-			_, err := uc.WriteToUDPAddrPort(buf.Bytes(), in.ap)
-			return err
-		}
-		_, err := in.pc.WriteTo(buf.Bytes(), net.UDPAddrFromAddrPort(in.ap))
-		return err
-	}
-	c, err := s.tp.GetConnection(in.tr.String(), in.src)
-	if err != nil {
-		return err
-	}
-	defer c.TryClose()
-	setWriteDeadline(c)
 	buf := bufPool.Get().(*bytes.Buffer)
 	defer bufPool.Put(buf)
 	buf.Reset()
 	res.StringWrite(buf)
+	if in.tr == UDP && in.pc != nil {
+		return sendUDP(in.pc, buf.Bytes(), in.ap)
+	}
 	buf.Write(next)
+	return s.writeStream(in.tr, in.src, buf.Bytes())
+}
+
+// sendUDP sends one datagram to ap.
+func sendUDP(pc net.PacketConn, data []byte, ap netip.AddrPort) error {
+	if uc, ok := pc.(*net.UDPConn); ok {
+		_, err := uc.WriteToUDPAddrPort(data, ap)
+		return err
+	}
+	_, err := pc.WriteTo(data, net.UDPAddrFromAddrPort(ap))
+	return err
+}
+
+// writeStream writes data to the phone's own TCP or TLS connection in one
+// write; a failed write closes it, since a partial write leaves the stream
+// unframed.
+func (s *Server) writeStream(tr Transport, src string, data []byte) error {
+	c, err := s.tp.GetConnection(tr.String(), src)
+	if err != nil {
+		return fmt.Errorf("the phone's %s connection is gone: %w", tr, err)
+	}
+	defer c.TryClose()
 	w, ok := c.(io.Writer)
 	if !ok {
 		return fmt.Errorf("registrar: %T cannot write", c)
 	}
-	if _, err := w.Write(buf.Bytes()); err != nil {
-		_ = c.Close() // a partial write leaves the stream unframed
+	setWriteDeadline(c)
+	if _, err := w.Write(data); err != nil {
+		_ = c.Close()
 		return err
 	}
 	return nil

@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -237,27 +235,9 @@ func (s *Server) writeTo(b Binding, data []byte) error {
 		if err != nil {
 			return fmt.Errorf("registrar: binding source %q: %w", b.Source, err)
 		}
-		if uc, ok := pc.(*net.UDPConn); ok {
-			_, err = uc.WriteToUDPAddrPort(data, ap)
-			return err
-		}
-		_, err = pc.WriteTo(data, net.UDPAddrFromAddrPort(ap))
-		return err
+		return sendUDP(pc, data, ap)
 	}
-	c, err := s.tp.GetConnection(b.Transport.String(), b.Source)
-	if err != nil {
-		return fmt.Errorf("the phone's %s connection is gone: %w", b.Transport, err)
-	}
-	defer c.TryClose()
-	w, ok := c.(io.Writer)
-	if !ok {
-		return fmt.Errorf("registrar: %T cannot write", c)
-	}
-	setWriteDeadline(c)
-	if _, err = w.Write(data); err != nil {
-		_ = c.Close()
-	}
-	return err
+	return s.writeStream(b.Transport, b.Source, data)
 }
 
 // zeroStamp makes the phone re-fetch everything.
