@@ -89,15 +89,14 @@ func (c *deviceCache) init(keys []string) {
 // means: it may exist; read it, and offer what was read to fill with gen.
 func (c *deviceCache) lookup(key string) (dev provision.Device, exists, cached bool, gen uint64) {
 	c.mu.RLock()
-	if c.names[maphash.String(c.seed, key)] == 0 {
-		defer c.mu.RUnlock()
-		return provision.Device{}, false, false, c.gen
-	}
-	if d, ok := c.docs[key]; ok {
-		defer c.mu.RUnlock()
-		return cloneDevice(d), true, true, c.gen
-	}
+	d, young := c.docs[key]
+	exists = c.names[maphash.String(c.seed, key)] > 0
+	gen = c.gen
 	c.mu.RUnlock()
+	if !exists || young {
+		return cloneDevice(d), exists, young, gen
+	}
+	// Not in the young generation: a device found in the old one moves back.
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if d, ok := c.old[key]; ok {

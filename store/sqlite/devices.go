@@ -225,7 +225,7 @@ func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device
 			return err
 		}
 	}
-	s.logDevice(deviceChange{key: key, dev: cloneDevice(d)})
+	s.logDevice(deviceChange{key: key, dev: d}) // apply stores a copy
 	return nil
 }
 
