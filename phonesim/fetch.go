@@ -115,6 +115,14 @@ func (f *Fetcher) client() *http.Client {
 
 var defaultHTTP = &http.Client{Timeout: 5 * time.Second}
 
+// httpClient is the client for the XML service and client provisioning.
+func (e *Env) httpClient() *http.Client {
+	if e.HTTP != nil {
+		return e.HTTP
+	}
+	return defaultHTTP
+}
+
 func (f *Fetcher) fetchHTTP(ctx context.Context, name string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+f.HTTP+"/"+name, nil)
 	if err != nil {

@@ -1016,11 +1016,7 @@ func (p *Phone) screen(ctx context.Context, step, url string) (phonexml.Object, 
 	req.Header.Set("Accept", "x-CiscoIPPhone/*;version=3.3.3")
 	req.Header.Set("Accept-Language", "en_US")
 	p.trace(step, "->", "HTTP", "GET "+url, "")
-	c := p.env.HTTP
-	if c == nil {
-		c = defaultHTTP
-	}
-	res, err := c.Do(req)
+	res, err := p.env.httpClient().Do(req)
 	if err != nil {
 		p.trace(step, "<-", "HTTP", err.Error(), "")
 		if ctx.Err() != nil {

@@ -90,11 +90,7 @@ func (p *Phone) createDevice(ctx context.Context) (string, error) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	p.trace(step, "->", "HTTP", "POST "+url+" "+string(body), "")
-	c := p.env.HTTP
-	if c == nil {
-		c = defaultHTTP
-	}
-	res, err := c.Do(req)
+	res, err := p.env.httpClient().Do(req)
 	if err != nil {
 		p.trace(step, "<-", "HTTP", err.Error(), "")
 		return "", fail("HTTP_FAILED", step, err)
