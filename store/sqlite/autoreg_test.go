@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"testing"
@@ -195,5 +196,44 @@ func TestAutoRegisterSamePhoneInOneBatch(t *testing.T) {
 	next, _, err := s.AutoRegister(ctx, "SEP000000000078", r, "", func(dn string) provision.Device { return autoRegDevice("SEP000000000078", dn) })
 	if err != nil || next.Lines[0].DN != "1001" {
 		t.Fatalf("next phone: %v %v, want DN 1001", next.Lines, err)
+	}
+}
+
+// TestAutoRegisterBurstJoinsFirstBatch: phones whose requests are already
+// runnable when a batch starts must join it, not wait for the next one.
+// On one P the goroutines below run strictly in turn, so without the
+// runner's yield the first batch would hold only its leader.
+func TestAutoRegisterBurstJoinsFirstBatch(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	var mu sync.Mutex
+	var sizes []int
+	testHookAutoRegBatch = func(n int) { mu.Lock(); sizes = append(sizes, n); mu.Unlock() }
+	defer func() { testHookAutoRegBatch = nil }()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+
+	const phones = 40
+	r := provision.DNRange{Start: "1000", End: "1999"}
+	var wg sync.WaitGroup
+	errs := make(chan error, phones)
+	for i := range phones {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("SEP0000000%05d", i)
+			_, _, err := s.AutoRegister(context.Background(), name, r, "", func(dn string) provision.Device { return autoRegDevice(name, dn) })
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sizes) == 0 || sizes[0] < 2 {
+		t.Fatalf("batch sizes %v: the first batch did not gather the phones already waiting", sizes)
 	}
 }
