@@ -61,6 +61,10 @@ type Store interface {
 	// REGISTER never takes a second DN. A range with no free DN gives
 	// ErrAutoRegExhausted.
 	AutoRegister(ctx context.Context, name string, r DNRange, partition string, build func(dn string) Device) (dev Device, created bool, err error)
+	// AutoRegisterAsync is AutoRegister handing its result to done, which
+	// may run on another goroutine (one that serves other requests: done
+	// must not block) or, when the answer is known at once, on the caller's.
+	AutoRegisterAsync(ctx context.Context, name string, r DNRange, partition string, build func(dn string) Device, done func(dev Device, created bool, err error))
 	// ReplaceDevice removes the auto-registered device oldName and inserts d
 	// in one transaction. It fails with ErrDeviceNotAutoReg if oldName is no
 	// longer auto-registered (another phone won), ErrDeviceNotFound if it is

@@ -213,34 +213,77 @@ func (s *Service) Notify(ctx context.Context, name string, action Action) error 
 // the lowest free DN of the range, or returns the existing device. created
 // tells which. It is idempotent per device name.
 func (s *Service) AutoRegister(ctx context.Context, name string, model int) (dev Device, created bool, err error) {
+	ar, err := s.prepareAutoRegister(ctx, name, model)
+	if err != nil || ar.known != nil {
+		if ar.known != nil {
+			dev = *ar.known
+		}
+		return dev, false, err
+	}
+	dev, created, err = s.store.AutoRegister(ctx, ar.name, ar.r, ar.partition, ar.build)
+	s.logAutoRegister(ar.name, model, dev, created, err)
+	return dev, created, err
+}
+
+// AutoRegisterAsync is AutoRegister for a caller that answers many phones:
+// done gets the result, possibly on another goroutine, and must not block
+// (see Store.AutoRegisterAsync).
+func (s *Service) AutoRegisterAsync(ctx context.Context, name string, model int, done func(dev Device, created bool, err error)) {
+	ar, err := s.prepareAutoRegister(ctx, name, model)
+	if err != nil || ar.known != nil {
+		var dev Device
+		if ar.known != nil {
+			dev = *ar.known
+		}
+		done(dev, false, err)
+		return
+	}
+	s.store.AutoRegisterAsync(ctx, ar.name, ar.r, ar.partition, ar.build, func(dev Device, created bool, err error) {
+		s.logAutoRegister(ar.name, model, dev, created, err)
+		done(dev, created, err)
+	})
+}
+
+// autoRegistration is what the store needs to auto-register one phone.
+type autoRegistration struct {
+	name      string // canonical
+	r         DNRange
+	partition string
+	build     func(dn string) Device
+	known     *Device // set when auto-registration is off and the device exists
+}
+
+func (s *Service) prepareAutoRegister(ctx context.Context, name string, model int) (autoRegistration, error) {
 	canon, err := CanonicalDeviceName(name)
 	if err != nil {
-		return Device{}, false, err
+		return autoRegistration{}, err
 	}
-	defer func() {
-		if err != nil || created {
-			s.log.Info("autoregister", "device", canon, "model", model, "dn", firstDN(dev), "code", CodeOf(err))
-		}
-	}()
 	c, err := s.Cluster(ctx)
 	if err != nil {
-		return Device{}, false, err
+		s.logAutoRegister(canon, model, Device{}, false, err)
+		return autoRegistration{}, err
 	}
 	ar := c.AutoRegistration
 	if !ar.Active() {
 		// A device that exists keeps working when auto-registration is off.
 		if d, err := s.store.Device(ctx, canon); err == nil {
-			return d, false, nil
+			return autoRegistration{known: &d}, nil
 		}
-		return Device{}, false, ErrAutoRegDisabled
+		err := ErrAutoRegDisabled
+		s.logAutoRegister(canon, model, Device{}, false, err)
+		return autoRegistration{}, err
 	}
 	udt, err := s.store.UDT(ctx, ar.UDT)
 	if err != nil {
-		return Device{}, false, fmt.Errorf("auto-registration template %q: %w", ar.UDT, err)
+		err = fmt.Errorf("auto-registration template %q: %w", ar.UDT, err)
+		s.logAutoRegister(canon, model, Device{}, false, err)
+		return autoRegistration{}, err
 	}
 	ult, err := s.store.ULT(ctx, ar.ULT)
 	if err != nil {
-		return Device{}, false, fmt.Errorf("auto-registration line template %q: %w", ar.ULT, err)
+		err = fmt.Errorf("auto-registration line template %q: %w", ar.ULT, err)
+		s.logAutoRegister(canon, model, Device{}, false, err)
+		return autoRegistration{}, err
 	}
 	partition := ar.Partition
 	if partition == "" {
@@ -262,7 +305,14 @@ func (s *Service) AutoRegister(ctx context.Context, name string, model int) (dev
 		d.ConfigVersion = newVersion(now)
 		return d
 	}
-	return s.store.AutoRegister(ctx, canon, ar.Range, partition, build)
+	return autoRegistration{name: canon, r: ar.Range, partition: partition, build: build}, nil
+}
+
+// logAutoRegister logs a created device or a refusal.
+func (s *Service) logAutoRegister(name string, model int, dev Device, created bool, err error) {
+	if err != nil || created {
+		s.log.Info("autoregister", "device", name, "model", model, "dn", firstDN(dev), "code", CodeOf(err))
+	}
 }
 
 func firstDN(d Device) string {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -37,6 +38,8 @@ type job struct {
 	b       Binding
 	granted time.Duration
 	key     string // of a UDP REGISTER in s.inflight
+	created bool   // the store's answer
+	err     error
 }
 
 func (s *Server) handle(msg sip.Message, pc net.PacketConn, ap netip.AddrPort) {
@@ -182,7 +185,7 @@ func (s *Server) register(in *inbound) {
 	now := s.clock.Now()
 	if e, ok := s.table.get(id.name); ok && now.UnixNano()-e.verified < int64(s.opts.VerifyAfter) {
 		s.table.put(id.name, b, now, granted, false)
-		s.reply200(in, c, granted, false, nil)
+		s.reply200(in, c, granted, false)
 		return
 	}
 	var key string
@@ -198,69 +201,135 @@ func (s *Server) register(in *inbound) {
 			return
 		}
 	}
-	select {
-	case s.jobs <- &job{in: in, c: c, id: id, b: b, granted: granted, key: key}:
-	default:
+	if s.waiting.Add(1) > int64(s.opts.QueueSize) {
+		s.waiting.Add(-1)
 		if key != "" {
 			s.inflight.Delete(key)
 		}
 		s.reply(in, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"),
 			s.warning(provision.CodeUnavailable, "registrar is overloaded"))
+		return
+	}
+	j := &job{in: in, c: c, id: id, b: b, granted: granted, key: key}
+	// AutoRegister returns a device that exists, even with auto-registration
+	// off or the range used up, so one call serves known and new phones. No
+	// deadline: with a cancellable context database/sql and the SQLite
+	// driver start a watcher goroutine per statement; the store's busy
+	// timeout bounds the wait instead.
+	s.core.AutoRegisterAsync(context.Background(), id.name, id.model, func(_ provision.Device, created bool, err error) {
+		j.created, j.err = created, err
+		s.finished(j)
+	})
+}
+
+// finished hands a REGISTER the store has answered to the responder. It
+// runs on the store's batch goroutine, so it only queues.
+func (s *Server) finished(j *job) {
+	s.doneMu.Lock()
+	s.doneQ = append(s.doneQ, j)
+	s.doneMu.Unlock()
+	select {
+	case s.doneWake <- struct{}{}:
+	default: // already woken; it takes the whole queue
 	}
 }
 
-func (s *Server) work() {
+// respond answers the REGISTERs the store has answered, a batch at a time:
+// one goroutine wakes for a batch of auto-registrations, not one each, and
+// the answers (and restart NOTIFYs) for one stream connection go out in
+// one write.
+func (s *Server) respond() {
+	var batch []*job
 	for {
 		select {
 		case <-s.shutdown:
 			return
-		case j := <-s.jobs:
-			s.registerSlow(j)
-			if j.key != "" {
-				s.inflight.Delete(j.key)
-			}
+		case <-s.doneWake:
 		}
+		s.doneMu.Lock()
+		batch, s.doneQ = s.doneQ, batch[:0]
+		s.doneMu.Unlock()
+		s.answer(batch)
+		clear(batch)
 	}
 }
 
-// registerSlow reads the device from the store and, if it is unknown,
-// auto-registers it (idempotent per device in the core) and restarts it so
+// streamNotify is a restart NOTIFY written with a batch's answers.
+type streamNotify struct {
+	o      outgoing
+	branch string
+}
+
+// streamOut is what one stream connection gets from a batch.
+type streamOut struct {
+	tr      Transport
+	src     string
+	buf     *bytes.Buffer
+	notifys []streamNotify
+}
+
+// answer sends the answers of one batch. A created device is restarted so
 // it fetches its new configuration.
-func (s *Server) registerSlow(j *job) {
-	// No deadline: with a cancellable context database/sql and the SQLite
-	// driver start a watcher goroutine per statement. The store's busy
-	// timeout bounds the wait instead.
-	ctx := context.Background()
-	// AutoRegister returns a device that exists, even with auto-registration
-	// off or the range used up, so one call serves known and new phones.
-	_, created, err := s.core.AutoRegister(ctx, j.id.name, j.id.model)
-	if err != nil {
-		s.replyError(j.in, j.id, err)
+func (s *Server) answer(batch []*job) {
+	var outs []*streamOut
+	out := func(in *inbound) *streamOut {
+		for _, o := range outs {
+			if o.tr == in.tr && o.src == in.src {
+				return o
+			}
+		}
+		o := &streamOut{tr: in.tr, src: in.src, buf: bufPool.Get().(*bytes.Buffer)}
+		o.buf.Reset()
+		outs = append(outs, o)
+		return o
+	}
+	now := s.clock.Now()
+	for _, j := range batch {
+		s.waiting.Add(-1)
+		s.answerOne(j, now, out)
+		if j.key != "" {
+			s.inflight.Delete(j.key)
+		}
+	}
+	for _, o := range outs {
+		err := s.writeStream(o.tr, o.src, o.buf.Bytes())
+		if err != nil {
+			s.log.Debug("sip answer not sent", "err", err)
+		}
+		for _, n := range o.notifys {
+			s.notifier.written(n.o, n.branch, err)
+		}
+		bufPool.Put(o.buf)
+	}
+}
+
+func (s *Server) answerOne(j *job, now time.Time, out func(*inbound) *streamOut) {
+	if j.err != nil {
+		s.replyError(j.in, j.id, j.err)
 		return
 	}
-	s.table.put(j.id.name, j.b, s.clock.Now(), j.granted, true)
-	if !created {
-		s.reply200(j.in, j.c, j.granted, true, nil)
-		return
+	s.table.put(j.id.name, j.b, now, j.granted, true)
+	var restart outgoing
+	if j.created {
+		s.m.autoregs.Inc()
+		restart = outgoing{j.id.name, provision.ActionRestart}
 	}
-	s.m.autoregs.Inc()
-	// The restart NOTIFY goes from this worker, which has just answered the
-	// same phone, rather than through the notifier goroutine: one goroutine
-	// hand-off less. On a stream, the 200 and the NOTIFY share one write.
-	restart := outgoing{j.id.name, provision.ActionRestart}
 	if j.in.tr == UDP {
-		s.reply200(j.in, j.c, j.granted, true, nil)
-		s.notifier.sendNow(restart)
+		s.reply200(j.in, j.c, j.granted, true)
+		if j.created {
+			s.notifier.sendNow(restart)
+		}
 		return
 	}
-	branch, p := s.notifier.prepare(restart)
-	var notify []byte
-	if p != nil {
-		notify = p.data
+	o := out(j.in)
+	s.render200(o.buf, j.in, j.c, j.granted, true)
+	if !j.created {
+		return
 	}
-	err = s.reply200(j.in, j.c, j.granted, true, notify)
-	if p != nil {
-		s.notifier.written(restart, branch, err)
+	// The NOTIFY goes in the same write as the 200, right after it.
+	if branch, p := s.notifier.prepare(restart); p != nil {
+		o.buf.Write(p.data)
+		o.notifys = append(o.notifys, streamNotify{restart, branch})
 	}
 }
 
@@ -318,9 +387,16 @@ func (s *Server) warning(code, text string) sip.Header {
 // reply200 answers a successful REGISTER with the granted expiry and the
 // Contact, echoed with its parameters as CUCM does (;x-cisco-newreg on a
 // new registration).
-// reply200 answers a REGISTER with its binding; then, on a stream, writes
-// next (the restart NOTIFY) in the same write.
-func (s *Server) reply200(in *inbound, c contact, granted time.Duration, isNew bool, next []byte) error {
+func (s *Server) reply200(in *inbound, c contact, granted time.Duration, isNew bool) {
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(buf)
+	buf.Reset()
+	s.render200(buf, in, c, granted, isNew)
+	s.send(in, buf.Bytes())
+}
+
+// render200 appends reply200's answer to buf.
+func (s *Server) render200(buf *bytes.Buffer, in *inbound, c contact, granted time.Duration, isNew bool) {
 	g := strconv.Itoa(int(granted / time.Second))
 	var sb strings.Builder
 	sb.Grow(len(c.uri) + 256)
@@ -339,47 +415,47 @@ func (s *Server) reply200(in *inbound, c contact, granted time.Duration, isNew b
 	if isNew {
 		sb.WriteString(";x-cisco-newreg")
 	}
-	return s.replyThen(in, next, 200, "OK", sip.NewHeader("Contact", sb.String()), sip.NewHeader("Expires", g))
+	s.render(buf, in, 200, "OK", sip.NewHeader("Contact", sb.String()), sip.NewHeader("Expires", g))
 }
 
 // reply sends a final answer statelessly and records it.
 func (s *Server) reply(in *inbound, status int, reason string, hdrs ...sip.Header) {
-	_ = s.replyThen(in, nil, status, reason, hdrs...)
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(buf)
+	buf.Reset()
+	s.render(buf, in, status, reason, hdrs...)
+	s.send(in, buf.Bytes())
 }
 
-// replyThen is reply, with next written right after the answer in the same
-// write; only on a stream (next must be nil for UDP).
-func (s *Server) replyThen(in *inbound, next []byte, status int, reason string, hdrs ...sip.Header) error {
+// render appends a final answer to buf and records it; counted before it
+// is written, so a client that reads the answer sees it counted.
+func (s *Server) render(buf *bytes.Buffer, in *inbound, status int, reason string, hdrs ...sip.Header) {
 	res := sip.NewResponseFromRequest(in.req, status, reason, nil)
 	for _, h := range hdrs {
 		res.AppendHeader(h)
 	}
 	res.AppendHeader(sip.NewHeader("Date", s.clock.Now().UTC().Format(time.RFC1123)))
 	res.AppendHeader(sip.NewHeader("Server", s.opts.ServerName))
-	// Counted before the write, so a client that reads the answer sees it counted.
 	if in.req.Method == sip.REGISTER {
 		s.m.register(status)
 	}
 	s.m.observe(string(in.req.Method), time.Since(in.start).Seconds())
-	err := s.write(in, res, next)
-	if err != nil {
-		s.log.Debug("sip answer not sent", "err", err)
-	}
-	return err
+	res.StringWrite(buf)
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-func (s *Server) write(in *inbound, res *sip.Response, next []byte) error {
-	buf := bufPool.Get().(*bytes.Buffer)
-	defer bufPool.Put(buf)
-	buf.Reset()
-	res.StringWrite(buf)
+// send writes an answer to where its request came from.
+func (s *Server) send(in *inbound, data []byte) {
+	var err error
 	if in.tr == UDP && in.pc != nil {
-		return sendUDP(in.pc, buf.Bytes(), in.ap)
+		err = sendUDP(in.pc, data, in.ap)
+	} else {
+		err = s.writeStream(in.tr, in.src, data)
 	}
-	buf.Write(next)
-	return s.writeStream(in.tr, in.src, buf.Bytes())
+	if err != nil {
+		s.log.Debug("sip answer not sent", "err", err)
+	}
 }
 
 // sendUDP sends one datagram to ap.
@@ -396,6 +472,9 @@ func sendUDP(pc net.PacketConn, data []byte, ap netip.AddrPort) error {
 // write; a failed write closes it, since a partial write leaves the stream
 // unframed.
 func (s *Server) writeStream(tr Transport, src string, data []byte) error {
+	if h := testHookStreamWrite.Load(); h != nil {
+		(*h)(data)
+	}
 	c, err := s.tp.GetConnection(tr.String(), src)
 	if err != nil {
 		return fmt.Errorf("the phone's %s connection is gone: %w", tr, err)
@@ -412,6 +491,9 @@ func (s *Server) writeStream(tr Transport, src string, data []byte) error {
 	}
 	return nil
 }
+
+// testHookStreamWrite, when a test sets it, sees every stream write.
+var testHookStreamWrite atomic.Pointer[func(data []byte)]
 
 // streamWriteTimeout bounds a write to a phone that does not read, so it
 // cannot hold a worker.

@@ -503,7 +503,7 @@ func TestStormKeepsGoroutinesBounded(t *testing.T) {
 	})
 	u := e.dial(t, "UDP")
 	tc := e.dial(t, "TCP")
-	// Serve starts the notifier last: once it runs, every worker exists.
+	// Serve starts the notifier last: once it runs, all the others exist.
 	waitFor(t, "the registrar's goroutines", func() bool {
 		buf := make([]byte, 1<<22)
 		return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "registrar.(*notifier).run(")
@@ -532,11 +532,11 @@ func TestStormKeepsGoroutinesBounded(t *testing.T) {
 	if seen < n {
 		t.Fatalf("read %d of %d messages on TCP", seen, n)
 	}
-	// Workers, readers, sweeper, notifier and connection readers exist
+	// Readers, responder, sweeper, notifier and connection readers exist
 	// before the storm; a NOTIFY timer firing adds a short-lived one, at
-	// most one per pending NOTIFY. (The store starts short-lived watchers
-	// per transaction, bounded by the workers; they are not counted here but
-	// must be gone at the end.)
+	// most one per pending NOTIFY. (The store runs its batches on a
+	// goroutine of its own; it is not counted here but must be gone at the
+	// end.)
 	if peak > beforeOwn+32+4 {
 		t.Fatalf("registrar goroutines peaked at %d from %d", peak, beforeOwn)
 	}
@@ -601,5 +601,120 @@ func TestMetrics(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(e.srv.m.registers.WithLabelValues("200")); got != 1 {
 		t.Errorf("registers{code=200} %v", got)
+	}
+}
+
+// heldCore keeps the store's answers until the test releases them, all
+// from one goroutine, as the store's batch goroutine hands them on.
+type heldCore struct {
+	Core
+	mu   sync.Mutex
+	held []func()
+}
+
+func (h *heldCore) AutoRegisterAsync(ctx context.Context, name string, model int, done func(provision.Device, bool, error)) {
+	h.Core.AutoRegisterAsync(ctx, name, model, func(d provision.Device, created bool, err error) {
+		h.mu.Lock()
+		h.held = append(h.held, func() { done(d, created, err) })
+		h.mu.Unlock()
+	})
+}
+
+func (h *heldCore) waitHeld(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d answers from the store", n), func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.held) >= n
+	})
+}
+
+func (h *heldCore) release() {
+	h.mu.Lock()
+	held := h.held
+	h.held = nil
+	h.mu.Unlock()
+	for _, f := range held {
+		f()
+	}
+}
+
+func newHeldEnv(t *testing.T, queue int) (*env, *heldCore) {
+	h := &heldCore{}
+	e := newEnv(t, envOpt{opts: func(o *Options) {
+		h.Core = o.Core
+		o.Core = h
+		o.QueueSize = queue
+	}})
+	return e, h
+}
+
+// TestQueueBoundAnswers503: REGISTERs beyond QueueSize waiting for the
+// store are refused at once with 503 and Retry-After; once the store
+// answers, the registrar takes new ones again.
+func TestQueueBoundAnswers503(t *testing.T) {
+	e, h := newHeldEnv(t, 2)
+	c := e.dial(t, "TCP")
+	c.register(reg{mac: mac(1)})
+	c.register(reg{mac: mac(2)})
+	h.waitHeld(t, 2)
+	c.register(reg{mac: mac(3)})
+	res := c.response()
+	if res.StatusCode != 503 || header(res, "Retry-After") == "" || !strings.Contains(header(res, "Warning"), provision.CodeUnavailable) {
+		t.Fatalf("third REGISTER: %d, Retry-After %q, Warning %q", res.StatusCode, header(res, "Retry-After"), header(res, "Warning"))
+	}
+	h.release()
+	for range 2 {
+		if res := c.response(); res.StatusCode != 200 {
+			t.Fatalf("held REGISTER answered %d", res.StatusCode)
+		}
+	}
+	c.register(reg{mac: mac(3)})
+	h.waitHeld(t, 1)
+	h.release()
+	if res := c.response(); res.StatusCode != 200 {
+		t.Fatalf("REGISTER after the queue drained: %d", res.StatusCode)
+	}
+}
+
+// TestBatchAnswersShareOneWrite: the answers and restart NOTIFYs that a
+// store batch gives one TCP connection go out in a single write.
+func TestBatchAnswersShareOneWrite(t *testing.T) {
+	e, h := newHeldEnv(t, 0)
+	c := e.dial(t, "TCP")
+	const phones = 5
+	for i := range phones {
+		c.register(reg{mac: mac(i)})
+	}
+	h.waitHeld(t, phones)
+	var mu sync.Mutex
+	var writes []string
+	hook := func(data []byte) { mu.Lock(); writes = append(writes, string(data)); mu.Unlock() }
+	testHookStreamWrite.Store(&hook)
+	defer testHookStreamWrite.Store(nil)
+	// On one P the responder cannot run before all the answers are queued,
+	// which the store's batch goroutine does in one go.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	h.release()
+	oks, notifies := 0, 0
+	for range 2 * phones {
+		switch m := c.read().(type) {
+		case *sip.Response:
+			if m.StatusCode == 200 {
+				oks++
+			}
+		case *sip.Request:
+			if m.Method == sip.NOTIFY {
+				notifies++
+			}
+		}
+	}
+	if oks != phones || notifies != phones {
+		t.Fatalf("%d 200s and %d NOTIFYs, want %d of each", oks, notifies, phones)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(writes) != 1 {
+		t.Fatalf("%d writes for one batch, want 1", len(writes))
 	}
 }

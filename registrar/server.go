@@ -17,8 +17,11 @@
 // auto-registration are idempotent), so no server transaction state grows
 // with load. UDP is read by Options.UDPReaders goroutines of our own rather
 // than sipgo's UDP listener, which keeps every source address it ever saw
-// in its connection pool. Work that touches the store runs on a fixed pool
-// of workers behind a bounded queue; a full queue answers 503.
+// in its connection pool. A REGISTER that needs the store is handed to it
+// without waiting (provision's AutoRegisterAsync): the store answers a
+// batch at a time, and one responder goroutine sends a batch's answers,
+// one write per stream connection. At most Options.QueueSize REGISTERs
+// wait for the store; beyond that the answer is 503.
 package registrar
 
 import (
@@ -44,7 +47,10 @@ import (
 // *provision.Service implements it.
 type Core interface {
 	Device(ctx context.Context, name string) (provision.Device, error)
-	AutoRegister(ctx context.Context, name string, model int) (provision.Device, bool, error)
+	// AutoRegisterAsync hands done the device (existing or created) or the
+	// reason it cannot be; done may run on another goroutine and must not
+	// block.
+	AutoRegisterAsync(ctx context.Context, name string, model int, done func(dev provision.Device, created bool, err error))
 	Models() []provision.Model
 }
 
@@ -70,8 +76,7 @@ type Options struct {
 	// TLSConfig, if set, serves SIP over TLS on the TLS listener given to Serve.
 	TLSConfig *tls.Config
 
-	Workers        int // goroutines for requests that touch the store; default 128
-	QueueSize      int // requests waiting for a worker before 503; default 1024
+	QueueSize      int // REGISTERs waiting for the store before 503; default 1024
 	UDPReaders     int // goroutines reading the UDP socket; default 2
 	MaxConnections int // concurrent TCP+TLS connections; default 4096
 	MaxMessageSize int // bytes; larger messages are dropped unparsed; default 16384
@@ -115,10 +120,6 @@ func (o *Options) defaults() error {
 	if o.RatePerSource < 0 {
 		return fmt.Errorf("registrar: ratePerSource %d is negative", o.RatePerSource)
 	}
-	// The store groups concurrent auto-registrations into one transaction
-	// of up to 64, so enough workers must wait on it at once for the groups
-	// to form: twice that, so that the next group fills while one commits.
-	setInt(&o.Workers, 128)
 	setInt(&o.QueueSize, 1024)
 	setInt(&o.UDPReaders, 2)
 	setInt(&o.MaxConnections, 4096)
@@ -151,8 +152,11 @@ type Server struct {
 	tp      *sip.TransportLayer // TCP and TLS
 	models  map[string]int      // User-Agent product → model id
 
-	jobs     chan *job
-	inflight sync.Map // UDP REGISTERs queued or being handled, by source, Call-ID and CSeq
+	waiting  atomic.Int64 // REGISTERs the store has not answered yet
+	doneMu   sync.Mutex
+	doneQ    []*job        // answered by the store, for respond
+	doneWake chan struct{} // respond has work
+	inflight sync.Map      // UDP REGISTERs queued or being handled, by source, Call-ID and CSeq
 	notifier *notifier
 
 	mu       sync.Mutex
@@ -164,7 +168,7 @@ type Server struct {
 	closers  []func() error
 	shutdown chan struct{}
 	closed   atomic.Bool
-	wg       sync.WaitGroup // readers, workers, sweeper
+	wg       sync.WaitGroup // readers, responder, sweeper, notifier
 }
 
 // New builds a Server; Serve starts it.
@@ -180,7 +184,7 @@ func New(opts Options) (*Server, error) {
 		table:    newTable(5*time.Second, 0.1),
 		limiter:  newLimiter(opts.RatePerSource),
 		models:   productModels(opts.Core.Models()),
-		jobs:     make(chan *job, opts.QueueSize),
+		doneWake: make(chan struct{}, 1),
 		shutdown: make(chan struct{}),
 	}
 	var err error
@@ -261,11 +265,8 @@ func (s *Server) Serve(udp net.PacketConn, tcp, tlsLn net.Listener) error {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.readUDP(udp) }()
 	}
-	for range s.opts.Workers {
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.work() }()
-	}
-	s.wg.Add(2)
+	s.wg.Add(3)
+	go func() { defer s.wg.Done(); s.respond() }()
 	go func() { defer s.wg.Done(); s.sweep() }()
 	go func() { defer s.wg.Done(); s.notifier.run(s.shutdown) }()
 	s.mu.Unlock()
@@ -284,8 +285,9 @@ func (s *Server) Serve(udp net.PacketConn, tcp, tlsLn net.Listener) error {
 	return nil
 }
 
-// Shutdown stops reading, lets the workers finish what they hold and waits
-// for every goroutine of the server, or for ctx.
+// Shutdown stops reading and waits for every goroutine of the server, or
+// for ctx. REGISTERs still waiting for the store go unanswered; the phones
+// send them again, and auto-registration is idempotent.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.closed.Swap(true) {
 		return nil

@@ -41,7 +41,7 @@ type autoRegRequest struct {
 	end       int64
 	width     int
 	build     func(dn string) provision.Device
-	done      chan autoRegResult // buffered: whoever runs the batch never waits on a caller
+	finish    func(autoRegResult) // called once, by whoever runs the batch
 }
 
 type autoRegResult struct {
@@ -54,46 +54,76 @@ type autoRegResult struct {
 // AutoRegister creates an auto-registered device on the lowest free DN of
 // the range, or returns the existing device.
 func (s *Store) AutoRegister(ctx context.Context, name string, r provision.DNRange, partition string, build func(dn string) provision.Device) (provision.Device, bool, error) {
-	start, end, width, err := r.Bounds()
-	if err != nil {
-		return provision.Device{}, false, err
+	done := make(chan autoRegResult, 1) // buffered: whoever runs the batch never waits on a caller
+	if !s.queueAutoRegister(ctx, name, r, partition, build, func(res autoRegResult) { done <- res }, true) {
+		res := <-done
+		return res.dev, res.created, res.err
 	}
 	select {
-	case <-s.closing:
-		return provision.Device{}, false, errStoreClosed
-	default:
-	}
-	// Most retries find the device without queueing for the writer.
-	if d, err := s.Device(ctx, name); err == nil {
-		return d, false, nil
-	} else if !errors.Is(err, provision.ErrDeviceNotFound) {
-		return provision.Device{}, false, err
-	}
-	req := &autoRegRequest{
-		ctx: ctx, name: name, hintKey: hintKey(partition, r), partition: partition,
-		start: start, end: end, width: width, build: build, done: make(chan autoRegResult, 1),
-	}
-	s.autoRegMu.Lock()
-	if s.autoRegClosed {
-		s.autoRegMu.Unlock()
-		return provision.Device{}, false, errStoreClosed
-	}
-	s.autoRegPending = append(s.autoRegPending, req)
-	lead := !s.autoRegRunning
-	if lead {
-		s.autoRegRunning = true
-		s.autoRegRunners.Add(1)
-	}
-	s.autoRegMu.Unlock()
-	if lead {
-		s.runAutoRegBatches(true)
-	}
-	select {
-	case res := <-req.done:
+	case res := <-done:
 		return res.dev, res.created, res.err
 	case <-ctx.Done():
 		return provision.Device{}, false, ctx.Err()
 	}
+}
+
+// AutoRegisterAsync is AutoRegister without waiting: done gets the result,
+// on the calling goroutine when the device exists or the request fails at
+// once, otherwise on the goroutine that ran the batch, which done must not
+// hold up. A caller with many phones to answer (the registrar's readers)
+// thus hands the batch's answers on in one go, not one goroutine each.
+func (s *Store) AutoRegisterAsync(ctx context.Context, name string, r provision.DNRange, partition string, build func(dn string) provision.Device, done func(provision.Device, bool, error)) {
+	s.queueAutoRegister(ctx, name, r, partition, build, func(res autoRegResult) { done(res.dev, res.created, res.err) }, false)
+}
+
+// queueAutoRegister answers at once when it can (finish is then called
+// before it returns false) or queues the request for a batch. A waiting
+// caller (wait) that finds no batch running runs it itself; otherwise a
+// goroutine is started for it.
+func (s *Store) queueAutoRegister(ctx context.Context, name string, r provision.DNRange, partition string, build func(dn string) provision.Device, finish func(autoRegResult), wait bool) (queued bool) {
+	start, end, width, err := r.Bounds()
+	if err != nil {
+		finish(autoRegResult{err: err})
+		return false
+	}
+	select {
+	case <-s.closing:
+		finish(autoRegResult{err: errStoreClosed})
+		return false
+	default:
+	}
+	// Most retries find the device without queueing for the writer.
+	if d, err := s.Device(ctx, name); err == nil {
+		finish(autoRegResult{dev: d})
+		return false
+	} else if !errors.Is(err, provision.ErrDeviceNotFound) {
+		finish(autoRegResult{err: err})
+		return false
+	}
+	req := &autoRegRequest{
+		ctx: ctx, name: name, hintKey: hintKey(partition, r), partition: partition,
+		start: start, end: end, width: width, build: build, finish: finish,
+	}
+	s.autoRegMu.Lock()
+	if s.autoRegClosed {
+		s.autoRegMu.Unlock()
+		finish(autoRegResult{err: errStoreClosed})
+		return false
+	}
+	s.autoRegPending = append(s.autoRegPending, req)
+	run := !s.autoRegRunning
+	if run {
+		s.autoRegRunning = true
+		s.autoRegRunners.Add(1)
+	}
+	s.autoRegMu.Unlock()
+	switch {
+	case run && wait:
+		s.runAutoRegBatches(true)
+	case run:
+		go s.runAutoRegBatches(false)
+	}
+	return true
 }
 
 // runAutoRegBatches runs the waiting requests in batches until none is
@@ -142,7 +172,7 @@ func (s *Store) closeAutoRegister() {
 	s.autoRegMu.Lock()
 	defer s.autoRegMu.Unlock()
 	for _, req := range s.autoRegPending {
-		req.done <- autoRegResult{err: errStoreClosed}
+		req.finish(autoRegResult{err: errStoreClosed})
 	}
 	s.autoRegPending = nil
 }
@@ -181,7 +211,7 @@ func (s *Store) autoRegisterBatch(batch []*autoRegRequest) {
 		if results[i].err != nil && !errors.Is(results[i].err, provision.ErrAutoRegExhausted) {
 			results[i].err = mapErr(results[i].err)
 		}
-		req.done <- results[i]
+		req.finish(results[i])
 	}
 }
 

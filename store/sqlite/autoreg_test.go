@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"selfprov/provision"
 )
@@ -235,5 +236,57 @@ func TestAutoRegisterBurstJoinsFirstBatch(t *testing.T) {
 	defer mu.Unlock()
 	if len(sizes) == 0 || sizes[0] < 2 {
 		t.Fatalf("batch sizes %v: the first batch did not gather the phones already waiting", sizes)
+	}
+}
+
+// TestAutoRegisterAsync: requests queued from one goroutine, which never
+// waits, are all answered once, with distinct DNs; a device that exists
+// is answered before the call returns.
+func TestAutoRegisterAsync(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	r := provision.DNRange{Start: "1000", End: "1999"}
+	const phones = 200
+	type result struct {
+		dn      string
+		created bool
+		err     error
+	}
+	results := make(chan result, 2*phones)
+	for i := range phones {
+		name := fmt.Sprintf("SEP0000000%05d", i)
+		s.AutoRegisterAsync(context.Background(), name, r, "", func(dn string) provision.Device { return autoRegDevice(name, dn) },
+			func(d provision.Device, created bool, err error) {
+				dn := ""
+				if len(d.Lines) > 0 {
+					dn = d.Lines[0].DN
+				}
+				results <- result{dn, created, err}
+			})
+	}
+	seen := map[string]bool{}
+	timeout := time.After(10 * time.Second)
+	for range phones {
+		select {
+		case res := <-results:
+			if res.err != nil || !res.created || seen[res.dn] {
+				t.Fatalf("answer %+v (DNs so far %d)", res, len(seen))
+			}
+			seen[res.dn] = true
+		case <-timeout:
+			t.Fatalf("%d of %d answered", len(seen), phones)
+		}
+	}
+	answered := false
+	s.AutoRegisterAsync(context.Background(), "SEP000000000007", r, "", func(dn string) provision.Device { return autoRegDevice("SEP000000000007", dn) },
+		func(d provision.Device, created bool, err error) {
+			answered = err == nil && !created && d.Name == "SEP000000000007"
+		})
+	if !answered {
+		t.Fatal("an existing device was not answered at once")
+	}
+	select {
+	case res := <-results:
+		t.Fatalf("an extra answer: %+v", res)
+	default:
 	}
 }
