@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"golang.org/x/net/ipv4"
 
 	"selfprov/provision"
 )
@@ -268,30 +269,53 @@ type streamOut struct {
 	notifys []streamNotify
 }
 
+// batchOut gathers a batch's answers: a buffer per stream connection and
+// the UDP datagrams, sent together with sendmmsg.
+type batchOut struct {
+	streams  []*streamOut
+	pc       net.PacketConn
+	dgrams   []ipv4.Message
+	bufs     []*bytes.Buffer
+	dnotifys []datagramNotify
+}
+
+// datagramNotify is a restart NOTIFY among a batch's datagrams.
+type datagramNotify struct {
+	streamNotify
+	i int // in dgrams
+}
+
+func (b *batchOut) stream(in *inbound) *streamOut {
+	for _, o := range b.streams {
+		if o.tr == in.tr && o.src == in.src {
+			return o
+		}
+	}
+	o := &streamOut{tr: in.tr, src: in.src, buf: bufPool.Get().(*bytes.Buffer)}
+	o.buf.Reset()
+	b.streams = append(b.streams, o)
+	return o
+}
+
+// datagram adds one datagram to ap; data must stay unchanged until sent.
+func (b *batchOut) datagram(data []byte, ap netip.AddrPort) int {
+	b.dgrams = append(b.dgrams, ipv4.Message{Buffers: [][]byte{data}, Addr: net.UDPAddrFromAddrPort(ap)})
+	return len(b.dgrams) - 1
+}
+
 // answer sends the answers of one batch. A created device is restarted so
 // it fetches its new configuration.
 func (s *Server) answer(batch []*job) {
-	var outs []*streamOut
-	out := func(in *inbound) *streamOut {
-		for _, o := range outs {
-			if o.tr == in.tr && o.src == in.src {
-				return o
-			}
-		}
-		o := &streamOut{tr: in.tr, src: in.src, buf: bufPool.Get().(*bytes.Buffer)}
-		o.buf.Reset()
-		outs = append(outs, o)
-		return o
-	}
+	var out batchOut
 	now := s.clock.Now()
 	for _, j := range batch {
 		s.waiting.Add(-1)
-		s.answerOne(j, now, out)
+		s.answerOne(j, now, &out)
 		if j.key != "" {
 			s.inflight.Delete(j.key)
 		}
 	}
-	for _, o := range outs {
+	for _, o := range out.streams {
 		err := s.writeStream(o.tr, o.src, o.buf.Bytes())
 		if err != nil {
 			s.log.Debug("sip answer not sent", "err", err)
@@ -301,9 +325,18 @@ func (s *Server) answer(batch []*job) {
 		}
 		bufPool.Put(o.buf)
 	}
+	if len(out.dgrams) > 0 {
+		errs := s.sendDatagrams(out.pc, out.dgrams)
+		for _, n := range out.dnotifys {
+			s.notifier.written(n.o, n.branch, errs[n.i])
+		}
+		for _, b := range out.bufs {
+			bufPool.Put(b)
+		}
+	}
 }
 
-func (s *Server) answerOne(j *job, now time.Time, out func(*inbound) *streamOut) {
+func (s *Server) answerOne(j *job, now time.Time, out *batchOut) {
 	if j.err != nil {
 		s.replyError(j.in, j.id, j.err)
 		return
@@ -315,13 +348,29 @@ func (s *Server) answerOne(j *job, now time.Time, out func(*inbound) *streamOut)
 		restart = outgoing{j.id.name, provision.ActionRestart}
 	}
 	if j.in.tr == UDP {
-		s.reply200(j.in, j.c, j.granted, true)
-		if j.created {
-			s.notifier.sendNow(restart)
+		if j.in.pc == nil || (out.pc != nil && out.pc != j.in.pc) {
+			s.reply200(j.in, j.c, j.granted, true) // not from our socket: alone
+			if j.created {
+				s.notifier.sendNow(restart)
+			}
+			return
+		}
+		out.pc = j.in.pc
+		buf := bufPool.Get().(*bytes.Buffer)
+		buf.Reset()
+		out.bufs = append(out.bufs, buf)
+		s.render200(buf, j.in, j.c, j.granted, true)
+		out.datagram(buf.Bytes(), j.in.ap)
+		if !j.created {
+			return
+		}
+		if branch, p := s.notifier.prepare(restart); p != nil {
+			i := out.datagram(p.data, j.in.ap)
+			out.dnotifys = append(out.dnotifys, datagramNotify{streamNotify{restart, branch}, i})
 		}
 		return
 	}
-	o := out(j.in)
+	o := out.stream(j.in)
 	s.render200(o.buf, j.in, j.c, j.granted, true)
 	if !j.created {
 		return
@@ -331,6 +380,25 @@ func (s *Server) answerOne(j *job, now time.Time, out func(*inbound) *streamOut)
 		o.buf.Write(p.data)
 		o.notifys = append(o.notifys, streamNotify{restart, branch})
 	}
+}
+
+// sendDatagrams sends ms from pc in as few system calls as the kernel
+// allows (sendmmsg), and returns each one's error. A datagram the batch
+// call refuses is sent alone, so that it fails only itself.
+func (s *Server) sendDatagrams(pc net.PacketConn, ms []ipv4.Message) []error {
+	errs := make([]error, len(ms))
+	for i := 0; i < len(ms); {
+		n := 0
+		if s.udpBatch != nil && pc == net.PacketConn(s.udpConn) {
+			n, _ = s.udpBatch.WriteBatch(ms[i:], 0)
+		}
+		if n <= 0 {
+			errs[i] = sendUDP(pc, ms[i].Buffers[0], ms[i].Addr.(*net.UDPAddr).AddrPort())
+			n = 1
+		}
+		i += n
+	}
+	return errs
 }
 
 // outcome is the SIP answer to a provisioning outcome code.

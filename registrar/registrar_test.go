@@ -19,6 +19,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/net/ipv4"
 
 	"selfprov/configs"
 	"selfprov/provision"
@@ -716,5 +717,47 @@ func TestBatchAnswersShareOneWrite(t *testing.T) {
 	defer mu.Unlock()
 	if len(writes) != 1 {
 		t.Fatalf("%d writes for one batch, want 1", len(writes))
+	}
+}
+
+// TestSendDatagramsIsolatesFailures: a datagram the kernel refuses inside
+// a batch fails alone; the ones around it are delivered.
+func TestSendDatagramsIsolatesFailures(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	rx, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	to := rx.LocalAddr().(*net.UDPAddr)
+	bad := &net.UDPAddr{IP: net.ParseIP("2001:db8::1"), Port: 5060} // IPv6 from an IPv4 socket
+	ms := []ipv4.Message{
+		{Buffers: [][]byte{[]byte("one")}, Addr: to},
+		{Buffers: [][]byte{[]byte("bad")}, Addr: bad},
+		{Buffers: [][]byte{[]byte("two")}, Addr: to},
+	}
+	var pc net.PacketConn
+	waitFor(t, "Serve", func() bool {
+		e.srv.mu.Lock()
+		defer e.srv.mu.Unlock()
+		pc = e.srv.udp
+		return pc != nil
+	})
+	errs := e.srv.sendDatagrams(pc, ms)
+	if errs[0] != nil || errs[1] == nil || errs[2] != nil {
+		t.Fatalf("errors %v, want only the second", errs)
+	}
+	var got []string
+	buf := make([]byte, 64)
+	_ = rx.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for range 2 {
+		n, _, err := rx.ReadFrom(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(buf[:n]))
+	}
+	if strings.Join(got, ",") != "one,two" {
+		t.Fatalf("received %v", got)
 	}
 }

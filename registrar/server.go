@@ -39,6 +39,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/ipv4"
 
 	"selfprov/provision"
 )
@@ -161,7 +162,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	udp      net.PacketConn
-	udpConn  *net.UDPConn // udp, when it is one (allocation-free writes)
+	udpConn  *net.UDPConn     // udp, when it is one (allocation-free writes)
+	udpBatch *ipv4.PacketConn // udpConn, for sendmmsg
 	udpPort  int
 	tcpPort  int
 	tlsPort  int
@@ -236,6 +238,7 @@ func (s *Server) Serve(udp net.PacketConn, tcp, tlsLn net.Listener) error {
 		// kernel rather than be dropped while the readers are descheduled;
 		// the kernel caps this at net.core.rmem_max.
 		_ = s.udpConn.SetReadBuffer(udpReadBuffer)
+		s.udpBatch = ipv4.NewPacketConn(s.udpConn)
 	}
 	s.udpPort = portOf(udp.LocalAddr())
 	if s.opts.Advertise == "" {
