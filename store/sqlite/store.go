@@ -55,10 +55,13 @@ type Store struct {
 	named   namedCache  // templates and profiles (objects.go)
 	devices deviceCache // every device name, recent devices (devcache.go)
 
-	// writeMu is held by the transaction that has the write connection,
-	// from its begin until its device log is applied to the cache, so that
-	// logs are applied in commit order and each transaction sees the cache
-	// as of the last commit. devLog is that transaction's log.
+	// writeMu is held by whoever writes: a transaction from before its
+	// begin until its device log is applied to the cache, so that logs are
+	// applied in commit order and each transaction sees the cache as of the
+	// last commit; a single write statement; and the checkpointer while it
+	// starts the WAL over, so that a writer waits for it here rather than in
+	// SQLite's busy handler, which sleeps 1, 2, 5, 10 ms and more between
+	// tries. devLog is the running transaction's log.
 	writeMu sync.Mutex
 	devLog  []deviceChange
 
@@ -154,7 +157,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if s.getDevice, err = s.r.PrepareContext(ctx, `SELECT data FROM devices WHERE name_key = ?`); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
 	}
-	if s.ckpt, err = sql.Open("sqlite", dsn+"?"+pragmas); err != nil {
+	// No busy timeout: restartWAL polls instead, and PASSIVE never waits.
+	if s.ckpt, err = sql.Open("sqlite", dsn+"?_pragma=busy_timeout(0)&_pragma=synchronous(NORMAL)"); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
 	}
 	s.ckpt.SetMaxOpenConns(1)
@@ -301,12 +305,12 @@ func (s *Store) prepared(_ context.Context, query string) (*sql.Stmt, error) {
 // tx runs fn in one write transaction, and brings the device cache up to
 // date once it commits.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
 	s.devLog = s.devLog[:0]
 	if err := fn(tx); err != nil {
 		tx.Rollback()
@@ -350,21 +354,46 @@ func (s *Store) runCheckpointer() {
 		if frames >= restartFrames {
 			// Under steady writes a PASSIVE checkpoint never catches up
 			// with the end of the WAL, so the WAL is never started over.
-			// RESTART waits for a gap between transactions, copies the few
-			// frames PASSIVE left and lets the next writer start over.
-			_, _ = s.ckpt.Exec(`PRAGMA wal_checkpoint(RESTART)`)
+			s.restartWAL()
 		}
 	}
 }
 
+// restartWAL copies the few frames the last PASSIVE checkpoint left and
+// starts the WAL over (RESTART), with the writers held back on writeMu.
+// RESTART must also wait for the readers still using the WAL; the
+// connection has no busy timeout, so the wait is polled here, briefly,
+// instead of in SQLite's busy handler. A try that runs out of time leaves
+// the WAL to the next round.
+func (s *Store) restartWAL() {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	deadline := time.Now().Add(restartWait)
+	for {
+		var busy, frames, done int
+		err := s.ckpt.QueryRow(`PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &done)
+		if err != nil || busy == 0 || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(restartPoll)
+	}
+}
+
+const (
+	restartWait = 50 * time.Millisecond
+	restartPoll = 200 * time.Microsecond
+)
+
 // restartFrames is the WAL length (4 KB frames, 64 MB) past which the
 // checkpointer starts the WAL over. Each RESTART holds the writer back for
 // a moment, so not often: an auto-registration storm writes a WAL this
-// long in about a second. At 16 MB, auto-registration ran 12% slower.
+// long in about two seconds.
 const restartFrames = 16384
 
 // execWrite runs one write statement outside a transaction.
 func (s *Store) execWrite(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	res, err := s.w.ExecContext(ctx, query, args...)
 	if err == nil {
 		s.noteWALGrew()

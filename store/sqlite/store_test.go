@@ -233,3 +233,61 @@ func TestCheckpointsRunBesideTheWriter(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRestartWALDoesNotStallWriters: starting the WAL over waits for the
+// readers still using it, but a writer never waits behind that for more
+// than a moment, and once the readers are gone the WAL starts over.
+func TestRestartWALDoesNotStallWriters(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	create := func(i int) error {
+		return s.CreateDevice(ctx, provision.Device{Name: fmt.Sprintf("SEP%012X", i), Model: 36224,
+			State: provision.StateProvisioned, Lines: []provision.Line{{Button: 1, DN: fmt.Sprint(5000 + i)}}})
+	}
+	for i := range 100 {
+		if err := create(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	walFrames := func() int {
+		var busy, frames, done int
+		if err := s.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
+			t.Fatal(err)
+		}
+		return frames
+	}
+
+	// A reader holds a snapshot in the WAL while the WAL is restarted and
+	// a phone is written.
+	rtx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := rtx.QueryRow(`SELECT COUNT(*) FROM devices`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	restarted := make(chan struct{})
+	go func() { s.restartWAL(); close(restarted) }()
+	time.Sleep(20 * time.Millisecond) // the restart is waiting for the reader
+	start := time.Now()
+	if err := create(100); err != nil {
+		t.Fatalf("write during a restart: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("a write waited %v behind a WAL restart", took)
+	}
+	<-restarted
+	rtx.Rollback()
+
+	if f := walFrames(); f < 50 {
+		t.Fatalf("WAL has %d frames: it started over under a reader", f)
+	}
+	s.restartWAL()
+	if err := create(101); err != nil {
+		t.Fatal(err)
+	}
+	if f := walFrames(); f > 20 {
+		t.Fatalf("WAL has %d frames after a restart with no reader, want a fresh one", f)
+	}
+}
