@@ -85,7 +85,7 @@ func (s *Service) applySecrets(u *User, sec Secrets) error {
 		if len(sec.PIN) > 64 || !isDigits(sec.PIN) {
 			return invalidf("user %q: PIN must be 1 to 64 digits", clip(u.ID))
 		}
-		h, err := s.HashSecret(sec.PIN)
+		h, err := s.HashPIN(sec.PIN)
 		if err != nil {
 			return err
 		}

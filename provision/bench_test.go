@@ -57,14 +57,14 @@ func BenchmarkDeviceLookup(b *testing.B) {
 	})
 }
 
-// BenchmarkAuthenticate at the default PBKDF2 cost, one core.
+// BenchmarkAuthenticate: a PIN login at the default PIN cost, one core.
 func BenchmarkAuthenticate(b *testing.B) {
 	e := newEnv(b, nil)
 	ctx := context.Background()
 	if _, err := e.svc.UpdateUser(ctx, provision.User{ID: "alice", LastName: "Adams", PrimaryExtension: "2001", UserProfile: "Standard User Profile"}, provision.Secrets{}); err != nil {
 		b.Fatal(err)
 	}
-	h, _ := provision.HashSecret("12345", provision.DefaultHashIterations)
+	h, _ := provision.HashSecret("12345", provision.DefaultPINHashIterations)
 	u, _ := e.st.User(ctx, "alice")
 	u.PINHash = h
 	if err := e.st.UpdateUser(ctx, u); err != nil {

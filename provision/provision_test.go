@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -511,5 +512,31 @@ func TestConcurrentSelfProvisionAtDeviceLimit(t *testing.T) {
 	wg.Wait()
 	if n, _ := e.st.CountOwnedDevices(ctx, "alice"); n != 2 {
 		t.Fatalf("alice owns %d devices, limit 2", n)
+	}
+}
+
+// TestSecretCosts: with the production costs, a PIN is hashed at the PIN
+// cost and a password at the password cost, and both verify.
+func TestSecretCosts(t *testing.T) {
+	c := coretest.New(t, coretest.Options{HashIterations: -1})
+	ctx := context.Background()
+	if _, err := c.Svc.CreateUser(ctx, provision.User{ID: "erin", LastName: "Evans", UserProfile: "Standard User Profile"},
+		provision.Secrets{PIN: "24680", Password: "erin-password"}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := c.Store.User(ctx, "erin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("$%d$", provision.DefaultPINHashIterations); !strings.Contains(u.PINHash, want) {
+		t.Errorf("PIN hash %q, want cost %s", u.PINHash, want)
+	}
+	if want := fmt.Sprintf("$%d$", provision.DefaultHashIterations); !strings.Contains(u.PasswordHash, want) {
+		t.Errorf("password hash %q, want cost %s", u.PasswordHash, want)
+	}
+	for _, secret := range []string{"24680", "erin-password"} {
+		if _, err := c.Svc.Authenticate(ctx, "erin", secret); err != nil {
+			t.Errorf("Authenticate with %q: %v", secret, err)
+		}
 	}
 }

@@ -19,8 +19,9 @@ type Options struct {
 	Logger *slog.Logger // default slog.Default()
 	// Models is the model catalogue.
 	Models []Model
-	// HashIterations is the PBKDF2 cost of new PINs and passwords
-	// (0 means DefaultHashIterations).
+	// HashIterations is the PBKDF2 cost of new PINs and passwords (0
+	// means DefaultPINHashIterations for PINs and DefaultHashIterations
+	// for the others).
 	HashIterations int
 	// URLVars are placeholders expanded in template URLs when a device is
 	// created, e.g. "#SERVICEHOST#" → "192.0.2.10:8080", so stored
@@ -32,12 +33,13 @@ type Options struct {
 // method here and encode the answer; the Service decides and persists
 // through the Store.
 type Service struct {
-	store    Store
-	clock    Clock
-	log      *slog.Logger
-	notifier atomic.Pointer[notifierBox]
-	models   map[int]Model
-	hashCost int
+	store       Store
+	clock       Clock
+	log         *slog.Logger
+	notifier    atomic.Pointer[notifierBox]
+	models      map[int]Model
+	hashCost    int
+	pinHashCost int
 
 	clusterMu sync.RWMutex
 	cluster   *Cluster // cached; every change goes through SaveCluster
@@ -68,8 +70,10 @@ func New(opts Options) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.pinHashCost = s.hashCost
 	if s.hashCost <= 0 {
 		s.hashCost = DefaultHashIterations
+		s.pinHashCost = DefaultPINHashIterations
 	}
 	var pairs []string
 	for k, v := range opts.URLVars {
@@ -113,10 +117,15 @@ func (s *Service) Models() []Model {
 	return out
 }
 
-// HashSecret hashes a PIN, password or authentication code at the
-// Service's cost.
+// HashSecret hashes a password or authentication code at the Service's
+// cost.
 func (s *Service) HashSecret(secret string) (string, error) {
 	return HashSecret(secret, s.hashCost)
+}
+
+// HashPIN hashes a PIN at the Service's PIN cost.
+func (s *Service) HashPIN(pin string) (string, error) {
+	return HashSecret(pin, s.pinHashCost)
 }
 
 // Cluster returns the cluster settings, cached after the first read.

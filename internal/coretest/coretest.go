@@ -49,7 +49,7 @@ type Options struct {
 	// Clock is the core's clock; nil gives a Clock at Epoch.
 	Clock provision.Clock
 	// HashIterations for PINs and passwords; 0 gives a cheap 1000, which
-	// keeps tests fast (production uses provision.DefaultHashIterations).
+	// keeps tests fast, and a negative value the production costs.
 	HashIterations int
 	// Dir holds the database; "" gives a fresh t.TempDir().
 	Dir string
@@ -84,8 +84,11 @@ func New(t testing.TB, o Options) *Core {
 	if o.Clock == nil {
 		o.Clock = NewClock(Epoch)
 	}
-	if o.HashIterations == 0 {
+	switch {
+	case o.HashIterations == 0:
 		o.HashIterations = 1000
+	case o.HashIterations < 0:
+		o.HashIterations = 0
 	}
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
