@@ -497,18 +497,66 @@ func (s *Server) reply(in *inbound, status int, reason string, hdrs ...sip.Heade
 
 // render appends a final answer to buf and records it; counted before it
 // is written, so a client that reads the answer sees it counted.
+//
+// The answer is written straight from the request's parsed headers (RFC
+// 3261 §8.2.6.2: its Vias, From, To with our tag, Call-ID and CSeq), in
+// the order sipgo's NewResponseFromRequest gives, without building a
+// Response: cloning every header was a tenth of an auto-registration.
 func (s *Server) render(buf *bytes.Buffer, in *inbound, status int, reason string, hdrs ...sip.Header) {
-	res := sip.NewResponseFromRequest(in.req, status, reason, nil)
-	for _, h := range hdrs {
-		res.AppendHeader(h)
+	req := in.req
+	buf.WriteString("SIP/2.0 ")
+	buf.WriteString(strconv.Itoa(status))
+	buf.WriteByte(' ')
+	buf.WriteString(reason)
+	buf.WriteString("\r\n")
+	for i, h := range req.GetHeaders("Via") {
+		if via, ok := h.(*sip.ViaHeader); ok && i == 0 {
+			if v, ok := via.Params.Get("rport"); ok && v == "" {
+				// RFC 3581 §4: the topmost Via gets the source port and address.
+				host, port, _ := net.SplitHostPort(req.Source())
+				via = via.Clone()
+				via.Params.Add("rport", port)
+				via.Params.Add("received", host)
+				h = via
+			}
+		}
+		writeHeader(buf, h)
 	}
-	res.AppendHeader(sip.NewHeader("Date", s.clock.Now().UTC().Format(time.RFC1123)))
-	res.AppendHeader(sip.NewHeader("Server", s.opts.ServerName))
-	if in.req.Method == sip.REGISTER {
+	if h := req.From(); h != nil {
+		writeHeader(buf, h)
+	}
+	if h := req.To(); h != nil {
+		h.StringWrite(buf)
+		if !h.Params.Has("tag") {
+			buf.WriteString(";tag=")
+			buf.WriteString(randHex(8))
+		}
+		buf.WriteString("\r\n")
+	}
+	if h := req.CallID(); h != nil {
+		writeHeader(buf, h)
+	}
+	if h := req.CSeq(); h != nil {
+		writeHeader(buf, h)
+	}
+	buf.WriteString("Content-Length: 0\r\n")
+	for _, h := range hdrs {
+		writeHeader(buf, h)
+	}
+	buf.WriteString("Date: ")
+	buf.WriteString(s.clock.Now().UTC().Format(time.RFC1123))
+	buf.WriteString("\r\nServer: ")
+	buf.WriteString(s.opts.ServerName)
+	buf.WriteString("\r\n\r\n")
+	if req.Method == sip.REGISTER {
 		s.m.register(status)
 	}
-	s.m.observe(string(in.req.Method), time.Since(in.start).Seconds())
-	res.StringWrite(buf)
+	s.m.observe(string(req.Method), time.Since(in.start).Seconds())
+}
+
+func writeHeader(buf *bytes.Buffer, h sip.Header) {
+	h.StringWrite(buf)
+	buf.WriteString("\r\n")
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}

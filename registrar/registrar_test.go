@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -759,5 +761,47 @@ func TestSendDatagramsIsolatesFailures(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "one,two" {
 		t.Fatalf("received %v", got)
+	}
+}
+
+// TestRenderMatchesSipgo: answers are written straight from the request;
+// they must be what sipgo's NewResponseFromRequest gives (RFC 3261
+// §8.2.6.2, rport of RFC 3581), but for the To tag's value.
+func TestRenderMatchesSipgo(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	reqs := []string{
+		"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bKa;rport\r\nVia: SIP/2.0/UDP 10.0.0.8:5060;branch=z9hG4bKb;rport\r\n" +
+			"From: <sip:1000@127.0.0.1>;tag=f1\r\nTo: <sip:1000@127.0.0.1>\r\nCall-ID: c1@10.0.0.7\r\nCSeq: 7 REGISTER\r\nContent-Length: 0\r\n\r\n",
+		"OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.7:5060;branch=z9hG4bKc\r\nFrom: \"A\" <sip:a@b>;tag=f2\r\nTo: <sip:b@c>;tag=t2\r\n" +
+			"Call-ID: c2\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+	}
+	for _, raw := range reqs {
+		m, err := sip.ParseMessage([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := m.(*sip.Request)
+		req.SetSource("10.0.0.7:5062")
+		in := &inbound{req: req, start: time.Now()}
+		hdrs := []sip.Header{sip.NewHeader("Expires", "120")}
+
+		var got bytes.Buffer
+		e.srv.render(&got, in, 200, "OK", hdrs...)
+		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+		for _, h := range hdrs {
+			res.AppendHeader(h)
+		}
+		res.AppendHeader(sip.NewHeader("Date", e.clock.Now().UTC().Format(time.RFC1123)))
+		res.AppendHeader(sip.NewHeader("Server", "selfprov"))
+		want := res.String()
+
+		tag := regexp.MustCompile(`(?m)^(To: .*;tag=)[^;\r]*`)
+		if strings.Contains(raw, "tag=t2") {
+			tag = regexp.MustCompile(`^$`) // the request's own tag is kept as it is
+		}
+		g, w := tag.ReplaceAllString(got.String(), "${1}X"), tag.ReplaceAllString(want, "${1}X")
+		if g != w {
+			t.Errorf("rendered\n%s\nsipgo\n%s", g, w)
+		}
 	}
 }
