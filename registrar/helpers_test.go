@@ -85,6 +85,13 @@ func newEnv(t testing.TB, o envOpt) *env {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- e.srv.Serve(pc, ln, tln) }()
+	// Serving before the test goes on: a Shutdown that came first would
+	// make Serve refuse to start.
+	waitFor(t, "Serve", func() bool {
+		e.srv.mu.Lock()
+		defer e.srv.mu.Unlock()
+		return e.srv.udp != nil
+	})
 	t.Cleanup(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -738,13 +738,9 @@ func TestSendDatagramsIsolatesFailures(t *testing.T) {
 		{Buffers: [][]byte{[]byte("bad")}, Addr: bad},
 		{Buffers: [][]byte{[]byte("two")}, Addr: to},
 	}
-	var pc net.PacketConn
-	waitFor(t, "Serve", func() bool {
-		e.srv.mu.Lock()
-		defer e.srv.mu.Unlock()
-		pc = e.srv.udp
-		return pc != nil
-	})
+	e.srv.mu.Lock()
+	pc := e.srv.udp
+	e.srv.mu.Unlock()
 	errs := e.srv.sendDatagrams(pc, ms)
 	if errs[0] != nil || errs[1] == nil || errs[2] != nil {
 		t.Fatalf("errors %v, want only the second", errs)
