@@ -1,13 +1,17 @@
 #!/bin/bash
 # REGISTER benchmark: selfprovd against Kamailio (Debian package, minimal
 # in-memory registrar config) in the same run, with the same SIPp load.
-#   usage: bench/sip/bench.sh [TRANSPORTS] [REPEATS]     (from the repository root)
-#     TRANSPORTS default "udp tcp"; REPEATS default 3
+#   usage: bench/sip/bench.sh [TRANSPORTS] [REPEATS] [LIMITS]   (from the repository root)
+#     TRANSPORTS default "udp tcp"; REPEATS default 3; LIMITS default "100 400"
 # Needs: sipp (apt-get install sip-tester), kamailio, go.
 # For each transport and each server (a fresh process per transport):
 #   warm     10,000 devices register once (selfprovd: auto-registration)
 #   refresh  REPEATS closed-loop runs (-l 100) of 60,000 REGISTERs cycling those 10,000 devices
 #   autoreg  REPEATS closed-loop runs of 20,000 REGISTERs of devices never seen
+#   refresh@N, autoreg@N  the same with N in flight, for each other N of LIMITS.
+#            At -l 100 one SIPp process paces both servers alike (each
+#            answers in well under a millisecond, and SIPp is the limit);
+#            at 400 in flight the servers' own capacity shows.
 #   p99      one open-loop run of ~5 s at 80 % of the refresh median (and of the autoreg median)
 # Every run is bounded by a count and a time limit. Results: $BENCH_RESULTS (default /tmp/selfprov-bench).
 set -euo pipefail
@@ -15,6 +19,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 TRANSPORTS=${1:-udp tcp}
 REPEATS=${2:-3}
+LIMITS=${3:-100 400}
 export BENCH_RESULTS=${BENCH_RESULTS:-/tmp/selfprov-bench}
 RUN=$BENCH_RESULTS/sip-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$RUN"
@@ -87,8 +92,11 @@ for tr in $TRANSPORTS; do
     if [ $server = selfprovd ]; then start_selfprovd "$tr"; PORT=$SELF_PORT; else start_kamailio "$tr"; PORT=$KAM_PORT; fi
     known=$offset; offset=$((offset + 10000))
     run $server warm "$tr" max 10000 10000 $known
-    for _ in $(seq "$REPEATS"); do run $server refresh "$tr" max 60000 10000 $known; sleep 1; done
-    for _ in $(seq "$REPEATS"); do run $server autoreg "$tr" max 20000 20000 $offset; offset=$((offset + 20000)); sleep 1; done
+    for l in $LIMITS; do
+      sfx=; [ "$l" = 100 ] || sfx=@$l
+      for _ in $(seq "$REPEATS"); do run $server refresh$sfx "$tr" max 60000 10000 $known $l; sleep 1; done
+      for _ in $(seq "$REPEATS"); do run $server autoreg$sfx "$tr" max 20000 20000 $offset $l; offset=$((offset + 20000)); sleep 1; done
+    done
     r=$(median $server refresh "$tr"); r80=$((r * 8 / 10))
     [ "$r80" -gt 0 ] && run $server refresh-80pct "$tr" $r80 $((r80 * 5)) 10000 $known 5000
     a=$(median $server autoreg "$tr"); a80=$((a * 8 / 10))
@@ -100,10 +108,13 @@ done
 echo
 echo "medians of closed-loop runs (REGISTER/s) and same-run ratios to Kamailio:"
 for tr in $TRANSPORTS; do
-  k=$(median kamailio refresh "$tr"); kr=$(median kamailio autoreg "$tr")
-  s=$(median selfprovd refresh "$tr"); a=$(median selfprovd autoreg "$tr")
-  python3 -c "
+  for l in $LIMITS; do
+    sfx=; [ "$l" = 100 ] || sfx=@$l
+    k=$(median kamailio refresh$sfx "$tr"); kr=$(median kamailio autoreg$sfx "$tr")
+    s=$(median selfprovd refresh$sfx "$tr"); a=$(median selfprovd autoreg$sfx "$tr")
+    python3 -c "
 k,kr,s,a=$k,$kr,$s,$a
-print('  %s: kamailio %d (new contacts %d); selfprovd refresh %d (%.2fx, target >= 1), autoreg %d (%.2fx, target >= 0.5)' % ('$tr',k,kr,s,s/k if k else 0,a,a/k if k else 0))"
+print('  %s, %s in flight: kamailio %d (new contacts %d); selfprovd refresh %d (%.2fx, target >= 1), autoreg %d (%.2fx, target >= 0.5)' % ('$tr','$l',k,kr,s,s/k if k else 0,a,a/k if k else 0))"
+  done
 done
 echo "p99 at 80 % of the maximum: see the *-80pct rows (rtt_p99 column) in $SUMMARY"

@@ -4,13 +4,13 @@
 # of both sides and selfprovd's peak RSS.
 #
 #   phonesim/bench/storm.sh [N] [RATE] [C] [phonesim run flags...]
-#   e.g. phonesim/bench/storm.sh 10000 0 2000          # all at once, 2000 in flight
+#   e.g. phonesim/bench/storm.sh 10000 0 500           # all at once, 500 in flight
 #        phonesim/bench/storm.sh 10000 200 4000        # 200 arrivals/s
 #
 # Ports 21060-21090 on 127.0.0.1 (below the ephemeral range); phones come
 # from 127.0.1.1-100. Every run is bounded by phonesim's -run-time.
 set -eu
-N=${1:-10000}; RATE=${2:-0}; C=${3:-2000}
+N=${1:-10000}; RATE=${2:-0}; C=${3:-500}
 shift $(( $# < 3 ? $# : 3 ))
 cd "$(dirname "$0")/../.."
 W=$(mktemp -d /tmp/phonesim-storm.XXXXXX)
