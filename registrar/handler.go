@@ -285,13 +285,13 @@ type datagramNotify struct {
 	i int // in dgrams
 }
 
-func (b *batchOut) stream(in *inbound) *streamOut {
+func (b *batchOut) stream(tr Transport, src string) *streamOut {
 	for _, o := range b.streams {
-		if o.tr == in.tr && o.src == in.src {
+		if o.tr == tr && o.src == src {
 			return o
 		}
 	}
-	o := &streamOut{tr: in.tr, src: in.src, buf: bufPool.Get().(*bytes.Buffer)}
+	o := &streamOut{tr: tr, src: src, buf: bufPool.Get().(*bytes.Buffer)}
 	o.buf.Reset()
 	b.streams = append(b.streams, o)
 	return o
@@ -316,7 +316,7 @@ func (s *Server) answer(batch []*job) {
 		}
 	}
 	for _, o := range out.streams {
-		err := s.writeStream(o.tr, o.src, o.buf.Bytes())
+		err := s.writeStream(o.tr, o.src, o.buf.Bytes(), responderWriteTimeout)
 		if err != nil {
 			s.log.Debug("sip answer not sent", "err", err)
 		}
@@ -370,7 +370,7 @@ func (s *Server) answerOne(j *job, now time.Time, out *batchOut) {
 		}
 		return
 	}
-	o := out.stream(j.in)
+	o := out.stream(j.in.tr, j.in.src)
 	s.render200(o.buf, j.in, j.c, j.granted, true)
 	if !j.created {
 		return
@@ -567,7 +567,7 @@ func (s *Server) send(in *inbound, data []byte) {
 	if in.tr == UDP && in.pc != nil {
 		err = sendUDP(in.pc, data, in.ap)
 	} else {
-		err = s.writeStream(in.tr, in.src, data)
+		err = s.writeStream(in.tr, in.src, data, streamWriteTimeout)
 	}
 	if err != nil {
 		s.log.Debug("sip answer not sent", "err", err)
@@ -585,9 +585,9 @@ func sendUDP(pc net.PacketConn, data []byte, ap netip.AddrPort) error {
 }
 
 // writeStream writes data to the phone's own TCP or TLS connection in one
-// write; a failed write closes it, since a partial write leaves the stream
-// unframed.
-func (s *Server) writeStream(tr Transport, src string, data []byte) error {
+// write, waiting at most timeout for room in its send buffer; a failed
+// write closes it, since a partial write leaves the stream unframed.
+func (s *Server) writeStream(tr Transport, src string, data []byte, timeout time.Duration) error {
 	if h := testHookStreamWrite.Load(); h != nil {
 		(*h)(data)
 	}
@@ -600,7 +600,9 @@ func (s *Server) writeStream(tr Transport, src string, data []byte) error {
 	if !ok {
 		return fmt.Errorf("registrar: %T cannot write", c)
 	}
-	setWriteDeadline(c)
+	if d, ok := c.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		_ = d.SetWriteDeadline(time.Now().Add(timeout))
+	}
 	if _, err := w.Write(data); err != nil {
 		_ = c.Close()
 		return err
@@ -611,15 +613,16 @@ func (s *Server) writeStream(tr Transport, src string, data []byte) error {
 // testHookStreamWrite, when a test sets it, sees every stream write.
 var testHookStreamWrite atomic.Pointer[func(data []byte)]
 
-// streamWriteTimeout bounds a write to a phone that does not read, so it
-// cannot hold a worker.
-const streamWriteTimeout = 2 * time.Second
-
-func setWriteDeadline(c sip.Connection) {
-	if d, ok := c.(interface{ SetWriteDeadline(time.Time) error }); ok {
-		_ = d.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-	}
-}
+// Stream writes wait for room in the connection's send buffer, which is
+// full only when the phone has stopped reading. The responder writes for
+// every phone, so it gives such a phone a moment only, then closes its
+// connection: one phone that does not read must not hold up the answers
+// of all the others. A reader or the notifier, which write for one phone
+// at a time, wait longer.
+const (
+	responderWriteTimeout = 100 * time.Millisecond
+	streamWriteTimeout    = 2 * time.Second
+)
 
 func contactHeaders(req *sip.Request) []sip.Header {
 	hs := req.GetHeaders("Contact")

@@ -38,6 +38,9 @@ type envOpt struct {
 	cfg  func(*configs.Config)
 	opts func(*Options)
 	tls  *tls.Config // serve TLS too
+	// sendBuffer, if set, is the send buffer of the server's TCP
+	// connections, so that a test can fill it.
+	sendBuffer int
 }
 
 func newEnv(t testing.TB, o envOpt) *env {
@@ -76,6 +79,9 @@ func newEnv(t testing.TB, o envOpt) *env {
 		t.Fatal(err)
 	}
 	e.udp, e.tcp = pc.LocalAddr().String(), ln.Addr().String()
+	if o.sendBuffer > 0 {
+		ln = sendBufferListener{ln, o.sendBuffer}
+	}
 	var tln net.Listener
 	if o.tls != nil {
 		if tln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
@@ -300,4 +306,18 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// sendBufferListener sets the send buffer of every connection it accepts.
+type sendBufferListener struct {
+	net.Listener
+	size int
+}
+
+func (l sendBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(l.size)
+	}
+	return c, err
 }

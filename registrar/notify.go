@@ -237,7 +237,7 @@ func (s *Server) writeTo(b Binding, data []byte) error {
 		}
 		return sendUDP(pc, data, ap)
 	}
-	return s.writeStream(b.Transport, b.Source, data)
+	return s.writeStream(b.Transport, b.Source, data, streamWriteTimeout)
 }
 
 // zeroStamp makes the phone re-fetch everything.

@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -9,13 +10,16 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"regexp"
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -642,13 +646,21 @@ func (h *heldCore) release() {
 	}
 }
 
-func newHeldEnv(t *testing.T, queue int) (*env, *heldCore) {
+// newHeldEnv serves with a heldCore, a queue bound and, unless 0, a send
+// buffer for the server's TCP connections.
+func newHeldEnv(t *testing.T, queue, sendBuffer int) (*env, *heldCore) {
 	h := &heldCore{}
-	e := newEnv(t, envOpt{opts: func(o *Options) {
-		h.Core = o.Core
-		o.Core = h
-		o.QueueSize = queue
-	}})
+	e := newEnv(t, envOpt{
+		sendBuffer: sendBuffer,
+		cfg: func(c *configs.Config) {
+			c.Cluster.AutoRegistration.Range = provision.DNRange{Start: "100000", End: "199999"}
+		},
+		opts: func(o *Options) {
+			h.Core = o.Core
+			o.Core = h
+			o.QueueSize = queue
+		},
+	})
 	return e, h
 }
 
@@ -656,7 +668,7 @@ func newHeldEnv(t *testing.T, queue int) (*env, *heldCore) {
 // store are refused at once with 503 and Retry-After; once the store
 // answers, the registrar takes new ones again.
 func TestQueueBoundAnswers503(t *testing.T) {
-	e, h := newHeldEnv(t, 2)
+	e, h := newHeldEnv(t, 2, 0)
 	c := e.dial(t, "TCP")
 	c.register(reg{mac: mac(1)})
 	c.register(reg{mac: mac(2)})
@@ -683,7 +695,7 @@ func TestQueueBoundAnswers503(t *testing.T) {
 // TestBatchAnswersShareOneWrite: the answers and restart NOTIFYs that a
 // store batch gives one TCP connection go out in a single write.
 func TestBatchAnswersShareOneWrite(t *testing.T) {
-	e, h := newHeldEnv(t, 0)
+	e, h := newHeldEnv(t, 0, 0)
 	c := e.dial(t, "TCP")
 	const phones = 5
 	for i := range phones {
@@ -799,5 +811,47 @@ func TestRenderMatchesSipgo(t *testing.T) {
 		if g != w {
 			t.Errorf("rendered\n%s\nsipgo\n%s", g, w)
 		}
+	}
+}
+
+// TestStalledPhoneDoesNotHoldUpOthers: the responder writes every phone's
+// answers; a phone that stops reading loses its connection after a moment
+// and the phones answered after it in the same batch are not held up.
+func TestStalledPhoneDoesNotHoldUpOthers(t *testing.T) {
+	e, h := newHeldEnv(t, 4096, 8192)
+	// A small receive buffer from the start, so that the window stays small.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	conn, err := d.Dial("tcp", e.tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stalled := &client{t: t, tr: "TCP", conn: conn, r: bufio.NewReader(conn), local: conn.LocalAddr().String()}
+	const n = 300 // about 400 KB of answers and NOTIFYs, never read
+	for i := range n {
+		stalled.register(reg{mac: mac(i)})
+	}
+	h.waitHeld(t, n)
+	other := e.dial(t, "TCP")
+	other.register(reg{mac: mac(n)})
+	h.waitHeld(t, n+1)
+
+	h.release()
+	start := time.Now()
+	if res := other.response(); res.StatusCode != 200 {
+		t.Fatalf("the other phone got %d", res.StatusCode)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("the other phone waited %v behind a phone that does not read", took)
+	}
+	_ = stalled.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.Copy(io.Discard, stalled.conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("the connection of the phone that does not read is still open")
 	}
 }
