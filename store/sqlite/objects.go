@@ -232,7 +232,7 @@ func scanUser(sc interface{ Scan(...any) error }) (provision.User, error) {
 
 // User finds a user by ID, then by self-service ID.
 func (s *Store) User(ctx context.Context, id string) (provision.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(s.getUser.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		u, err = scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE self_service_id = ?`, id))
 	}

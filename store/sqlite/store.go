@@ -50,7 +50,10 @@ type Store struct {
 	// every line insert, never lowered, so a rollback leaves it merely high.
 	ceilings map[string]int64
 
+	// The read path's hottest lookups, prepared once on the read pool: a
+	// phone's config fetches and its user's login and self-provisioning.
 	getDevice *sql.Stmt
+	getUser   *sql.Stmt
 
 	named   namedCache  // templates and profiles (objects.go)
 	devices deviceCache // every device name, recent devices (devcache.go)
@@ -157,6 +160,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if s.getDevice, err = s.r.PrepareContext(ctx, `SELECT data FROM devices WHERE name_key = ?`); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
 	}
+	if s.getUser, err = s.r.PrepareContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`); err != nil {
+		return fail(fmt.Errorf("sqlite: %w", err))
+	}
 	// No busy timeout: restartWAL polls instead, and PASSIVE never waits.
 	if s.ckpt, err = sql.Open("sqlite", dsn+"?_pragma=busy_timeout(0)&_pragma=synchronous(NORMAL)"); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
@@ -190,9 +196,11 @@ func (s *Store) Close() error {
 		<-s.ckptDone
 	}
 	var errs []error
-	if s.getDevice != nil {
-		errs = append(errs, s.getDevice.Close())
-		s.getDevice = nil
+	for _, st := range []**sql.Stmt{&s.getDevice, &s.getUser} {
+		if *st != nil {
+			errs = append(errs, (*st).Close())
+			*st = nil
+		}
 	}
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())

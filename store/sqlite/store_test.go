@@ -291,3 +291,19 @@ func TestRestartWALDoesNotStallWriters(t *testing.T) {
 		t.Fatalf("WAL has %d frames after a restart with no reader, want a fresh one", f)
 	}
 }
+
+// BenchmarkUser: a user read by ID, as each login and self-provisioning
+// does several times (13.9 µs prepared, 20.1 µs parsed each time, here).
+func BenchmarkUser(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	if err := s.CreateUser(ctx, provision.User{ID: "erin", LastName: "Evans"}, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.User(ctx, "erin"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
