@@ -224,10 +224,7 @@ func (s *Service) Notify(ctx context.Context, name string, action Action) error 
 func (s *Service) AutoRegister(ctx context.Context, name string, model int) (dev Device, created bool, err error) {
 	ar, err := s.prepareAutoRegister(ctx, name, model)
 	if err != nil || ar.known != nil {
-		if ar.known != nil {
-			dev = *ar.known
-		}
-		return dev, false, err
+		return ar.knownDevice(), false, err
 	}
 	dev, created, err = s.store.AutoRegister(ctx, ar.name, ar.r, ar.partition, ar.build)
 	s.logAutoRegister(ar.name, model, dev, created, err)
@@ -240,11 +237,7 @@ func (s *Service) AutoRegister(ctx context.Context, name string, model int) (dev
 func (s *Service) AutoRegisterAsync(ctx context.Context, name string, model int, done func(dev Device, created bool, err error)) {
 	ar, err := s.prepareAutoRegister(ctx, name, model)
 	if err != nil || ar.known != nil {
-		var dev Device
-		if ar.known != nil {
-			dev = *ar.known
-		}
-		done(dev, false, err)
+		done(ar.knownDevice(), false, err)
 		return
 	}
 	s.store.AutoRegisterAsync(ctx, ar.name, ar.r, ar.partition, ar.build, func(dev Device, created bool, err error) {
@@ -262,14 +255,30 @@ type autoRegistration struct {
 	known     *Device // set when auto-registration is off and the device exists
 }
 
+func (a autoRegistration) knownDevice() Device {
+	if a.known == nil {
+		return Device{}
+	}
+	return *a.known
+}
+
+// prepareAutoRegister finds what the store needs to auto-register the
+// phone, and logs a refusal.
 func (s *Service) prepareAutoRegister(ctx context.Context, name string, model int) (autoRegistration, error) {
 	canon, err := CanonicalDeviceName(name)
 	if err != nil {
 		return autoRegistration{}, err
 	}
-	c, err := s.Cluster(ctx)
+	ar, err := s.autoRegistrationFor(ctx, canon, model)
 	if err != nil {
 		s.logAutoRegister(canon, model, Device{}, false, err)
+	}
+	return ar, err
+}
+
+func (s *Service) autoRegistrationFor(ctx context.Context, canon string, model int) (autoRegistration, error) {
+	c, err := s.Cluster(ctx)
+	if err != nil {
 		return autoRegistration{}, err
 	}
 	ar := c.AutoRegistration
@@ -278,21 +287,15 @@ func (s *Service) prepareAutoRegister(ctx context.Context, name string, model in
 		if d, err := s.store.Device(ctx, canon); err == nil {
 			return autoRegistration{known: &d}, nil
 		}
-		err := ErrAutoRegDisabled
-		s.logAutoRegister(canon, model, Device{}, false, err)
-		return autoRegistration{}, err
+		return autoRegistration{}, ErrAutoRegDisabled
 	}
 	udt, err := s.store.UDT(ctx, ar.UDT)
 	if err != nil {
-		err = fmt.Errorf("auto-registration template %q: %w", ar.UDT, err)
-		s.logAutoRegister(canon, model, Device{}, false, err)
-		return autoRegistration{}, err
+		return autoRegistration{}, fmt.Errorf("auto-registration template %q: %w", ar.UDT, err)
 	}
 	ult, err := s.store.ULT(ctx, ar.ULT)
 	if err != nil {
-		err = fmt.Errorf("auto-registration line template %q: %w", ar.ULT, err)
-		s.logAutoRegister(canon, model, Device{}, false, err)
-		return autoRegistration{}, err
+		return autoRegistration{}, fmt.Errorf("auto-registration line template %q: %w", ar.ULT, err)
 	}
 	partition := ar.Partition
 	if partition == "" {
