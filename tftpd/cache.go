@@ -17,6 +17,12 @@ import (
 // few hundred bytes instead of about two kilobytes, which keeps 10,000
 // devices well inside the memory budget; inflating is far cheaper than
 // rendering again.
+//
+// Deflating costs more than rendering, so a config is kept only when it
+// is rendered a second time from the same input. The first time leaves a
+// mark (the fingerprint without bytes). In a boot storm every config is
+// fetched once, just after the change that produced it, and would
+// otherwise be deflated for nothing.
 type configCache struct {
 	dict    []byte
 	max     int
@@ -32,7 +38,7 @@ type configCache struct {
 }
 
 // cached is a deflated config and the fingerprint of what it was rendered
-// from.
+// from; z is nil for a config rendered once and not kept.
 type cached struct {
 	sum  uint64
 	size int
@@ -68,7 +74,7 @@ func (c *configCache) get(name string, sum uint64) ([]byte, bool) {
 	c.mu.RLock()
 	e, ok := c.entries[name]
 	c.mu.RUnlock()
-	if !ok || e.sum != sum {
+	if !ok || e.sum != sum || e.z == nil {
 		return nil, false
 	}
 	r, _ := c.readers.Get().(io.ReadCloser)
@@ -85,7 +91,16 @@ func (c *configCache) get(name string, sum uint64) ([]byte, bool) {
 	return data, true
 }
 
+// put records that name rendered to data from input with fingerprint sum;
+// the bytes are kept from the second time on.
 func (c *configCache) put(name string, sum uint64, data []byte) error {
+	c.mu.RLock()
+	e, ok := c.entries[name]
+	c.mu.RUnlock()
+	if !ok || e.sum != sum {
+		c.store(name, cached{sum: sum})
+		return nil
+	}
 	var buf bytes.Buffer
 	w := <-c.deflaters
 	if w == nil {
@@ -105,7 +120,11 @@ func (c *configCache) put(name string, sum uint64, data []byte) error {
 	if err != nil {
 		return err
 	}
-	z := bytes.Clone(buf.Bytes())
+	c.store(name, cached{sum: sum, size: len(data), z: bytes.Clone(buf.Bytes())})
+	return nil
+}
+
+func (c *configCache) store(name string, e cached) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.entries[name]; !ok && len(c.entries) >= c.max {
@@ -114,16 +133,19 @@ func (c *configCache) put(name string, sum uint64, data []byte) error {
 			break
 		}
 	}
-	c.entries[name] = cached{sum: sum, size: len(data), z: z}
-	return nil
+	c.entries[name] = e
 }
 
-// bytes is what the entries hold, for tests and tuning.
+// bytes is what the entries hold, for tests and tuning: entries counts
+// kept configs, not marks.
 func (c *configCache) bytes() (entries, stored int) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for _, e := range c.entries {
-		stored += len(e.z)
+		if e.z != nil {
+			entries++
+			stored += len(e.z)
+		}
 	}
-	return len(c.entries), stored
+	return entries, stored
 }

@@ -28,6 +28,13 @@ func TestConfigCache(t *testing.T) {
 		if err := c.put(name, uint64(i), data); err != nil {
 			t.Fatal(err)
 		}
+		// Rendered once, a config is not kept.
+		if _, ok := c.get(name, uint64(i)); ok {
+			t.Fatalf("%s: a config rendered once hit", name)
+		}
+		if err := c.put(name, uint64(i), data); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i := 0; i < 3; i++ {
 		name := fmt.Sprintf("SEP0A1B%08X", i)
@@ -44,11 +51,20 @@ func TestConfigCache(t *testing.T) {
 		t.Errorf("%d entries in %d bytes; want 3 in well under the %d bytes of the files", n, stored, 3*len(configs["SEP0A1B00000000"]))
 	}
 	// A fourth device evicts one; the bound holds.
-	if err := c.put("SEP0A1B00000009", 9, configs["SEP0A1B00000000"]); err != nil {
+	for range 2 {
+		if err := c.put("SEP0A1B00000009", 9, configs["SEP0A1B00000000"]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := c.bytes(); n != 3 || len(c.entries) != 3 {
+		t.Errorf("%d kept of %d entries, bound is 3", n, len(c.entries))
+	}
+	// A new fingerprint for a kept config replaces it with a mark.
+	if err := c.put("SEP0A1B00000009", 10, configs["SEP0A1B00000001"]); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := c.bytes(); n != 3 {
-		t.Errorf("%d entries, bound is 3", n)
+	if _, ok := c.get("SEP0A1B00000009", 9); ok {
+		t.Error("the old fingerprint still hits after a change")
 	}
 }
 
@@ -96,8 +112,10 @@ func TestConfigCacheConcurrentPuts(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := w * each; i < (w+1)*each; i++ {
-				if err := c.put(fmt.Sprintf("SEP0A1B%08X", i), uint64(i), configs[i]); err != nil {
-					t.Error(err)
+				for range 2 { // kept from the second render on
+					if err := c.put(fmt.Sprintf("SEP0A1B%08X", i), uint64(i), configs[i]); err != nil {
+						t.Error(err)
+					}
 				}
 			}
 		}()
