@@ -278,6 +278,24 @@ func sortLoads(l []phonecfg.Load) {
 	}
 }
 
+// missing reports a trust or static file that is certainly not there.
+// It runs in the TFTP accept loop, so it asks the file system at most
+// one stat.
+func (c *content) missing(req Request) bool {
+	if req.Kind != KindTrust && req.Kind != KindStatic {
+		return false
+	}
+	if c.static == nil {
+		return true
+	}
+	name := req.Name
+	if real, ok := c.staticIndex[strings.ToLower(name)]; ok {
+		name = real
+	}
+	_, err := c.static.Stat(name)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
 // staticFile opens a file of the static folder through os.Root, which
 // refuses any path (or symlink) that leaves the folder.
 func (c *content) staticFile(req Request) (*file, error) {

@@ -22,6 +22,7 @@ const (
 	opOACK  = 6
 
 	errNotDefined    = 0
+	errFileNotFound  = 1
 	errAccess        = 2
 	errIllegalOp     = 4
 	errUnknownTID    = 5
@@ -35,9 +36,11 @@ const MaxRequestTimeout = 10 * time.Second
 
 // frontConn is the listening socket as pin/tftp sees it. Every datagram
 // is checked before the library gets it: writes, malformed packets, names
-// outside the allow-list, bad option values and requests over the
-// transfer bound are answered with a TFTP error here, so none of them
-// costs a transfer socket or goroutine.
+// outside the allow-list, bad option values, requests over the transfer
+// bound and trust or static files that are not there are answered with a
+// TFTP error here, so none of them costs a transfer socket or goroutine.
+// Every booting phone asks for CTL and ITL files, which a cluster without
+// security does not have.
 type frontConn struct {
 	net.PacketConn
 	s  *Server
@@ -92,8 +95,15 @@ func (f *frontConn) admit(pkt []byte, addr net.Addr) bool {
 		f.refuse(addr, code, err.Error(), reason)
 		return false
 	}
-	if _, err := Classify(rq.filename); err != nil {
+	req, err := Classify(rq.filename)
+	if err != nil {
 		f.refuse(addr, errAccess, err.Error(), refuseBadName)
+		return false
+	}
+	if f.s.content.missing(req) {
+		start := time.Now()
+		_, _ = f.PacketConn.WriteTo(errorPacket(errFileNotFound, "file not found"), addr)
+		f.s.m.notFound(time.Since(start))
 		return false
 	}
 	if !f.s.acquire() {

@@ -55,12 +55,16 @@ func TestInteropTFTPHPA(t *testing.T) {
 			t.Errorf("tftp get %s: bytes differ from testdata/%s (%v)", tc.request, tc.golden, err)
 		}
 	}
-	out, err := run(t, dir, bin, host, port, "-m", "binary", "-c", "get", "SEP0A1B00000001.cnf.xml", "unknown.xml")
-	// tftp-hpa exits 0 after printing the server's error.
-	if !strings.Contains(out, "Error code 1") {
-		t.Errorf("unknown SEP file: err %v, output %q; want TFTP error 1 (not found)", err, out)
+	// An unknown device is answered by a transfer; a missing CTL file by
+	// the listening port itself.
+	for _, name := range []string{"SEP0A1B00000001.cnf.xml", "CTLSEP001122AABBCC.tlv"} {
+		out, err := run(t, dir, bin, host, port, "-m", "binary", "-c", "get", name, "unknown.xml")
+		// tftp-hpa exits 0 after printing the server's error.
+		if !strings.Contains(out, "Error code 1") {
+			t.Errorf("%s: err %v, output %q; want TFTP error 1 (not found)", name, err, out)
+		}
 	}
-	out, err = run(t, dir, bin, host, port, "-m", "binary", "-c", "put", "got.xml", "SEP001122AABBCC.cnf.xml")
+	out, err := run(t, dir, bin, host, port, "-m", "binary", "-c", "put", "got.xml", "SEP001122AABBCC.cnf.xml")
 	if !strings.Contains(out, "Error code 2") {
 		t.Errorf("put: err %v, output %q; want TFTP error 2 (access violation)", err, out)
 	}
@@ -88,11 +92,13 @@ func TestInteropCurl(t *testing.T) {
 		}
 		// curl exits 68 for a TFTP "file not found" and 22 for an HTTP
 		// error with --fail.
-		url := scheme + "/SEP0A1B00000001.cnf.xml"
-		out, err := run(t, dir, bin, "-sS", "--fail", "-o", "unknown.xml", url)
-		ee, ok := err.(*exec.ExitError)
-		if !ok || (ee.ExitCode() != 68 && ee.ExitCode() != 22) {
-			t.Errorf("curl %s: %v %q; want not found (exit 68 or 22)", url, err, out)
+		for _, name := range []string{"SEP0A1B00000001.cnf.xml", "CTLSEP001122AABBCC.tlv"} {
+			url := scheme + "/" + name
+			out, err := run(t, dir, bin, "-sS", "--fail", "-o", "unknown.xml", url)
+			ee, ok := err.(*exec.ExitError)
+			if !ok || (ee.ExitCode() != 68 && ee.ExitCode() != 22) {
+				t.Errorf("curl %s: %v %q; want not found (exit 68 or 22)", url, err, out)
+			}
 		}
 	}
 	// HEAD gives the length without a body.

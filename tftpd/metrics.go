@@ -2,6 +2,7 @@ package tftpd
 
 import (
 	"errors"
+	"time"
 
 	"github.com/pin/tftp/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,6 +71,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 
 func (m *metrics) refused(reason string) {
 	m.transfers.WithLabelValues(kindRefused, reason).Inc()
+}
+
+// notFound counts a request the front end answered "file not found", as
+// the hook counts one the library answered.
+func (m *metrics) notFound(d time.Duration) {
+	m.transfers.WithLabelValues(kindNotFound, resultFailed).Inc()
+	m.duration.WithLabelValues(kindNotFound).Observe(d.Seconds())
 }
 
 // hook receives pin/tftp's per-transfer outcome.

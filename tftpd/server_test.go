@@ -154,6 +154,42 @@ func TestOptions(t *testing.T) {
 	}
 }
 
+// TestMissingTrustFilesAnsweredAtOnce: CTL, ITL and static files that are
+// not there are answered "file not found" from the listening port, without
+// a transfer of their own, and counted as the library's not-found
+// answers are; an unknown device still goes through a transfer.
+func TestMissingTrustFilesAnsweredAtOnce(t *testing.T) {
+	static := t.TempDir()
+	if err := os.WriteFile(filepath.Join(static, "ITLFile.tlv"), []byte("itl"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, nil)
+	for _, dir := range []string{static, filepath.Join(static, "absent")} {
+		r := start(t, e, func(o *Options) { o.StaticDir = dir })
+		for _, name := range []string{"CTLSEP001122AABBCC.tlv", "ITLSEP001122AABBCC.tlv", "ringlist.xml"} {
+			reply, _ := exchange(t, r.tftp, rrqPacket(opRRQ, name, "octet"))
+			if reply.op != opERROR || reply.code != errFileNotFound || reply.from.String() != r.tftp {
+				t.Errorf("%s: answer op %d code %d from %v, want ERROR 1 from the listening port %s", name, reply.op, reply.code, reply.from, r.tftp)
+			}
+		}
+		if got := testutil.ToFloat64(r.srv.m.transfers.WithLabelValues(kindNotFound, resultFailed)); got != 3 {
+			t.Errorf("%s: not_found transfers = %v, want 3", dir, got)
+		}
+		if got := r.srv.active.Load(); got != 0 {
+			t.Errorf("%s: %d transfer slots held", dir, got)
+		}
+		unknown, _ := exchange(t, r.tftp, rrqPacket(opRRQ, "SEP0A1B00000001.cnf.xml", "octet"))
+		if unknown.op != opERROR || unknown.code != errFileNotFound || unknown.from.String() == r.tftp {
+			t.Errorf("unknown device: answer op %d code %d from %v, want ERROR 1 from a transfer port", unknown.op, unknown.code, unknown.from)
+		}
+	}
+	// A trust file that is there is served.
+	r := start(t, e, func(o *Options) { o.StaticDir = static })
+	if got, err := get(t, r.tftp, "itlfile.tlv", nil); err != nil || string(got) != "itl" {
+		t.Errorf("ITLFile.tlv: %q, %v", got, err)
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	static := t.TempDir()
 	outside := t.TempDir()
