@@ -23,13 +23,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"selfprov/internal/gctune"
 	"selfprov/phonesim"
 )
 
+// gcPolicy: a phone's exchanges allocate far more than a fleet keeps, and
+// every cycle phonesim spends collecting is taken from the server under
+// test when both share a machine. At GOGC=400 a 10,000-phone boot storm
+// used 20% less of phonesim's user CPU and about 350 MB.
+var gcPolicy = gctune.Policy{Percent: 400, Floor: 1 << 30}
+
 func main() {
+	gcStop := gcPolicy.Apply()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	gcStop()
 	os.Exit(code)
 }
 

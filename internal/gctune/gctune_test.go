@@ -1,4 +1,4 @@
-package main
+package gctune
 
 import (
 	"math"
@@ -6,25 +6,28 @@ import (
 	"testing"
 )
 
-func TestGCLimitFollowsTheLiveHeap(t *testing.T) {
+var testPolicy = Policy{Percent: 400, Floor: 192 << 20}
+
+func TestLimitFollowsTheLiveHeap(t *testing.T) {
+	floor := testPolicy.Floor
 	for _, c := range []struct {
 		live uint64
 		want int64
 	}{
-		{0, gcFloor},
-		{gcFloor / 2, gcFloor},
-		{gcFloor, 2 * gcFloor},
+		{0, floor},
+		{uint64(floor) / 2, floor},
+		{uint64(floor), 2 * floor},
 		{1 << 30, 2 << 30},
 	} {
-		if got := gcLimit(c.live); got != c.want {
-			t.Errorf("gcLimit(%d) = %d, want %d", c.live, got, c.want)
+		if got := testPolicy.limit(c.live); got != c.want {
+			t.Errorf("limit(%d) = %d, want %d", c.live, got, c.want)
 		}
 	}
 }
 
-// TestTuneGC: without GOGC or GOMEMLIMIT the policy applies; with either
+// TestApply: without GOGC or GOMEMLIMIT the policy applies; with either
 // set, the runtime settings are left as the user made them.
-func TestTuneGC(t *testing.T) {
+func TestApply(t *testing.T) {
 	prevPercent := debug.SetGCPercent(100)
 	prevLimit := debug.SetMemoryLimit(math.MaxInt64)
 	t.Cleanup(func() {
@@ -34,20 +37,20 @@ func TestTuneGC(t *testing.T) {
 
 	t.Setenv("GOMEMLIMIT", "")
 	t.Setenv("GOGC", "")
-	stop := tuneGC()
+	stop := testPolicy.Apply()
 	stop()
-	if got := debug.SetGCPercent(100); got != gcPercent {
-		t.Errorf("GC percent %d, want %d", got, gcPercent)
+	if got := debug.SetGCPercent(100); got != testPolicy.Percent {
+		t.Errorf("GC percent %d, want %d", got, testPolicy.Percent)
 	}
-	if got := debug.SetMemoryLimit(math.MaxInt64); got < gcFloor || got == math.MaxInt64 {
-		t.Errorf("memory limit %d, want at least %d", got, gcFloor)
+	if got := debug.SetMemoryLimit(math.MaxInt64); got < testPolicy.Floor || got == math.MaxInt64 {
+		t.Errorf("memory limit %d, want at least %d", got, testPolicy.Floor)
 	}
 
 	for _, env := range []string{"GOGC", "GOMEMLIMIT"} {
 		t.Run(env, func(t *testing.T) {
 			t.Setenv(env, "200")
 			debug.SetGCPercent(123)
-			tuneGC()()
+			testPolicy.Apply()()
 			if got := debug.SetGCPercent(100); got != 123 {
 				t.Errorf("GC percent %d with %s set, want 123 left alone", got, env)
 			}
