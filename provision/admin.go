@@ -206,7 +206,7 @@ func (s *Service) QuickAdd(ctx context.Context, q QuickAdd) (User, *Device, erro
 		return User{}, nil, ErrNoPrimaryExtension
 	}
 	dev := Device{Name: name, Model: q.DeviceModel}
-	p, err := s.plan(ctx, dev, u, false)
+	p, err := s.plan(ctx, dev, u, checkLimit)
 	if err != nil {
 		return User{}, nil, err
 	}

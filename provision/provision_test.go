@@ -152,6 +152,19 @@ func TestOutcomeCodes(t *testing.T) {
 				_, err := e.svc.Login(ctx, d2.Name, "alice", "12345")
 				return err
 			}, provision.CodeDeviceLimit},
+		{"device limit reached between login and confirm", func(c *configs.Config) { c.UserProfiles[0].DeviceLimit = 1 },
+			func(t *testing.T, e *env) error {
+				d1 := e.autoRegister(t, mac(1), 36224)
+				d2 := e.autoRegister(t, mac(2), 36224)
+				if _, err := e.svc.Login(ctx, d2.Name, "alice", "12345"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.svc.SelfProvision(ctx, d1.Name, "alice"); err != nil {
+					t.Fatal(err)
+				}
+				_, err := e.svc.SelfProvision(ctx, d2.Name, "alice")
+				return err
+			}, provision.CodeDeviceLimit},
 		{"unknown model", nil, func(t *testing.T, e *env) error {
 			d := e.autoRegister(t, mac(1), 99999)
 			_, err := e.svc.Login(ctx, d.Name, "alice", "12345")

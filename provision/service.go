@@ -443,12 +443,16 @@ func (s *Service) Login(ctx context.Context, deviceName, userID, secret string) 
 	if err != nil {
 		return Plan{}, err
 	}
-	return s.plan(ctx, dev, u, true)
+	return s.plan(ctx, dev, u, checkPermission|checkLimit)
 }
 
 // CheckSelfProvision runs every check but credentials, for a user who has
 // already authenticated.
 func (s *Service) CheckSelfProvision(ctx context.Context, deviceName, userID string) (Plan, error) {
+	return s.checkSelfProvision(ctx, deviceName, userID, checkPermission|checkLimit)
+}
+
+func (s *Service) checkSelfProvision(ctx context.Context, deviceName, userID string, checks planChecks) (Plan, error) {
 	dev, err := s.autoRegisteredDevice(ctx, deviceName)
 	if err != nil {
 		return Plan{}, err
@@ -457,7 +461,7 @@ func (s *Service) CheckSelfProvision(ctx context.Context, deviceName, userID str
 	if err != nil {
 		return Plan{}, err
 	}
-	return s.plan(ctx, dev, u, true)
+	return s.plan(ctx, dev, u, checks)
 }
 
 // SelfProvision replaces the auto-registered device with one owned by the
@@ -468,7 +472,9 @@ func (s *Service) SelfProvision(ctx context.Context, deviceName, userID string) 
 	defer func() {
 		s.log.Info("selfprovision", "device", deviceName, "user", userID, "dn", firstDN(dev), "code", CodeOf(err))
 	}()
-	p, err := s.CheckSelfProvision(ctx, deviceName, userID)
+	// The device limit is checked by ReplaceDevice, in the transaction
+	// that would break it.
+	p, err := s.checkSelfProvision(ctx, deviceName, userID, checkPermission)
 	if err != nil {
 		return Device{}, err
 	}
@@ -507,23 +513,34 @@ func (s *Service) autoRegisteredDevice(ctx context.Context, name string) (Device
 	return dev, nil
 }
 
-// plan runs the checks after credentials, in the product's order. An
-// administrator's quick add skips the self-provisioning permission.
-func (s *Service) plan(ctx context.Context, dev Device, u User, selfProvision bool) (Plan, error) {
+// planChecks are the checks of plan a caller asks for.
+type planChecks uint8
+
+const (
+	// checkPermission: the user's profile allows self-provisioning. An
+	// administrator's quick add skips it.
+	checkPermission planChecks = 1 << iota
+	// checkLimit: the user owns fewer devices than the profile's limit.
+	// Skipped where the store checks it in the write itself.
+	checkLimit
+)
+
+// plan runs the checks after credentials, in the product's order.
+func (s *Service) plan(ctx context.Context, dev Device, u User, checks planChecks) (Plan, error) {
 	p := Plan{Device: dev, User: u}
 	prof, err := s.profileOf(ctx, u)
 	if err != nil {
 		return Plan{}, err
 	}
 	p.Profile = prof
-	if selfProvision && !prof.AllowSelfProvision {
+	if checks&checkPermission != 0 && !prof.AllowSelfProvision {
 		return Plan{}, ErrNotAllowed
 	}
 	if u.PrimaryExtension == "" {
 		return Plan{}, ErrNoPrimaryExtension
 	}
 	p.Extension = u.PrimaryExtension
-	if prof.DeviceLimit > 0 {
+	if checks&checkLimit != 0 && prof.DeviceLimit > 0 {
 		n, err := s.store.CountOwnedDevices(ctx, u.ID)
 		if err != nil {
 			return Plan{}, err
