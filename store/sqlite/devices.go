@@ -108,7 +108,7 @@ func (s *Store) Devices(ctx context.Context, f provision.DeviceFilter) ([]provis
 // CountOwnedDevices counts the devices a user owns.
 func (s *Store) CountOwnedDevices(ctx context.Context, owner string) (int, error) {
 	var n int
-	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM devices WHERE owner = ?`, owner).Scan(&n)
+	err := s.countOwned.QueryRowContext(ctx, owner).Scan(&n)
 	return n, err
 }
 

@@ -52,8 +52,9 @@ type Store struct {
 
 	// The read path's hottest lookups, prepared once on the read pool: a
 	// phone's config fetches and its user's login and self-provisioning.
-	getDevice *sql.Stmt
-	getUser   *sql.Stmt
+	getDevice  *sql.Stmt
+	getUser    *sql.Stmt
+	countOwned *sql.Stmt
 
 	named   namedCache  // templates and profiles (objects.go)
 	devices deviceCache // every device name, recent devices (devcache.go)
@@ -163,6 +164,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if s.getUser, err = s.r.PrepareContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
 	}
+	if s.countOwned, err = s.r.PrepareContext(ctx, qCountOwned); err != nil {
+		return fail(fmt.Errorf("sqlite: %w", err))
+	}
 	// No busy timeout: restartWAL polls instead, and PASSIVE never waits.
 	if s.ckpt, err = sql.Open("sqlite", dsn+"?_pragma=busy_timeout(0)&_pragma=synchronous(NORMAL)"); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
@@ -196,7 +200,7 @@ func (s *Store) Close() error {
 		<-s.ckptDone
 	}
 	var errs []error
-	for _, st := range []**sql.Stmt{&s.getDevice, &s.getUser} {
+	for _, st := range []**sql.Stmt{&s.getDevice, &s.getUser, &s.countOwned} {
 		if *st != nil {
 			errs = append(errs, (*st).Close())
 			*st = nil

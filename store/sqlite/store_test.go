@@ -307,3 +307,19 @@ func BenchmarkUser(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCountOwnedDevices: the device-limit check of every login (9.4 µs
+// prepared, 14.3 µs parsed each time, here).
+func BenchmarkCountOwnedDevices(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	if err := s.CreateUser(ctx, provision.User{ID: "erin", LastName: "Evans"}, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.CountOwnedDevices(ctx, "erin"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
