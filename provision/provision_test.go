@@ -298,6 +298,21 @@ func TestCredentialPolicy(t *testing.T) {
 	}
 }
 
+// TestLockoutCountsEveryID: failures typed with the user ID and with the
+// self-service ID count against the same account.
+func TestLockoutCountsEveryID(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	for _, id := range []string{"2003", "carol", "2003"} {
+		e.svc.Authenticate(ctx, id, "0")
+	}
+	for _, id := range []string{"carol", "2003"} {
+		if _, err := e.svc.Authenticate(ctx, id, "12345"); !errors.Is(err, provision.ErrAccountLocked) {
+			t.Errorf("%s: got %v, want locked after three failures", id, err)
+		}
+	}
+}
+
 func TestLockoutUntilAdminUnlocks(t *testing.T) {
 	e := newEnv(t, func(c *configs.Config) { c.Cluster.CredentialPolicy.LockoutDuration = 0 })
 	ctx := context.Background()

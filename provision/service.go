@@ -347,7 +347,7 @@ func (s *Service) Authenticate(ctx context.Context, userID, secret string) (User
 	if err != nil {
 		return User{}, err
 	}
-	u, err := s.store.User(ctx, userID)
+	u, unlock, err := s.lockUser(ctx, userID)
 	if errors.Is(err, ErrUserNotFound) {
 		if c.AuthMode != AuthNone {
 			VerifySecret(dummyHash, secret)
@@ -357,16 +357,9 @@ func (s *Service) Authenticate(ctx context.Context, userID, secret string) (User
 	if err != nil {
 		return User{}, err
 	}
+	defer unlock()
 	if c.AuthMode == AuthNone {
 		return u, nil
-	}
-
-	mu := &s.userLocks[maphash.String(s.seed, u.ID)%uint64(len(s.userLocks))]
-	mu.Lock()
-	defer mu.Unlock()
-	// Re-read under the lock: a concurrent failure may have locked the account.
-	if u, err = s.store.User(ctx, u.ID); err != nil {
-		return User{}, err
 	}
 	now := s.clock.Now()
 	policy := c.CredentialPolicy
@@ -408,6 +401,31 @@ func (s *Service) Authenticate(ctx context.Context, userID, secret string) (User
 		return User{}, ErrAccountLocked
 	}
 	return User{}, ErrAuthFailed
+}
+
+// lockUser reads a user by ID or self-service ID under the user's
+// credential lock, so the state read is the latest: a concurrent failure
+// may just have locked the account. The lock is keyed by the user ID, so
+// a user typed by self-service ID is read again under that lock.
+func (s *Service) lockUser(ctx context.Context, userID string) (User, func(), error) {
+	mu := s.userLock(userID)
+	mu.Lock()
+	u, err := s.store.User(ctx, userID)
+	if err == nil && u.ID != userID {
+		mu.Unlock()
+		mu = s.userLock(u.ID)
+		mu.Lock()
+		u, err = s.store.User(ctx, u.ID)
+	}
+	if err != nil {
+		mu.Unlock()
+		return User{}, nil, err
+	}
+	return u, mu.Unlock, nil
+}
+
+func (s *Service) userLock(id string) *sync.Mutex {
+	return &s.userLocks[maphash.String(s.seed, id)%uint64(len(s.userLocks))]
 }
 
 // Unlock clears a user's failed-logon state and lockout.
