@@ -76,6 +76,7 @@ func newEnv(t testing.TB, change func(*configs.Config)) *env {
 // running is a Server on loopback sockets.
 type running struct {
 	srv  *Server
+	pc   net.PacketConn
 	tftp string // host:port
 	http string // base URL
 	reg  *prometheus.Registry
@@ -120,7 +121,7 @@ func start(t testing.TB, e *env, change func(*Options)) *running {
 			t.Error("Serve did not return after Shutdown")
 		}
 	})
-	return &running{srv: srv, tftp: pc.LocalAddr().String(), http: "http://" + ln.Addr().String(), reg: reg}
+	return &running{srv: srv, pc: pc, tftp: pc.LocalAddr().String(), http: "http://" + ln.Addr().String(), reg: reg}
 }
 
 // get fetches a file with pin/tftp's client.

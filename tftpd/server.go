@@ -124,6 +124,13 @@ func (s *Server) Serve(conn net.PacketConn) error {
 		conn.Close()
 		return errors.New("tftpd: server already serving or shut down")
 	}
+	if rb, ok := conn.(interface{ SetReadBuffer(int) error }); ok {
+		// A building powering up sends its read requests in one burst:
+		// they must queue in the kernel rather than be dropped while the
+		// accept loop is descheduled, which costs each phone a 1 s
+		// retransmission. The kernel caps this at net.core.rmem_max.
+		_ = rb.SetReadBuffer(readBuffer)
+	}
 	ts := tftp.NewServer(s.readHandler, nil)
 	ts.SetTimeout(s.timeout)
 	ts.SetRetries(s.retries)
@@ -187,6 +194,9 @@ func (s *Server) release() {
 		}
 	}
 }
+
+// readBuffer is the listening socket's receive buffer.
+const readBuffer = 4 << 20
 
 // lookupTimeout bounds the store read behind one request.
 const lookupTimeout = 3 * time.Second

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -187,6 +188,37 @@ func TestMissingTrustFilesAnsweredAtOnce(t *testing.T) {
 	r := start(t, e, func(o *Options) { o.StaticDir = static })
 	if got, err := get(t, r.tftp, "itlfile.tlv", nil); err != nil || string(got) != "itl" {
 		t.Errorf("ITLFile.tlv: %q, %v", got, err)
+	}
+}
+
+// TestListeningSocketBuffer: the listening socket takes a burst of read
+// requests, not the kernel's default of a few hundred.
+func TestListeningSocketBuffer(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		t.Skipf("no rmem_max to compare with: %v", err)
+	}
+	rmemMax, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, newEnv(t, nil), nil)
+	// An answer means Serve has set the socket up.
+	if reply, _ := exchange(t, r.tftp, rrqPacket(opRRQ, "ITLFile.tlv", "octet")); reply.op != opERROR {
+		t.Fatalf("answer op %d", reply.op)
+	}
+	raw, err := r.pc.(*net.UDPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	var serr error
+	if err := raw.Control(func(fd uintptr) { got, serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF) }); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+	// The kernel doubles the value set, capped at rmem_max.
+	if want := 2 * min(readBuffer, rmemMax); got < want {
+		t.Errorf("SO_RCVBUF %d, want %d", got, want)
 	}
 }
 
