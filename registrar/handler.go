@@ -316,7 +316,7 @@ func (s *Server) answer(batch []*job) {
 		}
 	}
 	for _, o := range out.streams {
-		err := s.writeStream(o.tr, o.src, o.buf.Bytes(), responderWriteTimeout)
+		err := s.writeStream(o.tr, o.src, o.buf.Bytes(), responderWriteTimeout, false)
 		if err != nil {
 			s.log.Debug("sip answer not sent", "err", err)
 		}
@@ -561,7 +561,7 @@ func (s *Server) send(in *inbound, data []byte) {
 	if in.tr == UDP && in.pc != nil {
 		err = sendUDP(in.pc, data, in.ap)
 	} else {
-		err = s.writeStream(in.tr, in.src, data, streamWriteTimeout)
+		err = s.writeStream(in.tr, in.src, data, streamWriteTimeout, true)
 	}
 	if err != nil {
 		s.log.Debug("sip answer not sent", "err", err)
@@ -580,8 +580,11 @@ func sendUDP(pc net.PacketConn, data []byte, ap netip.AddrPort) error {
 
 // writeStream writes data to the phone's own TCP or TLS connection in one
 // write, waiting at most timeout for room in its send buffer; a failed
-// write closes it, since a partial write leaves the stream unframed.
-func (s *Server) writeStream(tr Transport, src string, data []byte, timeout time.Duration) error {
+// write closes it, since a partial write leaves the stream unframed. With
+// gather, data may instead join the other answers to what the connection's
+// reader got in one read, written together before it reads again (see
+// limitConn).
+func (s *Server) writeStream(tr Transport, src string, data []byte, timeout time.Duration, gather bool) error {
 	if h := testHookStreamWrite.Load(); h != nil {
 		(*h)(data)
 	}
@@ -590,6 +593,15 @@ func (s *Server) writeStream(tr Transport, src string, data []byte, timeout time
 		return fmt.Errorf("the phone's %s connection is gone: %w", tr, err)
 	}
 	defer c.TryClose()
+	if tc, ok := c.(*sip.TCPConnection); ok && gather {
+		if lc, ok := tc.Conn.(*limitConn); ok {
+			if err := lc.gather(data, timeout); err != nil {
+				_ = c.Close()
+				return err
+			}
+			return nil
+		}
+	}
 	w, ok := c.(io.Writer)
 	if !ok {
 		return fmt.Errorf("registrar: %T cannot write", c)

@@ -237,7 +237,7 @@ func (s *Server) writeTo(b Binding, data []byte) error {
 		}
 		return sendUDP(pc, data, ap)
 	}
-	return s.writeStream(b.Transport, b.Source, data, streamWriteTimeout)
+	return s.writeStream(b.Transport, b.Source, data, streamWriteTimeout, false)
 }
 
 // zeroStamp makes the phone re-fetch everything.

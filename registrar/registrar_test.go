@@ -734,6 +734,45 @@ func TestBatchAnswersShareOneWrite(t *testing.T) {
 	}
 }
 
+// TestAnswersToOneReadShareOneWrite: requests that arrive in one segment
+// on a stream connection are answered in one write, not one each; a lone
+// request is still answered at once.
+func TestAnswersToOneReadShareOneWrite(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	c := e.dial(t, "TCP")
+	var mu sync.Mutex
+	var writes []string
+	hook := func(data []byte) { mu.Lock(); writes = append(writes, string(data)); mu.Unlock() }
+	testHookGatheredWrite.Store(&hook)
+	defer testHookGatheredWrite.Store(nil)
+	options := func(id string) string {
+		return fmt.Sprintf("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP %s;branch=z9hG4bK%s\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", c.local, id, id)
+	}
+	// A lone request: answered without waiting for more.
+	c.send(options("lone"))
+	if r := c.response(); r.StatusCode != 200 {
+		t.Fatalf("lone OPTIONS answered %d", r.StatusCode)
+	}
+	const n = 10
+	var burst strings.Builder
+	for i := range n {
+		burst.WriteString(options(fmt.Sprint("burst", i)))
+	}
+	c.send(burst.String())
+	for i := range n {
+		if r := c.response(); r.StatusCode != 200 || r.CallID().Value() != fmt.Sprint("burst", i) {
+			t.Fatalf("answer %d: %d for %s", i, r.StatusCode, r.CallID().Value())
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// One write for the lone request, then (the burst being one segment
+	// and one read) one for the burst; a second read may split it.
+	if len(writes) < 2 || len(writes) > 3 || strings.Count(strings.Join(writes[1:], ""), "SIP/2.0 200") != n {
+		t.Fatalf("%d writes for 1 + %d requests, want 2 (at most 3)", len(writes), n)
+	}
+}
+
 // TestSendDatagramsIsolatesFailures: a datagram the kernel refuses inside
 // a batch fails alone; the ones around it are delivered.
 func TestSendDatagramsIsolatesFailures(t *testing.T) {

@@ -412,49 +412,6 @@ func portOf(a net.Addr) int {
 	return n
 }
 
-// limitListener bounds concurrent connections: each sipgo connection
-// holds a reader goroutine and a 32 KiB buffer.
-type limitListener struct {
-	net.Listener
-	sem       chan struct{}
-	init      sync.Once
-	closeOnce sync.Once
-	done      chan struct{}
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	l.init.Do(func() { l.done = make(chan struct{}) })
-	select {
-	case l.sem <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
-	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
-}
-
-func (l *limitListener) Close() error {
-	l.init.Do(func() { l.done = make(chan struct{}) })
-	l.closeOnce.Do(func() { close(l.done) })
-	return l.Listener.Close()
-}
-
-type limitConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
-}
-
 // DebugHandler returns h with every record demoted to debug level. sipgo
 // logs through a process-wide default logger (sip.SetDefaultLogger) at warn
 // level for events such as a connection closed twice; the daemon routes
