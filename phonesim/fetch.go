@@ -1,16 +1,12 @@
 package phonesim
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
-
-	"github.com/pin/tftp/v3"
 
 	"selfprov/phonecfg"
 )
@@ -149,58 +145,11 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, name string) ([]byte, error) {
 }
 
 func (f *Fetcher) fetchTFTP(ctx context.Context, name string) ([]byte, error) {
-	c, err := tftp.NewClient(f.TFTP)
-	if err != nil {
-		return nil, fmt.Errorf("phonesim: TFTP %s: %w", f.TFTP, err)
-	}
 	t := f.Timeout
 	if t <= 0 {
 		t = time.Second
 	}
-	c.SetTimeout(t)
-	c.SetRetries(5)
-	type result struct {
-		b   []byte
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		wt, err := c.Receive(name, "octet")
-		if err != nil {
-			done <- result{nil, err}
-			return
-		}
-		var buf bytes.Buffer
-		_, err = wt.WriteTo(&limitWriter{w: &buf, n: maxFile})
-		done <- result{buf.Bytes(), err}
-	}()
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err() // the transfer gives up on its own timeout
-	case r := <-done:
-		if r.err != nil {
-			// pin/tftp reports an ERROR packet as "code: N, message: ...";
-			// code 1 is "file not found".
-			if strings.HasPrefix(r.err.Error(), "code: 1,") {
-				return nil, fmt.Errorf("%w: TFTP %s", ErrNotFound, name)
-			}
-			return nil, fmt.Errorf("phonesim: TFTP %s: %w", name, r.err)
-		}
-		return r.b, nil
-	}
-}
-
-type limitWriter struct {
-	w io.Writer
-	n int
-}
-
-func (l *limitWriter) Write(p []byte) (int, error) {
-	if len(p) > l.n {
-		return 0, fmt.Errorf("larger than %d bytes", maxFile)
-	}
-	l.n -= len(p)
-	return l.w.Write(p)
+	return fetchTFTP(ctx, f.TFTP, name, t, 5)
 }
 
 func parseConfig(b []byte) (*phonecfg.Config, error) { return phonecfg.Parse(b) }
