@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/beevik/etree"
 )
 
 // MaxFileSize bounds what Parse reads; real files are a few kilobytes.
 const MaxFileSize = 1 << 20
+
+// maxDepth bounds element nesting; real files nest five deep.
+const maxDepth = 32
 
 // ErrMalformed is wrapped by every parse error.
 var ErrMalformed = errors.New("phonecfg: malformed config")
@@ -27,24 +28,22 @@ func Parse(data []byte) (*Config, error) {
 	if len(data) > MaxFileSize {
 		return nil, malformedf("%d bytes is over the %d byte limit", len(data), MaxFileSize)
 	}
-	doc := etree.NewDocument()
-	doc.ReadSettings.MaxDepth = 32
-	if err := doc.ReadFromBytes(data); err != nil {
+	root, err := parseTree(data, maxDepth)
+	if err != nil {
 		return nil, malformedf("not XML: %v", err)
 	}
-	root := doc.Root()
 	if root == nil {
 		return nil, malformedf("no root element")
 	}
 	p := parser{}
 	var c *Config
-	switch root.Tag {
+	switch root.tag {
 	case "device":
 		c = p.device(root)
 	case "Default":
 		c = p.defaults(root)
 	default:
-		return nil, malformedf("root element <%s> is neither <device> nor <Default>", clip(root.Tag))
+		return nil, malformedf("root element <%s> is neither <device> nor <Default>", clip(root.tag))
 	}
 	if p.err != nil {
 		return nil, p.err
@@ -61,7 +60,7 @@ func (p *parser) fail(err error) {
 	}
 }
 
-func (p *parser) device(root *etree.Element) *Config {
+func (p *parser) device(root *element) *Config {
 	c := &Config{}
 	d := &c.Device
 	d.Name = textOf(root, "deviceName")
@@ -116,15 +115,15 @@ func (p *parser) device(root *etree.Element) *Config {
 	return c
 }
 
-func (p *parser) defaults(root *etree.Element) *Config {
+func (p *parser) defaults(root *element) *Config {
 	df := &Default{}
 	df.CallManagerGroup, df.CallManagers = p.callManagerGroup(root.SelectElement("callManagerGroup"))
 	for _, e := range root.ChildElements() {
-		id, ok := strings.CutPrefix(e.Tag, "loadInformation")
+		id, ok := strings.CutPrefix(e.tag, "loadInformation")
 		if !ok {
 			continue
 		}
-		model := p.atoi(id, "<"+clip(e.Tag)+">", 1, 1<<31-1)
+		model := p.atoi(id, "<"+clip(e.tag)+">", 1, 1<<31-1)
 		df.Loads = append(df.Loads, Load{Model: model, ModelName: e.SelectAttrValue("model", ""), Load: strings.TrimSpace(e.Text())})
 	}
 	df.AutoRegistration = p.boolOf(root, "autoRegistration")
@@ -137,7 +136,7 @@ func (p *parser) defaults(root *etree.Element) *Config {
 	return c
 }
 
-func (p *parser) callManagerGroup(g *etree.Element) (string, []CallManager) {
+func (p *parser) callManagerGroup(g *element) (string, []CallManager) {
 	if g == nil {
 		return "", nil
 	}
@@ -181,7 +180,7 @@ func (p *parser) transport(v string) string {
 
 // intOf reads a child element as an integer in [lo, hi]; absent or empty
 // gives dflt.
-func (p *parser) intOf(parent *etree.Element, tag, where string, dflt, lo, hi int) int {
+func (p *parser) intOf(parent *element, tag, where string, dflt, lo, hi int) int {
 	e := parent.SelectElement(tag)
 	if e == nil {
 		return dflt
@@ -209,7 +208,7 @@ func (p *parser) atoi(v, where string, lo, hi int) int {
 	return n
 }
 
-func (p *parser) boolOf(parent *etree.Element, tag string) bool {
+func (p *parser) boolOf(parent *element, tag string) bool {
 	v := strings.TrimSpace(textOf(parent, tag))
 	if v == "" {
 		return false
@@ -222,7 +221,7 @@ func (p *parser) boolOf(parent *etree.Element, tag string) bool {
 }
 
 // textOf is a child element's text, "" when absent.
-func textOf(parent *etree.Element, tag string) string {
+func textOf(parent *element, tag string) string {
 	e := parent.SelectElement(tag)
 	if e == nil {
 		return ""
