@@ -1,8 +1,9 @@
 // Package phonecfg is the phone configuration file format: it renders
 // SEP<MAC>.cnf.xml (and <NAME>.cnf.xml for Webex App clients) and
 // XMLDefault.cnf.xml with etree, and parses them back for the phone
-// simulator on encoding/xml's tokenizer (see element). It depends on no other package of the project, so the
-// simulator can import it without the core.
+// simulator on encoding/xml's tokenizer (see element). It depends on no
+// other package of the project, so the simulator can import it without
+// the core.
 package phonecfg
 
 import (
