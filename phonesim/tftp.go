@@ -235,14 +235,9 @@ func (t *tftpTransfer) run(ctx context.Context, name string) ([]byte, error) {
 	}
 }
 
-// drain drops whatever a previous transfer left in the socket.
+// drain drops whatever a previous transfer left in the socket. A read
+// deadline in the past would not do: Go then fails the read without
+// asking the kernel.
 func (t *tftpTransfer) drain() {
-	c := t.s.conn
-	_ = c.SetReadDeadline(time.Now())
-	var b [16]byte
-	for range 64 {
-		if _, _, err := c.ReadFromUDPAddrPort(b[:]); err != nil {
-			return
-		}
-	}
+	drainUDP(t.s.conn)
 }

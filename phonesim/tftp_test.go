@@ -208,7 +208,10 @@ func TestTFTPClientIgnoresStrays(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stray.Close()
-	stray.WriteToUDP(dataPacket(1, []byte("leftover")), s.conn.LocalAddr().(*net.UDPAddr))
+	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: s.conn.LocalAddr().(*net.UDPAddr).Port}
+	if _, err := stray.WriteToUDP(dataPacket(1, []byte("leftover")), to); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(20 * time.Millisecond)
 	idleTFTPSockets <- s
 	if got, err := fetchTFTP(ctx, srv.addr(), "second.xml", time.Second, 2); err != nil || string(got) != "second" {
