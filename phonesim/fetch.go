@@ -1,11 +1,13 @@
 package phonesim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"selfprov/phonecfg"
@@ -152,4 +154,24 @@ func (f *Fetcher) fetchTFTP(ctx context.Context, name string) ([]byte, error) {
 	return fetchTFTP(ctx, f.TFTP, name, t, 5)
 }
 
-func parseConfig(b []byte) (*phonecfg.Config, error) { return phonecfg.Parse(b) }
+// lastDefault is the XMLDefault.cnf.xml parsed last. Every unknown phone
+// of a fleet fetches the same bytes, so they are parsed once and the
+// config, which phones only read, is shared. Device configs differ per
+// phone and are always parsed.
+var lastDefault atomic.Pointer[parsedDefault]
+
+type parsedDefault struct {
+	data []byte
+	cfg  *phonecfg.Config
+}
+
+func parseConfig(b []byte) (*phonecfg.Config, error) {
+	if p := lastDefault.Load(); p != nil && bytes.Equal(p.data, b) {
+		return p.cfg, nil
+	}
+	cfg, err := phonecfg.Parse(b)
+	if err == nil && cfg.Default != nil {
+		lastDefault.Store(&parsedDefault{data: bytes.Clone(b), cfg: cfg})
+	}
+	return cfg, err
+}

@@ -1,12 +1,15 @@
 package phonesim
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+
+	"selfprov/phonecfg"
 )
 
 func TestFetchRetries(t *testing.T) {
@@ -35,5 +38,40 @@ func TestFetchRetries(t *testing.T) {
 	f.Retries = 0
 	if _, _, err := f.Fetch(context.Background(), "x", nil); err == nil || errors.Is(err, ErrNotFound) {
 		t.Errorf("a busy server without retries: %v", err)
+	}
+}
+
+// TestParseConfigSharesXMLDefault: the same XMLDefault bytes give the same
+// parsed config; other bytes, and device configs, are parsed anew.
+func TestParseConfigSharesXMLDefault(t *testing.T) {
+	def1, err := phonecfg.RenderDefault(phonecfg.Default{CallManagers: []phonecfg.CallManager{{Host: "192.0.2.1", SIPPort: 5060}}, AutoRegistration: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	def2, err := phonecfg.RenderDefault(phonecfg.Default{CallManagers: []phonecfg.CallManager{{Host: "192.0.2.2", SIPPort: 5060}}, AutoRegistration: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := phonecfg.RenderDevice(phonecfg.Device{Name: "SEP001122334455", CallManagers: []phonecfg.CallManager{{Host: "192.0.2.1", SIPPort: 5060}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func(b []byte) *phonecfg.Config {
+		t.Helper()
+		c, err := parseConfig(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a, b := parse(def1), parse(bytes.Clone(def1))
+	if a != b {
+		t.Error("the same XMLDefault was parsed twice")
+	}
+	if c := parse(def2); c == a || c.CallManagers[0].Host != "192.0.2.2" {
+		t.Errorf("another XMLDefault gave %+v", c.CallManagers)
+	}
+	if parse(dev) == parse(dev) {
+		t.Error("a device config was shared")
 	}
 }
