@@ -18,7 +18,8 @@ import (
 // concurrent AutoRegister calls are grouped: every request waiting, up to
 // maxAutoRegBatch, runs in one transaction, so that one failing request
 // leaves the others whole (see autoRegisterBatch). A lone request pays
-// nothing extra.
+// nothing extra. Self-provisioning's device replacements (ReplaceDevice)
+// come in storms too, a little later, and ride in the same batches.
 const maxAutoRegBatch = 64
 
 var (
@@ -42,6 +43,14 @@ type autoRegRequest struct {
 	width     int
 	build     func(dn string) provision.Device
 	finish    func(autoRegResult) // called once, by whoever runs the batch
+	replace   *replacement        // set: replace device name instead
+}
+
+// replacement is a ReplaceDevice request: dev takes the place of the
+// auto-registered device, within the owner's device limit.
+type replacement struct {
+	dev   provision.Device
+	limit int
 }
 
 type autoRegResult struct {
@@ -77,9 +86,7 @@ func (s *Store) AutoRegisterAsync(ctx context.Context, name string, r provision.
 }
 
 // queueAutoRegister answers at once when it can (finish is then called
-// before it returns false) or queues the request for a batch. A waiting
-// caller (wait) that finds no batch running runs it itself; otherwise a
-// goroutine is started for it.
+// before it returns false) or queues the request for a batch (enqueue).
 func (s *Store) queueAutoRegister(ctx context.Context, name string, r provision.DNRange, partition string, build func(dn string) provision.Device, finish func(autoRegResult), wait bool) (queued bool) {
 	start, end, width, err := r.Bounds()
 	if err != nil {
@@ -100,14 +107,20 @@ func (s *Store) queueAutoRegister(ctx context.Context, name string, r provision.
 		finish(autoRegResult{err: err})
 		return false
 	}
-	req := &autoRegRequest{
+	return s.enqueue(&autoRegRequest{
 		ctx: ctx, name: name, hintKey: hintKey(partition, r), partition: partition,
 		start: start, end: end, width: width, build: build, finish: finish,
-	}
+	}, wait)
+}
+
+// enqueue adds req to the next batch, or answers it errStoreClosed (and
+// returns false). A waiting caller (wait) that finds no batch running
+// runs it itself; otherwise a goroutine is started for it.
+func (s *Store) enqueue(req *autoRegRequest, wait bool) (queued bool) {
 	s.autoRegMu.Lock()
 	if s.autoRegClosed {
 		s.autoRegMu.Unlock()
-		finish(autoRegResult{err: errStoreClosed})
+		req.finish(autoRegResult{err: errStoreClosed})
 		return false
 	}
 	s.autoRegPending = append(s.autoRegPending, req)
@@ -231,16 +244,22 @@ func (s *Store) runAutoRegBatch(batch []*autoRegRequest, savepoints bool) ([]aut
 					return err
 				}
 			}
-			results[i] = s.autoRegisterOne(ctx, tx, req)
+			logged := len(s.devLog)
+			if req.replace != nil {
+				results[i] = s.replaceOne(ctx, tx, req)
+			} else {
+				results[i] = s.autoRegisterOne(ctx, tx, req)
+			}
 			if results[i].err != nil && results[i].wrote {
 				if !savepoints {
 					return errPartialWrite
 				}
-				// insertDevice logs a device only once all of it is in, so
-				// the rolled-back request left nothing in the log.
 				if _, err := s.exec(ctx, tx, qRollbackSavepoint); err != nil {
 					return err
 				}
+				// The device cache must not learn what was rolled back
+				// (a replacement's deletion, say).
+				s.devLog = s.devLog[:logged]
 			}
 			if savepoints {
 				if _, err := s.exec(ctx, tx, qReleaseSavepoint); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -288,5 +289,65 @@ func TestAutoRegisterAsync(t *testing.T) {
 	case res := <-results:
 		t.Fatalf("an extra answer: %+v", res)
 	default:
+	}
+}
+
+// TestReplacementsShareBatches: concurrent replacements share batches; one
+// that fails after its deletion (its line's DN belongs to an
+// auto-registered device) is rolled back alone, and every device reads as
+// it is.
+func TestReplacementsShareBatches(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	r := provision.DNRange{Start: "1000", End: "1999"}
+	const phones = 20
+	for i := range phones + 1 { // the last one keeps its DN, 1020
+		name := fmt.Sprintf("SEP0000000%05d", i)
+		if _, _, err := s.AutoRegister(ctx, name, r, "", func(dn string) provision.Device { return autoRegDevice(name, dn) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var sizes []int
+	testHookAutoRegBatch = func(n int) { mu.Lock(); sizes = append(sizes, n); mu.Unlock() }
+	defer func() { testHookAutoRegBatch = nil }()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+
+	// Even phones are replaced by owned devices on DN 2000+i; odd ones
+	// ask for DN 1020, which an auto-registered phone keeps, and fail
+	// after their deletion.
+	var wg sync.WaitGroup
+	errs := make([]error, phones)
+	for i := range phones {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dn := fmt.Sprint(2000 + i)
+			if i%2 == 1 {
+				dn = "1020"
+			}
+			errs[i] = s.ReplaceDevice(ctx, fmt.Sprintf("SEP0000000%05d", i), provision.Device{
+				Name: fmt.Sprintf("SEP0000000%05d", i), Model: 36224, State: provision.StateProvisioned, Owner: "alice",
+				Lines: []provision.Line{{Button: 1, DN: dn}}}, 0)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		name := fmt.Sprintf("SEP0000000%05d", i)
+		d, derr := s.Device(ctx, name)
+		switch {
+		case i%2 == 0 && (err != nil || derr != nil || d.State != provision.StateProvisioned):
+			t.Errorf("%s: replace %v; then %s, %v", name, err, d.State, derr)
+		case i%2 == 1 && (!errors.Is(err, provision.ErrDuplicate) || derr != nil || d.State != provision.StateAutoRegistered):
+			t.Errorf("%s: replace %v, want ErrDuplicate; then %s, %v, want still auto-registered", name, err, d.State, derr)
+		}
+	}
+	if n, err := s.CountOwnedDevices(ctx, "alice"); err != nil || n != phones/2 {
+		t.Errorf("alice owns %d devices (%v), want %d", n, err, phones/2)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sizes) == 0 || slices.Max(sizes) < 2 {
+		t.Fatalf("batch sizes %v: replacements did not share a batch", sizes)
 	}
 }

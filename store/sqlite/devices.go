@@ -319,35 +319,46 @@ func (s *Store) lowestFree(ctx context.Context, tx *sql.Tx, partition string, fr
 
 // ReplaceDevice swaps an auto-registered device for a provisioned one.
 func (s *Store) ReplaceDevice(ctx context.Context, oldName string, d provision.Device, limit int) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var state string
-		err := s.queryRow(ctx, tx, qDeviceState, strings.ToUpper(oldName)).Scan(&state)
-		if errors.Is(err, sql.ErrNoRows) {
-			return provision.ErrDeviceNotFound
+	// The batch runs on its own context: once begun, a replacement commits
+	// even if this caller gives up, so its answer is awaited regardless.
+	done := make(chan autoRegResult, 1)
+	s.enqueue(&autoRegRequest{ctx: ctx, name: oldName, replace: &replacement{dev: d, limit: limit},
+		finish: func(res autoRegResult) { done <- res }}, true)
+	return (<-done).err
+}
+
+// replaceOne runs a ReplaceDevice request inside a batch's transaction.
+func (s *Store) replaceOne(ctx context.Context, tx *sql.Tx, req *autoRegRequest) autoRegResult {
+	r := req.replace
+	var state string
+	err := s.queryRow(ctx, tx, qDeviceState, strings.ToUpper(req.name)).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return autoRegResult{err: provision.ErrDeviceNotFound}
+	}
+	if err != nil {
+		return autoRegResult{err: err}
+	}
+	if state != string(provision.StateAutoRegistered) {
+		return autoRegResult{err: provision.ErrDeviceNotAutoReg}
+	}
+	if r.limit > 0 && r.dev.Owner != "" {
+		var n int
+		if err := s.queryRow(ctx, tx, qCountOwned, r.dev.Owner).Scan(&n); err != nil {
+			return autoRegResult{err: err}
 		}
-		if err != nil {
-			return err
+		if n >= r.limit {
+			return autoRegResult{err: provision.ErrDeviceLimit}
 		}
-		if state != string(provision.StateAutoRegistered) {
-			return provision.ErrDeviceNotAutoReg
-		}
-		if limit > 0 && d.Owner != "" {
-			var n int
-			if err := s.queryRow(ctx, tx, qCountOwned, d.Owner).Scan(&n); err != nil {
-				return err
-			}
-			if n >= limit {
-				return provision.ErrDeviceLimit
-			}
-		}
-		released, err := s.deleteDevice(ctx, tx, oldName, time.Time{})
-		if err != nil {
-			return err
-		}
-		s.release(released)
-		return s.insertDevice(ctx, tx, d, false)
-	})
-	return mapErr(err)
+	}
+	released, err := s.deleteDevice(ctx, tx, req.name, time.Time{})
+	if err != nil {
+		return autoRegResult{err: err, wrote: true}
+	}
+	s.release(released)
+	if err := s.insertDevice(ctx, tx, r.dev, false); err != nil {
+		return autoRegResult{err: err, wrote: true}
+	}
+	return autoRegResult{dev: r.dev}
 }
 
 // LastDeletion tells when owner last lost a device with this prefix.
