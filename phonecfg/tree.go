@@ -68,10 +68,10 @@ func parseTree(data []byte, maxDepth int) (*element, error) {
 			top.done = true
 		}
 	}
-	for _, e := range doc.kids {
-		return e, nil
+	if len(doc.kids) == 0 {
+		return nil, nil
 	}
-	return nil, nil
+	return doc.kids[0], nil
 }
 
 // dedupAttrs keeps the last value of an attribute given twice, as etree

@@ -138,10 +138,16 @@ type tftpTransfer struct {
 
 func (t *tftpTransfer) run(ctx context.Context, name string) ([]byte, error) {
 	c := t.s.conn
-	t.drain()
+	drainUDP(c)
+	send := func(b []byte, to netip.AddrPort) error {
+		if _, err := c.WriteToUDPAddrPort(b, to); err != nil {
+			return fmt.Errorf("phonesim: TFTP %s: %w", name, err)
+		}
+		return nil
+	}
 	last := append(append(append([]byte{0, tftpRRQ}, name...), 0), "octet\x00"...)
-	if _, err := c.WriteToUDPAddrPort(last, t.server); err != nil {
-		return nil, fmt.Errorf("phonesim: TFTP %s: %w", name, err)
+	if err := send(last, t.server); err != nil {
+		return nil, err
 	}
 	t.clean = true
 	var (
@@ -179,8 +185,8 @@ func (t *tftpTransfer) run(ctx context.Context, name string) ([]byte, error) {
 			if tid != 0 {
 				dst = netip.AddrPortFrom(t.server.Addr(), tid)
 			}
-			if _, err := c.WriteToUDPAddrPort(last, dst); err != nil {
-				return nil, fmt.Errorf("phonesim: TFTP %s: %w", name, err)
+			if err := send(last, dst); err != nil {
+				return nil, err
 			}
 			continue
 		}
@@ -208,8 +214,8 @@ func (t *tftpTransfer) run(ctx context.Context, name string) ([]byte, error) {
 		if p.block == want-1 && want > 1 {
 			// Our ACK was lost or late: acknowledge the block again.
 			t.clean = false
-			if _, err := c.WriteToUDPAddrPort(last, from); err != nil {
-				return nil, fmt.Errorf("phonesim: TFTP %s: %w", name, err)
+			if err := send(last, from); err != nil {
+				return nil, err
 			}
 			continue
 		}
@@ -222,22 +228,12 @@ func (t *tftpTransfer) run(ctx context.Context, name string) ([]byte, error) {
 		}
 		out.Write(p.data)
 		last = []byte{0, tftpACK, byte(want >> 8), byte(want)}
-		if _, err := c.WriteToUDPAddrPort(last, from); err != nil {
-			return nil, fmt.Errorf("phonesim: TFTP %s: %w", name, err)
+		if err := send(last, from); err != nil {
+			return nil, err
 		}
 		if len(p.data) < tftpBlockSize {
 			return out.Bytes(), nil
 		}
-		want++
-		if want == 0 {
-			return nil, fmt.Errorf("phonesim: TFTP %s: more than 65535 blocks", name)
-		}
+		want++ // maxFile ends a transfer long before the block number wraps
 	}
-}
-
-// drain drops whatever a previous transfer left in the socket. A read
-// deadline in the past would not do: Go then fails the read without
-// asking the kernel.
-func (t *tftpTransfer) drain() {
-	drainUDP(t.s.conn)
 }

@@ -7,7 +7,9 @@ import (
 	"syscall"
 )
 
-// drainUDP reads and drops the datagrams queued on c without waiting.
+// drainUDP reads and drops the datagrams queued on c without waiting, so
+// a reused socket starts clean. A read deadline in the past would not do:
+// Go then fails the read without asking the kernel.
 func drainUDP(c *net.UDPConn) {
 	raw, err := c.SyscallConn()
 	if err != nil {
