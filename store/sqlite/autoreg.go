@@ -28,8 +28,12 @@ var (
 	qRollbackSavepoint = writeStatement(`ROLLBACK TO autoreg`)
 )
 
-// testHookAutoRegBatch, when set by a test, sees the size of every batch.
-var testHookAutoRegBatch func(n int)
+// testHookAutoRegBatch, when set by a test, sees the size of every batch;
+// testHookSavepointRun sees every batch run again with savepoints.
+var (
+	testHookAutoRegBatch func(n int)
+	testHookSavepointRun func()
+)
 
 var errStoreClosed = errors.New("sqlite: store is closed")
 
@@ -208,6 +212,9 @@ func (s *Store) autoRegisterBatch(batch []*autoRegRequest) {
 	}
 	results, err := s.runAutoRegBatch(batch, false)
 	if errors.Is(err, errPartialWrite) {
+		if testHookSavepointRun != nil {
+			testHookSavepointRun()
+		}
 		s.dropHints(batch)
 		results, err = s.runAutoRegBatch(batch, true)
 	}
@@ -233,11 +240,24 @@ func (s *Store) runAutoRegBatch(batch []*autoRegRequest, savepoints bool) ([]aut
 	// The batch's own context: one caller giving up must not abort the
 	// others' transaction.
 	ctx := context.Background()
+	// Without savepoints the new devices' rows wait in rows and go in a few
+	// multi-row statements; with them each request writes its own, so that
+	// an error is its alone.
+	var rows *newRows
+	if !savepoints {
+		rows = &newRows{}
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for i, req := range batch {
 			if err := req.ctx.Err(); err != nil {
 				results[i].err = err
 				continue
+			}
+			if req.replace != nil && rows != nil && !rows.empty() {
+				// A replacement reads the devices and lines tables.
+				if err := s.writeRows(ctx, tx, rows); err != nil {
+					return errPartialWrite
+				}
 			}
 			if savepoints {
 				if _, err := s.exec(ctx, tx, qSavepoint); err != nil {
@@ -248,7 +268,7 @@ func (s *Store) runAutoRegBatch(batch []*autoRegRequest, savepoints bool) ([]aut
 			if req.replace != nil {
 				results[i] = s.replaceOne(ctx, tx, req)
 			} else {
-				results[i] = s.autoRegisterOne(ctx, tx, req)
+				results[i] = s.autoRegisterOne(ctx, tx, req, rows)
 			}
 			if results[i].err != nil && results[i].wrote {
 				if !savepoints {
@@ -267,6 +287,12 @@ func (s *Store) runAutoRegBatch(batch []*autoRegRequest, savepoints bool) ([]aut
 				}
 			}
 		}
+		if rows != nil && !rows.empty() {
+			if err := s.writeRows(ctx, tx, rows); err != nil {
+				// Which request it was is for the run with savepoints to tell.
+				return errPartialWrite
+			}
+		}
 		return nil
 	})
 	return results, err
@@ -282,8 +308,9 @@ func (s *Store) dropHints(batch []*autoRegRequest) {
 	}
 }
 
-// autoRegisterOne creates one device inside tx, or finds it.
-func (s *Store) autoRegisterOne(ctx context.Context, tx *sql.Tx, req *autoRegRequest) autoRegResult {
+// autoRegisterOne creates one device inside tx, or finds it. With rows set
+// the new device's rows are added to rows rather than written.
+func (s *Store) autoRegisterOne(ctx context.Context, tx *sql.Tx, req *autoRegRequest, rows *newRows) autoRegResult {
 	key := strings.ToUpper(req.name)
 	// The cache knows every committed name, and the log what this
 	// transaction wrote: a new device costs no lookup.
@@ -292,6 +319,12 @@ func (s *Store) autoRegisterOne(ctx context.Context, tx *sql.Tx, req *autoRegReq
 		exists = after
 	}
 	if exists {
+		if rows != nil && !rows.empty() {
+			// The same phone twice in one batch: its rows may be waiting.
+			if err := s.writeRows(ctx, tx, rows); err != nil {
+				return autoRegResult{err: err, wrote: true}
+			}
+		}
 		var data []byte
 		err := s.queryRow(ctx, tx, qDeviceData, key).Scan(&data)
 		switch {
@@ -322,7 +355,11 @@ func (s *Store) autoRegisterOne(ctx context.Context, tx *sql.Tx, req *autoRegReq
 		return autoRegResult{err: provision.ErrAutoRegExhausted}
 	}
 	dev := req.build(provision.FormatDN(n, req.width))
-	if err := s.insertDevice(ctx, tx, dev, true); err != nil {
+	if rows != nil {
+		if err := s.addDevice(rows, dev, true); err != nil {
+			return autoRegResult{err: err}
+		}
+	} else if err := s.insertDevice(ctx, tx, dev, true); err != nil {
 		return autoRegResult{err: err, wrote: true}
 	}
 	s.setHint(req.hintKey, n+1)

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -349,5 +350,180 @@ func TestReplacementsShareBatches(t *testing.T) {
 	defer mu.Unlock()
 	if len(sizes) == 0 || slices.Max(sizes) < 2 {
 		t.Fatalf("batch sizes %v: replacements did not share a batch", sizes)
+	}
+}
+
+// queueInOneBatch queues the requests of each function in one batch, and
+// waits for it to run: on one P the runner the first request starts runs
+// only once the last has queued and the test goroutine waits.
+func queueInOneBatch(t *testing.T, s *Store, queue ...func()) (batches []int, savepointRuns int) {
+	t.Helper()
+	var mu sync.Mutex
+	testHookAutoRegBatch = func(n int) { mu.Lock(); batches = append(batches, n); mu.Unlock() }
+	testHookSavepointRun = func() { mu.Lock(); savepointRuns++; mu.Unlock() }
+	defer func() { testHookAutoRegBatch, testHookSavepointRun = nil, nil }()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for _, q := range queue {
+		q()
+	}
+	s.autoRegRunners.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	return slices.Clone(batches), savepointRuns
+}
+
+// autoRegisterAsync queues an auto-registration and returns where its
+// answer will come.
+func autoRegisterAsync(s *Store, name string, r provision.DNRange) <-chan autoRegResult {
+	done := make(chan autoRegResult, 1)
+	s.AutoRegisterAsync(context.Background(), name, r, "", func(dn string) provision.Device { return autoRegDevice(name, dn) },
+		func(d provision.Device, created bool, err error) {
+			done <- autoRegResult{dev: d, created: created, err: err}
+		})
+	return done
+}
+
+func awaitResult(t *testing.T, what string, done <-chan autoRegResult) autoRegResult {
+	t.Helper()
+	select {
+	case res := <-done:
+		return res
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: no answer", what)
+		return autoRegResult{}
+	}
+}
+
+// TestAutoRegisterThenReplaceInOneBatch: a phone auto-registered and
+// replaced in the same batch is replaced. The new device's rows wait to be
+// written with the others; the replacement must find them.
+func TestAutoRegisterThenReplaceInOneBatch(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	r := provision.DNRange{Start: "1000", End: "1999"}
+	var first, other <-chan autoRegResult
+	var replaceErr error
+	batches, reruns := queueInOneBatch(t, s,
+		func() { first = autoRegisterAsync(s, "SEP000000000001", r) },
+		func() { other = autoRegisterAsync(s, "SEP000000000002", r) },
+		func() {
+			replaceErr = s.ReplaceDevice(context.Background(), "SEP000000000001", provision.Device{
+				Name: "SEP000000000001", Model: 36224, State: provision.StateProvisioned, Owner: "alice",
+				Lines: []provision.Line{{Button: 1, DN: "2000"}}}, 0)
+		})
+	if len(batches) != 1 || batches[0] != 3 || reruns != 0 {
+		t.Fatalf("batches %v, runs with savepoints %d; want one batch of 3 run once", batches, reruns)
+	}
+	if replaceErr != nil {
+		t.Fatalf("replace: %v", replaceErr)
+	}
+	if res := awaitResult(t, "first", first); res.err != nil || !res.created {
+		t.Fatalf("first: %+v", res)
+	}
+	if res := awaitResult(t, "other", other); res.err != nil || !res.created || res.dev.Lines[0].DN != "1001" {
+		t.Fatalf("other: %+v, want created on 1001", res)
+	}
+	d, err := s.Device(context.Background(), "SEP000000000001")
+	if err != nil || d.State != provision.StateProvisioned || d.Lines[0].DN != "2000" {
+		t.Fatalf("replaced device reads %+v, %v", d, err)
+	}
+	// The replacement released 1000.
+	if res := awaitResult(t, "next", autoRegisterAsync(s, "SEP000000000003", r)); res.err != nil || res.dev.Lines[0].DN != "1000" {
+		t.Fatalf("next phone: %+v, want DN 1000", res)
+	}
+}
+
+// TestAutoRegisterTwiceInOneBatchRunsOnce: a phone asking twice in one
+// batch finds its own waiting rows; the batch needs no second run.
+func TestAutoRegisterTwiceInOneBatchRunsOnce(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	r := provision.DNRange{Start: "1000", End: "1999"}
+	var a, b, c <-chan autoRegResult
+	batches, reruns := queueInOneBatch(t, s,
+		func() { a = autoRegisterAsync(s, "SEP000000000001", r) },
+		func() { b = autoRegisterAsync(s, "SEP000000000002", r) },
+		func() { c = autoRegisterAsync(s, "sep000000000001", r) })
+	ra, rb, rc := awaitResult(t, "a", a), awaitResult(t, "b", b), awaitResult(t, "c", c)
+	if len(batches) != 1 || batches[0] != 3 || reruns != 0 {
+		t.Fatalf("batches %v, runs with savepoints %d; want one batch of 3 run once", batches, reruns)
+	}
+	if ra.err != nil || !ra.created || ra.dev.Lines[0].DN != "1000" {
+		t.Fatalf("first ask: %+v", ra)
+	}
+	if rb.err != nil || !rb.created || rb.dev.Lines[0].DN != "1001" {
+		t.Fatalf("other phone: %+v", rb)
+	}
+	if rc.err != nil || rc.created || rc.dev.Lines[0].DN != "1000" {
+		t.Fatalf("second ask: %+v, want the device of the first", rc)
+	}
+}
+
+// TestAutoRegisterOverlappingRangesInOneBatch: two ranges over one
+// partition allocate apart, so a batch can pick one DN twice before its
+// rows are written. The unique index refuses the second; the batch runs
+// again request by request and both phones get a DN of their own.
+func TestAutoRegisterOverlappingRangesInOneBatch(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	wide := provision.DNRange{Start: "1000", End: "1999"}
+	narrow := provision.DNRange{Start: "1000", End: "1099"}
+	var a, b <-chan autoRegResult
+	batches, reruns := queueInOneBatch(t, s,
+		func() { a = autoRegisterAsync(s, "SEP000000000001", wide) },
+		func() { b = autoRegisterAsync(s, "SEP000000000002", narrow) })
+	ra, rb := awaitResult(t, "a", a), awaitResult(t, "b", b)
+	if len(batches) != 1 || reruns != 1 {
+		t.Fatalf("batches %v, runs with savepoints %d; want one batch, run again once", batches, reruns)
+	}
+	if ra.err != nil || rb.err != nil || !ra.created || !rb.created {
+		t.Fatalf("answers %+v, %+v", ra, rb)
+	}
+	if got := []string{ra.dev.Lines[0].DN, rb.dev.Lines[0].DN}; !slices.Equal(got, []string{"1000", "1001"}) {
+		t.Fatalf("DNs %v, want [1000 1001]", got)
+	}
+}
+
+// TestWriteRowsInChunks: rows are written in statements of 2^k rows, the
+// largest first; every row of every count lands once.
+func TestWriteRowsInChunks(t *testing.T) {
+	if got, want := multiRow(qInsertLine, lineColumns, 2), `INSERT INTO lines (device_key, button, dn, partition, dn_num, dn_len, auto) VALUES (?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?)`; got != want {
+		t.Fatalf("multiRow:\n%s\nwant\n%s", got, want)
+	}
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	next := 0
+	for _, n := range []int{1, 7, 64, 100, 127} {
+		var names []string
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			var rows newRows
+			for range n {
+				name := fmt.Sprintf("SEP0000000%05d", next)
+				d := autoRegDevice(name, fmt.Sprint(10000+next))
+				d.Lines = append(d.Lines, provision.Line{Button: 2, DN: fmt.Sprint(20000 + next)})
+				if err := s.addDevice(&rows, d, true); err != nil {
+					return err
+				}
+				names = append(names, name)
+				next++
+			}
+			if err := s.writeRows(ctx, tx, &rows); err != nil {
+				return err
+			}
+			if !rows.empty() || len(rows.lines) != 0 {
+				t.Errorf("%d rows: left %d device values, %d line values", n, len(rows.devices), len(rows.lines))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%d rows: %v", n, err)
+		}
+		for _, name := range names {
+			d, err := s.Device(ctx, name)
+			if err != nil || len(d.Lines) != 2 {
+				t.Fatalf("%d rows: %s reads %+v, %v", n, name, d, err)
+			}
+		}
+	}
+	var lines int
+	if err := s.r.QueryRow(`SELECT COUNT(*) FROM lines`).Scan(&lines); err != nil || lines != 2*next {
+		t.Fatalf("%d lines (%v), want %d", lines, err, 2*next)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -177,26 +178,10 @@ func (s *Store) deleteDevice(ctx context.Context, tx *sql.Tx, name string, at ti
 // insertDevice inserts d and its lines. auto marks line DNs as taken by
 // auto-registration, which no other device may share.
 func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device, auto bool) error {
-	data, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	key := strings.ToUpper(d.Name)
-	var owner any
-	if d.Owner != "" {
-		owner = d.Owner
-	}
-	if _, err := s.exec(ctx, tx, qInsertDevice,
-		key, owner, string(d.State), d.Model, data); err != nil {
-		if strings.Contains(err.Error(), "constraint failed") {
-			return fmt.Errorf("%w: device %s exists", provision.ErrDuplicate, d.Name)
-		}
-		return err
-	}
-	for _, l := range d.Lines {
-		if auto {
-			// The allocator picked a DN no line uses; the unique index backs it.
-		} else {
+	if !auto {
+		// The allocator picks DNs no line uses (the unique index backs it);
+		// a provisioned line must not take one auto-registration took.
+		for _, l := range d.Lines {
 			var holder string
 			err := s.queryRow(ctx, tx, qAutoDNHolder, l.Partition, l.DN).Scan(&holder)
 			if err == nil {
@@ -206,26 +191,123 @@ func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device
 				return err
 			}
 		}
-		var num any
-		if n, err := strconv.ParseInt(l.DN, 10, 64); err == nil && l.DN != "" && l.DN[0] != '+' && l.DN[0] != '-' {
-			num = n
+	}
+	var rows newRows
+	if err := s.addDevice(&rows, d, auto); err != nil {
+		return err
+	}
+	if _, err := s.exec(ctx, tx, qInsertDevice, rows.devices...); err != nil {
+		if strings.Contains(err.Error(), "constraint failed") {
+			return fmt.Errorf("%w: device %s exists", provision.ErrDuplicate, d.Name)
 		}
-		a := 0
-		if auto {
-			a = 1
-		}
-		if n, ok := num.(int64); ok {
-			s.raiseCeiling(l.Partition, n)
-		}
-		if _, err := s.exec(ctx, tx, qInsertLine,
-			key, l.Button, l.DN, l.Partition, num, len(l.DN), a); err != nil {
+		return err
+	}
+	for i, l := range d.Lines {
+		if _, err := s.exec(ctx, tx, qInsertLine, rows.lines[i*lineColumns:(i+1)*lineColumns]...); err != nil {
 			if strings.Contains(err.Error(), "constraint failed") {
 				return fmt.Errorf("%w: line %d DN %s on %s", provision.ErrDuplicate, l.Button, l.DN, d.Name)
 			}
 			return err
 		}
 	}
+	return nil
+}
+
+// Columns of a devices row and of a lines row, as qInsertDevice and
+// qInsertLine write them.
+const (
+	deviceColumns = 5
+	lineColumns   = 7
+)
+
+// newRows holds the rows of devices not yet written: the values of
+// qInsertDevice and qInsertLine, one row after the other.
+type newRows struct {
+	devices []any
+	lines   []any
+}
+
+func (r *newRows) empty() bool { return len(r.devices) == 0 }
+
+// addDevice adds d's rows to r, and d to the transaction's log: a device is
+// in the log once its rows are bound for this transaction.
+func (s *Store) addDevice(r *newRows, d provision.Device, auto bool) error {
+	data, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	key := strings.ToUpper(d.Name)
+	var owner any
+	if d.Owner != "" {
+		owner = d.Owner
+	}
+	r.devices = append(r.devices, key, owner, string(d.State), d.Model, data)
+	a := 0
+	if auto {
+		a = 1
+	}
+	for _, l := range d.Lines {
+		var num any
+		if n, err := strconv.ParseInt(l.DN, 10, 64); err == nil && l.DN != "" && l.DN[0] != '+' && l.DN[0] != '-' {
+			num = n
+			s.raiseCeiling(l.Partition, n)
+		}
+		r.lines = append(r.lines, key, l.Button, l.DN, l.Partition, num, len(l.DN), a)
+	}
 	s.logDevice(deviceChange{key: key, dev: d}) // apply stores a copy
+	return nil
+}
+
+// Multi-row forms of qInsertDevice and qInsertLine, for 2^k rows: a batch
+// of auto-registrations is written in a few statements, not two a phone.
+// Each statement through database/sql and the driver cost as much as the
+// B-tree work of its row.
+const maxRowsLog2 = 6
+
+var (
+	qInsertDevices [maxRowsLog2 + 1]string
+	qInsertLines   [maxRowsLog2 + 1]string
+)
+
+func init() {
+	for k := range qInsertDevices {
+		qInsertDevices[k] = writeStatement(multiRow(qInsertDevice, deviceColumns, 1<<k))
+		qInsertLines[k] = writeStatement(multiRow(qInsertLine, lineColumns, 1<<k))
+	}
+}
+
+// multiRow repeats the single-row VALUES list of insert n times.
+func multiRow(insert string, columns, n int) string {
+	row := "(" + strings.Repeat("?, ", columns-1) + "?)"
+	head, _, _ := strings.Cut(insert, " VALUES ")
+	return head + " VALUES " + strings.Repeat(row+", ", n-1) + row
+}
+
+// writeRows writes r inside tx, in statements of 2^k rows, largest first,
+// and empties it. It does not say which row an error belongs to: a caller
+// that must know writes one device at a time (insertDevice).
+func (s *Store) writeRows(ctx context.Context, tx *sql.Tx, r *newRows) error {
+	if err := s.execRows(ctx, tx, &qInsertDevices, deviceColumns, r.devices); err != nil {
+		return err
+	}
+	if err := s.execRows(ctx, tx, &qInsertLines, lineColumns, r.lines); err != nil {
+		return err
+	}
+	clear(r.devices) // let the documents go
+	clear(r.lines)
+	r.devices, r.lines = r.devices[:0], r.lines[:0]
+	return nil
+}
+
+func (s *Store) execRows(ctx context.Context, tx *sql.Tx, stmts *[maxRowsLog2 + 1]string, columns int, values []any) error {
+	for len(values) > 0 {
+		k := min(bits.Len(uint(len(values)/columns))-1, maxRowsLog2)
+		n := columns << k
+		if _, err := s.exec(ctx, tx, stmts[k], values[:n]...); err != nil {
+			return err
+		}
+		values = values[n:]
+	}
 	return nil
 }
 
