@@ -2,7 +2,7 @@ package provision
 
 import (
 	"crypto/rand"
-	"fmt"
+	"encoding/hex"
 	"strings"
 )
 
@@ -74,11 +74,24 @@ func clip(s string) string {
 	return s
 }
 
-// newUUID returns a random RFC 4122 version 4 UUID.
+// newUUID returns a random RFC 4122 version 4 UUID. Every auto-registered
+// device takes two (its line's and its config version's), so they are
+// written into one buffer rather than formatted.
 func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	var b [36]byte
+	return string(appendUUID(b[:0]))
+}
+
+// appendUUID appends a random version 4 UUID, in its 8-4-4-4-12 form, to dst.
+func appendUUID(dst []byte) []byte {
+	var u [16]byte
+	_, _ = rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	dst = hex.AppendEncode(dst, u[0:4])
+	for _, g := range [][]byte{u[4:6], u[6:8], u[8:10], u[10:16]} {
+		dst = append(dst, '-')
+		dst = hex.AppendEncode(dst, g)
+	}
+	return dst
 }

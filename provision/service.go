@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -674,5 +675,7 @@ func expandUserPattern(pattern string, u User, m Model, device string) string {
 
 // newVersion makes a config version stamp in CUCM's shape, <epoch>-<uuid>.
 func newVersion(now time.Time) string {
-	return fmt.Sprintf("%d-%s", now.Unix(), newUUID())
+	var b [64]byte
+	v := strconv.AppendInt(b[:0], now.Unix(), 10)
+	return string(appendUUID(append(v, '-')))
 }

@@ -1,0 +1,36 @@
+package provision
+
+import (
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// TestNewUUID: version 4, RFC 4122 variant, lower-case 8-4-4-4-12, and
+// never the same twice.
+func TestNewUUID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		u := newUUID()
+		if !uuidV4.MatchString(u) {
+			t.Fatalf("%q is not a version 4 UUID", u)
+		}
+		if seen[u] {
+			t.Fatalf("%q came twice", u)
+		}
+		seen[u] = true
+	}
+}
+
+// TestNewVersion: CUCM's <epoch seconds>-<uuid>.
+func TestNewVersion(t *testing.T) {
+	now := time.Unix(1796061860, 123)
+	v := newVersion(now)
+	prefix := strconv.FormatInt(now.Unix(), 10) + "-"
+	if len(v) != len(prefix)+36 || v[:len(prefix)] != prefix || !uuidV4.MatchString(v[len(prefix):]) {
+		t.Fatalf("version %q, want %s<uuid>", v, prefix)
+	}
+}
