@@ -29,10 +29,12 @@ var (
 )
 
 // testHookAutoRegBatch, when set by a test, sees the size of every batch;
-// testHookSavepointRun sees every batch run again with savepoints.
+// testHookSavepointRun sees every batch run again with savepoints; and
+// testHookRunnerStart runs when a batch runner starts, before it yields.
 var (
 	testHookAutoRegBatch func(n int)
 	testHookSavepointRun func()
+	testHookRunnerStart  func()
 )
 
 var errStoreClosed = errors.New("sqlite: store is closed")
@@ -157,6 +159,9 @@ func (s *Store) enqueue(req *autoRegRequest, wait bool) (queued bool) {
 // that comes alone loses nothing, since Gosched returns at once when no
 // other goroutine is runnable.
 func (s *Store) runAutoRegBatches(lead bool) {
+	if testHookRunnerStart != nil {
+		testHookRunnerStart()
+	}
 	runtime.Gosched()
 	for first := true; ; first = false {
 		s.autoRegMu.Lock()
@@ -245,7 +250,9 @@ func (s *Store) runAutoRegBatch(batch []*autoRegRequest, savepoints bool) ([]aut
 	// an error is its alone.
 	var rows *newRows
 	if !savepoints {
-		rows = &newRows{}
+		// What a failed run left must not be written by this one.
+		rows = &s.autoRegRows
+		rows.reset()
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for i, req := range batch {

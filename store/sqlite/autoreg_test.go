@@ -1,8 +1,10 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -353,16 +355,25 @@ func TestReplacementsShareBatches(t *testing.T) {
 	}
 }
 
-// queueInOneBatch queues the requests of each function in one batch, and
-// waits for it to run: on one P the runner the first request starts runs
-// only once the last has queued and the test goroutine waits.
+// queueInOneBatch queues the requests of each function (one each) in one
+// batch, and waits for it to run: the batch runner the first request
+// starts waits, boundedly, until all are queued.
 func queueInOneBatch(t *testing.T, s *Store, queue ...func()) (batches []int, savepointRuns int) {
 	t.Helper()
 	var mu sync.Mutex
 	testHookAutoRegBatch = func(n int) { mu.Lock(); batches = append(batches, n); mu.Unlock() }
 	testHookSavepointRun = func() { mu.Lock(); savepointRuns++; mu.Unlock() }
-	defer func() { testHookAutoRegBatch, testHookSavepointRun = nil, nil }()
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	testHookRunnerStart = func() {
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			s.autoRegMu.Lock()
+			n := len(s.autoRegPending)
+			s.autoRegMu.Unlock()
+			if n >= len(queue) {
+				return
+			}
+		}
+	}
+	defer func() { testHookAutoRegBatch, testHookSavepointRun, testHookRunnerStart = nil, nil, nil }()
 	for _, q := range queue {
 		q()
 	}
@@ -479,6 +490,12 @@ func TestAutoRegisterOverlappingRangesInOneBatch(t *testing.T) {
 	if got := []string{ra.dev.Lines[0].DN, rb.dev.Lines[0].DN}; !slices.Equal(got, []string{"1000", "1001"}) {
 		t.Fatalf("DNs %v, want [1000 1001]", got)
 	}
+	// The rows the refused statement left are not the next batch's.
+	var c <-chan autoRegResult
+	batches, reruns = queueInOneBatch(t, s, func() { c = autoRegisterAsync(s, "SEP000000000003", wide) })
+	if rc := awaitResult(t, "c", c); rc.err != nil || !rc.created || rc.dev.Lines[0].DN != "1002" || reruns != 0 {
+		t.Fatalf("next phone: %+v after batches %v, %d runs with savepoints; want created on 1002 at the first run", rc, batches, reruns)
+	}
 }
 
 // TestWriteRowsInChunks: rows are written in statements of 2^k rows, the
@@ -493,18 +510,18 @@ func TestWriteRowsInChunks(t *testing.T) {
 	for _, n := range []int{1, 7, 64, 100, 127} {
 		var names []string
 		err := s.tx(ctx, func(tx *sql.Tx) error {
-			var rows newRows
+			rows := &s.autoRegRows
 			for range n {
 				name := fmt.Sprintf("SEP0000000%05d", next)
 				d := autoRegDevice(name, fmt.Sprint(10000+next))
 				d.Lines = append(d.Lines, provision.Line{Button: 2, DN: fmt.Sprint(20000 + next)})
-				if err := s.addDevice(&rows, d, true); err != nil {
+				if err := s.addDevice(rows, d, true); err != nil {
 					return err
 				}
 				names = append(names, name)
 				next++
 			}
-			if err := s.writeRows(ctx, tx, &rows); err != nil {
+			if err := s.writeRows(ctx, tx, rows); err != nil {
 				return err
 			}
 			if !rows.empty() || len(rows.lines) != 0 {
@@ -519,6 +536,15 @@ func TestWriteRowsInChunks(t *testing.T) {
 			d, err := s.Device(ctx, name)
 			if err != nil || len(d.Lines) != 2 {
 				t.Fatalf("%d rows: %s reads %+v, %v", n, name, d, err)
+			}
+			// The document is json.Marshal's, whole, though written from
+			// a buffer shared by the batch and kept for the next.
+			var stored []byte
+			if err := s.r.QueryRow(`SELECT data FROM devices WHERE name_key = ?`, name).Scan(&stored); err != nil {
+				t.Fatal(err)
+			}
+			if want, _ := json.Marshal(d); !bytes.Equal(stored, want) {
+				t.Fatalf("%d rows: %s stored\n%s\nwant\n%s", n, name, stored, want)
 			}
 		}
 	}

@@ -221,10 +221,36 @@ const (
 )
 
 // newRows holds the rows of devices not yet written: the values of
-// qInsertDevice and qInsertLine, one row after the other.
+// qInsertDevice and qInsertLine, one row after the other. The devices'
+// documents are encoded back to back into docs, which the driver copies
+// from when it binds them; so one newRows, kept for the next batch,
+// encodes without allocating a document a device.
 type newRows struct {
 	devices []any
 	lines   []any
+	docs    []byte
+	enc     *json.Encoder // writes to docs
+}
+
+// Write appends to docs, for enc.
+func (r *newRows) Write(p []byte) (int, error) {
+	r.docs = append(r.docs, p...)
+	return len(p), nil
+}
+
+// encode returns d's document, as json.Marshal writes it.
+func (r *newRows) encode(d provision.Device) ([]byte, error) {
+	if r.enc == nil {
+		r.enc = json.NewEncoder(r)
+	}
+	start := len(r.docs)
+	if err := r.enc.Encode(d); err != nil {
+		r.docs = r.docs[:start]
+		return nil, err
+	}
+	// Encode ends the document with a newline. A later append may move
+	// docs, but never changes the bytes an earlier document points at.
+	return r.docs[start : len(r.docs)-1 : len(r.docs)-1], nil
 }
 
 func (r *newRows) empty() bool { return len(r.devices) == 0 }
@@ -232,7 +258,7 @@ func (r *newRows) empty() bool { return len(r.devices) == 0 }
 // addDevice adds d's rows to r, and d to the transaction's log: a device is
 // in the log once its rows are bound for this transaction.
 func (s *Store) addDevice(r *newRows, d provision.Device, auto bool) error {
-	data, err := json.Marshal(d)
+	data, err := r.encode(d)
 	if err != nil {
 		return err
 	}
@@ -284,7 +310,8 @@ func multiRow(insert string, columns, n int) string {
 }
 
 // writeRows writes r inside tx, in statements of 2^k rows, largest first,
-// and empties it. It does not say which row an error belongs to: a caller
+// and empties it; after an error r still holds rows, and whoever reuses it
+// resets it first. It does not say which row an error belongs to: a caller
 // that must know writes one device at a time (insertDevice).
 func (s *Store) writeRows(ctx context.Context, tx *sql.Tx, r *newRows) error {
 	if err := s.execRows(ctx, tx, &qInsertDevices, deviceColumns, r.devices); err != nil {
@@ -293,11 +320,24 @@ func (s *Store) writeRows(ctx context.Context, tx *sql.Tx, r *newRows) error {
 	if err := s.execRows(ctx, tx, &qInsertLines, lineColumns, r.lines); err != nil {
 		return err
 	}
-	clear(r.devices) // let the documents go
-	clear(r.lines)
-	r.devices, r.lines = r.devices[:0], r.lines[:0]
+	r.reset()
 	return nil
 }
+
+// reset empties r, keeping its buffers for the next batch.
+func (r *newRows) reset() {
+	clear(r.devices) // let the devices' values go
+	clear(r.lines)
+	r.devices, r.lines, r.docs = r.devices[:0], r.lines[:0], r.docs[:0]
+	if cap(r.docs) > maxKeptDocs {
+		r.docs = nil
+	}
+}
+
+// maxKeptDocs bounds the document buffer kept between batches: a batch of
+// auto-registered phones takes about 64 KB, one of big provisioned devices
+// may take more, and is not kept.
+const maxKeptDocs = 256 << 10
 
 func (s *Store) execRows(ctx context.Context, tx *sql.Tx, stmts *[maxRowsLog2 + 1]string, columns int, values []any) error {
 	for len(values) > 0 {

@@ -65,9 +65,11 @@ type Store struct {
 	// last commit; a single write statement; and the checkpointer while it
 	// starts the WAL over, so that a writer waits for it here rather than in
 	// SQLite's busy handler, which sleeps 1, 2, 5, 10 ms and more between
-	// tries. devLog is the running transaction's log.
-	writeMu sync.Mutex
-	devLog  []deviceChange
+	// tries. devLog is the running transaction's log; autoRegRows the new
+	// devices' rows a batch's transaction has not written yet.
+	writeMu     sync.Mutex
+	devLog      []deviceChange
+	autoRegRows newRows
 
 	// The checkpointer's connection, its wake-up and its end.
 	ckpt     *sql.DB
