@@ -357,7 +357,7 @@ func (s *Server) answerOne(j *job, now time.Time, out *batchOut) {
 		if !j.created {
 			return
 		}
-		if branch, p := s.notifier.prepare(restart); p != nil {
+		if branch, p := s.notifier.prepare(restart, nil); p != nil {
 			i := out.datagram(p.data, j.in.ap)
 			out.dnotifys = append(out.dnotifys, datagramNotify{sentNotify{restart, branch}, i})
 		}
@@ -369,8 +369,7 @@ func (s *Server) answerOne(j *job, now time.Time, out *batchOut) {
 		return
 	}
 	// The NOTIFY goes in the same write as the 200, right after it.
-	if branch, p := s.notifier.prepare(restart); p != nil {
-		o.buf.Write(p.data)
+	if branch, p := s.notifier.prepare(restart, o.buf); p != nil {
 		o.notifys = append(o.notifys, sentNotify{restart, branch})
 	}
 }

@@ -1,11 +1,13 @@
 package registrar
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,7 +114,7 @@ func (n *notifier) stop() {
 }
 
 func (n *notifier) sendNow(o outgoing) {
-	branch, p := n.prepare(o)
+	branch, p := n.prepare(o, nil)
 	if p == nil {
 		return
 	}
@@ -121,7 +123,10 @@ func (n *notifier) sendNow(o outgoing) {
 
 // prepare builds the NOTIFY and records it as pending; nil when it is not
 // to be sent (no binding, too many pending, shutting down), already counted.
-func (n *notifier) prepare(o outgoing) (branch string, p *pending) {
+// With stream set, the NOTIFY is appended to it instead of kept in p.data:
+// the answers of a batch to a stream connection go out in one write, and
+// a NOTIFY on a stream is never sent again, so it is not kept.
+func (n *notifier) prepare(o outgoing, stream *bytes.Buffer) (branch string, p *pending) {
 	s := n.s
 	e, seq, ok := s.table.nextNotifySeq(o.name)
 	if !ok {
@@ -130,14 +135,28 @@ func (n *notifier) prepare(o outgoing) (branch string, p *pending) {
 	}
 	b := e.binding(o.name)
 	branch = "z9hG4bK" + randHex(8)
-	data := s.buildNotify(b, o.action, branch, seq)
-	p = &pending{name: o.name, action: o.action, data: data, b: b, sent: time.Now(), interval: timerT1}
+	p = &pending{name: o.name, action: o.action, b: b, sent: time.Now(), interval: timerT1}
+	before := 0
+	if stream != nil && b.Transport != UDP {
+		before = stream.Len()
+		stream.Write(s.appendNotify(stream.AvailableBuffer(), b, o.action, branch, seq))
+	} else {
+		stream = nil
+		p.data = s.appendNotify(nil, b, o.action, branch, seq)
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	refuse := func() {
+		if stream != nil {
+			stream.Truncate(before)
+		}
+	}
 	if n.stopped {
+		refuse()
 		return "", nil
 	}
 	if len(n.pending) >= s.opts.MaxPendingNotifies {
+		refuse()
 		n.result(o.name, o.action, notifyDropped, nil)
 		return "", nil
 	}
@@ -254,10 +273,10 @@ func notifyBody(action provision.Action, callID string) string {
 		"SoftkeyVersionStamp=" + zeroStamp + "\r\n"
 }
 
-// buildNotify writes the NOTIFY: to the binding's Contact, From without a
+// appendNotify appends the NOTIFY to m: to the binding's Contact, From without a
 // user part, and the Call-ID of the binding's REGISTER, so the phone (and
 // a SIPp scenario) ties it to its registration.
-func (s *Server) buildNotify(b Binding, action provision.Action, branch string, seq uint32) []byte {
+func (s *Server) appendNotify(m []byte, b Binding, action provision.Action, branch string, seq uint32) []byte {
 	host := s.opts.Advertise
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
@@ -286,7 +305,7 @@ func (s *Server) buildNotify(b Binding, action provision.Action, branch string, 
 	_, _ = rand.Read(tag[:])
 	// Appended into one buffer: this runs once per auto-registration, and
 	// string concatenation had made it a seventh of the bytes allocated.
-	m := make([]byte, 0, 512+len(b.Contact)+len(b.CallID)+len(body))
+	m = slices.Grow(m, 512+len(b.Contact)+len(b.CallID)+len(body))
 	m = append(m, "NOTIFY "...)
 	m = append(m, b.Contact...)
 	m = append(m, " SIP/2.0\r\nVia: SIP/2.0/"...)

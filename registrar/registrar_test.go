@@ -894,3 +894,56 @@ func TestStalledPhoneDoesNotHoldUpOthers(t *testing.T) {
 		t.Fatal("the connection of the phone that does not read is still open")
 	}
 }
+
+// TestStreamNotifyIsAppendedToTheAnswers: for a stream connection the
+// restart NOTIFY is built into the buffer of the batch's answers, whole and
+// not kept; a NOTIFY refused (too many pending) leaves the buffer as it was.
+func TestStreamNotifyIsAppendedToTheAnswers(t *testing.T) {
+	e := newEnv(t, envOpt{opts: func(o *Options) { o.MaxPendingNotifies = 1 }})
+	c := e.dial(t, "TCP")
+	callID := c.register(reg{mac: mac(0x91)})
+	if res := c.response(); res.StatusCode != 200 {
+		t.Fatalf("got %d %s", res.StatusCode, res.Reason)
+	}
+	c.answer(c.request(), 200) // the restart NOTIFY of the auto-registration
+	name := "SEP0A1B00000091"
+	waitFor(t, "no NOTIFY pending", func() bool {
+		e.srv.notifier.mu.Lock()
+		defer e.srv.notifier.mu.Unlock()
+		return len(e.srv.notifier.pending) == 0
+	})
+
+	buf := bytes.NewBufferString("SIP/2.0 200 OK\r\n\r\n")
+	before := buf.String()
+	branch, p := e.srv.notifier.prepare(outgoing{name, provision.ActionRestart}, buf)
+	if p == nil || p.data != nil {
+		t.Fatalf("prepare: %+v, want a pending NOTIFY without its own copy", p)
+	}
+	got, ok := strings.CutPrefix(buf.String(), before)
+	if !ok {
+		t.Fatalf("buffer lost what it held:\n%q", buf.String())
+	}
+	msg, err := sip.NewParser().ParseSIP([]byte(got))
+	if err != nil {
+		t.Fatalf("appended NOTIFY does not parse: %v\n%s", err, got)
+	}
+	n, isReq := msg.(*sip.Request)
+	if !isReq || n.Method != sip.NOTIFY || n.CallID().Value() != callID {
+		t.Fatalf("appended message:\n%s", got)
+	}
+	if b, _ := n.Via().Params.Get("branch"); b != branch {
+		t.Fatalf("Via branch %q, want %q", b, branch)
+	}
+	if want := notifyBody(provision.ActionRestart, callID); string(n.Body()) != want {
+		t.Fatalf("body %q, want %q", n.Body(), want)
+	}
+
+	// The one pending NOTIFY the bound allows is taken: the next is refused.
+	held := buf.String()
+	if _, p := e.srv.notifier.prepare(outgoing{name, provision.ActionRestart}, buf); p != nil {
+		t.Fatal("a NOTIFY beyond MaxPendingNotifies was prepared")
+	}
+	if buf.String() != held {
+		t.Fatalf("a refused NOTIFY was left in the buffer:\n%q", strings.TrimPrefix(buf.String(), held))
+	}
+}
