@@ -12,6 +12,7 @@
 #      SCENARIO    scenario file (default register.xml beside this script)
 #      OUTDIR      where files go (default $BENCH_RESULTS/sipp-<stamp>)
 # Prints one TSV line: transport rate count devices ok fail retrans elapsed_s ok_per_s server_cpu% rtt_p50 rtt_p99
+#   rtt_under20ms (the share of answers in under 20 ms, the p99 target's bound; finer than the p99 bucket) rc
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 TARGET=${1:?host:port}; RATE=${2:?rate}; COUNT=${3:?count}; DEVICES=${4:?devices}; OFFSET=${5:?offset}
@@ -70,8 +71,11 @@ def pct(q):
         if tot and acc >= q * tot:
             return name + "ms"
     return "-"
+def within(ms):
+    n = sum(v for name, v in bk if name.startswith("<") and float(name[1:]) <= ms)
+    return "%.2f%%" % (100.0 * n / tot) if tot else "-"
 wall = float(t1) - float(t0)
 srv = (int(c1) - int(c0)) / int(hz) / wall * 100 if wall > 0 else 0
 print("\t".join(map(str, [tr, rate, count, devices, ok, fail, retr, "%.2f" % el,
-      "%.0f" % (ok / el if el else 0), "%.0f" % srv, pct(0.5), pct(0.99), "rc=%s" % rc])))
+      "%.0f" % (ok / el if el else 0), "%.0f" % srv, pct(0.5), pct(0.99), within(20), "rc=%s" % rc])))
 PY
