@@ -10,13 +10,7 @@ import (
 // ErrMalformed, and that render∘parse is idempotent: once a parsed config
 // has been rendered, parsing and rendering it again gives the same bytes.
 func FuzzParse(f *testing.F) {
-	for _, d := range []Device{autoRegistered, provisioned, webexClient} {
-		out, err := RenderDevice(d)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(out)
-	}
+	addRenderedDevices(f)
 	out, err := RenderDefault(defaults)
 	if err != nil {
 		f.Fatal(err)
@@ -58,4 +52,16 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("render∘parse is not idempotent:\n%s\n---\n%s", first, second)
 		}
 	})
+}
+
+// addRenderedDevices seeds f with the rendered test devices.
+func addRenderedDevices(f *testing.F) {
+	f.Helper()
+	for _, d := range []Device{autoRegistered, provisioned, webexClient} {
+		out, err := RenderDevice(d)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(out)
+	}
 }

@@ -37,13 +37,7 @@ func sameTree(t *testing.T, path string, e *element, want *etree.Element) {
 // FuzzParseTreeMatchesEtree: the lean tree reads every document as
 // etree does, or refuses it as etree does.
 func FuzzParseTreeMatchesEtree(f *testing.F) {
-	for _, d := range []Device{autoRegistered, provisioned, webexClient} {
-		out, err := RenderDevice(d)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(out)
-	}
+	addRenderedDevices(f)
 	for _, s := range []string{
 		`<device/>`,
 		`<?xml version="1.0" encoding="ISO-8859-1"?><device><a>x<!-- c -->y<b/>z</a></device>`,

@@ -260,9 +260,9 @@ func (s *Store) runAutoRegBatch(batch []*autoRegRequest, savepoints bool) ([]aut
 				results[i].err = err
 				continue
 			}
-			if req.replace != nil && rows != nil && !rows.empty() {
+			if req.replace != nil {
 				// A replacement reads the devices and lines tables.
-				if err := s.writeRows(ctx, tx, rows); err != nil {
+				if err := s.flushRows(ctx, tx, rows); err != nil {
 					return errPartialWrite
 				}
 			}
@@ -294,15 +294,21 @@ func (s *Store) runAutoRegBatch(batch []*autoRegRequest, savepoints bool) ([]aut
 				}
 			}
 		}
-		if rows != nil && !rows.empty() {
-			if err := s.writeRows(ctx, tx, rows); err != nil {
-				// Which request it was is for the run with savepoints to tell.
-				return errPartialWrite
-			}
+		if err := s.flushRows(ctx, tx, rows); err != nil {
+			// Which request it was is for the run with savepoints to tell.
+			return errPartialWrite
 		}
 		return nil
 	})
 	return results, err
+}
+
+// flushRows writes the rows waiting in rows, if any (rows may be nil).
+func (s *Store) flushRows(ctx context.Context, tx *sql.Tx, rows *newRows) error {
+	if rows == nil || rows.empty() {
+		return nil
+	}
+	return s.writeRows(ctx, tx, rows)
 }
 
 // dropHints forgets the batch's hints: after a rollback they may stand past
@@ -326,11 +332,9 @@ func (s *Store) autoRegisterOne(ctx context.Context, tx *sql.Tx, req *autoRegReq
 		exists = after
 	}
 	if exists {
-		if rows != nil && !rows.empty() {
-			// The same phone twice in one batch: its rows may be waiting.
-			if err := s.writeRows(ctx, tx, rows); err != nil {
-				return autoRegResult{err: err, wrote: true}
-			}
+		// The same phone twice in one batch: its rows may be waiting.
+		if err := s.flushRows(ctx, tx, rows); err != nil {
+			return autoRegResult{err: err, wrote: true}
 		}
 		var data []byte
 		err := s.queryRow(ctx, tx, qDeviceData, key).Scan(&data)
