@@ -4,7 +4,9 @@
 #   usage: bench/sip/bench.sh [TRANSPORTS] [REPEATS] [LIMITS]   (from the repository root)
 #     TRANSPORTS default "udp tcp"; REPEATS default 3; LIMITS default "100 400"
 # Needs: sipp (apt-get install sip-tester), kamailio, go.
-# For each transport and each server (a fresh process per transport):
+# For each transport both servers run side by side (a fresh process each),
+# and every phase alternates between them run by run, so that the host's
+# drift over minutes (up to ±30 % here) falls on both alike:
 #   warm     10,000 devices register once (selfprovd: auto-registration)
 #   refresh  REPEATS closed-loop runs (-l 100) of 60,000 REGISTERs cycling those 10,000 devices
 #   autoreg  REPEATS closed-loop runs of 20,000 REGISTERs of devices never seen
@@ -31,14 +33,14 @@ KAM_PORT=${KAM_PORT:-5070}
 for b in sipp kamailio go; do command -v $b >/dev/null || { echo "missing $b" >&2; exit 1; }; done
 (cd "$ROOT" && go build -o "$RUN/selfprovd" ./cmd/selfprovd)
 
-PID=
-stop() {
-  if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-    kill "$PID"; for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$PID" 2>/dev/null || true
+SELF_PID=; KAM_PID=
+stop_pid() {
+  if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
+    kill "$1"; for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$1" 2>/dev/null || true
   fi
-  PID=
 }
+stop() { stop_pid "$SELF_PID"; stop_pid "$KAM_PID"; SELF_PID=; KAM_PID=; }
 trap stop EXIT
 trap 'stop; exit 1' INT TERM
 
@@ -57,9 +59,9 @@ listen: {tftp: "127.0.0.1:0", config: "127.0.0.1:0", sip: "127.0.0.1:$SELF_PORT"
 sip: {defaultExpires: 120, minExpires: 60, ratePerSource: 0}
 EOF
   "$RUN/selfprovd" -config "$dir/config.yaml" >"$dir/log" 2>&1 &
-  PID=$!
+  SELF_PID=$!
   # Ready when the TCP side of the SIP port listens (it is bound after UDP).
-  for _ in $(seq 100); do ss -ltn "sport = :$SELF_PORT" | grep -q LISTEN && return; kill -0 $PID || break; sleep 0.1; done
+  for _ in $(seq 100); do ss -ltn "sport = :$SELF_PORT" | grep -q LISTEN && return; kill -0 $SELF_PID || break; sleep 0.1; done
   echo "selfprovd did not start:" >&2; cat "$dir/log" >&2; exit 1
 }
 
@@ -68,16 +70,17 @@ start_kamailio() {
   mkdir -p "$dir"
   /usr/sbin/kamailio -f "$HERE/kamailio.cfg" -l "udp:127.0.0.1:$KAM_PORT" -l "tcp:127.0.0.1:$KAM_PORT" \
     -m 2048 -M 16 -Y "$dir" -w "$dir" -E -DD -A "CTLSOCK=\"unix:$dir/ctl.sock\"" >"$dir/log" 2>&1 &
-  PID=$!
-  for _ in $(seq 100); do [ -S "$dir/ctl.sock" ] && return; kill -0 $PID || break; sleep 0.1; done
+  KAM_PID=$!
+  for _ in $(seq 100); do [ -S "$dir/ctl.sock" ] && return; kill -0 $KAM_PID || break; sleep 0.1; done
   echo "kamailio did not start:" >&2; cat "$dir/log" >&2; exit 1
 }
 
 run() { # server phase transport rate count devices offset [limit]
-  local line sf=$HERE/register.xml
+  local line pid=$KAM_PID port=$KAM_PORT sf=$HERE/register.xml
+  [ "$1" = selfprovd ] && { pid=$SELF_PID; port=$SELF_PORT; }
   # selfprovd restarts a device it auto-registers; answer that NOTIFY as a phone does.
   case "$1/$2" in selfprovd/warm|selfprovd/autoreg*) sf=$HERE/register-new.xml;; esac
-  line=$(SCENARIO=$sf TARGET_PID=$PID OUTDIR=$RUN/$1-$2-$3-$RANDOM "$HERE/sipp-load.sh" "127.0.0.1:$PORT" "$4" "$5" "$6" "$7" "$3" "${8:-100}")
+  line=$(SCENARIO=$sf TARGET_PID=$pid OUTDIR=$RUN/$1-$2-$3-$RANDOM "$HERE/sipp-load.sh" "127.0.0.1:$port" "$4" "$5" "$6" "$7" "$3" "${8:-100}")
   echo -e "$1\t$2\t$line" | tee -a "$SUMMARY"
 }
 
@@ -87,22 +90,29 @@ median() { # server phase transport → median ok_per_s of its closed-loop runs
 }
 
 offset=$((16#0A1B00000000))
+SERVERS="selfprovd kamailio"
 for tr in $TRANSPORTS; do
-  for server in selfprovd kamailio; do
-    if [ $server = selfprovd ]; then start_selfprovd "$tr"; PORT=$SELF_PORT; else start_kamailio "$tr"; PORT=$KAM_PORT; fi
-    known=$offset; offset=$((offset + 10000))
-    run $server warm "$tr" max 10000 10000 $known
-    for l in $LIMITS; do
-      sfx=; [ "$l" = 100 ] || sfx=@$l
-      for _ in $(seq "$REPEATS"); do run $server refresh$sfx "$tr" max 60000 10000 $known $l; sleep 1; done
-      for _ in $(seq "$REPEATS"); do run $server autoreg$sfx "$tr" max 20000 20000 $offset $l; offset=$((offset + 20000)); sleep 1; done
+  start_selfprovd "$tr"; start_kamailio "$tr"
+  known=$offset; offset=$((offset + 10000))
+  for server in $SERVERS; do run $server warm "$tr" max 10000 10000 $known; done
+  for l in $LIMITS; do
+    sfx=; [ "$l" = 100 ] || sfx=@$l
+    for _ in $(seq "$REPEATS"); do
+      for server in $SERVERS; do run $server refresh$sfx "$tr" max 60000 10000 $known $l; sleep 1; done
     done
-    r=$(median $server refresh "$tr"); r80=$((r * 8 / 10))
-    [ "$r80" -gt 0 ] && run $server refresh-80pct "$tr" $r80 $((r80 * 5)) 10000 $known 5000
-    a=$(median $server autoreg "$tr"); a80=$((a * 8 / 10))
-    [ "$a80" -gt 0 ] && { run $server autoreg-80pct "$tr" $a80 $((a80 * 5)) $((a80 * 5)) $offset 5000; offset=$((offset + a80 * 5)); }
-    stop
+    for _ in $(seq "$REPEATS"); do
+      for server in $SERVERS; do run $server autoreg$sfx "$tr" max 20000 20000 $offset $l; offset=$((offset + 20000)); sleep 1; done
+    done
   done
+  for server in $SERVERS; do
+    r=$(median $server refresh "$tr"); r80=$((r * 8 / 10))
+    [ "$r80" -gt 0 ] && { run $server refresh-80pct "$tr" $r80 $((r80 * 5)) 10000 $known 5000; sleep 1; }
+  done
+  for server in $SERVERS; do
+    a=$(median $server autoreg "$tr"); a80=$((a * 8 / 10))
+    [ "$a80" -gt 0 ] && { run $server autoreg-80pct "$tr" $a80 $((a80 * 5)) $((a80 * 5)) $offset 5000; offset=$((offset + a80 * 5)); sleep 1; }
+  done
+  stop
 done
 
 echo
