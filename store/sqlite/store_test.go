@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -289,6 +290,81 @@ func TestRestartWALDoesNotStallWriters(t *testing.T) {
 	}
 	if f := walFrames(); f > 20 {
 		t.Fatalf("WAL has %d frames after a restart with no reader, want a fresh one", f)
+	}
+}
+
+// TestWALStartsOverAfterSyncingBesideTheWriter: the database file is
+// synced before writers are held back, so that the RESTART, which holds
+// them, has only the last frames to sync; and the checkpointer does this
+// once the WAL is long.
+func TestWALStartsOverAfterSyncingBesideTheWriter(t *testing.T) {
+	var mu sync.Mutex
+	var steps []string
+	var syncUnderWriteMu bool
+	// Cleanups, not defers: they must run after the stores have closed.
+	t.Cleanup(func() { testHookCheckpointStep = nil })
+	createDevices := func(s *Store, from, n int) {
+		for i := from; i < from+n; i++ {
+			if err := s.CreateDevice(context.Background(), provision.Device{Name: fmt.Sprintf("SEP%012X", i), Model: 36224,
+				State: provision.StateProvisioned, Lines: []provision.Line{{Button: 1, DN: fmt.Sprint(5000 + i)}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	// Called directly, with no writer running: writeMu must be free during
+	// each sync.
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	createDevices(s, 0, 200)
+	testHookCheckpointStep = func(step string) {
+		mu.Lock()
+		defer mu.Unlock()
+		steps = append(steps, step)
+		if step == "sync" {
+			if !s.writeMu.TryLock() {
+				syncUnderWriteMu = true
+				return
+			}
+			s.writeMu.Unlock()
+		}
+	}
+	s.startWALOver()
+	mu.Lock()
+	got, under := strings.Join(steps, ","), syncUnderWriteMu
+	steps = nil
+	mu.Unlock()
+	if got != "sync,sync,restart" || under {
+		t.Fatalf("steps %q, a sync under writeMu: %v; want sync,sync,restart with writeMu free", got, under)
+	}
+	var busy, frames, done int
+	createDevices(s, 200, 1) // the first write after a restart starts the WAL over
+	if err := s.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
+		t.Fatal(err)
+	}
+	if frames > 20 {
+		t.Fatalf("WAL has %d frames after starting over, want a fresh one", frames)
+	}
+
+	s.Close() // its checkpointer reads restartFrames
+
+	// Through the checkpointer, once the WAL is longer than restartFrames.
+	t.Cleanup(func(n int) func() { return func() { restartFrames = n } }(restartFrames))
+	restartFrames = 50 // before Open: the checkpointer reads it
+	s2 := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	testHookCheckpointStep = func(step string) { mu.Lock(); steps = append(steps, step); mu.Unlock() }
+	createDevices(s2, 0, 200)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		got = strings.Join(steps, ",")
+		mu.Unlock()
+		if strings.HasPrefix(got, "sync,sync,restart") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("checkpointer steps %q 5 s after a long WAL, want sync,sync,restart", got)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
