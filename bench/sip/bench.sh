@@ -14,7 +14,8 @@
 #            At -l 100 one SIPp process paces both servers alike (each
 #            answers in well under a millisecond, and SIPp is the limit);
 #            at 400 in flight the servers' own capacity shows.
-#   p99      one open-loop run of ~5 s at 80 % of the refresh median (and of the autoreg median)
+#   p99      REPEATS open-loop runs of ~5 s at 80 % of the refresh median at 100 in flight
+#            (and of the autoreg median), alternating servers
 # Every run is bounded by a count and a time limit. Results: $BENCH_RESULTS (default /tmp/selfprov-bench).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -104,13 +105,25 @@ for tr in $TRANSPORTS; do
       for server in $SERVERS; do run $server autoreg$sfx "$tr" max 20000 20000 $offset $l; offset=$((offset + 20000)); sleep 1; done
     done
   done
+  # The open-loop runs at 80 %: one 5 s run swings by several points of the
+  # share under 20 ms from one run to the next here, so each is repeated,
+  # alternating servers, and the summary gives the median.
+  declare -A r80 a80
   for server in $SERVERS; do
-    r=$(median $server refresh "$tr"); r80=$((r * 8 / 10))
-    [ "$r80" -gt 0 ] && { run $server refresh-80pct "$tr" $r80 $((r80 * 5)) 10000 $known 5000; sleep 1; }
+    r=$(median $server refresh "$tr"); r80[$server]=$((r * 8 / 10))
+    a=$(median $server autoreg "$tr"); a80[$server]=$((a * 8 / 10))
   done
-  for server in $SERVERS; do
-    a=$(median $server autoreg "$tr"); a80=$((a * 8 / 10))
-    [ "$a80" -gt 0 ] && { run $server autoreg-80pct "$tr" $a80 $((a80 * 5)) $((a80 * 5)) $offset 5000; offset=$((offset + a80 * 5)); sleep 1; }
+  for _ in $(seq "$REPEATS"); do
+    for server in $SERVERS; do
+      n=${r80[$server]}
+      [ "$n" -gt 0 ] && { run $server refresh-80pct "$tr" $n $((n * 5)) 10000 $known 5000; sleep 1; }
+    done
+  done
+  for _ in $(seq "$REPEATS"); do
+    for server in $SERVERS; do
+      n=${a80[$server]}
+      [ "$n" -gt 0 ] && { run $server autoreg-80pct "$tr" $n $((n * 5)) $((n * 5)) $offset 5000; offset=$((offset + n * 5)); sleep 1; }
+    done
   done
   stop
 done
@@ -127,6 +140,17 @@ k,kr,s,a=$k,$kr,$s,$a
 print('  %s, %s in flight: kamailio %d (new contacts %d); selfprovd refresh %d (%.2fx, target >= 1), autoreg %d (%.2fx, target >= 0.5)' % ('$tr','$l',k,kr,s,s/k if k else 0,a,a/k if k else 0))"
   done
 done
-echo "p99 at 80 % of the maximum (target 20 ms: at least 99 % of answers under 20 ms):"
-awk -F'\t' '$2 ~ /80pct$/ {printf "  %s %s %s: p99 %s, %s under 20 ms\n", $1, $2, $3, $14, $15}' "$SUMMARY"
+echo "p99 at 80 % of the maximum (target 20 ms: at least 99 % of answers under 20 ms; median of the runs, then each run):"
+python3 - "$SUMMARY" <<'PY'
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1]), delimiter="\t") if r["phase"].endswith("80pct")]
+groups = {}
+for r in rows:
+    groups.setdefault((r["server"], r["phase"], r["transport"]), []).append(r)
+for (server, phase, tr), rs in groups.items():
+    shares = sorted(float(r["rtt_under20ms"].rstrip("%")) for r in rs if r["rtt_under20ms"] != "-")
+    med = shares[(len(shares) - 1) // 2] if shares else float("nan")
+    runs = ", ".join("%s %s" % (r["rtt_p99"], r["rtt_under20ms"]) for r in rs)
+    print("  %s %s %s at %s/s: %.2f%% under 20 ms (runs: p99 %s)" % (server, phase, tr, rs[0]["rate"], med, runs))
+PY
 echo "all rows: $SUMMARY"
