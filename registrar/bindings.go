@@ -3,6 +3,7 @@ package registrar
 import (
 	"hash/maphash"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,15 +54,49 @@ type Binding struct {
 	Expires    time.Time // granted expiry; the binding lives a little longer
 }
 
-// entry is a Binding as stored: unix-nanosecond times keep it small.
+// entry is a Binding as stored. The device name, contact, AOR, source and
+// Call-ID are one string, and the map key is its first part: one object
+// per binding for the garbage collector to mark, not five. With 350,000
+// phones the collector's marking ran a quarter of the time, and on two
+// cores that time comes out of REGISTER latency. Unix-nanosecond times
+// keep it small.
 type entry struct {
-	contact, aor, source, callID, userAgent string
-	transport                               Transport
-	expires                                 int64 // granted expiry
-	deadline                                int64 // removal time: expiry plus grace and jitter
-	verified                                int64 // last time the device was read from the store
-	notifySeq                               uint32
+	text      string    // name, contact, AOR, source and Call-ID back to back
+	ends      [4]uint32 // where the name, contact, AOR and source end in text
+	userAgent string    // interned
+	transport Transport
+	expires   int64 // granted expiry
+	deadline  int64 // removal time: expiry plus grace and jitter
+	verified  int64 // last time the device was read from the store
+	notifySeq uint32
 }
+
+func (e *entry) contact() string { return e.text[e.ends[0]:e.ends[1]] }
+func (e *entry) aor() string     { return e.text[e.ends[1]:e.ends[2]] }
+func (e *entry) source() string  { return e.text[e.ends[2]:e.ends[3]] }
+func (e *entry) callID() string  { return e.text[e.ends[3]:] }
+
+// sameAddress reports whether e already holds b's contact, AOR, source
+// and Call-ID, as a refresh from the same phone does.
+func (e *entry) sameAddress(b *Binding) bool {
+	return e.contact() == b.Contact && e.aor() == b.AOR && e.source() == b.Source && e.callID() == b.CallID
+}
+
+// setText stores name and b's strings in one new allocation, which no
+// longer pins the parsed message's memory.
+func (e *entry) setText(name string, b *Binding) {
+	var sb strings.Builder
+	sb.Grow(len(name) + len(b.Contact) + len(b.AOR) + len(b.Source) + len(b.CallID))
+	for i, f := range [...]string{name, b.Contact, b.AOR, b.Source} {
+		sb.WriteString(f)
+		e.ends[i] = uint32(sb.Len())
+	}
+	sb.WriteString(b.CallID)
+	e.text = sb.String()
+}
+
+// key is the device name, sharing e's text.
+func (e *entry) key() string { return e.text[:e.ends[0]] }
 
 const shardCount = 64
 
@@ -115,35 +150,26 @@ func (t *table) put(name string, b Binding, now time.Time, granted time.Duration
 	}
 	s := t.shard(name)
 	s.mu.Lock()
-	old, ok := s.m[name]
-	e := entry{
-		contact: keep(old.contact, b.Contact), aor: keep(old.aor, b.AOR),
-		source: keep(old.source, b.Source), callID: keep(old.callID, b.CallID),
-		transport: b.Transport, expires: n + int64(granted), deadline: n + int64(granted+extra),
-		verified: old.verified, notifySeq: old.notifySeq,
+	e, ok := s.m[name]
+	if !ok || !e.sameAddress(&b) {
+		if ok {
+			// The stored key is part of the old text: it goes too.
+			delete(s.m, name)
+		}
+		e.setText(name, &b)
 	}
-	if old.userAgent == b.UserAgent {
-		e.userAgent = old.userAgent
-	} else {
+	e.transport, e.expires, e.deadline = b.Transport, n+int64(granted), n+int64(granted+extra)
+	if e.userAgent != b.UserAgent {
 		e.userAgent = t.ua.intern(b.UserAgent)
 	}
 	if verified {
 		e.verified = n
 	}
-	s.m[name] = e
+	s.m[e.key()] = e
 	s.mu.Unlock()
 	if !ok {
 		t.count.Add(1)
 	}
-}
-
-// keep returns old when equal to new, else a copy of new that does not pin
-// the parsed message's memory.
-func keep(old, new string) string {
-	if old == new {
-		return old
-	}
-	return cloneString(new)
 }
 
 func cloneString(s string) string {
@@ -215,8 +241,8 @@ func (t *table) list() []Binding {
 
 func (e entry) binding(name string) Binding {
 	return Binding{
-		DeviceName: name, Contact: e.contact, AOR: e.aor, Source: e.source, Transport: e.transport,
-		CallID: e.callID, UserAgent: e.userAgent, Expires: time.Unix(0, e.expires),
+		DeviceName: name, Contact: e.contact(), AOR: e.aor(), Source: e.source(), Transport: e.transport,
+		CallID: e.callID(), UserAgent: e.userAgent, Expires: time.Unix(0, e.expires),
 	}
 }
 
