@@ -692,6 +692,39 @@ func TestQueueBoundAnswers503(t *testing.T) {
 	}
 }
 
+// TestStormRidesOutAStoreStall: with the default bounds, the phones of a
+// 10,000/s boot storm that arrive while the store stalls for 200 ms all
+// wait and are answered, and each is restarted; none is refused or left
+// without its NOTIFY. Stalls of 100-150 ms were measured on this class of
+// machine, and bounds of 1,024 refused hundreds of phones in each.
+func TestStormRidesOutAStoreStall(t *testing.T) {
+	e, h := newHeldEnv(t, 0, 0)
+	c := e.dial(t, "TCP")
+	const phones = 2000
+	for i := range phones {
+		c.register(reg{mac: mac(i)})
+	}
+	h.waitHeld(t, phones)
+	h.release()
+	oks, notifies := 0, 0
+	for range 2 * phones {
+		switch m := c.read().(type) {
+		case *sip.Response:
+			if m.StatusCode != 200 {
+				t.Fatalf("a REGISTER held in a stall was answered %d", m.StatusCode)
+			}
+			oks++
+		case *sip.Request:
+			if m.Method == sip.NOTIFY {
+				notifies++
+			}
+		}
+	}
+	if oks != phones || notifies != phones {
+		t.Fatalf("%d 200s and %d NOTIFYs, want %d of each", oks, notifies, phones)
+	}
+}
+
 // TestBatchAnswersShareOneWrite: the answers and restart NOTIFYs that a
 // store batch gives one TCP connection go out in a single write.
 func TestBatchAnswersShareOneWrite(t *testing.T) {

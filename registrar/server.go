@@ -77,7 +77,7 @@ type Options struct {
 	// TLSConfig, if set, serves SIP over TLS on the TLS listener given to Serve.
 	TLSConfig *tls.Config
 
-	QueueSize      int // REGISTERs waiting for the store before 503; default 1024
+	QueueSize      int // REGISTERs waiting for the store before 503; default 8192
 	UDPReaders     int // goroutines reading the UDP socket; default 2
 	MaxConnections int // concurrent TCP+TLS connections; default 4096
 	MaxMessageSize int // bytes; larger messages are dropped unparsed; default 16384
@@ -85,7 +85,7 @@ type Options struct {
 	// NotifyTimeout is how long a NOTIFY waits for the phone's final answer
 	// (Timer F, 64×T1); default 32 s.
 	NotifyTimeout time.Duration
-	// MaxPendingNotifies bounds NOTIFYs awaiting an answer; default 1024.
+	// MaxPendingNotifies bounds NOTIFYs awaiting an answer; default 8192.
 	MaxPendingNotifies int
 	// SweepInterval is how often expired bindings are removed; default 2 s.
 	SweepInterval time.Duration
@@ -121,11 +121,15 @@ func (o *Options) defaults() error {
 	if o.RatePerSource < 0 {
 		return fmt.Errorf("registrar: ratePerSource %d is negative", o.RatePerSource)
 	}
-	setInt(&o.QueueSize, 1024)
+	// 8192: most of a second of a 10,000 phones/s storm, so that a store
+	// stall of 100-200 ms refuses no phone and drops no restart. A phone
+	// waiting, or waiting for its NOTIFY's answer, holds about 4 KB: each
+	// bound keeps under 40 MB.
+	setInt(&o.QueueSize, 8192)
 	setInt(&o.UDPReaders, 2)
 	setInt(&o.MaxConnections, 4096)
 	setInt(&o.MaxMessageSize, 16384)
-	setInt(&o.MaxPendingNotifies, 1024)
+	setInt(&o.MaxPendingNotifies, 8192)
 	if o.NotifyTimeout <= 0 {
 		o.NotifyTimeout = 64 * 500 * time.Millisecond
 	}
