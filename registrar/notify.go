@@ -128,12 +128,11 @@ func (n *notifier) sendNow(o outgoing) {
 // a NOTIFY on a stream is never sent again, so it is not kept.
 func (n *notifier) prepare(o outgoing, stream *bytes.Buffer) (branch string, p *pending) {
 	s := n.s
-	e, seq, ok := s.table.nextNotifySeq(o.name)
+	b, seq, ok := s.table.nextNotifySeq(o.name)
 	if !ok {
 		n.result(o.name, o.action, notifyNoBinding, nil)
 		return "", nil
 	}
-	b := e.binding(o.name)
 	branch = "z9hG4bK" + randHex(8)
 	p = &pending{name: o.name, action: o.action, b: b, sent: time.Now(), interval: timerT1}
 	before := 0

@@ -326,13 +326,7 @@ func (s *Server) closeSockets() {
 func (s *Server) Bindings() []Binding { return s.table.list() }
 
 // Binding returns the live registration of a device.
-func (s *Server) Binding(deviceName string) (Binding, bool) {
-	e, ok := s.table.get(deviceName)
-	if !ok {
-		return Binding{}, false
-	}
-	return e.binding(deviceName), true
-}
+func (s *Server) Binding(deviceName string) (Binding, bool) { return s.table.binding(deviceName) }
 
 func (s *Server) sweep() {
 	t := time.NewTicker(s.opts.SweepInterval)
