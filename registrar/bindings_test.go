@@ -2,8 +2,10 @@ package registrar
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -131,6 +133,70 @@ func TestBindingNamesSharingAHash(t *testing.T) {
 		}
 		if _, ok := s.find(goneName, 42); ok || len(s.collided) != 0 || len(s.index) != 1 {
 			t.Fatalf("%s still found %v; index %v, collided %v after its deletion", goneName, ok, s.index, s.collided)
+		}
+	}
+}
+
+// TestBindingTableMatchesAModel: random puts, moves, removals, NOTIFY
+// sequence numbers and sweeps give the same bindings as a plain map, across
+// free-list reuse and arena compactions.
+func TestBindingTableMatchesAModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	tb := newTable(0, 0)
+	model := map[string]Binding{}
+	now := time.Unix(1_800_000_000, 0)
+	str := func(prefix string) string {
+		return prefix + strings.Repeat("x", rng.IntN(300)) + fmt.Sprint(rng.IntN(1000))
+	}
+	for op := range 20_000 {
+		name := fmt.Sprintf("SEP%012X", rng.IntN(300))
+		switch r := rng.IntN(100); {
+		case r < 60:
+			b := Binding{Contact: str("sip:"), AOR: fmt.Sprint(rng.IntN(100)), Source: str("10.0.0.1:"), Transport: Transport(1 + rng.IntN(3)),
+				CallID: str("c"), UserAgent: str("Cisco-")}
+			if old, ok := model[name]; ok && rng.IntN(2) == 0 {
+				b.Contact, b.AOR, b.Source, b.CallID, b.UserAgent = old.Contact, old.AOR, old.Source, old.CallID, old.UserAgent // a refresh
+			}
+			granted := time.Duration(1+rng.IntN(60)) * time.Second
+			tb.put(name, b, now, granted, false)
+			b.DeviceName, b.Expires = name, now.Add(granted)
+			model[name] = b
+		case r < 75:
+			_, want := model[name]
+			if got := tb.remove(name); got != want {
+				t.Fatalf("op %d: remove(%s) = %v, want %v", op, name, got, want)
+			}
+			delete(model, name)
+		case r < 85:
+			b, _, ok := tb.nextNotifySeq(name)
+			if want, exists := model[name]; ok != exists || ok && b != want {
+				t.Fatalf("op %d: nextNotifySeq(%s) = %+v %v, want %+v %v", op, name, b, ok, want, exists)
+			}
+		case r < 90:
+			now = now.Add(time.Duration(rng.IntN(30)) * time.Second)
+			tb.sweep(now)
+			for n, b := range model {
+				if !b.Expires.After(now) {
+					delete(model, n)
+				}
+			}
+		default:
+			now = now.Add(time.Second)
+		}
+		if tb.len() != len(model) {
+			t.Fatalf("op %d: %d bindings counted, model has %d", op, tb.len(), len(model))
+		}
+		if got, ok := tb.binding(name); ok != (model[name] != Binding{}) || ok && got != model[name] {
+			t.Fatalf("op %d: binding(%s) = %+v %v, want %+v", op, name, got, ok, model[name])
+		}
+	}
+	list := tb.list()
+	if len(list) != len(model) {
+		t.Fatalf("list has %d bindings, model %d", len(list), len(model))
+	}
+	for _, b := range list {
+		if model[b.DeviceName] != b {
+			t.Fatalf("listed %+v, model has %+v", b, model[b.DeviceName])
 		}
 	}
 }
