@@ -152,9 +152,7 @@ func (s *shard) sameText(sl *slot, f *[6]string) bool {
 
 // setText appends f to the arena as sl's text; its old text becomes dead.
 func (s *shard) setText(sl *slot, f *[6]string) {
-	if sl.size > 0 {
-		s.dead += int(sl.size)
-	}
+	s.dead += int(sl.size)
 	sl.off = uint32(len(s.text))
 	for k, v := range f {
 		s.text = append(s.text, v...)

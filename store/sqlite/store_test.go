@@ -251,8 +251,8 @@ func TestRestartWALDoesNotStallWriters(t *testing.T) {
 		}
 	}
 	walFrames := func() int {
-		var busy, frames, done int
-		if err := s.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
+		frames, err := s.passiveCheckpoint()
+		if err != nil {
 			t.Fatal(err)
 		}
 		return frames
@@ -336,9 +336,9 @@ func TestWALStartsOverAfterSyncingBesideTheWriter(t *testing.T) {
 	if got != "sync,sync,restart" || under {
 		t.Fatalf("steps %q, a sync under writeMu: %v; want sync,sync,restart with writeMu free", got, under)
 	}
-	var busy, frames, done int
 	createDevices(s, 200, 1) // the first write after a restart starts the WAL over
-	if err := s.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
+	frames, err := s.passiveCheckpoint()
+	if err != nil {
 		t.Fatal(err)
 	}
 	if frames > 20 {
