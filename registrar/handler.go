@@ -28,6 +28,9 @@ type inbound struct {
 	ap    netip.AddrPort // src, parsed
 	pc    net.PacketConn // the UDP socket it arrived on; nil for streams
 	start time.Time
+	// gather, while the request is handled on its reader, takes its answer
+	// to be sent with the rest of the batch of datagrams it came in.
+	gather *udpGather
 }
 
 // job is a REGISTER that needs the store: an unknown device, or a binding
@@ -43,12 +46,12 @@ type job struct {
 	err     error
 }
 
-func (s *Server) handle(msg sip.Message, pc net.PacketConn, ap netip.AddrPort) {
+func (s *Server) handle(msg sip.Message, pc net.PacketConn, ap netip.AddrPort, gather *udpGather) {
 	switch m := msg.(type) {
 	case *sip.Response:
 		s.notifier.onResponse(m)
 	case *sip.Request:
-		in := &inbound{req: m, tr: transportOf(m.Transport()), src: m.Source(), ap: ap, pc: pc, start: time.Now()}
+		in := &inbound{req: m, tr: transportOf(m.Transport()), src: m.Source(), ap: ap, pc: pc, start: time.Now(), gather: gather}
 		if !in.ap.IsValid() {
 			if a, err := netip.ParseAddrPort(in.src); err == nil {
 				in.ap = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
@@ -211,6 +214,7 @@ func (s *Server) register(in *inbound) {
 			s.warning(provision.CodeUnavailable, "registrar is overloaded"))
 		return
 	}
+	in.gather = nil // answered later, by the responder
 	j := &job{in: in, c: c, id: id, b: b, granted: granted, key: key}
 	// AutoRegister returns a device that exists, even with auto-registration
 	// off or the range used up, so one call serves known and new phones. No
@@ -557,6 +561,10 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // send writes an answer to where its request came from.
 func (s *Server) send(in *inbound, data []byte) {
 	var err error
+	if in.gather != nil {
+		in.gather.add(data, in.ap)
+		return
+	}
 	if in.tr == UDP && in.pc != nil {
 		err = sendUDP(in.pc, data, in.ap)
 	} else {

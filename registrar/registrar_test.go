@@ -978,3 +978,68 @@ func TestStreamNotifyIsAppendedToTheAnswers(t *testing.T) {
 		t.Fatalf("a refused NOTIFY was left in the buffer:\n%q", strings.TrimPrefix(buf.String(), held))
 	}
 }
+
+// TestDatagramsAreReadAndAnsweredInBatches: datagrams waiting in the socket
+// are taken by one read and answered together, each at its own source; an
+// oversized or unparsable datagram among them is dropped alone.
+func TestDatagramsAreReadAndAnsweredInBatches(t *testing.T) {
+	e := newEnv(t, envOpt{opts: func(o *Options) { o.UDPReaders = 1 }})
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	var mu sync.Mutex
+	var reads []int
+	hook := func(n int) {
+		mu.Lock()
+		reads = append(reads, n)
+		mu.Unlock()
+		once.Do(func() { close(held); <-release })
+	}
+	testHookUDPBatch.Store(&hook)
+	defer testHookUDPBatch.Store(nil)
+	options := func(c *client, id string) string {
+		return fmt.Sprintf("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", c.local, id, id)
+	}
+	phones := []*client{e.dial(t, "UDP"), e.dial(t, "UDP"), e.dial(t, "UDP")}
+	// The first datagram holds the reader, so that the rest queue up.
+	phones[0].send(options(phones[0], "first"))
+	select {
+	case <-held:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reader did not read the first datagram")
+	}
+	const each = 4
+	for i := range each {
+		for p, c := range phones {
+			c.send(options(c, fmt.Sprintf("p%d-%d", p, i)))
+		}
+		if i == 1 {
+			phones[1].send(strings.Repeat("A", 17000))
+			phones[2].send("\x00\x01garbage")
+		}
+	}
+	close(release)
+	if r := phones[0].response(); r.CallID().Value() != "first" {
+		t.Fatalf("first answer is for %s", r.CallID().Value())
+	}
+	for p, c := range phones {
+		for i := range each {
+			want := fmt.Sprintf("p%d-%d", p, i)
+			if r := c.response(); r.StatusCode != 200 || r.CallID().Value() != want {
+				t.Fatalf("phone %d got %d for %s, want 200 for %s", p, r.StatusCode, r.CallID().Value(), want)
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	total, largest := 0, 0
+	for _, n := range reads {
+		total += n
+		largest = max(largest, n)
+	}
+	if total != 1+len(phones)*each+2 || largest < 2 {
+		t.Fatalf("reads %v: want all %d datagrams, several in one read", reads, 1+len(phones)*each+2)
+	}
+	if n := e.counter(t, e.srv.m.droppedOf[dropOversize]) + e.counter(t, e.srv.m.droppedOf[dropMalformed]); n != 2 {
+		t.Errorf("%v datagrams dropped, want 2", n)
+	}
+}

@@ -167,7 +167,7 @@ type Server struct {
 	mu       sync.Mutex
 	udp      net.PacketConn
 	udpConn  *net.UDPConn     // udp, when it is one (allocation-free writes)
-	udpBatch *ipv4.PacketConn // udpConn, for sendmmsg
+	udpBatch *ipv4.PacketConn // udpConn, for recvmmsg and sendmmsg
 	udpPort  int
 	tcpPort  int
 	tlsPort  int
@@ -203,7 +203,7 @@ func New(opts Options) (*Server, error) {
 	quiet := slog.New(debugOnly{opts.Logger.Handler()})
 	s.tp = sip.NewTransportLayer(net.DefaultResolver, s.parser, nil,
 		sip.WithTransportLayerLogger(quiet))
-	s.tp.OnMessage(func(msg sip.Message) { s.handle(msg, nil, netip.AddrPort{}) })
+	s.tp.OnMessage(func(msg sip.Message) { s.handle(msg, nil, netip.AddrPort{}, nil) })
 	s.notifier = newNotifier(s)
 	return s, nil
 }
@@ -341,64 +341,6 @@ func (s *Server) sweep() {
 			s.limiter.sweep(now)
 		}
 	}
-}
-
-// readUDP reads datagrams into a buffer one byte larger than the bound, so
-// an oversized datagram is seen as such and dropped before any parsing.
-func (s *Server) readUDP(pc net.PacketConn) {
-	buf := make([]byte, s.opts.MaxMessageSize+1)
-	uc, _ := pc.(*net.UDPConn)
-	for {
-		var (
-			n   int
-			ap  netip.AddrPort
-			err error
-		)
-		if uc != nil {
-			n, ap, err = uc.ReadFromUDPAddrPort(buf)
-		} else {
-			var a net.Addr
-			n, a, err = pc.ReadFrom(buf)
-			if err == nil {
-				ap, _ = netip.ParseAddrPort(a.String())
-			}
-		}
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || s.closed.Load() {
-				return
-			}
-			s.log.Warn("sip udp read", "err", err)
-			continue
-		}
-		if n > s.opts.MaxMessageSize {
-			s.m.drop(dropOversize)
-			continue
-		}
-		data := buf[:n]
-		if isKeepAlive(data) {
-			continue
-		}
-		msg, err := s.parser.ParseSIP(data)
-		if err != nil {
-			s.m.drop(dropMalformed)
-			s.log.Debug("sip message dropped", "reason", dropMalformed, "err", err)
-			continue
-		}
-		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		msg.SetTransport("UDP")
-		msg.SetSource(ap.String())
-		s.handle(msg, pc, ap)
-	}
-}
-
-// isKeepAlive reports a CRLF keep-alive (RFC 5626 §3.5.1) or padding.
-func isKeepAlive(b []byte) bool {
-	for _, c := range b {
-		if c != '\r' && c != '\n' && c != 0 && c != ' ' {
-			return false
-		}
-	}
-	return true
 }
 
 func portOf(a net.Addr) int {
