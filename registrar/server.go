@@ -15,9 +15,10 @@
 // REGISTER and OPTIONS are answered statelessly, as a registrar may: a
 // retransmitted REGISTER is simply answered again (refreshing a binding and
 // auto-registration are idempotent), so no server transaction state grows
-// with load. UDP is read by Options.UDPReaders goroutines of our own rather
-// than sipgo's UDP listener, which keeps every source address it ever saw
-// in its connection pool. A REGISTER that needs the store is handed to it
+// with load. UDP is read by a goroutine of our own (Options.UDPReaders)
+// rather than sipgo's UDP listener, which keeps every source address it
+// ever saw in its connection pool; it takes a batch of datagrams a system
+// call and sends the answers to a batch in one. A REGISTER that needs the store is handed to it
 // without waiting (provision's AutoRegisterAsync): the store answers a
 // batch at a time, and one responder goroutine sends a batch's answers,
 // one write per stream connection. At most Options.QueueSize REGISTERs
@@ -78,7 +79,7 @@ type Options struct {
 	TLSConfig *tls.Config
 
 	QueueSize      int // REGISTERs waiting for the store before 503; default 8192
-	UDPReaders     int // goroutines reading the UDP socket; default 2
+	UDPReaders     int // goroutines reading the UDP socket, a batch at a time; default 1
 	MaxConnections int // concurrent TCP+TLS connections; default 4096
 	MaxMessageSize int // bytes; larger messages are dropped unparsed; default 16384
 
@@ -126,7 +127,11 @@ func (o *Options) defaults() error {
 	// waiting, or waiting for its NOTIFY's answer, holds about 4 KB: each
 	// bound keeps under 40 MB.
 	setInt(&o.QueueSize, 8192)
-	setInt(&o.UDPReaders, 2)
+	// One reader: it takes up to udpBatchSize datagrams a read, and the
+	// store and the responder run beside it. A second one only added
+	// wake-ups; on two cores, refreshes at 100 in flight went from about
+	// 17,000/s to 18,800/s with one, on a quarter less CPU.
+	setInt(&o.UDPReaders, 1)
 	setInt(&o.MaxConnections, 4096)
 	setInt(&o.MaxMessageSize, 16384)
 	setInt(&o.MaxPendingNotifies, 8192)
