@@ -11,9 +11,11 @@
 #   refresh  REPEATS closed-loop runs (-l 100) of 60,000 REGISTERs cycling those 10,000 devices
 #   autoreg  REPEATS closed-loop runs of 20,000 REGISTERs of devices never seen
 #   refresh@N, autoreg@N  the same with N in flight, for each other N of LIMITS.
-#            At -l 100 one SIPp process paces both servers alike (each
-#            answers in well under a millisecond, and SIPp is the limit);
-#            at 400 in flight the servers' own capacity shows.
+#            At -l 100 SIPp and the server take turns on the shared cores:
+#            SIPp is neither saturated nor idle (over a UDP refresh run it
+#            was on a CPU about 40 % of the time, waiting for one 10-20 %),
+#            so the server's CPU per REGISTER counts as much as its latency.
+#            At 400 in flight the servers' own capacity shows.
 #   p99      REPEATS open-loop runs of ~5 s at 80 % of the refresh median at 100 in flight
 #            (and of the autoreg median), alternating servers
 # Every run is bounded by a count and a time limit. Results: $BENCH_RESULTS (default /tmp/selfprov-bench).
