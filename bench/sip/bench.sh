@@ -13,7 +13,7 @@
 #   refresh@N, autoreg@N  the same with N in flight, for each other N of LIMITS.
 #            At -l 100 SIPp and the server take turns on the shared cores:
 #            SIPp is neither saturated nor idle (over a UDP refresh run it
-#            was on a CPU about 40 % of the time, waiting for one 10-20 %),
+#            was on a CPU 35-50 % of the time and waiting for one 7-25 %),
 #            so the server's CPU per REGISTER counts as much as its latency.
 #            At 400 in flight the servers' own capacity shows.
 #   p99      REPEATS open-loop runs of ~5 s at 80 % of the refresh median at 100 in flight
