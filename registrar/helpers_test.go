@@ -41,6 +41,8 @@ type envOpt struct {
 	// sendBuffer, if set, is the send buffer of the server's TCP
 	// connections, so that a test can fill it.
 	sendBuffer int
+	// udp is the UDP address to listen on; default 127.0.0.1:0.
+	udp string
 }
 
 func newEnv(t testing.TB, o envOpt) *env {
@@ -70,7 +72,11 @@ func newEnv(t testing.TB, o envOpt) *env {
 		t.Fatal(err)
 	}
 	e.svc.SetNotifier(e.srv)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	udpAddr := "127.0.0.1:0"
+	if o.udp != "" {
+		udpAddr = o.udp
+	}
+	pc, err := net.ListenPacket("udp", udpAddr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1043,3 +1043,28 @@ func TestDatagramsAreReadAndAnsweredInBatches(t *testing.T) {
 		t.Errorf("%v datagrams dropped, want 2", n)
 	}
 }
+
+// TestDualStackSocketAnswersBothFamilies: on a socket bound to the IPv6
+// wildcard (the default ":5060" listens so), phones of either family get
+// their answers through the batched write.
+func TestDualStackSocketAnswersBothFamilies(t *testing.T) {
+	probe, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	probe.Close()
+	e := newEnv(t, envOpt{udp: "[::]:0"})
+	_, port, _ := net.SplitHostPort(e.udp)
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		conn, err := net.Dial("udp", net.JoinHostPort(host, port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		c := &client{t: t, tr: "UDP", conn: conn, local: conn.LocalAddr().String()}
+		c.send(fmt.Sprintf("OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKds\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: ds-%s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", c.local, host))
+		if r := c.response(); r.StatusCode != 200 || r.CallID().Value() != "ds-"+host {
+			t.Fatalf("%s: %d for %s", host, r.StatusCode, r.CallID().Value())
+		}
+	}
+}
