@@ -245,6 +245,7 @@ func (s *Server) finished(j *job) {
 // one write.
 func (s *Server) respond() {
 	var batch []*job
+	var dgrams udpGather
 	for {
 		select {
 		case <-s.shutdown:
@@ -254,7 +255,7 @@ func (s *Server) respond() {
 		s.doneMu.Lock()
 		batch, s.doneQ = s.doneQ, batch[:0]
 		s.doneMu.Unlock()
-		s.answer(batch)
+		s.answer(batch, &dgrams)
 		clear(batch)
 	}
 }
@@ -277,9 +278,7 @@ type streamOut struct {
 // the UDP datagrams, sent together with sendmmsg.
 type batchOut struct {
 	streams  []*streamOut
-	pc       net.PacketConn
-	dgrams   []ipv4.Message
-	bufs     []*bytes.Buffer
+	dgrams   *udpGather
 	dnotifys []datagramNotify
 }
 
@@ -301,16 +300,11 @@ func (b *batchOut) stream(tr Transport, src string) *streamOut {
 	return o
 }
 
-// datagram adds one datagram to ap; data must stay unchanged until sent.
-func (b *batchOut) datagram(data []byte, ap netip.AddrPort) int {
-	b.dgrams = append(b.dgrams, ipv4.Message{Buffers: [][]byte{data}, Addr: net.UDPAddrFromAddrPort(ap)})
-	return len(b.dgrams) - 1
-}
-
 // answer sends the answers of one batch. A created device is restarted so
-// it fetches its new configuration.
-func (s *Server) answer(batch []*job) {
-	var out batchOut
+// it fetches its new configuration. dgrams is the responder's, empty
+// between batches.
+func (s *Server) answer(batch []*job, dgrams *udpGather) {
+	out := batchOut{dgrams: dgrams}
 	now := s.clock.Now()
 	for _, j := range batch {
 		s.waiting.Add(-1)
@@ -329,14 +323,9 @@ func (s *Server) answer(batch []*job) {
 		}
 		bufPool.Put(o.buf)
 	}
-	if len(out.dgrams) > 0 {
-		errs := s.sendDatagrams(out.pc, out.dgrams)
-		for _, n := range out.dnotifys {
-			s.notifier.written(n.o, n.branch, errs[n.i])
-		}
-		for _, b := range out.bufs {
-			bufPool.Put(b)
-		}
+	errs := s.sendGathered(dgrams)
+	for _, n := range out.dnotifys {
+		s.notifier.written(n.o, n.branch, errs[n.i])
 	}
 }
 
@@ -352,17 +341,13 @@ func (s *Server) answerOne(j *job, now time.Time, out *batchOut) {
 		restart = outgoing{j.id.name, provision.ActionRestart}
 	}
 	if j.in.tr == UDP {
-		out.pc = j.in.pc // the one UDP socket they all came in on
-		buf := bufPool.Get().(*bytes.Buffer)
-		buf.Reset()
-		out.bufs = append(out.bufs, buf)
-		s.render200(buf, j.in, j.c, j.granted, true)
-		out.datagram(buf.Bytes(), j.in.ap)
+		s.render200(&out.dgrams.buf, j.in, j.c, j.granted, true)
+		out.dgrams.end(j.in.ap)
 		if !j.created {
 			return
 		}
 		if branch, p := s.notifier.prepare(restart, nil); p != nil {
-			i := out.datagram(p.data, j.in.ap)
+			i := out.dgrams.add(p.data, j.in.ap)
 			out.dnotifys = append(out.dnotifys, datagramNotify{sentNotify{restart, branch}, i})
 		}
 		return

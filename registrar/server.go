@@ -18,11 +18,12 @@
 // with load. UDP is read by a goroutine of our own (Options.UDPReaders)
 // rather than sipgo's UDP listener, which keeps every source address it
 // ever saw in its connection pool; it takes a batch of datagrams a system
-// call and sends the answers to a batch in one. A REGISTER that needs the store is handed to it
-// without waiting (provision's AutoRegisterAsync): the store answers a
-// batch at a time, and one responder goroutine sends a batch's answers,
-// one write per stream connection. At most Options.QueueSize REGISTERs
-// wait for the store; beyond that the answer is 503.
+// call and sends the answers to a batch in one. A REGISTER that needs the
+// store is handed to it without waiting (provision's AutoRegisterAsync):
+// the store answers a batch at a time, and one responder goroutine sends
+// a batch's answers, one write per stream connection and one sendmmsg for
+// the datagrams. At most Options.QueueSize REGISTERs wait for the store;
+// beyond that the answer is 503.
 package registrar
 
 import (

@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"net/netip"
@@ -71,13 +72,10 @@ func (s *Server) readUDPBatches() {
 			s.datagram(data, s.udp, ap, &out)
 			m.Addr = nil
 		}
-		if len(out.ends) > 0 {
-			for _, err := range s.sendDatagrams(s.udp, out.messages()) {
-				if err != nil {
-					s.log.Debug("sip answer not sent", "err", err)
-				}
+		for _, err := range s.sendGathered(&out) {
+			if err != nil {
+				s.log.Debug("sip answer not sent", "err", err)
 			}
-			out.reset()
 		}
 	}
 }
@@ -127,23 +125,44 @@ func isKeepAlive(b []byte) bool {
 	return true
 }
 
-// udpGather holds the answers to one batch of datagrams, back to back in
-// one buffer, until the batch has been handled.
+// udpGather holds datagrams to send together, back to back in one
+// buffer: the answers to one batch read, or those of one store batch.
 type udpGather struct {
-	buf   []byte
+	buf   bytes.Buffer
 	ends  []int
 	to    []netip.AddrPort
 	ms    []ipv4.Message
 	addrs []net.UDPAddr
 }
 
-func (g *udpGather) add(data []byte, to netip.AddrPort) {
-	g.buf = append(g.buf, data...)
-	g.ends = append(g.ends, len(g.buf))
-	g.to = append(g.to, to)
+// add gathers data as one datagram to to and returns its index.
+func (g *udpGather) add(data []byte, to netip.AddrPort) int {
+	g.buf.Write(data)
+	return g.end(to)
 }
 
-// messages returns the gathered answers for sendmmsg, reusing the
+// end makes what was written to g.buf since the last datagram one datagram
+// to to, and returns its index.
+func (g *udpGather) end(to netip.AddrPort) int {
+	g.ends = append(g.ends, g.buf.Len())
+	g.to = append(g.to, to)
+	return len(g.ends) - 1
+}
+
+// sendGathered sends g's datagrams from the UDP socket, empties g and
+// returns each datagram's error.
+func (s *Server) sendGathered(g *udpGather) []error {
+	if len(g.ends) == 0 {
+		return nil
+	}
+	errs := s.sendDatagrams(s.udp, g.messages())
+	g.buf.Reset()
+	g.ends = g.ends[:0]
+	g.to = g.to[:0]
+	return errs
+}
+
+// messages returns the gathered datagrams for sendmmsg, reusing the
 // message and address structs of earlier batches.
 func (g *udpGather) messages() []ipv4.Message {
 	n := len(g.ends)
@@ -151,6 +170,7 @@ func (g *udpGather) messages() []ipv4.Message {
 		g.ms = append(g.ms, ipv4.Message{Buffers: make([][]byte, 1)})
 		g.addrs = append(g.addrs, net.UDPAddr{IP: make(net.IP, 0, net.IPv6len)})
 	}
+	buf := g.buf.Bytes()
 	start := 0
 	for i, end := range g.ends {
 		a := &g.addrs[i]
@@ -162,15 +182,9 @@ func (g *udpGather) messages() []ipv4.Message {
 		}
 		a.Port = int(g.to[i].Port())
 		a.Zone = g.to[i].Addr().Zone()
-		g.ms[i].Buffers[0] = g.buf[start:end]
+		g.ms[i].Buffers[0] = buf[start:end]
 		g.ms[i].Addr = a
 		start = end
 	}
 	return g.ms[:n]
-}
-
-func (g *udpGather) reset() {
-	g.buf = g.buf[:0]
-	g.ends = g.ends[:0]
-	g.to = g.to[:0]
 }
