@@ -100,10 +100,12 @@ func (f *frontConn) admit(pkt []byte, addr net.Addr) bool {
 		f.refuse(addr, errAccess, err.Error(), refuseBadName)
 		return false
 	}
+	start := time.Now()
 	if f.s.content.missing(req) {
-		start := time.Now()
-		_, _ = f.PacketConn.WriteTo(errorPacket(errFileNotFound, "file not found"), addr)
+		// Counted before the answer goes out, so whoever sees the answer
+		// also sees it counted.
 		f.s.m.notFound(time.Since(start))
+		_, _ = f.PacketConn.WriteTo(errorPacket(errFileNotFound, "file not found"), addr)
 		return false
 	}
 	if !f.s.acquire() {
