@@ -84,6 +84,13 @@ type running struct {
 
 func start(t testing.TB, e *env, change func(*Options)) *running {
 	t.Helper()
+	return startOn(t, e, change, nil)
+}
+
+// startOn is start with the listening socket passed through wrap, when
+// wrap is not nil.
+func startOn(t testing.TB, e *env, change func(*Options), wrap func(*Server, net.PacketConn) net.PacketConn) *running {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	o := Options{Core: e.svc, CallManagers: testCMs, Registerer: reg, Timeout: time.Second, Retries: 3}
 	if change != nil {
@@ -103,7 +110,11 @@ func start(t testing.TB, e *env, change func(*Options)) *running {
 	}
 	hs := srv.HTTPServer()
 	tftpDone := make(chan error, 1)
-	go func() { tftpDone <- srv.Serve(pc) }()
+	served := pc
+	if wrap != nil {
+		served = wrap(srv, pc)
+	}
+	go func() { tftpDone <- srv.Serve(served) }()
 	go func() { _ = hs.Serve(ln) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -189,6 +190,45 @@ func TestMissingTrustFilesAnsweredAtOnce(t *testing.T) {
 	if got, err := get(t, r.tftp, "itlfile.tlv", nil); err != nil || string(got) != "itl" {
 		t.Errorf("ITLFile.tlv: %q, %v", got, err)
 	}
+}
+
+// TestNotFoundCountedBeforeTheAnswer: a scrape made as soon as a phone has
+// its "file not found" for a missing trust file includes it.
+func TestNotFoundCountedBeforeTheAnswer(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		atWrite []float64
+	)
+	r := startOn(t, newEnv(t, nil), nil, func(s *Server, pc net.PacketConn) net.PacketConn {
+		return &watchedConn{PacketConn: pc, beforeWrite: func() {
+			mu.Lock()
+			defer mu.Unlock()
+			atWrite = append(atWrite, testutil.ToFloat64(s.m.transfers.WithLabelValues(kindNotFound, resultFailed)))
+		}}
+	})
+	for _, name := range []string{"CTLSEP001122AABBCC.tlv", "ITLSEP001122AABBCC.tlv"} {
+		if reply, _ := exchange(t, r.tftp, rrqPacket(opRRQ, name, "octet")); reply.op != opERROR || reply.code != errFileNotFound {
+			t.Fatalf("%s: answer op %d code %d, want ERROR 1", name, reply.op, reply.code)
+		}
+	}
+	// Serve's goroutine wrote both answers before the client read them.
+	mu.Lock()
+	defer mu.Unlock()
+	if len(atWrite) != 2 || atWrite[0] != 1 || atWrite[1] != 2 {
+		t.Errorf("not_found transfers when each answer was written: %v, want [1 2]", atWrite)
+	}
+}
+
+// watchedConn calls beforeWrite ahead of each datagram sent from the
+// listening socket.
+type watchedConn struct {
+	net.PacketConn
+	beforeWrite func()
+}
+
+func (c *watchedConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	c.beforeWrite()
+	return c.PacketConn.WriteTo(p, addr)
 }
 
 // TestListeningSocketBuffer: the listening socket takes a burst of read
