@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -724,6 +725,59 @@ func TestMetricsLint(t *testing.T) {
 		t.Errorf("pending_confirmations = %v, want 1", v)
 	}
 }
+
+// TestCountedBeforeTheAnswerIsSent: a scrape made as soon as a phone has
+// its answer includes that answer. The success screen is flushed before
+// the reset is sent, so counting after writing would miss it.
+func TestCountedBeforeTheAnswerIsSent(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	d := e.autoRegister(t, 1, 36224)
+	confirm := e.confirmURL(t, d.Name, "alice", "12345")
+	w := &countingWriter{ResponseRecorder: httptest.NewRecorder(), count: func() []float64 {
+		return []float64{
+			testutil.ToFloat64(e.srv.m.outcomes.WithLabelValues("confirm", codeOK)),
+			testutil.ToFloat64(e.srv.m.screens.WithLabelValues("success", "78xx_88xx")),
+		}
+	}}
+	e.srv.ServeHTTP(w, httptest.NewRequest(http.MethodGet, confirm, nil))
+	if w.Code != http.StatusOK || !w.flushed || len(w.atFirstWrite) != 2 || w.atFirstWrite[0] != 1 || w.atFirstWrite[1] != 1 {
+		t.Errorf("success screen (status %d, flushed %v): outcomes{confirm,OK} and screens{success} were %v when it was written, want [1 1]",
+			w.Code, w.flushed, w.atFirstWrite)
+	}
+
+	w = &countingWriter{ResponseRecorder: httptest.NewRecorder(), count: func() []float64 {
+		return []float64{
+			testutil.ToFloat64(e.srv.m.authURL.WithLabelValues("AUTHORIZED")),
+			testutil.ToFloat64(e.srv.m.outcomes.WithLabelValues("authenticate", codeOK)),
+		}
+	}}
+	e.srv.ServeHTTP(w, httptest.NewRequest(http.MethodGet, PathAuthenticate+"?UserID=alice&Password=12345&devicename="+d.Name, nil))
+	if w.Body.String() != "AUTHORIZED" || len(w.atFirstWrite) != 2 || w.atFirstWrite[0] != 1 || w.atFirstWrite[1] != 1 {
+		t.Errorf("authenticationURL %q: authentications{AUTHORIZED} and outcomes{authenticate,OK} were %v when it was written, want [1 1]",
+			w.Body.String(), w.atFirstWrite)
+	}
+}
+
+// countingWriter notes the counts when the first header or body byte is
+// written, the earliest a client could see the answer.
+type countingWriter struct {
+	*httptest.ResponseRecorder
+	count        func() []float64
+	atFirstWrite []float64
+	flushed      bool
+}
+
+func (w *countingWriter) note() {
+	if w.atFirstWrite == nil {
+		w.atFirstWrite = w.count()
+	}
+}
+
+func (w *countingWriter) WriteHeader(code int) { w.note(); w.ResponseRecorder.WriteHeader(code) }
+
+func (w *countingWriter) Write(b []byte) (int, error) { w.note(); return w.ResponseRecorder.Write(b) }
+
+func (w *countingWriter) Flush() { w.note(); w.flushed = true; w.ResponseRecorder.Flush() }
 
 // TestShutdownWaitsForReset: a reset due after a success screen is sent
 // before Shutdown returns, and Shutdown gives up when its context ends.

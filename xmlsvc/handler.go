@@ -99,6 +99,13 @@ func (s *Server) step(f flow, name string, fn func(context.Context, *call) resul
 		if res.code == codeMethodNotAllowed {
 			status = http.StatusMethodNotAllowed
 		}
+		code := res.code
+		if code == "" {
+			code = codeOK
+		}
+		// Counted before the screen goes out, so whoever sees the screen
+		// also sees it counted.
+		s.m.outcomes.WithLabelValues(name, code).Inc()
 		s.write(w, c, res, status)
 		if res.after != nil {
 			s.after.Add(1)
@@ -107,11 +114,6 @@ func (s *Server) step(f flow, name string, fn func(context.Context, *call) resul
 				res.after()
 			}()
 		}
-		code := res.code
-		if code == "" {
-			code = codeOK
-		}
-		s.m.outcomes.WithLabelValues(name, code).Inc()
 		s.m.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 		level := slog.LevelInfo
 		if name == "idle" && code == codeOK {
@@ -158,6 +160,7 @@ func (s *Server) write(w http.ResponseWriter, c *call, res result, status int) {
 		h.Set("Expires", "-1")
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
+	s.m.screens.WithLabelValues(res.screen, c.layout().family).Inc()
 	w.WriteHeader(status)
 	w.Write(body)
 	if res.after != nil {
@@ -165,7 +168,6 @@ func (s *Server) write(w http.ResponseWriter, c *call, res result, status int) {
 			f.Flush() // the phone has its screen before the reset is sent
 		}
 	}
-	s.m.screens.WithLabelValues(res.screen, c.layout().family).Inc()
 }
 
 // base is the scheme and host the screens' URLs start with.
@@ -356,6 +358,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	answer, code, device, user := "UNAUTHORIZED", "", "", ""
 	defer func() {
+		if code == "" {
+			code = codeOK
+		}
+		s.m.authURL.WithLabelValues(answer).Inc()
+		s.m.outcomes.WithLabelValues("authenticate", code).Inc()
 		w.Header().Set("Content-Type", "text/plain")
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
@@ -364,12 +371,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusMethodNotAllowed)
 		}
 		w.Write([]byte(answer)) // no trailing newline: phones compare exactly
-		s.m.authURL.WithLabelValues(answer).Inc()
 		s.m.duration.WithLabelValues("authenticate").Observe(time.Since(start).Seconds())
-		if code == "" {
-			code = codeOK
-		}
-		s.m.outcomes.WithLabelValues("authenticate", code).Inc()
 		s.log.Info("push authentication", "device", device, "user", user, "code", code, "answer", answer, "remote_addr", r.RemoteAddr)
 	}()
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
