@@ -472,8 +472,11 @@ func (c *Cluster) notify(name string, b *Binding, action string) {
 	c.mu.Lock()
 	c.cseq++
 	cseq := c.cseq
+	// The binding is read under the lock: the phone may register again
+	// meanwhile.
+	aor, src, conn := b.AOR, b.src, b.conn
 	contactUser := name
-	if d := c.devices[name]; d != nil && b.AOR == d.DN {
+	if d := c.devices[name]; d != nil && aor == d.DN {
 		contactUser = d.Contact
 	}
 	callID := b.CallID
@@ -482,14 +485,14 @@ func (c *Cluster) notify(name string, b *Binding, action string) {
 	}
 	c.mu.Unlock()
 	tp := "UDP"
-	if b.conn != nil {
+	if conn != nil {
 		tp = "TCP"
 	}
 	body := fmt.Sprintf("action=%s\r\nRegisterCallId={%s}\r\nConfigVersionStamp={00000000-0000-0000-0000-000000000000}\r\nDialplanVersionStamp={00000000-0000-0000-0000-000000000000}\r\nSoftkeyVersionStamp={00000000-0000-0000-0000-000000000000}\r\n", action, callID)
 	host := hostOnly(c.SIPAddr)
 	msg := fmt.Sprintf("NOTIFY sip:%s@%s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=z9hG4bKfake%d\r\nFrom: <sip:%s>;tag=fake%d\r\nTo: <sip:%s@%s>\r\nCall-ID: n%d|%s|%s\r\nCSeq: %d NOTIFY\r\nMax-Forwards: 70\r\nEvent: service-control\r\nSubscription-State: active\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s",
-		contactUser, host, tp, c.SIPAddr, cseq, host, cseq, b.AOR, host, cseq, name, action, cseq, len(body), body)
-	c.send([]byte(msg), b.src, b.conn)
+		contactUser, host, tp, c.SIPAddr, cseq, host, cseq, aor, host, cseq, name, action, cseq, len(body), body)
+	c.send([]byte(msg), src, conn)
 }
 
 func hostOnly(hp string) string {
