@@ -140,6 +140,11 @@ type client struct {
 	local string
 }
 
+// options is an OPTIONS from c whose branch and Call-ID name id.
+func (c *client) options(id string) string {
+	return fmt.Sprintf("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=z9hG4bK%s\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", c.tr, c.local, id, id)
+}
+
 func (e *env) dial(t testing.TB, tr string) *client {
 	t.Helper()
 	addr, network := e.udp, "udp"

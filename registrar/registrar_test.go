@@ -461,7 +461,7 @@ func TestRateLimitPerSource(t *testing.T) {
 	c := e.dial(t, "TCP")
 	const n = 40
 	for i := range n {
-		c.send(fmt.Sprintf("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP %s;branch=z9hG4bKr%d\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: r%d\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", c.local, i, i))
+		c.send(c.options(fmt.Sprintf("r%d", i)))
 	}
 	limited := 0
 	for range n {
@@ -698,13 +698,8 @@ func TestQueueBoundAnswers503(t *testing.T) {
 // without its NOTIFY. Stalls of 100-150 ms were measured on this class of
 // machine, and bounds of 1,024 refused hundreds of phones in each.
 func TestStormRidesOutAStoreStall(t *testing.T) {
-	e, h := newHeldEnv(t, 0, 0)
-	c := e.dial(t, "TCP")
 	const phones = 2000
-	for i := range phones {
-		c.register(reg{mac: mac(i)})
-	}
-	h.waitHeld(t, phones)
+	c, h := heldPhones(t, phones)
 	h.release()
 	oks, notifies, others := readAnswers(c, 2*phones)
 	if len(others) > 0 {
@@ -713,6 +708,18 @@ func TestStormRidesOutAStoreStall(t *testing.T) {
 	if oks != phones || notifies != phones {
 		t.Fatalf("%d 200s and %d NOTIFYs, want %d of each", oks, notifies, phones)
 	}
+}
+
+// heldPhones registers phones new phones over one TCP connection, with
+// the default bounds, and returns once the store holds them all.
+func heldPhones(t *testing.T, phones int) (*client, *heldCore) {
+	e, h := newHeldEnv(t, 0, 0)
+	c := e.dial(t, "TCP")
+	for i := range phones {
+		c.register(reg{mac: mac(i)})
+	}
+	h.waitHeld(t, phones)
+	return c, h
 }
 
 // readAnswers reads n messages from c and counts the 200s and NOTIFYs;
@@ -738,13 +745,8 @@ func readAnswers(c *client, n int) (oks, notifies int, others []int) {
 // TestBatchAnswersShareOneWrite: the answers and restart NOTIFYs that a
 // store batch gives one TCP connection go out in a single write.
 func TestBatchAnswersShareOneWrite(t *testing.T) {
-	e, h := newHeldEnv(t, 0, 0)
-	c := e.dial(t, "TCP")
 	const phones = 5
-	for i := range phones {
-		c.register(reg{mac: mac(i)})
-	}
-	h.waitHeld(t, phones)
+	c, h := heldPhones(t, phones)
 	var mu sync.Mutex
 	var writes []string
 	hook := func(data []byte) { mu.Lock(); writes = append(writes, string(data)); mu.Unlock() }
@@ -776,18 +778,15 @@ func TestAnswersToOneReadShareOneWrite(t *testing.T) {
 	hook := func(data []byte) { mu.Lock(); writes = append(writes, string(data)); mu.Unlock() }
 	testHookGatheredWrite.Store(&hook)
 	defer testHookGatheredWrite.Store(nil)
-	options := func(id string) string {
-		return fmt.Sprintf("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP %s;branch=z9hG4bK%s\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", c.local, id, id)
-	}
 	// A lone request: answered without waiting for more.
-	c.send(options("lone"))
+	c.send(c.options("lone"))
 	if r := c.response(); r.StatusCode != 200 {
 		t.Fatalf("lone OPTIONS answered %d", r.StatusCode)
 	}
 	const n = 10
 	var burst strings.Builder
 	for i := range n {
-		burst.WriteString(options(fmt.Sprint("burst", i)))
+		burst.WriteString(c.options(fmt.Sprint("burst", i)))
 	}
 	c.send(burst.String())
 	for i := range n {
@@ -996,12 +995,9 @@ func TestDatagramsAreReadAndAnsweredInBatches(t *testing.T) {
 	}
 	testHookUDPBatch.Store(&hook)
 	defer testHookUDPBatch.Store(nil)
-	options := func(c *client, id string) string {
-		return fmt.Sprintf("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", c.local, id, id)
-	}
 	phones := []*client{e.dial(t, "UDP"), e.dial(t, "UDP"), e.dial(t, "UDP")}
 	// The first datagram holds the reader, so that the rest queue up.
-	phones[0].send(options(phones[0], "first"))
+	phones[0].send(phones[0].options("first"))
 	select {
 	case <-held:
 	case <-time.After(5 * time.Second):
@@ -1010,7 +1006,7 @@ func TestDatagramsAreReadAndAnsweredInBatches(t *testing.T) {
 	const each = 4
 	for i := range each {
 		for p, c := range phones {
-			c.send(options(c, fmt.Sprintf("p%d-%d", p, i)))
+			c.send(c.options(fmt.Sprintf("p%d-%d", p, i)))
 		}
 		if i == 1 {
 			phones[1].send(strings.Repeat("A", 17000))
@@ -1062,7 +1058,7 @@ func TestDualStackSocketAnswersBothFamilies(t *testing.T) {
 		}
 		defer conn.Close()
 		c := &client{t: t, tr: "UDP", conn: conn, local: conn.LocalAddr().String()}
-		c.send(fmt.Sprintf("OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bKds\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: ds-%s\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", c.local, host))
+		c.send(c.options("ds-" + host))
 		if r := c.response(); r.StatusCode != 200 || r.CallID().Value() != "ds-"+host {
 			t.Fatalf("%s: %d for %s", host, r.StatusCode, r.CallID().Value())
 		}
