@@ -69,6 +69,10 @@ func routeNamed[T any](s *Server, base string, n named[T]) {
 			s.writeError(w, r, err)
 			return
 		}
+		// Answer with what was stored: the core fills defaults in.
+		if stored, err := n.get(ctx, name); err == nil {
+			v = stored
+		}
 		status := http.StatusOK
 		if !existed {
 			status = http.StatusCreated

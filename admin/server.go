@@ -226,7 +226,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	})
 	routeNamed(s, v1+"/user-profiles", named[provision.UserProfile]{
 		kind: "user profile",
-		list: s.store.UserProfiles, get: s.store.UserProfile, put: s.svc.PutUserProfile, del: s.svc.DeleteUserProfile,
+		list: s.svc.UserProfiles, get: s.svc.UserProfile, put: s.svc.PutUserProfile, del: s.svc.DeleteUserProfile,
 		name: func(p *provision.UserProfile) *string { return &p.Name },
 	})
 	routeNamed(s, v1+"/feature-group-templates", named[provision.FeatureGroupTemplate]{

@@ -39,10 +39,30 @@ func (s *Service) PutULT(ctx context.Context, t ULT) error {
 	return s.store.PutULT(ctx, t)
 }
 
+// UserProfile returns a stored user profile with the defaults applied.
+func (s *Service) UserProfile(ctx context.Context, name string) (UserProfile, error) {
+	p, err := s.store.UserProfile(ctx, name)
+	if err != nil {
+		return UserProfile{}, err
+	}
+	return p.withDefaults(), nil
+}
+
+// UserProfiles lists the user profiles with the defaults applied.
+func (s *Service) UserProfiles(ctx context.Context) ([]UserProfile, error) {
+	all, err := s.store.UserProfiles(ctx)
+	for i := range all {
+		all[i] = all[i].withDefaults()
+	}
+	return all, err
+}
+
 // PutUserProfile creates or replaces a user profile; the templates it names
-// must exist.
+// must exist. What was left out is stored as the default (a device limit
+// of 10).
 func (s *Service) PutUserProfile(ctx context.Context, p UserProfile) error {
 	errs := []error{ValidateUserProfile(p)}
+	p = p.withDefaults()
 	for _, name := range []string{p.DeskPhoneUDT, p.MobileDesktopUDT, p.RemoteDestinationUDT} {
 		if name == "" {
 			continue

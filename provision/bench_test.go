@@ -3,6 +3,7 @@ package provision_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"testing"
 
@@ -83,7 +84,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 func BenchmarkSelfProvision(b *testing.B) {
 	e := newEnv(b, func(c *configs.Config) {
 		wideRange(c)
-		c.UserProfiles[0].DeviceLimit = 0
+		c.UserProfiles[0].DeviceLimit = math.MaxInt32 // every iteration provisions
 	})
 	ctx := context.Background()
 	names := make([]string, b.N)

@@ -107,9 +107,27 @@ type UserProfile struct {
 	RemoteDestinationUDT string      `json:"remoteDestinationUDT,omitempty" yaml:"remoteDestinationUDT,omitempty"`
 	ULT                  string      `json:"ult,omitempty" yaml:"ult,omitempty"`
 	AllowSelfProvision   bool        `json:"allowSelfProvision" yaml:"allowSelfProvision"`
-	DeviceLimit          int         `json:"deviceLimit" yaml:"deviceLimit"`
+	DeviceLimit          int         `json:"deviceLimit" yaml:"deviceLimit"` // 0 or left out: DefaultDeviceLimit
 	DefaultSystemProfile bool        `json:"defaultSystemProfile,omitempty" yaml:"defaultSystemProfile,omitempty"`
 	WebexPolicy          WebexPolicy `json:"webexPolicy,omitempty" yaml:"webexPolicy,omitempty"` // "" follows the organisation
+}
+
+// Limit is the number of phones a user of the profile may own before
+// self-provisioning refuses another. A DeviceLimit of 0 (left out when the
+// profile was saved, or stored before the default was applied) is the
+// product's default, 10. As in the product there is no "no limit": a
+// larger number serves.
+func (p UserProfile) Limit() int {
+	if p.DeviceLimit <= 0 {
+		return DefaultDeviceLimit
+	}
+	return p.DeviceLimit
+}
+
+// withDefaults fills what was left out with the product's defaults.
+func (p UserProfile) withDefaults() UserProfile {
+	p.DeviceLimit = p.Limit()
+	return p
 }
 
 // FeatureGroupTemplate carries user defaults for quick user/phone add.

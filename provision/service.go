@@ -515,7 +515,7 @@ func (s *Service) SelfProvision(ctx context.Context, deviceName, userID string) 
 	}
 	d.Lines = []Line{s.userLine(1, p.User, partition, p.ULT, p.Model, d.Name)}
 	d.ConfigVersion = newVersion(now)
-	if err := s.store.ReplaceDevice(ctx, p.Device.Name, d, p.Profile.DeviceLimit); err != nil {
+	if err := s.store.ReplaceDevice(ctx, p.Device.Name, d, p.Profile.Limit()); err != nil {
 		return Device{}, err
 	}
 	return d, nil
@@ -559,12 +559,12 @@ func (s *Service) plan(ctx context.Context, dev Device, u User, checks planCheck
 		return Plan{}, ErrNoPrimaryExtension
 	}
 	p.Extension = u.PrimaryExtension
-	if checks&checkLimit != 0 && prof.DeviceLimit > 0 {
+	if checks&checkLimit != 0 {
 		n, err := s.store.CountOwnedDevices(ctx, u.ID)
 		if err != nil {
 			return Plan{}, err
 		}
-		if n >= prof.DeviceLimit {
+		if n >= prof.Limit() {
 			return Plan{}, ErrDeviceLimit
 		}
 	}
@@ -592,12 +592,13 @@ func (s *Service) plan(ctx context.Context, dev Device, u User, checks planCheck
 	return p, nil
 }
 
-// profileOf returns the user's profile, or the default system profile.
+// profileOf returns the user's profile, or the default system profile,
+// with the defaults applied.
 func (s *Service) profileOf(ctx context.Context, u User) (UserProfile, error) {
 	if u.UserProfile != "" {
 		p, err := s.store.UserProfile(ctx, u.UserProfile)
 		if err == nil || !errors.Is(err, ErrNotFound) {
-			return p, err
+			return p.withDefaults(), err
 		}
 	}
 	all, err := s.store.UserProfiles(ctx)
@@ -606,7 +607,7 @@ func (s *Service) profileOf(ctx context.Context, u User) (UserProfile, error) {
 	}
 	for _, p := range all {
 		if p.DefaultSystemProfile {
-			return p, nil
+			return p.withDefaults(), nil
 		}
 	}
 	return UserProfile{}, ErrNotAllowed // no profile: nothing allows self-provisioning

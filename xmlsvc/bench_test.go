@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"sync"
@@ -35,7 +36,7 @@ func benchFlow(b *testing.B, hashIterations int) {
 	const concurrency, users = 32, 64
 	e := newEnvCost(b, hashIterations, func(c *configs.Config) {
 		c.Cluster.AutoRegistration.Range = provision.DNRange{Start: "100000", End: "199999"}
-		c.UserProfiles[0].DeviceLimit = 0 // no limit: every flow provisions
+		c.UserProfiles[0].DeviceLimit = math.MaxInt32 // every flow provisions
 		for i := range users {
 			c.Users = append(c.Users, configs.UserConfig{ID: fmt.Sprintf("bench%02d", i), LastName: "Bench",
 				PrimaryExtension: fmt.Sprintf("3%03d", i), UserProfile: "Standard User Profile", PIN: "12345"})
