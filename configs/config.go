@@ -219,7 +219,7 @@ func (c *Config) Validate() error {
 		add(errors.New("cluster.authCode must be 4 to 64 characters"))
 	}
 
-	udts := map[string]bool{}
+	udts := map[string]bool{provision.AutoRegistrationTemplate: true} // exists from first start
 	for i, t := range c.UDTs {
 		add(wrapItem("udts", i, provision.ValidateUDT(t)))
 		udts[t.Name] = true
@@ -301,6 +301,27 @@ func (c *Config) cluster() provision.Cluster {
 	}
 }
 
+// AutoRegistrationTemplate is the system UDT created at first start when
+// the configuration does not define it: the idle URL opens
+// self-provisioning on this daemon's services port at the advertised
+// address ("#SERVICEHOST#", expanded when a device is created).
+func AutoRegistrationTemplate() provision.UDT {
+	return provision.UDT{
+		Name: provision.AutoRegistrationTemplate,
+		DeviceSettings: provision.DeviceSettings{
+			DevicePool:        "Default",
+			CallManagerGroup:  "Default",
+			IdleURL:           "http://#SERVICEHOST#/xps/idle?name=#DEVICENAME#",
+			IdleTimeout:       5,
+			AuthenticationURL: "http://#SERVICEHOST#/xps/authenticate",
+			SecurityProfile:   provision.UniversalSecurityProfile,
+			SIPProfile:        "Standard SIP Profile",
+			Transport:         "tcp",
+			UserLocale:        "English_United_States",
+		},
+	}
+}
+
 // URLVars are the placeholders the core expands in template URLs.
 func (c *Config) URLVars() map[string]string {
 	host := c.Advertise
@@ -317,6 +338,10 @@ func (c *Config) Seed(ctx context.Context, svc *provision.Service) error {
 		if err := seedOne(ctx, func() error { _, err := st.UDT(ctx, t.Name); return err }, func() error { return svc.PutUDT(ctx, t) }); err != nil {
 			return fmt.Errorf("seed udt %q: %w", t.Name, err)
 		}
+	}
+	// After the configured ones, so a configuration may define it.
+	if _, err := svc.EnsureAutoRegistrationTemplate(ctx, AutoRegistrationTemplate()); err != nil {
+		return fmt.Errorf("seed udt %q: %w", provision.AutoRegistrationTemplate, err)
 	}
 	for _, t := range c.ULTs {
 		if err := seedOne(ctx, func() error { _, err := st.ULT(ctx, t.Name); return err }, func() error { return svc.PutULT(ctx, t) }); err != nil {

@@ -286,13 +286,11 @@ func TestAutoProvisionRules(t *testing.T) {
 		{name: "no device: no template", change: func(c *configs.Config) {
 			noProfileTemplates(c)
 			c.Cluster.AutoRegistration = provision.AutoRegistration{}
-			var keep []provision.UDT
-			for _, u := range c.UDTs {
-				if u.Name != "Auto-registration Template" {
-					keep = append(keep, u)
-				}
+		}, setup: func(t *testing.T, e *env) {
+			// It exists from first start; only an administrator removes it.
+			if err := e.svc.DeleteUDT(context.Background(), "Auto-registration Template"); err != nil {
+				t.Fatal(err)
 			}
-			c.UDTs = keep
 		}, req: win("alice"), code: provision.CodeAutoProvNoTemplate},
 
 		// Settings source when the user has devices: copy priority.
