@@ -225,7 +225,9 @@ func (p page) input(t testing.TB) *phonexml.Input {
 
 // code is the outcome code a Text screen names ("" for other screens).
 func (p page) code() string {
-	if x, ok := p.obj.(*phonexml.Text); ok && strings.Contains(x.Text, "("+x.Prompt+")") {
+	// The code closes the text, or opens it where the product's own words
+	// start with it (DB-239).
+	if x, ok := p.obj.(*phonexml.Text); ok && (strings.Contains(x.Text, "("+x.Prompt+")") || strings.HasPrefix(x.Text, x.Prompt+" ")) {
 		return x.Prompt
 	}
 	return ""

@@ -30,7 +30,7 @@ var phoneMessages = map[string]string{
 	provision.CodeDeviceLimit:        "You already have the maximum number of phones.",
 	provision.CodeInvalidModel:       "This phone model cannot be provisioned.",
 	provision.CodeTemplateNotFound:   "Your profile has no device template for this phone. Ask your administrator.",
-	provision.CodeDuplicate:          "The phone could not be saved: a value is already in use.",
+	provision.CodeDuplicate:          provision.CodeDuplicate + " " + provision.ErrDuplicate.Message, // the product's words
 	provision.CodeUserNotFound:       "User ID or PIN not valid.",
 	provision.CodeUnavailable:        "The service is busy. Try again shortly.",
 	"INTERNAL":                       "The system could not complete this. Try again later.",
@@ -145,10 +145,14 @@ func exitScreen(c *call) *phonexml.Text {
 // help, a Retry key leads back to the login screen.
 func outcomeScreen(c *call, code, msg string) *phonexml.Text {
 	l := c.layout()
+	text := msg
+	if !strings.HasPrefix(msg, code+" ") {
+		text += " (" + code + ")"
+	}
 	t := &phonexml.Text{
 		Title:    title,
 		Prompt:   code,
-		Text:     msg + " (" + code + ")",
+		Text:     text,
 		SoftKeys: []phonexml.SoftKeyItem{{Name: "Exit", URL: keyExit, Position: l.exitKey}},
 	}
 	switch code {
