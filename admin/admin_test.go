@@ -242,7 +242,7 @@ func TestClusterBadInputChangesNothing(t *testing.T) {
 		code, msg  string
 	}{
 		{"start after end", `{"autoRegistration":{"startDN":"1999","endDN":"1000"}}`, 400, provision.CodeInvalid, "after end"},
-		{"overlaps a user's extension", `{"autoRegistration":{"startDN":"2000","endDN":"2099"}}`, 400, provision.CodeInvalid, "2001 of user alice"},
+		{"overlaps a user's extension", `{"autoRegistration":{"startDN":"2000","endDN":"2099"}}`, 409, provision.CodeDNInAutoRegRange, "primary extension 2001 of user alice"},
 		{"letters", `{"autoRegistration":{"startDN":"10a0","endDN":"1999"}}`, 400, provision.CodeInvalid, "digits"},
 		{"widths differ", `{"autoRegistration":{"startDN":"100","endDN":"1999"}}`, 400, provision.CodeInvalid, "same number of digits"},
 		{"unknown template", `{"autoRegistration":{"udt":"Nope"}}`, 404, provision.CodeNotFound, `"Nope"`},

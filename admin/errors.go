@@ -34,6 +34,7 @@ var statusOf = map[string]int{
 	provision.CodeInUse:              http.StatusConflict,
 	provision.CodeDeviceNotAutoReg:   http.StatusConflict,
 	provision.CodeDeviceLimit:        http.StatusConflict,
+	provision.CodeDNInAutoRegRange:   http.StatusConflict,
 	provision.CodeAutoRegDisabled:    http.StatusConflict,
 	provision.CodeAutoRegExhausted:   http.StatusConflict,
 	provision.CodeAutoProvCoolDown:   http.StatusConflict,

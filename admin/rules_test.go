@@ -58,3 +58,30 @@ func TestProfileWithoutDeviceLimitLimitsToTen(t *testing.T) {
 	}
 	e.fails("PUT", "/api/v1/user-profiles/Lab", `{"deviceLimit":-1}`, 400, provision.CodeInvalid)
 }
+
+// The admin API refuses a primary extension inside the active
+// auto-registration range where it is assigned (409, naming both sides),
+// and a range over an assigned extension.
+func TestDNClashesAreRefusedWhereMade(t *testing.T) {
+	e := newEnv(t, envOpt{}) // auto-registration on, 1000–1999
+	const want = "primary extension 1500 of user zoe is inside the auto-registration range 1000\u20131999"
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/api/v1/users", `{"userId":"zoe","lastName":"Z","primaryExtension":"1500","userProfile":"Standard User Profile"}`},
+		{"POST", "/api/v1/quick-add", `{"user":{"userId":"zoe","lastName":"Z","primaryExtension":"1500"},"featureGroupTemplate":"Standard Users","deviceMAC":"0C0000000001","deviceModel":36224}`},
+	} {
+		if msg := e.fails(c.method, c.path, c.body, 409, provision.CodeDNInAutoRegRange); msg != want {
+			t.Fatalf("%s %s: message %q, want %q", c.method, c.path, msg, want)
+		}
+	}
+	e.fails("GET", "/api/v1/users/zoe", nil, 404, provision.CodeUserNotFound)
+	e.fails("GET", "/api/v1/devices/SEP0C0000000001", nil, 404, provision.CodeDeviceNotFound)
+
+	e.call("POST", "/api/v1/users", `{"userId":"zoe","lastName":"Z","primaryExtension":"3500"}`, 201, nil)
+	if msg := e.fails("PUT", "/api/v1/users/zoe", `{"lastName":"Z","primaryExtension":"1500"}`, 409, provision.CodeDNInAutoRegRange); msg != want {
+		t.Fatalf("PUT: message %q, want %q", msg, want)
+	}
+	msg := e.fails("PATCH", "/api/v1/cluster", `{"autoRegistration":{"startDN":"3000","endDN":"3999"}}`, 409, provision.CodeDNInAutoRegRange)
+	if msg != "the auto-registration range 3000\u20133999 covers directory numbers in use: primary extension 3500 of user zoe" {
+		t.Fatalf("PATCH: message %q", msg)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"selfprov/provision"
@@ -123,5 +124,50 @@ func TestAutoRegistrationTemplateSurvivesRestart(t *testing.T) {
 	st, _ = seedFile(t, path, "")
 	if got := autoRegTemplates(t, st); len(got) != 1 || got[0] != AutoRegistrationTemplate() {
 		t.Fatalf("after a restart following its deletion: %+v", got)
+	}
+}
+
+// Seeding refuses a user's extension inside the auto-registration range,
+// on the first start (the range is then refused) as on a later one (the
+// user is then refused), naming both sides.
+func TestSeedRefusesAnExtensionInTheAutoRegRange(t *testing.T) {
+	ctx := context.Background()
+	const base = "cluster:\n  autoRegistration: {enabled: true, udt: Auto-registration Template, ult: L, startDN: \"1000\", endDN: \"1999\"}\nults:\n  - {name: L}\nusers:\n  - {userId: ann, lastName: Ash, primaryExtension: \"3001\"}\n"
+	seed := func(path, yaml string) error {
+		file := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		svc, err := provision.New(provision.Options{Store: st, Models: cfg.Models, URLVars: cfg.URLVars()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Seed(ctx, svc)
+	}
+	clash := "  - {userId: zoe, lastName: Z, primaryExtension: \"1500\"}\n"
+
+	err := seed(filepath.Join(t.TempDir(), "selfprov.db"), base+clash)
+	if provision.CodeOf(err) != provision.CodeDNInAutoRegRange || !strings.Contains(err.Error(), "seed cluster") ||
+		!strings.Contains(err.Error(), "range 1000\u20131999 covers directory numbers in use: primary extension 1500 of user zoe") {
+		t.Fatalf("first start: %v", err)
+	}
+
+	path := filepath.Join(t.TempDir(), "selfprov.db")
+	if err := seed(path, base); err != nil {
+		t.Fatal(err)
+	}
+	err = seed(path, base+clash)
+	if provision.CodeOf(err) != provision.CodeDNInAutoRegRange || !strings.Contains(err.Error(), `seed user "zoe"`) ||
+		!strings.Contains(err.Error(), "primary extension 1500 of user zoe is inside the auto-registration range 1000\u20131999") {
+		t.Fatalf("later start: %v", err)
 	}
 }

@@ -143,10 +143,25 @@ func (s *Service) CreateUser(ctx context.Context, u User, sec Secrets) (User, er
 	if err := s.checkUserRefs(ctx, u); err != nil {
 		return User{}, err
 	}
+	s.dnMu.Lock()
+	defer s.dnMu.Unlock()
+	if err := s.checkExtensionNow(ctx, u); err != nil {
+		return User{}, err
+	}
 	if err := s.store.CreateUser(ctx, u, nil); err != nil {
 		return User{}, err
 	}
 	return u, nil
+}
+
+// checkExtensionNow checks u's primary extension against the current
+// auto-registration range; the caller holds dnMu.
+func (s *Service) checkExtensionNow(ctx context.Context, u User) error {
+	c, err := s.Cluster(ctx)
+	if err != nil {
+		return err
+	}
+	return s.checkExtension(ctx, c, u)
 }
 
 // UpdateUser replaces a user's details, keeping the stored secrets and
@@ -165,6 +180,15 @@ func (s *Service) UpdateUser(ctx context.Context, u User, sec Secrets) (User, er
 	}
 	if err := s.checkUserRefs(ctx, u); err != nil {
 		return User{}, err
+	}
+	s.dnMu.Lock()
+	defer s.dnMu.Unlock()
+	// Only a change is checked: a user whose extension an older range
+	// already covers can still be edited otherwise.
+	if u.PrimaryExtension != old.PrimaryExtension || u.Partition != old.Partition || u.UserProfile != old.UserProfile {
+		if err := s.checkExtensionNow(ctx, u); err != nil {
+			return User{}, err
+		}
 	}
 	if err := s.store.UpdateUser(ctx, u); err != nil {
 		return User{}, err
@@ -210,6 +234,11 @@ func (s *Service) QuickAdd(ctx context.Context, q QuickAdd) (User, *Device, erro
 	u.UserProfile = fgt.UserProfile
 	u.PINHash, u.PasswordHash, u.Credential = "", "", CredentialState{}
 	if err := errors.Join(ValidateUser(u), s.applySecrets(&u, q.Secrets)); err != nil {
+		return User{}, nil, err
+	}
+	s.dnMu.Lock()
+	defer s.dnMu.Unlock()
+	if err := s.checkExtensionNow(ctx, u); err != nil {
 		return User{}, nil, err
 	}
 	if q.DeviceMAC == "" {

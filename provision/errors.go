@@ -40,6 +40,7 @@ const (
 	CodeAutoProvEmail      = "AUTOPROV_EMAIL_MISMATCH"
 	CodeAutoProvCoolDown   = "AUTOPROV_COOL_DOWN"
 	CodeUnavailable        = "UNAVAILABLE"
+	CodeDNInAutoRegRange   = "DN_IN_AUTOREG_RANGE"
 )
 
 // Sentinel errors. Match them with errors.Is; CodeOf gives the code of any
@@ -68,6 +69,11 @@ var (
 	ErrAutoProvEmail      = &Error{CodeAutoProvEmail, "email does not match the user"}
 	ErrAutoProvCoolDown   = &Error{CodeAutoProvCoolDown, "a device of this type was deleted recently"}
 	ErrUnavailable        = &Error{CodeUnavailable, "service unavailable"}
+	// ErrDNInAutoRegRange refuses a directory number assigned inside the
+	// active auto-registration range, or a range over assigned ones:
+	// auto-registration would hand the DN to a phone, and its owner's next
+	// provisioning would fail with DB-239.
+	ErrDNInAutoRegRange = &Error{CodeDNInAutoRegRange, "directory number is inside the auto-registration range"}
 )
 
 // CodeOf returns the outcome code carried by err, or "" for nil and

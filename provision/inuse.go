@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -93,29 +94,21 @@ func (s *Service) DeleteFeatureGroupTemplate(ctx context.Context, name string) e
 	return s.store.DeleteFeatureGroupTemplate(ctx, name)
 }
 
-// CheckDNRange refuses, with ErrInvalid, an auto-registration range that
-// holds a directory number already assigned outside auto-registration in
-// the partition auto-registration uses: a line of a provisioned device or a
-// user's primary extension. Handing such a DN to a new phone would make the
-// owner's next provisioning fail as a duplicate. Auto-registered devices
-// are expected inside the range and do not count.
+// CheckDNRange refuses, with ErrDNInAutoRegRange, an auto-registration
+// range that holds a directory number already assigned outside
+// auto-registration in the partition auto-registration uses: a line of a
+// provisioned device or a user's primary extension. Handing such a DN to a
+// new phone would make the owner's next provisioning fail as a duplicate.
+// Auto-registered devices are expected inside the range and do not count.
+// The message names each DN and its owner.
 func (s *Service) CheckDNRange(ctx context.Context, ar AutoRegistration) error {
-	start, end, width, err := ar.Range.Bounds()
+	inRange, err := rangeTest(ar.Range)
 	if err != nil {
 		return fmt.Errorf("auto-registration: %w", err)
 	}
-	partition := ar.Partition
-	if partition == "" && ar.ULT != "" {
-		if ult, err := s.store.ULT(ctx, ar.ULT); err == nil {
-			partition = ult.RoutePartition
-		}
-	}
-	inRange := func(dn string) bool {
-		if len(dn) != width || !isDigits(dn) {
-			return false
-		}
-		n, err := strconv.ParseInt(dn, 10, 64)
-		return err == nil && n >= start && n <= end
+	partition, err := s.autoRegPartition(ctx, ar)
+	if err != nil {
+		return err
 	}
 	const maxShown = 5
 	var clashes []string
@@ -140,7 +133,11 @@ func (s *Service) CheckDNRange(ctx context.Context, ar AutoRegistration) error {
 			}
 			for _, l := range d.Lines {
 				if l.Partition == partition && inRange(l.DN) {
-					clash(fmt.Sprintf("%s on %s", l.DN, d.Name))
+					what := fmt.Sprintf("line %s on %s", l.DN, d.Name)
+					if d.Owner != "" {
+						what += " of user " + d.Owner
+					}
+					clash(what)
 				}
 			}
 		}
@@ -149,6 +146,8 @@ func (s *Service) CheckDNRange(ctx context.Context, ar AutoRegistration) error {
 		}
 		f.After = devs[len(devs)-1].Name
 	}
+	// Users' partitions come from their profiles; profiles are few.
+	byProfile := map[string]string{}
 	after := ""
 	for {
 		users, err := s.store.Users(ctx, after, page)
@@ -156,8 +155,21 @@ func (s *Service) CheckDNRange(ctx context.Context, ar AutoRegistration) error {
 			return err
 		}
 		for _, u := range users {
-			if u.Partition == partition && inRange(u.PrimaryExtension) {
-				clash(fmt.Sprintf("%s of user %s", u.PrimaryExtension, u.ID))
+			if !inRange(u.PrimaryExtension) {
+				continue
+			}
+			p, ok := byProfile[u.UserProfile]
+			if u.Partition != "" {
+				p, ok = u.Partition, true
+			}
+			if !ok {
+				if p, err = s.extensionPartition(ctx, u); err != nil {
+					return err
+				}
+				byProfile[u.UserProfile] = p
+			}
+			if p == partition {
+				clash(fmt.Sprintf("primary extension %s of user %s", u.PrimaryExtension, u.ID))
 			}
 		}
 		if len(users) < page {
@@ -172,6 +184,88 @@ func (s *Service) CheckDNRange(ctx context.Context, ar AutoRegistration) error {
 	if total > len(clashes) {
 		more = fmt.Sprintf(" and %d more", total-len(clashes))
 	}
-	return invalidf("auto-registration range %s..%s overlaps assigned directory numbers: %s%s",
-		ar.Range.Start, ar.Range.End, strings.Join(clashes, ", "), more)
+	return dnClash(fmt.Sprintf("the auto-registration range %s covers directory numbers in use: %s%s",
+		rangeText(ar.Range), strings.Join(clashes, ", "), more))
 }
+
+// checkExtension refuses a user's primary extension inside the active
+// auto-registration range of c, in the partition its lines would take.
+func (s *Service) checkExtension(ctx context.Context, c Cluster, u User) error {
+	ar := c.AutoRegistration
+	if u.PrimaryExtension == "" || !ar.Active() {
+		return nil
+	}
+	inRange, err := rangeTest(ar.Range)
+	if err != nil || !inRange(u.PrimaryExtension) {
+		return nil // an unusable stored range hands out nothing
+	}
+	want, err := s.autoRegPartition(ctx, ar)
+	if err != nil {
+		return err
+	}
+	got, err := s.extensionPartition(ctx, u)
+	if err != nil || got != want {
+		return err
+	}
+	return dnClash(fmt.Sprintf("primary extension %s of user %s is inside the auto-registration range %s",
+		u.PrimaryExtension, clip(u.ID), rangeText(ar.Range)))
+}
+
+// autoRegPartition is the partition auto-registered lines take: the
+// setting's own, else its line template's.
+func (s *Service) autoRegPartition(ctx context.Context, ar AutoRegistration) (string, error) {
+	if ar.Partition != "" || ar.ULT == "" {
+		return ar.Partition, nil
+	}
+	ult, err := s.store.ULT(ctx, ar.ULT)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	}
+	return ult.RoutePartition, err
+}
+
+// extensionPartition is the partition of the lines a user's primary
+// extension gets on provisioned devices: the user's own, else the route
+// partition of their profile's line template (see SelfProvision).
+func (s *Service) extensionPartition(ctx context.Context, u User) (string, error) {
+	if u.Partition != "" {
+		return u.Partition, nil
+	}
+	prof, err := s.profileOf(ctx, u)
+	if errors.Is(err, ErrNotAllowed) || (err == nil && prof.ULT == "") {
+		return "", nil // no profile, or no line template: no partition
+	}
+	if err != nil {
+		return "", err
+	}
+	ult, err := s.store.ULT(ctx, prof.ULT)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	}
+	return ult.RoutePartition, err
+}
+
+// rangeTest returns whether a DN lies in r: all digits, r's width.
+func rangeTest(r DNRange) (func(dn string) bool, error) {
+	start, end, width, err := r.Bounds()
+	if err != nil {
+		return nil, err
+	}
+	return func(dn string) bool {
+		if len(dn) != width || !isDigits(dn) {
+			return false
+		}
+		n, err := strconv.ParseInt(dn, 10, 64)
+		return err == nil && n >= start && n <= end
+	}, nil
+}
+
+func rangeText(r DNRange) string { return r.Start + "\u2013" + r.End }
+
+// dnClashError is ErrDNInAutoRegRange with a message naming both sides.
+type dnClashError struct{ msg string }
+
+func (e dnClashError) Error() string { return CodeDNInAutoRegRange + ": " + e.msg }
+func (e dnClashError) Unwrap() error { return ErrDNInAutoRegRange }
+
+func dnClash(msg string) error { return dnClashError{msg} }

@@ -84,11 +84,12 @@ func TestCheckDNRange(t *testing.T) {
 		}
 	}
 	err = check("2000", "2999")
-	if provision.CodeOf(err) != provision.CodeInvalid || !strings.Contains(err.Error(), "2001 of user alice") {
+	if !errors.Is(err, provision.ErrDNInAutoRegRange) || !strings.Contains(err.Error(), "range 2000\u20132999 covers") ||
+		!strings.Contains(err.Error(), "primary extension 2001 of user alice") {
 		t.Fatalf("range over users' extensions: %v", err)
 	}
 	err = check("3000", "3010")
-	if provision.CodeOf(err) != provision.CodeInvalid || !strings.Contains(err.Error(), "3005 on SEP"+mac(2)) {
+	if provision.CodeOf(err) != provision.CodeDNInAutoRegRange || !strings.Contains(err.Error(), "line 3005 on SEP"+mac(2)+" of user erin") {
 		t.Fatalf("range over a provisioned line: %v", err)
 	}
 	if err := check("2000", "1000"); provision.CodeOf(err) != provision.CodeInvalid || !strings.Contains(err.Error(), "after end") {

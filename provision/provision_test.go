@@ -68,11 +68,12 @@ func TestAutoRegisterTakesLowestFreeDNAndIsIdempotent(t *testing.T) {
 }
 
 func TestAutoRegisterSkipsDNsUsedByOtherLines(t *testing.T) {
-	e := newEnv(t, func(c *configs.Config) {
-		c.Users = append(c.Users, configs.UserConfig{ID: "inrange", LastName: "R", PrimaryExtension: "1000", UserProfile: "Standard User Profile", PIN: "1"})
-	})
+	e := newEnv(t, nil)
 	ctx := context.Background()
-	if _, _, err := e.svc.QuickAdd(ctx, provision.QuickAdd{User: provision.User{ID: "q", LastName: "Q", PrimaryExtension: "1000"}, FeatureGroupTemplate: "Standard Users", DeviceMAC: mac(100), DeviceModel: 36224}); err != nil {
+	// A provisioned line in the range, stored before the core refused such
+	// a clash (DN_IN_AUTOREG_RANGE).
+	if err := e.st.CreateDevice(ctx, provision.Device{Name: "SEP" + mac(100), Model: 36224, Owner: "alice", State: provision.StateProvisioned,
+		Lines: []provision.Line{{Button: 1, DN: "1000"}}, ConfigVersion: "1-x"}); err != nil {
 		t.Fatal(err)
 	}
 	d := e.autoRegister(t, mac(1), 36224)
@@ -183,7 +184,11 @@ func TestOutcomeCodes(t *testing.T) {
 			}, provision.CodeTemplateNotFound},
 		{"duplicate assign", nil, func(t *testing.T, e *env) error {
 			d := e.autoRegister(t, mac(1), 36224) // takes 1000
-			if _, err := e.svc.UpdateUser(ctx, provision.User{ID: "bob", LastName: "Baker", PrimaryExtension: d.Lines[0].DN, UserProfile: "Standard User Profile"}, provision.Secrets{}); err != nil {
+			// A clash stored before the core refused it (DN_IN_AUTOREG_RANGE)
+			// is still refused by the store.
+			bob, _ := e.st.User(ctx, "bob")
+			bob.PrimaryExtension = d.Lines[0].DN
+			if err := e.st.UpdateUser(ctx, bob); err != nil {
 				t.Fatal(err)
 			}
 			d2 := e.autoRegister(t, mac(2), 36224)

@@ -3,10 +3,14 @@ package provision_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"selfprov/configs"
+	"selfprov/internal/coretest"
 	"selfprov/provision"
+	"selfprov/store/sqlite"
 )
 
 // provisionUpTo self-provisions n fresh phones for user, from MAC index
@@ -65,5 +69,160 @@ func TestDeviceLimitSetIsKept(t *testing.T) {
 	err := e.svc.PutUserProfile(context.Background(), provision.UserProfile{Name: "Neg", DeviceLimit: -1})
 	if !errors.Is(err, provision.ErrInvalid) {
 		t.Fatalf("negative limit: %v", err)
+	}
+}
+
+// Every place that assigns a user's primary extension refuses one inside
+// the active auto-registration range, naming the extension, its user and
+// the range; nothing is written.
+func TestPrimaryExtensionInAutoRegRangeIsRefused(t *testing.T) {
+	e := newEnv(t, nil) // auto-registration on, 1000–1999
+	ctx := context.Background()
+	const want = "primary extension 1500 of user zoe is inside the auto-registration range 1000\u20131999"
+	refused := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, provision.ErrDNInAutoRegRange) || provision.CodeOf(err) != provision.CodeDNInAutoRegRange {
+			t.Fatalf("%s: %v; want %s", what, err, provision.CodeDNInAutoRegRange)
+		}
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: message %q does not say %q", what, err, want)
+		}
+	}
+	zoe := provision.User{ID: "zoe", LastName: "Z", PrimaryExtension: "1500", UserProfile: "Standard User Profile"}
+	_, err := e.svc.CreateUser(ctx, zoe, provision.Secrets{PIN: "1234"})
+	refused("create", err)
+	_, _, err = e.svc.QuickAdd(ctx, provision.QuickAdd{User: provision.User{ID: "zoe", LastName: "Z", PrimaryExtension: "1500"}, FeatureGroupTemplate: "Standard Users"})
+	refused("quick add", err)
+	_, _, err = e.svc.QuickAdd(ctx, provision.QuickAdd{User: provision.User{ID: "zoe", LastName: "Z", PrimaryExtension: "1500"},
+		FeatureGroupTemplate: "Standard Users", DeviceMAC: mac(9), DeviceModel: 36224})
+	refused("quick add with a phone", err)
+	if _, err := e.st.User(ctx, "zoe"); !errors.Is(err, provision.ErrUserNotFound) {
+		t.Fatalf("a refused user was stored: %v", err)
+	}
+	if _, err := e.st.Device(ctx, "SEP"+mac(9)); !errors.Is(err, provision.ErrDeviceNotFound) {
+		t.Fatalf("a refused phone was stored: %v", err)
+	}
+
+	// Outside the range, or in another partition, it is accepted.
+	zoe.PrimaryExtension = "3500"
+	if _, err := e.svc.CreateUser(ctx, zoe, provision.Secrets{PIN: "1234"}); err != nil {
+		t.Fatal(err)
+	}
+	zoe.PrimaryExtension = "1500"
+	_, err = e.svc.UpdateUser(ctx, zoe, provision.Secrets{})
+	refused("update", err)
+	if u, _ := e.st.User(ctx, "zoe"); u.PrimaryExtension != "3500" {
+		t.Fatalf("a refused update was stored: %+v", u)
+	}
+	zoe.Partition = "Lab"
+	if _, err := e.svc.UpdateUser(ctx, zoe, provision.Secrets{}); err != nil {
+		t.Fatalf("another partition: %v", err)
+	}
+
+	// With auto-registration off the extension is free; turning it on
+	// over it is refused, naming the extension and its user.
+	if _, err := e.svc.UpdateCluster(ctx, func(c *provision.Cluster) error { c.AutoRegistration.Enabled = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	zoe.Partition = ""
+	if _, err := e.svc.UpdateUser(ctx, zoe, provision.Secrets{}); err != nil {
+		t.Fatalf("auto-registration off: %v", err)
+	}
+	_, err = e.svc.UpdateCluster(ctx, func(c *provision.Cluster) error { c.AutoRegistration.Enabled = true; return nil })
+	if provision.CodeOf(err) != provision.CodeDNInAutoRegRange || !strings.Contains(err.Error(), "range 1000\u20131999 covers") ||
+		!strings.Contains(err.Error(), "primary extension 1500 of user zoe") {
+		t.Fatalf("enabling over an extension: %v", err)
+	}
+	if c, _ := e.svc.Cluster(ctx); c.AutoRegistration.Enabled {
+		t.Fatal("a refused change was applied")
+	}
+	// Editing something else of a user whose extension a range covers
+	// is not refused.
+	zoe.FirstName = "Zoe"
+	if _, err := e.svc.UpdateUser(ctx, zoe, provision.Secrets{}); err != nil {
+		t.Fatalf("unrelated edit: %v", err)
+	}
+}
+
+// A user's extension follows the partition of their profile's line
+// template when the user names none, as their lines do.
+func TestExtensionClashUsesTheLinePartition(t *testing.T) {
+	e := newEnv(t, func(c *configs.Config) {
+		for i := range c.ULTs {
+			if c.ULTs[i].Name == "User Line Template" {
+				c.ULTs[i].RoutePartition = "Internal"
+			}
+		}
+	})
+	ctx := context.Background()
+	u := provision.User{ID: "zoe", LastName: "Z", PrimaryExtension: "1500", UserProfile: "Standard User Profile"}
+	if _, err := e.svc.CreateUser(ctx, u, provision.Secrets{}); err != nil {
+		t.Fatalf("extension in partition Internal, range in <None>: %v", err)
+	}
+	u.ID, u.UserProfile = "yan", "" // no profile: the default system profile
+	if _, err := e.svc.CreateUser(ctx, u, provision.Secrets{}); err != nil {
+		t.Fatalf("default profile: %v", err)
+	}
+	_, err := e.svc.UpdateCluster(ctx, func(c *provision.Cluster) error { c.AutoRegistration.Partition = "Internal"; return nil })
+	if provision.CodeOf(err) != provision.CodeDNInAutoRegRange || !strings.Contains(err.Error(), "primary extension 1500 of user yan") ||
+		!strings.Contains(err.Error(), "primary extension 1500 of user zoe") {
+		t.Fatalf("range moved into their partition: %v", err)
+	}
+}
+
+// interleavingStore starts a cluster change from inside the write of a new
+// user, the moment a check-then-write without a lock would lose.
+type interleavingStore struct {
+	*sqlite.Store
+	during func()        // run once, in CreateUser before the write
+	saved  chan struct{} // a cluster save happened
+}
+
+func (s *interleavingStore) CreateUser(ctx context.Context, u provision.User, d *provision.Device) error {
+	if f := s.during; f != nil {
+		s.during = nil
+		f()
+	}
+	return s.Store.CreateUser(ctx, u, d)
+}
+
+func (s *interleavingStore) SaveCluster(ctx context.Context, c provision.Cluster) error {
+	err := s.Store.SaveCluster(ctx, c)
+	select {
+	case s.saved <- struct{}{}:
+	default:
+	}
+	return err
+}
+
+// A range turned on while a user in it is being created: one of the two
+// is refused, never both accepted.
+func TestExtensionAndRangeChangesDoNotRace(t *testing.T) {
+	var st *interleavingStore
+	c := coretest.New(t, coretest.Options{Wrap: func(s *sqlite.Store) provision.Store {
+		st = &interleavingStore{Store: s, saved: make(chan struct{}, 1)}
+		return st
+	}})
+	svc, ctx := c.Svc, context.Background()
+	if _, err := svc.UpdateCluster(ctx, func(c *provision.Cluster) error { c.AutoRegistration.Enabled = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	<-st.saved
+	rangeErr := make(chan error, 1)
+	st.during = func() {
+		go func() {
+			_, err := svc.UpdateCluster(ctx, func(c *provision.Cluster) error { c.AutoRegistration.Enabled = true; return nil })
+			rangeErr <- err
+		}()
+		// Unguarded, the change checks and saves now, before the user is
+		// written; guarded, it waits for the user, and this wait runs out.
+		select {
+		case <-st.saved:
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	_, userErr := svc.CreateUser(ctx, provision.User{ID: "zoe", LastName: "Z", PrimaryExtension: "1500"}, provision.Secrets{})
+	if err := <-rangeErr; (userErr == nil) == (err == nil) {
+		t.Fatalf("user: %v; range: %v; want exactly one refused", userErr, err)
 	}
 }

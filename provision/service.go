@@ -45,6 +45,12 @@ type Service struct {
 	clusterMu sync.RWMutex
 	cluster   *Cluster // cached; every change goes through SaveCluster
 
+	// dnMu is held from check to write by changes that assign directory
+	// numbers outside auto-registration (users' primary extensions) and by
+	// cluster changes, so that neither can slip a clash past the other's
+	// check. Taken before clusterMu.
+	dnMu sync.Mutex
+
 	userLocks [64]sync.Mutex // serialise credential updates per user
 	seed      maphash.Seed
 	urlVars   *strings.Replacer // Options.URLVars, built once
@@ -149,18 +155,30 @@ func (s *Service) Cluster(ctx context.Context) (Cluster, error) {
 
 // UpdateCluster applies change to the cluster settings, validates and
 // stores the result. Nothing changes if change or validation fails.
+//
+// An auto-registration range that becomes active, or changes while
+// active, must not cover a DN assigned outside auto-registration
+// (DN_IN_AUTOREG_RANGE, see CheckDNRange).
 func (s *Service) UpdateCluster(ctx context.Context, change func(*Cluster) error) (Cluster, error) {
+	s.dnMu.Lock()
+	defer s.dnMu.Unlock()
 	s.clusterMu.Lock()
 	defer s.clusterMu.Unlock()
 	c, err := s.storedCluster(ctx)
 	if err != nil {
 		return Cluster{}, err
 	}
+	old := c.AutoRegistration
 	if err := change(&c); err != nil {
 		return Cluster{}, err
 	}
 	if err := s.validateCluster(ctx, c); err != nil {
 		return Cluster{}, err
+	}
+	if ar := c.AutoRegistration; ar.Active() && (!old.Active() || old.Range != ar.Range || old.Partition != ar.Partition || old.ULT != ar.ULT) {
+		if err := s.CheckDNRange(ctx, ar); err != nil {
+			return Cluster{}, err
+		}
 	}
 	if err := s.store.SaveCluster(ctx, c); err != nil {
 		return Cluster{}, err
