@@ -184,7 +184,7 @@ type Device struct {
 	UDT           string         `json:"udt,omitempty"`
 	Settings      DeviceSettings `json:"settings"`
 	Lines         []Line         `json:"lines"`
-	ConfigVersion string         `json:"configVersion"`
+	ConfigVersion string         `json:"configVersion"` // renewed on every write; the served versionStamp also follows the rest of the file
 	CreatedAt     time.Time      `json:"createdAt"`
 }
 

@@ -145,7 +145,10 @@ func (c *content) device(ctx context.Context, name string) (*file, error) {
 	sum := c.fingerprint(in)
 	data, ok := c.cache.get(d.Name, sum)
 	if !ok {
-		if data, err = phonecfg.RenderDevice(in); err != nil {
+		// The stamp follows every byte of the file, so a new SIP port or
+		// address changes it as a device change does (only on a miss:
+		// the fingerprint covers every input, so a hit has it right).
+		if data, err = phonecfg.RenderDeviceStamped(in); err != nil {
 			return nil, err
 		}
 		if err := c.cache.put(d.Name, sum, data); err != nil {
@@ -156,7 +159,7 @@ func (c *content) device(ctx context.Context, name string) (*file, error) {
 }
 
 // fingerprint hashes every field a config is rendered from, so any change
-// to the device (its version stamp or anything else) renders anew.
+// to the device (its stored version or anything else) renders anew.
 func (c *content) fingerprint(d phonecfg.Device) uint64 {
 	var h maphash.Hash
 	h.SetSeed(c.seed)

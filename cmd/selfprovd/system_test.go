@@ -101,3 +101,53 @@ func TestMinimalConfigHasTheAutoRegistrationTemplate(t *testing.T) {
 		t.Fatalf("after restart: %+v", got)
 	}
 }
+
+// A phone's config keeps its versionStamp across a restart with the same
+// settings, and gets a new one when the SIP port written into it changes.
+func TestStampFollowsTheSIPPortAcrossRestarts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts selfprovd")
+	}
+	dir := t.TempDir()
+	r := startDaemon(t, loopbackFlags(dir)...)
+	tok, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	c := &adminClient{t: t, base: "http://" + r.addrs.Admin, token: strings.TrimSpace(string(tok)), hc: hc}
+	c.do("POST", "/api/v1/quick-add", `{"user":{"userId":"zoe","lastName":"Z","primaryExtension":"3500"},"featureGroupTemplate":"Standard Users","deviceMAC":"0C0000000042","deviceModel":36224}`, 201, nil)
+	fetch := func(r *daemonRun) *phonecfg.Config {
+		t.Helper()
+		resp, err := hc.Get("http://" + r.addrs.Config + "/SEP0C0000000042.cnf.xml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cfg, err := phonecfg.Parse(body)
+		if err != nil {
+			t.Fatalf("%s: %v", resp.Status, err)
+		}
+		return cfg
+	}
+	before := fetch(r)
+	sipAddr := r.addrs.SIP
+	r.stop(t)
+
+	// Same settings, the SIP port given as the one bound before.
+	r = startDaemon(t, append(loopbackFlags(dir), "-listen.sip", sipAddr)...)
+	if same := fetch(r); same.VersionStamp != before.VersionStamp {
+		t.Fatalf("restart with the same settings: stamp %s, was %s", same.VersionStamp, before.VersionStamp)
+	}
+	r.stop(t)
+
+	r = startDaemon(t, loopbackFlags(dir)...) // another SIP port
+	after := fetch(r)
+	if after.CallManagers[0].SIPPort == before.CallManagers[0].SIPPort {
+		t.Skip("the kernel gave the same SIP port again")
+	}
+	if after.VersionStamp == before.VersionStamp {
+		t.Fatalf("sipPort %d -> %d kept the stamp %s", before.CallManagers[0].SIPPort, after.CallManagers[0].SIPPort, after.VersionStamp)
+	}
+}
