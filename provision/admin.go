@@ -31,9 +31,22 @@ func (s *Service) PutUDT(ctx context.Context, t UDT) error {
 	return s.store.PutUDT(ctx, t)
 }
 
-// PutULT creates or replaces a Universal Line Template.
+// PutULT creates or replaces a Universal Line Template. A new route
+// partition must not bring assigned DNs and the auto-registration range
+// together (DN_IN_AUTOREG_RANGE).
 func (s *Service) PutULT(ctx context.Context, t ULT) error {
 	if err := ValidateULT(t); err != nil {
+		return err
+	}
+	s.dnMu.Lock()
+	defer s.dnMu.Unlock()
+	old, err := s.store.ULT(ctx, t.Name)
+	if err == nil && old.RoutePartition != t.RoutePartition {
+		what := fmt.Sprintf("universal line template %q in partition %q", t.Name, t.RoutePartition)
+		if err := s.checkPending(ctx, what, pending{ult: &t}); err != nil {
+			return err
+		}
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	return s.store.PutULT(ctx, t)
@@ -78,6 +91,19 @@ func (s *Service) PutUserProfile(ctx context.Context, p UserProfile) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	// Its line template gives its users' extensions their partition.
+	s.dnMu.Lock()
+	defer s.dnMu.Unlock()
+	old, err := s.store.UserProfile(ctx, p.Name)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	// A new profile is no user's yet, unless it is the default one.
+	if (err != nil && p.DefaultSystemProfile) || (err == nil && (old.ULT != p.ULT || old.DefaultSystemProfile != p.DefaultSystemProfile)) {
+		if err := s.checkPending(ctx, fmt.Sprintf("user profile %q", p.Name), pending{profile: &p}); err != nil {
+			return err
+		}
 	}
 	return s.store.PutUserProfile(ctx, p)
 }

@@ -102,11 +102,17 @@ func (s *Service) DeleteFeatureGroupTemplate(ctx context.Context, name string) e
 // Auto-registered devices are expected inside the range and do not count.
 // The message names each DN and its owner.
 func (s *Service) CheckDNRange(ctx context.Context, ar AutoRegistration) error {
+	return s.checkDNRange(ctx, ar, pending{})
+}
+
+// checkDNRange is CheckDNRange with the templates and profiles of p in
+// place of the stored ones: a change checked before it is written.
+func (s *Service) checkDNRange(ctx context.Context, ar AutoRegistration, p pending) error {
 	inRange, err := rangeTest(ar.Range)
 	if err != nil {
 		return fmt.Errorf("auto-registration: %w", err)
 	}
-	partition, err := s.autoRegPartition(ctx, ar)
+	partition, err := s.autoRegPartition(ctx, ar, p)
 	if err != nil {
 		return err
 	}
@@ -158,17 +164,17 @@ func (s *Service) CheckDNRange(ctx context.Context, ar AutoRegistration) error {
 			if !inRange(u.PrimaryExtension) {
 				continue
 			}
-			p, ok := byProfile[u.UserProfile]
+			up, ok := byProfile[u.UserProfile]
 			if u.Partition != "" {
-				p, ok = u.Partition, true
+				up, ok = u.Partition, true
 			}
 			if !ok {
-				if p, err = s.extensionPartition(ctx, u); err != nil {
+				if up, err = s.extensionPartition(ctx, u, p); err != nil {
 					return err
 				}
-				byProfile[u.UserProfile] = p
+				byProfile[u.UserProfile] = up
 			}
-			if p == partition {
+			if up == partition {
 				clash(fmt.Sprintf("primary extension %s of user %s", u.PrimaryExtension, u.ID))
 			}
 		}
@@ -199,11 +205,11 @@ func (s *Service) checkExtension(ctx context.Context, c Cluster, u User) error {
 	if err != nil || !inRange(u.PrimaryExtension) {
 		return nil // an unusable stored range hands out nothing
 	}
-	want, err := s.autoRegPartition(ctx, ar)
+	want, err := s.autoRegPartition(ctx, ar, pending{})
 	if err != nil {
 		return err
 	}
-	got, err := s.extensionPartition(ctx, u)
+	got, err := s.extensionPartition(ctx, u, pending{})
 	if err != nil || got != want {
 		return err
 	}
@@ -211,38 +217,105 @@ func (s *Service) checkExtension(ctx context.Context, c Cluster, u User) error {
 		u.PrimaryExtension, clip(u.ID), rangeText(ar.Range)))
 }
 
-// autoRegPartition is the partition auto-registered lines take: the
-// setting's own, else its line template's.
-func (s *Service) autoRegPartition(ctx context.Context, ar AutoRegistration) (string, error) {
-	if ar.Partition != "" || ar.ULT == "" {
-		return ar.Partition, nil
+// pending is a template or profile about to be written, read in place of
+// the stored one.
+type pending struct {
+	ult     *ULT
+	profile *UserProfile
+}
+
+func (p pending) readULT(ctx context.Context, s *Service, name string) (ULT, error) {
+	if p.ult != nil && p.ult.Name == name {
+		return *p.ult, nil
 	}
-	ult, err := s.store.ULT(ctx, ar.ULT)
+	return s.store.ULT(ctx, name)
+}
+
+// routePartition is the route partition of the named line template; none
+// for no template or a missing one.
+func (p pending) routePartition(ctx context.Context, s *Service, name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	ult, err := p.readULT(ctx, s, name)
 	if errors.Is(err, ErrNotFound) {
 		return "", nil
 	}
 	return ult.RoutePartition, err
 }
 
+// profileOf is Service.profileOf seeing p.profile.
+func (p pending) profileOf(ctx context.Context, s *Service, u User) (UserProfile, error) {
+	np := p.profile
+	if np == nil {
+		return s.profileOf(ctx, u)
+	}
+	if u.UserProfile != "" {
+		if u.UserProfile == np.Name {
+			return np.withDefaults(), nil
+		}
+		got, err := s.store.UserProfile(ctx, u.UserProfile)
+		if err == nil || !errors.Is(err, ErrNotFound) {
+			return got.withDefaults(), err
+		}
+	}
+	if np.DefaultSystemProfile {
+		return np.withDefaults(), nil
+	}
+	all, err := s.store.UserProfiles(ctx)
+	if err != nil {
+		return UserProfile{}, err
+	}
+	for _, sp := range all {
+		if sp.DefaultSystemProfile && sp.Name != np.Name {
+			return sp.withDefaults(), nil
+		}
+	}
+	return UserProfile{}, ErrNotAllowed
+}
+
+// autoRegPartition is the partition auto-registered lines take: the
+// setting's own, else its line template's.
+func (s *Service) autoRegPartition(ctx context.Context, ar AutoRegistration, p pending) (string, error) {
+	if ar.Partition != "" {
+		return ar.Partition, nil
+	}
+	return p.routePartition(ctx, s, ar.ULT)
+}
+
 // extensionPartition is the partition of the lines a user's primary
 // extension gets on provisioned devices: the user's own, else the route
 // partition of their profile's line template (see SelfProvision).
-func (s *Service) extensionPartition(ctx context.Context, u User) (string, error) {
+func (s *Service) extensionPartition(ctx context.Context, u User, p pending) (string, error) {
 	if u.Partition != "" {
 		return u.Partition, nil
 	}
-	prof, err := s.profileOf(ctx, u)
-	if errors.Is(err, ErrNotAllowed) || (err == nil && prof.ULT == "") {
-		return "", nil // no profile, or no line template: no partition
+	prof, err := p.profileOf(ctx, s, u)
+	if errors.Is(err, ErrNotAllowed) {
+		return "", nil // no profile: no line template, no partition
 	}
 	if err != nil {
 		return "", err
 	}
-	ult, err := s.store.ULT(ctx, prof.ULT)
-	if errors.Is(err, ErrNotFound) {
-		return "", nil
+	return p.routePartition(ctx, s, prof.ULT)
+}
+
+// checkPending refuses a template or profile change that would put an
+// assigned DN inside the active auto-registration range: a line template
+// whose partition moves the range or users' extensions, a profile whose
+// line template or default flag moves users' extensions. The caller holds
+// dnMu.
+func (s *Service) checkPending(ctx context.Context, what string, p pending) error {
+	c, err := s.Cluster(ctx)
+	if err != nil || !c.AutoRegistration.Active() {
+		return err
 	}
-	return ult.RoutePartition, err
+	err = s.checkDNRange(ctx, c.AutoRegistration, p)
+	var clash dnClashError
+	if errors.As(err, &clash) {
+		return dnClash(what + ": " + clash.msg)
+	}
+	return err
 }
 
 // rangeTest returns whether a DN lies in r: all digits, r's width.

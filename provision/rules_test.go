@@ -226,3 +226,58 @@ func TestExtensionAndRangeChangesDoNotRace(t *testing.T) {
 		t.Fatalf("user: %v; range: %v; want exactly one refused", userErr, err)
 	}
 }
+
+// A line template or profile change that would put users' extensions, or
+// the range, into the other's partition is refused before it is written.
+func TestTemplateChangesCannotMoveADNIntoTheRange(t *testing.T) {
+	e := newEnv(t, nil) // range 1000–1999 in <None>, via the auto-registration ULT
+	ctx := context.Background()
+	ult, err := e.st.ULT(ctx, "User Line Template")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// zoe's extension is in the range's digits, but in partition Internal.
+	ult.RoutePartition = "Internal"
+	if err := e.svc.PutULT(ctx, ult); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.CreateUser(ctx, provision.User{ID: "zoe", LastName: "Z", PrimaryExtension: "1500", UserProfile: "Standard User Profile"}, provision.Secrets{}); err != nil {
+		t.Fatal(err)
+	}
+
+	ult.RoutePartition = ""
+	err = e.svc.PutULT(ctx, ult)
+	if provision.CodeOf(err) != provision.CodeDNInAutoRegRange || !strings.Contains(err.Error(), `universal line template "User Line Template" in partition ""`) ||
+		!strings.Contains(err.Error(), "primary extension 1500 of user zoe") {
+		t.Fatalf("user line template back to <None>: %v", err)
+	}
+	if got, _ := e.st.ULT(ctx, "User Line Template"); got.RoutePartition != "Internal" {
+		t.Fatal("the refused template was stored")
+	}
+
+	autoULT, _ := e.st.ULT(ctx, "Auto-registration Line Template")
+	autoULT.RoutePartition = "Internal"
+	if err := e.svc.PutULT(ctx, autoULT); provision.CodeOf(err) != provision.CodeDNInAutoRegRange {
+		t.Fatalf("auto-registration line template into Internal: %v", err)
+	}
+
+	if err := e.svc.PutULT(ctx, provision.ULT{Name: "Plain"}); err != nil {
+		t.Fatal(err)
+	}
+	prof, _ := e.svc.UserProfile(ctx, "Standard User Profile")
+	prof.ULT = "Plain"
+	if err := e.svc.PutUserProfile(ctx, prof); provision.CodeOf(err) != provision.CodeDNInAutoRegRange ||
+		!strings.Contains(err.Error(), `user profile "Standard User Profile"`) {
+		t.Fatalf("profile onto a line template in <None>: %v", err)
+	}
+	// Other changes go through.
+	prof.ULT = "User Line Template"
+	prof.AllowSelfProvision = false
+	if err := e.svc.PutUserProfile(ctx, prof); err != nil {
+		t.Fatal(err)
+	}
+	ult.RoutePartition, ult.MaxCalls = "Internal", 6
+	if err := e.svc.PutULT(ctx, ult); err != nil {
+		t.Fatal(err)
+	}
+}
