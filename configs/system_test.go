@@ -171,3 +171,17 @@ func TestSeedRefusesAnExtensionInTheAutoRegRange(t *testing.T) {
 		t.Fatalf("later start: %v", err)
 	}
 }
+
+// A profile seeded from YAML without deviceLimit is stored with 10.
+func TestSeededProfileWithoutDeviceLimit(t *testing.T) {
+	yaml := "udts:\n  - {name: D}\nuserProfiles:\n  - {name: P, deskPhoneUDT: D, allowSelfProvision: true}\n"
+	st, svc := seedFile(t, filepath.Join(t.TempDir(), "selfprov.db"), yaml)
+	ctx := context.Background()
+	stored, err := st.UserProfile(ctx, "P")
+	if err != nil || stored.DeviceLimit != provision.DefaultDeviceLimit {
+		t.Fatalf("stored %+v, %v; want deviceLimit 10", stored, err)
+	}
+	if p, _ := svc.UserProfile(ctx, "P"); p.Limit() != 10 {
+		t.Fatalf("limit %d", p.Limit())
+	}
+}
