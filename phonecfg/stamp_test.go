@@ -2,6 +2,7 @@ package phonecfg
 
 import (
 	"bytes"
+	"reflect"
 	"regexp"
 	"slices"
 	"testing"
@@ -149,4 +150,45 @@ var renderedProvisioned, _ = RenderDevice(provisioned)
 // rendered.
 func restampOnly(d Device) ([]byte, error) {
 	return setVersionStamp(renderedProvisioned, ContentStamp(d.VersionStamp, renderedProvisioned))
+}
+
+// FuzzRenderDeviceStamped: whatever the device holds (user data with
+// markup, a stored version that is not a stamp), the stamped file parses
+// to the same device as the plain one but for a stamp of the product's
+// shape, and the stamp changes with the content.
+func FuzzRenderDeviceStamped(f *testing.F) {
+	f.Add("Auto 1000", "http://192.0.2.10:8080/xps/idle?name=SEP001122AABBCC", "1732300000-6c1f0b52")
+	f.Add("<versionStamp>x</versionStamp>", "", "")
+	f.Add("a & b", "http://h/?a=1&b=<2>", "<versionStamp/>")
+	f.Fuzz(func(t *testing.T, label, idleURL, version string) {
+		d := clone(autoRegistered)
+		d.Lines[0].DisplayName, d.IdleURL, d.VersionStamp = label, idleURL, version
+		plain, err := RenderDevice(d)
+		if err != nil {
+			return // refused input: RenderDeviceStamped must refuse it too
+		}
+		out, err := RenderDeviceStamped(d)
+		if err != nil {
+			t.Fatalf("plain renders, stamped fails: %v", err)
+		}
+		want, err := Parse(plain)
+		if err != nil {
+			return // not something the parser reads back; covered by FuzzParse
+		}
+		got, err := Parse(out)
+		if err != nil {
+			t.Fatalf("stamped file does not parse: %v\n%s", err, out)
+		}
+		if !stampShape.MatchString(got.VersionStamp) {
+			t.Fatalf("stamp %q", got.VersionStamp)
+		}
+		got.VersionStamp, want.VersionStamp = "", ""
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("stamped file says %+v, plain %+v", got, want)
+		}
+		d.Lines[0].Label += "x"
+		if again, err := RenderDeviceStamped(d); err == nil && bytes.Equal(again, out) {
+			t.Fatal("a changed label kept the file")
+		}
+	})
 }
