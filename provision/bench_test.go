@@ -72,7 +72,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := e.svc.Authenticate(ctx, "alice", "12345"); err != nil {
+		if _, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "alice", Secret: "12345"}); err != nil {
 			b.Fatal(err)
 		}
 	}

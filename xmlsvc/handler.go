@@ -263,7 +263,7 @@ func (s *Server) login(ctx context.Context, c *call) result {
 	if cl.AuthMode == provision.AuthNone {
 		secret = "" // the login screen asks for no PIN in this mode
 	}
-	plan, err := s.svc.Login(ctx, name, userID, secret)
+	plan, err := s.svc.Login(ctx, name, provision.Credentials{UserID: userID, Secret: secret, Source: provision.ParseSource(c.r.RemoteAddr)})
 	switch code := provision.CodeOf(err); code {
 	case "":
 		s.m.logins.WithLabelValues("ok").Inc()
@@ -272,6 +272,8 @@ func (s *Server) login(ctx context.Context, c *call) result {
 	case provision.CodeAccountLocked:
 		s.m.logins.WithLabelValues("locked").Inc()
 		s.m.lockouts.Inc()
+	case provision.CodeTooManyAttempts:
+		s.m.logins.WithLabelValues("too_many_attempts").Inc()
 	case "INTERNAL":
 		s.m.logins.WithLabelValues("error").Inc()
 	default:
@@ -399,7 +401,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) {
 		code = provision.CodeAuthFailed
 		return
 	}
-	u, err := s.svc.Authenticate(ctx, userID, secret)
+	u, err := s.svc.Authenticate(ctx, provision.Credentials{UserID: userID, Secret: secret, Source: provision.ParseSource(r.RemoteAddr)})
 	if err != nil {
 		code = provision.CodeOf(err)
 		if code == provision.CodeAccountLocked {

@@ -1,0 +1,60 @@
+package provision
+
+import (
+	"context"
+	"errors"
+)
+
+// The user-facing HTTP APIs (Webex App createDevice, the UDS user device
+// list) act for the user whose own credentials they carry (SPEC §7), and
+// only on that user.
+
+// SignInClient is AutoProvisionClient for a Webex App client presenting
+// the user's credentials: they must be right (AuthenticateUser) and be
+// those of the user the request names (USER_MISMATCH otherwise).
+func (s *Service) SignInClient(ctx context.Context, c Credentials, req ClientRequest) (Device, bool, error) {
+	u, err := s.AuthenticateUser(ctx, c)
+	if err != nil {
+		return Device{}, false, err
+	}
+	if err := validClientField("user ID", req.User, 128); err != nil {
+		return Device{}, false, err
+	}
+	if req.User == "" {
+		return Device{}, false, invalidf("user ID is required")
+	}
+	if err := s.sameUser(ctx, u, req.User); err != nil {
+		return Device{}, false, err
+	}
+	return s.AutoProvisionClient(ctx, req)
+}
+
+// OwnDevices is UserDevices for a client presenting the credentials of
+// the user it asks about.
+func (s *Service) OwnDevices(ctx context.Context, c Credentials, userID string) (User, []Device, error) {
+	u, err := s.AuthenticateUser(ctx, c)
+	if err != nil {
+		return User{}, nil, err
+	}
+	if err := validClientField("user ID", userID, 128); err != nil {
+		return User{}, nil, err
+	}
+	if err := s.sameUser(ctx, u, userID); err != nil {
+		return User{}, nil, err
+	}
+	return s.UserDevices(ctx, u.ID)
+}
+
+// sameUser checks that id (user ID, self-service ID or email) names u. An
+// ID that names nobody gets the same answer as one that names another
+// user, so the check reveals no user.
+func (s *Service) sameUser(ctx context.Context, u User, id string) error {
+	if id == "" {
+		return ErrUserMismatch
+	}
+	other, err := s.clientUser(ctx, id)
+	if errors.Is(err, ErrUserNotFound) || err == nil && other.ID != u.ID {
+		return ErrUserMismatch
+	}
+	return err
+}
