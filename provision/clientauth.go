@@ -11,7 +11,8 @@ import (
 
 // SignInClient is AutoProvisionClient for a Webex App client presenting
 // the user's credentials: they must be right (AuthenticateUser) and be
-// those of the user the request names (USER_MISMATCH otherwise).
+// those of the user the request names (USER_MISMATCH otherwise); a
+// request that names no user is about the credentials' user.
 func (s *Service) SignInClient(ctx context.Context, c Credentials, req ClientRequest) (Device, bool, error) {
 	u, err := s.AuthenticateUser(ctx, c)
 	if err != nil {
@@ -21,9 +22,8 @@ func (s *Service) SignInClient(ctx context.Context, c Credentials, req ClientReq
 		return Device{}, false, err
 	}
 	if req.User == "" {
-		return Device{}, false, invalidf("user ID is required")
-	}
-	if err := s.sameUser(ctx, u, req.User); err != nil {
+		req.User = u.ID // the credentials name the user
+	} else if err := s.sameUser(ctx, u, req.User); err != nil {
 		return Device{}, false, err
 	}
 	return s.AutoProvisionClient(ctx, req)
