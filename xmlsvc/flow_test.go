@@ -173,6 +173,12 @@ func TestEveryOutcomeCode(t *testing.T) {
 			}
 			return e.login(t, d.Name, "alice", "12345")
 		}},
+		{"too many attempts", provision.CodeTooManyAttempts, func(c *configs.Config) { c.SelfProvisioning.FailedLoginsPerSource = 2 }, nil, func(t *testing.T, e *env) page {
+			d := e.autoRegister(t, 1, 36224)
+			e.login(t, d.Name, "bob", "1")
+			e.login(t, d.Name, "nobody", "1")
+			return e.login(t, d.Name, "alice", "12345")
+		}},
 		{"not allowed", provision.CodeNotAllowed, func(c *configs.Config) { c.UserProfiles[0].AllowSelfProvision = false }, nil, loginAs(36224, "alice", "12345")},
 		{"no primary extension", provision.CodeNoPrimaryExtension, nil, nil, loginAs(36224, "dave", "12345")},
 		{"device limit", provision.CodeDeviceLimit, func(c *configs.Config) { c.UserProfiles[0].DeviceLimit = 1 }, nil, func(t *testing.T, e *env) page {
@@ -246,7 +252,7 @@ func TestEveryOutcomeCode(t *testing.T) {
 	}
 	for _, code := range []string{provision.CodeAuthFailed, provision.CodeAccountLocked, provision.CodeNotAllowed,
 		provision.CodeNoPrimaryExtension, provision.CodeDeviceLimit, provision.CodeInvalidModel, provision.CodeTemplateNotFound,
-		provision.CodeDeviceNotFound, provision.CodeDeviceNotAutoReg, provision.CodeDuplicate} {
+		provision.CodeDeviceNotFound, provision.CodeDeviceNotAutoReg, provision.CodeDuplicate, provision.CodeTooManyAttempts} {
 		if !seen[code] {
 			t.Errorf("outcome %s not reached", code)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -187,5 +188,20 @@ func TestTooManyAttemptsFromOneSource(t *testing.T) {
 	}
 	if n := e.deviceCount(t); n != 0 {
 		t.Fatalf("%d devices", n)
+	}
+	// The limit is the address's: alice signs in from another one.
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
+	tr := &http.Transport{DialContext: d.DialContext}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+createPath, strings.NewReader(body("alice", "windows", "41.12")))
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth("alice", "12345")
+	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("from another address: %s", resp.Status)
 	}
 }
