@@ -14,6 +14,7 @@ import (
 	"selfprov/configs"
 	"selfprov/internal/coretest"
 	"selfprov/provision"
+	"selfprov/store/sqlite"
 )
 
 func src(s string) netip.Addr { return netip.MustParseAddr(s) }
@@ -248,5 +249,44 @@ func TestParseSource(t *testing.T) {
 		if got := provision.ParseSource(in).String(); got != want {
 			t.Errorf("ParseSource(%q) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// countingStore counts the credential-state writes that reach the store.
+type countingStore struct {
+	provision.Store
+	mu     sync.Mutex
+	writes int
+}
+
+func (s *countingStore) SetCredentialState(ctx context.Context, id string, st provision.CredentialState) error {
+	s.mu.Lock()
+	s.writes++
+	s.mu.Unlock()
+	return s.Store.SetCredentialState(ctx, id, st)
+}
+
+// TestUnknownUserDoesTheSameStoreWork: a failed login for an unknown ID
+// makes the credential-state write a real user's failure makes (matching
+// no row), so the store's time does not tell them apart; and it creates
+// nothing.
+func TestUnknownUserDoesTheSameStoreWork(t *testing.T) {
+	var cs *countingStore
+	c := coretest.New(t, coretest.Options{Wrap: func(st *sqlite.Store) provision.Store {
+		cs = &countingStore{Store: st}
+		return cs
+	}})
+	ctx := context.Background()
+	for _, id := range []string{"bob", "nobody"} {
+		cs.writes = 0
+		if _, err := c.Svc.Authenticate(ctx, creds(id, "0", "192.0.2.1")); !errors.Is(err, provision.ErrAuthFailed) {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if cs.writes != 1 {
+			t.Errorf("%s: %d credential writes, want 1", id, cs.writes)
+		}
+	}
+	if _, err := c.Store.User(ctx, "nobody"); !errors.Is(err, provision.ErrUserNotFound) {
+		t.Fatalf("the unknown ID became a user: %v", err)
 	}
 }

@@ -421,7 +421,15 @@ func (s *Service) checkCredentials(ctx context.Context, userID, secret string, o
 			return User{}, ErrAccountLocked
 		}
 		s.secretMatches(nil, secret, c, mode)
-		if s.unknown.fail(userID, policy, now) {
+		locked := s.unknown.fail(userID, policy, now)
+		// The write a real account's failure makes, here matching no row,
+		// so that the store's share of the time is alike too (without it an
+		// unknown ID answered ~10% faster). A user created with this ID
+		// meanwhile has this empty state anyway.
+		if err := s.store.SetCredentialState(ctx, userID, CredentialState{}); err != nil && !errors.Is(err, ErrUserNotFound) {
+			return User{}, err
+		}
+		if locked {
 			return User{}, ErrAccountLocked
 		}
 		return User{}, ErrAuthFailed
