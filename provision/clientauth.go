@@ -6,8 +6,22 @@ import (
 )
 
 // The user-facing HTTP APIs (Webex App createDevice, the UDS user device
-// list) act for the user whose own credentials they carry (SPEC §7), and
-// only on that user.
+// list, self-provisioning under the UDS private path) act for the user
+// whose own credentials they carry (SPEC §7), and only on that user.
+
+// SelfProvisionAs is SelfProvision for a request carrying the credentials
+// of userID, the user the provisioning was confirmed for (USER_MISMATCH
+// for anyone else).
+func (s *Service) SelfProvisionAs(ctx context.Context, deviceName, userID string, c Credentials) (Device, error) {
+	u, err := s.AuthenticateUser(ctx, c)
+	if err != nil {
+		return Device{}, err
+	}
+	if u.ID != userID {
+		return Device{}, ErrUserMismatch
+	}
+	return s.SelfProvision(ctx, deviceName, userID)
+}
 
 // SignInClient is AutoProvisionClient for a Webex App client presenting
 // the user's credentials: they must be right (AuthenticateUser) and be

@@ -542,11 +542,21 @@ type Plan struct {
 // phone and the credentials typed on it. The returned Plan is shown on the
 // confirm screen.
 func (s *Service) Login(ctx context.Context, deviceName string, c Credentials) (Plan, error) {
+	return s.login(ctx, deviceName, c, false)
+}
+
+// LoginUser is Login with the user's own credentials whatever the
+// authentication mode (AuthenticateUser), for the UDS private resources.
+func (s *Service) LoginUser(ctx context.Context, deviceName string, c Credentials) (Plan, error) {
+	return s.login(ctx, deviceName, c, true)
+}
+
+func (s *Service) login(ctx context.Context, deviceName string, c Credentials, own bool) (Plan, error) {
 	dev, err := s.autoRegisteredDevice(ctx, deviceName)
 	if err != nil {
 		return Plan{}, err
 	}
-	u, err := s.Authenticate(ctx, c)
+	u, err := s.authenticate(ctx, c, own)
 	if err != nil {
 		return Plan{}, err
 	}

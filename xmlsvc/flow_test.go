@@ -41,11 +41,18 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatalf("idle URL %q (%v)", dev.Settings.IdleURL, err)
 			}
 			start := f.idle + "?name=" + dev.Name
-			in := e.get(t, start, headerModelName, "CP-8845").input(t)
-			if !strings.HasPrefix(in.URL, e.base+f.login+"?") {
-				t.Fatalf("login URL %q does not stay on %s", in.URL, f.login)
+			var auth []string // the UDS mount: alice's own credentials on every request
+			var conf *phonexml.Text
+			if f.basic {
+				auth = basicAuth("alice", "12345")
+				conf = e.get(t, start, append(auth, headerModelName, "CP-8845")...).text(t)
+			} else {
+				in := e.get(t, start, headerModelName, "CP-8845").input(t)
+				if !strings.HasPrefix(in.URL, e.base+f.login+"?") {
+					t.Fatalf("login URL %q does not stay on %s", in.URL, f.login)
+				}
+				conf = e.get(t, phonexml.SubmitURL(in.URL, [2]string{"userid", "alice"}, [2]string{"pin", "12345"})).text(t)
 			}
-			conf := e.get(t, phonexml.SubmitURL(in.URL, [2]string{"userid", "alice"}, [2]string{"pin", "12345"})).text(t)
 			if !strings.Contains(conf.Text, "extension 2001") {
 				t.Fatalf("confirm screen %+v", conf)
 			}
@@ -53,7 +60,7 @@ func TestEndToEnd(t *testing.T) {
 			if !strings.HasPrefix(cont, e.base+f.confirm+"?") {
 				t.Fatalf("Continue URL %q", cont)
 			}
-			ok := e.get(t, cont)
+			ok := e.get(t, cont, auth...)
 			close(e.notifier.gate) // the screen is read: a reset may arrive now
 			if x := ok.text(t); x.Prompt != "Provisioned" || !strings.Contains(x.Text, "2001") {
 				t.Fatalf("success screen %s", ok.body)
@@ -92,12 +99,16 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("next phone got %s, want the released %s", next.Lines[0].DN, autoDN)
 			}
 			// Coming back to the idle URL now says so.
-			if p := e.get(t, start); p.code() != provision.CodeDeviceNotAutoReg {
+			if p := e.get(t, start, auth...); p.code() != provision.CodeDeviceNotAutoReg {
 				t.Errorf("idle after provisioning: %s", p.body)
 			}
 			// One log line per step with device and code.
 			logs := e.logs.String()
-			for _, step := range []string{"login", "confirm"} {
+			steps := []string{"login", "confirm"}
+			if f.basic {
+				steps[0] = "idle" // the idle URL logs in with the Basic credentials
+			}
+			for _, step := range steps {
 				if !logHas(t, logs, map[string]string{"step": step, "device": dev.Name, "code": "OK", "flow": f.name}) {
 					t.Errorf("no log line for step %s in\n%s", step, logs)
 				}

@@ -2,6 +2,7 @@ package xmlsvc
 
 import (
 	"context"
+	"encoding/base64"
 	"net"
 	"net/http"
 	"slices"
@@ -79,4 +80,9 @@ func TestUnknownUserScreensLikeKnown(t *testing.T) {
 	if !slices.Equal(known, unknown) {
 		t.Fatalf("known:\n%q\nunknown:\n%q", known, unknown)
 	}
+}
+
+// basicAuth is the header of HTTP Basic credentials, for env.get.
+func basicAuth(user, secret string) []string {
+	return []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+secret))}
 }
