@@ -430,6 +430,7 @@ func (s *Service) checkCredentials(ctx context.Context, userID, secret string, o
 			return User{}, err
 		}
 		if locked {
+			s.log.Warn("unknown user ID locked", "user", clip(userID), "code", CodeAccountLocked)
 			return User{}, ErrAccountLocked
 		}
 		return User{}, ErrAuthFailed
