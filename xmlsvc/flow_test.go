@@ -374,6 +374,16 @@ func TestAuthModes(t *testing.T) {
 		if p := e.login(t, d.Name, "bob", "Adm1nCod"); p.code() != provision.CodeAuthFailed {
 			t.Fatalf("wrong code: %s", p.body)
 		}
+		// Pushes to a user's phone need the user's own credentials, not the
+		// system authentication code.
+		if _, err := e.svc.SelfProvision(context.Background(), d.Name, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		for secret, want := range map[string]string{"Adm1nCode": "UNAUTHORIZED", "12345": "AUTHORIZED"} {
+			if p := e.get(t, PathAuthenticate+"?UserID=bob&Password="+secret+"&devicename="+d.Name); string(p.body) != want {
+				t.Errorf("authenticationURL with %s: %q, want %s", secret, p.body, want)
+			}
+		}
 	})
 	t.Run("users", func(t *testing.T) {
 		e := newEnv(t, func(c *configs.Config) { c.Cluster.AuthCode = "Adm1nCode" }, nil)

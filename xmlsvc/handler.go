@@ -454,7 +454,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) {
 		code = provision.CodeAuthFailed
 		return
 	}
-	u, err := s.svc.Authenticate(ctx, provision.Credentials{UserID: userID, Secret: secret, Source: provision.ParseSource(r.RemoteAddr)})
+	// The user's own PIN or password: the system authentication code opens
+	// the login screen in users-and-admin mode, not the user's phone.
+	u, err := s.svc.AuthenticateUser(ctx, provision.Credentials{UserID: userID, Secret: secret, Source: provision.ParseSource(r.RemoteAddr)})
 	if err != nil {
 		code = provision.CodeOf(err)
 		if code == provision.CodeAccountLocked {
