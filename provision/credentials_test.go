@@ -212,6 +212,24 @@ func TestFailedLoginsPerSourceCountsOnlyFailures(t *testing.T) {
 	}
 }
 
+// TestFailedLoginsPerSourceInModeNone: with no PIN asked, an unknown ID is
+// the failure, so sweeping IDs from one address is limited too.
+func TestFailedLoginsPerSourceInModeNone(t *testing.T) {
+	e := newEnv(t, func(c *configs.Config) {
+		c.Cluster.AuthMode = provision.AuthNone
+		c.SelfProvisioning.FailedLoginsPerSource = 2
+	})
+	ctx := context.Background()
+	for _, id := range []string{"ghost1", "ghost2"} {
+		if _, err := e.svc.Authenticate(ctx, creds(id, "", "192.0.2.1")); !errors.Is(err, provision.ErrAuthFailed) {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+	if _, err := e.svc.Authenticate(ctx, creds("alice", "", "192.0.2.1")); !errors.Is(err, provision.ErrTooManyAttempts) {
+		t.Fatalf("sweep went on: %v", err)
+	}
+}
+
 // TestFailedLoginsPerSourceConcurrent: attempts racing from one source
 // cannot overshoot the limit.
 func TestFailedLoginsPerSourceConcurrent(t *testing.T) {
