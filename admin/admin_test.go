@@ -220,7 +220,7 @@ func TestClusterSettings(t *testing.T) {
 	if !c.AuthCodeSet {
 		t.Fatal("authCodeSet is false after setting the code")
 	}
-	if _, err := e.svc.Authenticate(ctx, "bob", "7788-lab"); err != nil {
+	if _, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "bob", Secret: "7788-lab"}); err != nil {
 		t.Fatalf("authentication code not accepted: %v", err)
 	}
 	if !strings.Contains(e.fails("PUT", "/api/v1/cluster/auth-code", `{"authCode":"12"}`, 400, provision.CodeInvalid), "4 to 64") {
@@ -299,7 +299,7 @@ func TestChangesSurviveARestart(t *testing.T) {
 	if u.WebexPolicy != provision.WebexMobileOnly {
 		t.Fatalf("user after restart: %+v", u)
 	}
-	if _, err := e2.svc.Authenticate(context.Background(), "zoe", "2468"); err != nil {
+	if _, err := e2.svc.Authenticate(context.Background(), provision.Credentials{UserID: "zoe", Secret: "2468"}); err != nil {
 		t.Fatalf("PIN after restart: %v", err)
 	}
 	var udt provision.UDT
@@ -377,7 +377,7 @@ func TestUsers(t *testing.T) {
 	if strings.Contains(string(r.body), "pbkdf2") || strings.Contains(string(r.body), "1357") {
 		t.Fatalf("answer leaks a secret: %s", r.body)
 	}
-	if _, err := e.svc.Authenticate(ctx, "erin", "erin-pass"); err != nil {
+	if _, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "erin", Secret: "erin-pass"}); err != nil {
 		t.Fatal(err)
 	}
 	e.fails("POST", "/api/v1/users", `{"userId":"erin","lastName":"Again"}`, 409, provision.CodeDuplicate)
@@ -417,9 +417,9 @@ func TestUsers(t *testing.T) {
 
 	// Lock erin out, then unlock.
 	for range 3 {
-		e.svc.Authenticate(ctx, "erin", "0000")
+		e.svc.Authenticate(ctx, provision.Credentials{UserID: "erin", Secret: "0000"})
 	}
-	if _, err := e.svc.Authenticate(ctx, "erin", "1357"); provision.CodeOf(err) != provision.CodeAccountLocked {
+	if _, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "erin", Secret: "1357"}); provision.CodeOf(err) != provision.CodeAccountLocked {
 		t.Fatalf("not locked: %v", err)
 	}
 	e.call("GET", "/api/v1/users/erin", nil, 200, &u)
@@ -433,22 +433,22 @@ func TestUsers(t *testing.T) {
 		t.Fatalf("after update: %+v", u)
 	}
 	e.call("POST", "/api/v1/users/erin/unlock", nil, 204, nil)
-	if _, err := e.svc.Authenticate(ctx, "erin", "1357"); err != nil {
+	if _, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "erin", Secret: "1357"}); err != nil {
 		t.Fatalf("after unlock: %v", err)
 	}
 	// New PIN; the password stays.
 	e.call("PUT", "/api/v1/users/erin/credentials", `{"pin":"9999"}`, 204, nil)
-	if _, err := e.svc.Authenticate(ctx, "erin", "9999"); err != nil {
+	if _, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "erin", Secret: "9999"}); err != nil {
 		t.Fatalf("new PIN: %v", err)
 	}
-	if _, err := e.svc.Authenticate(ctx, "erin", "1357"); provision.CodeOf(err) != provision.CodeAuthFailed {
+	if _, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "erin", Secret: "1357"}); provision.CodeOf(err) != provision.CodeAuthFailed {
 		t.Fatalf("old PIN: %v", err)
 	}
-	if _, err := e.svc.Authenticate(ctx, "erin", "erin-pass"); err != nil {
+	if _, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "erin", Secret: "erin-pass"}); err != nil {
 		t.Fatalf("password after a PIN change: %v", err)
 	}
 	e.call("PUT", "/api/v1/users/erin/credentials", `{"password":"new-pass"}`, 204, nil)
-	if _, err := e.svc.Authenticate(ctx, "erin", "new-pass"); err != nil {
+	if _, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "erin", Secret: "new-pass"}); err != nil {
 		t.Fatalf("new password: %v", err)
 	}
 	e.fails("PUT", "/api/v1/users/erin/credentials", `{}`, 400, provision.CodeInvalid)

@@ -32,7 +32,7 @@ func TestProfileWithoutDeviceLimitLimitsToTen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = e.svc.Login(ctx, d.Name, "lab", "2468")
+		_, err = e.svc.Login(ctx, d.Name, provision.Credentials{UserID: "lab", Secret: "2468"})
 		if i < 10 {
 			if err == nil {
 				_, err = e.svc.SelfProvision(ctx, d.Name, "lab")

@@ -39,6 +39,8 @@ type Config struct {
 	SIP        SIP    `yaml:"sip"`
 	LogLevel   string `yaml:"logLevel"` // debug, info, warn, error
 
+	SelfProvisioning SelfProvisioning `yaml:"selfProvisioning"`
+
 	Cluster               ClusterConfig                    `yaml:"cluster"`
 	UDTs                  []provision.UDT                  `yaml:"udts"`
 	ULTs                  []provision.ULT                  `yaml:"ults"`
@@ -70,6 +72,26 @@ type SIP struct {
 	DefaultExpires int `yaml:"defaultExpires"` // seconds granted to phones; CUCM's keepalive is 120
 	MinExpires     int `yaml:"minExpires"`     // shorter requests get 423
 	RatePerSource  int `yaml:"ratePerSource"`  // requests per second per source address; 0 = no limit
+}
+
+// SelfProvisioning holds limits of the logins of every flow (phone
+// screens, UDS, Webex App sign-in), kept in each daemon's memory.
+type SelfProvisioning struct {
+	// FailedLoginsPerSource bounds failed logins from one source address
+	// (an IPv6 /64) across all user IDs in FailedLoginWindow; over it every
+	// login from the source is refused until the window has passed.
+	// 0 = no limit.
+	FailedLoginsPerSource int           `yaml:"failedLoginsPerSource"`
+	FailedLoginWindow     time.Duration `yaml:"failedLoginWindow"`
+}
+
+// FailedLoginLimit is the core's per-source limit of failed logins.
+func (c *Config) FailedLoginLimit() provision.FailedLoginLimit {
+	l := provision.FailedLoginLimit{PerSource: c.SelfProvisioning.FailedLoginsPerSource, Window: c.SelfProvisioning.FailedLoginWindow}
+	if l.PerSource == 0 {
+		l.PerSource = -1 // the core's zero value is its default
+	}
+	return l
 }
 
 // ClusterConfig seeds the cluster settings.
@@ -114,7 +136,11 @@ func Default() *Config {
 			TFTP: ":69", Config: ":6970", SIP: ":5060", SIPTLS: ":5061",
 			Services: ":8080", Admin: "127.0.0.1:9080",
 		},
-		SIP:      SIP{DefaultExpires: 120, MinExpires: 60, RatePerSource: 200},
+		SIP: SIP{DefaultExpires: 120, MinExpires: 60, RatePerSource: 200},
+		SelfProvisioning: SelfProvisioning{
+			FailedLoginsPerSource: provision.DefaultFailedLoginsPerSource,
+			FailedLoginWindow:     provision.DefaultFailedLoginWindow,
+		},
 		LogLevel: "info",
 		Cluster: ClusterConfig{
 			AuthMode:         provision.AuthUsers,
@@ -208,6 +234,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SIP.DefaultExpires < 1 || c.SIP.MinExpires < 0 || c.SIP.MinExpires > c.SIP.DefaultExpires {
 		add(fmt.Errorf("sip: defaultExpires %d must be positive and not below minExpires %d", c.SIP.DefaultExpires, c.SIP.MinExpires))
+	}
+	if sp := c.SelfProvisioning; sp.FailedLoginsPerSource < 0 || sp.FailedLoginWindow <= 0 {
+		add(fmt.Errorf("selfProvisioning: failedLoginsPerSource %d must be 0 (no limit) or more and failedLoginWindow %s positive", sp.FailedLoginsPerSource, sp.FailedLoginWindow))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -41,7 +41,7 @@ func TestDemoSeedsAndSelfProvisions(t *testing.T) {
 	if want := "http://192.0.2.10:8080/xps/idle?name=SEP001122AABBCC"; d.Settings.IdleURL != want {
 		t.Fatalf("idle URL %q, want %q", d.Settings.IdleURL, want)
 	}
-	if _, err := svc.Login(ctx, d.Name, "alice", "12345"); err != nil {
+	if _, err := svc.Login(ctx, d.Name, provision.Credentials{UserID: "alice", Secret: "12345"}); err != nil {
 		t.Fatal(err)
 	}
 	nd, err := svc.SelfProvision(ctx, d.Name, "alice")

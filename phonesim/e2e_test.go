@@ -113,7 +113,7 @@ func TestDaemonCheckTrace(t *testing.T) {
 		{"alice", "2001", "ipad", "TAB"},
 	} {
 		w := phonesim.NewPhone(env, phonesim.FleetMAC(0x5e20, 2+i), phonesim.Model{}, phonesim.ModeWebex,
-			&phonesim.User{ID: c.user, Extension: c.ext, Platform: c.platform})
+			&phonesim.User{ID: c.user, PIN: "12345", Extension: c.ext, Platform: c.platform})
 		if res := w.Run(ctx, ctx); res.Err != nil {
 			t.Errorf("Webex client on %s: %s: %v", c.platform, res.Outcome, res.Err)
 		} else if !strings.HasPrefix(res.Device, c.prefix) || res.DN != c.ext {

@@ -339,6 +339,22 @@ func TestWebexClient(t *testing.T) {
 	}
 }
 
+// TestWebexClientWrongPIN: the client signs in with the user's own
+// credentials; a wrong PIN is refused and named in the outcome.
+func TestWebexClientWrongPIN(t *testing.T) {
+	c := startCluster(t, phonesimtest.User{ID: "carol", PIN: "12345", Extension: "2003"})
+	env := newEnv(t, c)
+	p := phonesim.NewPhone(env, phonesim.FleetMAC(7, 10), phonesim.Model{}, phonesim.ModeWebex,
+		&phonesim.User{ID: "carol", PIN: "54321", Extension: "2003", Platform: "windows"})
+	ctx := testCtx(t)
+	if res := p.Run(ctx, ctx); res.Outcome != "AUTH_FAILED" {
+		t.Fatalf("outcome %s (%v), want AUTH_FAILED", res.Outcome, res.Err)
+	}
+	if _, ok := c.Binding("CSFCAROL"); ok {
+		t.Fatal("a device registered after a refused sign-in")
+	}
+}
+
 func TestFleet(t *testing.T) {
 	const n = 60
 	var users []phonesimtest.User

@@ -89,7 +89,10 @@ func (p *Phone) createDevice(ctx context.Context) (string, error) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	p.trace(step, "->", "HTTP", "POST "+url+" "+string(body), "")
+	// The cluster acts only for the user whose own credentials the client
+	// presents: user ID and PIN over HTTP Basic.
+	req.SetBasicAuth(p.User.ID, p.User.PIN)
+	p.trace(step, "->", "HTTP", "POST "+url+" (as "+p.User.ID+") "+string(body), "")
 	res, err := p.env.httpClient().Do(req)
 	if err != nil {
 		p.trace(step, "<-", "HTTP", err.Error(), "")

@@ -2,12 +2,16 @@ package provision_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"selfprov/configs"
+	"selfprov/internal/coretest"
 	"selfprov/provision"
 )
 
@@ -73,7 +77,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := e.svc.Authenticate(ctx, "alice", "12345"); err != nil {
+		if _, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "alice", Secret: "12345"}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -102,4 +106,61 @@ func BenchmarkSelfProvision(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkFailedLogin: a wrong PIN for a real user and for an ID that
+// names nobody, at the production costs, with no lockout and no
+// per-source limit in the way. The two should cost the same; compare them
+// in one run (-count, alternating).
+func BenchmarkFailedLogin(b *testing.B) {
+	c := coretest.New(b, coretest.Options{HashIterations: -1, Change: func(c *configs.Config) {
+		c.Cluster.CredentialPolicy.FailedLogonThreshold = 0
+		c.SelfProvisioning.FailedLoginsPerSource = 0
+	}})
+	ctx := context.Background()
+	for _, id := range []string{"alice", "bob", "nobody"} {
+		b.Run(id, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := c.Svc.Authenticate(ctx, provision.Credentials{UserID: id, Secret: "0"}); !errors.Is(err, provision.ErrAuthFailed) {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkFailedLoginInterleaved alternates a wrong PIN for a real user
+// (alice: PIN and password) and for an unknown ID, timing each call, and
+// reports the median of each and their ratio: interleaving keeps the load
+// of a shared machine from favouring one side.
+func BenchmarkFailedLoginInterleaved(b *testing.B) {
+	c := coretest.New(b, coretest.Options{HashIterations: -1, Change: func(c *configs.Config) {
+		c.Cluster.CredentialPolicy.FailedLogonThreshold = 0
+		c.SelfProvisioning.FailedLoginsPerSource = 0
+	}})
+	ctx := context.Background()
+	var known, unknown []float64
+	login := func(id string) float64 {
+		start := time.Now()
+		if _, err := c.Svc.Authenticate(ctx, provision.Credentials{UserID: id, Secret: "0"}); !errors.Is(err, provision.ErrAuthFailed) {
+			b.Fatal(err)
+		}
+		return float64(time.Since(start).Nanoseconds())
+	}
+	i := 0
+	for b.Loop() {
+		if i%2 == 0 {
+			known = append(known, login("alice"))
+			unknown = append(unknown, login("nobody"))
+		} else {
+			unknown = append(unknown, login("nobody"))
+			known = append(known, login("alice"))
+		}
+		i++
+	}
+	median := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
+	k, u := median(known), median(unknown)
+	b.ReportMetric(k, "known-ns/login")
+	b.ReportMetric(u, "unknown-ns/login")
+	b.ReportMetric(u/k, "unknown/known")
 }

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -45,6 +46,33 @@ func FuzzDNRangeBounds(f *testing.F) {
 		}
 		if s > e || FormatDN(s, width) != start || FormatDN(e, width) != end {
 			t.Fatalf("%q..%q gave %d..%d width %d", start, end, s, e, width)
+		}
+	})
+}
+
+// FuzzParseSource: an address read from "host:port" or a bare address
+// reads back the same from its own forms, and its source key contains it.
+func FuzzParseSource(f *testing.F) {
+	for _, s := range []string{"192.0.2.1:5060", "[2001:db8::1]:443", "192.0.2.9", "[fe80::1%eth0]:80", "::ffff:10.0.0.1", "", "pipe", "1.2.3.4:99999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a := ParseSource(s)
+		if !a.IsValid() {
+			if k := sourceKey(a); k.IsValid() {
+				t.Fatalf("%q: no address, key %v", s, k)
+			}
+			return
+		}
+		if b := ParseSource(a.String()); b != a {
+			t.Fatalf("%q: %v reads back as %v", s, a, b)
+		}
+		if b := ParseSource(netip.AddrPortFrom(a, 5060).String()); b != a {
+			t.Fatalf("%q: %v with a port reads back as %v", s, a, b)
+		}
+		k := sourceKey(a)
+		if !k.IsValid() || !k.Contains(a.Unmap().WithZone("")) || (k.Bits() != 32 && k.Bits() != 64) {
+			t.Fatalf("%q: key %v of %v", s, k, a)
 		}
 	})
 }

@@ -116,31 +116,31 @@ func TestOutcomeCodes(t *testing.T) {
 			provision.CodeInvalid},
 		{"wrong PIN", nil, func(t *testing.T, e *env) error {
 			d := e.autoRegister(t, mac(1), 36224)
-			_, err := e.svc.Login(ctx, d.Name, "alice", "999")
+			_, err := e.svc.Login(ctx, d.Name, provision.Credentials{UserID: "alice", Secret: "999"})
 			return err
 		}, provision.CodeAuthFailed},
 		{"unknown user", nil, func(t *testing.T, e *env) error {
 			d := e.autoRegister(t, mac(1), 36224)
-			_, err := e.svc.Login(ctx, d.Name, "nobody", "12345")
+			_, err := e.svc.Login(ctx, d.Name, provision.Credentials{UserID: "nobody", Secret: "12345"})
 			return err
 		}, provision.CodeAuthFailed},
 		{"account locked", nil, func(t *testing.T, e *env) error {
 			d := e.autoRegister(t, mac(1), 36224)
-			e.svc.Login(ctx, d.Name, "alice", "1")
-			e.svc.Login(ctx, d.Name, "alice", "2")
-			e.svc.Login(ctx, d.Name, "alice", "3")
-			_, err := e.svc.Login(ctx, d.Name, "alice", "12345") // right PIN, still locked
+			e.svc.Login(ctx, d.Name, provision.Credentials{UserID: "alice", Secret: "1"})
+			e.svc.Login(ctx, d.Name, provision.Credentials{UserID: "alice", Secret: "2"})
+			e.svc.Login(ctx, d.Name, provision.Credentials{UserID: "alice", Secret: "3"})
+			_, err := e.svc.Login(ctx, d.Name, provision.Credentials{UserID: "alice", Secret: "12345"}) // right PIN, still locked
 			return err
 		}, provision.CodeAccountLocked},
 		{"not allowed", func(c *configs.Config) { c.UserProfiles[0].AllowSelfProvision = false },
 			func(t *testing.T, e *env) error {
 				d := e.autoRegister(t, mac(1), 36224)
-				_, err := e.svc.Login(ctx, d.Name, "alice", "12345")
+				_, err := e.svc.Login(ctx, d.Name, provision.Credentials{UserID: "alice", Secret: "12345"})
 				return err
 			}, provision.CodeNotAllowed},
 		{"no primary extension", nil, func(t *testing.T, e *env) error {
 			d := e.autoRegister(t, mac(1), 36224)
-			_, err := e.svc.Login(ctx, d.Name, "dave", "12345")
+			_, err := e.svc.Login(ctx, d.Name, provision.Credentials{UserID: "dave", Secret: "12345"})
 			return err
 		}, provision.CodeNoPrimaryExtension},
 		{"device limit", func(c *configs.Config) { c.UserProfiles[0].DeviceLimit = 1 },
@@ -150,14 +150,14 @@ func TestOutcomeCodes(t *testing.T) {
 				if _, err := e.svc.SelfProvision(ctx, d1.Name, "alice"); err != nil {
 					t.Fatal(err)
 				}
-				_, err := e.svc.Login(ctx, d2.Name, "alice", "12345")
+				_, err := e.svc.Login(ctx, d2.Name, provision.Credentials{UserID: "alice", Secret: "12345"})
 				return err
 			}, provision.CodeDeviceLimit},
 		{"device limit reached between login and confirm", func(c *configs.Config) { c.UserProfiles[0].DeviceLimit = 1 },
 			func(t *testing.T, e *env) error {
 				d1 := e.autoRegister(t, mac(1), 36224)
 				d2 := e.autoRegister(t, mac(2), 36224)
-				if _, err := e.svc.Login(ctx, d2.Name, "alice", "12345"); err != nil {
+				if _, err := e.svc.Login(ctx, d2.Name, provision.Credentials{UserID: "alice", Secret: "12345"}); err != nil {
 					t.Fatal(err)
 				}
 				if _, err := e.svc.SelfProvision(ctx, d1.Name, "alice"); err != nil {
@@ -168,18 +168,18 @@ func TestOutcomeCodes(t *testing.T) {
 			}, provision.CodeDeviceLimit},
 		{"unknown model", nil, func(t *testing.T, e *env) error {
 			d := e.autoRegister(t, mac(1), 99999)
-			_, err := e.svc.Login(ctx, d.Name, "alice", "12345")
+			_, err := e.svc.Login(ctx, d.Name, provision.Credentials{UserID: "alice", Secret: "12345"})
 			return err
 		}, provision.CodeInvalidModel},
 		{"unsupported model", nil, func(t *testing.T, e *env) error {
 			d := e.autoRegister(t, mac(1), 7) // Cisco 7960, disabled in the catalogue
-			_, err := e.svc.Login(ctx, d.Name, "alice", "12345")
+			_, err := e.svc.Login(ctx, d.Name, provision.Credentials{UserID: "alice", Secret: "12345"})
 			return err
 		}, provision.CodeInvalidModel},
 		{"no desk phone template", func(c *configs.Config) { c.UserProfiles[0].DeskPhoneUDT = "" },
 			func(t *testing.T, e *env) error {
 				d := e.autoRegister(t, mac(1), 36224)
-				_, err := e.svc.Login(ctx, d.Name, "alice", "12345")
+				_, err := e.svc.Login(ctx, d.Name, provision.Credentials{UserID: "alice", Secret: "12345"})
 				return err
 			}, provision.CodeTemplateNotFound},
 		{"duplicate assign", nil, func(t *testing.T, e *env) error {
@@ -200,11 +200,11 @@ func TestOutcomeCodes(t *testing.T) {
 			if _, err := e.svc.SelfProvision(ctx, d.Name, "alice"); err != nil {
 				t.Fatal(err)
 			}
-			_, err := e.svc.Login(ctx, d.Name, "bob", "12345")
+			_, err := e.svc.Login(ctx, d.Name, provision.Credentials{UserID: "bob", Secret: "12345"})
 			return err
 		}, provision.CodeDeviceNotAutoReg},
 		{"unknown device", nil, func(t *testing.T, e *env) error {
-			_, err := e.svc.Login(ctx, "SEP"+mac(9), "alice", "12345")
+			_, err := e.svc.Login(ctx, "SEP"+mac(9), provision.Credentials{UserID: "alice", Secret: "12345"})
 			return err
 		}, provision.CodeDeviceNotFound},
 	}
@@ -223,7 +223,7 @@ func TestSelfProvisionReplacesDevice(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	d := e.autoRegister(t, mac(1), 36224)
-	p, err := e.svc.Login(ctx, d.Name, "alice", "12345")
+	p, err := e.svc.Login(ctx, d.Name, provision.Credentials{UserID: "alice", Secret: "12345"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,8 +257,14 @@ func TestSelfProvisionReplacesDevice(t *testing.T) {
 func TestCredentialPolicy(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	fail := func() error { _, err := e.svc.Authenticate(ctx, "alice", "0000"); return err }
-	ok := func() error { _, err := e.svc.Authenticate(ctx, "alice", "12345"); return err }
+	fail := func() error {
+		_, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "alice", Secret: "0000"})
+		return err
+	}
+	ok := func() error {
+		_, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "alice", Secret: "12345"})
+		return err
+	}
 
 	// Two failures, then the window passes: the counter starts again.
 	fail()
@@ -298,7 +304,7 @@ func TestCredentialPolicy(t *testing.T) {
 		t.Fatalf("after unlock: %v", err)
 	}
 	// Password works as well as the PIN.
-	if _, err := e.svc.Authenticate(ctx, "alice", "alice-password"); err != nil {
+	if _, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "alice", Secret: "alice-password"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -309,10 +315,10 @@ func TestLockoutCountsEveryID(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	for _, id := range []string{"2003", "carol", "2003"} {
-		e.svc.Authenticate(ctx, id, "0")
+		e.svc.Authenticate(ctx, provision.Credentials{UserID: id, Secret: "0"})
 	}
 	for _, id := range []string{"carol", "2003"} {
-		if _, err := e.svc.Authenticate(ctx, id, "12345"); !errors.Is(err, provision.ErrAccountLocked) {
+		if _, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: id, Secret: "12345"}); !errors.Is(err, provision.ErrAccountLocked) {
 			t.Errorf("%s: got %v, want locked after three failures", id, err)
 		}
 	}
@@ -322,10 +328,10 @@ func TestLockoutUntilAdminUnlocks(t *testing.T) {
 	e := newEnv(t, func(c *configs.Config) { c.Cluster.CredentialPolicy.LockoutDuration = 0 })
 	ctx := context.Background()
 	for range 3 {
-		e.svc.Authenticate(ctx, "bob", "0")
+		e.svc.Authenticate(ctx, provision.Credentials{UserID: "bob", Secret: "0"})
 	}
 	e.clock.Advance(1000 * time.Hour)
-	if _, err := e.svc.Authenticate(ctx, "bob", "12345"); !errors.Is(err, provision.ErrAccountLocked) {
+	if _, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "bob", Secret: "12345"}); !errors.Is(err, provision.ErrAccountLocked) {
 		t.Fatalf("got %v, want locked until an administrator unlocks", err)
 	}
 }
@@ -337,22 +343,22 @@ func TestAuthModes(t *testing.T) {
 			c.Cluster.AuthMode = provision.AuthUsersAndAdmin
 			c.Cluster.AuthCode = "778899"
 		})
-		if _, err := e.svc.Authenticate(ctx, "bob", "778899"); err != nil {
+		if _, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "bob", Secret: "778899"}); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("users mode refuses the authentication code", func(t *testing.T) {
 		e := newEnv(t, func(c *configs.Config) { c.Cluster.AuthCode = "778899" })
-		if _, err := e.svc.Authenticate(ctx, "bob", "778899"); !errors.Is(err, provision.ErrAuthFailed) {
+		if _, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "bob", Secret: "778899"}); !errors.Is(err, provision.ErrAuthFailed) {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("none needs only the user ID or self-service ID", func(t *testing.T) {
 		e := newEnv(t, func(c *configs.Config) { c.Cluster.AuthMode = provision.AuthNone })
-		if u, err := e.svc.Authenticate(ctx, "2003", ""); err != nil || u.ID != "carol" {
+		if u, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "2003", Secret: ""}); err != nil || u.ID != "carol" {
 			t.Fatalf("self-service ID: %v %v", u.ID, err)
 		}
-		if _, err := e.svc.Authenticate(ctx, "nobody", ""); !errors.Is(err, provision.ErrAuthFailed) {
+		if _, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "nobody", Secret: ""}); !errors.Is(err, provision.ErrAuthFailed) {
 			t.Fatalf("unknown user: %v", err)
 		}
 	})
@@ -374,7 +380,7 @@ func TestQuickAdd(t *testing.T) {
 	if u.UserProfile != "Standard User Profile" || d.Name != "SEP001122334455" || d.Owner != "erin" || d.Lines[0].DN != "2005" {
 		t.Fatalf("quick add: %+v %+v", u, d)
 	}
-	if _, err := e.svc.Authenticate(ctx, "erin", "2468"); err != nil {
+	if _, err := e.svc.Authenticate(ctx, provision.Credentials{UserID: "erin", Secret: "2468"}); err != nil {
 		t.Fatal(err)
 	}
 	// The same MAC again is a duplicate, and the user is not half-created.
@@ -398,7 +404,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if _, err := e.svc.SelfProvision(ctx, d.Name, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	e.svc.Authenticate(ctx, "bob", "0")
+	e.svc.Authenticate(ctx, provision.Credentials{UserID: "bob", Secret: "0"})
 	want, _ := e.st.Devices(ctx, provision.DeviceFilter{})
 	e.st.Close()
 
@@ -568,7 +574,7 @@ func TestSecretCosts(t *testing.T) {
 		t.Errorf("password hash %q, want cost %s", u.PasswordHash, want)
 	}
 	for _, secret := range []string{"24680", "erin-password"} {
-		if _, err := c.Svc.Authenticate(ctx, "erin", secret); err != nil {
+		if _, err := c.Svc.Authenticate(ctx, provision.Credentials{UserID: "erin", Secret: secret}); err != nil {
 			t.Errorf("Authenticate with %q: %v", secret, err)
 		}
 	}

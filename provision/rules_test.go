@@ -21,7 +21,7 @@ func provisionUpTo(t *testing.T, e *env, user string, first, n int) {
 	ctx := context.Background()
 	for i := range n {
 		d := e.autoRegister(t, mac(first+i), 36224)
-		if _, err := e.svc.Login(ctx, d.Name, user, "12345"); err != nil {
+		if _, err := e.svc.Login(ctx, d.Name, provision.Credentials{UserID: user, Secret: "12345"}); err != nil {
 			t.Fatalf("phone %d login: %v", i+1, err)
 		}
 		if _, err := e.svc.SelfProvision(ctx, d.Name, user); err != nil {
@@ -29,7 +29,7 @@ func provisionUpTo(t *testing.T, e *env, user string, first, n int) {
 		}
 	}
 	d := e.autoRegister(t, mac(first+n), 36224)
-	if _, err := e.svc.Login(ctx, d.Name, user, "12345"); !errors.Is(err, provision.ErrDeviceLimit) {
+	if _, err := e.svc.Login(ctx, d.Name, provision.Credentials{UserID: user, Secret: "12345"}); !errors.Is(err, provision.ErrDeviceLimit) {
 		t.Fatalf("phone %d login: %v; want %s", n+1, err, provision.CodeDeviceLimit)
 	}
 	if _, err := e.svc.SelfProvision(ctx, d.Name, user); !errors.Is(err, provision.ErrDeviceLimit) {

@@ -77,7 +77,3 @@ func VerifySecret(hash, secret string) bool {
 	}
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
-
-// dummyHash is verified against when a user does not exist, so that a
-// login for an unknown user takes as long as one for a known user.
-var dummyHash, _ = HashSecret("selfprov-dummy", DefaultPINHashIterations)

@@ -28,6 +28,10 @@ type Options struct {
 	// created, e.g. "#SERVICEHOST#" → "192.0.2.10:8080", so stored
 	// templates follow the daemon's advertised address.
 	URLVars map[string]string
+	// FailedLogins limits failed logins per source address (zero value:
+	// DefaultFailedLoginsPerSource in DefaultFailedLoginWindow; a negative
+	// PerSource: no limit).
+	FailedLogins FailedLoginLimit
 }
 
 // Service is the provisioning core. Adapters decode their protocol, call a
@@ -54,6 +58,15 @@ type Service struct {
 	userLocks [64]sync.Mutex // serialise credential updates per user
 	seed      maphash.Seed
 	urlVars   *strings.Replacer // Options.URLVars, built once
+
+	sources *sourceGuard // failed logins per source address
+	unknown *unknownIDs  // failed logins of IDs that name no user
+	// verify checks a secret against a hash (VerifySecret; tests count
+	// the calls). Unknown users and missing secrets are verified against
+	// the dummy hashes, made at the service's costs, so that every failed
+	// login costs the same whoever it names.
+	verify                  func(hash, secret string) bool
+	dummyPIN, dummyPassword string
 }
 
 type notifierBox struct{ n Notifier }
@@ -87,6 +100,20 @@ func New(opts Options) (*Service, error) {
 		pairs = append(pairs, k, v)
 	}
 	s.urlVars = strings.NewReplacer(pairs...)
+	limit := opts.FailedLogins
+	if limit.PerSource == 0 {
+		limit.PerSource = DefaultFailedLoginsPerSource
+	}
+	s.sources = newSourceGuard(limit)
+	s.unknown = newUnknownIDs()
+	s.verify = VerifySecret
+	var err error
+	if s.dummyPIN, err = s.HashPIN(newUUID()); err != nil {
+		return nil, err
+	}
+	if s.dummyPassword, err = s.HashSecret(newUUID()); err != nil {
+		return nil, err
+	}
 	for _, m := range opts.Models {
 		if err := ValidateModel(m); err != nil {
 			return nil, err
@@ -353,23 +380,76 @@ func firstDN(d Device) string {
 	return d.Lines[0].DN
 }
 
-// Authenticate checks a user's PIN or password (or, in users-and-admin
-// mode, the system authentication code; in none mode, nothing) under the
-// credential policy. A locked account answers ErrAccountLocked whatever
-// the secret, so a lockout never reveals whether a PIN was right.
-func (s *Service) Authenticate(ctx context.Context, userID, secret string) (User, error) {
-	if userID == "" || len(userID) > 128 || len(secret) > 128 {
-		VerifySecret(dummyHash, secret)
-		return User{}, ErrAuthFailed
+// Authenticate checks a login of the self-provisioning flow (phone screens,
+// IVR): the user's PIN or password, or in users-and-admin mode also the
+// system authentication code, or in none mode nothing, under the
+// credential policy and the per-source limit of failed logins.
+//
+// A locked account answers ErrAccountLocked whatever the secret, so a
+// lockout never reveals whether a PIN was right. An ID that names no user
+// fails and locks as a real account does, after the same hash work, so
+// answers and timing do not tell whether a user exists.
+func (s *Service) Authenticate(ctx context.Context, c Credentials) (User, error) {
+	return s.authenticate(ctx, c, false)
+}
+
+// AuthenticateUser checks a user's own credentials (PIN or password), as
+// the user-facing HTTP APIs and AXL's doAuthenticateUser need them,
+// whatever the self-provisioning authentication mode. Policy and limits
+// are those of Authenticate.
+func (s *Service) AuthenticateUser(ctx context.Context, c Credentials) (User, error) {
+	return s.authenticate(ctx, c, true)
+}
+
+func (s *Service) authenticate(ctx context.Context, c Credentials, own bool) (User, error) {
+	src := sourceKey(c.Source)
+	if retry := s.sources.begin(src, s.clock.Now()); retry > 0 {
+		return User{}, tooManyAttemptsError{retry}
 	}
+	u, err := s.checkCredentials(ctx, c.UserID, c.Secret, own)
+	failed := errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrAccountLocked)
+	if s.sources.end(src, failed, s.clock.Now()) {
+		s.log.Warn("failed logins from one source reached the limit; its logins are refused for the window",
+			"source", src.String(), "limit", s.sources.limit.PerSource, "window", s.sources.limit.Window.String(), "code", CodeTooManyAttempts)
+	}
+	return u, err
+}
+
+func (s *Service) checkCredentials(ctx context.Context, userID, secret string, own bool) (User, error) {
 	c, err := s.Cluster(ctx)
 	if err != nil {
 		return User{}, err
 	}
+	mode := c.AuthMode
+	if own {
+		mode = AuthUsers
+	}
+	if userID == "" || len(userID) > maxClientField || len(secret) > 128 {
+		s.secretMatches(nil, secret, c, mode)
+		return User{}, ErrAuthFailed
+	}
+	now := s.clock.Now()
+	policy := c.CredentialPolicy
 	u, unlock, err := s.lockUser(ctx, userID)
 	if errors.Is(err, ErrUserNotFound) {
-		if c.AuthMode != AuthNone {
-			VerifySecret(dummyHash, secret)
+		if mode == AuthNone {
+			return User{}, ErrAuthFailed
+		}
+		if s.unknown.locked(userID, policy, now) {
+			return User{}, ErrAccountLocked
+		}
+		s.secretMatches(nil, secret, c, mode)
+		locked := s.unknown.fail(userID, policy, now)
+		// The write a real account's failure makes, here matching no row,
+		// so that the store's share of the time is alike too (without it an
+		// unknown ID answered ~10% faster). A user created with this ID
+		// meanwhile has this empty state anyway.
+		if err := s.store.SetCredentialState(ctx, userID, CredentialState{}); err != nil && !errors.Is(err, ErrUserNotFound) {
+			return User{}, err
+		}
+		if locked {
+			s.log.Warn("unknown user ID locked", "user", clip(userID), "code", CodeAccountLocked)
+			return User{}, ErrAccountLocked
 		}
 		return User{}, ErrAuthFailed
 	}
@@ -377,24 +457,14 @@ func (s *Service) Authenticate(ctx context.Context, userID, secret string) (User
 		return User{}, err
 	}
 	defer unlock()
-	if c.AuthMode == AuthNone {
+	if mode == AuthNone {
 		return u, nil
 	}
-	now := s.clock.Now()
-	policy := c.CredentialPolicy
-	st := u.Credential
-	if !st.LockedAt.IsZero() {
-		if policy.LockoutDuration == 0 || now.Before(st.LockedAt.Add(policy.LockoutDuration)) {
-			return User{}, ErrAccountLocked
-		}
-		st = CredentialState{} // the lockout has run out
+	st, locked := policy.current(u.Credential, now)
+	if locked {
+		return User{}, ErrAccountLocked
 	}
-
-	ok := secret != "" && (VerifySecret(u.PINHash, secret) || VerifySecret(u.PasswordHash, secret))
-	if !ok && secret != "" && c.AuthMode == AuthUsersAndAdmin && c.AuthCodeHash != "" {
-		ok = VerifySecret(c.AuthCodeHash, secret)
-	}
-	if ok {
+	if s.secretMatches(&u, secret, c, mode) {
 		if st != u.Credential || st.FailedAttempts > 0 {
 			if err := s.store.SetCredentialState(ctx, u.ID, CredentialState{}); err != nil {
 				return User{}, err
@@ -403,15 +473,7 @@ func (s *Service) Authenticate(ctx context.Context, userID, secret string) (User
 		u.Credential = CredentialState{}
 		return u, nil
 	}
-
-	if st.FailedAttempts == 0 || (policy.ResetCounterAfter > 0 && now.Sub(st.FirstFailure) >= policy.ResetCounterAfter) {
-		st = CredentialState{FirstFailure: now}
-	}
-	st.FailedAttempts++
-	locked := policy.FailedLogonThreshold > 0 && st.FailedAttempts >= policy.FailedLogonThreshold
-	if locked {
-		st.LockedAt = now
-	}
+	st, locked = policy.failed(st, now)
 	if err := s.store.SetCredentialState(ctx, u.ID, st); err != nil {
 		return User{}, err
 	}
@@ -422,7 +484,31 @@ func (s *Service) Authenticate(ctx context.Context, userID, secret string) (User
 	return User{}, ErrAuthFailed
 }
 
-// lockUser reads a user by ID or self-service ID under the user's
+// secretMatches verifies secret against the user's PIN, then password,
+// then (users-and-admin mode) the system authentication code, stopping at
+// the first match. A missing hash, or a nil user, is verified against a
+// dummy of the same cost, so a failure does the same work for every user
+// and for none.
+func (s *Service) secretMatches(u *User, secret string, c Cluster, mode AuthMode) bool {
+	var pin, password string
+	if u != nil {
+		pin, password = u.PINHash, u.PasswordHash
+	}
+	check := func(hash, dummy string) bool {
+		if hash == "" {
+			s.verify(dummy, secret)
+			return false
+		}
+		return s.verify(hash, secret)
+	}
+	ok := check(pin, s.dummyPIN) || check(password, s.dummyPassword)
+	if !ok && mode == AuthUsersAndAdmin && c.AuthCodeHash != "" {
+		ok = s.verify(c.AuthCodeHash, secret)
+	}
+	return ok && u != nil && secret != ""
+}
+
+// lockUser reads a user by ID, self-service ID or email under the user's
 // credential lock, so the state read is the latest: a concurrent failure
 // may just have locked the account. The lock is keyed by the user ID, so
 // a user typed by self-service ID is read again under that lock.
@@ -430,6 +516,9 @@ func (s *Service) lockUser(ctx context.Context, userID string) (User, func(), er
 	mu := s.userLock(userID)
 	mu.Lock()
 	u, err := s.store.User(ctx, userID)
+	if errors.Is(err, ErrUserNotFound) && strings.Contains(userID, "@") {
+		u, err = s.userByEmail(ctx, userID)
+	}
 	if err == nil && u.ID != userID {
 		mu.Unlock()
 		mu = s.userLock(u.ID)
@@ -471,12 +560,22 @@ type Plan struct {
 // Login runs the self-provisioning checks in the product's order for a
 // phone and the credentials typed on it. The returned Plan is shown on the
 // confirm screen.
-func (s *Service) Login(ctx context.Context, deviceName, userID, secret string) (Plan, error) {
+func (s *Service) Login(ctx context.Context, deviceName string, c Credentials) (Plan, error) {
+	return s.login(ctx, deviceName, c, false)
+}
+
+// LoginUser is Login with the user's own credentials whatever the
+// authentication mode (AuthenticateUser), for the UDS private resources.
+func (s *Service) LoginUser(ctx context.Context, deviceName string, c Credentials) (Plan, error) {
+	return s.login(ctx, deviceName, c, true)
+}
+
+func (s *Service) login(ctx context.Context, deviceName string, c Credentials, own bool) (Plan, error) {
 	dev, err := s.autoRegisteredDevice(ctx, deviceName)
 	if err != nil {
 		return Plan{}, err
 	}
-	u, err := s.Authenticate(ctx, userID, secret)
+	u, err := s.authenticate(ctx, c, own)
 	if err != nil {
 		return Plan{}, err
 	}

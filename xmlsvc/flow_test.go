@@ -41,11 +41,18 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatalf("idle URL %q (%v)", dev.Settings.IdleURL, err)
 			}
 			start := f.idle + "?name=" + dev.Name
-			in := e.get(t, start, headerModelName, "CP-8845").input(t)
-			if !strings.HasPrefix(in.URL, e.base+f.login+"?") {
-				t.Fatalf("login URL %q does not stay on %s", in.URL, f.login)
+			var auth []string // the UDS mount: alice's own credentials on every request
+			var conf *phonexml.Text
+			if f.basic {
+				auth = basicAuth("alice", "12345")
+				conf = e.get(t, start, append(auth, headerModelName, "CP-8845")...).text(t)
+			} else {
+				in := e.get(t, start, headerModelName, "CP-8845").input(t)
+				if !strings.HasPrefix(in.URL, e.base+f.login+"?") {
+					t.Fatalf("login URL %q does not stay on %s", in.URL, f.login)
+				}
+				conf = e.get(t, phonexml.SubmitURL(in.URL, [2]string{"userid", "alice"}, [2]string{"pin", "12345"})).text(t)
 			}
-			conf := e.get(t, phonexml.SubmitURL(in.URL, [2]string{"userid", "alice"}, [2]string{"pin", "12345"})).text(t)
 			if !strings.Contains(conf.Text, "extension 2001") {
 				t.Fatalf("confirm screen %+v", conf)
 			}
@@ -53,7 +60,7 @@ func TestEndToEnd(t *testing.T) {
 			if !strings.HasPrefix(cont, e.base+f.confirm+"?") {
 				t.Fatalf("Continue URL %q", cont)
 			}
-			ok := e.get(t, cont)
+			ok := e.get(t, cont, auth...)
 			close(e.notifier.gate) // the screen is read: a reset may arrive now
 			if x := ok.text(t); x.Prompt != "Provisioned" || !strings.Contains(x.Text, "2001") {
 				t.Fatalf("success screen %s", ok.body)
@@ -92,12 +99,16 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("next phone got %s, want the released %s", next.Lines[0].DN, autoDN)
 			}
 			// Coming back to the idle URL now says so.
-			if p := e.get(t, start); p.code() != provision.CodeDeviceNotAutoReg {
+			if p := e.get(t, start, auth...); p.code() != provision.CodeDeviceNotAutoReg {
 				t.Errorf("idle after provisioning: %s", p.body)
 			}
 			// One log line per step with device and code.
 			logs := e.logs.String()
-			for _, step := range []string{"login", "confirm"} {
+			steps := []string{"login", "confirm"}
+			if f.basic {
+				steps[0] = "idle" // the idle URL logs in with the Basic credentials
+			}
+			for _, step := range steps {
 				if !logHas(t, logs, map[string]string{"step": step, "device": dev.Name, "code": "OK", "flow": f.name}) {
 					t.Errorf("no log line for step %s in\n%s", step, logs)
 				}
@@ -171,6 +182,12 @@ func TestEveryOutcomeCode(t *testing.T) {
 			for _, pin := range []string{"1", "2", "3"} {
 				e.login(t, d.Name, "alice", pin)
 			}
+			return e.login(t, d.Name, "alice", "12345")
+		}},
+		{"too many attempts", provision.CodeTooManyAttempts, func(c *configs.Config) { c.SelfProvisioning.FailedLoginsPerSource = 2 }, nil, func(t *testing.T, e *env) page {
+			d := e.autoRegister(t, 1, 36224)
+			e.login(t, d.Name, "bob", "1")
+			e.login(t, d.Name, "nobody", "1")
 			return e.login(t, d.Name, "alice", "12345")
 		}},
 		{"not allowed", provision.CodeNotAllowed, func(c *configs.Config) { c.UserProfiles[0].AllowSelfProvision = false }, nil, loginAs(36224, "alice", "12345")},
@@ -250,7 +267,7 @@ func TestEveryOutcomeCode(t *testing.T) {
 	}
 	for _, code := range []string{provision.CodeAuthFailed, provision.CodeAccountLocked, provision.CodeNotAllowed,
 		provision.CodeNoPrimaryExtension, provision.CodeDeviceLimit, provision.CodeInvalidModel, provision.CodeTemplateNotFound,
-		provision.CodeDeviceNotFound, provision.CodeDeviceNotAutoReg, provision.CodeDuplicate} {
+		provision.CodeDeviceNotFound, provision.CodeDeviceNotAutoReg, provision.CodeDuplicate, provision.CodeTooManyAttempts} {
 		if !seen[code] {
 			t.Errorf("outcome %s not reached", code)
 		}
@@ -360,6 +377,16 @@ func TestAuthModes(t *testing.T) {
 		}
 		if p := e.login(t, d.Name, "bob", "Adm1nCod"); p.code() != provision.CodeAuthFailed {
 			t.Fatalf("wrong code: %s", p.body)
+		}
+		// Pushes to a user's phone need the user's own credentials, not the
+		// system authentication code.
+		if _, err := e.svc.SelfProvision(context.Background(), d.Name, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		for secret, want := range map[string]string{"Adm1nCode": "UNAUTHORIZED", "12345": "AUTHORIZED"} {
+			if p := e.get(t, PathAuthenticate+"?UserID=bob&Password="+secret+"&devicename="+d.Name); string(p.body) != want {
+				t.Errorf("authenticationURL with %s: %q, want %s", secret, p.body, want)
+			}
 		}
 	})
 	t.Run("users", func(t *testing.T) {

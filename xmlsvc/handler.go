@@ -3,6 +3,7 @@ package xmlsvc
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,17 +22,36 @@ const (
 	codeTokenInvalid     = "CONFIRM_TOKEN_INVALID"
 	codeMethodNotAllowed = "METHOD_NOT_ALLOWED"
 	codeRenderFailed     = "RENDER_FAILED"
+	codeAuthRequired     = "AUTH_REQUIRED"
 )
+
+// challenge is the WWW-Authenticate of the UDS mount's 401 answers.
+const challenge = `Basic realm="selfprov", charset="UTF-8"`
+
+// udsStatus maps the codes that are about the credentials to HTTP
+// statuses on the UDS mount, where clients authenticate over HTTP Basic;
+// every other answer is a screen with 200, as on the phones' mount.
+var udsStatus = map[string]int{
+	codeAuthRequired:              http.StatusUnauthorized,
+	provision.CodeAuthFailed:      http.StatusUnauthorized,
+	provision.CodeAccountLocked:   http.StatusUnauthorized,
+	provision.CodeUserMismatch:    http.StatusForbidden,
+	provision.CodeTooManyAttempts: http.StatusTooManyRequests,
+}
 
 // flow is one mount of the self-provisioning screens.
 type flow struct {
 	name                       string // metric and log label: xps, uds
 	idle, login, confirm, exit string
+	// basic: every request carries the user's own credentials over HTTP
+	// Basic (the UDS private resources, SPEC §7); the login is those
+	// credentials, so the idle URL answers the confirm screen at once.
+	basic bool
 }
 
 var (
 	xpsFlow = flow{name: "xps", idle: PathIdle, login: PathLogin, confirm: PathConfirm, exit: PathExit}
-	udsFlow = flow{name: "uds", idle: PathUDS, login: PathUDS + "/login", confirm: PathUDS + "/confirm", exit: PathUDS + "/exit"}
+	udsFlow = flow{name: "uds", idle: PathUDS, login: PathUDS + "/login", confirm: PathUDS + "/confirm", exit: PathUDS + "/exit", basic: true}
 )
 
 func (s *Server) routes() {
@@ -53,7 +73,8 @@ type call struct {
 	base   string // scheme://host of the screens' URLs
 	device string // canonical name once known
 	user   string
-	family string // catalogue family of the device, once known
+	family string                // catalogue family of the device, once known
+	creds  provision.Credentials // HTTP Basic, on a flow.basic mount
 }
 
 func (c *call) layout() layout { return phoneLayout(c.r, c.family) }
@@ -91,13 +112,26 @@ func (s *Server) step(f flow, name string, fn func(context.Context, *call) resul
 			res = s.outcome(c, &provision.Error{Code: codeMethodNotAllowed, Message: "Phones request screens with GET."})
 		} else if q, err := parseQuery(r.URL.RawQuery); err != nil {
 			res = s.outcome(c, &provision.Error{Code: provision.CodeInvalid, Message: "The request is not valid: " + strings.TrimPrefix(err.Error(), "query: ") + "."})
+		} else if user, secret, ok := r.BasicAuth(); f.basic && !ok {
+			c.q = q
+			res = s.outcome(c, &provision.Error{Code: codeAuthRequired, Message: "Sign in with your user ID or email and your password or PIN."})
 		} else {
 			c.q = q
+			c.creds = provision.Credentials{UserID: user, Secret: secret, Source: provision.ParseSource(r.RemoteAddr)}
 			res = fn(r.Context(), c)
 		}
 		status := http.StatusOK
 		if res.code == codeMethodNotAllowed {
 			status = http.StatusMethodNotAllowed
+		}
+		if st, ok := udsStatus[res.code]; ok && f.basic {
+			status = st
+			if st == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", challenge)
+			}
+			if ra := provision.RetryAfter(res.err); ra > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ra.Seconds()))))
+			}
 		}
 		code := res.code
 		if code == "" {
@@ -222,6 +256,9 @@ func (c *call) deviceParam() (string, error) {
 // idle opens the flow: the first check (the device exists and is
 // auto-registered), then the login screen.
 func (s *Server) idle(ctx context.Context, c *call) result {
+	if c.f.basic {
+		return s.login(ctx, c)
+	}
 	name, err := c.deviceParam()
 	if err != nil {
 		return s.outcome(c, err)
@@ -248,22 +285,28 @@ func (s *Server) login(ctx context.Context, c *call) result {
 	if err != nil {
 		return s.outcome(c, err)
 	}
-	userID, secret := c.q["userid"], c.q["pin"]
-	c.user = clip(userID, 64)
-	for _, chk := range []error{checkField("User ID", userID), checkField("PIN", secret)} {
-		if chk != nil {
-			s.m.logins.WithLabelValues("invalid").Inc()
-			return s.outcome(c, &provision.Error{Code: provision.CodeInvalid, Message: chk.Error() + "."})
+	var plan provision.Plan
+	if c.f.basic {
+		c.user = clip(c.creds.UserID, 64)
+		plan, err = s.svc.LoginUser(ctx, name, c.creds)
+	} else {
+		userID, secret := c.q["userid"], c.q["pin"]
+		c.user = clip(userID, 64)
+		for _, chk := range []error{checkField("User ID", userID), checkField("PIN", secret)} {
+			if chk != nil {
+				s.m.logins.WithLabelValues("invalid").Inc()
+				return s.outcome(c, &provision.Error{Code: provision.CodeInvalid, Message: chk.Error() + "."})
+			}
 		}
+		cl, cerr := s.svc.Cluster(ctx)
+		if cerr != nil {
+			return s.outcome(c, cerr)
+		}
+		if cl.AuthMode == provision.AuthNone {
+			secret = "" // the login screen asks for no PIN in this mode
+		}
+		plan, err = s.svc.Login(ctx, name, provision.Credentials{UserID: userID, Secret: secret, Source: provision.ParseSource(c.r.RemoteAddr)})
 	}
-	cl, err := s.svc.Cluster(ctx)
-	if err != nil {
-		return s.outcome(c, err)
-	}
-	if cl.AuthMode == provision.AuthNone {
-		secret = "" // the login screen asks for no PIN in this mode
-	}
-	plan, err := s.svc.Login(ctx, name, userID, secret)
 	switch code := provision.CodeOf(err); code {
 	case "":
 		s.m.logins.WithLabelValues("ok").Inc()
@@ -272,6 +315,8 @@ func (s *Server) login(ctx context.Context, c *call) result {
 	case provision.CodeAccountLocked:
 		s.m.logins.WithLabelValues("locked").Inc()
 		s.m.lockouts.Inc()
+	case provision.CodeTooManyAttempts:
+		s.m.logins.WithLabelValues("too_many_attempts").Inc()
 	case "INTERNAL":
 		s.m.logins.WithLabelValues("error").Inc()
 	default:
@@ -304,7 +349,12 @@ func (s *Server) confirm(ctx context.Context, c *call) result {
 		return s.outcome(c, &provision.Error{Code: codeTokenInvalid, Message: "This confirmation is not valid: it was used, expired, or belongs to another phone. Start again."})
 	}
 	c.user = user
-	dev, err := s.svc.SelfProvision(ctx, name, user)
+	var dev provision.Device
+	if c.f.basic {
+		dev, err = s.svc.SelfProvisionAs(ctx, name, user, c.creds)
+	} else {
+		dev, err = s.svc.SelfProvision(ctx, name, user)
+	}
 	if err != nil {
 		return s.outcome(c, err)
 	}
@@ -327,7 +377,12 @@ func (s *Server) reset(device string) {
 
 // exit leaves the device as it was and drops its pending confirmation
 // when the token matches.
-func (s *Server) exit(_ context.Context, c *call) result {
+func (s *Server) exit(ctx context.Context, c *call) result {
+	if c.f.basic {
+		if _, err := s.svc.AuthenticateUser(ctx, c.creds); err != nil {
+			return s.outcome(c, err)
+		}
+	}
 	if name, err := c.deviceParam(); err == nil {
 		if tok := c.q["token"]; tok != "" && checkField("token", tok) == nil {
 			if user, err := s.tokens.take(name, tok); err == nil {
@@ -399,7 +454,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) {
 		code = provision.CodeAuthFailed
 		return
 	}
-	u, err := s.svc.Authenticate(ctx, userID, secret)
+	// The user's own PIN or password: the system authentication code opens
+	// the login screen in users-and-admin mode, not the user's phone.
+	u, err := s.svc.AuthenticateUser(ctx, provision.Credentials{UserID: userID, Secret: secret, Source: provision.ParseSource(r.RemoteAddr)})
 	if err != nil {
 		code = provision.CodeOf(err)
 		if code == provision.CodeAccountLocked {

@@ -33,6 +33,7 @@ var phoneMessages = map[string]string{
 	provision.CodeDuplicate:          provision.CodeDuplicate + " " + provision.ErrDuplicate.Message, // the product's words
 	provision.CodeUserNotFound:       "User ID or PIN not valid.",
 	provision.CodeUnavailable:        "The service is busy. Try again shortly.",
+	provision.CodeTooManyAttempts:    "Too many failed logins from this network. Try again later.",
 	"INTERNAL":                       "The system could not complete this. Try again later.",
 }
 
@@ -60,7 +61,7 @@ func isSentinel(pe *provision.Error) bool {
 		provision.ErrInvalid, provision.ErrDeviceNotFound, provision.ErrDeviceNotAutoReg, provision.ErrAuthFailed,
 		provision.ErrAccountLocked, provision.ErrNotAllowed, provision.ErrNoPrimaryExtension, provision.ErrDeviceLimit,
 		provision.ErrInvalidModel, provision.ErrTemplateNotFound, provision.ErrDuplicate, provision.ErrUserNotFound,
-		provision.ErrUnavailable,
+		provision.ErrUnavailable, provision.ErrTooManyAttempts,
 	} {
 		if pe == s {
 			return true

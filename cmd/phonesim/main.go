@@ -314,7 +314,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		macFlag   = fs.String("mac", "", "the phone's MAC (default a random locally administered one)")
 		model     = fs.String("model", "8845", "phone model")
 		user      = fs.String("user", "", "user ID to self-provision as")
-		pin       = fs.String("pin", "", "the user's PIN")
+		pin       = fs.String("pin", "", "the user's PIN (a Webex client signs in with -user and -pin over HTTP Basic)")
 		extension = fs.String("extension", "", "the user's primary extension, checked at the end")
 		platform  = fs.String("platform", "windows", "Webex App platform for -mode webex")
 		verbose   = fs.Bool("v", false, "print every message in full")

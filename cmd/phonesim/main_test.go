@@ -121,6 +121,32 @@ func TestCheckAgainstFakeCluster(t *testing.T) {
 	}
 }
 
+// TestWebexAgainstFakeCluster: check and run in mode webex sign in with
+// the users' own ID and PIN; a wrong PIN fails with its code.
+func TestWebexAgainstFakeCluster(t *testing.T) {
+	c, err := phonesimtest.Start(phonesimtest.User{ID: "alice", PIN: "12345", Extension: "2001"}, phonesimtest.User{ID: "bob", PIN: "2468", Extension: "2002"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	flags := append(fakeFlags(c), "-mode", "webex", "-webex", c.ServicesURL)
+	code, out, errOut := runBin(t, append([]string{"check"}, append(flags, "-user", "alice", "-pin", "12345", "-extension", "2001")...)...)
+	if code != 0 || !strings.Contains(out, "(as alice)") {
+		t.Fatalf("check: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ = runBin(t, append([]string{"check"}, append(flags, "-user", "alice", "-pin", "1")...)...)
+	if code != 1 || !strings.Contains(out, "AUTH_FAILED") {
+		t.Errorf("check with a wrong PIN: exit %d, want 1 naming AUTH_FAILED:\n%s", code, out)
+	}
+	usersFile := filepath.Join(t.TempDir(), "users.csv")
+	os.WriteFile(usersFile, []byte("userid,pin,extension\nalice,12345,2001\nbob,2468,2002\n"), 0o600)
+	code, out, errOut = runBin(t, append([]string{"run"}, append(flags, "-n", "2", "-users", usersFile, "-json", "-seed", "7")...)...)
+	var rep phonesim.Report
+	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || rep.OK != 2 {
+		t.Fatalf("run: exit %d %v\n%s\n%s", code, err, out, errOut)
+	}
+}
+
 func TestUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"frobnicate"},

@@ -209,6 +209,8 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready cha
 		Logger:  log.With("component", "provision"),
 		Models:  cfg.Models,
 		URLVars: cfg.URLVars(),
+		// Failed logins per source address, across every login path.
+		FailedLogins: cfg.FailedLoginLimit(),
 	})
 	if err != nil {
 		d.closeListeners()

@@ -21,10 +21,21 @@ import (
 func TestDaemonServesClientAutoProvisioning(t *testing.T) {
 	dataDir := t.TempDir()
 	r := startDaemon(t, loopbackFlags(dataDir)...)
-	c := &http.Client{Timeout: 10 * time.Second}
 	base := "http://" + r.addrs.Services
 
-	resp, err := c.Post(base+"/devicemanagement/v1/clientAutoProv/createDevice", "application/json",
+	// Without the user's credentials nothing is created.
+	resp, err := http.Post(base+"/devicemanagement/v1/clientAutoProv/createDevice", "application/json",
+		strings.NewReader(`{"userId":"alice","platform":"android","appVersion":"41.12.0.1234"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic ") {
+		t.Fatalf("createDevice without credentials: %s %q", resp.Status, resp.Header.Get("WWW-Authenticate"))
+	}
+
+	c := &http.Client{Timeout: 10 * time.Second, Transport: basicAuth{"alice", "12345"}}
+	resp, err = c.Post(base+"/devicemanagement/v1/clientAutoProv/createDevice", "application/json",
 		strings.NewReader(`{"userId":"alice","platform":"android","appVersion":"41.12.0.1234"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +107,18 @@ func TestDaemonServesClientAutoProvisioning(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "AUTOPROV_POLICY_DENIED") {
 		t.Fatalf("iphone under desktop-only: %s %s", resp.Status, b)
 	}
+}
+
+// basicAuth adds HTTP Basic credentials to requests that carry no
+// Authorization of their own.
+type basicAuth struct{ user, secret string }
+
+func (b basicAuth) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("Authorization") == "" {
+		r = r.Clone(r.Context())
+		r.SetBasicAuth(b.user, b.secret)
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // registerOnce sends one REGISTER over UDP as a Webex client and returns

@@ -107,7 +107,7 @@ func New(t testing.TB, o Options) *Core {
 		st = o.Wrap(c.Store)
 	}
 	c.Svc, err = provision.New(provision.Options{Store: st, Clock: o.Clock, Logger: o.Logger,
-		Models: cfg.Models, URLVars: cfg.URLVars(), HashIterations: o.HashIterations})
+		Models: cfg.Models, URLVars: cfg.URLVars(), HashIterations: o.HashIterations, FailedLogins: cfg.FailedLoginLimit()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -586,11 +586,23 @@ func (c *Cluster) createDevice(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"code":"BAD_REQUEST"}`, 400)
 		return
 	}
+	id, pin, hasAuth := r.BasicAuth()
 	c.mu.Lock()
 	u, ok := c.users[in.UserID]
-	if !ok {
+	switch {
+	case !hasAuth:
 		c.mu.Unlock()
-		http.Error(w, `{"code":"USER_NOT_FOUND"}`, 404)
+		w.Header().Set("WWW-Authenticate", `Basic realm="phonesimtest"`)
+		http.Error(w, `{"code":"AUTH_REQUIRED"}`, 401)
+		return
+	case c.users[id].PIN != pin || c.users[id].ID == "":
+		c.mu.Unlock()
+		w.Header().Set("WWW-Authenticate", `Basic realm="phonesimtest"`)
+		http.Error(w, `{"code":"AUTH_FAILED"}`, 401)
+		return
+	case !ok || id != u.ID:
+		c.mu.Unlock()
+		http.Error(w, `{"code":"USER_MISMATCH"}`, 403)
 		return
 	}
 	name := "CSF" + strings.ToUpper(u.ID)

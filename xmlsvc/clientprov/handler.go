@@ -45,16 +45,35 @@ var statusOf = map[string]int{
 	provision.CodeAutoProvCoolDown:   http.StatusTooManyRequests,
 	provision.CodeDuplicate:          http.StatusConflict,
 	provision.CodeUnavailable:        http.StatusServiceUnavailable,
+	provision.CodeAuthFailed:         http.StatusUnauthorized,
+	provision.CodeAccountLocked:      http.StatusUnauthorized,
+	provision.CodeUserMismatch:       http.StatusForbidden,
+	provision.CodeTooManyAttempts:    http.StatusTooManyRequests,
+	codeAuthRequired:                 http.StatusUnauthorized,
 	codeTooLarge:                     http.StatusRequestEntityTooLarge,
 	codeMediaType:                    http.StatusUnsupportedMediaType,
 }
 
 // Codes of this adapter, for requests refused before they reach the core.
 const (
-	codeTooLarge  = "REQUEST_TOO_LARGE"
-	codeMediaType = "UNSUPPORTED_MEDIA_TYPE"
-	codeInternal  = "INTERNAL"
+	codeTooLarge     = "REQUEST_TOO_LARGE"
+	codeMediaType    = "UNSUPPORTED_MEDIA_TYPE"
+	codeInternal     = "INTERNAL"
+	codeAuthRequired = "AUTH_REQUIRED"
 )
+
+// challenge is the WWW-Authenticate of every 401: the user's own
+// credentials over HTTP Basic (user ID or email, password or PIN).
+const challenge = `Basic realm="selfprov", charset="UTF-8"`
+
+var errAuthRequired = &requestError{codeAuthRequired, "credentials required: HTTP Basic with your user ID or email and your password or PIN"}
+
+// credentials reads HTTP Basic credentials and the source address of r;
+// ok is false when the request carries no readable Basic credentials.
+func credentials(r *http.Request) (provision.Credentials, bool) {
+	user, secret, ok := r.BasicAuth()
+	return provision.Credentials{UserID: user, Secret: secret, Source: provision.ParseSource(r.RemoteAddr)}, ok
+}
 
 type requestError struct {
 	code string
@@ -82,10 +101,18 @@ func (h *Handler) errorDetail(r *http.Request, err error) (int, ErrorDetail) {
 func (h *Handler) writeJSONError(w http.ResponseWriter, r *http.Request, err error, out *outcome) {
 	status, d := h.errorDetail(r, err)
 	out.code = d.Code
+	errorHeaders(w, status, err)
+	writeJSON(w, status, ErrorBody{Error: d})
+}
+
+// errorHeaders tell a client when to retry and how to authenticate.
+func errorHeaders(w http.ResponseWriter, status int, err error) {
 	if ra := provision.RetryAfter(err); ra > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ra.Seconds()))))
 	}
-	writeJSON(w, status, ErrorBody{Error: d})
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", challenge)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -154,12 +181,17 @@ func (h *Handler) createDevice(w http.ResponseWriter, r *http.Request, out *outc
 			return
 		}
 	}
+	creds, ok := credentials(r)
+	if !ok {
+		h.writeJSONError(w, r, errAuthRequired, out)
+		return
+	}
 	req, err := DecodeCreateRequest(http.MaxBytesReader(w, r.Body, h.maxBody), h.maxBody)
 	if err != nil {
 		h.writeJSONError(w, r, err, out)
 		return
 	}
-	d, created, err := h.svc.AutoProvisionClient(r.Context(), provision.ClientRequest{
+	d, created, err := h.svc.SignInClient(r.Context(), creds, provision.ClientRequest{
 		User: req.UserID, Email: req.Email, Platform: req.Platform, AppVersion: req.AppVersion,
 	})
 	if err != nil {

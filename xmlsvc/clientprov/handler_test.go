@@ -33,7 +33,13 @@ type env struct {
 	clock *coretest.Clock
 	reg   *prometheus.Registry
 	srv   *httptest.Server
+	// user and secret are the HTTP Basic credentials requests carry
+	// (alice's unless a test says otherwise; none when both are empty).
+	user, secret string
 }
+
+// as makes the following requests carry id's credentials.
+func (e *env) as(id, secret string) { e.user, e.secret = id, secret }
 
 // newEnv serves the handler on 127.0.0.1:0 over a fresh store seeded with
 // the demo configuration.
@@ -41,7 +47,7 @@ func newEnv(t testing.TB, change func(*configs.Config)) *env {
 	t.Helper()
 	clock := coretest.NewClock(coretest.Epoch)
 	c := coretest.New(t, coretest.Options{Change: change, Clock: clock})
-	e := &env{svc: c.Svc, st: c.Store, clock: clock, reg: prometheus.NewRegistry()}
+	e := &env{svc: c.Svc, st: c.Store, clock: clock, reg: prometheus.NewRegistry(), user: "alice", secret: "12345"}
 	log := slog.New(slog.DiscardHandler)
 	h, err := clientprov.New(clientprov.Options{Service: e.svc, Logger: log, Registerer: e.reg})
 	if err != nil {
@@ -65,6 +71,9 @@ func (e *env) do(t testing.TB, method, path, contentType, accept string, body io
 	}
 	if accept != "" {
 		req.Header.Set("Accept", accept)
+	}
+	if e.user != "" || e.secret != "" {
+		req.SetBasicAuth(e.user, e.secret)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -135,6 +144,7 @@ selfprov_clientprov_devices_created_total{type="TCT"} 1
 func TestCreateDeviceAllPlatforms(t *testing.T) {
 	e := newEnv(t, nil)
 	want := map[string]string{"windows": "CSFbob", "mac": "CSFbob", "android": "BOTBOB", "iphone": "TCTBOB", "ipad": "TABBOB", "chromebook": "TABBOB"}
+	e.as("bob@example.com", "12345")
 	for _, p := range []string{"windows", "mac", "android", "iphone", "ipad", "chromebook"} {
 		resp, b := e.create(t, body("bob@example.com", p, "41.12"))
 		var got clientprov.CreateResponse
@@ -157,8 +167,8 @@ func TestBadInput(t *testing.T) {
 		status                  int
 		code                    string
 	}{
-		{"unknown user", "application/json", body("nobody", "windows", "41.12"), 404, provision.CodeUserNotFound},
-		{"unknown email", "application/json", body("nobody@example.com", "windows", "41.12"), 404, provision.CodeUserNotFound},
+		{"unknown user", "application/json", body("nobody", "windows", "41.12"), 403, provision.CodeUserMismatch},
+		{"unknown email", "application/json", body("nobody@example.com", "windows", "41.12"), 403, provision.CodeUserMismatch},
 		{"email of another user", "application/json", `{"userId":"alice","email":"bob@example.com","platform":"windows","appVersion":"41.12"}`, 403, provision.CodeAutoProvEmail},
 		{"malformed JSON", "application/json", `{"userId":"alice",`, 400, provision.CodeInvalid},
 		{"not an object", "application/json", `["alice"]`, 400, provision.CodeInvalid},
@@ -173,16 +183,24 @@ func TestBadInput(t *testing.T) {
 		{"version 41.11.9.9999", "application/json", body("alice", "windows", "41.11.9.9999"), 400, provision.CodeAutoProvVersion},
 		{"no version", "application/json", `{"userId":"alice","platform":"windows"}`, 400, provision.CodeAutoProvVersion},
 		{"very long user ID", "application/json", body(long, "windows", "41.12"), 400, provision.CodeInvalid},
-		{"user ID with @", "application/json", body("al@ice", "windows", "41.12"), 404, provision.CodeUserNotFound},
-		{"user ID unicode", "application/json", body("アリス", "windows", "41.12"), 404, provision.CodeUserNotFound},
+		{"user ID with @", "application/json", body("al@ice", "windows", "41.12"), 403, provision.CodeUserMismatch},
+		{"user ID unicode", "application/json", body("アリス", "windows", "41.12"), 403, provision.CodeUserMismatch},
+		{"another user", "application/json", body("bob", "windows", "41.12"), 403, provision.CodeUserMismatch},
 		{"user ID with space", "application/json", body("al ice", "windows", "41.12"), 400, provision.CodeInvalid},
-		{"no primary extension", "application/json", body("dave", "windows", "41.12"), 422, provision.CodeNoPrimaryExtension},
 		{"body too large", "application/json", `{"userId":"` + strings.Repeat("a", 20000) + `"}`, 413, "REQUEST_TOO_LARGE"},
 		{"form content type", "application/x-www-form-urlencoded", `userId=alice`, 415, "UNSUPPORTED_MEDIA_TYPE"},
 		{"bad content type", "application/json; =", body("alice", "windows", "41.12"), 415, "UNSUPPORTED_MEDIA_TYPE"},
 	}
+	tests = append(tests, struct {
+		name, contentType, body string
+		status                  int
+		code                    string
+	}{"no primary extension", "application/json", body("dave", "windows", "41.12"), 422, provision.CodeNoPrimaryExtension})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.code == provision.CodeNoPrimaryExtension {
+				e.as("dave", "12345")
+			}
 			resp, b := e.do(t, http.MethodPost, "/devicemanagement/v1/clientAutoProv/createDevice", tt.contentType, "", strings.NewReader(tt.body))
 			var got clientprov.ErrorBody
 			if err := json.Unmarshal(b, &got); err != nil {
@@ -265,8 +283,9 @@ func TestSupportedServicesGolden(t *testing.T) {
 
 func TestUserDevices(t *testing.T) {
 	e := newEnv(t, func(c *configs.Config) {
-		c.Users = append(c.Users, configs.UserConfig{ID: "o'hara&co", FirstName: "<Ann>", LastName: "O'Hara", PrimaryExtension: "3001", UserProfile: "Standard User Profile"})
+		c.Users = append(c.Users, configs.UserConfig{ID: "o'hara&co", FirstName: "<Ann>", LastName: "O'Hara", PrimaryExtension: "3001", UserProfile: "Standard User Profile", PIN: "4321"})
 	})
+	e.as("o'hara&co", "4321")
 	for _, p := range []string{"windows", "android", "ipad"} {
 		if resp, b := e.create(t, body("o'hara&co", p, "41.12")); resp.StatusCode != http.StatusCreated {
 			t.Fatalf("%s %s", resp.Status, b)
@@ -285,6 +304,7 @@ func TestUserDevices(t *testing.T) {
 		t.Fatalf("%s %+v %v", resp.Status, got, err)
 	}
 
+	e.as("bob", "12345")
 	resp, b = e.do(t, http.MethodGet, "/cucm-uds/user/bob/devices", "", "application/json", nil)
 	if err := json.Unmarshal(b, &got); err != nil || resp.StatusCode != http.StatusOK || len(got.Devices) != 0 || !bytes.Contains(b, []byte(`"devices": []`)) {
 		t.Fatalf("%s %s", resp.Status, b)
@@ -298,10 +318,11 @@ func TestUserDevicesBadInput(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"/cucm-uds/user/nobody/devices", 404, provision.CodeUserNotFound},
+		{"/cucm-uds/user/nobody/devices", 403, provision.CodeUserMismatch},
+		{"/cucm-uds/user/bob/devices", 403, provision.CodeUserMismatch},
 		{"/cucm-uds/user/" + strings.Repeat("x", 3000) + "/devices", 400, provision.CodeInvalid},
-		{"/cucm-uds/user/al@ice/devices", 404, provision.CodeUserNotFound},
-		{"/cucm-uds/user/%E3%82%A2/devices", 404, provision.CodeUserNotFound},
+		{"/cucm-uds/user/al@ice/devices", 403, provision.CodeUserMismatch},
+		{"/cucm-uds/user/%E3%82%A2/devices", 403, provision.CodeUserMismatch},
 		{"/cucm-uds/user/%FF/devices", 400, provision.CodeInvalid},
 	} {
 		resp, b := e.do(t, http.MethodGet, tt.path, "", "", nil)

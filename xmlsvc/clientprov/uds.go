@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"selfprov/provision"
 )
 
 // UDS-like device list. Cisco UDS answers XML; a client that asks for
@@ -28,8 +30,13 @@ func wantsJSON(r *http.Request) bool {
 
 func (h *Handler) userDevices(w http.ResponseWriter, r *http.Request, out *outcome) {
 	asJSON := wantsJSON(r)
-	id := r.PathValue("userid")
-	u, ds, err := h.svc.UserDevices(r.Context(), id)
+	creds, ok := credentials(r)
+	var u provision.User
+	var ds []provision.Device
+	err := error(errAuthRequired)
+	if ok {
+		u, ds, err = h.svc.OwnDevices(r.Context(), creds, r.PathValue("userid"))
+	}
 	if err != nil {
 		if asJSON {
 			h.writeJSONError(w, r, err, out)
@@ -37,6 +44,7 @@ func (h *Handler) userDevices(w http.ResponseWriter, r *http.Request, out *outco
 		}
 		status, d := h.errorDetail(r, err)
 		out.code = d.Code
+		errorHeaders(w, status, err)
 		writeXML(w, status, udsError{ErrorDetail: d})
 		return
 	}
