@@ -243,6 +243,8 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	mux.HandleFunc("PUT "+v1+"/users/{id}/credentials", s.setCredentials)
 	mux.HandleFunc("POST "+v1+"/users/{id}/unlock", s.unlockUser)
 	mux.HandleFunc("POST "+v1+"/quick-add", s.quickAdd)
+	mux.HandleFunc("POST "+v1+"/import/users", s.importCSV(importUsers))
+	mux.HandleFunc("POST "+v1+"/import/phones", s.importCSV(importPhones))
 
 	mux.HandleFunc("GET "+v1+"/devices", s.listDevices)
 	mux.HandleFunc("GET "+v1+"/devices/{name}", s.getDevice)
