@@ -159,6 +159,9 @@ func newLogger(w io.Writer, level string, asJSON bool) *slog.Logger {
 // run is main without os.Exit, so tests can start the daemon in-process.
 // ready, if set, receives the bound addresses once every server serves.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- Addrs) int {
+	if len(args) > 0 && args[0] == "import" {
+		return runImport(ctx, args[1:], stdout, stderr)
+	}
 	o, _, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
