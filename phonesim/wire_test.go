@@ -107,7 +107,38 @@ func TestLoadUsers(t *testing.T) {
 	}
 }
 
+// The import file of selfprovd (columns by name, extra ones ignored) is a
+// users file too; phonesim users writes one.
+func TestLoadUsersReadsTheImportFile(t *testing.T) {
+	us, err := LoadUsers(strings.NewReader("userId,lastName,primaryExtension,pin,email\nerin,Evans,2005,13579,e@x\nfrank,Fisher,,2468,\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(us) != 2 || us[0] != (User{ID: "erin", PIN: "13579", Extension: "2005"}) || us[1] != (User{ID: "frank", PIN: "2468"}) {
+		t.Fatalf("parsed %+v", us)
+	}
+	if _, err := LoadUsers(strings.NewReader("userId,pin\nerin,1,extra\n")); err == nil || !strings.Contains(err.Error(), "line 2: 3 fields, the header names 2") {
+		t.Fatalf("extra field: %v", err)
+	}
+	var b strings.Builder
+	if err := WriteUsers(&b, UsersFile{N: 3, First: 7, Prefix: "sim", Extension: 3000, PIN: "12345", Profile: "Standard User Profile"}); err != nil {
+		t.Fatal(err)
+	}
+	want := "userId,lastName,firstName,primaryExtension,userProfile,pin\n" +
+		"sim00007,User 00007,Sim,3007,Standard User Profile,12345\n" +
+		"sim00008,User 00008,Sim,3008,Standard User Profile,12345\n" +
+		"sim00009,User 00009,Sim,3009,Standard User Profile,12345\n"
+	if b.String() != want {
+		t.Fatalf("WriteUsers:\n%s\nwant:\n%s", b.String(), want)
+	}
+	us, err = LoadUsers(strings.NewReader(b.String()))
+	if err != nil || len(us) != 3 || us[2] != (User{ID: "sim00009", PIN: "12345", Extension: "3009"}) {
+		t.Fatalf("read back %+v, %v", us, err)
+	}
+}
+
 func FuzzLoadUsers(f *testing.F) {
+	f.Add("userId,lastName,pin,primaryExtension\nerin,Evans,1,2005\n") // an import file
 	f.Add("userid,pin\nalice,12345\n")        // header and one user
 	f.Add("bob,1,2002,iphone\r\n")            // all four columns, CRLF
 	f.Add("\"a,b\",\"c\"\"d\"\n#x\n\n")       // quoting and comments

@@ -131,10 +131,22 @@ func TestUsage(t *testing.T) {
 		{"check", "-mac", "xyz"},
 		{"check", "-mode", "nonsense"},
 		{"run", "extra-arg"},
+		{"users", "-n", "0"},
 	} {
 		if code, out, errOut := runBin(t, args...); code != 2 || errOut == "" {
 			t.Errorf("%v: exit %d, want 2 with a message\n%s%s", args, code, out, errOut)
 		}
+	}
+}
+
+func TestUsersWritesTheImportFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.csv")
+	code, _, errOut := runBin(t, "users", "-n", "2", "-o", path)
+	b, err := os.ReadFile(path)
+	want := "userId,lastName,firstName,primaryExtension,userProfile,pin\n" +
+		"sim00000,User 00000,Sim,3000,Standard User Profile,12345\nsim00001,User 00001,Sim,3001,Standard User Profile,12345\n"
+	if code != 0 || err != nil || string(b) != want {
+		t.Fatalf("exit %d (%s), %v:\n%s", code, errOut, err, b)
 	}
 }
 
