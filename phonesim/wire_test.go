@@ -139,10 +139,10 @@ func TestLoadUsersReadsTheImportFile(t *testing.T) {
 
 func FuzzLoadUsers(f *testing.F) {
 	f.Add("userId,lastName,pin,primaryExtension\nerin,Evans,1,2005\n") // an import file
-	f.Add("userid,pin\nalice,12345\n")        // header and one user
-	f.Add("bob,1,2002,iphone\r\n")            // all four columns, CRLF
-	f.Add("\"a,b\",\"c\"\"d\"\n#x\n\n")       // quoting and comments
-	f.Add("x,y,z,windows\nx,y\nx,y,z,ipad\n") // varying field counts
+	f.Add("userid,pin\nalice,12345\n")                                 // header and one user
+	f.Add("bob,1,2002,iphone\r\n")                                     // all four columns, CRLF
+	f.Add("\"a,b\",\"c\"\"d\"\n#x\n\n")                                // quoting and comments
+	f.Add("x,y,z,windows\nx,y\nx,y,z,ipad\n")                          // varying field counts
 	f.Fuzz(func(t *testing.T, s string) {
 		us, err := LoadUsers(strings.NewReader(s))
 		if err != nil {
