@@ -205,3 +205,17 @@ func TestPrintable(t *testing.T) {
 		t.Errorf("printable: %q", got)
 	}
 }
+
+func TestDefaultLocalIPs(t *testing.T) {
+	for _, host := range []string{"127.0.0.1", "localhost", "127.5.6.7"} {
+		ips, note := DefaultLocalIPs(host)
+		if len(ips) != LoopbackSources || ips[0] != "127.0.1.1" || ips[LoopbackSources-1] != "127.0.1.64" || !strings.Contains(note, "sip.ratePerSource") {
+			t.Errorf("%s: %d addresses %v..., %q", host, len(ips), ips[:min(2, len(ips))], note)
+		}
+	}
+	for _, host := range []string{"192.0.2.10", "::1", "pbx.example.com"} {
+		if ips, note := DefaultLocalIPs(host); ips != nil || !strings.Contains(note, "RATE_LIMITED") || !strings.Contains(note, "-local-ip") {
+			t.Errorf("%s: %v, %q", host, ips, note)
+		}
+	}
+}

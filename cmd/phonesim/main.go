@@ -213,6 +213,15 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	env.UA.UDPSockets, env.UA.TCPConns = *udpSockets, *tcpConns
+	if c.localIP == "" {
+		host := c.target
+		if c.sip != "" {
+			host, _, _ = net.SplitHostPort(c.sip)
+		}
+		var note string
+		env.UA.LocalIPs, note = phonesim.DefaultLocalIPs(host)
+		fmt.Fprintln(stderr, "phonesim run:", note)
+	}
 	defer env.UA.Close()
 	fleet := &phonesim.Fleet{
 		N: *n, Mode: phonesim.Mode(c.mode), Mix: mix, Seed: uint16(*seed), First: *first,
@@ -292,6 +301,9 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		fmt.Fprintln(stderr, "phonesim:", err)
 		return exitFailed
+	}
+	if n := rep.Outcomes["RATE_LIMITED"]; n > 0 {
+		fmt.Fprintf(stderr, "phonesim run: %d phones were refused with 503 RATE_LIMITED: the registrar limits requests per source address (sip.ratePerSource); spread the fleet with -local-ip or lower -rate\n", n)
 	}
 	if rep.Unexpected > 0 {
 		return exitFailed

@@ -75,6 +75,25 @@ func TestRunAgainstFakeCluster(t *testing.T) {
 	if strings.Contains(errOut, "\r") {
 		t.Errorf("progress line written to a non-terminal: %q", errOut)
 	}
+	// Toward loopback the fleet comes from many source addresses, as the
+	// registrar limits each, and says so.
+	if !strings.Contains(errOut, "phones spread over 64 source addresses 127.0.1.1-127.0.1.64") {
+		t.Errorf("no word of the source addresses: %q", errOut)
+	}
+	sources := map[string]bool{}
+	for i := range 30 {
+		b, ok := c.Binding(phonesim.FleetMAC(3, i).DeviceName())
+		if !ok {
+			t.Fatalf("no binding for phone %d", i)
+		}
+		sources[b.SourceIP()] = true
+		if !strings.HasPrefix(b.SourceIP(), "127.0.1.") {
+			t.Errorf("phone %d registered from %s", i, b.SourceIP())
+		}
+	}
+	if len(sources) < 2 {
+		t.Errorf("30 phones came from %v", sources)
+	}
 
 	// Wrong PINs: the run fails with the outcome named, exit 1; the table
 	// is the default output.
