@@ -79,7 +79,13 @@ func (s *Server) onRequest(in *inbound) {
 		s.reply(in, 400, "CSeq Method Does Not Match")
 		return
 	}
-	if !s.limiter.allow(in.ap.Addr(), s.clock.Now()) {
+	if ok, report := s.limiter.check(in.ap.Addr(), s.clock.Now()); !ok {
+		if report > 0 {
+			// At most one line per source every reportEvery: a flood must
+			// not flood the log too.
+			s.log.Info("requests rate limited", "source", in.ap.Addr().String(), "method", req.Method.String(),
+				"refused", report, "limit_per_second", s.opts.RatePerSource, "code", "RATE_LIMITED")
+		}
 		s.reply(in, 503, "Service Unavailable", sip.NewHeader("Retry-After", "1"),
 			s.warning("RATE_LIMITED", "too many requests from this address"))
 		return
