@@ -135,3 +135,39 @@ func TestUnknownFieldIsAnError(t *testing.T) {
 		t.Fatalf("Load = %v, want both unknown fields reported", err)
 	}
 }
+
+// Each testdata/invalid-*.yml names the exact problems it must give in
+// "# want: " lines, in order.
+func TestInvalidConfigsGiveTheirExactMessages(t *testing.T) {
+	files, err := filepath.Glob("testdata/invalid-*.yml")
+	if err != nil || len(files) < 5 {
+		t.Fatalf("invalid configs: %v, %v", files, err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, l := range strings.Split(string(data), "\n") {
+			if w, ok := strings.CutPrefix(l, "# want: "); ok {
+				want = append(want, w)
+			}
+		}
+		_, err = Load(f)
+		if err == nil {
+			t.Errorf("%s: accepted", f)
+			continue
+		}
+		if got := strings.Split(err.Error(), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s:\ngot:\n%s\nwant:\n%s", f, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		for _, goName := range []string{"int", "bool", "configs.", "provision.", "time.Duration", "[]"} {
+			for _, l := range strings.Split(err.Error(), "\n") {
+				if strings.Contains(l, " "+goName) || strings.Contains(l, "into "+goName) {
+					t.Errorf("%s: a Go type name in %q", f, l)
+				}
+			}
+		}
+	}
+}
