@@ -4,8 +4,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 
 	"selfprov/provision"
 	"selfprov/store/sqlite"
@@ -169,5 +174,63 @@ func TestInvalidConfigsGiveTheirExactMessages(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// keyPaths lists the leaf keys of t, list items written [].
+func keyPaths(t reflect.Type, path string, out *[]string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == durationType:
+	case t.Kind() == reflect.Struct:
+		for name, ft := range yamlFields(t) {
+			keyPaths(ft, joinPath(path, name), out)
+		}
+		return
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
+		keyPaths(t.Elem(), path+"[]", out)
+		return
+	}
+	*out = append(*out, path)
+}
+
+// demo.yaml shows every key of the configuration, so that no setting is
+// hidden; the model catalogue's keys are shown in models.yaml, which
+// demo.yaml points to.
+func TestDemoShowsEveryKey(t *testing.T) {
+	var want []string
+	keyPaths(reflect.TypeFor[Config](), "", &want)
+	have := map[string]bool{}
+	for _, src := range [][]byte{demoYAML, modelsYAML} {
+		var doc yaml.Node
+		if err := yaml.Unmarshal(src, &doc); err != nil {
+			t.Fatal(err)
+		}
+		lines := map[string]int{}
+		nodeLines(&doc, "", lines)
+		for p := range lines {
+			have[regexp.MustCompile(`\[\d+\]`).ReplaceAllString(p, "[]")] = true
+		}
+	}
+	if len(want) < 60 {
+		t.Fatalf("only %d keys found in the configuration's types: %v", len(want), want)
+	}
+	slices.Sort(want)
+	for _, k := range want {
+		if !have[k] {
+			t.Errorf("configs/demo.yaml does not show %s", k)
+		}
+	}
+	// Every value it shows for a key with a default is that default.
+	demo, err := Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := Default()
+	if demo.DataDir != def.DataDir || demo.Listen != def.Listen || demo.TLS != def.TLS || demo.SIP != def.SIP ||
+		demo.LogLevel != def.LogLevel || demo.Advertise != def.Advertise || demo.AdminToken != def.AdminToken || demo.StaticDir != def.StaticDir {
+		t.Errorf("demo.yaml differs from the defaults:\n%+v\n%+v", demo, def)
 	}
 }
