@@ -210,3 +210,34 @@ func TestIdleURLCarriesTheBoundServicesPort(t *testing.T) {
 		t.Fatalf("idle URL %q, want %q", cfg.IdleURL, want)
 	}
 }
+
+// At start the log says how unknown phones and logins are treated and
+// where every listener is, SIP TLS included when it is off.
+func TestStartupLogSaysWhatIsOn(t *testing.T) {
+	d := startDaemon(t, append(loopbackFlags(t.TempDir()), "-log.level", "info")...)
+	logs := d.stderr.String()
+	for _, want := range []string{
+		`msg="auto-registration on" dn_range=1000-1999 udt="Auto-registration Template" ult="Auto-registration Line Template"`,
+		`msg="self-provisioning authentication" auth_mode=users auth_code_set=false failed_logon_threshold=3`,
+		`msg="selfprovd serving" advertise=127.0.0.1 tftp=` + d.addrs.TFTP + ` config=` + d.addrs.Config + ` sip=` + d.addrs.SIP +
+			` sip_tls="off (tls.cert is not set)" services=` + d.addrs.Services + ` admin=` + d.addrs.Admin,
+		`msg="sip registrar" udp=` + d.addrs.SIP + ` tcp=` + d.addrs.SIP + ` tls="off (tls.cert is not set)" default_expires=120 min_expires=60 rate_per_source="200 requests/s per source address"`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("start-up log lacks\n%s\nlog:\n%s", want, logs)
+		}
+	}
+
+	// Off, as a configuration of one's own may have it.
+	cfg := filepath.Join(t.TempDir(), "off.yaml")
+	os.WriteFile(cfg, []byte("cluster:\n  authMode: users-and-admin\n  autoRegistration: {enabled: false, startDN: \"5000\", endDN: \"5099\"}\n"), 0o600)
+	d = startDaemon(t, append(loopbackFlags(t.TempDir()), "-log.level", "info", "-config", cfg)...)
+	for _, want := range []string{
+		`msg="auto-registration off: unknown phones are refused with AUTOREG_DISABLED" dn_range=5000-5099`,
+		`auth_mode=users-and-admin`,
+	} {
+		if !strings.Contains(d.stderr.String(), want) {
+			t.Errorf("start-up log lacks %s:\n%s", want, d.stderr.String())
+		}
+	}
+}
