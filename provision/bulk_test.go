@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -226,6 +227,7 @@ func TestImport10000UsersAndPhones(t *testing.T) {
 	c := coretest.New(t, coretest.Options{HashIterations: -1}) // the production cost
 	ctx := context.Background()
 	users, phones := bulkFiles(n)
+	cpu0 := cpuTime()
 	start := time.Now()
 	res, err := c.Svc.ImportUsers(ctx, strings.NewReader(users))
 	if err != nil || res.Created != n {
@@ -237,9 +239,12 @@ func TestImport10000UsersAndPhones(t *testing.T) {
 		t.Fatalf("phones: %+v, %v", res, err)
 	}
 	end := time.Now()
-	t.Logf("users: %d rows in %s (%.0f rows/s); phones: %d rows in %s (%.0f rows/s); together %.0f rows/s",
+	cpu := cpuTime() - cpu0
+	// On a shared machine the wall clock also counts other processes; the
+	// process's CPU time says what the import itself costs.
+	t.Logf("users: %d rows in %s (%.0f rows/s); phones: %d rows in %s (%.0f rows/s); together %.0f rows/s, %.0f rows per CPU second",
 		n, usersDone.Sub(start).Round(time.Millisecond), n/usersDone.Sub(start).Seconds(),
-		n, end.Sub(usersDone).Round(time.Millisecond), n/end.Sub(usersDone).Seconds(), 2*n/end.Sub(start).Seconds())
+		n, end.Sub(usersDone).Round(time.Millisecond), n/end.Sub(usersDone).Seconds(), 2*n/end.Sub(start).Seconds(), 2*n/cpu.Seconds())
 	d, err := c.Store.Device(ctx, fmt.Sprintf("SEP0B%010X", n-1))
 	if err != nil || d.Owner != fmt.Sprintf("bulk%05d", n-1) {
 		t.Fatalf("last phone: %+v, %v", d, err)
@@ -261,6 +266,15 @@ func TestImport10000UsersAndPhones(t *testing.T) {
 	if _, err := c.Store.User(ctx, "bulk10000"); !errors.Is(err, provision.ErrUserNotFound) {
 		t.Fatalf("the first row of the refused file: %v", err)
 	}
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkImport measures users and phones files of 1,000 rows each, at
