@@ -3,10 +3,12 @@ package admin_test
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 
+	"selfprov/internal/testkit"
 	"selfprov/provision"
 )
 
@@ -44,6 +46,22 @@ func TestImportUsersAndPhonesOverTheAPI(t *testing.T) {
 	e.call("GET", "/api/v1/devices/SEP0A0000000005", nil, 200, &d)
 	if d.Owner != "erin" || d.Lines[0].DN != "2005" {
 		t.Fatalf("device %+v", d)
+	}
+}
+
+// A change that succeeds logs code=OK, as a refused one logs its code.
+func TestAdminRequestsLogTheirCode(t *testing.T) {
+	var buf testkit.SyncBuffer
+	e := newEnv(t, envOpt{log: slog.New(slog.NewTextHandler(&buf, nil))})
+	e.call("POST", "/api/v1/users", `{"userId":"gus","lastName":"Green"}`, 201, nil)
+	e.fails("POST", "/api/v1/users", `{"userId":"gus","lastName":"Green"}`, 409, provision.CodeDuplicate)
+	for _, want := range []string{
+		`msg="admin request" method=POST route="POST /api/v1/users" status=201 code=OK`,
+		`msg="admin request" method=POST route="POST /api/v1/users" status=409 code=DB-239`,
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, buf.String())
+		}
 	}
 }
 
