@@ -299,3 +299,57 @@ func BenchmarkImport(b *testing.B) {
 	}
 	b.ReportMetric(float64(2*n*b.N)/total.Seconds(), "rows/s")
 }
+
+// FuzzImport: any users or phones file either goes in whole (every row
+// created) or is refused with an *ImportError whose rows are in line
+// order with a message each, and then nothing of it is written.
+func FuzzImport(f *testing.F) {
+	f.Add(usersHeader+"erin,Evans,Erin,erin@example.com,,2005,Standard User Profile,13579,pw\n", false)
+	f.Add("userId,lastName\n\"a,b\",\"c\"\"d\"\n\nx,\n", false)
+	f.Add("userId,lastName,pin\nu1,L,12a\nu1,L,1\n", false)
+	f.Add("deviceName,model,owner,line1,line2Partition\nSEP0A0000000001,36224,alice,2001,\n", true)
+	f.Add("deviceName,model,line1,deviceTemplate\n0a:00:00:00:00:02,Cisco 8845,2102,Desk Phone Template\n", true)
+	f.Add("deviceName,model\n\"SEP0A0000000003,36224\n", true)
+	e := newEnv(f, nil)
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, file string, phones bool) {
+		before, err := e.st.Devices(ctx, provision.DeviceFilter{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		usersBefore, err := e.st.Users(ctx, "", 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res provision.ImportResult
+		if phones {
+			res, err = e.svc.ImportPhones(ctx, strings.NewReader(file))
+		} else {
+			res, err = e.svc.ImportUsers(ctx, strings.NewReader(file))
+		}
+		after, _ := e.st.Devices(ctx, provision.DeviceFilter{Limit: 1000})
+		usersAfter, _ := e.st.Users(ctx, "", 1000)
+		created := len(after) - len(before) + len(usersAfter) - len(usersBefore)
+		if err != nil {
+			var ie *provision.ImportError
+			if !errors.As(err, &ie) {
+				t.Fatalf("%q: error %v is not an *ImportError", file, err)
+			}
+			if len(ie.Rows) == 0 || ie.Total < len(ie.Rows) {
+				t.Fatalf("%q: %d rows listed of %d", file, len(ie.Rows), ie.Total)
+			}
+			for i, r := range ie.Rows {
+				if r.Line < 1 || r.Message == "" || (i > 0 && r.Line < ie.Rows[i-1].Line) {
+					t.Fatalf("%q: bad row report %+v in %v", file, r, ie.Rows)
+				}
+			}
+			if created != 0 {
+				t.Fatalf("%q: refused, yet %d rows were written", file, created)
+			}
+			return
+		}
+		if res.Created != created {
+			t.Fatalf("%q: reported %d created, %d written", file, res.Created, created)
+		}
+	})
+}
