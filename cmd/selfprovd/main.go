@@ -53,6 +53,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	o := &options{}
 	fs := flag.NewFlagSet("selfprovd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: selfprovd [flags]\n       selfprovd import [-users FILE] [-phones FILE] [flags]   bulk import into the running daemon (import -h)\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&o.configPath, "config", "", "YAML configuration file (default: the built-in demo)")
 	fs.BoolVar(&o.configCheck, "config.check", false, "validate the configuration and exit")
 	fs.StringVar(&o.dataDir, "data-dir", "", "directory for the database and the admin token (config dataDir; default ./data)")
