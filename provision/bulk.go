@@ -255,8 +255,25 @@ func (s *Service) ImportUsers(ctx context.Context, r io.Reader) (ImportResult, e
 				add(line, t.column("userId"), "%q is also on line %d", clip(u.ID), l)
 			} else {
 				firstLine[key] = line
-				if _, err := s.store.User(ctx, u.ID); err == nil {
+				// The store finds a user by ID or, failing that, by
+				// self-service ID: either is taken.
+				if old, err := s.store.User(ctx, u.ID); err == nil && old.ID == u.ID {
 					add(line, t.column("userId"), "user %q exists (%s)", clip(u.ID), CodeDuplicate)
+				} else if err == nil {
+					add(line, t.column("userId"), "%q is the self-service ID of user %q (%s)", clip(u.ID), old.ID, CodeDuplicate)
+				} else if !errors.Is(err, ErrUserNotFound) && !errors.Is(err, ErrNotFound) {
+					return ImportResult{}, err
+				}
+			}
+		}
+		if u.SelfServiceID != "" {
+			key := "\x00" + u.SelfServiceID // self-service IDs apart from user IDs
+			if l, dup := firstLine[key]; dup {
+				add(line, t.column("selfServiceId"), "%q is also on line %d", clip(u.SelfServiceID), l)
+			} else {
+				firstLine[key] = line
+				if old, err := s.store.User(ctx, u.SelfServiceID); err == nil {
+					add(line, t.column("selfServiceId"), "%q is taken by user %q (%s)", clip(u.SelfServiceID), old.ID, CodeDuplicate)
 				} else if !errors.Is(err, ErrUserNotFound) && !errors.Is(err, ErrNotFound) {
 					return ImportResult{}, err
 				}

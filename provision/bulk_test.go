@@ -64,7 +64,11 @@ func TestImportUsersIsAllOrNothingAndReportsEveryBadRowByLineAndColumn(t *testin
 		"alice,Adams,,,,3005,,5555,\n" + // line 6: exists already
 		"u6,Six,,,,3006,No Such Profile,6666,\n" + // line 7: unknown profile
 		"u7,Seven,,,,30 07,,7777\n" + // line 8: a field short
-		"u8,Eight,,,,3008,,8888,\n" // line 9: fine
+		"u8,Eight,,,,3008,,8888,\n" + // line 9: fine
+		"2003,Nine,,,,,,,\n" + // line 10: carol's self-service ID
+		"u10,Ten,,,2003,,,,\n" + // line 11: the same
+		"u11,Eleven,,,77,,,,\n" + // line 12: fine
+		"u12,Twelve,,,77,,,,\n" // line 13: self-service ID twice
 	_, err := e.svc.ImportUsers(ctx, strings.NewReader(csv))
 	ie := importErr(t, err)
 	want := []provision.ImportRowError{
@@ -75,6 +79,9 @@ func TestImportUsersIsAllOrNothingAndReportsEveryBadRowByLineAndColumn(t *testin
 		{Line: 6, Column: "userId", Message: `user "alice" exists (DB-239)`},
 		{Line: 7, Column: "userProfile", Message: `user profile "No Such Profile" does not exist`},
 		{Line: 8, Message: "has 8 fields, the header names 9"},
+		{Line: 10, Column: "userId", Message: `"2003" is the self-service ID of user "carol" (DB-239)`},
+		{Line: 11, Column: "selfServiceId", Message: `"2003" is taken by user "carol" (DB-239)`},
+		{Line: 13, Column: "selfServiceId", Message: `"77" is also on line 12`},
 	}
 	if fmt.Sprint(ie.Rows) != fmt.Sprint(want) || ie.Total != len(want) {
 		t.Fatalf("errors:\n%v\nwant:\n%v", ie.Rows, want)
