@@ -113,8 +113,7 @@ func (e *importErrs) err() error {
 func readImport(r io.Reader, known func(string) bool, required []string) (*importTable, error) {
 	t := &importTable{cols: map[string]int{}, errs: &importErrs{}}
 	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = false
+	cr.FieldsPerRecord = -1 // a row of the wrong width is reported, not fatal
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
 		t.errs.add(1, "", "the file is empty; the first line must name the columns")
@@ -498,11 +497,11 @@ func (s *Service) ImportPhones(ctx context.Context, r io.Reader) (ImportResult, 
 		}
 		var owner *ownerInfo
 		if id := t.get(i, "owner"); id != "" {
-			o, ok := owners[strings.ToLower(id)]
+			o, ok := owners[id]
 			if !ok {
 				o = &ownerInfo{}
 				o.user, o.err = s.store.User(ctx, id)
-				if o.err == nil && o.user.ID != id && !strings.EqualFold(o.user.ID, id) {
+				if o.err == nil && o.user.ID != id {
 					o.err = ErrUserNotFound // found by self-service ID: name the user by ID
 				}
 				if o.err == nil {
@@ -516,7 +515,7 @@ func (s *Service) ImportPhones(ctx context.Context, r io.Reader) (ImportResult, 
 				if o.err != nil && !errors.Is(o.err, ErrUserNotFound) && !errors.Is(o.err, ErrNotFound) {
 					return ImportResult{}, o.err
 				}
-				owners[strings.ToLower(id)] = o
+				owners[id] = o
 			}
 			if o.err != nil {
 				add(line, t.column("owner"), "user %q does not exist", clip(id))

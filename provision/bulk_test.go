@@ -290,12 +290,12 @@ func BenchmarkImport(b *testing.B) {
 	const n = 1000
 	users, phones := bulkFiles(n)
 	ctx := context.Background()
-	var total time.Duration
+	var total, cpu time.Duration
 	for b.Loop() {
 		b.StopTimer()
 		c := coretest.New(b, coretest.Options{HashIterations: -1})
 		b.StartTimer()
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuTime()
 		if _, err := c.Svc.ImportUsers(ctx, strings.NewReader(users)); err != nil {
 			b.Fatal(err)
 		}
@@ -303,8 +303,11 @@ func BenchmarkImport(b *testing.B) {
 			b.Fatal(err)
 		}
 		total += time.Since(start)
+		cpu += cpuTime() - cpu0
 	}
 	b.ReportMetric(float64(2*n*b.N)/total.Seconds(), "rows/s")
+	// The wall clock of a shared machine counts others' work too.
+	b.ReportMetric(float64(2*n*b.N)/cpu.Seconds(), "rows/cpu-s")
 }
 
 // FuzzImport: any users or phones file either goes in whole (every row
