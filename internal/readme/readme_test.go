@@ -21,10 +21,9 @@ import (
 	"selfprov/phonesim/phonesimtest"
 )
 
-// commands returns the commands (indented lines starting with "go run " or
-// "curl ") of the README section that starts with heading, up to the next
-// heading of the same level.
-func commands(t *testing.T, readme []byte, heading string) []string {
+// section returns the README text under heading, up to the next heading
+// of the same level.
+func section(t *testing.T, readme []byte, heading string) string {
 	t.Helper()
 	text := string(readme)
 	i := strings.Index(text, "\n"+heading+"\n")
@@ -36,6 +35,39 @@ func commands(t *testing.T, readme []byte, heading string) []string {
 	if j := strings.Index(text, "\n"+level); j >= 0 {
 		text = text[:j]
 	}
+	return text
+}
+
+// codeBlocks returns the indented blocks of a README section, each as its
+// lines without the indent.
+func codeBlocks(text string) [][]string {
+	var out [][]string
+	var cur []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "    ") {
+			cur = append(cur, strings.TrimSpace(l))
+			continue
+		}
+		if len(cur) > 0 && strings.TrimSpace(l) == "" {
+			continue // a blank line inside a block
+		}
+		if len(cur) > 0 {
+			out = append(out, cur)
+			cur = nil
+		}
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// commands returns the commands (indented lines starting with "go run " or
+// "curl ") of the README section that starts with heading, up to the next
+// heading of the same level.
+func commands(t *testing.T, readme []byte, heading string) []string {
+	t.Helper()
+	text := section(t, readme, heading)
 	var out []string
 	for _, l := range strings.Split(text, "\n") {
 		if !strings.HasPrefix(l, "    ") {
@@ -264,6 +296,21 @@ func TestFiveMinutes(t *testing.T) {
 		expectation{"go run ./cmd/selfprovd import -users users.csv", []string{"users.csv: 1000 users created"}},
 		expectation{"go run ./cmd/phonesim run -n 1000 -users users.csv -rate 200 -c 2000 -tftp 127.0.0.1:6969 -idle-wait 0", []string{"phones spread over 64 source addresses", "1000 phones, 1000 ok, 0 failed (0 unexpected)"}},
 	)
+	// Then the bulk import example: its two files, as printed, and the
+	// command that imports them.
+	bulk := section(t, readme, "## Many users and phones at once")
+	var bulkFiles [][2]string // name, content
+	for _, b := range codeBlocks(bulk) {
+		name := map[string]string{"userId": "users.csv", "deviceName": "phones.csv"}[strings.Split(b[0], ",")[0]]
+		if name != "" {
+			bulkFiles = append(bulkFiles, [2]string{name, strings.Join(b, "\n") + "\n"})
+		}
+	}
+	if len(bulkFiles) != 2 {
+		t.Fatalf("the bulk import example has %d files, want users.csv and phones.csv", len(bulkFiles))
+	}
+	cmds = append(cmds, commands(t, readme, "## Many users and phones at once")...)
+	expect = append(expect, expectation{"go run ./cmd/selfprovd import -users users.csv -phones phones.csv", []string{"users.csv: 2 users created", "phones.csv: 2 phones created"}})
 	if len(cmds) != len(expect) {
 		t.Fatalf("the walk-through has %d commands, this test knows %d: teach it what each gives\n%s", len(cmds), len(expect), strings.Join(cmds, "\n"))
 	}
@@ -304,6 +351,14 @@ func TestFiveMinutes(t *testing.T) {
 			}
 			out = runCmd(t, c, phonesim, dir, args)
 		case strings.Join(w[:4], " ") == "go run ./cmd/selfprovd import":
+			if strings.Contains(c, "-phones phones.csv") {
+				// The example's files, written over the fleet's users.csv.
+				for _, f := range bulkFiles {
+					if err := os.WriteFile(filepath.Join(dir, f[0]), []byte(f[1]), 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
 			// The README's daemon serves its admin API on 9080; here it
 			// is elsewhere.
 			out = runCmd(t, c, selfprovd, dir, append(w[3:], "-admin", d.Admin))
