@@ -4,6 +4,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"time"
 
 	"selfprov/provision"
 )
@@ -11,6 +12,9 @@ import (
 // MaxImportBytes bounds a bulk import file: 200,000 rows of a users file
 // are about 30 MB.
 const MaxImportBytes = 64 << 20
+
+// importTimeout bounds reading, checking and answering one import file.
+const importTimeout = 10 * time.Minute
 
 // importCSV answers POST /api/v1/import/{users,phones}: the body is the CSV
 // file; the whole file is created, or nothing and every refused row is
@@ -24,6 +28,11 @@ func (s *Server) importCSV(run func(*Server, *http.Request) (provision.ImportRes
 				return
 			}
 		}
+		// A file of many rows takes longer to send and to check than the
+		// server's timeouts allow any other request.
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(importTimeout))
+		_ = rc.SetWriteDeadline(time.Now().Add(importTimeout))
 		r.Body = http.MaxBytesReader(w, r.Body, MaxImportBytes)
 		res, err := run(s, r)
 		if err != nil {
