@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Bulk import, as CUCM's Bulk Administration Tool: a CSV file of users or
@@ -328,36 +329,18 @@ func (s *Service) ImportUsers(ctx context.Context, r io.Reader) (ImportResult, e
 // hashAll hashes every row's secrets on all cores: at the PIN cost a file
 // of 10,000 users is a second of one core.
 func (s *Service) hashAll(users []User, secrets []Secrets) error {
-	workers := min(runtime.GOMAXPROCS(0), len(users))
-	var next sync.Mutex
-	i := 0
-	var firstErr error
+	var next atomic.Int64
+	errs := make([]error, len(users))
 	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				next.Lock()
-				j := i
-				i++
-				stop := firstErr != nil
-				next.Unlock()
-				if j >= len(users) || stop {
-					return
-				}
-				if err := s.applySecrets(&users[j], secrets[j]); err != nil {
-					next.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					next.Unlock()
-				}
+	for range min(runtime.GOMAXPROCS(0), len(users)) {
+		wg.Go(func() {
+			for j := int(next.Add(1)) - 1; j < len(users); j = int(next.Add(1)) - 1 {
+				errs[j] = s.applySecrets(&users[j], secrets[j])
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	return firstErr
+	return errors.Join(errs...)
 }
 
 // importRows writes the rows in one transaction. A refusal the store finds
