@@ -126,6 +126,10 @@ func readImport(r io.Reader, known func(string) bool, required []string) (*impor
 	if len(header) > 0 {
 		header[0] = strings.TrimPrefix(header[0], "\ufeff") // a spreadsheet's byte order mark
 	}
+	if len(header) == 1 && strings.Contains(header[0], ";") {
+		t.errs.add(1, "", "the columns are separated by ';': save the file as comma-separated CSV")
+		return nil, t.errs.err()
+	}
 	for i, h := range header {
 		name := strings.TrimSpace(h)
 		key := strings.ToLower(name)

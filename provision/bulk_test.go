@@ -103,6 +103,8 @@ func TestImportUsersRefusesABadHeader(t *testing.T) {
 		{"userId,surname\nx,y\n", "[line 1, column surname: unknown column line 1, column lastName: required column is missing]"},
 		{"userId,lastName,userId\n", "[line 1, column userId: column appears twice]"},
 		{"userId,lastName\n\"x,y\n", "[line 2: CSV syntax: extraneous or missing \" in quoted-field]"},
+		{"userId;lastName\r\nx;y\r\n", "[line 1: the columns are separated by ';': save the file as comma-separated CSV]"},
+		{"\ufeffuserId,lastName,nickname\r\n", "[line 1, column nickname: unknown column]"},
 	} {
 		_, err := e.svc.ImportUsers(context.Background(), strings.NewReader(tc.csv))
 		if got := fmt.Sprint(importErr(t, err).Rows); got != tc.want {
