@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -341,6 +342,12 @@ func (s *Server) answerOne(j *job, now time.Time, out *batchOut) {
 		return
 	}
 	s.table.put(j.id.name, j.b, now, j.granted, true)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		// Refusals are logged with their code in replyError; a
+		// registration the store confirmed logs OK (refreshes in between
+		// do not).
+		s.log.Debug("register", "device", j.id.name, "aor", j.b.AOR, "transport", j.in.tr.String(), "created", j.created, "code", "OK")
+	}
 	var restart outgoing
 	if j.created {
 		s.m.autoregs.Inc()

@@ -520,6 +520,27 @@ func TestRateLimitIsLoggedOncePerPeriod(t *testing.T) {
 	}
 }
 
+// A registration the store confirmed logs code=OK at debug, as a refusal
+// logs its code.
+func TestRegisterLogsCodeOK(t *testing.T) {
+	var buf testkit.SyncBuffer
+	e := newEnv(t, envOpt{opts: func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}})
+	c := e.dial(t, "UDP")
+	c.register(reg{mac: mac(1)})
+	if res := c.response(); res.StatusCode != 200 {
+		t.Fatalf("got %d", res.StatusCode)
+	}
+	want := "msg=register device=SEP" + strings.ToUpper(mac(1))
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(l, want) && strings.Contains(l, "created=true code=OK") {
+			return
+		}
+	}
+	t.Fatalf("no %q line with created=true code=OK:\n%s", want, buf.String())
+}
+
 func TestBindingsExpire(t *testing.T) {
 	e := newEnv(t, envOpt{})
 	c := e.dial(t, "UDP")
