@@ -99,6 +99,7 @@ type envOpt struct {
 	noRegs  bool                 // Registrations left nil
 	maxBody int64                // Options.MaxBodyBytes
 	reg     *prometheus.Registry // default: a new empty registry
+	log     *slog.Logger         // default: discard
 }
 
 // newEnv starts an admin server on 127.0.0.1:0 over a SQLite store seeded
@@ -124,7 +125,11 @@ func newEnv(t testing.TB, o envOpt) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := admin.Options{Service: e.svc, Token: e.token, Logger: slog.New(slog.DiscardHandler),
+	logger := o.log
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	opts := admin.Options{Service: e.svc, Token: e.token, Logger: logger,
 		Registerer: e.reg, Gatherer: e.reg, MaxBodyBytes: o.maxBody}
 	if !o.noRegs {
 		opts.Registrations = func() []admin.Registration {

@@ -59,6 +59,8 @@ var statusOf = map[string]int{
 type errorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Errors lists the refused rows of a bulk import file.
+	Errors []provision.ImportRowError `json:"errors,omitempty"`
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -77,7 +79,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if sw, ok := w.(*statusWriter); ok {
 		sw.code = code
 	}
-	writeJSON(w, status, errorBody{Code: code, Message: msg})
+	body := errorBody{Code: code, Message: msg}
+	var ie *provision.ImportError
+	if errors.As(err, &ie) {
+		body.Message = fmt.Sprintf("import refused, nothing was written: %d error(s)", ie.Total)
+		if ie.Total > len(ie.Rows) {
+			body.Message += fmt.Sprintf(", the first %d listed", len(ie.Rows))
+		}
+		body.Errors = ie.Rows
+	}
+	writeJSON(w, status, body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

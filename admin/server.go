@@ -149,10 +149,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.m.requests.WithLabelValues(route, statusLabel(code)).Inc()
 		s.m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		outcome := sw.code
+		if outcome == "" && code < 400 {
+			outcome = "OK" // every request logs an outcome code, as refusals do
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			s.log.Info("admin request", "method", r.Method, "route", route, "status", code, "code", sw.code, "remote_addr", r.RemoteAddr)
+			s.log.Info("admin request", "method", r.Method, "route", route, "status", code, "code", outcome, "remote_addr", r.RemoteAddr)
 		} else {
-			s.log.Debug("admin request", "method", r.Method, "route", route, "status", code, "code", sw.code)
+			s.log.Debug("admin request", "method", r.Method, "route", route, "status", code, "code", outcome)
 		}
 	}()
 	if strings.HasPrefix(r.URL.Path, "/api/") {
@@ -243,6 +247,8 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	mux.HandleFunc("PUT "+v1+"/users/{id}/credentials", s.setCredentials)
 	mux.HandleFunc("POST "+v1+"/users/{id}/unlock", s.unlockUser)
 	mux.HandleFunc("POST "+v1+"/quick-add", s.quickAdd)
+	mux.HandleFunc("POST "+v1+"/import/users", s.importCSV(importUsers))
+	mux.HandleFunc("POST "+v1+"/import/phones", s.importCSV(importPhones))
 
 	mux.HandleFunc("GET "+v1+"/devices", s.listDevices)
 	mux.HandleFunc("GET "+v1+"/devices/{name}", s.getDevice)

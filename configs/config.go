@@ -12,8 +12,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -164,14 +166,26 @@ func Load(path string) (*Config, error) {
 }
 
 // parse decodes YAML strictly onto the defaults, merges the model catalogue
-// and validates. Every problem is reported at once.
+// and validates. Every problem is reported at once, type errors and
+// semantic ones together, each with its line and key path.
 func parse(data []byte, name string) (*Config, error) {
 	c := Default()
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, withFile(name, yamlProblems(err))
+	}
+	lines := map[string]int{}
+	nodeLines(&doc, "", lines)
+	var ps Problems
+	checkTypes(&doc, reflect.TypeFor[Config](), "", func(line int, path, msg string) {
+		ps = append(ps, Problem{Line: line, Path: path, Msg: msg})
+	})
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	// An empty file (io.EOF) means all defaults.
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	// An empty file (io.EOF) means all defaults. The decoder goes on past
+	// a value of the wrong type, so what it could decode is validated too.
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) && len(ps) == 0 {
+		ps = append(ps, yamlProblems(err)...)
 	}
 	builtin, err := builtinModels()
 	if err != nil {
@@ -179,9 +193,33 @@ func parse(data []byte, name string) (*Config, error) {
 	}
 	c.Models = mergeModels(builtin, c.Models)
 	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		var vs Problems
+		errors.As(err, &vs)
+		typeProblems := slices.Clone(ps)
+		for _, v := range vs {
+			if v.Line == 0 {
+				v.Line = lineOf(lines, v.Path)
+			}
+			// A value the type check refused is at its default here: a
+			// complaint about the default would only confuse.
+			if !slices.ContainsFunc(typeProblems, func(p Problem) bool { return p.Path != "" && strings.HasPrefix(v.Path+".", p.Path+".") }) {
+				ps = append(ps, v)
+			}
+		}
+	}
+	if len(ps) > 0 {
+		return nil, withFile(name, ps)
 	}
 	return c, nil
+}
+
+// withFile names the file in every problem and orders them by line.
+func withFile(name string, ps Problems) Problems {
+	for i := range ps {
+		ps[i].File = name
+	}
+	slices.SortStableFunc(ps, func(a, b Problem) int { return a.Line - b.Line })
+	return ps
 }
 
 func builtinModels() ([]provision.Model, error) {
@@ -211,113 +249,136 @@ func mergeModels(base, extra []provision.Model) []provision.Model {
 }
 
 // Validate checks everything that can be checked without a store and
-// returns all problems joined.
+// returns every problem as Problems, each with its key path.
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for name, addr := range map[string]string{
-		"listen.tftp": c.Listen.TFTP, "listen.config": c.Listen.Config, "listen.sip": c.Listen.SIP,
-		"listen.services": c.Listen.Services, "listen.admin": c.Listen.Admin,
+	var ps Problems
+	add := func(path string, err error) { ps = append(ps, problemsOf(path, err)...) }
+	addf := func(path, format string, args ...any) { add(path, fmt.Errorf(format, args...)) }
+	for _, l := range []struct{ key, addr string }{
+		{"tftp", c.Listen.TFTP}, {"config", c.Listen.Config}, {"sip", c.Listen.SIP},
+		{"sipTLS", c.Listen.SIPTLS}, {"services", c.Listen.Services}, {"admin", c.Listen.Admin},
 	} {
-		if _, port, err := net.SplitHostPort(addr); err != nil {
-			add(fmt.Errorf("%s: %q is not host:port: %w", name, addr, err))
+		if _, port, err := net.SplitHostPort(l.addr); err != nil {
+			addf("listen."+l.key, "%q is not host:port: %v", l.addr, err)
 		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-			add(fmt.Errorf("%s: port %q is not 0 to 65535", name, port))
+			addf("listen."+l.key, "port %q is not 0 to 65535", port)
 		}
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
-		add(errors.New("tls: cert and key must be set together"))
+		addf("tls", "cert and key must be set together")
 	}
 	if c.SIP.DefaultExpires < 1 || c.SIP.MinExpires < 0 || c.SIP.MinExpires > c.SIP.DefaultExpires {
-		add(fmt.Errorf("sip: defaultExpires %d must be positive and not below minExpires %d", c.SIP.DefaultExpires, c.SIP.MinExpires))
+		addf("sip.defaultExpires", "%d must be positive and not below minExpires %d", c.SIP.DefaultExpires, c.SIP.MinExpires)
 	}
-	if sp := c.SelfProvisioning; sp.FailedLoginsPerSource < 0 || sp.FailedLoginWindow <= 0 {
-		add(fmt.Errorf("selfProvisioning: failedLoginsPerSource %d must be 0 (no limit) or more and failedLoginWindow %s positive", sp.FailedLoginsPerSource, sp.FailedLoginWindow))
+	if c.SIP.RatePerSource < 0 {
+		addf("sip.ratePerSource", "%d must not be negative (0 means no limit)", c.SIP.RatePerSource)
+	}
+	if sp := c.SelfProvisioning; sp.FailedLoginsPerSource < 0 {
+		addf("selfProvisioning.failedLoginsPerSource", "%d must not be negative (0 means no limit)", sp.FailedLoginsPerSource)
+	}
+	if sp := c.SelfProvisioning; sp.FailedLoginWindow <= 0 {
+		addf("selfProvisioning.failedLoginWindow", "%s must be positive", sp.FailedLoginWindow)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		add(fmt.Errorf("logLevel %q must be debug, info, warn or error", c.LogLevel))
+		addf("logLevel", "%q must be debug, info, warn or error", c.LogLevel)
 	}
-	add(provision.ValidateCluster(c.cluster()))
+	for _, p := range problemsOf("cluster", provision.ValidateCluster(c.cluster())) {
+		p.Path = clusterPath(p.Msg)
+		ps = append(ps, p)
+	}
 	if c.Cluster.AuthCode != "" && (len(c.Cluster.AuthCode) < 4 || len(c.Cluster.AuthCode) > 64) {
-		add(errors.New("cluster.authCode must be 4 to 64 characters"))
+		addf("cluster.authCode", "must be 4 to 64 characters")
 	}
 
 	udts := map[string]bool{provision.AutoRegistrationTemplate: true} // exists from first start
 	for i, t := range c.UDTs {
-		add(wrapItem("udts", i, provision.ValidateUDT(t)))
+		add(item("udts", i), provision.ValidateUDT(t))
 		udts[t.Name] = true
 	}
 	ults := map[string]bool{}
 	for i, t := range c.ULTs {
-		add(wrapItem("ults", i, provision.ValidateULT(t)))
+		add(item("ults", i), provision.ValidateULT(t))
 		ults[t.Name] = true
 	}
 	ar := c.Cluster.AutoRegistration
 	if ar.UDT != "" && !udts[ar.UDT] {
-		add(fmt.Errorf("cluster.autoRegistration.udt: %q is not one of udts", ar.UDT))
+		addf("cluster.autoRegistration.udt", "%q is not one of udts", ar.UDT)
 	}
 	if ar.ULT != "" && !ults[ar.ULT] {
-		add(fmt.Errorf("cluster.autoRegistration.ult: %q is not one of ults", ar.ULT))
+		addf("cluster.autoRegistration.ult", "%q is not one of ults", ar.ULT)
 	}
 	profiles := map[string]bool{}
 	for i, p := range c.UserProfiles {
-		add(wrapItem("userProfiles", i, provision.ValidateUserProfile(p)))
+		add(item("userProfiles", i), provision.ValidateUserProfile(p))
 		profiles[p.Name] = true
-		for _, u := range []string{p.DeskPhoneUDT, p.MobileDesktopUDT, p.RemoteDestinationUDT} {
-			if u != "" && !udts[u] {
-				add(fmt.Errorf("userProfiles[%d] %q: device template %q is not one of udts", i, p.Name, u))
+		for _, u := range []struct{ key, name string }{{"deskPhoneUDT", p.DeskPhoneUDT}, {"mobileDesktopUDT", p.MobileDesktopUDT}, {"remoteDestinationUDT", p.RemoteDestinationUDT}} {
+			if u.name != "" && !udts[u.name] {
+				addf(item("userProfiles", i)+"."+u.key, "device template %q is not one of udts", u.name)
 			}
 		}
 		if p.ULT != "" && !ults[p.ULT] {
-			add(fmt.Errorf("userProfiles[%d] %q: line template %q is not one of ults", i, p.Name, p.ULT))
+			addf(item("userProfiles", i)+".ult", "line template %q is not one of ults", p.ULT)
 		}
 	}
 	for i, f := range c.FeatureGroupTemplates {
 		if f.Name == "" {
-			add(fmt.Errorf("featureGroupTemplates[%d]: name is required", i))
+			addf(item("featureGroupTemplates", i)+".name", "is required")
 		}
 		if !profiles[f.UserProfile] {
-			add(fmt.Errorf("featureGroupTemplates[%d] %q: user profile %q is not one of userProfiles", i, f.Name, f.UserProfile))
+			addf(item("featureGroupTemplates", i)+".userProfile", "user profile %q is not one of userProfiles", f.UserProfile)
 		}
 	}
 	ids := map[string]bool{}
 	for i, u := range c.Users {
-		add(wrapItem("users", i, provision.ValidateUser(u.User())))
+		add(item("users", i), provision.ValidateUser(u.User()))
 		if ids[u.ID] {
-			add(fmt.Errorf("users[%d]: user ID %q appears twice", i, u.ID))
+			addf(item("users", i)+".userId", "user ID %q appears twice", u.ID)
 		}
 		ids[u.ID] = true
 		if u.UserProfile != "" && !profiles[u.UserProfile] {
-			add(fmt.Errorf("users[%d] %q: user profile %q is not one of userProfiles", i, u.ID, u.UserProfile))
+			addf(item("users", i)+".userProfile", "user profile %q is not one of userProfiles", u.UserProfile)
 		}
 		if u.PIN != "" {
 			if _, err := strconv.ParseUint(u.PIN, 10, 64); err != nil {
-				add(fmt.Errorf("users[%d] %q: PIN must be digits", i, u.ID))
+				addf(item("users", i)+".pin", "PIN must be digits")
 			}
 		}
 	}
 	seen := map[int]bool{}
 	for i, m := range c.Models {
-		add(wrapItem("models", i, provision.ValidateModel(m)))
+		add(item("models", i), provision.ValidateModel(m))
 		if seen[m.ID] {
-			add(fmt.Errorf("models[%d]: id %d appears twice", i, m.ID))
+			addf(item("models", i)+".id", "id %d appears twice", m.ID)
 		}
 		seen[m.ID] = true
 	}
-	return errors.Join(errs...)
-}
-
-func wrapItem(list string, i int, err error) error {
-	if err == nil {
+	if len(ps) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%s[%d]: %w", list, i, err)
+	return ps
+}
+
+func item(list string, i int) string { return list + "[" + strconv.Itoa(i) + "]" }
+
+// clusterPath names the key of a cluster settings problem by its words;
+// the core checks the settings as a whole.
+func clusterPath(msg string) string {
+	for _, k := range []struct{ words, path string }{
+		{"authentication mode", "cluster.authMode"},
+		{"Webex", "cluster.webexPolicy"},
+		{"webex", "cluster.webexPolicy"},
+		{"auto-registration", "cluster.autoRegistration"},
+		{"failed logon", "cluster.credentialPolicy.failedLogonThreshold"},
+		{"lockout", "cluster.credentialPolicy.lockoutDuration"},
+		{"durations", "cluster.credentialPolicy"},
+	} {
+		if strings.Contains(msg, k.words) {
+			return k.path
+		}
+	}
+	return "cluster"
 }
 
 func (c *Config) cluster() provision.Cluster {

@@ -4,8 +4,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 
 	"selfprov/provision"
 	"selfprov/store/sqlite"
@@ -133,5 +138,99 @@ func TestUnknownFieldIsAnError(t *testing.T) {
 	_, err := Load(path)
 	if err == nil || !strings.Contains(err.Error(), "advertize") || !strings.Contains(err.Error(), "authMod") {
 		t.Fatalf("Load = %v, want both unknown fields reported", err)
+	}
+}
+
+// Each testdata/invalid-*.yml names the exact problems it must give in
+// "# want: " lines, in order.
+func TestInvalidConfigsGiveTheirExactMessages(t *testing.T) {
+	files, err := filepath.Glob("testdata/invalid-*.yml")
+	if err != nil || len(files) < 5 {
+		t.Fatalf("invalid configs: %v, %v", files, err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, l := range strings.Split(string(data), "\n") {
+			if w, ok := strings.CutPrefix(l, "# want: "); ok {
+				want = append(want, w)
+			}
+		}
+		_, err = Load(f)
+		if err == nil {
+			t.Errorf("%s: accepted", f)
+			continue
+		}
+		if got := strings.Split(err.Error(), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s:\ngot:\n%s\nwant:\n%s", f, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		for _, goName := range []string{"int", "bool", "configs.", "provision.", "time.Duration", "[]"} {
+			for _, l := range strings.Split(err.Error(), "\n") {
+				if strings.Contains(l, " "+goName) || strings.Contains(l, "into "+goName) {
+					t.Errorf("%s: a Go type name in %q", f, l)
+				}
+			}
+		}
+	}
+}
+
+// keyPaths lists the leaf keys of t, list items written [].
+func keyPaths(t reflect.Type, path string, out *[]string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == durationType:
+	case t.Kind() == reflect.Struct:
+		for name, ft := range yamlFields(t) {
+			keyPaths(ft, joinPath(path, name), out)
+		}
+		return
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
+		keyPaths(t.Elem(), path+"[]", out)
+		return
+	}
+	*out = append(*out, path)
+}
+
+// demo.yaml shows every key of the configuration, so that no setting is
+// hidden; the model catalogue's keys are shown in models.yaml, which
+// demo.yaml points to.
+func TestDemoShowsEveryKey(t *testing.T) {
+	var want []string
+	keyPaths(reflect.TypeFor[Config](), "", &want)
+	have := map[string]bool{}
+	for _, src := range [][]byte{demoYAML, modelsYAML} {
+		var doc yaml.Node
+		if err := yaml.Unmarshal(src, &doc); err != nil {
+			t.Fatal(err)
+		}
+		lines := map[string]int{}
+		nodeLines(&doc, "", lines)
+		for p := range lines {
+			have[regexp.MustCompile(`\[\d+\]`).ReplaceAllString(p, "[]")] = true
+		}
+	}
+	if len(want) < 60 {
+		t.Fatalf("only %d keys found in the configuration's types: %v", len(want), want)
+	}
+	slices.Sort(want)
+	for _, k := range want {
+		if !have[k] {
+			t.Errorf("configs/demo.yaml does not show %s", k)
+		}
+	}
+	// Every value it shows for a key with a default is that default.
+	demo, err := Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := Default()
+	if demo.DataDir != def.DataDir || demo.Listen != def.Listen || demo.TLS != def.TLS || demo.SIP != def.SIP ||
+		demo.LogLevel != def.LogLevel || demo.Advertise != def.Advertise || demo.AdminToken != def.AdminToken || demo.StaticDir != def.StaticDir {
+		t.Errorf("demo.yaml differs from the defaults:\n%+v\n%+v", demo, def)
 	}
 }

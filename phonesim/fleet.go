@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -242,15 +243,21 @@ func (l *stepLog) add(step string, d time.Duration, err error) {
 }
 
 // LoadUsers reads a users CSV: user ID, PIN, and optionally the expected
-// extension and a Webex platform. A first line starting with "userid" is a
-// header; blank lines and lines starting with # are skipped.
+// extension and a Webex platform. A first line starting with "userid"
+// names the columns: then userId, pin, extension (or primaryExtension)
+// and platform are read by name and other columns are ignored, so the
+// users file of "selfprovd import" (and of "phonesim users") serves as
+// is. Blank lines and lines starting with # are skipped.
 func LoadUsers(r io.Reader) ([]User, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.Comment = '#'
 	cr.TrimLeadingSpace = true
 	var users []User
-	for line := 1; ; line++ {
+	cols := []int{0, 1, 2, 3} // index of id, pin, extension, platform; -1 absent
+	width := 4
+	header := false
+	for first := true; ; first = false {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
@@ -258,34 +265,69 @@ func LoadUsers(r io.Reader) ([]User, error) {
 		if err != nil {
 			return nil, fmt.Errorf("phonesim: users CSV: %w", err)
 		}
+		l, _ := cr.FieldPos(0)
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
 		}
-		if len(users) == 0 && strings.EqualFold(strings.TrimSpace(rec[0]), "userid") {
+		if first && strings.EqualFold(strings.TrimSpace(rec[0]), "userid") {
+			header, width, cols = true, len(rec), []int{0, -1, -1, -1}
+			for i, h := range rec {
+				switch strings.ToLower(strings.TrimSpace(h)) {
+				case "pin":
+					cols[1] = i
+				case "extension", "primaryextension":
+					cols[2] = i
+				case "platform":
+					cols[3] = i
+				}
+			}
 			continue
 		}
-		if len(rec) < 2 || len(rec) > 4 {
-			l, _ := cr.FieldPos(0)
+		if (!header && len(rec) < 2) || len(rec) > width {
+			if header {
+				return nil, fmt.Errorf("phonesim: users CSV line %d: %d fields, the header names %d", l, len(rec), width)
+			}
 			return nil, fmt.Errorf("phonesim: users CSV line %d: want userid,pin[,extension[,platform]], got %d fields", l, len(rec))
 		}
-		u := User{ID: strings.TrimSpace(rec[0]), PIN: strings.TrimSpace(rec[1])}
+		field := func(k int) string {
+			if cols[k] < 0 || cols[k] >= len(rec) {
+				return ""
+			}
+			return strings.TrimSpace(rec[cols[k]])
+		}
+		u := User{ID: field(0), PIN: field(1), Extension: field(2), Platform: strings.ToLower(field(3))}
 		if u.ID == "" {
-			l, _ := cr.FieldPos(0)
 			return nil, fmt.Errorf("phonesim: users CSV line %d: empty user ID", l)
 		}
-		if len(rec) > 2 {
-			u.Extension = strings.TrimSpace(rec[2])
-		}
-		if len(rec) > 3 {
-			u.Platform = strings.ToLower(strings.TrimSpace(rec[3]))
-			if _, ok := ClientModels[u.Platform]; !ok && u.Platform != "" {
-				l, _ := cr.FieldPos(0)
-				return nil, fmt.Errorf("phonesim: users CSV line %d: platform %q: want windows, mac, android, iphone or ipad", l, u.Platform)
-			}
+		if _, ok := ClientModels[u.Platform]; !ok && u.Platform != "" {
+			return nil, fmt.Errorf("phonesim: users CSV line %d: platform %q: want windows, mac, android, iphone or ipad", l, u.Platform)
 		}
 		users = append(users, u)
 	}
 	return users, nil
+}
+
+// UsersFile describes the users "phonesim users" writes.
+type UsersFile struct {
+	N         int    // users
+	First     int    // index of the first user
+	Prefix    string // user IDs are <Prefix><index, 5 digits>
+	Extension int    // primary extension of the user of index 0
+	PIN       string
+	Profile   string // user profile; "" for the default system profile
+}
+
+// WriteUsers writes the users as a "selfprovd import -users" file, which
+// "phonesim run -users" reads as well: user i has extension Extension+i.
+func WriteUsers(w io.Writer, f UsersFile) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"userId", "lastName", "firstName", "primaryExtension", "userProfile", "pin"})
+	for i := f.First; i < f.First+f.N; i++ {
+		n := fmt.Sprintf("%05d", i)
+		cw.Write([]string{f.Prefix + n, "User " + n, "Sim", strconv.Itoa(f.Extension + i), f.Profile, f.PIN})
+	}
+	cw.Flush()
+	return cw.Error()
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {

@@ -486,3 +486,24 @@ func (l *Leg) send(b []byte) error {
 	}
 	return l.tcp.write(b)
 }
+
+// LoopbackSources is how many loopback addresses a fleet spreads over by
+// default: the registrar limits requests per source address, and a fleet
+// from one address would meet that limit rather than the server's speed.
+const LoopbackSources = 64
+
+// DefaultLocalIPs chooses the source addresses of a fleet whose registrar
+// is host when none are given: 127.0.1.1 to 127.0.1.64 when host is IPv4
+// loopback (Linux routes all of 127/8 to the host), else none (the route's
+// address). note says which, and why, for the run's output.
+func DefaultLocalIPs(host string) (ips []string, note string) {
+	ip := net.ParseIP(host)
+	if host == "localhost" {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	if ip != nil && ip.To4() != nil && ip.IsLoopback() {
+		ips, _ = ParseIPs(fmt.Sprintf("127.0.1.1-%d", LoopbackSources))
+		return ips, fmt.Sprintf("phones spread over %d source addresses 127.0.1.1-127.0.1.%d, as the registrar limits requests per source address (sip.ratePerSource); -local-ip chooses others", LoopbackSources, LoopbackSources)
+	}
+	return nil, "every phone comes from this host's one address; the registrar limits requests per source address (sip.ratePerSource, 200/s by default) and refuses more with 503 RATE_LIMITED: give -local-ip addresses of this host to spread them, or raise the limit"
+}

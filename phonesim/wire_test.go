@@ -107,11 +107,42 @@ func TestLoadUsers(t *testing.T) {
 	}
 }
 
+// The import file of selfprovd (columns by name, extra ones ignored) is a
+// users file too; phonesim users writes one.
+func TestLoadUsersReadsTheImportFile(t *testing.T) {
+	us, err := LoadUsers(strings.NewReader("userId,lastName,primaryExtension,pin,email\nerin,Evans,2005,13579,e@x\nfrank,Fisher,,2468,\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(us) != 2 || us[0] != (User{ID: "erin", PIN: "13579", Extension: "2005"}) || us[1] != (User{ID: "frank", PIN: "2468"}) {
+		t.Fatalf("parsed %+v", us)
+	}
+	if _, err := LoadUsers(strings.NewReader("userId,pin\nerin,1,extra\n")); err == nil || !strings.Contains(err.Error(), "line 2: 3 fields, the header names 2") {
+		t.Fatalf("extra field: %v", err)
+	}
+	var b strings.Builder
+	if err := WriteUsers(&b, UsersFile{N: 3, First: 7, Prefix: "sim", Extension: 3000, PIN: "12345", Profile: "Standard User Profile"}); err != nil {
+		t.Fatal(err)
+	}
+	want := "userId,lastName,firstName,primaryExtension,userProfile,pin\n" +
+		"sim00007,User 00007,Sim,3007,Standard User Profile,12345\n" +
+		"sim00008,User 00008,Sim,3008,Standard User Profile,12345\n" +
+		"sim00009,User 00009,Sim,3009,Standard User Profile,12345\n"
+	if b.String() != want {
+		t.Fatalf("WriteUsers:\n%s\nwant:\n%s", b.String(), want)
+	}
+	us, err = LoadUsers(strings.NewReader(b.String()))
+	if err != nil || len(us) != 3 || us[2] != (User{ID: "sim00009", PIN: "12345", Extension: "3009"}) {
+		t.Fatalf("read back %+v, %v", us, err)
+	}
+}
+
 func FuzzLoadUsers(f *testing.F) {
-	f.Add("userid,pin\nalice,12345\n")        // header and one user
-	f.Add("bob,1,2002,iphone\r\n")            // all four columns, CRLF
-	f.Add("\"a,b\",\"c\"\"d\"\n#x\n\n")       // quoting and comments
-	f.Add("x,y,z,windows\nx,y\nx,y,z,ipad\n") // varying field counts
+	f.Add("userId,lastName,pin,primaryExtension\nerin,Evans,1,2005\n") // an import file
+	f.Add("userid,pin\nalice,12345\n")                                 // header and one user
+	f.Add("bob,1,2002,iphone\r\n")                                     // all four columns, CRLF
+	f.Add("\"a,b\",\"c\"\"d\"\n#x\n\n")                                // quoting and comments
+	f.Add("x,y,z,windows\nx,y\nx,y,z,ipad\n")                          // varying field counts
 	f.Fuzz(func(t *testing.T, s string) {
 		us, err := LoadUsers(strings.NewReader(s))
 		if err != nil {
@@ -172,5 +203,19 @@ func TestCodeIn(t *testing.T) {
 func TestPrintable(t *testing.T) {
 	if got := printable("code: 0, message: busy\x00\x1b[2J\xff ok\ttab\n {\r\n x }"); got != "code: 0, message: busy??[2J? ok tab { x }" {
 		t.Errorf("printable: %q", got)
+	}
+}
+
+func TestDefaultLocalIPs(t *testing.T) {
+	for _, host := range []string{"127.0.0.1", "localhost", "127.5.6.7"} {
+		ips, note := DefaultLocalIPs(host)
+		if len(ips) != LoopbackSources || ips[0] != "127.0.1.1" || ips[LoopbackSources-1] != "127.0.1.64" || !strings.Contains(note, "sip.ratePerSource") {
+			t.Errorf("%s: %d addresses %v..., %q", host, len(ips), ips[:min(2, len(ips))], note)
+		}
+	}
+	for _, host := range []string{"192.0.2.10", "::1", "pbx.example.com"} {
+		if ips, note := DefaultLocalIPs(host); ips != nil || !strings.Contains(note, "RATE_LIMITED") || !strings.Contains(note, "-local-ip") {
+			t.Errorf("%s: %v, %q", host, ips, note)
+		}
 	}
 }

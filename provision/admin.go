@@ -306,6 +306,6 @@ func (s *Service) QuickAdd(ctx context.Context, q QuickAdd) (User, *Device, erro
 	if err := s.store.CreateUser(ctx, u, &d); err != nil {
 		return User{}, nil, err
 	}
-	s.log.Info("quick add", "user", u.ID, "device", d.Name, "dn", u.PrimaryExtension, "code", "")
+	s.log.Info("quick add", "user", u.ID, "device", d.Name, "dn", u.PrimaryExtension, "code", LogCode(nil))
 	return u, &d, nil
 }

@@ -89,6 +89,15 @@ func CodeOf(err error) string {
 	return "INTERNAL"
 }
 
+// LogCode is the code a log line carries for err: CodeOf, and "OK" for
+// success, so every provisioning step logs a code.
+func LogCode(err error) string {
+	if err == nil {
+		return "OK"
+	}
+	return CodeOf(err)
+}
+
 // invalidf wraps ErrInvalid with a description of what is wrong.
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)

@@ -71,6 +71,11 @@ type Store interface {
 	// gone, and ErrDeviceLimit if d.Owner would then own more than limit
 	// devices (limit <= 0 means no limit).
 	ReplaceDevice(ctx context.Context, oldName string, d Device, limit int) error
+	// Import inserts users, then devices with their lines, in one
+	// transaction: all of them or, on the first failure, none. row is the
+	// index of the failing user, or len(users) plus the index of the
+	// failing device; -1 when the failure belongs to no row.
+	Import(ctx context.Context, users []User, devices []Device) (row int, err error)
 	// LastDeletion tells when a device with the name prefix owned by owner
 	// was last deleted; zero if never.
 	LastDeletion(ctx context.Context, owner, prefix string) (time.Time, error)

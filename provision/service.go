@@ -260,7 +260,7 @@ func (s *Service) Notify(ctx context.Context, name string, action Action) error 
 		return err
 	}
 	err = s.notifier.Load().n.Notify(ctx, d.Name, action)
-	s.log.Info("notify", "device", d.Name, "action", string(action), "code", CodeOf(err))
+	s.log.Info("notify", "device", d.Name, "action", string(action), "code", LogCode(err))
 	return err
 }
 
@@ -369,7 +369,7 @@ func (s *Service) autoRegistrationFor(ctx context.Context, canon string, model i
 // logAutoRegister logs a created device or a refusal.
 func (s *Service) logAutoRegister(name string, model int, dev Device, created bool, err error) {
 	if err != nil || created {
-		s.log.Info("autoregister", "device", name, "model", model, "dn", firstDN(dev), "code", CodeOf(err))
+		s.log.Info("autoregister", "device", name, "model", model, "dn", firstDN(dev), "code", LogCode(err))
 	}
 }
 
@@ -606,7 +606,7 @@ func (s *Service) checkSelfProvision(ctx context.Context, deviceName, userID str
 // the phone afterwards (see Notify).
 func (s *Service) SelfProvision(ctx context.Context, deviceName, userID string) (dev Device, err error) {
 	defer func() {
-		s.log.Info("selfprovision", "device", deviceName, "user", userID, "dn", firstDN(dev), "code", CodeOf(err))
+		s.log.Info("selfprovision", "device", deviceName, "user", userID, "dn", firstDN(dev), "code", LogCode(err))
 	}()
 	// The device limit is checked by ReplaceDevice, in the transaction
 	// that would break it.

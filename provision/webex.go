@@ -324,7 +324,7 @@ func (s *Service) AutoProvisionClient(ctx context.Context, req ClientRequest) (d
 			level = slog.LevelDebug // signing in again changes nothing
 		}
 		s.log.Log(ctx, level, "autoprovision", "device", dev.Name, "user", clip(req.User), "platform", clip(req.Platform),
-			"app_version", clip(req.AppVersion), "created", created, "code", CodeOf(err))
+			"app_version", clip(req.AppVersion), "created", created, "code", LogCode(err))
 	}()
 	plat, ok := LookupClientPlatform(req.Platform)
 	if !ok {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -79,7 +80,13 @@ func (s *Server) onRequest(in *inbound) {
 		s.reply(in, 400, "CSeq Method Does Not Match")
 		return
 	}
-	if !s.limiter.allow(in.ap.Addr(), s.clock.Now()) {
+	if ok, report := s.limiter.check(in.ap.Addr(), s.clock.Now()); !ok {
+		if report > 0 {
+			// At most one line per source every reportEvery: a flood must
+			// not flood the log too.
+			s.log.Info("requests rate limited", "source", in.ap.Addr().String(), "method", req.Method.String(),
+				"refused", report, "limit_per_second", s.opts.RatePerSource, "code", "RATE_LIMITED")
+		}
 		s.reply(in, 503, "Service Unavailable", sip.NewHeader("Retry-After", "1"),
 			s.warning("RATE_LIMITED", "too many requests from this address"))
 		return
@@ -335,6 +342,12 @@ func (s *Server) answerOne(j *job, now time.Time, out *batchOut) {
 		return
 	}
 	s.table.put(j.id.name, j.b, now, j.granted, true)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		// Refusals are logged with their code in replyError; a
+		// registration the store confirmed logs OK (refreshes in between
+		// do not).
+		s.log.Debug("register", "device", j.id.name, "aor", j.b.AOR, "transport", j.in.tr.String(), "created", j.created, "code", "OK")
+	}
 	var restart outgoing
 	if j.created {
 		s.m.autoregs.Inc()

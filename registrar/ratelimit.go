@@ -27,7 +27,15 @@ type limShard struct {
 type bucket struct {
 	l    *rate.Limiter
 	seen time.Time
+	// refused counts refusals since the last one reported; reported is
+	// when that was. A refusal is reported at once, then at most once per
+	// reportEvery, so a flood makes one log line per source per period.
+	refused  int
+	reported time.Time
 }
+
+// reportEvery bounds the log lines about one rate-limited source.
+const reportEvery = 10 * time.Second
 
 const (
 	maxLimited = 1 << 16 // tracked sources per shard
@@ -46,8 +54,15 @@ func newLimiter(perSec int) *limiter {
 }
 
 func (l *limiter) allow(a netip.Addr, now time.Time) bool {
+	ok, _ := l.check(a, now)
+	return ok
+}
+
+// check is allow that also says, when the request is refused and a report
+// is due, how many refusals of this source the report covers (0: none due).
+func (l *limiter) check(a netip.Addr, now time.Time) (ok bool, report int) {
 	if l == nil {
-		return true
+		return true, 0
 	}
 	b16 := a.As16()
 	sh := &l.shards[maphash.Bytes(l.seed, b16[:])%64]
@@ -56,13 +71,21 @@ func (l *limiter) allow(a netip.Addr, now time.Time) bool {
 	b, ok := sh.m[a]
 	if !ok {
 		if len(sh.m) >= maxLimited {
-			return true
+			return true, 0
 		}
 		b = &bucket{l: rate.NewLimiter(rate.Limit(l.perSec), l.burst)}
 		sh.m[a] = b
 	}
 	b.seen = now
-	return b.l.AllowN(now, 1)
+	if b.l.AllowN(now, 1) {
+		return true, 0
+	}
+	b.refused++
+	if !b.reported.IsZero() && now.Sub(b.reported) < reportEvery {
+		return false, 0
+	}
+	report, b.refused, b.reported = b.refused, 0, now
+	return false, report
 }
 
 func (l *limiter) sweep(now time.Time) {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"regexp"
@@ -28,6 +29,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"selfprov/configs"
+	"selfprov/internal/testkit"
 	"selfprov/provision"
 )
 
@@ -477,6 +479,66 @@ func TestRateLimitPerSource(t *testing.T) {
 	if limited != n-5 {
 		t.Fatalf("%d of %d limited, want %d", limited, n, n-5)
 	}
+}
+
+// Rate limiting is logged at info, once per source at first and then at
+// most once per reportEvery with the count of refusals since.
+func TestRateLimitIsLoggedOncePerPeriod(t *testing.T) {
+	var buf testkit.SyncBuffer
+	e := newEnv(t, envOpt{opts: func(o *Options) {
+		o.RatePerSource = 5
+		o.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}})
+	c := e.dial(t, "TCP")
+	burst := func(prefix string, n int) {
+		for i := range n {
+			c.send(c.options(fmt.Sprintf("%s%d", prefix, i)))
+		}
+		for range n {
+			c.response()
+		}
+	}
+	burst("a", 40) // 35 refused: the first is reported at once
+	lines := func() []string {
+		var out []string
+		for _, l := range strings.Split(buf.String(), "\n") {
+			if strings.Contains(l, "requests rate limited") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	got := lines()
+	if len(got) != 1 || !strings.Contains(got[0], "level=INFO") || !strings.Contains(got[0], "refused=1 ") ||
+		!strings.Contains(got[0], "source=127.0.0.1") || !strings.Contains(got[0], "limit_per_second=5") || !strings.Contains(got[0], "code=RATE_LIMITED") {
+		t.Fatalf("log lines %q, want one at info for the first refusal", got)
+	}
+	e.clock.Advance(reportEvery + time.Second) // the bucket refills 5
+	burst("b", 10)                             // 5 refused: the first reports the 34 before it too
+	if got = lines(); len(got) != 2 || !strings.Contains(got[1], "refused=35 ") {
+		t.Fatalf("log lines %q, want a second reporting 35 refusals", got)
+	}
+}
+
+// A registration the store confirmed logs code=OK at debug, as a refusal
+// logs its code.
+func TestRegisterLogsCodeOK(t *testing.T) {
+	var buf testkit.SyncBuffer
+	e := newEnv(t, envOpt{opts: func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}})
+	c := e.dial(t, "UDP")
+	c.register(reg{mac: mac(1)})
+	if res := c.response(); res.StatusCode != 200 {
+		t.Fatalf("got %d", res.StatusCode)
+	}
+	want := "msg=register device=SEP" + strings.ToUpper(mac(1))
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(l, want) && strings.Contains(l, "created=true code=OK") {
+			return
+		}
+	}
+	t.Fatalf("no %q line with created=true code=OK:\n%s", want, buf.String())
 }
 
 func TestBindingsExpire(t *testing.T) {

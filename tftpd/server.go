@@ -228,7 +228,7 @@ func (s *Server) readHandler(name string, rf io.ReaderFrom) error {
 		ot.SetSize(f.size)
 		if s.log.Enabled(s.ctx, slog.LevelDebug) {
 			addr := ot.RemoteAddr()
-			s.log.Debug("tftp transfer", "file", f.name, "remote_addr", addr.String(), "bytes", f.size)
+			s.log.Debug("tftp transfer", "file", f.name, "remote_addr", addr.String(), "bytes", f.size, "code", "OK")
 		}
 	}
 	n, err := rf.ReadFrom(f.r)

@@ -45,6 +45,7 @@ func main() {
 const usage = `usage:
   phonesim [run] [flags]     a fleet of phones; a latency and outcome report
   phonesim check [flags]     one phone end to end, tracing what is sent and received
+  phonesim users [flags]     write N users as a "selfprovd import -users" file that "run -users" reads
 
 Run "phonesim run -h" or "phonesim check -h" for the flags.
 `
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runFleet(ctx, args, stdout, stderr)
 	case "check":
 		return runCheck(ctx, args, stdout, stderr)
+	case "users":
+		return runUsers(args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -167,7 +170,7 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var (
 		n           = fs.Int("n", 100, "number of phones")
 		models      = fs.String("models", "8845:40,8851:30,7841:30", "model mix, model:weight,...")
-		usersFile   = fs.String("users", "", "users CSV: userid,pin[,extension[,platform]]; phone i gets line i")
+		usersFile   = fs.String("users", "", "users CSV: userid,pin[,extension[,platform]], or a file of \"phonesim users\"; phone i gets line i")
 		rate        = fs.Float64("rate", 0, "phone arrivals per second (0: as fast as -c allows)")
 		conc        = fs.Int("c", 200, "phones in their flow at once")
 		startDelay  = fs.Duration("start-delay", 0, "random delay up to this before each phone boots")
@@ -210,6 +213,15 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	env.UA.UDPSockets, env.UA.TCPConns = *udpSockets, *tcpConns
+	if c.localIP == "" {
+		host := c.target
+		if c.sip != "" {
+			host, _, _ = net.SplitHostPort(c.sip)
+		}
+		var note string
+		env.UA.LocalIPs, note = phonesim.DefaultLocalIPs(host)
+		fmt.Fprintln(stderr, "phonesim run:", note)
+	}
 	defer env.UA.Close()
 	fleet := &phonesim.Fleet{
 		N: *n, Mode: phonesim.Mode(c.mode), Mix: mix, Seed: uint16(*seed), First: *first,
@@ -290,8 +302,55 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "phonesim:", err)
 		return exitFailed
 	}
+	if n := rep.Outcomes["RATE_LIMITED"]; n > 0 {
+		fmt.Fprintf(stderr, "phonesim run: %d phones were refused with 503 RATE_LIMITED: the registrar limits requests per source address (sip.ratePerSource); spread the fleet with -local-ip or lower -rate\n", n)
+	}
 	if rep.Unexpected > 0 {
 		return exitFailed
+	}
+	return exitOK
+}
+
+// runUsers writes a users file: the bulk import of the users and the
+// credentials a fleet logs in with, in one.
+func runUsers(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("phonesim users", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := phonesim.UsersFile{}
+	out := fs.String("o", "-", "output file (- for standard output)")
+	fs.IntVar(&f.N, "n", 100, "number of users")
+	fs.IntVar(&f.First, "first", 0, "index of the first user")
+	fs.StringVar(&f.Prefix, "prefix", "sim", "user IDs are <prefix><index, 5 digits>")
+	fs.IntVar(&f.Extension, "extension", 3000, "primary extension of user 0; user i has extension+i (outside the demo's auto-registration range 1000-1999 and its users' 2001-2003)")
+	fs.StringVar(&f.PIN, "pin", "12345", "every user's PIN")
+	fs.StringVar(&f.Profile, "profile", "Standard User Profile", "user profile (\"\" for the default system profile)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 || f.N <= 0 || f.First < 0 || f.Extension < 0 {
+		fmt.Fprintln(stderr, "phonesim users: -n must be positive, -first and -extension not negative, and no arguments")
+		return exitUsage
+	}
+	w := stdout
+	if *out != "-" {
+		file, err := os.Create(*out)
+		if err != nil {
+			fmt.Fprintln(stderr, "phonesim:", err)
+			return exitFailed
+		}
+		defer file.Close()
+		w = file
+	}
+	if err := phonesim.WriteUsers(w, f); err != nil {
+		fmt.Fprintln(stderr, "phonesim:", err)
+		return exitFailed
+	}
+	if *out != "-" {
+		fmt.Fprintf(stderr, "phonesim users: %d users (%s%05d..%s%05d, extensions %d-%d, PIN %s) in %s\n",
+			f.N, f.Prefix, f.First, f.Prefix, f.First+f.N-1, f.Extension+f.First, f.Extension+f.First+f.N-1, f.PIN, *out)
 	}
 	return exitOK
 }

@@ -75,6 +75,25 @@ func TestRunAgainstFakeCluster(t *testing.T) {
 	if strings.Contains(errOut, "\r") {
 		t.Errorf("progress line written to a non-terminal: %q", errOut)
 	}
+	// Toward loopback the fleet comes from many source addresses, as the
+	// registrar limits each, and says so.
+	if !strings.Contains(errOut, "phones spread over 64 source addresses 127.0.1.1-127.0.1.64") {
+		t.Errorf("no word of the source addresses: %q", errOut)
+	}
+	sources := map[string]bool{}
+	for i := range 30 {
+		b, ok := c.Binding(phonesim.FleetMAC(3, i).DeviceName())
+		if !ok {
+			t.Fatalf("no binding for phone %d", i)
+		}
+		sources[b.SourceIP()] = true
+		if !strings.HasPrefix(b.SourceIP(), "127.0.1.") {
+			t.Errorf("phone %d registered from %s", i, b.SourceIP())
+		}
+	}
+	if len(sources) < 2 {
+		t.Errorf("30 phones came from %v", sources)
+	}
 
 	// Wrong PINs: the run fails with the outcome named, exit 1; the table
 	// is the default output.
@@ -157,10 +176,22 @@ func TestUsage(t *testing.T) {
 		{"check", "-mac", "xyz"},
 		{"check", "-mode", "nonsense"},
 		{"run", "extra-arg"},
+		{"users", "-n", "0"},
 	} {
 		if code, out, errOut := runBin(t, args...); code != 2 || errOut == "" {
 			t.Errorf("%v: exit %d, want 2 with a message\n%s%s", args, code, out, errOut)
 		}
+	}
+}
+
+func TestUsersWritesTheImportFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.csv")
+	code, _, errOut := runBin(t, "users", "-n", "2", "-o", path)
+	b, err := os.ReadFile(path)
+	want := "userId,lastName,firstName,primaryExtension,userProfile,pin\n" +
+		"sim00000,User 00000,Sim,3000,Standard User Profile,12345\nsim00001,User 00001,Sim,3001,Standard User Profile,12345\n"
+	if code != 0 || err != nil || string(b) != want {
+		t.Fatalf("exit %d (%s), %v:\n%s", code, errOut, err, b)
 	}
 }
 

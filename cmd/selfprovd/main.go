@@ -53,6 +53,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	o := &options{}
 	fs := flag.NewFlagSet("selfprovd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: selfprovd [flags]\n       selfprovd import [-users FILE] [-phones FILE] [flags]   bulk import into the running daemon (import -h)\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&o.configPath, "config", "", "YAML configuration file (default: the built-in demo)")
 	fs.BoolVar(&o.configCheck, "config.check", false, "validate the configuration and exit")
 	fs.StringVar(&o.dataDir, "data-dir", "", "directory for the database and the admin token (config dataDir; default ./data)")
@@ -159,6 +163,9 @@ func newLogger(w io.Writer, level string, asJSON bool) *slog.Logger {
 // run is main without os.Exit, so tests can start the daemon in-process.
 // ready, if set, receives the bound addresses once every server serves.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready chan<- Addrs) int {
+	if len(args) > 0 && args[0] == "import" {
+		return runImport(ctx, args[1:], stdout, stderr)
+	}
 	o, _, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -183,6 +190,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		return 1
 	}
 	return 0
+}
+
+// logCluster says at start how unknown phones and logins are treated:
+// the settings in the database, which may differ from the configuration.
+func logCluster(log *slog.Logger, c provision.Cluster) {
+	ar := c.AutoRegistration
+	switch {
+	case ar.Active():
+		log.Info("auto-registration on", "dn_range", ar.Range.Start+"-"+ar.Range.End, "udt", ar.UDT, "ult", ar.ULT)
+	case ar.Enabled:
+		log.Info("auto-registration off: its start and end DN are equal", "dn_range", ar.Range.Start+"-"+ar.Range.End)
+	default:
+		log.Info("auto-registration off: unknown phones are refused with AUTOREG_DISABLED", "dn_range", ar.Range.Start+"-"+ar.Range.End)
+	}
+	if c.AuthMode == provision.AuthNone {
+		log.Warn("self-provisioning authentication mode is none: anyone who knows a user ID can provision a phone as that user; not recommended outside a lab", "auth_mode", string(c.AuthMode))
+	} else {
+		log.Info("self-provisioning authentication", "auth_mode", string(c.AuthMode), "auth_code_set", c.AuthCodeHash != "",
+			"failed_logon_threshold", c.CredentialPolicy.FailedLogonThreshold)
+	}
+}
+
+func rateText(n int) string {
+	if n <= 0 {
+		return "no limit"
+	}
+	return fmt.Sprintf("%d requests/s per source address", n)
 }
 
 // serve opens the store, binds every port, serves until ctx ends and then
@@ -220,16 +254,23 @@ func serve(ctx context.Context, cfg *configs.Config, log *slog.Logger, ready cha
 		d.closeListeners()
 		return err
 	}
-	if c, err := svc.Cluster(ctx); err == nil && c.AuthMode == provision.AuthNone {
-		log.Warn("self-provisioning authentication mode is none: anyone who knows a user ID can provision a phone as that user; not recommended outside a lab")
+	if c, err := svc.Cluster(ctx); err == nil {
+		logCluster(log, c)
 	}
 	if err := d.wireAdapters(ctx, cfg, svc, log, telemetry.NewRegistry()); err != nil {
 		return err
 	}
 	errc := d.start()
+	sipTLS := d.addrs.SIPTLS
+	if sipTLS == "" {
+		sipTLS = "off (tls.cert is not set)"
+	}
 	log.Info("selfprovd serving",
 		"advertise", cfg.Advertise, "tftp", d.addrs.TFTP, "config", d.addrs.Config, "sip", d.addrs.SIP,
-		"services", d.addrs.Services, "admin", d.addrs.Admin, "data_dir", cfg.DataDir)
+		"sip_tls", sipTLS, "services", d.addrs.Services, "admin", d.addrs.Admin, "data_dir", cfg.DataDir)
+	log.Info("sip registrar", "udp", d.addrs.SIP, "tcp", d.addrs.SIP, "tls", sipTLS,
+		"default_expires", cfg.SIP.DefaultExpires, "min_expires", cfg.SIP.MinExpires,
+		"rate_per_source", rateText(cfg.SIP.RatePerSource))
 	if ready != nil {
 		ready <- d.addrs
 	}

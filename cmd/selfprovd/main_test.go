@@ -3,7 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -209,4 +216,68 @@ func TestIdleURLCarriesTheBoundServicesPort(t *testing.T) {
 	if cfg.IdleURL != want {
 		t.Fatalf("idle URL %q, want %q", cfg.IdleURL, want)
 	}
+}
+
+// At start the log says how unknown phones and logins are treated and
+// where every listener is, SIP TLS included when it is off.
+func TestStartupLogSaysWhatIsOn(t *testing.T) {
+	d := startDaemon(t, append(loopbackFlags(t.TempDir()), "-log.level", "info")...)
+	logs := d.stderr.String()
+	for _, want := range []string{
+		`msg="auto-registration on" dn_range=1000-1999 udt="Auto-registration Template" ult="Auto-registration Line Template"`,
+		`msg="self-provisioning authentication" auth_mode=users auth_code_set=false failed_logon_threshold=3`,
+		`msg="selfprovd serving" advertise=127.0.0.1 tftp=` + d.addrs.TFTP + ` config=` + d.addrs.Config + ` sip=` + d.addrs.SIP +
+			` sip_tls="off (tls.cert is not set)" services=` + d.addrs.Services + ` admin=` + d.addrs.Admin,
+		`msg="sip registrar" udp=` + d.addrs.SIP + ` tcp=` + d.addrs.SIP + ` tls="off (tls.cert is not set)" default_expires=120 min_expires=60 rate_per_source="200 requests/s per source address"`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("start-up log lacks\n%s\nlog:\n%s", want, logs)
+		}
+	}
+
+	// With a certificate, the TLS listener is named.
+	dir := t.TempDir()
+	certFile, keyFile := writeCert(t, dir)
+	tlsCfg := filepath.Join(dir, "tls.yaml")
+	os.WriteFile(tlsCfg, []byte("tls:\n  cert: "+certFile+"\n  key: "+keyFile+"\n"), 0o600)
+	d = startDaemon(t, append(loopbackFlags(t.TempDir()), "-log.level", "info", "-config", tlsCfg, "-listen.sip-tls", "127.0.0.1:0")...)
+	if d.addrs.SIPTLS == "" || !strings.Contains(d.stderr.String(), "sip_tls="+d.addrs.SIPTLS+" ") {
+		t.Errorf("start-up log does not name the TLS listener %q:\n%s", d.addrs.SIPTLS, d.stderr.String())
+	}
+
+	// Off, as a configuration of one's own may have it.
+	cfg := filepath.Join(t.TempDir(), "off.yaml")
+	os.WriteFile(cfg, []byte("cluster:\n  authMode: users-and-admin\n  autoRegistration: {enabled: false, startDN: \"5000\", endDN: \"5099\"}\n"), 0o600)
+	d = startDaemon(t, append(loopbackFlags(t.TempDir()), "-log.level", "info", "-config", cfg)...)
+	for _, want := range []string{
+		`msg="auto-registration off: unknown phones are refused with AUTOREG_DISABLED" dn_range=5000-5099`,
+		`auth_mode=users-and-admin`,
+	} {
+		if !strings.Contains(d.stderr.String(), want) {
+			t.Errorf("start-up log lacks %s:\n%s", want, d.stderr.String())
+		}
+	}
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 and its key.
+func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "selfprovd"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	return certFile, keyFile
 }

@@ -234,6 +234,18 @@ func (c *Cluster) Binding(name string) (Binding, bool) {
 	return *b, true
 }
 
+// SourceIP is the address the binding's REGISTERs came from.
+func (b Binding) SourceIP() string {
+	switch {
+	case b.src != nil:
+		return b.src.IP.String()
+	case b.conn != nil:
+		host, _, _ := net.SplitHostPort(b.conn.RemoteAddr().String())
+		return host
+	}
+	return ""
+}
+
 // Notifies delivers the phones' answers to NOTIFYs.
 func (c *Cluster) Notifies() <-chan NotifyResult { return c.notifies }
 

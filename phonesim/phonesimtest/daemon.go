@@ -202,11 +202,8 @@ func DemoWithUsers(t testing.TB, demoPath string, n int) (string, []string) {
 	}
 	cfg := strings.Replace(string(b), `startDN: "1000"`, `startDN: "100000"`, 1)
 	cfg = strings.Replace(cfg, `endDN: "1999"`, `endDN: "199999"`, 1)
+	// The users go first in the users list, wherever it is in the file.
 	var sb strings.Builder
-	sb.WriteString(cfg)
-	if !strings.HasSuffix(cfg, "\n") {
-		sb.WriteString("\n")
-	}
 	var csv []string
 	for i := range n {
 		id := fmt.Sprintf("user%04d", i)
@@ -214,7 +211,10 @@ func DemoWithUsers(t testing.TB, demoPath string, n int) (string, []string) {
 		fmt.Fprintf(&sb, "  - {userId: %s, lastName: L%04d, primaryExtension: \"%s\", userProfile: Standard User Profile, pin: \"12345\"}\n", id, i, ext)
 		csv = append(csv, id+",12345,"+ext)
 	}
-	return sb.String(), csv
+	if !strings.Contains(cfg, "\nusers:\n") {
+		t.Fatalf("%s has no users list", demoPath)
+	}
+	return strings.Replace(cfg, "\nusers:\n", "\nusers:\n"+sb.String(), 1), csv
 }
 
 // Memory returns the daemon's resident set size now and its peak, in bytes

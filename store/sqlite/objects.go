@@ -342,3 +342,37 @@ func (s *Store) SetCredentialState(ctx context.Context, id string, st provision.
 	}
 	return nil
 }
+
+var qInsertUser = writeStatement(`INSERT INTO users (id, self_service_id, data, pin_hash, password_hash, credential) VALUES (?, ?, ?, ?, ?, ?)`)
+
+// Import inserts users and then devices in one transaction.
+func (s *Store) Import(ctx context.Context, users []provision.User, devices []provision.Device) (int, error) {
+	row := -1
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for i, u := range users {
+			args, err := userArgs(u)
+			if err != nil {
+				row = i
+				return err
+			}
+			if _, err := s.exec(ctx, tx, qInsertUser, args...); err != nil {
+				row = i
+				if e := mapErr(err); errors.Is(e, provision.ErrDuplicate) {
+					return fmt.Errorf("%w: user %s exists", provision.ErrDuplicate, u.ID)
+				}
+				return err
+			}
+		}
+		for i, d := range devices {
+			if err := s.insertDevice(ctx, tx, d, false); err != nil {
+				row = len(users) + i
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return row, mapErr(err)
+	}
+	return -1, nil
+}
