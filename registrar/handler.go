@@ -167,7 +167,7 @@ func (s *Server) register(in *inbound) {
 		s.reply(in, 200, "OK")
 		return
 	}
-	id, err := identify(c, to, ua, s.models)
+	id, err := identify(c, to, ua)
 	if err != nil {
 		s.reply(in, 400, "No Device Identity", s.warning("INVALID_ARGUMENT", err.Error()))
 		return
@@ -221,7 +221,8 @@ func (s *Server) register(in *inbound) {
 	// deadline: with a cancellable context database/sql and the SQLite
 	// driver start a watcher goroutine per statement; the store's busy
 	// timeout bounds the wait instead.
-	s.core.AutoRegisterAsync(context.Background(), id.name, id.model, func(_ provision.Device, created bool, err error) {
+	reg := provision.Registration{Name: id.name, Model: id.model, Product: id.product}
+	s.core.AutoRegisterAsync(context.Background(), reg, func(_ provision.Device, created bool, err error) {
 		j.created, j.err = created, err
 		s.finished(j)
 	})
@@ -396,6 +397,10 @@ var outcomes = map[string]outcome{
 	provision.CodeAutoRegExhausted: {503, "Service Unavailable", 300},
 	provision.CodeInvalid:          {400, "Bad Request", 0},
 	provision.CodeUnavailable:      {503, "Service Unavailable", 5},
+
+	// SPEC §7.
+	provision.CodeInvalidModel:   {403, "Forbidden", 0},
+	provision.CodeDeviceNotFound: {404, "Not Found", 0},
 }
 
 func (s *Server) replyError(in *inbound, id identity, err error) {

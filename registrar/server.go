@@ -53,7 +53,7 @@ type Core interface {
 	// AutoRegisterAsync hands done the device (existing or created) or the
 	// reason it cannot be; done may run on another goroutine and must not
 	// block.
-	AutoRegisterAsync(ctx context.Context, name string, model int, done func(dev provision.Device, created bool, err error))
+	AutoRegisterAsync(ctx context.Context, r provision.Registration, done func(dev provision.Device, created bool, err error))
 	Models() []provision.Model
 }
 
@@ -161,7 +161,6 @@ type Server struct {
 	m       *metrics
 	parser  *sip.Parser
 	tp      *sip.TransportLayer // TCP and TLS
-	models  map[string]int      // User-Agent product → model id
 
 	waiting  atomic.Int64 // REGISTERs the store has not answered yet
 	doneMu   sync.Mutex
@@ -195,7 +194,6 @@ func New(opts Options) (*Server, error) {
 		clock:    opts.Clock,
 		table:    newTable(5*time.Second, 0.1),
 		limiter:  newLimiter(opts.RatePerSource),
-		models:   productModels(opts.Core.Models()),
 		doneWake: make(chan struct{}, 1),
 		shutdown: make(chan struct{}),
 	}
