@@ -3,11 +3,13 @@ package registrar
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
 
+	"selfprov/internal/testkit"
 	"selfprov/provision"
 )
 
@@ -27,11 +29,15 @@ func (c *client) softphoneRegister(aor string, cseq int, ua string) string {
 }
 
 // A softphone registering as SEP<MAC> becomes a Third-party SIP Device
-// (Advanced); its restart NOTIFY is still sent.
+// (Advanced); its restart and reset NOTIFYs are still sent, and its 481 or
+// 489 to them is "not supported by the phone", not a failure.
 func TestSoftphoneAutoRegistersAsThirdParty(t *testing.T) {
 	for _, tr := range []string{"UDP", "TCP"} {
 		t.Run(tr, func(t *testing.T) {
-			e := newEnv(t, envOpt{})
+			var logs testkit.SyncBuffer
+			e := newEnv(t, envOpt{opts: func(o *Options) {
+				o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			}})
 			c := e.dial(t, tr)
 			name := "SEP" + strings.ToUpper(mac(0x70))
 			callID := c.softphoneRegister(name, 1, "baresip v1.0.0 (x86_64/linux)")
@@ -49,7 +55,25 @@ func TestSoftphoneAutoRegistersAsThirdParty(t *testing.T) {
 			if n.Method != sip.NOTIFY || !strings.HasPrefix(string(n.Body()), "action=restart\r\nRegisterCallId={"+callID+"}") {
 				t.Fatalf("got %s %q, want the restart NOTIFY", n.Method, n.Body())
 			}
-			c.answer(n, 200)
+			c.answer(n, 481)
+			waitFor(t, "the 481 counted as unsupported", func() bool { return e.counter(t, e.srv.m.notifyOf[notifyUnsupported]) == 1 })
+
+			if err := e.svc.Notify(context.Background(), name, provision.ActionReset); err != nil {
+				t.Fatal(err)
+			}
+			n = c.request()
+			if !strings.HasPrefix(string(n.Body()), "action=reset\r\n") {
+				t.Fatalf("reset body %q", n.Body())
+			}
+			c.answer(n, 489)
+			waitFor(t, "the 489 counted as unsupported", func() bool { return e.counter(t, e.srv.m.notifyOf[notifyUnsupported]) == 2 })
+			if got := e.counter(t, e.srv.m.notifyOf[notifyRejected]); got != 0 {
+				t.Errorf("rejected NOTIFYs %v, want 0", got)
+			}
+			out := logs.String()
+			if strings.Count(out, "level=INFO msg=\"notify not supported by the phone\" device="+name) != 2 || strings.Contains(out, "notify failed") {
+				t.Errorf("log:\n%s", out)
+			}
 		})
 	}
 }
