@@ -1,11 +1,14 @@
 package registrar
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -154,4 +157,95 @@ func TestOnlySEPAutoRegisters(t *testing.T) {
 			}
 		})
 	}
+}
+
+// New auto-registrations are limited per source address, apart from the
+// REGISTER rate: over the limit a new phone gets 503 with Retry-After and
+// AUTOREG_RATE_LIMITED and takes no DN; known phones register; another
+// address has its own allowance; a token comes back with time.
+func TestNewDevicesPerSourceLimit(t *testing.T) {
+	for _, tr := range []string{"UDP", "TCP"} {
+		t.Run(tr, func(t *testing.T) {
+			e := newEnv(t, envOpt{opts: func(o *Options) { o.AutoRegPerMinute, o.AutoRegBurst = 30, 2 }})
+			ctx := context.Background()
+			c := e.dial(t, tr)
+			cseq := 100
+			status := func(m int, expires string) *sip.Response {
+				t.Helper()
+				cseq++
+				c.register(reg{mac: mac(m), expires: expires, cseq: cseq})
+				return c.response()
+			}
+			dnOf := func(m int) string {
+				d, err := e.svc.Device(ctx, "SEP"+mac(m))
+				if err != nil {
+					return err.Error()
+				}
+				return d.Lines[0].DN
+			}
+			if res := status(1, ""); res.StatusCode != 200 {
+				t.Fatalf("first: %d", res.StatusCode)
+			}
+			// A REGISTER that creates nothing gives its token back.
+			if res := status(1, "0"); res.StatusCode != 200 {
+				t.Fatalf("unregister: %d", res.StatusCode)
+			}
+			if res := status(1, ""); res.StatusCode != 200 {
+				t.Fatalf("known again: %d", res.StatusCode)
+			}
+			if res := status(2, ""); res.StatusCode != 200 {
+				t.Fatalf("second new phone: %d %q", res.StatusCode, header(res, "Warning"))
+			}
+			res := status(3, "")
+			if res.StatusCode != 503 || header(res, "Retry-After") != "2" || !strings.Contains(header(res, "Warning"), `"AUTOREG_RATE_LIMITED: `) {
+				t.Fatalf("third new phone: %d %s Retry-After %q Warning %q, want 503, 2, AUTOREG_RATE_LIMITED", res.StatusCode, res.Reason, header(res, "Retry-After"), header(res, "Warning"))
+			}
+			if got := dnOf(3); !strings.Contains(got, provision.CodeDeviceNotFound) {
+				t.Fatalf("refused phone: %s", got)
+			}
+			// A known phone without a binding still registers over the limit.
+			if res := status(1, "0"); res.StatusCode != 200 {
+				t.Fatalf("unregister: %d", res.StatusCode)
+			}
+			if res := status(1, ""); res.StatusCode != 200 {
+				t.Fatalf("known phone over the limit: %d %q", res.StatusCode, header(res, "Warning"))
+			}
+			// Another address has its own allowance.
+			other := dialFrom(t, e, tr, "127.0.0.2")
+			other.register(reg{mac: mac(4)})
+			if res := other.response(); res.StatusCode != 200 {
+				t.Fatalf("from 127.0.0.2: %d %q", res.StatusCode, header(res, "Warning"))
+			}
+			// Two seconds give one token back (30 a minute).
+			e.clock.Advance(2 * time.Second)
+			if res := status(3, ""); res.StatusCode != 200 {
+				t.Fatalf("after 2 s: %d %q", res.StatusCode, header(res, "Warning"))
+			}
+			if got := [4]string{dnOf(1), dnOf(2), dnOf(4), dnOf(3)}; got != [4]string{"1000", "1001", "1002", "1003"} {
+				t.Fatalf("DNs %v: the refusal took one", got)
+			}
+			if res := status(5, ""); res.StatusCode != 503 {
+				t.Fatalf("bucket empty again: %d", res.StatusCode)
+			}
+		})
+	}
+}
+
+// dialFrom is env.dial from a given loopback address.
+func dialFrom(t *testing.T, e *env, tr, ip string) *client {
+	t.Helper()
+	var conn net.Conn
+	var err error
+	if tr == "TCP" {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		conn, err = d.Dial("tcp", e.tcp)
+	} else {
+		d := net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(ip)}}
+		conn, err = d.Dial("udp", e.udp)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &client{t: t, tr: tr, conn: conn, r: bufio.NewReaderSize(conn, 65536), local: conn.LocalAddr().String()}
 }
