@@ -48,9 +48,7 @@ func (s *Service) AutoRegisterPhone(ctx context.Context, r Registration) (dev De
 // read only to refuse, so a new phone costs no extra read.
 func (s *Service) admit(ctx context.Context, canon string, r Registration, active bool) (model int, known *Device, err error) {
 	var refusal error
-	if !strings.HasPrefix(canon, PrefixSEP) {
-		// CSF, BOT, TCT and TAB devices are created by Webex
-		// auto-provisioning or an administrator, never by auto-registration.
+	if !MayAutoRegister(canon) {
 		refusal = fmt.Errorf("%w: %s; only SEP devices auto-register", ErrDeviceNotFound, canon)
 	} else if model, refusal = s.claimedModel(r); refusal == nil && r.NoCreate && active {
 		refusal = ErrAutoRegRateLimited
