@@ -54,7 +54,6 @@ type Core interface {
 	// reason it cannot be; done may run on another goroutine and must not
 	// block.
 	AutoRegisterAsync(ctx context.Context, r provision.Registration, done func(dev provision.Device, created bool, err error))
-	Models() []provision.Model
 }
 
 var _ Core = (*provision.Service)(nil)
