@@ -41,6 +41,23 @@ func TestSoftphoneAutoRegistersAsThirdPartyAndSelfProvisions(t *testing.T) {
 	}
 }
 
+// A user without a profile of their own gets the default system profile,
+// whose desk-phone template takes the third-party model too.
+func TestSoftphoneSelfProvisionsUnderTheDefaultSystemProfile(t *testing.T) {
+	e := newEnv(t, func(c *configs.Config) {
+		c.Users = append(c.Users, configs.UserConfig{ID: "erin", LastName: "Evans", PrimaryExtension: "2005", PIN: "24680"})
+	})
+	ctx := context.Background()
+	d := e.autoRegister(t, mac(1), 0)
+	p, err := e.svc.Login(ctx, d.Name, "erin", "24680")
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	if !p.Profile.DefaultSystemProfile || p.UDT.Name != "Desk Phone Template" || p.Model.ID != provision.ModelThirdPartySIP {
+		t.Fatalf("plan %+v", p)
+	}
+}
+
 // Without the third-party model in the catalogue such a phone gets model
 // 0, and self-provisioning refuses it as before.
 func TestSoftphoneWithoutThirdPartyModelIsRefusedAtLogin(t *testing.T) {
