@@ -504,7 +504,7 @@ func TestDevices(t *testing.T) {
 	for i := range 5 {
 		model := 36224
 		if i%2 == 1 {
-			model = 36670
+			model = 36225
 		}
 		if _, _, err := e.svc.AutoRegister(ctx, fmt.Sprintf("SEP0A00000000%02X", i), model); err != nil {
 			t.Fatal(err)
@@ -538,7 +538,7 @@ func TestDevices(t *testing.T) {
 	if names(pg) != "SEP0B0000000001" {
 		t.Fatalf("owner: %s", names(pg))
 	}
-	e.call("GET", "/api/v1/devices?model=36670&state=auto-registered", nil, 200, &pg)
+	e.call("GET", "/api/v1/devices?model=36225&state=auto-registered", nil, 200, &pg)
 	if names(pg) != "SEP0A0000000001,SEP0A0000000003" {
 		t.Fatalf("model: %s", names(pg))
 	}

@@ -37,6 +37,7 @@ var statusOf = map[string]int{
 	provision.CodeDNInAutoRegRange:   http.StatusConflict,
 	provision.CodeAutoRegDisabled:    http.StatusConflict,
 	provision.CodeAutoRegExhausted:   http.StatusConflict,
+	provision.CodeAutoRegRateLimited: http.StatusTooManyRequests,
 	provision.CodeAutoProvCoolDown:   http.StatusConflict,
 	provision.CodeNoPrimaryExtension: http.StatusUnprocessableEntity,
 	provision.CodeTemplateNotFound:   http.StatusUnprocessableEntity,

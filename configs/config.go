@@ -74,6 +74,15 @@ type SIP struct {
 	DefaultExpires int `yaml:"defaultExpires"` // seconds granted to phones; CUCM's keepalive is 120
 	MinExpires     int `yaml:"minExpires"`     // shorter requests get 423
 	RatePerSource  int `yaml:"ratePerSource"`  // requests per second per source address; 0 = no limit
+	// AutoRegPerSource bounds the devices auto-registration creates for
+	// one source address, so one host cannot drain the DN range.
+	AutoRegPerSource AutoRegLimit `yaml:"autoRegPerSource"`
+}
+
+// AutoRegLimit is a token bucket of new devices per source address.
+type AutoRegLimit struct {
+	PerMinute int `yaml:"perMinute"` // new devices a minute after the burst; 0 = no limit
+	Burst     int `yaml:"burst"`     // new devices at once; 0 = one minute's worth
 }
 
 // SelfProvisioning holds limits of the logins of every flow (phone
@@ -138,7 +147,10 @@ func Default() *Config {
 			TFTP: ":69", Config: ":6970", SIP: ":5060", SIPTLS: ":5061",
 			Services: ":8080", Admin: "127.0.0.1:9080",
 		},
-		SIP: SIP{DefaultExpires: 120, MinExpires: 60, RatePerSource: 200},
+		// 200 new devices at once from one address (a floor behind one NAT
+		// address, a phonesim fleet of 200), then one a second.
+		SIP: SIP{DefaultExpires: 120, MinExpires: 60, RatePerSource: 200,
+			AutoRegPerSource: AutoRegLimit{PerMinute: 60, Burst: 200}},
 		SelfProvisioning: SelfProvisioning{
 			FailedLoginsPerSource: provision.DefaultFailedLoginsPerSource,
 			FailedLoginWindow:     provision.DefaultFailedLoginWindow,
@@ -278,6 +290,9 @@ func (c *Config) Validate() error {
 	}
 	if sp := c.SelfProvisioning; sp.FailedLoginWindow <= 0 {
 		addf("selfProvisioning.failedLoginWindow", "%s must be positive", sp.FailedLoginWindow)
+	}
+	if l := c.SIP.AutoRegPerSource; l.PerMinute < 0 || l.Burst < 0 {
+		addf("sip.autoRegPerSource", "perMinute %d and burst %d must not be negative", l.PerMinute, l.Burst)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -111,6 +111,7 @@ listen:
   sip: "no-port"
 sip:
   defaultExpires: 0
+  autoRegPerSource: {perMinute: -1}
 cluster:
   authMode: sometimes
   autoRegistration: {enabled: true, udt: Missing, ult: Missing, startDN: "200", endDN: "100"}
@@ -124,7 +125,7 @@ users:
 	if err == nil {
 		t.Fatal("Load accepted an invalid config")
 	}
-	for _, want := range []string{"listen.sip", "defaultExpires", "authentication mode", "start 200 is after end 100",
+	for _, want := range []string{"listen.sip", "defaultExpires", "sip.autoRegPerSource", "authentication mode", "start 200 is after end 100",
 		`udt: "Missing" is not one of udts`, "user ID", "last name is required"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
@@ -232,5 +233,29 @@ func TestDemoShowsEveryKey(t *testing.T) {
 	if demo.DataDir != def.DataDir || demo.Listen != def.Listen || demo.TLS != def.TLS || demo.SIP != def.SIP ||
 		demo.LogLevel != def.LogLevel || demo.Advertise != def.Advertise || demo.AdminToken != def.AdminToken || demo.StaticDir != def.StaticDir {
 		t.Errorf("demo.yaml differs from the defaults:\n%+v\n%+v", demo, def)
+	}
+}
+
+// The demo configuration carries the per-source limit on new devices that
+// the defaults hold, and a file without it gets the same.
+func TestAutoRegPerSourceDefaults(t *testing.T) {
+	demo, err := Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := AutoRegLimit{PerMinute: 60, Burst: 200}
+	if demo.SIP.AutoRegPerSource != want || Default().SIP.AutoRegPerSource != want {
+		t.Fatalf("demo %+v, default %+v, want %+v", demo.SIP.AutoRegPerSource, Default().SIP.AutoRegPerSource, want)
+	}
+	path := filepath.Join(t.TempDir(), "off.yaml")
+	if err := os.WriteFile(path, []byte("sip:\n  autoRegPerSource: {perMinute: 0}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SIP.AutoRegPerSource.PerMinute != 0 || c.SIP.DefaultExpires != 120 {
+		t.Fatalf("sip %+v", c.SIP)
 	}
 }

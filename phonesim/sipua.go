@@ -96,7 +96,9 @@ func (ua *UA) Close() error {
 	}
 	for _, ls := range ua.tcp {
 		for _, l := range ls {
-			l.conn.Close()
+			if l != nil {
+				l.conn.Close()
+			}
 		}
 	}
 	ua.mu.Unlock()
@@ -247,19 +249,24 @@ func (ua *UA) tcpLeg(remote string, n int) (*tcpLeg, error) {
 	if size <= 0 {
 		size = 4
 	}
+	// Phone n always uses slot n%size, and slot i is bound to LocalIPs[i]:
+	// a fleet spreads evenly over the addresses, whichever phone dials a
+	// slot first.
+	slot := n % size
 	pool := ua.tcp[remote]
-	if len(pool) == size {
-		l := pool[n%size]
-		if !l.dead.Load() {
-			ua.mu.Unlock()
-			return l, nil
-		}
+	if pool == nil {
+		pool = make([]*tcpLeg, size)
+		ua.tcp[remote] = pool
+	}
+	if l := pool[slot]; l != nil && !l.dead.Load() {
+		ua.mu.Unlock()
+		return l, nil
 	}
 	ua.mu.Unlock()
 
 	d := net.Dialer{Timeout: ua.timeout()}
 	if len(ua.LocalIPs) > 0 {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ua.LocalIPs[n%size%len(ua.LocalIPs)])}
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ua.LocalIPs[slot%len(ua.LocalIPs)])}
 	}
 	conn, err := d.Dial("tcp", remote)
 	if err != nil {
@@ -274,15 +281,12 @@ func (ua *UA) tcpLeg(remote string, n int) (*tcpLeg, error) {
 		return nil, ErrClosed
 	}
 	pool = ua.tcp[remote]
-	if len(pool) < size {
-		ua.tcp[remote] = append(pool, l)
-	} else if old := pool[n%size]; old.dead.Load() {
-		pool[n%size] = l
-	} else {
-		// Another phone replaced it first.
+	if old := pool[slot]; old != nil && !old.dead.Load() {
+		// Another phone of the slot dialed it first.
 		conn.Close()
 		return old, nil
 	}
+	pool[slot] = l
 	ua.wg.Add(1)
 	go ua.readTCP(l)
 	return l, nil

@@ -2,6 +2,7 @@ package phonesim
 
 import (
 	"bytes"
+	"net"
 	"strings"
 	"testing"
 
@@ -216,6 +217,39 @@ func TestDefaultLocalIPs(t *testing.T) {
 	for _, host := range []string{"192.0.2.10", "::1", "pbx.example.com"} {
 		if ips, note := DefaultLocalIPs(host); ips != nil || !strings.Contains(note, "RATE_LIMITED") || !strings.Contains(note, "-local-ip") {
 			t.Errorf("%s: %v, %q", host, ips, note)
+		}
+	}
+}
+
+// TestTCPLegsSpreadOverLocalIPs: phone n always comes from LocalIPs[n%len]
+// over TCP, whichever phones dial first, so a fleet spreads evenly (the
+// registrar limits new devices per source address).
+func TestTCPLegsSpreadOverLocalIPs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	ua := NewUA()
+	defer ua.Close()
+	ua.LocalIPs, _ = ParseIPs("127.0.1.1-3")
+	for _, n := range []int{2, 1, 0, 3, 4, 5, 7, 6, 8, 11} {
+		l, err := ua.Leg("tcp", ln.Addr().String(), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		host, _, _ := net.SplitHostPort(l.Local)
+		if want := ua.LocalIPs[n%3]; host != want {
+			t.Fatalf("phone %d comes from %s, want %s", n, host, want)
 		}
 	}
 }

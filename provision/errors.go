@@ -19,6 +19,7 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 const (
 	CodeAutoRegDisabled    = "AUTOREG_DISABLED"
 	CodeAutoRegExhausted   = "AUTOREG_DN_RANGE_EXHAUSTED"
+	CodeAutoRegRateLimited = "AUTOREG_RATE_LIMITED"
 	CodeAuthFailed         = "AUTH_FAILED"
 	CodeAccountLocked      = "ACCOUNT_LOCKED"
 	CodeNotAllowed         = "SELFPROV_NOT_ALLOWED"
@@ -48,6 +49,7 @@ const (
 var (
 	ErrAutoRegDisabled    = &Error{CodeAutoRegDisabled, "auto-registration is disabled"}
 	ErrAutoRegExhausted   = &Error{CodeAutoRegExhausted, "auto-registration directory number range is used up"}
+	ErrAutoRegRateLimited = &Error{CodeAutoRegRateLimited, "too many new devices from this address; try again later"}
 	ErrAuthFailed         = &Error{CodeAuthFailed, "user ID or PIN not valid"}
 	ErrAccountLocked      = &Error{CodeAccountLocked, "account is locked"}
 	ErrNotAllowed         = &Error{CodeNotAllowed, "user is not allowed to provision phones"}

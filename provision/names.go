@@ -43,6 +43,11 @@ func CanonicalDeviceName(name string) (string, error) {
 	return "", invalidf("device name %q must start with SEP, CSF, BOT, TCT or TAB", clip(name))
 }
 
+// MayAutoRegister reports whether auto-registration may create a device of
+// this canonical name: SEP names only. CSF, BOT, TCT and TAB devices are
+// created by Webex auto-provisioning or an administrator (SPEC §7).
+func MayAutoRegister(canon string) bool { return strings.HasPrefix(canon, PrefixSEP) }
+
 // DeviceNameFromMAC turns a MAC in any common notation into SEP<MAC>.
 func DeviceNameFromMAC(mac string) (string, error) {
 	clean := strings.NewReplacer(":", "", "-", "", ".", "").Replace(mac)

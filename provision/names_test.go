@@ -34,3 +34,17 @@ func TestNewVersion(t *testing.T) {
 		t.Fatalf("version %q, want %s<uuid>", v, prefix)
 	}
 }
+
+func TestMayAutoRegister(t *testing.T) {
+	for name, want := range map[string]bool{
+		"SEP001122AABBCC": true, "CSFALICE": false, "CSFalice": false, "BOTBOB": false, "TCTBOB": false, "TABBOB": false,
+	} {
+		canon, err := CanonicalDeviceName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := MayAutoRegister(canon); got != want {
+			t.Errorf("MayAutoRegister(%s) = %v, want %v", canon, got, want)
+		}
+	}
+}

@@ -43,6 +43,7 @@ type Service struct {
 	log         *slog.Logger
 	notifier    atomic.Pointer[notifierBox]
 	models      map[int]Model
+	products    map[string]int // Cisco User-Agent product → model id
 	hashCost    int
 	pinHashCost int
 
@@ -120,6 +121,7 @@ func New(opts Options) (*Service, error) {
 		}
 		s.models[m.ID] = m
 	}
+	s.products = productModels(s.models)
 	s.SetNotifier(NopNotifier{})
 	return s, nil
 }
@@ -266,28 +268,23 @@ func (s *Service) Notify(ctx context.Context, name string, action Action) error 
 
 // AutoRegister creates an auto-registered device for an unknown phone with
 // the lowest free DN of the range, or returns the existing device. created
-// tells which. It is idempotent per device name.
+// tells which. It is idempotent per device name. model is the Cisco model
+// the phone names, 0 for none (see AutoRegisterPhone).
 func (s *Service) AutoRegister(ctx context.Context, name string, model int) (dev Device, created bool, err error) {
-	ar, err := s.prepareAutoRegister(ctx, name, model)
-	if err != nil || ar.known != nil {
-		return ar.knownDevice(), false, err
-	}
-	dev, created, err = s.store.AutoRegister(ctx, ar.name, ar.r, ar.partition, ar.build)
-	s.logAutoRegister(ar.name, model, dev, created, err)
-	return dev, created, err
+	return s.AutoRegisterPhone(ctx, Registration{Name: name, Model: model})
 }
 
-// AutoRegisterAsync is AutoRegister for a caller that answers many phones:
-// done gets the result, possibly on another goroutine, and must not block
-// (see Store.AutoRegisterAsync).
-func (s *Service) AutoRegisterAsync(ctx context.Context, name string, model int, done func(dev Device, created bool, err error)) {
-	ar, err := s.prepareAutoRegister(ctx, name, model)
+// AutoRegisterAsync is AutoRegisterPhone for a caller that answers many
+// phones: done gets the result, possibly on another goroutine, and must
+// not block (see Store.AutoRegisterAsync).
+func (s *Service) AutoRegisterAsync(ctx context.Context, r Registration, done func(dev Device, created bool, err error)) {
+	ar, err := s.prepareAutoRegister(ctx, r)
 	if err != nil || ar.known != nil {
 		done(ar.knownDevice(), false, err)
 		return
 	}
 	s.store.AutoRegisterAsync(ctx, ar.name, ar.r, ar.partition, ar.build, func(dev Device, created bool, err error) {
-		s.logAutoRegister(ar.name, model, dev, created, err)
+		s.logAutoRegister(ar.name, ar.model, dev, created, err)
 		done(dev, created, err)
 	})
 }
@@ -295,6 +292,7 @@ func (s *Service) AutoRegisterAsync(ctx context.Context, name string, model int,
 // autoRegistration is what the store needs to auto-register one phone.
 type autoRegistration struct {
 	name      string // canonical
+	model     int    // of a new device
 	r         DNRange
 	partition string
 	build     func(dn string) Device
@@ -310,24 +308,28 @@ func (a autoRegistration) knownDevice() Device {
 
 // prepareAutoRegister finds what the store needs to auto-register the
 // phone, and logs a refusal.
-func (s *Service) prepareAutoRegister(ctx context.Context, name string, model int) (autoRegistration, error) {
-	canon, err := CanonicalDeviceName(name)
+func (s *Service) prepareAutoRegister(ctx context.Context, r Registration) (autoRegistration, error) {
+	canon, err := CanonicalDeviceName(r.Name)
 	if err != nil {
 		return autoRegistration{}, err
 	}
-	ar, err := s.autoRegistrationFor(ctx, canon, model)
+	ar, err := s.autoRegistrationFor(ctx, canon, r)
 	if err != nil {
-		s.logAutoRegister(canon, model, Device{}, false, err)
+		s.logAutoRegister(canon, r.Model, Device{}, false, err)
 	}
 	return ar, err
 }
 
-func (s *Service) autoRegistrationFor(ctx context.Context, canon string, model int) (autoRegistration, error) {
+func (s *Service) autoRegistrationFor(ctx context.Context, canon string, r Registration) (autoRegistration, error) {
 	c, err := s.Cluster(ctx)
 	if err != nil {
 		return autoRegistration{}, err
 	}
 	ar := c.AutoRegistration
+	model, known, err := s.admit(ctx, canon, r, ar.Active())
+	if err != nil || known != nil {
+		return autoRegistration{known: known}, err
+	}
 	if !ar.Active() {
 		// A device that exists keeps working when auto-registration is off.
 		if d, err := s.store.Device(ctx, canon); err == nil {
@@ -363,11 +365,16 @@ func (s *Service) autoRegistrationFor(ctx context.Context, canon string, model i
 		d.ConfigVersion = newVersion(now)
 		return d
 	}
-	return autoRegistration{name: canon, r: ar.Range, partition: partition, build: build}, nil
+	return autoRegistration{name: canon, model: model, r: ar.Range, partition: partition, build: build}, nil
 }
 
 // logAutoRegister logs a created device or a refusal.
 func (s *Service) logAutoRegister(name string, model int, dev Device, created bool, err error) {
+	if errors.Is(err, ErrAutoRegRateLimited) {
+		// One line per refused REGISTER of a flooding source would flood the log.
+		s.log.Debug("autoregister", "device", name, "model", model, "code", CodeOf(err))
+		return
+	}
 	if err != nil || created {
 		s.log.Info("autoregister", "device", name, "model", model, "dn", firstDN(dev), "code", LogCode(err))
 	}

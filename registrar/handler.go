@@ -174,7 +174,7 @@ func (s *Server) register(in *inbound) {
 		s.reply(in, 200, "OK")
 		return
 	}
-	id, err := identify(c, to, ua, s.models)
+	id, err := identify(c, to, ua)
 	if err != nil {
 		s.reply(in, 400, "No Device Identity", s.warning("INVALID_ARGUMENT", err.Error()))
 		return
@@ -194,7 +194,8 @@ func (s *Server) register(in *inbound) {
 		CallID: req.CallID().Value(), UserAgent: ua,
 	}
 	now := s.clock.Now()
-	if e, ok := s.table.get(id.name); ok && now.UnixNano()-e.verified < int64(s.opts.VerifyAfter) {
+	e, bound := s.table.get(id.name)
+	if bound && now.UnixNano()-e.verified < int64(s.opts.VerifyAfter) {
 		s.table.put(id.name, b, now, granted, false)
 		s.reply200(in, c, granted, false)
 		return
@@ -228,7 +229,18 @@ func (s *Server) register(in *inbound) {
 	// deadline: with a cancellable context database/sql and the SQLite
 	// driver start a watcher goroutine per statement; the store's busy
 	// timeout bounds the wait instead.
-	s.core.AutoRegisterAsync(context.Background(), id.name, id.model, func(_ provision.Device, created bool, err error) {
+	reg := provision.Registration{Name: id.name, Model: id.model, Product: id.product}
+	// A bound device exists: only a REGISTER that may create one spends
+	// a token of its source, given back if nothing was created.
+	token := false
+	if !bound {
+		token = s.newDevs.take(in.ap.Addr(), now)
+		reg.NoCreate = !token
+	}
+	s.core.AutoRegisterAsync(context.Background(), reg, func(_ provision.Device, created bool, err error) {
+		if token && !created {
+			s.newDevs.giveBack(in.ap.Addr(), s.clock.Now())
+		}
 		j.created, j.err = created, err
 		s.finished(j)
 	})
@@ -409,6 +421,11 @@ var outcomes = map[string]outcome{
 	provision.CodeAutoRegExhausted: {503, "Service Unavailable", 300},
 	provision.CodeInvalid:          {400, "Bad Request", 0},
 	provision.CodeUnavailable:      {503, "Service Unavailable", 5},
+
+	// SPEC §7. Retry-After of a rate-limited one: the wait for the source's next token.
+	provision.CodeAutoRegRateLimited: {503, "Service Unavailable", 0},
+	provision.CodeInvalidModel:       {403, "Forbidden", 0},
+	provision.CodeDeviceNotFound:     {404, "Not Found", 0},
 }
 
 func (s *Server) replyError(in *inbound, id identity, err error) {
@@ -421,6 +438,9 @@ func (s *Server) replyError(in *inbound, id identity, err error) {
 	}
 	s.log.Debug("register refused", "device", id.name, "code", code)
 	hdrs := []sip.Header{s.warning(code, errorText(err))}
+	if code == provision.CodeAutoRegRateLimited {
+		o.retryAfter = s.newDevs.retryAfter()
+	}
 	if o.retryAfter > 0 {
 		hdrs = append(hdrs, sip.NewHeader("Retry-After", strconv.Itoa(o.retryAfter)))
 	}

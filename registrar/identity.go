@@ -173,11 +173,13 @@ func closingQuote(s string) int {
 	return -1
 }
 
-// identity is who a REGISTER says it is.
+// identity is who a REGISTER says it is. The core decides what a model
+// or product claim means.
 type identity struct {
-	name   string // canonical device name
-	model  int    // 0 when unknown
-	source string // which header gave the name: devicename, instance, aor
+	name    string // canonical device name
+	model   int    // +u.sip!model; 0 when absent
+	product string // of a Cisco User-Agent, when model is 0
+	source  string // which header gave the name: devicename, instance, aor
 }
 
 var errNoIdentity = errors.New("no device identity")
@@ -187,7 +189,7 @@ var errNoIdentity = errors.New("no device identity")
 // present but malformed devicename, or a Cisco-form instance with a bad
 // MAC, is an error, not a fallthrough, so a phone is never registered under
 // a name it did not mean.
-func identify(c contact, aorUser, userAgent string, models map[string]int) (identity, error) {
+func identify(c contact, aorUser, userAgent string) (identity, error) {
 	var id identity
 	if v, ok := c.param(paramDeviceName); ok {
 		name, err := provision.CanonicalDeviceName(v)
@@ -208,7 +210,7 @@ func identify(c contact, aorUser, userAgent string, models map[string]int) (iden
 	} else {
 		return id, fmt.Errorf("%w: no devicename or +sip.instance Contact parameter and the AOR user is not a device name", errNoIdentity)
 	}
-	id.model = modelOf(c, userAgent, models)
+	id.model, id.product = modelOf(c, userAgent)
 	return id, nil
 }
 
@@ -238,34 +240,23 @@ func instanceMAC(c contact) (string, error) {
 	return strings.ToUpper(mac), nil
 }
 
-// modelOf reads the model id from the model parameter, else from
-// "User-Agent: Cisco-CP<product>/<firmware>" through the catalogue.
-func modelOf(c contact, userAgent string, models map[string]int) int {
+// modelOf reads the model id from the model parameter, else the product
+// from "User-Agent: Cisco-CP<product>/<firmware>"; neither for a phone that
+// names no Cisco model.
+func modelOf(c contact, userAgent string) (model int, product string) {
 	if v, ok := c.param(paramModel); ok {
 		if n, err := strconv.Atoi(v); err == nil && n > 0 && n < 1<<20 {
-			return n
+			return n, ""
 		}
 	}
 	ua, ok := strings.CutPrefix(userAgent, "Cisco-CP")
 	if !ok {
-		return 0
+		return 0, ""
 	}
 	if i := strings.IndexByte(ua, '/'); i >= 0 {
 		ua = ua[:i]
 	}
-	return models[strings.ToUpper(ua)]
-}
-
-// productModels maps the product part of a User-Agent ("8845") to model ids
-// from the catalogue names ("Cisco 8845").
-func productModels(ms []provision.Model) map[string]int {
-	out := make(map[string]int, len(ms))
-	for _, m := range ms {
-		if p, ok := strings.CutPrefix(m.Name, "Cisco "); ok && !strings.Contains(p, " ") {
-			out[strings.ToUpper(p)] = m.ID
-		}
-	}
-	return out
+	return 0, clip(ua)
 }
 
 func isHex(c byte) bool {

@@ -9,39 +9,32 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
-	"selfprov/configs"
 	"selfprov/provision"
 )
 
-func testModels(t testing.TB) map[string]int {
-	cfg, err := configs.Demo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return productModels(cfg.Models)
-}
-
+// identify reads the model claim as sent; what it means (a catalogue
+// model, a refusal, the third-party model) is the core's decision.
 func TestIdentify(t *testing.T) {
-	models := testModels(t)
 	tests := []struct {
 		name, contact, aor, ua string
 		want                   string
 		model                  int
+		product                string
 		source                 string
 		err                    string
 	}{
-		{"devicename wins", `<sip:x@10.0.0.1:5060;transport=tcp>;+sip.instance="<urn:uuid:00000000-0000-0000-0000-001122aabbcc>";+u.sip!devicename.ccm.cisco.com="SEP001122AABBDD";+u.sip!model.ccm.cisco.com="36224"`, "1000", "", "SEP001122AABBDD", 36224, "devicename", ""},
-		{"devicename lower case", `<sip:x@h>;+u.sip!devicename.ccm.cisco.com="sep001122aabbcc"`, "", "", "SEP001122AABBCC", 0, "devicename", ""},
-		{"CSF devicename", `<sip:x@h>;+u.sip!devicename.ccm.cisco.com="CSFJDOE";video`, "", "Cisco-CSF", "CSFJDOE", 0, "devicename", ""},
-		{"MAC from instance", `<sip:x@h>;+sip.instance="<urn:uuid:00000000-0000-0000-0000-001122aabbcc>"`, "1000", "Cisco-CP8845/14.2.1", "SEP001122AABBCC", 36224, "instance", ""},
-		{"AOR is the device", `<sip:x@h>`, "SEP001122AABBCC", "Cisco-CP7841/14.2.1", "SEP001122AABBCC", 622, "aor", ""},
-		{"unknown product", `<sip:x@h>`, "SEP001122AABBCC", "Cisco-CP9999/1", "SEP001122AABBCC", 0, "aor", ""},
-		{"model param not a number", `<sip:x@h>;+u.sip!model.ccm.cisco.com="abc"`, "SEP001122AABBCC", "", "SEP001122AABBCC", 0, "aor", ""},
-		{"nothing", `<sip:1000@h>`, "1000", "", "", 0, "", "no devicename"},
-		{"softphone instance, AOR is the device", `<sip:x@h>;+sip.instance="<urn:uuid:d8fb04b9-1111-2222-3333-444455556666>"`, "SEP001122AABBCC", "baresip", "SEP001122AABBCC", 0, "aor", ""},
-		{"softphone instance, AOR is no device", `<sip:x@h>;+sip.instance="<urn:uuid:d8fb04b9-1111-2222-3333-444455556666>"`, "1000", "", "", 0, "", "not a MAC-based"},
-		{"instance with non-hex MAC", `<sip:x@h>;+sip.instance="<urn:uuid:00000000-0000-0000-0000-00112233445g>"`, "", "", "", 0, "", "12 hex"},
-		{"bad devicename", `<sip:x@h>;+u.sip!devicename.ccm.cisco.com="XYZ123"`, "SEP001122AABBCC", "", "", 0, "", "devicename"},
+		{"devicename wins", `<sip:x@10.0.0.1:5060;transport=tcp>;+sip.instance="<urn:uuid:00000000-0000-0000-0000-001122aabbcc>";+u.sip!devicename.ccm.cisco.com="SEP001122AABBDD";+u.sip!model.ccm.cisco.com="36224"`, "1000", "", "SEP001122AABBDD", 36224, "", "devicename", ""},
+		{"devicename lower case", `<sip:x@h>;+u.sip!devicename.ccm.cisco.com="sep001122aabbcc"`, "", "", "SEP001122AABBCC", 0, "", "devicename", ""},
+		{"CSF devicename", `<sip:x@h>;+u.sip!devicename.ccm.cisco.com="CSFJDOE";video`, "", "Cisco-CSF", "CSFJDOE", 0, "", "devicename", ""},
+		{"MAC from instance", `<sip:x@h>;+sip.instance="<urn:uuid:00000000-0000-0000-0000-001122aabbcc>"`, "1000", "Cisco-CP8845/14.2.1", "SEP001122AABBCC", 0, "8845", "instance", ""},
+		{"AOR is the device", `<sip:x@h>`, "SEP001122AABBCC", "Cisco-CP7841/14.2.1", "SEP001122AABBCC", 0, "7841", "aor", ""},
+		{"unknown product", `<sip:x@h>`, "SEP001122AABBCC", "Cisco-CP9999/1", "SEP001122AABBCC", 0, "9999", "aor", ""},
+		{"model param not a number", `<sip:x@h>;+u.sip!model.ccm.cisco.com="abc"`, "SEP001122AABBCC", "", "SEP001122AABBCC", 0, "", "aor", ""},
+		{"nothing", `<sip:1000@h>`, "1000", "", "", 0, "", "", "no devicename"},
+		{"softphone instance, AOR is the device", `<sip:x@h>;+sip.instance="<urn:uuid:d8fb04b9-1111-2222-3333-444455556666>"`, "SEP001122AABBCC", "baresip", "SEP001122AABBCC", 0, "", "aor", ""},
+		{"softphone instance, AOR is no device", `<sip:x@h>;+sip.instance="<urn:uuid:d8fb04b9-1111-2222-3333-444455556666>"`, "1000", "", "", 0, "", "", "not a MAC-based"},
+		{"instance with non-hex MAC", `<sip:x@h>;+sip.instance="<urn:uuid:00000000-0000-0000-0000-00112233445g>"`, "", "", "", 0, "", "", "12 hex"},
+		{"bad devicename", `<sip:x@h>;+u.sip!devicename.ccm.cisco.com="XYZ123"`, "SEP001122AABBCC", "", "", 0, "", "", "devicename"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,7 +42,7 @@ func TestIdentify(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			id, err := identify(c, tc.aor, tc.ua, models)
+			id, err := identify(c, tc.aor, tc.ua)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err %v, want one mentioning %q", err, tc.err)
@@ -59,8 +52,8 @@ func TestIdentify(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if id.name != tc.want || id.model != tc.model || id.source != tc.source {
-				t.Fatalf("got %+v, want %s model %d from %s", id, tc.want, tc.model, tc.source)
+			if id.name != tc.want || id.model != tc.model || id.product != tc.product || id.source != tc.source {
+				t.Fatalf("got %+v, want %s model %d product %q from %s", id, tc.want, tc.model, tc.product, tc.source)
 			}
 		})
 	}
@@ -106,7 +99,6 @@ func TestParseContact(t *testing.T) {
 // canonical name (CanonicalDeviceName is the identity on it) and a
 // non-negative model; the same input identifies the same device.
 func FuzzRegisterIdentity(f *testing.F) {
-	models := testModels(f)
 	p := newParser(16384)
 	seed := func(contact, to, ua string) string {
 		return "REGISTER sip:192.0.2.10 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.23:5060;branch=z9hG4bK1\r\n" +
@@ -144,7 +136,7 @@ func FuzzRegisterIdentity(f *testing.F) {
 		if h := req.GetHeader("User-Agent"); h != nil {
 			ua = h.Value()
 		}
-		id, err := identify(c, req.To().Address.User, ua, models)
+		id, err := identify(c, req.To().Address.User, ua)
 		if err != nil {
 			return
 		}
@@ -152,10 +144,10 @@ func FuzzRegisterIdentity(f *testing.F) {
 		if cerr != nil || canon != id.name {
 			t.Fatalf("identified %q, which is not canonical (%q, %v)", id.name, canon, cerr)
 		}
-		if id.model < 0 {
-			t.Fatalf("model %d", id.model)
+		if id.model < 0 || id.model > 0 && id.product != "" || len(id.product) > 43 {
+			t.Fatalf("model %d, product %q: one claim at most, bounded", id.model, id.product)
 		}
-		again, err := identify(c, req.To().Address.User, ua, models)
+		again, err := identify(c, req.To().Address.User, ua)
 		if err != nil || again != id {
 			t.Fatalf("not deterministic: %+v then %+v, %v", id, again, err)
 		}

@@ -34,6 +34,9 @@ const (
 	notifySendError = "send_error" // the write failed or the connection is gone
 	notifyNoBinding = "no_binding" // the device is not registered
 	notifyDropped   = "dropped"    // too many NOTIFYs in flight
+	// notifyUnsupported is a 481 or 489: the phone (a softphone) does not
+	// take service-control; not a failure.
+	notifyUnsupported = "unsupported"
 )
 
 // Drop reasons.
@@ -57,7 +60,7 @@ func newMetrics(reg prometheus.Registerer, bindings func() float64) (*metrics, e
 		}),
 		notifies: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "notifies_total",
-			Help: "service-control NOTIFYs, by result: ok, rejected, timeout, send_error, no_binding, dropped.",
+			Help: "service-control NOTIFYs, by result: ok, unsupported (481/489 from a phone without service-control), rejected, timeout, send_error, no_binding, dropped.",
 		}, []string{"result"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "request_duration_seconds",
@@ -79,7 +82,7 @@ func newMetrics(reg prometheus.Registerer, bindings func() float64) (*metrics, e
 	}
 	m.durOther = m.duration.WithLabelValues("other")
 	m.notifyOf = map[string]prometheus.Counter{}
-	for _, r := range []string{notifyOK, notifyRejected, notifyTimeout, notifySendError, notifyNoBinding, notifyDropped} {
+	for _, r := range []string{notifyOK, notifyRejected, notifyTimeout, notifySendError, notifyNoBinding, notifyDropped, notifyUnsupported} {
 		m.notifyOf[r] = m.notifies.WithLabelValues(r)
 	}
 	m.droppedOf = map[string]prometheus.Counter{}

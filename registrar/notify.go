@@ -227,6 +227,14 @@ func (n *notifier) onResponse(res *sip.Response) {
 		n.result(p.name, p.action, notifyOK, nil)
 		return
 	}
+	if res.StatusCode == 481 || res.StatusCode == 489 {
+		// A softphone (a third-party device) has no service-control: no
+		// subscription (481) or no such event package (489). That is the
+		// phone's nature, not a failed reset.
+		n.s.m.notify(notifyUnsupported)
+		n.s.log.Info("notify not supported by the phone", "device", p.name, "action", string(p.action), "status", res.StatusCode)
+		return
+	}
 	n.result(p.name, p.action, notifyRejected, fmt.Errorf("%d %s", res.StatusCode, res.Reason))
 }
 

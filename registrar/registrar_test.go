@@ -681,8 +681,8 @@ type heldCore struct {
 	held []func()
 }
 
-func (h *heldCore) AutoRegisterAsync(ctx context.Context, name string, model int, done func(provision.Device, bool, error)) {
-	h.Core.AutoRegisterAsync(ctx, name, model, func(d provision.Device, created bool, err error) {
+func (h *heldCore) AutoRegisterAsync(ctx context.Context, r provision.Registration, done func(provision.Device, bool, error)) {
+	h.Core.AutoRegisterAsync(ctx, r, func(d provision.Device, created bool, err error) {
 		h.mu.Lock()
 		h.held = append(h.held, func() { done(d, created, err) })
 		h.mu.Unlock()

@@ -53,8 +53,7 @@ type Core interface {
 	// AutoRegisterAsync hands done the device (existing or created) or the
 	// reason it cannot be; done may run on another goroutine and must not
 	// block.
-	AutoRegisterAsync(ctx context.Context, name string, model int, done func(dev provision.Device, created bool, err error))
-	Models() []provision.Model
+	AutoRegisterAsync(ctx context.Context, r provision.Registration, done func(dev provision.Device, created bool, err error))
 }
 
 var _ Core = (*provision.Service)(nil)
@@ -75,6 +74,11 @@ type Options struct {
 	DefaultExpires int // seconds granted when a phone asks for more; default 120
 	MinExpires     int // shorter requests get 423; default 60
 	RatePerSource  int // requests per second per source IP; 0 = no limit
+	// AutoRegPerMinute bounds new devices (auto-registrations) per source
+	// IP a minute, after a burst of AutoRegBurst (default: one minute's
+	// worth); 0 = no limit. Beyond it a new phone gets 503 and takes no DN.
+	AutoRegPerMinute int
+	AutoRegBurst     int
 
 	// TLSConfig, if set, serves SIP over TLS on the TLS listener given to Serve.
 	TLSConfig *tls.Config
@@ -123,6 +127,12 @@ func (o *Options) defaults() error {
 	if o.RatePerSource < 0 {
 		return fmt.Errorf("registrar: ratePerSource %d is negative", o.RatePerSource)
 	}
+	if o.AutoRegPerMinute < 0 || o.AutoRegBurst < 0 {
+		return fmt.Errorf("registrar: autoRegPerSource %d a minute, burst %d: neither may be negative", o.AutoRegPerMinute, o.AutoRegBurst)
+	}
+	if o.AutoRegBurst == 0 {
+		o.AutoRegBurst = o.AutoRegPerMinute
+	}
 	// 8192: most of a second of a 10,000 phones/s storm, so that a store
 	// stall of 100-200 ms refuses no phone and drops no restart. A phone
 	// waiting, or waiting for its NOTIFY's answer, holds about 4 KB: each
@@ -158,10 +168,10 @@ type Server struct {
 	clock   provision.Clock
 	table   *table
 	limiter *limiter
+	newDevs *deviceLimiter // new auto-registrations per source
 	m       *metrics
 	parser  *sip.Parser
 	tp      *sip.TransportLayer // TCP and TLS
-	models  map[string]int      // User-Agent product → model id
 
 	waiting  atomic.Int64 // REGISTERs the store has not answered yet
 	doneMu   sync.Mutex
@@ -195,7 +205,7 @@ func New(opts Options) (*Server, error) {
 		clock:    opts.Clock,
 		table:    newTable(5*time.Second, 0.1),
 		limiter:  newLimiter(opts.RatePerSource),
-		models:   productModels(opts.Core.Models()),
+		newDevs:  newDeviceLimiter(opts.AutoRegPerMinute, opts.AutoRegBurst),
 		doneWake: make(chan struct{}, 1),
 		shutdown: make(chan struct{}),
 	}
@@ -345,6 +355,7 @@ func (s *Server) sweep() {
 			now := s.clock.Now()
 			s.table.sweep(now)
 			s.limiter.sweep(now)
+			s.newDevs.sweep(now)
 		}
 	}
 }
