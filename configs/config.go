@@ -70,6 +70,13 @@ type SIP struct {
 	DefaultExpires int `yaml:"defaultExpires"` // seconds granted to phones; CUCM's keepalive is 120
 	MinExpires     int `yaml:"minExpires"`     // shorter requests get 423
 	RatePerSource  int `yaml:"ratePerSource"`  // requests per second per source address; 0 = no limit
+
+	// MaxConnectionsPerSource bounds the TCP+TLS connections of one source
+	// address; a site behind one NAT address needs one per phone.
+	MaxConnectionsPerSource int `yaml:"maxConnectionsPerSource"`
+	// IdleTimeout closes a TCP or TLS connection with no binding that has
+	// sent nothing for this long.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
 }
 
 // ClusterConfig seeds the cluster settings.
@@ -114,7 +121,7 @@ func Default() *Config {
 			TFTP: ":69", Config: ":6970", SIP: ":5060", SIPTLS: ":5061",
 			Services: ":8080", Admin: "127.0.0.1:9080",
 		},
-		SIP:      SIP{DefaultExpires: 120, MinExpires: 60, RatePerSource: 200},
+		SIP:      SIP{DefaultExpires: 120, MinExpires: 60, RatePerSource: 200, MaxConnectionsPerSource: 128, IdleTimeout: 30 * time.Second},
 		LogLevel: "info",
 		Cluster: ClusterConfig{
 			AuthMode:         provision.AuthUsers,
@@ -208,6 +215,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SIP.DefaultExpires < 1 || c.SIP.MinExpires < 0 || c.SIP.MinExpires > c.SIP.DefaultExpires {
 		add(fmt.Errorf("sip: defaultExpires %d must be positive and not below minExpires %d", c.SIP.DefaultExpires, c.SIP.MinExpires))
+	}
+	if c.SIP.MaxConnectionsPerSource < 1 {
+		add(fmt.Errorf("sip: maxConnectionsPerSource %d must be at least 1", c.SIP.MaxConnectionsPerSource))
+	}
+	if c.SIP.IdleTimeout < time.Second {
+		add(fmt.Errorf("sip: idleTimeout %s must be at least 1s", c.SIP.IdleTimeout))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

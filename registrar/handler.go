@@ -465,6 +465,11 @@ func (s *Server) render200(buf *bytes.Buffer, in *inbound, c contact, granted ti
 		sb.WriteString(";x-cisco-newreg")
 	}
 	s.render(buf, in, 200, "OK", sip.NewHeader("Contact", sb.String()), sip.NewHeader("Expires", g))
+	if in.tr != UDP {
+		// The connection now carries a binding: it stays open as long as
+		// the binding may live (its grace and jitter included).
+		s.conns.bind(in.src, time.Now().Add(granted+granted/10+bindingGrace))
+	}
 }
 
 // reply sends a final answer statelessly and records it.
@@ -585,9 +590,13 @@ func (s *Server) writeStream(tr Transport, src string, data []byte, timeout time
 		return fmt.Errorf("the phone's %s connection is gone: %w", tr, err)
 	}
 	defer c.TryClose()
-	if tc, ok := c.(*sip.TCPConnection); ok && gather {
+	if tc, ok := c.(*sip.TCPConnection); ok {
 		if lc, ok := tc.Conn.(*limitConn); ok {
-			if err := lc.gather(data, timeout); err != nil {
+			write := lc.writeNow
+			if gather {
+				write = lc.gather
+			}
+			if err := write(data, timeout); err != nil {
 				_ = c.Close()
 				return err
 			}

@@ -82,6 +82,14 @@ type Options struct {
 	QueueSize      int // REGISTERs waiting for the store before 503; default 8192
 	UDPReaders     int // goroutines reading the UDP socket, a batch at a time; default 1
 	MaxConnections int // concurrent TCP+TLS connections; default 4096
+	// MaxConnectionsPerSource bounds the TCP+TLS connections of one source
+	// address; beyond it a new one is closed at once. Default 128: a site
+	// behind one NAT address registers a connection per phone.
+	MaxConnectionsPerSource int
+	// IdleTimeout closes a TCP or TLS connection that carries no binding
+	// and has sent nothing for this long; one carrying a binding stays
+	// open while the binding lives. Default 30 s.
+	IdleTimeout time.Duration
 	MaxMessageSize int // bytes; larger messages are dropped unparsed; default 16384
 
 	// NotifyTimeout is how long a NOTIFY waits for the phone's final answer
@@ -134,6 +142,10 @@ func (o *Options) defaults() error {
 	// 17,000/s to 18,800/s with one, on a quarter less CPU.
 	setInt(&o.UDPReaders, 1)
 	setInt(&o.MaxConnections, 4096)
+	setInt(&o.MaxConnectionsPerSource, 128)
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 30 * time.Second
+	}
 	setInt(&o.MaxMessageSize, 16384)
 	setInt(&o.MaxPendingNotifies, 8192)
 	if o.NotifyTimeout <= 0 {
@@ -149,6 +161,10 @@ func (o *Options) defaults() error {
 }
 
 const udpReadBuffer = 4 << 20
+
+// bindingGrace is how long a binding outlives its granted expiry: a Cisco
+// phone refreshes 5 s before it, and a late one must not flap.
+const bindingGrace = 5 * time.Second
 
 // Server is the SIP registrar.
 type Server struct {
@@ -168,6 +184,7 @@ type Server struct {
 	doneQ    []*job        // answered by the store, for respond
 	doneWake chan struct{} // respond has work
 	inflight sync.Map      // UDP REGISTERs queued or being handled, by source, Call-ID and CSeq
+	conns    *conns        // TCP and TLS connections
 	notifier *notifier
 
 	mu       sync.Mutex
@@ -193,16 +210,18 @@ func New(opts Options) (*Server, error) {
 		log:      opts.Logger,
 		core:     opts.Core,
 		clock:    opts.Clock,
-		table:    newTable(5*time.Second, 0.1),
+		table:    newTable(bindingGrace, 0.1),
 		limiter:  newLimiter(opts.RatePerSource),
 		models:   productModels(opts.Core.Models()),
 		doneWake: make(chan struct{}, 1),
 		shutdown: make(chan struct{}),
 	}
 	var err error
-	if s.m, err = newMetrics(opts.Registerer, func() float64 { return float64(s.table.len()) }); err != nil {
+	if s.m, err = newMetrics(opts.Registerer, func() float64 { return float64(s.table.len()) },
+		func() float64 { return float64(s.conns.open()) }); err != nil {
 		return nil, fmt.Errorf("registrar: metrics: %w", err)
 	}
+	s.conns = newConns(opts.MaxConnections, opts.MaxConnectionsPerSource, opts.IdleTimeout, s.m)
 	s.parser = newParser(opts.MaxMessageSize)
 	// sipgo logs every unparsable stream chunk at error level with its
 	// bytes; that is input, not a fault of ours, so it goes to debug.
@@ -259,17 +278,16 @@ func (s *Server) Serve(udp net.PacketConn, tcp, tlsLn net.Listener) error {
 	s.closers = append(s.closers, udp.Close)
 	errc := make(chan error, 2)
 	streams := 0
-	conns := make(chan struct{}, s.opts.MaxConnections)
 	if tcp != nil {
 		s.tcpPort = portOf(tcp.Addr())
-		l := &limitListener{Listener: tcp, sem: conns}
+		l := &limitListener{Listener: tcp, conns: s.conns}
 		s.closers = append(s.closers, l.Close)
 		streams++
 		go func() { errc <- s.tp.ServeTCP(l) }()
 	}
 	if tlsLn != nil && s.opts.TLSConfig != nil {
 		s.tlsPort = portOf(tlsLn.Addr())
-		l := &limitListener{Listener: tls.NewListener(tlsLn, s.opts.TLSConfig), sem: conns}
+		l := &limitListener{Listener: tls.NewListener(tlsLn, s.opts.TLSConfig), conns: s.conns}
 		s.closers = append(s.closers, l.Close)
 		streams++
 		go func() { errc <- s.tp.ServeTLS(l) }()

@@ -22,6 +22,9 @@ func init() {
 			DefaultExpires: w.cfg.SIP.DefaultExpires,
 			MinExpires:     w.cfg.SIP.MinExpires,
 			RatePerSource:  w.cfg.SIP.RatePerSource,
+
+			MaxConnectionsPerSource: w.cfg.SIP.MaxConnectionsPerSource,
+			IdleTimeout:             w.cfg.SIP.IdleTimeout,
 		}
 		if w.ln.sipTLS != nil {
 			cert, err := tls.LoadX509KeyPair(w.cfg.TLS.Cert, w.cfg.TLS.Key)

@@ -1,0 +1,180 @@
+package registrar
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// serverConn returns the registrar's side of the client's connection.
+func (e *env) serverConn(t *testing.T, c *client) *limitConn {
+	t.Helper()
+	var lc *limitConn
+	waitFor(t, "the server to accept "+c.local, func() bool {
+		e.srv.conns.mu.Lock()
+		defer e.srv.conns.mu.Unlock()
+		lc = e.srv.conns.byRemote[c.local]
+		return lc != nil
+	})
+	return lc
+}
+
+// TestKeepAlivePong: a CRLFCRLF ping on TCP and TLS gets a CRLF pong and
+// the connection stays, even when an earlier answer left its write
+// deadline in the past (as every answer did, long before the next ping).
+func TestKeepAlivePong(t *testing.T) {
+	for _, tr := range []string{"TCP", "TLS"} {
+		t.Run(tr, func(t *testing.T) {
+			e := newEnv(t, envOpt{tls: &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}})
+			c := e.dial(t, tr)
+			c.register(reg{mac: mac(0x7100)})
+			if res := c.response(); res.StatusCode != 200 {
+				t.Fatalf("REGISTER got %d", res.StatusCode)
+			}
+			c.request() // the restart NOTIFY
+			lc := e.serverConn(t, c)
+			for i := range 3 {
+				// What an answer written a while ago leaves behind.
+				_ = lc.Conn.SetWriteDeadline(time.Now().Add(-time.Second))
+				c.send("\r\n\r\n")
+				_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				pong := make([]byte, 2)
+				if _, err := io.ReadFull(c.r, pong); err != nil {
+					t.Fatalf("ping %d: no pong: %v", i, err)
+				}
+				if string(pong) != "\r\n" {
+					t.Fatalf("ping %d: pong %q", i, pong)
+				}
+			}
+			// Same connection, still served: a refresh is answered on it.
+			c.register(reg{mac: mac(0x7100), cseq: 102})
+			if res := c.response(); res.StatusCode != 200 {
+				t.Fatalf("refresh got %d", res.StatusCode)
+			}
+			if n := e.srv.conns.open(); n != 1 {
+				t.Fatalf("%d connections open, want 1", n)
+			}
+		})
+	}
+}
+
+// expectClosed waits (bounded) for the server to close c.
+func expectClosed(t *testing.T, c net.Conn, what string) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		_, err := c.Read(buf)
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("%s: still open after 5 s", what)
+		}
+		return
+	}
+}
+
+// TestIdleConnections: a connection that sends nothing, or only an OPTIONS,
+// is closed after the idle timeout; one carrying a binding outlives it.
+func TestIdleConnections(t *testing.T) {
+	for _, tr := range []string{"TCP", "TLS"} {
+		t.Run(tr, func(t *testing.T) {
+			e := newEnv(t, envOpt{
+				tls:  &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}},
+				opts: func(o *Options) { o.IdleTimeout = 200 * time.Millisecond },
+			})
+			bound := e.dial(t, tr)
+			bound.register(reg{mac: mac(0x7200)})
+			if res := bound.response(); res.StatusCode != 200 {
+				t.Fatalf("REGISTER got %d", res.StatusCode)
+			}
+			bound.answer(bound.request(), 200)
+
+			silent := e.dial(t, tr)
+			chatty := e.dial(t, tr)
+			chatty.send(chatty.options("idle1"))
+			if res := chatty.response(); res.StatusCode != 200 {
+				t.Fatalf("OPTIONS got %d", res.StatusCode)
+			}
+			expectClosed(t, silent.conn, "a connection that sent nothing")
+			expectClosed(t, chatty.conn, "a connection with no binding")
+			// The bound connection's last read began before the others were
+			// opened: its idle time is over too, and it must still be served.
+			bound.send(bound.options("idle2"))
+			if res := bound.response(); res.StatusCode != 200 {
+				t.Fatalf("OPTIONS on the bound connection got %d", res.StatusCode)
+			}
+			if got := e.counter(t, e.srv.m.closedOf[connClosedIdle]); got != 2 {
+				t.Fatalf("%v idle closes counted, want 2", got)
+			}
+			if n := e.srv.conns.open(); n != 1 {
+				t.Fatalf("%d connections open, want 1", n)
+			}
+		})
+	}
+}
+
+// dialFrom opens a TCP connection to addr from the loopback address from.
+func dialFrom(t testing.TB, from, addr string) *client {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &client{t: t, tr: "TCP", conn: conn, r: bufio.NewReaderSize(conn, 65536), local: conn.LocalAddr().String()}
+}
+
+// TestConnectionCaps: a source at its cap gets its next connection closed
+// at once, while other sources are still accepted and served; at the
+// global cap every new connection is closed and the accept loop goes on.
+func TestConnectionCaps(t *testing.T) {
+	e := newEnv(t, envOpt{opts: func(o *Options) {
+		o.MaxConnectionsPerSource = 3
+		o.MaxConnections = 5
+	}})
+	var held []*client
+	for range 3 {
+		held = append(held, dialFrom(t, "127.0.0.2", e.tcp))
+	}
+	waitFor(t, "3 connections", func() bool { return e.srv.conns.open() == 3 })
+	over := dialFrom(t, "127.0.0.2", e.tcp)
+	expectClosed(t, over.conn, "a 4th connection from 127.0.0.2")
+	if got := e.counter(t, e.srv.m.closedOf[connClosedSourceCap]); got != 1 {
+		t.Fatalf("%v source-cap refusals, want 1", got)
+	}
+	// Another source registers, on a connection of its own.
+	p := dialFrom(t, "127.0.0.3", e.tcp)
+	p.register(reg{mac: mac(0x7300)})
+	if res := p.response(); res.StatusCode != 200 {
+		t.Fatalf("REGISTER from 127.0.0.3 got %d", res.StatusCode)
+	}
+	// The held connections are still served.
+	held[0].send(held[0].options("cap1"))
+	if res := held[0].response(); res.StatusCode != 200 {
+		t.Fatalf("OPTIONS on a held connection got %d", res.StatusCode)
+	}
+	// Global cap: 4 open, one more fits, the next is refused.
+	dialFrom(t, "127.0.0.4", e.tcp)
+	waitFor(t, "5 connections", func() bool { return e.srv.conns.open() == 5 })
+	full := dialFrom(t, "127.0.0.5", e.tcp)
+	expectClosed(t, full.conn, "a connection beyond MaxConnections")
+	if got := e.counter(t, e.srv.m.closedOf[connClosedCap]); got != 1 {
+		t.Fatalf("%v cap refusals, want 1", got)
+	}
+	// A slot freed is taken again.
+	held[1].conn.Close()
+	waitFor(t, "a slot to be freed", func() bool { return e.srv.conns.open() == 4 })
+	again := dialFrom(t, "127.0.0.5", e.tcp)
+	again.send(again.options("cap2"))
+	if res := again.response(); res.StatusCode != 200 {
+		t.Fatalf("OPTIONS after a slot was freed got %d", res.StatusCode)
+	}
+}
