@@ -2,12 +2,16 @@ package registrar
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
+
+	"selfprov/provision"
 )
 
 // serverConn returns the registrar's side of the client's connection.
@@ -176,5 +180,39 @@ func TestConnectionCaps(t *testing.T) {
 	again.send(again.options("cap2"))
 	if res := again.response(); res.StatusCode != 200 {
 		t.Fatalf("OPTIONS after a slot was freed got %d", res.StatusCode)
+	}
+}
+
+// TestNotifyConnectionGone: a reset for a phone whose TCP connection has
+// closed reports NOTIFY_FAILED (no NOTIFY left), not success; over a live
+// connection it succeeds and the phone gets it.
+func TestNotifyConnectionGone(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	live := e.dial(t, "TCP")
+	live.register(reg{mac: mac(0x7400)})
+	if res := live.response(); res.StatusCode != 200 {
+		t.Fatalf("REGISTER got %d", res.StatusCode)
+	}
+	live.answer(live.request(), 200)
+	gone := e.dial(t, "TCP")
+	gone.register(reg{mac: mac(0x7401)})
+	if res := gone.response(); res.StatusCode != 200 {
+		t.Fatalf("REGISTER got %d", res.StatusCode)
+	}
+	gone.answer(gone.request(), 200)
+	gone.conn.Close()
+	waitFor(t, "the server to see the connection close", func() bool { return e.srv.conns.open() == 1 })
+
+	ctx := context.Background()
+	err := e.svc.Notify(ctx, "SEP"+strings.ToUpper(mac(0x7401)), provision.ActionReset)
+	if provision.CodeOf(err) != provision.CodeNotifyFailed {
+		t.Fatalf("reset over a closed connection: %v, want %s", err, provision.CodeNotifyFailed)
+	}
+	waitFor(t, "the send error to be counted", func() bool { return e.counter(t, e.srv.m.notifyOf[notifySendError]) == 1 })
+	if err := e.svc.Notify(ctx, "SEP"+strings.ToUpper(mac(0x7400)), provision.ActionRestart); err != nil {
+		t.Fatalf("reset over a live connection: %v", err)
+	}
+	if n := live.request(); !strings.HasPrefix(string(n.Body()), "action=restart\r\n") {
+		t.Fatalf("NOTIFY body %q", n.Body())
 	}
 }

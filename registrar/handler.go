@@ -338,7 +338,7 @@ func (s *Server) answerOne(j *job, now time.Time, out *batchOut) {
 	var restart outgoing
 	if j.created {
 		s.m.autoregs.Inc()
-		restart = outgoing{j.id.name, provision.ActionRestart}
+		restart = outgoing{name: j.id.name, action: provision.ActionRestart}
 	}
 	if j.in.tr == UDP {
 		s.render200(&out.dgrams.buf, j.in, j.c, j.granted, true)

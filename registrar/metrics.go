@@ -131,6 +131,6 @@ func (m *metrics) observe(method string, seconds float64) {
 	m.durOther.Observe(seconds)
 }
 
-func (m *metrics) notify(result string) { m.notifyOf[result].Inc() }
-func (m *metrics) drop(reason string)   { m.droppedOf[reason].Inc() }
+func (m *metrics) notify(result string)     { m.notifyOf[result].Inc() }
+func (m *metrics) drop(reason string)       { m.droppedOf[reason].Inc() }
 func (m *metrics) connClosed(reason string) { m.closedOf[reason].Inc() }

@@ -21,10 +21,13 @@ import (
 var _ provision.Notifier = (*Server)(nil)
 
 // Notify asks a registered device to reset or restart (SPEC §3) with a
-// service-control NOTIFY carrying the Call-ID of its REGISTER. It only
-// queues the NOTIFY: it never waits on the network. The outcome is logged
+// service-control NOTIFY carrying the Call-ID of its REGISTER. It waits
+// until the NOTIFY is written (a local write, bounded by the stream write
+// timeout), never for the phone's answer: an error means no NOTIFY left,
+// ErrNotRegistered without a binding, ErrNotifyFailed when the write
+// failed (the phone's connection is gone). The phone's answer is logged
 // and counted in selfprov_sip_notifies_total.
-func (s *Server) Notify(_ context.Context, deviceName string, action provision.Action) error {
+func (s *Server) Notify(ctx context.Context, deviceName string, action provision.Action) error {
 	if action != provision.ActionReset && action != provision.ActionRestart {
 		return fmt.Errorf("%w: action %q must be reset or restart", provision.ErrInvalid, action)
 	}
@@ -34,12 +37,20 @@ func (s *Server) Notify(_ context.Context, deviceName string, action provision.A
 	}
 	if _, ok := s.table.get(name); !ok {
 		s.m.notify(notifyNoBinding)
-		return fmt.Errorf("%w: %s is not registered", provision.ErrUnavailable, name)
+		return fmt.Errorf("%w: %s has no live registration", provision.ErrNotRegistered, name)
 	}
-	if !s.notifier.send(name, action) {
+	sent := make(chan error, 1)
+	if !s.notifier.send(outgoing{name, action, sent}) {
 		return fmt.Errorf("%w: too many NOTIFYs in flight", provision.ErrUnavailable)
 	}
-	return nil
+	select {
+	case err := <-sent:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %v", provision.ErrUnavailable, ctx.Err())
+	case <-s.shutdown:
+		return fmt.Errorf("%w: the registrar is shutting down", provision.ErrUnavailable)
+	}
 }
 
 // notifier sends NOTIFYs from one goroutine and matches the phones'
@@ -58,6 +69,16 @@ type notifier struct {
 type outgoing struct {
 	name   string
 	action provision.Action
+	// sent, if set, gets the outcome of the first write: nil once the
+	// NOTIFY has left.
+	sent chan<- error
+}
+
+// done reports the outcome of the first write to whoever waits for it.
+func (o outgoing) done(err error) {
+	if o.sent != nil {
+		o.sent <- err
+	}
 }
 
 type pending struct {
@@ -80,13 +101,13 @@ func newNotifier(s *Server) *notifier {
 }
 
 // send queues a NOTIFY without blocking; false when the queue is full.
-func (n *notifier) send(name string, action provision.Action) bool {
+func (n *notifier) send(o outgoing) bool {
 	select {
-	case n.queue <- outgoing{name, action}:
+	case n.queue <- o:
 		return true
 	default:
 		n.s.m.notify(notifyDropped)
-		n.s.log.Debug("notify dropped: too many in flight", "device", name, "action", string(action))
+		n.s.log.Debug("notify dropped: too many in flight", "device", o.name, "action", string(o.action))
 		return false
 	}
 }
@@ -118,7 +139,12 @@ func (n *notifier) sendNow(o outgoing) {
 	if p == nil {
 		return
 	}
-	n.written(o, branch, n.s.writeTo(p.b, p.data))
+	err := n.s.writeTo(p.b, p.data)
+	n.written(o, branch, err)
+	if err != nil {
+		err = fmt.Errorf("%w: %v", provision.ErrNotifyFailed, err)
+	}
+	o.done(err)
 }
 
 // prepare builds the NOTIFY and records it as pending; nil when it is not
@@ -131,6 +157,7 @@ func (n *notifier) prepare(o outgoing, stream *bytes.Buffer) (branch string, p *
 	b, seq, ok := s.table.nextNotifySeq(o.name)
 	if !ok {
 		n.result(o.name, o.action, notifyNoBinding, nil)
+		o.done(fmt.Errorf("%w: %s has no live registration", provision.ErrNotRegistered, o.name))
 		return "", nil
 	}
 	branch = "z9hG4bK" + randHex(8)
@@ -152,11 +179,13 @@ func (n *notifier) prepare(o outgoing, stream *bytes.Buffer) (branch string, p *
 	}
 	if n.stopped {
 		refuse()
+		o.done(fmt.Errorf("%w: the registrar is shutting down", provision.ErrUnavailable))
 		return "", nil
 	}
 	if len(n.pending) >= s.opts.MaxPendingNotifies {
 		refuse()
 		n.result(o.name, o.action, notifyDropped, nil)
+		o.done(fmt.Errorf("%w: too many NOTIFYs awaiting an answer", provision.ErrUnavailable))
 		return "", nil
 	}
 	n.pending[branch] = p

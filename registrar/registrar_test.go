@@ -122,7 +122,7 @@ func TestUnknownPhoneAutoRegistersAndIsRestarted(t *testing.T) {
 			if _, ok := e.srv.Binding("SEP0A1B00000001"); ok {
 				t.Fatal("binding survived Expires 0")
 			}
-			if err := e.srv.Notify(context.Background(), "SEP0A1B00000001", provision.ActionReset); provision.CodeOf(err) != provision.CodeUnavailable {
+			if err := e.srv.Notify(context.Background(), "SEP0A1B00000001", provision.ActionReset); provision.CodeOf(err) != provision.CodeNotRegistered {
 				t.Fatalf("notify to an unregistered device: %v", err)
 			}
 		})
@@ -945,7 +945,7 @@ func TestStreamNotifyIsAppendedToTheAnswers(t *testing.T) {
 
 	buf := bytes.NewBufferString("SIP/2.0 200 OK\r\n\r\n")
 	before := buf.String()
-	branch, p := e.srv.notifier.prepare(outgoing{name, provision.ActionRestart}, buf)
+	branch, p := e.srv.notifier.prepare(outgoing{name: name, action: provision.ActionRestart}, buf)
 	if p == nil || p.data != nil {
 		t.Fatalf("prepare: %+v, want a pending NOTIFY without its own copy", p)
 	}
@@ -970,7 +970,7 @@ func TestStreamNotifyIsAppendedToTheAnswers(t *testing.T) {
 
 	// The one pending NOTIFY the bound allows is taken: the next is refused.
 	held := buf.String()
-	if _, p := e.srv.notifier.prepare(outgoing{name, provision.ActionRestart}, buf); p != nil {
+	if _, p := e.srv.notifier.prepare(outgoing{name: name, action: provision.ActionRestart}, buf); p != nil {
 		t.Fatal("a NOTIFY beyond MaxPendingNotifies was prepared")
 	}
 	if buf.String() != held {

@@ -89,7 +89,7 @@ type Options struct {
 	// IdleTimeout closes a TCP or TLS connection that carries no binding
 	// and has sent nothing for this long; one carrying a binding stays
 	// open while the binding lives. Default 30 s.
-	IdleTimeout time.Duration
+	IdleTimeout    time.Duration
 	MaxMessageSize int // bytes; larger messages are dropped unparsed; default 16384
 
 	// NotifyTimeout is how long a NOTIFY waits for the phone's final answer
