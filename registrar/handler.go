@@ -71,12 +71,8 @@ func (s *Server) onRequest(in *inbound) {
 	if req.IsAck() {
 		return // stateless: nothing to match
 	}
-	if h := missingHeader(req); h != "" {
-		s.reply(in, 400, "Missing "+h+" Header")
-		return
-	}
-	if req.CSeq().MethodName != req.Method {
-		s.reply(in, 400, "CSeq Method Does Not Match")
+	if bad, ok := validate(req); !ok {
+		s.refuseInvalid(in, bad)
 		return
 	}
 	if !s.limiter.allow(in.ap.Addr(), s.clock.Now()) {
@@ -90,8 +86,21 @@ func (s *Server) onRequest(in *inbound) {
 	case sip.OPTIONS:
 		s.reply(in, 200, "OK", allowHeader(), sip.NewHeader("Accept", "application/sdp"))
 	default:
+		if !knownMethods[req.Method] {
+			s.reply(in, 501, "Not Implemented", allowHeader())
+			return
+		}
 		s.reply(in, 405, "Method Not Allowed", allowHeader())
 	}
+}
+
+// refuseInvalid answers a request validate refused.
+func (s *Server) refuseInvalid(in *inbound, bad invalid) {
+	if bad.text == "" {
+		s.reply(in, bad.status, bad.reason)
+		return
+	}
+	s.reply(in, bad.status, bad.reason, s.warning(provision.CodeInvalid, bad.text))
 }
 
 func allowHeader() sip.Header { return sip.NewHeader("Allow", "REGISTER, OPTIONS, ACK") }

@@ -235,7 +235,8 @@ func New(opts Options) (*Server, error) {
 
 // newParser is sipgo's parser without its Contact parser: a bad Contact
 // must get a 400 naming it, not make the whole message unparsable, and
-// Cisco's Contact parameters are read by parseContact.
+// Cisco's Contact parameters are read by parseContact. Its CSeq parser is
+// ours (see parseCSeq).
 func newParser(maxSize int) *sip.Parser {
 	hp := sip.HeadersParser{}
 	for k, v := range sip.DefaultHeadersParser() {
@@ -243,6 +244,7 @@ func newParser(maxSize int) *sip.Parser {
 			hp[k] = v
 		}
 	}
+	hp["cseq"] = parseCSeq
 	p := sip.NewParser(sip.WithHeadersParsers(hp))
 	p.MaxMessageLength = maxSize
 	return p
