@@ -216,3 +216,27 @@ func TestNotifyConnectionGone(t *testing.T) {
 		t.Fatalf("NOTIFY body %q", n.Body())
 	}
 }
+
+// TestWildcardUnregisterOfLineDN: "Contact: *" with Expires 0 whose AOR is
+// a line's DN removes every binding of that AOR and no other (SPEC §7).
+func TestWildcardUnregisterOfLineDN(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	c := e.dial(t, "UDP")
+	for i, dn := range []string{"2001", "2001", "2002"} {
+		c.register(reg{mac: mac(0x7700 + i), dn: dn})
+		if res := c.response(); res.StatusCode != 200 {
+			t.Fatalf("REGISTER %d got %d", i, res.StatusCode)
+		}
+	}
+	if n := len(e.srv.Bindings()); n != 3 {
+		t.Fatalf("%d bindings, want 3", n)
+	}
+	c.register(reg{mac: mac(0x7700), dn: "2001", contact: "*", expires: "0", cseq: 200})
+	if res := c.response(); res.StatusCode != 200 {
+		t.Fatalf("Contact * for DN 2001 got %d %s (%s)", res.StatusCode, res.Reason, header(res, "Warning"))
+	}
+	bs := e.srv.Bindings()
+	if len(bs) != 1 || bs[0].AOR != "2002" {
+		t.Fatalf("bindings after unregistering 2001: %+v", bs)
+	}
+}

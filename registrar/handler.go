@@ -162,17 +162,12 @@ func (s *Server) register(in *inbound) {
 	to := req.To().Address.User
 	if c.star {
 		// "Contact: *" removes every binding of the AOR; it needs Expires 0
-		// (RFC 3261 §10.2.2) and an AOR that names the device.
+		// (RFC 3261 §10.2.2).
 		if expHeader != 0 {
 			s.reply(in, 400, "Wildcard Contact Needs Expires 0")
 			return
 		}
-		name, err := provision.CanonicalDeviceName(to)
-		if err != nil {
-			s.reply(in, 400, "No Device Identity", s.warning("INVALID_ARGUMENT", "Contact * with an AOR that is not a device name"))
-			return
-		}
-		s.table.remove(name)
+		s.unregisterAOR(to)
 		s.reply(in, 200, "OK")
 		return
 	}

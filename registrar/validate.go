@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
+
+	"selfprov/provision"
 )
 
 // sipgo's parser is lenient: it takes a request whose version is not
@@ -190,4 +192,14 @@ func parseCSeq(_ []byte, text string) (sip.Header, error) {
 var knownMethods = map[sip.RequestMethod]bool{
 	sip.INVITE: true, sip.BYE: true, sip.CANCEL: true, sip.SUBSCRIBE: true, sip.NOTIFY: true,
 	sip.REFER: true, sip.MESSAGE: true, sip.INFO: true, sip.PRACK: true, sip.UPDATE: true, sip.PUBLISH: true,
+}
+
+// unregisterAOR serves "Contact: *" with Expires 0 (SPEC §7): it removes
+// every binding of the AOR, whether the AOR names a device or is a line's
+// DN, as a reprovisioned phone unregisters its old lines.
+func (s *Server) unregisterAOR(aor string) {
+	if name, err := provision.CanonicalDeviceName(aor); err == nil {
+		s.table.remove(name)
+	}
+	s.table.removeAOR(aor)
 }
