@@ -44,6 +44,7 @@ type job struct {
 	key     string // of a UDP REGISTER in s.inflight
 	created bool   // the store's answer
 	err     error
+	version string // the device's ConfigVersion, for the restart NOTIFY
 }
 
 func (s *Server) handle(msg sip.Message, pc net.PacketConn, ap netip.AddrPort, gather *udpGather) {
@@ -225,8 +226,8 @@ func (s *Server) register(in *inbound) {
 	// deadline: with a cancellable context database/sql and the SQLite
 	// driver start a watcher goroutine per statement; the store's busy
 	// timeout bounds the wait instead.
-	s.core.AutoRegisterAsync(context.Background(), id.name, id.model, func(_ provision.Device, created bool, err error) {
-		j.created, j.err = created, err
+	s.core.AutoRegisterAsync(context.Background(), id.name, id.model, func(dev provision.Device, created bool, err error) {
+		j.created, j.err, j.version = created, err, dev.ConfigVersion
 		s.finished(j)
 	})
 }
@@ -342,7 +343,7 @@ func (s *Server) answerOne(j *job, now time.Time, out *batchOut) {
 	var restart outgoing
 	if j.created {
 		s.m.autoregs.Inc()
-		restart = outgoing{name: j.id.name, action: provision.ActionRestart}
+		restart = outgoing{name: j.id.name, action: provision.ActionRestart, version: j.version}
 	}
 	if j.in.tr == UDP {
 		s.render200(&out.dgrams.buf, j.in, j.c, j.granted, true)
@@ -448,6 +449,11 @@ func (s *Server) reply200(in *inbound, c contact, granted time.Duration, isNew b
 	s.send(in, buf.Bytes())
 }
 
+// ciscoSupported is the Supported header CUCM 12.x puts in its 200 to a
+// Cisco phone's REGISTER (protocol.md §3); a Cisco REGISTER is one whose
+// Contact names the device.
+var ciscoSupported = sip.NewHeader("Supported", "X-cisco-srtp-fallback,X-cisco-sis-9.0.0")
+
 // render200 appends reply200's answer to buf.
 func (s *Server) render200(buf *bytes.Buffer, in *inbound, c contact, granted time.Duration, isNew bool) {
 	g := strconv.Itoa(int(granted / time.Second))
@@ -468,7 +474,11 @@ func (s *Server) render200(buf *bytes.Buffer, in *inbound, c contact, granted ti
 	if isNew {
 		sb.WriteString(";x-cisco-newreg")
 	}
-	s.render(buf, in, 200, "OK", sip.NewHeader("Contact", sb.String()), sip.NewHeader("Expires", g))
+	if _, cisco := c.param(paramDeviceName); cisco {
+		s.render(buf, in, 200, "OK", sip.NewHeader("Contact", sb.String()), sip.NewHeader("Expires", g), ciscoSupported)
+	} else {
+		s.render(buf, in, 200, "OK", sip.NewHeader("Contact", sb.String()), sip.NewHeader("Expires", g))
+	}
 	if in.tr != UDP {
 		// The connection now carries a binding: it stays open as long as
 		// the binding may live (its grace and jitter included).

@@ -39,8 +39,15 @@ func (s *Server) Notify(ctx context.Context, deviceName string, action provision
 		s.m.notify(notifyNoBinding)
 		return fmt.Errorf("%w: %s has no live registration", provision.ErrNotRegistered, name)
 	}
+	// The device's config version goes in the NOTIFY, so the phone sees
+	// which configuration it is to fetch; a store that cannot answer
+	// leaves the zero stamp, which makes it fetch everything.
+	version := ""
+	if d, err := s.core.Device(ctx, name); err == nil {
+		version = d.ConfigVersion
+	}
 	sent := make(chan error, 1)
-	if !s.notifier.send(outgoing{name, action, sent}) {
+	if !s.notifier.send(outgoing{name: name, action: action, version: version, sent: sent}) {
 		return fmt.Errorf("%w: too many NOTIFYs in flight", provision.ErrUnavailable)
 	}
 	select {
@@ -67,8 +74,9 @@ type notifier struct {
 }
 
 type outgoing struct {
-	name   string
-	action provision.Action
+	name    string
+	action  provision.Action
+	version string // the device's ConfigVersion; "" for the zero stamp
 	// sent, if set, gets the outcome of the first write: nil once the
 	// NOTIFY has left.
 	sent chan<- error
@@ -165,10 +173,10 @@ func (n *notifier) prepare(o outgoing, stream *bytes.Buffer) (branch string, p *
 	before := 0
 	if stream != nil && b.Transport != UDP {
 		before = stream.Len()
-		stream.Write(s.appendNotify(stream.AvailableBuffer(), b, o.action, branch, seq))
+		stream.Write(s.appendNotify(stream.AvailableBuffer(), b, o, branch, seq))
 	} else {
 		stream = nil
-		p.data = s.appendNotify(nil, b, o.action, branch, seq)
+		p.data = s.appendNotify(nil, b, o, branch, seq)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -292,11 +300,17 @@ const zeroStamp = "{00000000-0000-0000-0000-000000000000}"
 
 // notifyBody is the service-control body of SPEC §3 (protocol.md §4):
 // action, RegisterCallId and the three version stamps, nothing more (a
-// CP-8861 answers a FeatureControlVersionStamp line with 400).
-func notifyBody(action provision.Action, callID string) string {
+// CP-8861 answers a FeatureControlVersionStamp line with 400). The config
+// stamp is the device's config version, the versionStamp of its
+// SEP<MAC>.cnf.xml; there are no dial plan or softkey files to stamp.
+func notifyBody(action provision.Action, callID, version string) string {
+	configStamp := zeroStamp
+	if version != "" {
+		configStamp = "{" + version + "}"
+	}
 	return "action=" + string(action) + "\r\n" +
 		"RegisterCallId={" + callID + "}\r\n" +
-		"ConfigVersionStamp=" + zeroStamp + "\r\n" +
+		"ConfigVersionStamp=" + configStamp + "\r\n" +
 		"DialplanVersionStamp=" + zeroStamp + "\r\n" +
 		"SoftkeyVersionStamp=" + zeroStamp + "\r\n"
 }
@@ -304,7 +318,7 @@ func notifyBody(action provision.Action, callID string) string {
 // appendNotify appends the NOTIFY to m: to the binding's Contact, From without a
 // user part, and the Call-ID of the binding's REGISTER, so the phone (and
 // a SIPp scenario) ties it to its registration.
-func (s *Server) appendNotify(m []byte, b Binding, action provision.Action, branch string, seq uint32) []byte {
+func (s *Server) appendNotify(m []byte, b Binding, o outgoing, branch string, seq uint32) []byte {
 	host := s.opts.Advertise
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
@@ -328,7 +342,7 @@ func (s *Server) appendNotify(m []byte, b Binding, action provision.Action, bran
 			}
 		}
 	}
-	body := notifyBody(action, b.CallID)
+	body := notifyBody(o.action, b.CallID, o.version)
 	var tag [6]byte
 	_, _ = rand.Read(tag[:])
 	// Appended into one buffer: this runs once per auto-registration, and
