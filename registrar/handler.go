@@ -551,6 +551,9 @@ func (s *Server) render(buf *bytes.Buffer, in *inbound, status int, reason strin
 	buf.WriteString("\r\n\r\n")
 	if req.Method == sip.REGISTER {
 		s.m.register(status)
+		if status != 200 {
+			s.refusals.record(s.clock.Now(), in.ap.Addr(), status, reason, hdrs)
+		}
 	}
 	s.m.observe(string(req.Method), time.Since(in.start).Seconds())
 }

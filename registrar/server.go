@@ -99,6 +99,10 @@ type Options struct {
 	MaxPendingNotifies int
 	// SweepInterval is how often expired bindings are removed; default 2 s.
 	SweepInterval time.Duration
+	// RefusalLogInterval: REGISTER answers other than 200 are logged at
+	// info level, at most one line per source address and status code per
+	// interval (with the count of those held back). Default 10 s.
+	RefusalLogInterval time.Duration
 	// VerifyAfter is how long a binding trusts that its device exists; after
 	// that the next REGISTER reads the device from the store again, so a
 	// deleted device does not stay registered forever. Default 5 min.
@@ -154,6 +158,9 @@ func (o *Options) defaults() error {
 	if o.SweepInterval <= 0 {
 		o.SweepInterval = 2 * time.Second
 	}
+	if o.RefusalLogInterval <= 0 {
+		o.RefusalLogInterval = 10 * time.Second
+	}
 	if o.VerifyAfter <= 0 {
 		o.VerifyAfter = 5 * time.Minute
 	}
@@ -185,6 +192,7 @@ type Server struct {
 	doneWake chan struct{} // respond has work
 	inflight sync.Map      // UDP REGISTERs queued or being handled, by source, Call-ID and CSeq
 	conns    *conns        // TCP and TLS connections
+	refusals *refusalLog   // REGISTER answers other than 200, logged
 	notifier *notifier
 
 	mu       sync.Mutex
@@ -221,6 +229,7 @@ func New(opts Options) (*Server, error) {
 		func() float64 { return float64(s.conns.open()) }); err != nil {
 		return nil, fmt.Errorf("registrar: metrics: %w", err)
 	}
+	s.refusals = newRefusalLog(opts.Logger, opts.RefusalLogInterval)
 	s.conns = newConns(opts.MaxConnections, opts.MaxConnectionsPerSource, opts.IdleTimeout, s.m)
 	s.parser = newParser(opts.MaxMessageSize)
 	// sipgo logs every unparsable stream chunk at error level with its
@@ -365,6 +374,7 @@ func (s *Server) sweep() {
 			now := s.clock.Now()
 			s.table.sweep(now)
 			s.limiter.sweep(now)
+			s.refusals.sweep(now)
 		}
 	}
 }
