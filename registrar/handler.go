@@ -106,20 +106,6 @@ func (s *Server) refuseInvalid(in *inbound, bad invalid) {
 
 func allowHeader() sip.Header { return sip.NewHeader("Allow", "REGISTER, OPTIONS, ACK") }
 
-func missingHeader(req *sip.Request) string {
-	switch {
-	case req.From() == nil:
-		return "From"
-	case req.To() == nil:
-		return "To"
-	case req.CallID() == nil || req.CallID().Value() == "":
-		return "Call-ID"
-	case req.CSeq() == nil:
-		return "CSeq"
-	}
-	return ""
-}
-
 // register handles a REGISTER: everything that needs no store runs here,
 // on the reading goroutine; the rest is queued for a worker.
 func (s *Server) register(in *inbound) {

@@ -34,6 +34,9 @@ func validate(req *sip.Request) (invalid, bool) {
 		return invalid{400, "Bad Request Method", "the method is not a token"}, false
 	}
 	var to, from, callID, cseq, contentLength int
+	var toH *sip.ToHeader
+	var callIDH *sip.CallIDHeader
+	var cseqH *sip.CSeqHeader
 	var length uint32
 	var star bool
 	contacts := 0
@@ -41,12 +44,15 @@ func validate(req *sip.Request) (invalid, bool) {
 		switch h := h.(type) {
 		case *sip.ToHeader:
 			to++
+			toH = h
 		case *sip.FromHeader:
 			from++
 		case *sip.CallIDHeader:
 			callID++
+			callIDH = h
 		case *sip.CSeqHeader:
 			cseq++
+			cseqH = h
 		case *sip.ContentLengthHeader:
 			if contentLength > 0 && uint32(*h) != length {
 				return invalid{400, "Conflicting Content-Length", "two different Content-Length values"}, false
@@ -59,10 +65,16 @@ func validate(req *sip.Request) (invalid, bool) {
 			if !isToken(name) {
 				return invalid{400, "Bad Header Name", fmt.Sprintf("header name %s is not a token", strconv.QuoteToASCII(clip(name)))}, false
 			}
-			if isContact(name) && req.Method == sip.REGISTER {
-				n, s := contactElements(h.Value())
-				contacts += n
-				star = star || s
+			if req.Method == sip.REGISTER && isContact(name) {
+				// Only a "*" needs the contacts counted: any other value
+				// holds at least one.
+				if v := h.Value(); strings.IndexByte(v, '*') >= 0 {
+					n, s := contactElements(v)
+					contacts += n
+					star = star || s
+				} else {
+					contacts++
+				}
 			}
 		}
 	}
@@ -73,11 +85,11 @@ func validate(req *sip.Request) (invalid, bool) {
 		if d.n > 1 {
 			return invalid{400, "Duplicate " + d.name + " Header", "more than one " + d.name + " header"}, false
 		}
+		if d.n == 0 || d.name == "Call-ID" && callIDH.Value() == "" {
+			return invalid{400, "Missing " + d.name + " Header", ""}, false
+		}
 	}
-	if h := missingHeader(req); h != "" {
-		return invalid{400, "Missing " + h + " Header", ""}, false
-	}
-	if !strings.EqualFold(string(req.CSeq().MethodName), string(req.Method)) {
+	if !strings.EqualFold(string(cseqH.MethodName), string(req.Method)) {
 		return invalid{400, "CSeq Method Does Not Match", ""}, false
 	}
 	if !isSIPScheme(req.Recipient.Scheme) {
@@ -85,7 +97,7 @@ func validate(req *sip.Request) (invalid, bool) {
 	}
 	if req.Method == sip.REGISTER {
 		// The To URI is the address-of-record being registered.
-		if !isSIPScheme(req.To().Address.Scheme) {
+		if !isSIPScheme(toH.Address.Scheme) {
 			return invalid{416, "Unsupported URI Scheme", "the To URI scheme must be sip or sips"}, false
 		}
 		if star && contacts > 1 {
