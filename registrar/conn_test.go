@@ -19,10 +19,11 @@ func (e *env) serverConn(t *testing.T, c *client) *limitConn {
 	t.Helper()
 	var lc *limitConn
 	waitFor(t, "the server to accept "+c.local, func() bool {
-		e.srv.conns.mu.Lock()
-		defer e.srv.conns.mu.Unlock()
-		lc = e.srv.conns.byRemote[c.local]
-		return lc != nil
+		v, ok := e.srv.conns.byRemote.Load(c.local)
+		if ok {
+			lc = v.(*limitConn)
+		}
+		return ok
 	})
 	return lc
 }

@@ -25,12 +25,14 @@ type conns struct {
 	mu       sync.Mutex
 	total    int
 	bySource map[netip.Addr]int
-	byRemote map[string]*limitConn // by remote ip:port, as a binding's Source
+	// byRemote holds the open connections by remote ip:port, as a
+	// binding's Source; read on every 200 to a REGISTER over TCP or TLS,
+	// so without a lock.
+	byRemote sync.Map // string → *limitConn
 }
 
 func newConns(max, perSource int, idle time.Duration, m *metrics) *conns {
-	return &conns{max: max, perSource: perSource, idle: idle, m: m,
-		bySource: map[netip.Addr]int{}, byRemote: map[string]*limitConn{}}
+	return &conns{max: max, perSource: perSource, idle: idle, m: m, bySource: map[netip.Addr]int{}}
 }
 
 // admit takes a slot for a connection from ap, or says why not.
@@ -49,11 +51,7 @@ func (t *conns) admit(ap netip.AddrPort) (refused string) {
 	return ""
 }
 
-func (t *conns) add(c *limitConn) {
-	t.mu.Lock()
-	t.byRemote[c.remote] = c
-	t.mu.Unlock()
-}
+func (t *conns) add(c *limitConn) { t.byRemote.Store(c.remote, c) }
 
 func (t *conns) release(c *limitConn) {
 	a := c.source.Addr().Unmap()
@@ -62,10 +60,8 @@ func (t *conns) release(c *limitConn) {
 	if t.bySource[a]--; t.bySource[a] <= 0 {
 		delete(t.bySource, a)
 	}
-	if t.byRemote[c.remote] == c {
-		delete(t.byRemote, c.remote)
-	}
 	t.mu.Unlock()
+	t.byRemote.CompareAndDelete(c.remote, c)
 }
 
 // open is the number of open connections.
@@ -78,12 +74,11 @@ func (t *conns) open() int {
 // bind keeps the connection from remote open until at least until: it
 // carries a binding, and the NOTIFY of a reset must find it.
 func (t *conns) bind(remote string, until time.Time) {
-	t.mu.Lock()
-	c := t.byRemote[remote]
-	t.mu.Unlock()
-	if c == nil {
+	v, ok := t.byRemote.Load(remote)
+	if !ok {
 		return
 	}
+	c := v.(*limitConn)
 	n := until.UnixNano()
 	for {
 		old := c.boundUntil.Load()
