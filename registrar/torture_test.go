@@ -22,6 +22,7 @@ type tortureCase struct {
 	name   string // valid/… or invalid/…
 	status int
 	allow  bool
+	udp    bool   // over UDP only
 	msg    string // with placeholders
 }
 
@@ -55,6 +56,8 @@ func loadTorture(t testing.TB) []tortureCase {
 					}
 				case "allow":
 					c.allow = strings.TrimSpace(v) == "yes"
+				case "over":
+					c.udp = strings.TrimSpace(v) == "udp"
 				default:
 					t.Fatalf("%s: unknown header line %q", f, line)
 				}
@@ -111,6 +114,9 @@ func TestTortureCorpus(t *testing.T) {
 			}
 			c.answer(c.request(), 200)
 			for i, tc := range cases {
+				if tc.udp && tr != "UDP" {
+					continue
+				}
 				id := fmt.Sprintf("torture%s%d", strings.ToLower(tr), i)
 				m := mac(0x7600 + 100*ti + i)
 				before := storeState(t, e)
@@ -133,14 +139,20 @@ func TestTortureCorpus(t *testing.T) {
 }
 
 // TestTortureCorpusParses: every corpus message is parsed by the
-// registrar's parser (what is refused is refused by validate, with an
-// answer, not dropped as unparsable), and validate's verdict matches the
-// file's kind for those validate decides.
+// registrar's parser, or (over UDP only) is a request whose length alone
+// is wrong: what is refused is answered, not dropped as unparsable.
+// validate's verdict matches the file's kind for those it decides.
 func TestTortureCorpusParses(t *testing.T) {
 	p := newParser(16384)
 	for _, tc := range loadTorture(t) {
 		data := tc.render("UDP", "192.0.2.1:5060", "x", "0a1b2c3d4e5f", "SEP0A1B2C3D4E60")
 		msg, err := p.ParseSIP(data)
+		if err != nil && tc.udp {
+			if badLengthRequest(p, data) == nil {
+				t.Errorf("%s: not taken as a request with a bad length: %v", tc.name, err)
+			}
+			continue
+		}
 		if err != nil {
 			t.Errorf("%s: not parsed: %v", tc.name, err)
 			continue
@@ -296,4 +308,27 @@ func BenchmarkParseRegister(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzBadLengthRequest: the fallback for datagrams the parser refuses
+// never panics, and what it returns is a request with no body, its
+// Content-Length set aside, found only where data had one.
+func FuzzBadLengthRequest(f *testing.F) {
+	for _, tc := range loadTorture(f) {
+		f.Add(tc.render("UDP", "192.0.2.1:5060", "x", "0a1b2c3d4e5f", "SEP0A1B2C3D4E60"))
+	}
+	p := newParser(16384)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req := badLengthRequest(p, data)
+		if req == nil {
+			return
+		}
+		head, _, ok := bytes.Cut(data, []byte("\r\n\r\n"))
+		if !ok || !bytes.Contains(bytes.ToLower(head), []byte("\r\ncontent-length")) && !bytes.Contains(bytes.ToLower(head), []byte("\r\nl")) {
+			t.Fatalf("a request from data without a Content-Length: %q", data)
+		}
+		if len(req.Body()) != 0 || len(req.GetHeaders("Content-Length")) != 1 || req.ContentLength() == nil || *req.ContentLength() != 0 {
+			t.Fatalf("request %q", req.String())
+		}
+	})
 }
