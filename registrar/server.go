@@ -82,6 +82,8 @@ type Options struct {
 	QueueSize      int // REGISTERs waiting for the store before 503; default 8192
 	UDPReaders     int // goroutines reading the UDP socket, a batch at a time; default 1
 	MaxConnections int // concurrent TCP+TLS connections; default 4096
+	MaxMessageSize int // bytes; larger messages are dropped unparsed; default 16384
+
 	// MaxConnectionsPerSource bounds the TCP+TLS connections of one source
 	// address; beyond it a new one is closed at once. Default 128: a site
 	// behind one NAT address registers a connection per phone.
@@ -89,8 +91,7 @@ type Options struct {
 	// IdleTimeout closes a TCP or TLS connection that carries no binding
 	// and has sent nothing for this long; one carrying a binding stays
 	// open while the binding lives. Default 30 s.
-	IdleTimeout    time.Duration
-	MaxMessageSize int // bytes; larger messages are dropped unparsed; default 16384
+	IdleTimeout time.Duration
 
 	// NotifyTimeout is how long a NOTIFY waits for the phone's final answer
 	// (Timer F, 64×T1); default 32 s.
