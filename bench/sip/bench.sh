@@ -53,13 +53,13 @@ start_selfprovd() {
   # The demo configuration with a DN range large enough for every run, no
   # per-source limit (all load comes from 127.0.0.1) and loopback ports.
   sed -e 's/startDN: "1000"/startDN: "10000000"/' -e 's/endDN: "1999"/endDN: "19999999"/' \
+    -e 's/ratePerSource: [0-9]*/ratePerSource: 0/' \
     "$ROOT/configs/demo.yaml" >"$dir/config.yaml"
   cat >>"$dir/config.yaml" <<EOF
 advertise: 127.0.0.1
 dataDir: $dir/data
 logLevel: warn
 listen: {tftp: "127.0.0.1:0", config: "127.0.0.1:0", sip: "127.0.0.1:$SELF_PORT", services: "127.0.0.1:0", admin: "127.0.0.1:0"}
-sip: {defaultExpires: 120, minExpires: 60, ratePerSource: 0}
 EOF
   "$RUN/selfprovd" -config "$dir/config.yaml" >"$dir/log" 2>&1 &
   SELF_PID=$!
