@@ -241,3 +241,43 @@ func TestWildcardUnregisterOfLineDN(t *testing.T) {
 		t.Fatalf("bindings after unregistering 2001: %+v", bs)
 	}
 }
+
+// TestEvictionAtGlobalCap: with every slot taken, a new connection closes
+// the longest silent ones that carry no binding and is served; a
+// connection carrying a binding is never closed for it, and silent ones
+// are not evicted before evictAfter.
+func TestEvictionAtGlobalCap(t *testing.T) {
+	e := newEnv(t, envOpt{opts: func(o *Options) { o.MaxConnections = 3 }})
+	bound := dialFrom(t, "127.0.0.2", e.tcp)
+	bound.register(reg{mac: mac(0x7900)})
+	if res := bound.response(); res.StatusCode != 200 {
+		t.Fatalf("REGISTER got %d", res.StatusCode)
+	}
+	bound.answer(bound.request(), 200)
+	silent := []*client{dialFrom(t, "127.0.0.3", e.tcp), dialFrom(t, "127.0.0.4", e.tcp)}
+	waitFor(t, "3 connections", func() bool { return e.srv.conns.open() == 3 })
+
+	// Not silent for long enough yet: the newcomer is refused.
+	early := dialFrom(t, "127.0.0.5", e.tcp)
+	expectClosed(t, early.conn, "a connection at the cap before anyone was silent long enough")
+	if got := e.counter(t, e.srv.m.closedOf[connClosedEvicted]); got != 0 {
+		t.Fatalf("%v evicted early", got)
+	}
+
+	e.clock.Advance(e.srv.conns.evictAfter + time.Second)
+	late := dialFrom(t, "127.0.0.5", e.tcp)
+	late.send(late.options("evict1"))
+	if res := late.response(); res.StatusCode != 200 {
+		t.Fatalf("OPTIONS on the newcomer got %d", res.StatusCode)
+	}
+	for _, c := range silent {
+		expectClosed(t, c.conn, "a silent connection without a binding")
+	}
+	if got := e.counter(t, e.srv.m.closedOf[connClosedEvicted]); got != 2 {
+		t.Fatalf("%v evicted, want the 2 silent ones", got)
+	}
+	bound.send(bound.options("evict2"))
+	if res := bound.response(); res.StatusCode != 200 {
+		t.Fatalf("OPTIONS on the bound connection got %d", res.StatusCode)
+	}
+}

@@ -52,6 +52,7 @@ const (
 	connClosedIdle      = "idle"       // no binding and nothing sent for the idle timeout
 	connClosedSourceCap = "source_cap" // refused: its source has MaxConnectionsPerSource
 	connClosedCap       = "cap"        // refused: MaxConnections are open
+	connClosedEvicted   = "evicted"    // closed to make room at MaxConnections: no binding, silent
 )
 
 func newMetrics(reg prometheus.Registerer, bindings, connections func() float64) (*metrics, error) {
@@ -79,7 +80,7 @@ func newMetrics(reg prometheus.Registerer, bindings, connections func() float64)
 		}, []string{"reason"}),
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "connections_closed_total",
-			Help: "TCP and TLS connections closed or refused by the registrar, by reason: idle, source_cap, cap.",
+			Help: "TCP and TLS connections closed or refused by the registrar, by reason: idle, source_cap, cap, evicted.",
 		}, []string{"reason"}),
 	}
 	connGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -104,7 +105,7 @@ func newMetrics(reg prometheus.Registerer, bindings, connections func() float64)
 		m.droppedOf[r] = m.dropped.WithLabelValues(r)
 	}
 	m.closedOf = map[string]prometheus.Counter{}
-	for _, r := range []string{connClosedIdle, connClosedSourceCap, connClosedCap} {
+	for _, r := range []string{connClosedIdle, connClosedSourceCap, connClosedCap, connClosedEvicted} {
 		m.closedOf[r] = m.closed.WithLabelValues(r)
 	}
 	if err := telemetry.Register(reg, m.registers, m.autoregs, m.notifies, m.duration, m.dropped, m.closed, gauge, connGauge); err != nil {

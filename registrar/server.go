@@ -231,7 +231,7 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("registrar: metrics: %w", err)
 	}
 	s.refusals = newRefusalLog(opts.Logger, opts.RefusalLogInterval)
-	s.conns = newConns(opts.MaxConnections, opts.MaxConnectionsPerSource, opts.IdleTimeout, s.m)
+	s.conns = newConns(opts.MaxConnections, opts.MaxConnectionsPerSource, opts.IdleTimeout, s.clock.Now, s.m)
 	s.parser = newParser(opts.MaxMessageSize)
 	// sipgo logs every unparsable stream chunk at error level with its
 	// bytes; that is input, not a fault of ours, so it goes to debug.

@@ -20,7 +20,11 @@ import (
 type conns struct {
 	max, perSource int
 	idle           time.Duration
-	m              *metrics
+	// evictAfter: at the global cap, a connection without a binding that
+	// has sent nothing for this long is closed to make room.
+	evictAfter time.Duration
+	now        func() time.Time // of lastRead and evictAfter (the server's clock)
+	m          *metrics
 
 	mu       sync.Mutex
 	total    int
@@ -31,8 +35,55 @@ type conns struct {
 	byRemote sync.Map // string → *limitConn
 }
 
-func newConns(max, perSource int, idle time.Duration, m *metrics) *conns {
-	return &conns{max: max, perSource: perSource, idle: idle, m: m, bySource: map[netip.Addr]int{}}
+func newConns(max, perSource int, idle time.Duration, now func() time.Time, m *metrics) *conns {
+	return &conns{max: max, perSource: perSource, idle: idle, evictAfter: min(idle, 5*time.Second), now: now, m: m,
+		bySource: map[netip.Addr]int{}}
+}
+
+// evictBatch is how many silent connections one eviction closes at most:
+// one scan of the table makes room for the next few arrivals too.
+const evictBatch = 8
+
+// evict closes up to evictBatch connections that carry no binding and
+// have sent nothing for evictAfter, the longest silent first, and returns
+// how many. It runs only when every slot is taken: many hosts each at
+// their per-source cap would otherwise keep new phones out until the
+// idle timeout.
+func (t *conns) evict() int {
+	type cand struct {
+		c    *limitConn
+		last int64
+	}
+	var victims []cand
+	limit := t.now().Add(-t.evictAfter).UnixNano()
+	now := time.Now()
+	t.byRemote.Range(func(_, v any) bool {
+		c := v.(*limitConn)
+		last := c.lastRead.Load()
+		if c.boundUntil.Load() > now.UnixNano() || last > limit {
+			return true
+		}
+		if len(victims) < evictBatch {
+			victims = append(victims, cand{c, last})
+			return true
+		}
+		// Keep the longest silent: replace the newest kept one if older.
+		newest := 0
+		for i := range victims {
+			if victims[i].last > victims[newest].last {
+				newest = i
+			}
+		}
+		if last < victims[newest].last {
+			victims[newest] = cand{c, last}
+		}
+		return true
+	})
+	for _, v := range victims {
+		_ = v.c.Close()
+		t.m.connClosed(connClosedEvicted)
+	}
+	return len(victims)
 }
 
 // admit takes a slot for a connection from ap, or says why not.
@@ -132,12 +183,17 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		} else {
 			ap, _ = netip.ParseAddrPort(c.RemoteAddr().String())
 		}
-		if why := l.conns.admit(ap); why != "" {
+		why := l.conns.admit(ap)
+		if why == connClosedCap && l.conns.evict() > 0 {
+			why = l.conns.admit(ap)
+		}
+		if why != "" {
 			_ = c.Close()
 			l.conns.m.connClosed(why)
 			continue
 		}
 		lc := &limitConn{Conn: c, conns: l.conns, source: ap, remote: c.RemoteAddr().String()}
+		lc.lastRead.Store(l.conns.now().UnixNano())
 		l.conns.add(lc)
 		return lc, nil
 	}
@@ -177,6 +233,7 @@ type limitConn struct {
 	source     netip.AddrPort
 	remote     string
 	boundUntil atomic.Int64 // unix ns until which a binding keeps it open
+	lastRead   atomic.Int64 // unix ns of the last bytes read, or of the accept
 	once       sync.Once
 
 	mu      sync.Mutex
@@ -215,6 +272,9 @@ func (c *limitConn) readIdle(p []byte) (int, error) {
 		now := time.Now()
 		_ = c.Conn.SetReadDeadline(c.deadline(now))
 		n, err := c.Conn.Read(p)
+		if n > 0 {
+			c.lastRead.Store(c.conns.now().UnixNano())
+		}
 		if n > 0 || err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return n, err
 		}
