@@ -19,24 +19,48 @@ import (
 // answer within 2 s. With the per-source cap, the flood holds 128 slots
 // and every phone registers.
 func BenchmarkRegisterTCPUnderIdleFlood(b *testing.B) {
+	benchFlood(b, 1, 5000)
+}
+
+// BenchmarkRegisterTCPUnderSpreadIdleFlood is the same with the flood
+// spread over 48 addresses (127.0.2.1-48), each under its per-source cap,
+// 6,144 connections in all: more than MaxConnections. The phones come once
+// the flood has been silent for evictAfter, and make room by eviction.
+// (Before that they are refused: a connection only seconds old is not
+// taken for an idle one.)
+func BenchmarkRegisterTCPUnderSpreadIdleFlood(b *testing.B) {
+	benchFlood(b, 48, 128)
+}
+
+func benchFlood(b *testing.B, sources, each int) {
 	e := newEnv(b, envOpt{cfg: func(c *configs.Config) {
 		c.Cluster.AutoRegistration.Range.Start = "100000"
 		c.Cluster.AutoRegistration.Range.End = "199999"
 	}})
-	const flood = 5000
-	held := make([]net.Conn, 0, flood)
+	held := make([]net.Conn, 0, sources*each)
 	defer func() {
 		for _, c := range held {
 			c.Close()
 		}
 	}()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
-	for range flood {
-		c, err := d.Dial("tcp", e.tcp)
-		if err != nil {
-			b.Fatalf("flood connection %d: %v", len(held), err)
+	for s := range sources {
+		ip := net.IPv4(127, 0, 0, 2)
+		if sources > 1 {
+			ip = net.IPv4(127, 0, 2, byte(1+s))
 		}
-		held = append(held, c)
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 5 * time.Second}
+		for range each {
+			c, err := d.Dial("tcp", e.tcp)
+			if err != nil {
+				b.Fatalf("flood connection %d: %v", len(held), err)
+			}
+			held = append(held, c)
+		}
+	}
+	if sources > 1 {
+		// The flood has been silent long enough to be evicted (the
+		// server's clock is the test's).
+		e.clock.Advance(e.srv.conns.evictAfter + time.Second)
 	}
 
 	lat := make([]time.Duration, 0, b.N)
