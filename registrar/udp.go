@@ -111,7 +111,7 @@ func (s *Server) datagram(data []byte, pc net.PacketConn, ap netip.AddrPort, out
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	if err != nil {
 		if req := badLengthRequest(s.parser, data); req != nil {
-			// RFC 4475 §3.1.2.8: over UDP, a Content-Length longer than
+			// RFC 4475 ("clerr"): over UDP, a Content-Length longer than
 			// the body gets 400.
 			req.SetTransport("UDP")
 			req.SetSource(ap.String())
