@@ -175,9 +175,9 @@ var tokenChar = func() (t [256]bool) {
 }()
 
 // parseCSeq replaces sipgo's CSeq parser, which takes everything after the
-// first blank as the method: "CSeq: 1  REGISTER" (valid: LWS is any run of blanks)
-// became method " REGISTER". LWS between the number and the method is any
-// run of blanks here.
+// first blank as the method: the valid "CSeq: 1  REGISTER" became method
+// " REGISTER". LWS between the number and the method is any run of blanks
+// here.
 func parseCSeq(_ []byte, text string) (sip.Header, error) {
 	var h sip.CSeqHeader
 	text = strings.Trim(text, " \t")
