@@ -573,6 +573,12 @@ func TestDevices(t *testing.T) {
 	if got := e.notifier.got(); !slices.Equal(got, []string{"reset SEP0A0000000002", "restart SEP0B0000000001"}) {
 		t.Fatalf("notifications %v", got)
 	}
+	// A NOTIFY that never left is not accepted.
+	e.notifier.failWith(fmt.Errorf("%w: SEP0A0000000002 has no live registration", provision.ErrNotRegistered))
+	e.fails("POST", "/api/v1/devices/SEP0A0000000002/reset", nil, 409, provision.CodeNotRegistered)
+	e.notifier.failWith(fmt.Errorf("%w: connection closed", provision.ErrNotifyFailed))
+	e.fails("POST", "/api/v1/devices/SEP0A0000000002/restart", nil, 502, provision.CodeNotifyFailed)
+	e.notifier.failWith(nil)
 
 	// Deleting releases the DN for the next phone.
 	e.call("DELETE", "/api/v1/devices/SEP0A0000000002", nil, 204, nil)

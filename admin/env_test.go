@@ -27,13 +27,23 @@ import (
 type recordingNotifier struct {
 	mu    sync.Mutex
 	calls []string
+	err   error // what Notify answers, as the registrar does when no NOTIFY left
 }
 
 func (n *recordingNotifier) Notify(_ context.Context, name string, a provision.Action) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.err != nil {
+		return n.err
+	}
 	n.calls = append(n.calls, string(a)+" "+name)
 	return nil
+}
+
+func (n *recordingNotifier) failWith(err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.err = err
 }
 
 func (n *recordingNotifier) got() []string {

@@ -50,6 +50,8 @@ var statusOf = map[string]int{
 	provision.CodeAuthFailed:         http.StatusUnprocessableEntity,
 	provision.CodeAccountLocked:      http.StatusLocked,
 	provision.CodeUnavailable:        http.StatusServiceUnavailable,
+	provision.CodeNotRegistered:      http.StatusConflict,
+	provision.CodeNotifyFailed:       http.StatusBadGateway,
 	codeUnauthenticated:              http.StatusUnauthorized,
 	codeMethodNotAllowed:             http.StatusMethodNotAllowed,
 	codeTooLarge:                     http.StatusRequestEntityTooLarge,

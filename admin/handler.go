@@ -342,8 +342,9 @@ func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// notify asks a registered device to reset or restart. The NOTIFY is sent
-// in the background, so the answer is 202.
+// notify asks a registered device to reset or restart. 202 once the
+// NOTIFY has left (the phone's answer is not awaited); 409 NOT_REGISTERED
+// without a registration, 502 NOTIFY_FAILED when it could not be sent.
 func (s *Server) notify(action provision.Action) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")

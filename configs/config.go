@@ -77,6 +77,13 @@ type SIP struct {
 	// AutoRegPerSource bounds the devices auto-registration creates for
 	// one source address, so one host cannot drain the DN range.
 	AutoRegPerSource AutoRegLimit `yaml:"autoRegPerSource"`
+
+	// MaxConnectionsPerSource bounds the TCP+TLS connections of one source
+	// address; a site behind one NAT address needs one per phone.
+	MaxConnectionsPerSource int `yaml:"maxConnectionsPerSource"`
+	// IdleTimeout closes a TCP or TLS connection with no binding that has
+	// sent nothing for this long.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
 }
 
 // AutoRegLimit is a token bucket of new devices per source address.
@@ -150,7 +157,8 @@ func Default() *Config {
 		// 200 new devices at once from one address (a floor behind one NAT
 		// address, a phonesim fleet of 200), then one a second.
 		SIP: SIP{DefaultExpires: 120, MinExpires: 60, RatePerSource: 200,
-			AutoRegPerSource: AutoRegLimit{PerMinute: 60, Burst: 200}},
+			AutoRegPerSource:        AutoRegLimit{PerMinute: 60, Burst: 200},
+			MaxConnectionsPerSource: 128, IdleTimeout: 30 * time.Second},
 		SelfProvisioning: SelfProvisioning{
 			FailedLoginsPerSource: provision.DefaultFailedLoginsPerSource,
 			FailedLoginWindow:     provision.DefaultFailedLoginWindow,
@@ -293,6 +301,12 @@ func (c *Config) Validate() error {
 	}
 	if l := c.SIP.AutoRegPerSource; l.PerMinute < 0 || l.Burst < 0 {
 		addf("sip.autoRegPerSource", "perMinute %d and burst %d must not be negative", l.PerMinute, l.Burst)
+	}
+	if c.SIP.MaxConnectionsPerSource < 1 {
+		addf("sip.maxConnectionsPerSource", "%d must be at least 1", c.SIP.MaxConnectionsPerSource)
+	}
+	if c.SIP.IdleTimeout < time.Second {
+		addf("sip.idleTimeout", "%s must be at least 1s", c.SIP.IdleTimeout)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

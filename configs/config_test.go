@@ -112,6 +112,8 @@ listen:
 sip:
   defaultExpires: 0
   autoRegPerSource: {perMinute: -1}
+  maxConnectionsPerSource: 0
+  idleTimeout: 10ms
 cluster:
   authMode: sometimes
   autoRegistration: {enabled: true, udt: Missing, ult: Missing, startDN: "200", endDN: "100"}
@@ -125,7 +127,7 @@ users:
 	if err == nil {
 		t.Fatal("Load accepted an invalid config")
 	}
-	for _, want := range []string{"listen.sip", "defaultExpires", "sip.autoRegPerSource", "authentication mode", "start 200 is after end 100",
+	for _, want := range []string{"listen.sip", "defaultExpires", "sip.autoRegPerSource", "maxConnectionsPerSource", "idleTimeout", "authentication mode", "start 200 is after end 100",
 		`udt: "Missing" is not one of udts`, "user ID", "last name is required"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)

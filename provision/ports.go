@@ -84,7 +84,9 @@ type Store interface {
 }
 
 // Notifier asks a registered device to reset (hard) or restart (soft).
-// Implementations must not block the caller on the network.
+// Implementations may wait for the NOTIFY to be written (bounded), never
+// for the phone's answer; an error means no NOTIFY left (ErrNotRegistered,
+// ErrNotifyFailed, ErrUnavailable).
 type Notifier interface {
 	Notify(ctx context.Context, deviceName string, action Action) error
 }

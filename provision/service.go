@@ -251,8 +251,9 @@ func (s *Service) DeleteDevice(ctx context.Context, name string) error {
 	return s.store.DeleteDevice(ctx, canon, s.clock.Now())
 }
 
-// Notify sends a reset or restart to a registered device. Delivery is the
-// Notifier's business; it does not block on the network.
+// Notify sends a reset or restart to a registered device. It returns once
+// the NOTIFY has left, or with the reason it could not (see Notifier); it
+// does not wait for the phone's answer.
 func (s *Service) Notify(ctx context.Context, name string, action Action) error {
 	if action != ActionReset && action != ActionRestart {
 		return invalidf("action %q must be reset or restart", action)

@@ -308,6 +308,27 @@ func (t *table) remove(name string) bool {
 	return ok
 }
 
+// removeAOR removes every binding registered with this AOR user and
+// returns how many. It walks the whole table: it serves the rare
+// "Contact: *" unregister of a line's DN, which names no device.
+func (t *table) removeAOR(aor string) int {
+	removed := 0
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for j := range s.slots {
+			if sl := &s.slots[j]; sl.size > 0 && string(s.field(sl, 2)) == aor {
+				s.delete(uint32(j))
+				removed++
+			}
+		}
+		s.compact()
+		s.mu.Unlock()
+	}
+	t.count.Add(int64(-removed))
+	return removed
+}
+
 // nextNotifySeq returns name's binding and the CSeq for its next NOTIFY.
 func (t *table) nextNotifySeq(name string) (Binding, uint32, bool) {
 	s, h := t.shard(name)

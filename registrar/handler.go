@@ -45,6 +45,7 @@ type job struct {
 	key     string // of a UDP REGISTER in s.inflight
 	created bool   // the store's answer
 	err     error
+	version string // the device's ConfigVersion, for the restart NOTIFY
 }
 
 func (s *Server) handle(msg sip.Message, pc net.PacketConn, ap netip.AddrPort, gather *udpGather) {
@@ -72,12 +73,8 @@ func (s *Server) onRequest(in *inbound) {
 	if req.IsAck() {
 		return // stateless: nothing to match
 	}
-	if h := missingHeader(req); h != "" {
-		s.reply(in, 400, "Missing "+h+" Header")
-		return
-	}
-	if req.CSeq().MethodName != req.Method {
-		s.reply(in, 400, "CSeq Method Does Not Match")
+	if bad, ok := validate(req); !ok {
+		s.refuseInvalid(in, bad)
 		return
 	}
 	if ok, report := s.limiter.check(in.ap.Addr(), s.clock.Now()); !ok {
@@ -97,25 +94,24 @@ func (s *Server) onRequest(in *inbound) {
 	case sip.OPTIONS:
 		s.reply(in, 200, "OK", allowHeader(), sip.NewHeader("Accept", "application/sdp"))
 	default:
+		if !knownMethods[req.Method] {
+			s.reply(in, 501, "Not Implemented", allowHeader())
+			return
+		}
 		s.reply(in, 405, "Method Not Allowed", allowHeader())
 	}
 }
 
-func allowHeader() sip.Header { return sip.NewHeader("Allow", "REGISTER, OPTIONS, ACK") }
-
-func missingHeader(req *sip.Request) string {
-	switch {
-	case req.From() == nil:
-		return "From"
-	case req.To() == nil:
-		return "To"
-	case req.CallID() == nil || req.CallID().Value() == "":
-		return "Call-ID"
-	case req.CSeq() == nil:
-		return "CSeq"
+// refuseInvalid answers a request validate refused.
+func (s *Server) refuseInvalid(in *inbound, bad invalid) {
+	if bad.text == "" {
+		s.reply(in, bad.status, bad.reason)
+		return
 	}
-	return ""
+	s.reply(in, bad.status, bad.reason, s.warning(provision.CodeInvalid, bad.text))
 }
+
+func allowHeader() sip.Header { return sip.NewHeader("Allow", "REGISTER, OPTIONS, ACK") }
 
 // register handles a REGISTER: everything that needs no store runs here,
 // on the reading goroutine; the rest is queued for a worker.
@@ -160,17 +156,12 @@ func (s *Server) register(in *inbound) {
 	to := req.To().Address.User
 	if c.star {
 		// "Contact: *" removes every binding of the AOR; it needs Expires 0
-		// (RFC 3261 §10.2.2) and an AOR that names the device.
+		// (RFC 3261 §10.2.2).
 		if expHeader != 0 {
 			s.reply(in, 400, "Wildcard Contact Needs Expires 0")
 			return
 		}
-		name, err := provision.CanonicalDeviceName(to)
-		if err != nil {
-			s.reply(in, 400, "No Device Identity", s.warning("INVALID_ARGUMENT", "Contact * with an AOR that is not a device name"))
-			return
-		}
-		s.table.remove(name)
+		s.unregisterAOR(to)
 		s.reply(in, 200, "OK")
 		return
 	}
@@ -237,11 +228,11 @@ func (s *Server) register(in *inbound) {
 		token = s.newDevs.take(in.ap.Addr(), now)
 		reg.NoCreate = !token
 	}
-	s.core.AutoRegisterAsync(context.Background(), reg, func(_ provision.Device, created bool, err error) {
+	s.core.AutoRegisterAsync(context.Background(), reg, func(dev provision.Device, created bool, err error) {
 		if token && !created {
 			s.newDevs.giveBack(in.ap.Addr(), s.clock.Now())
 		}
-		j.created, j.err = created, err
+		j.created, j.err, j.version = created, err, dev.ConfigVersion
 		s.finished(j)
 	})
 }
@@ -363,7 +354,7 @@ func (s *Server) answerOne(j *job, now time.Time, out *batchOut) {
 	var restart outgoing
 	if j.created {
 		s.m.autoregs.Inc()
-		restart = outgoing{j.id.name, provision.ActionRestart}
+		restart = outgoing{name: j.id.name, action: provision.ActionRestart, version: j.version}
 	}
 	if j.in.tr == UDP {
 		s.render200(&out.dgrams.buf, j.in, j.c, j.granted, true)
@@ -477,6 +468,11 @@ func (s *Server) reply200(in *inbound, c contact, granted time.Duration, isNew b
 	s.send(in, buf.Bytes())
 }
 
+// ciscoSupported is the Supported header CUCM 12.x puts in its 200 to a
+// Cisco phone's REGISTER (protocol.md §3); a Cisco REGISTER is one whose
+// Contact names the device.
+var ciscoSupported = sip.NewHeader("Supported", "X-cisco-srtp-fallback,X-cisco-sis-9.0.0")
+
 // render200 appends reply200's answer to buf.
 func (s *Server) render200(buf *bytes.Buffer, in *inbound, c contact, granted time.Duration, isNew bool) {
 	g := strconv.Itoa(int(granted / time.Second))
@@ -497,7 +493,16 @@ func (s *Server) render200(buf *bytes.Buffer, in *inbound, c contact, granted ti
 	if isNew {
 		sb.WriteString(";x-cisco-newreg")
 	}
-	s.render(buf, in, 200, "OK", sip.NewHeader("Contact", sb.String()), sip.NewHeader("Expires", g))
+	if _, cisco := c.param(paramDeviceName); cisco {
+		s.render(buf, in, 200, "OK", sip.NewHeader("Contact", sb.String()), sip.NewHeader("Expires", g), ciscoSupported)
+	} else {
+		s.render(buf, in, 200, "OK", sip.NewHeader("Contact", sb.String()), sip.NewHeader("Expires", g))
+	}
+	if in.tr != UDP {
+		// The connection now carries a binding: it stays open as long as
+		// the binding may live (its grace and jitter included).
+		s.conns.bind(in.src, time.Now().Add(granted+granted/10+bindingGrace))
+	}
 }
 
 // reply sends a final answer statelessly and records it.
@@ -565,6 +570,9 @@ func (s *Server) render(buf *bytes.Buffer, in *inbound, status int, reason strin
 	buf.WriteString("\r\n\r\n")
 	if req.Method == sip.REGISTER {
 		s.m.register(status)
+		if status != 200 {
+			s.refusals.record(s.clock.Now(), in.ap.Addr(), status, reason, hdrs)
+		}
 	}
 	s.m.observe(string(req.Method), time.Since(in.start).Seconds())
 }
@@ -618,9 +626,13 @@ func (s *Server) writeStream(tr Transport, src string, data []byte, timeout time
 		return fmt.Errorf("the phone's %s connection is gone: %w", tr, err)
 	}
 	defer c.TryClose()
-	if tc, ok := c.(*sip.TCPConnection); ok && gather {
+	if tc, ok := c.(*sip.TCPConnection); ok {
 		if lc, ok := tc.Conn.(*limitConn); ok {
-			if err := lc.gather(data, timeout); err != nil {
+			write := lc.writeNow
+			if gather {
+				write = lc.gather
+			}
+			if err := write(data, timeout); err != nil {
 				_ = c.Close()
 				return err
 			}

@@ -24,6 +24,8 @@ type metrics struct {
 	durOther  prometheus.Observer
 	notifyOf  map[string]prometheus.Counter
 	droppedOf map[string]prometheus.Counter
+	closed    *prometheus.CounterVec // stream connections closed by us, by reason
+	closedOf  map[string]prometheus.Counter
 }
 
 // Notify results.
@@ -48,7 +50,15 @@ const (
 	dropRetransmission = "retransmission"
 )
 
-func newMetrics(reg prometheus.Registerer, bindings func() float64) (*metrics, error) {
+// Reasons a stream connection is closed by the registrar.
+const (
+	connClosedIdle      = "idle"       // no binding and nothing sent for the idle timeout
+	connClosedSourceCap = "source_cap" // refused: its source has MaxConnectionsPerSource
+	connClosedCap       = "cap"        // refused: MaxConnections are open
+	connClosedEvicted   = "evicted"    // closed to make room at MaxConnections: no binding, silent
+)
+
+func newMetrics(reg prometheus.Registerer, bindings, connections func() float64) (*metrics, error) {
 	m := &metrics{
 		registers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "registers_total",
@@ -71,7 +81,15 @@ func newMetrics(reg prometheus.Registerer, bindings func() float64) (*metrics, e
 			Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "dropped_total",
 			Help: "Messages dropped without an answer, by reason: oversize, malformed, no_via, retransmission.",
 		}, []string{"reason"}),
+		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "connections_closed_total",
+			Help: "TCP and TLS connections closed or refused by the registrar, by reason: idle, source_cap, cap, evicted.",
+		}, []string{"reason"}),
 	}
+	connGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "connections",
+		Help: "Open TCP and TLS connections.",
+	}, connections)
 	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "bindings",
 		Help: "Live registrations in the binding table.",
@@ -89,7 +107,11 @@ func newMetrics(reg prometheus.Registerer, bindings func() float64) (*metrics, e
 	for _, r := range []string{dropOversize, dropMalformed, dropNoVia, dropRetransmission} {
 		m.droppedOf[r] = m.dropped.WithLabelValues(r)
 	}
-	if err := telemetry.Register(reg, m.registers, m.autoregs, m.notifies, m.duration, m.dropped, gauge); err != nil {
+	m.closedOf = map[string]prometheus.Counter{}
+	for _, r := range []string{connClosedIdle, connClosedSourceCap, connClosedCap, connClosedEvicted} {
+		m.closedOf[r] = m.closed.WithLabelValues(r)
+	}
+	if err := telemetry.Register(reg, m.registers, m.autoregs, m.notifies, m.duration, m.dropped, m.closed, gauge, connGauge); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -113,5 +135,6 @@ func (m *metrics) observe(method string, seconds float64) {
 	m.durOther.Observe(seconds)
 }
 
-func (m *metrics) notify(result string) { m.notifyOf[result].Inc() }
-func (m *metrics) drop(reason string)   { m.droppedOf[reason].Inc() }
+func (m *metrics) notify(result string)     { m.notifyOf[result].Inc() }
+func (m *metrics) drop(reason string)       { m.droppedOf[reason].Inc() }
+func (m *metrics) connClosed(reason string) { m.closedOf[reason].Inc() }

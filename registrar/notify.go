@@ -21,10 +21,13 @@ import (
 var _ provision.Notifier = (*Server)(nil)
 
 // Notify asks a registered device to reset or restart (SPEC §3) with a
-// service-control NOTIFY carrying the Call-ID of its REGISTER. It only
-// queues the NOTIFY: it never waits on the network. The outcome is logged
+// service-control NOTIFY carrying the Call-ID of its REGISTER. It waits
+// until the NOTIFY is written (a local write, bounded by the stream write
+// timeout), never for the phone's answer: an error means no NOTIFY left,
+// ErrNotRegistered without a binding, ErrNotifyFailed when the write
+// failed (the phone's connection is gone). The phone's answer is logged
 // and counted in selfprov_sip_notifies_total.
-func (s *Server) Notify(_ context.Context, deviceName string, action provision.Action) error {
+func (s *Server) Notify(ctx context.Context, deviceName string, action provision.Action) error {
 	if action != provision.ActionReset && action != provision.ActionRestart {
 		return fmt.Errorf("%w: action %q must be reset or restart", provision.ErrInvalid, action)
 	}
@@ -34,12 +37,27 @@ func (s *Server) Notify(_ context.Context, deviceName string, action provision.A
 	}
 	if _, ok := s.table.get(name); !ok {
 		s.m.notify(notifyNoBinding)
-		return fmt.Errorf("%w: %s is not registered", provision.ErrUnavailable, name)
+		return fmt.Errorf("%w: %s has no live registration", provision.ErrNotRegistered, name)
 	}
-	if !s.notifier.send(name, action) {
+	// The device's config version goes in the NOTIFY, so the phone sees
+	// which configuration it is to fetch; a store that cannot answer
+	// leaves the zero stamp, which makes it fetch everything.
+	version := ""
+	if d, err := s.core.Device(ctx, name); err == nil {
+		version = d.ConfigVersion
+	}
+	sent := make(chan error, 1)
+	if !s.notifier.send(outgoing{name: name, action: action, version: version, sent: sent}) {
 		return fmt.Errorf("%w: too many NOTIFYs in flight", provision.ErrUnavailable)
 	}
-	return nil
+	select {
+	case err := <-sent:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %v", provision.ErrUnavailable, ctx.Err())
+	case <-s.shutdown:
+		return fmt.Errorf("%w: the registrar is shutting down", provision.ErrUnavailable)
+	}
 }
 
 // notifier sends NOTIFYs from one goroutine and matches the phones'
@@ -56,8 +74,19 @@ type notifier struct {
 }
 
 type outgoing struct {
-	name   string
-	action provision.Action
+	name    string
+	action  provision.Action
+	version string // the device's ConfigVersion; "" for the zero stamp
+	// sent, if set, gets the outcome of the first write: nil once the
+	// NOTIFY has left.
+	sent chan<- error
+}
+
+// done reports the outcome of the first write to whoever waits for it.
+func (o outgoing) done(err error) {
+	if o.sent != nil {
+		o.sent <- err
+	}
 }
 
 type pending struct {
@@ -80,13 +109,13 @@ func newNotifier(s *Server) *notifier {
 }
 
 // send queues a NOTIFY without blocking; false when the queue is full.
-func (n *notifier) send(name string, action provision.Action) bool {
+func (n *notifier) send(o outgoing) bool {
 	select {
-	case n.queue <- outgoing{name, action}:
+	case n.queue <- o:
 		return true
 	default:
 		n.s.m.notify(notifyDropped)
-		n.s.log.Debug("notify dropped: too many in flight", "device", name, "action", string(action))
+		n.s.log.Debug("notify dropped: too many in flight", "device", o.name, "action", string(o.action))
 		return false
 	}
 }
@@ -118,7 +147,12 @@ func (n *notifier) sendNow(o outgoing) {
 	if p == nil {
 		return
 	}
-	n.written(o, branch, n.s.writeTo(p.b, p.data))
+	err := n.s.writeTo(p.b, p.data)
+	n.written(o, branch, err)
+	if err != nil {
+		err = fmt.Errorf("%w: %v", provision.ErrNotifyFailed, err)
+	}
+	o.done(err)
 }
 
 // prepare builds the NOTIFY and records it as pending; nil when it is not
@@ -131,6 +165,7 @@ func (n *notifier) prepare(o outgoing, stream *bytes.Buffer) (branch string, p *
 	b, seq, ok := s.table.nextNotifySeq(o.name)
 	if !ok {
 		n.result(o.name, o.action, notifyNoBinding, nil)
+		o.done(fmt.Errorf("%w: %s has no live registration", provision.ErrNotRegistered, o.name))
 		return "", nil
 	}
 	branch = "z9hG4bK" + randHex(8)
@@ -138,10 +173,10 @@ func (n *notifier) prepare(o outgoing, stream *bytes.Buffer) (branch string, p *
 	before := 0
 	if stream != nil && b.Transport != UDP {
 		before = stream.Len()
-		stream.Write(s.appendNotify(stream.AvailableBuffer(), b, o.action, branch, seq))
+		stream.Write(s.appendNotify(stream.AvailableBuffer(), b, o, branch, seq))
 	} else {
 		stream = nil
-		p.data = s.appendNotify(nil, b, o.action, branch, seq)
+		p.data = s.appendNotify(nil, b, o, branch, seq)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -152,11 +187,13 @@ func (n *notifier) prepare(o outgoing, stream *bytes.Buffer) (branch string, p *
 	}
 	if n.stopped {
 		refuse()
+		o.done(fmt.Errorf("%w: the registrar is shutting down", provision.ErrUnavailable))
 		return "", nil
 	}
 	if len(n.pending) >= s.opts.MaxPendingNotifies {
 		refuse()
 		n.result(o.name, o.action, notifyDropped, nil)
+		o.done(fmt.Errorf("%w: too many NOTIFYs awaiting an answer", provision.ErrUnavailable))
 		return "", nil
 	}
 	n.pending[branch] = p
@@ -271,11 +308,17 @@ const zeroStamp = "{00000000-0000-0000-0000-000000000000}"
 
 // notifyBody is the service-control body of SPEC §3 (protocol.md §4):
 // action, RegisterCallId and the three version stamps, nothing more (a
-// CP-8861 answers a FeatureControlVersionStamp line with 400).
-func notifyBody(action provision.Action, callID string) string {
+// CP-8861 answers a FeatureControlVersionStamp line with 400). The config
+// stamp is the device's config version, the versionStamp of its
+// SEP<MAC>.cnf.xml; there are no dial plan or softkey files to stamp.
+func notifyBody(action provision.Action, callID, version string) string {
+	configStamp := zeroStamp
+	if version != "" {
+		configStamp = "{" + version + "}"
+	}
 	return "action=" + string(action) + "\r\n" +
 		"RegisterCallId={" + callID + "}\r\n" +
-		"ConfigVersionStamp=" + zeroStamp + "\r\n" +
+		"ConfigVersionStamp=" + configStamp + "\r\n" +
 		"DialplanVersionStamp=" + zeroStamp + "\r\n" +
 		"SoftkeyVersionStamp=" + zeroStamp + "\r\n"
 }
@@ -283,7 +326,7 @@ func notifyBody(action provision.Action, callID string) string {
 // appendNotify appends the NOTIFY to m: to the binding's Contact, From without a
 // user part, and the Call-ID of the binding's REGISTER, so the phone (and
 // a SIPp scenario) ties it to its registration.
-func (s *Server) appendNotify(m []byte, b Binding, action provision.Action, branch string, seq uint32) []byte {
+func (s *Server) appendNotify(m []byte, b Binding, o outgoing, branch string, seq uint32) []byte {
 	host := s.opts.Advertise
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
@@ -307,7 +350,7 @@ func (s *Server) appendNotify(m []byte, b Binding, action provision.Action, bran
 			}
 		}
 	}
-	body := notifyBody(action, b.CallID)
+	body := notifyBody(o.action, b.CallID, o.version)
 	var tag [6]byte
 	_, _ = rand.Read(tag[:])
 	// Appended into one buffer: this runs once per auto-registration, and

@@ -47,6 +47,9 @@ func TestUnknownPhoneAutoRegistersAndIsRestarted(t *testing.T) {
 			if got := header(res, "Expires"); got != "120" {
 				t.Errorf("Expires %q, want the default 120", got)
 			}
+			if got := header(res, "Supported"); got != "X-cisco-srtp-fallback,X-cisco-sis-9.0.0" {
+				t.Errorf("Supported %q, want CUCM's X-cisco options", got)
+			}
 			ct := header(res, "Contact")
 			if !strings.Contains(ct, "<sip:6c1f0b52-2d4e-4c1b-9a51-0f3e8d2a7b11@"+c.local) || !strings.Contains(ct, ";expires=120") ||
 				!strings.Contains(ct, `+u.sip!devicename.ccm.cisco.com="SEP0A1B00000001"`) {
@@ -67,8 +70,11 @@ func TestUnknownPhoneAutoRegistersAndIsRestarted(t *testing.T) {
 			if n.Method != sip.NOTIFY {
 				t.Fatalf("got %s, want NOTIFY", n.Method)
 			}
+			if d.ConfigVersion == "" {
+				t.Fatal("the device has no config version")
+			}
 			want := "action=restart\r\nRegisterCallId={" + callID + "}\r\n" +
-				"ConfigVersionStamp={00000000-0000-0000-0000-000000000000}\r\n" +
+				"ConfigVersionStamp={" + d.ConfigVersion + "}\r\n" +
 				"DialplanVersionStamp={00000000-0000-0000-0000-000000000000}\r\n" +
 				"SoftkeyVersionStamp={00000000-0000-0000-0000-000000000000}\r\n"
 			if string(n.Body()) != want {
@@ -110,7 +116,7 @@ func TestUnknownPhoneAutoRegistersAndIsRestarted(t *testing.T) {
 				t.Fatal(err)
 			}
 			n = c.request()
-			if !strings.HasPrefix(string(n.Body()), "action=reset\r\nRegisterCallId={"+callID+"}") {
+			if !strings.HasPrefix(string(n.Body()), "action=reset\r\nRegisterCallId={"+callID+"}\r\nConfigVersionStamp={"+d.ConfigVersion+"}\r\n") {
 				t.Errorf("reset body %q", n.Body())
 			}
 			c.answer(n, 200)
@@ -124,7 +130,7 @@ func TestUnknownPhoneAutoRegistersAndIsRestarted(t *testing.T) {
 			if _, ok := e.srv.Binding("SEP0A1B00000001"); ok {
 				t.Fatal("binding survived Expires 0")
 			}
-			if err := e.srv.Notify(context.Background(), "SEP0A1B00000001", provision.ActionReset); provision.CodeOf(err) != provision.CodeUnavailable {
+			if err := e.srv.Notify(context.Background(), "SEP0A1B00000001", provision.ActionReset); provision.CodeOf(err) != provision.CodeNotRegistered {
 				t.Fatalf("notify to an unregistered device: %v", err)
 			}
 		})
@@ -1007,7 +1013,7 @@ func TestStreamNotifyIsAppendedToTheAnswers(t *testing.T) {
 
 	buf := bytes.NewBufferString("SIP/2.0 200 OK\r\n\r\n")
 	before := buf.String()
-	branch, p := e.srv.notifier.prepare(outgoing{name, provision.ActionRestart}, buf)
+	branch, p := e.srv.notifier.prepare(outgoing{name: name, action: provision.ActionRestart}, buf)
 	if p == nil || p.data != nil {
 		t.Fatalf("prepare: %+v, want a pending NOTIFY without its own copy", p)
 	}
@@ -1026,13 +1032,13 @@ func TestStreamNotifyIsAppendedToTheAnswers(t *testing.T) {
 	if b, _ := n.Via().Params.Get("branch"); b != branch {
 		t.Fatalf("Via branch %q, want %q", b, branch)
 	}
-	if want := notifyBody(provision.ActionRestart, callID); string(n.Body()) != want {
+	if want := notifyBody(provision.ActionRestart, callID, ""); string(n.Body()) != want {
 		t.Fatalf("body %q, want %q", n.Body(), want)
 	}
 
 	// The one pending NOTIFY the bound allows is taken: the next is refused.
 	held := buf.String()
-	if _, p := e.srv.notifier.prepare(outgoing{name, provision.ActionRestart}, buf); p != nil {
+	if _, p := e.srv.notifier.prepare(outgoing{name: name, action: provision.ActionRestart}, buf); p != nil {
 		t.Fatal("a NOTIFY beyond MaxPendingNotifies was prepared")
 	}
 	if buf.String() != held {

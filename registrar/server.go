@@ -88,6 +88,15 @@ type Options struct {
 	MaxConnections int // concurrent TCP+TLS connections; default 4096
 	MaxMessageSize int // bytes; larger messages are dropped unparsed; default 16384
 
+	// MaxConnectionsPerSource bounds the TCP+TLS connections of one source
+	// address; beyond it a new one is closed at once. Default 128: a site
+	// behind one NAT address registers a connection per phone.
+	MaxConnectionsPerSource int
+	// IdleTimeout closes a TCP or TLS connection that carries no binding
+	// and has sent nothing for this long; one carrying a binding stays
+	// open while the binding lives. Default 30 s.
+	IdleTimeout time.Duration
+
 	// NotifyTimeout is how long a NOTIFY waits for the phone's final answer
 	// (Timer F, 64×T1); default 32 s.
 	NotifyTimeout time.Duration
@@ -95,6 +104,10 @@ type Options struct {
 	MaxPendingNotifies int
 	// SweepInterval is how often expired bindings are removed; default 2 s.
 	SweepInterval time.Duration
+	// RefusalLogInterval: REGISTER answers other than 200 are logged at
+	// info level, at most one line per source address and status code per
+	// interval (with the count of those held back). Default 10 s.
+	RefusalLogInterval time.Duration
 	// VerifyAfter is how long a binding trusts that its device exists; after
 	// that the next REGISTER reads the device from the store again, so a
 	// deleted device does not stay registered forever. Default 5 min.
@@ -144,6 +157,10 @@ func (o *Options) defaults() error {
 	// 17,000/s to 18,800/s with one, on a quarter less CPU.
 	setInt(&o.UDPReaders, 1)
 	setInt(&o.MaxConnections, 4096)
+	setInt(&o.MaxConnectionsPerSource, 128)
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 30 * time.Second
+	}
 	setInt(&o.MaxMessageSize, 16384)
 	setInt(&o.MaxPendingNotifies, 8192)
 	if o.NotifyTimeout <= 0 {
@@ -152,6 +169,9 @@ func (o *Options) defaults() error {
 	if o.SweepInterval <= 0 {
 		o.SweepInterval = 2 * time.Second
 	}
+	if o.RefusalLogInterval <= 0 {
+		o.RefusalLogInterval = 10 * time.Second
+	}
 	if o.VerifyAfter <= 0 {
 		o.VerifyAfter = 5 * time.Minute
 	}
@@ -159,6 +179,10 @@ func (o *Options) defaults() error {
 }
 
 const udpReadBuffer = 4 << 20
+
+// bindingGrace is how long a binding outlives its granted expiry: a Cisco
+// phone refreshes 5 s before it, and a late one must not flap.
+const bindingGrace = 5 * time.Second
 
 // Server is the SIP registrar.
 type Server struct {
@@ -178,6 +202,8 @@ type Server struct {
 	doneQ    []*job        // answered by the store, for respond
 	doneWake chan struct{} // respond has work
 	inflight sync.Map      // UDP REGISTERs queued or being handled, by source, Call-ID and CSeq
+	conns    *conns        // TCP and TLS connections
+	refusals *refusalLog   // REGISTER answers other than 200, logged
 	notifier *notifier
 
 	mu       sync.Mutex
@@ -203,16 +229,19 @@ func New(opts Options) (*Server, error) {
 		log:      opts.Logger,
 		core:     opts.Core,
 		clock:    opts.Clock,
-		table:    newTable(5*time.Second, 0.1),
+		table:    newTable(bindingGrace, 0.1),
 		limiter:  newLimiter(opts.RatePerSource),
 		newDevs:  newDeviceLimiter(opts.AutoRegPerMinute, opts.AutoRegBurst),
 		doneWake: make(chan struct{}, 1),
 		shutdown: make(chan struct{}),
 	}
 	var err error
-	if s.m, err = newMetrics(opts.Registerer, func() float64 { return float64(s.table.len()) }); err != nil {
+	if s.m, err = newMetrics(opts.Registerer, func() float64 { return float64(s.table.len()) },
+		func() float64 { return float64(s.conns.open()) }); err != nil {
 		return nil, fmt.Errorf("registrar: metrics: %w", err)
 	}
+	s.refusals = newRefusalLog(opts.Logger, opts.RefusalLogInterval)
+	s.conns = newConns(opts.MaxConnections, opts.MaxConnectionsPerSource, opts.IdleTimeout, s.clock.Now, s.m)
 	s.parser = newParser(opts.MaxMessageSize)
 	// sipgo logs every unparsable stream chunk at error level with its
 	// bytes; that is input, not a fault of ours, so it goes to debug.
@@ -226,7 +255,8 @@ func New(opts Options) (*Server, error) {
 
 // newParser is sipgo's parser without its Contact parser: a bad Contact
 // must get a 400 naming it, not make the whole message unparsable, and
-// Cisco's Contact parameters are read by parseContact.
+// Cisco's Contact parameters are read by parseContact. Its CSeq parser is
+// ours (see parseCSeq).
 func newParser(maxSize int) *sip.Parser {
 	hp := sip.HeadersParser{}
 	for k, v := range sip.DefaultHeadersParser() {
@@ -234,6 +264,7 @@ func newParser(maxSize int) *sip.Parser {
 			hp[k] = v
 		}
 	}
+	hp["cseq"] = parseCSeq
 	p := sip.NewParser(sip.WithHeadersParsers(hp))
 	p.MaxMessageLength = maxSize
 	return p
@@ -269,17 +300,16 @@ func (s *Server) Serve(udp net.PacketConn, tcp, tlsLn net.Listener) error {
 	s.closers = append(s.closers, udp.Close)
 	errc := make(chan error, 2)
 	streams := 0
-	conns := make(chan struct{}, s.opts.MaxConnections)
 	if tcp != nil {
 		s.tcpPort = portOf(tcp.Addr())
-		l := &limitListener{Listener: tcp, sem: conns}
+		l := &limitListener{Listener: tcp, conns: s.conns}
 		s.closers = append(s.closers, l.Close)
 		streams++
 		go func() { errc <- s.tp.ServeTCP(l) }()
 	}
 	if tlsLn != nil && s.opts.TLSConfig != nil {
 		s.tlsPort = portOf(tlsLn.Addr())
-		l := &limitListener{Listener: tls.NewListener(tlsLn, s.opts.TLSConfig), sem: conns}
+		l := &limitListener{Listener: tls.NewListener(tlsLn, s.opts.TLSConfig), conns: s.conns}
 		s.closers = append(s.closers, l.Close)
 		streams++
 		go func() { errc <- s.tp.ServeTLS(l) }()
@@ -356,6 +386,7 @@ func (s *Server) sweep() {
 			s.table.sweep(now)
 			s.limiter.sweep(now)
 			s.newDevs.sweep(now)
+			s.refusals.sweep(now)
 		}
 	}
 }

@@ -1,17 +1,151 @@
 package registrar
 
 import (
+	"errors"
 	"net"
+	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
-// limitListener bounds concurrent connections: each sipgo connection
-// holds a reader goroutine and a 32 KiB buffer.
+// conns tracks the TCP and TLS connections of both listeners: the global
+// and per-source caps, and which connections carry a binding. Each sipgo
+// connection holds a reader goroutine and a 32 KiB buffer, so their
+// number is bounded; the per-source cap keeps one host from taking them
+// all, and the idle timeout returns the slots of connections that never
+// register.
+type conns struct {
+	max, perSource int
+	idle           time.Duration
+	// evictAfter: at the global cap, a connection without a binding that
+	// has sent nothing for this long is closed to make room.
+	evictAfter time.Duration
+	now        func() time.Time // of lastRead and evictAfter (the server's clock)
+	m          *metrics
+
+	mu       sync.Mutex
+	total    int
+	bySource map[netip.Addr]int
+	// byRemote holds the open connections by remote ip:port, as a
+	// binding's Source; read on every 200 to a REGISTER over TCP or TLS,
+	// so without a lock.
+	byRemote sync.Map // string → *limitConn
+}
+
+func newConns(max, perSource int, idle time.Duration, now func() time.Time, m *metrics) *conns {
+	return &conns{max: max, perSource: perSource, idle: idle, evictAfter: min(idle, 5*time.Second), now: now, m: m,
+		bySource: map[netip.Addr]int{}}
+}
+
+// evictBatch is how many silent connections one eviction closes at most:
+// one scan of the table makes room for the next few arrivals too.
+const evictBatch = 8
+
+// evict closes up to evictBatch connections that carry no binding and
+// have sent nothing for evictAfter, the longest silent first, and returns
+// how many. It runs only when every slot is taken: many hosts each at
+// their per-source cap would otherwise keep new phones out until the
+// idle timeout.
+func (t *conns) evict() int {
+	type cand struct {
+		c    *limitConn
+		last int64
+	}
+	var victims []cand
+	limit := t.now().Add(-t.evictAfter).UnixNano()
+	now := time.Now()
+	t.byRemote.Range(func(_, v any) bool {
+		c := v.(*limitConn)
+		last := c.lastRead.Load()
+		if c.boundUntil.Load() > now.UnixNano() || last > limit {
+			return true
+		}
+		if len(victims) < evictBatch {
+			victims = append(victims, cand{c, last})
+			return true
+		}
+		// Keep the longest silent: replace the newest kept one if older.
+		newest := 0
+		for i := range victims {
+			if victims[i].last > victims[newest].last {
+				newest = i
+			}
+		}
+		if last < victims[newest].last {
+			victims[newest] = cand{c, last}
+		}
+		return true
+	})
+	for _, v := range victims {
+		_ = v.c.Close()
+		t.m.connClosed(connClosedEvicted)
+	}
+	return len(victims)
+}
+
+// admit takes a slot for a connection from ap, or says why not.
+func (t *conns) admit(ap netip.AddrPort) (refused string) {
+	a := ap.Addr().Unmap()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.total >= t.max:
+		return connClosedCap
+	case t.bySource[a] >= t.perSource:
+		return connClosedSourceCap
+	}
+	t.total++
+	t.bySource[a]++
+	return ""
+}
+
+func (t *conns) add(c *limitConn) { t.byRemote.Store(c.remote, c) }
+
+func (t *conns) release(c *limitConn) {
+	a := c.source.Addr().Unmap()
+	t.mu.Lock()
+	t.total--
+	if t.bySource[a]--; t.bySource[a] <= 0 {
+		delete(t.bySource, a)
+	}
+	t.mu.Unlock()
+	t.byRemote.CompareAndDelete(c.remote, c)
+}
+
+// open is the number of open connections.
+func (t *conns) open() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.total
+}
+
+// bind keeps the connection from remote open until at least until: it
+// carries a binding, and the NOTIFY of a reset must find it.
+func (t *conns) bind(remote string, until time.Time) {
+	v, ok := t.byRemote.Load(remote)
+	if !ok {
+		return
+	}
+	c := v.(*limitConn)
+	n := until.UnixNano()
+	for {
+		old := c.boundUntil.Load()
+		if old >= n || c.boundUntil.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// limitListener admits connections through conns. It never blocks on a
+// cap: a connection over one is accepted and closed at once, so the
+// phones of other sources are still accepted while one source is at its
+// cap.
 type limitListener struct {
 	net.Listener
-	sem       chan struct{}
+	conns     *conns
 	init      sync.Once
 	closeOnce sync.Once
 	done      chan struct{}
@@ -19,17 +153,60 @@ type limitListener struct {
 
 func (l *limitListener) Accept() (net.Conn, error) {
 	l.init.Do(func() { l.done = make(chan struct{}) })
-	select {
-	case l.sem <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
+	var backoff time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			select {
+			case <-l.done:
+				return nil, net.ErrClosed
+			default:
+			}
+			if !temporaryAccept(err) {
+				return nil, err
+			}
+			// Out of descriptors or an aborted handshake: wait a little,
+			// as net/http does, rather than end the accept loop (which
+			// would stop the daemon).
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(backoff):
+			case <-l.done:
+				return nil, net.ErrClosed
+			}
+			continue
+		}
+		backoff = 0
+		var ap netip.AddrPort
+		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+			ap = ta.AddrPort()
+		} else {
+			ap, _ = netip.ParseAddrPort(c.RemoteAddr().String())
+		}
+		why := l.conns.admit(ap)
+		if why == connClosedCap && l.conns.evict() > 0 {
+			why = l.conns.admit(ap)
+		}
+		if why != "" {
+			_ = c.Close()
+			l.conns.m.connClosed(why)
+			continue
+		}
+		lc := &limitConn{Conn: c, conns: l.conns, source: ap, remote: c.RemoteAddr().String()}
+		lc.lastRead.Store(l.conns.now().UnixNano())
+		l.conns.add(lc)
+		return lc, nil
 	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
+}
+
+// temporaryAccept reports an Accept error after which accepting goes on.
+func temporaryAccept(err error) bool {
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) {
+		return true
 	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (l *limitListener) Close() error {
@@ -46,10 +223,18 @@ func (l *limitListener) Close() error {
 // instead of one write each, and on loopback each write also carries the
 // receiver's TCP work. An answer is never held while the reader waits in
 // Read: it is written at once then.
+//
+// Its reads carry the idle timeout: a connection that has sent nothing for
+// Options.IdleTimeout and carries no binding is closed; one that carries
+// a binding lives until the binding expires.
 type limitConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	conns      *conns
+	source     netip.AddrPort
+	remote     string
+	boundUntil atomic.Int64 // unix ns until which a binding keeps it open
+	lastRead   atomic.Int64 // unix ns of the last bytes read, or of the accept
+	once       sync.Once
 
 	mu      sync.Mutex
 	reading bool   // the reader waits in Read
@@ -72,11 +257,42 @@ func (c *limitConn) Read(p []byte) (int, error) {
 	}
 	c.reading = true
 	c.mu.Unlock()
-	n, err := c.Conn.Read(p)
+	n, err := c.readIdle(p)
 	c.mu.Lock()
 	c.reading = false
 	c.mu.Unlock()
 	return n, err
+}
+
+// readIdle reads with the idle deadline, extended while a binding keeps
+// the connection: the REGISTER that made it may have been answered after
+// this read began.
+func (c *limitConn) readIdle(p []byte) (int, error) {
+	for {
+		now := time.Now()
+		_ = c.Conn.SetReadDeadline(c.deadline(now))
+		n, err := c.Conn.Read(p)
+		if n > 0 {
+			c.lastRead.Store(c.conns.now().UnixNano())
+		}
+		if n > 0 || err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		if time.Now().UnixNano() < c.boundUntil.Load() {
+			continue
+		}
+		c.conns.m.connClosed(connClosedIdle)
+		return 0, err
+	}
+}
+
+// deadline is when the connection goes if nothing more comes.
+func (c *limitConn) deadline(now time.Time) time.Time {
+	d := now.Add(c.conns.idle)
+	if b := c.boundUntil.Load(); b > d.UnixNano() {
+		d = time.Unix(0, b)
+	}
+	return d
 }
 
 // gather writes data before the reader's next Read, or now if the reader
@@ -91,6 +307,31 @@ func (c *limitConn) gather(data []byte, timeout time.Duration) error {
 	return nil
 }
 
+// Write writes p now, after any gathered answers, within the stream
+// write timeout. sipgo writes its keep-alive pong through it.
+func (c *limitConn) Write(p []byte) (int, error) {
+	if err := c.writeNow(p, streamWriteTimeout); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// writeNow writes the gathered answers and data in one write, waiting at
+// most timeout.
+func (c *limitConn) writeNow(data []byte, timeout time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pending = append(c.pending, data...)
+	return c.flushLocked(timeout)
+}
+
+// SetWriteDeadline is ignored: every write sets its own deadline, so one
+// left by an earlier write (or by a caller) cannot fail a later one, such
+// as the pong to a keep-alive long after the last answer.
+func (c *limitConn) SetWriteDeadline(time.Time) error { return nil }
+
+// flushLocked writes the gathered answers; the deadline covers this write
+// only and is cleared after it.
 func (c *limitConn) flushLocked(timeout time.Duration) error {
 	if len(c.pending) == 0 {
 		return nil
@@ -100,6 +341,7 @@ func (c *limitConn) flushLocked(timeout time.Duration) error {
 	}
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
 	_, err := c.Conn.Write(c.pending)
+	_ = c.Conn.SetWriteDeadline(time.Time{})
 	c.pending = c.pending[:0]
 	if cap(c.pending) > 4<<10 {
 		c.pending = nil // a burst's buffer is not kept for a phone's single answers
@@ -109,6 +351,6 @@ func (c *limitConn) flushLocked(timeout time.Duration) error {
 
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.once.Do(func() { c.conns.release(c) })
 	return err
 }

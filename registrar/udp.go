@@ -7,8 +7,12 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"syscall"
+	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"golang.org/x/net/ipv4"
+
+	"selfprov/provision"
 )
 
 // udpBatchSize is how many datagrams one read takes (recvmmsg) and so how
@@ -104,15 +108,58 @@ func (s *Server) datagram(data []byte, pc net.PacketConn, ap netip.AddrPort, out
 		return
 	}
 	msg, err := s.parser.ParseSIP(data)
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	if err != nil {
+		if req := badLengthRequest(s.parser, data); req != nil {
+			// RFC 4475 ("clerr"): over UDP, a Content-Length longer than
+			// the body gets 400.
+			req.SetTransport("UDP")
+			req.SetSource(ap.String())
+			in := &inbound{req: req, tr: UDP, src: ap.String(), ap: ap, pc: pc, start: time.Now(), gather: out}
+			if req.Via() != nil {
+				s.reply(in, 400, "Bad Content-Length", s.warning(provision.CodeInvalid, "Content-Length does not match the body"))
+				return
+			}
+		}
 		s.m.drop(dropMalformed)
 		s.log.Debug("sip message dropped", "reason", dropMalformed, "err", err)
 		return
 	}
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	msg.SetTransport("UDP")
 	msg.SetSource(ap.String())
 	s.handle(msg, pc, ap, out)
+}
+
+// badLengthRequest returns the request in data when only its length is
+// wrong: its headers parse once every Content-Length is set aside. Only a
+// datagram the parser refused gets here, so the common path pays nothing.
+func badLengthRequest(p *sip.Parser, data []byte) *sip.Request {
+	end := bytes.Index(data, []byte("\r\n\r\n"))
+	if end < 0 {
+		return nil
+	}
+	lengths := 0
+	head := make([]byte, 0, end+32)
+	for _, line := range bytes.Split(data[:end], []byte("\r\n")) {
+		name, _, _ := bytes.Cut(line, []byte(":"))
+		name = bytes.TrimRight(name, " \t")
+		if bytes.EqualFold(name, []byte("Content-Length")) || bytes.EqualFold(name, []byte("l")) {
+			lengths++
+			continue
+		}
+		head = append(head, line...)
+		head = append(head, "\r\n"...)
+	}
+	if lengths == 0 {
+		return nil
+	}
+	head = append(head, "Content-Length: 0\r\n\r\n"...)
+	msg, err := p.ParseSIP(head)
+	if err != nil {
+		return nil
+	}
+	req, _ := msg.(*sip.Request)
+	return req
 }
 
 // isKeepAlive reports a CRLF keep-alive (RFC 5626 §3.5.1) or padding.

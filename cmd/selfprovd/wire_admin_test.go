@@ -237,8 +237,16 @@ func TestAdminAgainstTheDaemon(t *testing.T) {
 		t.Fatalf("unknown phone with auto-registration off: %s %v", res.Outcome, res.Err)
 	}
 	q.Stop(ctx, false)
-	p.Stop(ctx, true)
+	if err := p.Stop(ctx, true); err != nil {
+		t.Fatalf("unregister: %v", err)
+	}
 	stopHold()
+	// Unregistered: a reset has nowhere to go, and the API says so.
+	var refused struct{ Code string }
+	c.do("POST", "/api/v1/devices/"+mac.DeviceName()+"/reset", "", 409, &refused)
+	if refused.Code != "NOT_REGISTERED" {
+		t.Fatalf("reset of an unregistered phone: code %q, want NOT_REGISTERED", refused.Code)
+	}
 
 	if code := r.stop(t); code != 0 {
 		t.Fatalf("exit %d", code)

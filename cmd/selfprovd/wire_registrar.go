@@ -23,8 +23,10 @@ func init() {
 			MinExpires:     w.cfg.SIP.MinExpires,
 			RatePerSource:  w.cfg.SIP.RatePerSource,
 
-			AutoRegPerMinute: w.cfg.SIP.AutoRegPerSource.PerMinute,
-			AutoRegBurst:     w.cfg.SIP.AutoRegPerSource.Burst,
+			AutoRegPerMinute:        w.cfg.SIP.AutoRegPerSource.PerMinute,
+			AutoRegBurst:            w.cfg.SIP.AutoRegPerSource.Burst,
+			MaxConnectionsPerSource: w.cfg.SIP.MaxConnectionsPerSource,
+			IdleTimeout:             w.cfg.SIP.IdleTimeout,
 		}
 		if w.ln.sipTLS != nil {
 			cert, err := tls.LoadX509KeyPair(w.cfg.TLS.Cert, w.cfg.TLS.Key)
