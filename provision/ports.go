@@ -43,7 +43,9 @@ type Store interface {
 	CreateUser(ctx context.Context, u User, d *Device) error
 	// UpdateUser replaces a user's record; ErrUserNotFound when absent.
 	UpdateUser(ctx context.Context, u User) error
-	DeleteUser(ctx context.Context, id string) error
+	// DeleteUser removes a user and rewrites, in the same transaction,
+	// each device they own through clear (which removes the owner).
+	DeleteUser(ctx context.Context, id string, clear func(Device) Device) error
 	SetCredentialState(ctx context.Context, id string, s CredentialState) error
 
 	Device(ctx context.Context, name string) (Device, error)
@@ -51,6 +53,10 @@ type Store interface {
 	CountOwnedDevices(ctx context.Context, owner string) (int, error)
 	// CreateDevice inserts a device with its lines.
 	CreateDevice(ctx context.Context, d Device) error
+	// UpdateDevice reads a device, hands it to edit and writes what edit
+	// returns in one transaction, with the checks of CreateDevice; an
+	// error from edit leaves the device as it was.
+	UpdateDevice(ctx context.Context, name string, edit func(Device) (Device, error)) (Device, error)
 	// DeleteDevice removes a device, releasing its auto-registration DN and
 	// recording at as its owner's last deletion of that device type.
 	DeleteDevice(ctx context.Context, name string, at time.Time) error
@@ -71,6 +77,22 @@ type Store interface {
 	// gone, and ErrDeviceLimit if d.Owner would then own more than limit
 	// devices (limit <= 0 means no limit).
 	ReplaceDevice(ctx context.Context, oldName string, d Device, limit int) error
+	// Line reads a line with its appearances; ErrNotFound when neither a
+	// stored line nor a device's appearance has that DN and partition.
+	Line(ctx context.Context, k LineKey) (DirectoryNumber, error)
+	// Lines lists lines in (partition, DN) order, those only appearances
+	// name included, without their appearances.
+	Lines(ctx context.Context, f LineFilter) ([]DirectoryNumber, error)
+	// CreateLine stores a new line; ErrDuplicate if a line or an
+	// appearance has its DN and partition.
+	CreateLine(ctx context.Context, l DirectoryNumber) error
+	// UpdateLine reads a line, hands it to edit and stores what edit
+	// returns in one transaction; ErrNotFound if no line has k.
+	UpdateLine(ctx context.Context, k LineKey, edit func(DirectoryNumber) (DirectoryNumber, error)) (DirectoryNumber, error)
+	// DeleteLine removes a line and its appearances in one transaction,
+	// rewriting each device that showed it through edit.
+	DeleteLine(ctx context.Context, k LineKey, edit func(Device) Device) error
+
 	// LastDeletion tells when a device with the name prefix owned by owner
 	// was last deleted; zero if never.
 	LastDeletion(ctx context.Context, owner, prefix string) (time.Time, error)

@@ -49,6 +49,13 @@ type Service struct {
 	clusterMu sync.RWMutex
 	cluster   *Cluster // cached; every change goes through SaveCluster
 
+	// refMu is held from check to write by changes to templates, profiles,
+	// feature group templates, users and the cluster settings, so that a
+	// reference checked (a profile's template exists, a deleted template
+	// is named by no profile) still holds when the change is written,
+	// whichever front end makes it. Taken before dnMu.
+	refMu sync.Mutex
+
 	// dnMu is held from check to write by changes that assign directory
 	// numbers outside auto-registration (users' primary extensions) and by
 	// cluster changes, so that neither can slip a clash past the other's
@@ -187,6 +194,8 @@ func (s *Service) Cluster(ctx context.Context) (Cluster, error) {
 // active, must not cover a DN assigned outside auto-registration
 // (DN_IN_AUTOREG_RANGE, see CheckDNRange).
 func (s *Service) UpdateCluster(ctx context.Context, change func(*Cluster) error) (Cluster, error) {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
 	s.dnMu.Lock()
 	defer s.dnMu.Unlock()
 	s.clusterMu.Lock()
