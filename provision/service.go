@@ -140,9 +140,6 @@ func (s *Service) SetNotifier(n Notifier) {
 	s.notifier.Store(&notifierBox{n})
 }
 
-// Store returns the store the Service persists through.
-func (s *Service) Store() Store { return s.store }
-
 // Model looks a model up in the catalogue.
 func (s *Service) Model(id int) (Model, bool) {
 	m, ok := s.models[id]
@@ -433,6 +430,9 @@ func (s *Service) checkCredentials(ctx context.Context, userID, secret string, o
 	if own {
 		mode = AuthUsers
 	}
+	if mode == AuthNone {
+		secret = "" // the login screen asks for none in this mode
+	}
 	if userID == "" || len(userID) > maxClientField || len(secret) > 128 {
 		s.secretMatches(nil, secret, c, mode)
 		return User{}, ErrAuthFailed
@@ -647,13 +647,15 @@ func (s *Service) SelfProvision(ctx context.Context, deviceName, userID string) 
 	return d, nil
 }
 
+// autoRegisteredDevice finds a device self-provisioning may replace; the
+// device is returned with ErrDeviceNotAutoReg too.
 func (s *Service) autoRegisteredDevice(ctx context.Context, name string) (Device, error) {
 	dev, err := s.Device(ctx, name)
 	if err != nil {
 		return Device{}, err
 	}
 	if dev.State != StateAutoRegistered {
-		return Device{}, ErrDeviceNotAutoReg
+		return dev, ErrDeviceNotAutoReg
 	}
 	return dev, nil
 }
