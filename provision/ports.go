@@ -61,13 +61,11 @@ type Store interface {
 	// recording at as its owner's last deletion of that device type.
 	DeleteDevice(ctx context.Context, name string, at time.Time) error
 
-	// AutoRegister creates the device build returns for the lowest DN of r
-	// that no line uses in partition, in one transaction. If a device named
-	// name exists it is returned unchanged with created false, so a retried
-	// REGISTER never takes a second DN. A range with no free DN gives
-	// ErrAutoRegExhausted.
-	AutoRegister(ctx context.Context, name string, r DNRange, partition string, build func(dn string) Device) (dev Device, created bool, err error)
-	// AutoRegisterAsync is AutoRegister handing its result to done, which
+	// AutoRegisterAsync creates the device build returns for the lowest DN
+	// of r that no line uses in partition, in one transaction, and hands
+	// the result to done. If a device named name exists it is handed back
+	// unchanged with created false, so a retried REGISTER never takes a
+	// second DN. A range with no free DN gives ErrAutoRegExhausted. done
 	// may run on another goroutine (one that serves other requests: done
 	// must not block) or, when the answer is known at once, on the caller's.
 	AutoRegisterAsync(ctx context.Context, name string, r DNRange, partition string, build func(dn string) Device, done func(dev Device, created bool, err error))
@@ -96,8 +94,6 @@ type Store interface {
 	// LastDeletion tells when a device with the name prefix owned by owner
 	// was last deleted; zero if never.
 	LastDeletion(ctx context.Context, owner, prefix string) (time.Time, error)
-
-	Close() error
 }
 
 // Notifier asks a registered device to reset (hard) or restart (soft).

@@ -272,15 +272,29 @@ func (s *Service) Notify(ctx context.Context, name string, action Action) error 
 
 // AutoRegister creates an auto-registered device for an unknown phone with
 // the lowest free DN of the range, or returns the existing device. created
-// tells which. It is idempotent per device name.
+// tells which. It is idempotent per device name. It is AutoRegisterAsync
+// waited for, for a caller that answers one phone at a time.
 func (s *Service) AutoRegister(ctx context.Context, name string, model int) (dev Device, created bool, err error) {
 	ar, err := s.prepareAutoRegister(ctx, name, model)
 	if err != nil || ar.known != nil {
 		return ar.knownDevice(), false, err
 	}
-	dev, created, err = s.store.AutoRegister(ctx, ar.name, ar.r, ar.partition, ar.build)
-	s.logAutoRegister(ar.name, model, dev, created, err)
-	return dev, created, err
+	type result struct {
+		dev     Device
+		created bool
+		err     error
+	}
+	done := make(chan result, 1) // buffered: the store's batch never waits on this caller
+	s.store.AutoRegisterAsync(ctx, ar.name, ar.r, ar.partition, ar.build, func(dev Device, created bool, err error) {
+		s.logAutoRegister(ar.name, model, dev, created, err)
+		done <- result{dev, created, err}
+	})
+	select {
+	case r := <-done:
+		return r.dev, r.created, r.err
+	case <-ctx.Done():
+		return Device{}, false, ctx.Err()
+	}
 }
 
 // AutoRegisterAsync is AutoRegister for a caller that answers many phones:
@@ -589,12 +603,6 @@ func (s *Service) login(ctx context.Context, deviceName string, c Credentials, o
 		return Plan{}, err
 	}
 	return s.plan(ctx, dev, u, checkPermission|checkLimit)
-}
-
-// CheckSelfProvision runs every check but credentials, for a user who has
-// already authenticated.
-func (s *Service) CheckSelfProvision(ctx context.Context, deviceName, userID string) (Plan, error) {
-	return s.checkSelfProvision(ctx, deviceName, userID, checkPermission|checkLimit)
 }
 
 func (s *Service) checkSelfProvision(ctx context.Context, deviceName, userID string, checks planChecks) (Plan, error) {
