@@ -9,10 +9,15 @@ import (
 // one transaction and report uniqueness violations as ErrDuplicate and
 // missing rows as ErrNotFound (or a more specific not-found sentinel).
 //
+// The callbacks some methods take (build, edit, clear) run inside the
+// store's write transaction: they decide, and may read through the store,
+// but must not write through it.
+//
 // Uniqueness: device names (case-insensitively); one line per button of a
 // device; and a directory number (DN, partition) taken by auto-registration
-// belongs to that device alone. Other DNs may be shared between devices
-// (a user's desk phone and Webex clients share the primary extension).
+// belongs to that device alone. Other lines may be shared between devices
+// (a user's desk phone and Webex clients share the primary extension); a
+// line itself, (DN, partition), is one object, created once.
 type Store interface {
 	// Cluster returns the settings, ErrNotFound before they are first saved.
 	Cluster(ctx context.Context) (Cluster, error)
