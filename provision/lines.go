@@ -17,7 +17,11 @@ import (
 // auto-registration, self-provisioning, Webex auto-provisioning and a
 // device added or edited with a DN that no line has yet create it with the
 // settings left empty, as CUCM's phone page does with "Add a new DN". Its
-// settings are stored the first time they are set.
+// settings are stored the first time they are set. A line whose settings
+// were never set lives as long as a device shows it; unlike CUCM, which
+// keeps such a DN as "unassigned", it goes with its last appearance, so a
+// released auto-registration DN is free again. A line that has settings
+// stays until RemoveLine, and auto-registration never hands out its DN.
 
 // DirectoryNumber is a line: the DN in its partition and the line's own
 // settings (AXL's Line).
