@@ -265,3 +265,25 @@ func (s *Server) deleteLine(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// applyLine restarts every device showing the line (202): those asked,
+// and those that could not be (not registered).
+func (s *Server) applyLine(w http.ResponseWriter, r *http.Request) {
+	k, err := lineKey(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	restarted, failed, err := s.svc.ApplyLine(r.Context(), k)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if restarted == nil {
+		restarted = []string{}
+	}
+	if failed == nil {
+		failed = []string{}
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"action": string(provision.ActionRestart), "devices": restarted, "notRestarted": failed})
+}

@@ -213,6 +213,21 @@ func TestLinesOverHTTP(t *testing.T) {
 		t.Fatalf("page 2 %+v", pg)
 	}
 
+	// apply restarts the devices showing the line.
+	var ap struct {
+		Action       string
+		Devices      []string
+		NotRestarted []string
+	}
+	e.call("POST", "/api/v1/lines/3001/apply?partition=Internal", nil, 202, &ap)
+	if ap.Action != "restart" || len(ap.Devices) != 1 || ap.Devices[0] != "SEP00000000A001" || len(ap.NotRestarted) != 0 {
+		t.Fatalf("apply %+v", ap)
+	}
+	if got := e.notifier.got(); len(got) != 1 || got[0] != "restart SEP00000000A001" {
+		t.Fatalf("apply sent %v", got)
+	}
+	e.fails("POST", "/api/v1/lines/3009/apply?partition=Internal", nil, 404, provision.CodeNotFound)
+
 	// DELETE takes the line off the device too.
 	e.call("DELETE", "/api/v1/lines/3001?partition=Internal", nil, 204, nil)
 	var d deviceAnswer

@@ -254,6 +254,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	mux.HandleFunc("PUT "+v1+"/lines/{dn}", s.editLine(true))
 	mux.HandleFunc("PATCH "+v1+"/lines/{dn}", s.editLine(false))
 	mux.HandleFunc("DELETE "+v1+"/lines/{dn}", s.deleteLine)
+	mux.HandleFunc("POST "+v1+"/lines/{dn}/apply", s.applyLine)
 	mux.HandleFunc("GET "+v1+"/registrations", s.listRegistrations)
 	mux.HandleFunc("GET "+v1+"/models", s.listModels)
 }

@@ -20,7 +20,8 @@
 //     in use), users (CreateUser, UpdateUser, DeleteUser, QuickAdd),
 //     devices (AddDevice, UpdateDevice, DeleteDevice) and lines (AddLine,
 //     UpdateLine, RemoveLine), the cluster (UpdateCluster, SetAuthCode);
-//   - phones told to act: Apply (restart) and Notify (reset or restart).
+//   - phones told to act: Apply and ApplyLine (restart) and Notify (reset
+//     or restart).
 //     No change resets a phone by itself.
 //
 // Refusals are *Error values carrying the product's outcome code (ErrDuplicate

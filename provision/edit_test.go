@@ -375,3 +375,44 @@ func TestEditsResetNothingApplyRestarts(t *testing.T) {
 		t.Fatalf("apply sent %v, want one restart", n.sent)
 	}
 }
+
+type pickyNotifier struct {
+	recordingNotifier
+	down map[string]bool
+}
+
+func (n *pickyNotifier) Notify(ctx context.Context, name string, a provision.Action) error {
+	if n.down[name] {
+		return provision.ErrUnavailable
+	}
+	return n.recordingNotifier.Notify(ctx, name, a)
+}
+
+func TestApplyLineRestartsEveryDeviceShowingIt(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	k := provision.LineKey{DN: "3001", Partition: "Internal"}
+	a := addDesk(t, e, "SEP00000000A001", provision.Line{Button: 1, DN: "2001"}, provision.Line{Button: 2, DN: k.DN, Partition: k.Partition})
+	b := addDesk(t, e, "SEP00000000B001", provision.Line{Button: 1, DN: k.DN, Partition: k.Partition})
+	addDesk(t, e, "SEP00000000C001", provision.Line{Button: 1, DN: "2002"})
+	n := &pickyNotifier{down: map[string]bool{b.Name: true}}
+	e.svc.SetNotifier(n)
+	restarted, failed, err := e.svc.ApplyLine(ctx, k)
+	if err != nil || len(restarted) != 1 || restarted[0] != a.Name || len(failed) != 1 || failed[0] != b.Name {
+		t.Fatalf("ApplyLine = %v, %v, %v", restarted, failed, err)
+	}
+	if len(n.sent) != 1 || n.sent[0] != a.Name+" restart" {
+		t.Fatalf("sent %v", n.sent)
+	}
+	// Nobody to restart: the failure is the answer.
+	if _, _, err := e.svc.ApplyLine(ctx, provision.LineKey{DN: "2002"}); err != nil {
+		t.Fatalf("line 2002: %v", err)
+	}
+	n.down["SEP00000000C001"] = true
+	if _, _, err := e.svc.ApplyLine(ctx, provision.LineKey{DN: "2002"}); !errors.Is(err, provision.ErrUnavailable) {
+		t.Fatalf("line 2002 unregistered: %v, want UNAVAILABLE", err)
+	}
+	if _, _, err := e.svc.ApplyLine(ctx, provision.LineKey{DN: "4444"}); !errors.Is(err, provision.ErrNotFound) {
+		t.Fatalf("no line: %v", err)
+	}
+}

@@ -220,3 +220,35 @@ func (s *Service) checkLineKeys(ctx context.Context, keys []LineKey) error {
 	}
 	return nil
 }
+
+// ApplyLine restarts every device showing the line, as CUCM's Apply
+// Config on a directory number does, so each fetches its config. It
+// returns the devices asked to restart and those that could not be (not
+// registered, say); the error is the first failure when no device could
+// be restarted, nil otherwise.
+func (s *Service) ApplyLine(ctx context.Context, k LineKey) (restarted, failed []string, err error) {
+	l, err := s.Line(ctx, k)
+	if err != nil {
+		return nil, nil, err
+	}
+	var first error
+	seen := map[string]bool{}
+	for _, a := range l.Appearances {
+		if seen[a.Device] {
+			continue
+		}
+		seen[a.Device] = true
+		if err := s.Notify(ctx, a.Device, ActionRestart); err != nil {
+			failed = append(failed, a.Device)
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		restarted = append(restarted, a.Device)
+	}
+	if len(restarted) == 0 && first != nil {
+		return nil, failed, first
+	}
+	return restarted, failed, nil
+}
