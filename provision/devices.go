@@ -135,7 +135,9 @@ func (s *Service) UpdateDevice(ctx context.Context, name string, ch DeviceChange
 			d.Settings = s.expandSettings(udt.DeviceSettings, d.Name)
 		}
 		if ch.Settings != nil {
-			d.Settings = *ch.Settings
+			// Written as a template's are: #DEVICENAME# and the URL
+			// variables filled in.
+			d.Settings = s.expandSettings(*ch.Settings, d.Name)
 		}
 		if ch.Lines != nil {
 			m := s.models[d.Model] // a stored model left the catalogue: no line count

@@ -219,9 +219,9 @@ func TestUpdateDevice(t *testing.T) {
 		t.Fatalf("UDT change: %+v, %v", u, err)
 	}
 	st := u.Settings
-	st.IdleURL = "http://192.0.2.1/idle"
-	if u, err = e.svc.UpdateDevice(ctx, d.Name, provision.DeviceChange{Settings: &st}); err != nil || u.Settings.IdleURL != st.IdleURL {
-		t.Fatalf("settings change: %+v, %v", u, err)
+	st.IdleURL = "http://#SERVICEHOST#/idle?name=#DEVICENAME#"
+	if u, err = e.svc.UpdateDevice(ctx, d.Name, provision.DeviceChange{Settings: &st}); err != nil || u.Settings.IdleURL != "http://192.0.2.10:8080/idle?name=SEP00000000A001" {
+		t.Fatalf("settings change: %+v, %v", u.Settings, err)
 	}
 	// A refused change leaves the device as it was.
 	nobody := "nobody"
