@@ -3,6 +3,7 @@ package provision_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -414,5 +415,43 @@ func TestApplyLineRestartsEveryDeviceShowingIt(t *testing.T) {
 	}
 	if _, _, err := e.svc.ApplyLine(ctx, provision.LineKey{DN: "4444"}); !errors.Is(err, provision.ErrNotFound) {
 		t.Fatalf("no line: %v", err)
+	}
+}
+
+// Each UpdateLine reads and writes in one transaction: concurrent changes
+// of different settings all survive.
+func TestConcurrentLineChangesAreNotLost(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	k := provision.LineKey{DN: "3001", Partition: "Internal"}
+	if _, err := e.svc.AddLine(ctx, provision.DirectoryNumber{DN: k.DN, Partition: k.Partition}); err != nil {
+		t.Fatal(err)
+	}
+	set := []func(*provision.DirectoryNumber){
+		func(l *provision.DirectoryNumber) { l.Description = "d" },
+		func(l *provision.DirectoryNumber) { l.AlertingName = "a" },
+		func(l *provision.DirectoryNumber) { l.CallingSearchSpace = "c" },
+		func(l *provision.DirectoryNumber) { l.CallForwardAll = "1" },
+		func(l *provision.DirectoryNumber) { l.CallForwardBusy = "2" },
+		func(l *provision.DirectoryNumber) { l.CallForwardNoAnswer = "3" },
+		func(l *provision.DirectoryNumber) { l.VoicemailProfile = "v" },
+	}
+	var wg sync.WaitGroup
+	for _, f := range set {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.svc.UpdateLine(ctx, k, func(l *provision.DirectoryNumber) error { f(l); return nil }); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	l, err := e.svc.Line(ctx, k)
+	want := provision.DirectoryNumber{DN: k.DN, Partition: k.Partition, Description: "d", AlertingName: "a", CallingSearchSpace: "c",
+		CallForwardAll: "1", CallForwardBusy: "2", CallForwardNoAnswer: "3", VoicemailProfile: "v"}
+	l.Appearances = nil
+	if err != nil || !reflect.DeepEqual(l, want) {
+		t.Fatalf("after concurrent changes %+v, %v; want every change", l, err)
 	}
 }
