@@ -161,8 +161,6 @@ func (s *Server) patchCluster(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
 	// The core refuses a range over assigned DNs (DN_IN_AUTOREG_RANGE).
 	c, err := s.svc.UpdateCluster(ctx, func(c *provision.Cluster) error {
 		p.apply(c)
@@ -191,8 +189,6 @@ func (s *Server) putAuthCode(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, invalid(`field "authCode" is required ("" clears the code)`))
 		return
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
 	if err := s.svc.SetAuthCode(r.Context(), *in.AuthCode); err != nil {
 		s.writeError(w, r, err)
 		return

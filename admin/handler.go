@@ -101,14 +101,14 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	users, err := s.store.Users(r.Context(), q["after"], limit)
+	users, err := s.svc.Users(r.Context(), q["after"], limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	p := page[provision.User]{Items: users}
-	if p.Items == nil {
-		p.Items = []provision.User{}
+	p := page[userView]{Items: make([]userView, 0, len(users))}
+	for _, u := range users {
+		p.Items = append(p.Items, viewUser(u))
 	}
 	if len(users) == limit {
 		p.Next = users[len(users)-1].ID
@@ -116,18 +116,10 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-// userByID finds a user by user ID only: the store also matches
-// self-service IDs, which must not let a path address another user.
+// userByID finds the user the path names, by user ID only (the core's
+// User): a self-service ID does not address a user here.
 func (s *Server) userByID(r *http.Request) (provision.User, error) {
-	id := r.PathValue("id")
-	u, err := s.store.User(r.Context(), id)
-	if err != nil {
-		return provision.User{}, err
-	}
-	if u.ID != id {
-		return provision.User{}, fmt.Errorf("%w: no user with ID %q", provision.ErrUserNotFound, clip(id))
-	}
-	return u, nil
+	return s.svc.User(r.Context(), r.PathValue("id"))
 }
 
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
@@ -136,7 +128,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, u)
+	writeJSON(w, http.StatusOK, viewUser(u))
 }
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
@@ -152,7 +144,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/users/"+url.PathEscape(u.ID))
-	writeJSON(w, http.StatusCreated, u)
+	writeJSON(w, http.StatusCreated, viewUser(u))
 }
 
 // updateUser replaces a user's details; secrets change only if given, and
@@ -176,16 +168,12 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, u)
+	writeJSON(w, http.StatusOK, viewUser(u))
 }
 
 // deleteUser removes a user; their devices stay, without an owner.
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
-	u, err := s.userByID(r)
-	if err == nil {
-		err = s.store.DeleteUser(r.Context(), u.ID)
-	}
-	if err != nil {
+	if err := s.svc.DeleteUser(r.Context(), r.PathValue("id")); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -242,8 +230,8 @@ type quickAddInput struct {
 }
 
 type quickAddResult struct {
-	User   provision.User    `json:"user"`
-	Device *provision.Device `json:"device,omitempty"`
+	User   userView    `json:"user"`
+	Device *deviceView `json:"device,omitempty"`
 }
 
 func (s *Server) quickAdd(w http.ResponseWriter, r *http.Request) {
@@ -274,7 +262,12 @@ func (s *Server) quickAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/users/"+url.PathEscape(u.ID))
-	writeJSON(w, http.StatusCreated, quickAddResult{User: u, Device: d})
+	res := quickAddResult{User: viewUser(u)}
+	if d != nil {
+		v := viewDevice(*d)
+		res.Device = &v
+	}
+	writeJSON(w, http.StatusCreated, res)
 }
 
 // deviceFilter reads the device listing's query parameters.
@@ -309,15 +302,12 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	devs, err := s.store.Devices(r.Context(), f)
+	devs, err := s.svc.Devices(r.Context(), f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	p := page[provision.Device]{Items: devs}
-	if p.Items == nil {
-		p.Items = []provision.Device{}
-	}
+	p := page[deviceView]{Items: viewDevices(devs)}
 	if len(devs) == f.Limit {
 		p.Next = devs[len(devs)-1].Name
 	}
@@ -330,7 +320,7 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, viewDevice(d))
 }
 
 // deleteDevice removes a device and releases its auto-registration DN.

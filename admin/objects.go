@@ -57,8 +57,6 @@ func routeNamed[T any](s *Server, base string, n named[T]) {
 			return
 		}
 		ctx := r.Context()
-		s.writeMu.Lock()
-		defer s.writeMu.Unlock()
 		_, err := n.get(ctx, name)
 		existed := err == nil
 		if err != nil && !errors.Is(err, provision.ErrNotFound) {
@@ -82,8 +80,6 @@ func routeNamed[T any](s *Server, base string, n named[T]) {
 	})
 	// DELETE refuses with IN_USE while anything names the object.
 	s.mux.HandleFunc("DELETE "+base+"/{name}", func(w http.ResponseWriter, r *http.Request) {
-		s.writeMu.Lock()
-		defer s.writeMu.Unlock()
 		if err := n.del(r.Context(), r.PathValue("name")); err != nil {
 			s.writeError(w, r, err)
 			return

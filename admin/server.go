@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,7 +58,6 @@ type Options struct {
 // Server serves the admin API.
 type Server struct {
 	svc      *provision.Service
-	store    provision.Store
 	token    [sha256.Size]byte
 	regs     func() []Registration
 	log      *slog.Logger
@@ -68,11 +66,6 @@ type Server struct {
 	mux      *http.ServeMux
 	srv      *http.Server
 	draining atomic.Bool
-
-	// writeMu serialises changes to templates, profiles and cluster
-	// settings, so a reference check and the write it guards are not
-	// interleaved with another change.
-	writeMu sync.Mutex
 }
 
 // New returns a Server; it serves once Serve is called.
@@ -89,7 +82,6 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		svc:     opts.Service,
-		store:   opts.Service.Store(),
 		token:   sha256.Sum256([]byte(opts.Token)),
 		regs:    opts.Registrations,
 		log:     opts.Logger,
@@ -220,12 +212,12 @@ func (s *Server) routes(g prometheus.Gatherer) {
 
 	routeNamed(s, v1+"/udts", named[provision.UDT]{
 		kind: "universal device template",
-		list: s.store.UDTs, get: s.store.UDT, put: s.svc.PutUDT, del: s.svc.DeleteUDT,
+		list: s.svc.UDTs, get: s.svc.UDT, put: s.svc.PutUDT, del: s.svc.DeleteUDT,
 		name: func(t *provision.UDT) *string { return &t.Name },
 	})
 	routeNamed(s, v1+"/ults", named[provision.ULT]{
 		kind: "universal line template",
-		list: s.store.ULTs, get: s.store.ULT, put: s.svc.PutULT, del: s.svc.DeleteULT,
+		list: s.svc.ULTs, get: s.svc.ULT, put: s.svc.PutULT, del: s.svc.DeleteULT,
 		name: func(t *provision.ULT) *string { return &t.Name },
 	})
 	routeNamed(s, v1+"/user-profiles", named[provision.UserProfile]{
@@ -235,7 +227,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	})
 	routeNamed(s, v1+"/feature-group-templates", named[provision.FeatureGroupTemplate]{
 		kind: "feature group template",
-		list: s.store.FeatureGroupTemplates, get: s.store.FeatureGroupTemplate, put: s.svc.PutFeatureGroupTemplate, del: s.svc.DeleteFeatureGroupTemplate,
+		list: s.svc.FeatureGroupTemplates, get: s.svc.FeatureGroupTemplate, put: s.svc.PutFeatureGroupTemplate, del: s.svc.DeleteFeatureGroupTemplate,
 		name: func(t *provision.FeatureGroupTemplate) *string { return &t.Name },
 	})
 
@@ -251,10 +243,24 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	mux.HandleFunc("POST "+v1+"/import/phones", s.importCSV(importPhones))
 
 	mux.HandleFunc("GET "+v1+"/devices", s.listDevices)
+	mux.HandleFunc("POST "+v1+"/devices", s.addDevice)
 	mux.HandleFunc("GET "+v1+"/devices/{name}", s.getDevice)
+	mux.HandleFunc("PUT "+v1+"/devices/{name}", s.editDevice(true))
+	mux.HandleFunc("PATCH "+v1+"/devices/{name}", s.editDevice(false))
 	mux.HandleFunc("DELETE "+v1+"/devices/{name}", s.deleteDevice)
 	mux.HandleFunc("POST "+v1+"/devices/{name}/reset", s.notify(provision.ActionReset))
 	mux.HandleFunc("POST "+v1+"/devices/{name}/restart", s.notify(provision.ActionRestart))
+	// apply is CUCM's Apply Config: a restart, so the phone fetches its
+	// changed config. No edit resets a phone by itself.
+	mux.HandleFunc("POST "+v1+"/devices/{name}/apply", s.notify(provision.ActionRestart))
+
+	mux.HandleFunc("GET "+v1+"/lines", s.listLines)
+	mux.HandleFunc("POST "+v1+"/lines", s.addLine)
+	mux.HandleFunc("GET "+v1+"/lines/{dn}", s.getLine)
+	mux.HandleFunc("PUT "+v1+"/lines/{dn}", s.editLine(true))
+	mux.HandleFunc("PATCH "+v1+"/lines/{dn}", s.editLine(false))
+	mux.HandleFunc("DELETE "+v1+"/lines/{dn}", s.deleteLine)
+	mux.HandleFunc("POST "+v1+"/lines/{dn}/apply", s.applyLine)
 	mux.HandleFunc("GET "+v1+"/registrations", s.listRegistrations)
 	mux.HandleFunc("GET "+v1+"/models", s.listModels)
 }
@@ -268,7 +274,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if _, err := s.store.Cluster(ctx); err != nil && !errors.Is(err, provision.ErrNotFound) {
+	if err := s.svc.Ready(ctx); err != nil {
 		s.log.Warn("readiness: store does not answer", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable"})
 		return

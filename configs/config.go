@@ -452,9 +452,8 @@ func (c *Config) URLVars() map[string]string {
 // Objects that exist are left alone, so restarting with the same
 // configuration changes nothing and keeps every run-time change.
 func (c *Config) Seed(ctx context.Context, svc *provision.Service) error {
-	st := svc.Store()
 	for _, t := range c.UDTs {
-		if err := seedOne(ctx, func() error { _, err := st.UDT(ctx, t.Name); return err }, func() error { return svc.PutUDT(ctx, t) }); err != nil {
+		if err := seedOne(ctx, func() error { _, err := svc.UDT(ctx, t.Name); return err }, func() error { return svc.PutUDT(ctx, t) }); err != nil {
 			return fmt.Errorf("seed udt %q: %w", t.Name, err)
 		}
 	}
@@ -463,17 +462,17 @@ func (c *Config) Seed(ctx context.Context, svc *provision.Service) error {
 		return fmt.Errorf("seed udt %q: %w", provision.AutoRegistrationTemplate, err)
 	}
 	for _, t := range c.ULTs {
-		if err := seedOne(ctx, func() error { _, err := st.ULT(ctx, t.Name); return err }, func() error { return svc.PutULT(ctx, t) }); err != nil {
+		if err := seedOne(ctx, func() error { _, err := svc.ULT(ctx, t.Name); return err }, func() error { return svc.PutULT(ctx, t) }); err != nil {
 			return fmt.Errorf("seed ult %q: %w", t.Name, err)
 		}
 	}
 	for _, p := range c.UserProfiles {
-		if err := seedOne(ctx, func() error { _, err := st.UserProfile(ctx, p.Name); return err }, func() error { return svc.PutUserProfile(ctx, p) }); err != nil {
+		if err := seedOne(ctx, func() error { _, err := svc.UserProfile(ctx, p.Name); return err }, func() error { return svc.PutUserProfile(ctx, p) }); err != nil {
 			return fmt.Errorf("seed user profile %q: %w", p.Name, err)
 		}
 	}
 	for _, f := range c.FeatureGroupTemplates {
-		if err := seedOne(ctx, func() error { _, err := st.FeatureGroupTemplate(ctx, f.Name); return err }, func() error { return svc.PutFeatureGroupTemplate(ctx, f) }); err != nil {
+		if err := seedOne(ctx, func() error { _, err := svc.FeatureGroupTemplate(ctx, f.Name); return err }, func() error { return svc.PutFeatureGroupTemplate(ctx, f) }); err != nil {
 			return fmt.Errorf("seed feature group template %q: %w", f.Name, err)
 		}
 	}
@@ -482,7 +481,7 @@ func (c *Config) Seed(ctx context.Context, svc *provision.Service) error {
 			_, err := svc.CreateUser(ctx, u.User(), provision.Secrets{PIN: u.PIN, Password: u.Password})
 			return err
 		}
-		if err := seedOne(ctx, func() error { _, err := st.User(ctx, u.ID); return err }, create); err != nil {
+		if err := seedOne(ctx, func() error { _, err := svc.User(ctx, u.ID); return err }, create); err != nil {
 			return fmt.Errorf("seed user %q: %w", u.ID, err)
 		}
 	}

@@ -25,6 +25,12 @@ func (s *Service) validateCluster(ctx context.Context, c Cluster) error {
 
 // PutUDT creates or replaces a Universal Device Template.
 func (s *Service) PutUDT(ctx context.Context, t UDT) error {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
+	return s.putUDT(ctx, t)
+}
+
+func (s *Service) putUDT(ctx context.Context, t UDT) error {
 	if err := ValidateUDT(t); err != nil {
 		return err
 	}
@@ -35,6 +41,8 @@ func (s *Service) PutUDT(ctx context.Context, t UDT) error {
 // partition must not bring assigned DNs and the auto-registration range
 // together (DN_IN_AUTOREG_RANGE).
 func (s *Service) PutULT(ctx context.Context, t ULT) error {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
 	if err := ValidateULT(t); err != nil {
 		return err
 	}
@@ -74,6 +82,8 @@ func (s *Service) UserProfiles(ctx context.Context) ([]UserProfile, error) {
 // must exist. What was left out is stored as the default (a device limit
 // of 10).
 func (s *Service) PutUserProfile(ctx context.Context, p UserProfile) error {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
 	errs := []error{ValidateUserProfile(p)}
 	p = p.withDefaults()
 	for _, name := range []string{p.DeskPhoneUDT, p.MobileDesktopUDT, p.RemoteDestinationUDT} {
@@ -110,6 +120,8 @@ func (s *Service) PutUserProfile(ctx context.Context, p UserProfile) error {
 
 // PutFeatureGroupTemplate creates or replaces a feature group template.
 func (s *Service) PutFeatureGroupTemplate(ctx context.Context, t FeatureGroupTemplate) error {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
 	if err := validName("feature group template", t.Name); err != nil {
 		return err
 	}
@@ -162,6 +174,8 @@ func (s *Service) checkUserRefs(ctx context.Context, u User) error {
 
 // CreateUser adds a user with hashed secrets.
 func (s *Service) CreateUser(ctx context.Context, u User, sec Secrets) (User, error) {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
 	u.PINHash, u.PasswordHash, u.Credential = "", "", CredentialState{}
 	if err := errors.Join(ValidateUser(u), s.applySecrets(&u, sec)); err != nil {
 		return User{}, err
@@ -193,6 +207,8 @@ func (s *Service) checkExtensionNow(ctx context.Context, u User) error {
 // UpdateUser replaces a user's details, keeping the stored secrets and
 // credential state unless sec sets new secrets.
 func (s *Service) UpdateUser(ctx context.Context, u User, sec Secrets) (User, error) {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
 	old, err := s.store.User(ctx, u.ID)
 	if err != nil {
 		return User{}, err
@@ -252,6 +268,8 @@ type QuickAdd struct {
 // QuickAdd creates a user with the defaults of a feature group template
 // and, optionally, their phone, in one transaction.
 func (s *Service) QuickAdd(ctx context.Context, q QuickAdd) (User, *Device, error) {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
 	fgt, err := s.store.FeatureGroupTemplate(ctx, q.FeatureGroupTemplate)
 	if err != nil {
 		return User{}, nil, fmt.Errorf("feature group template %q: %w", q.FeatureGroupTemplate, err)
@@ -308,4 +326,35 @@ func (s *Service) QuickAdd(ctx context.Context, q QuickAdd) (User, *Device, erro
 	}
 	s.log.Info("quick add", "user", u.ID, "device", d.Name, "dn", u.PrimaryExtension, "code", LogCode(nil))
 	return u, &d, nil
+}
+
+// UDT returns a Universal Device Template.
+func (s *Service) UDT(ctx context.Context, name string) (UDT, error) { return s.store.UDT(ctx, name) }
+
+// UDTs lists the Universal Device Templates.
+func (s *Service) UDTs(ctx context.Context) ([]UDT, error) { return s.store.UDTs(ctx) }
+
+// ULT returns a Universal Line Template.
+func (s *Service) ULT(ctx context.Context, name string) (ULT, error) { return s.store.ULT(ctx, name) }
+
+// ULTs lists the Universal Line Templates.
+func (s *Service) ULTs(ctx context.Context) ([]ULT, error) { return s.store.ULTs(ctx) }
+
+// FeatureGroupTemplate returns a feature group template.
+func (s *Service) FeatureGroupTemplate(ctx context.Context, name string) (FeatureGroupTemplate, error) {
+	return s.store.FeatureGroupTemplate(ctx, name)
+}
+
+// FeatureGroupTemplates lists the feature group templates.
+func (s *Service) FeatureGroupTemplates(ctx context.Context) ([]FeatureGroupTemplate, error) {
+	return s.store.FeatureGroupTemplates(ctx)
+}
+
+// Ready reports whether the store answers, for readiness probes.
+func (s *Service) Ready(ctx context.Context) error {
+	_, err := s.store.Cluster(ctx)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
 }

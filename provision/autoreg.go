@@ -35,9 +35,24 @@ func (s *Service) AutoRegisterPhone(ctx context.Context, r Registration) (dev De
 	if err != nil || ar.known != nil {
 		return ar.knownDevice(), false, err
 	}
-	dev, created, err = s.store.AutoRegister(ctx, ar.name, ar.r, ar.partition, ar.build)
-	s.logAutoRegister(ar.name, ar.model, dev, created, err)
-	return dev, created, err
+	// AutoRegisterAsync waited for, for a caller that answers one phone at
+	// a time.
+	type result struct {
+		dev     Device
+		created bool
+		err     error
+	}
+	done := make(chan result, 1) // buffered: the store's batch never waits on this caller
+	s.store.AutoRegisterAsync(ctx, ar.name, ar.r, ar.partition, ar.build, func(dev Device, created bool, err error) {
+		s.logAutoRegister(ar.name, ar.model, dev, created, err)
+		done <- result{dev, created, err}
+	})
+	select {
+	case r := <-done:
+		return r.dev, r.created, r.err
+	case <-ctx.Done():
+		return Device{}, false, ctx.Err()
+	}
 }
 
 // admit applies the rules of SPEC §7 that come before the store: only SEP

@@ -76,3 +76,26 @@ func FuzzParseSource(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValidateDN: a DN is accepted exactly when it is 1 to 24 characters
+// of digits, '*' and '#', with at most a leading '+'; a refusal is
+// INVALID_ARGUMENT.
+func FuzzValidateDN(f *testing.F) {
+	for _, seed := range []string{"2001", "+14085551234", "*67#", "", "1 2", "12+3", "++1", "١٢٣", strings.Repeat("9", 24), strings.Repeat("9", 25), "20<1"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, dn string) {
+		want := len(dn) >= 1 && len(dn) <= 24
+		for i := 0; i < len(dn) && want; i++ {
+			c := dn[i]
+			want = '0' <= c && c <= '9' || c == '*' || c == '#' || (c == '+' && i == 0)
+		}
+		err := ValidateDN(dn)
+		if (err == nil) != want {
+			t.Fatalf("ValidateDN(%q) = %v, want accepted %v", dn, err, want)
+		}
+		if err != nil && CodeOf(err) != CodeInvalid {
+			t.Fatalf("ValidateDN(%q) = %v, not INVALID_ARGUMENT", dn, err)
+		}
+	})
+}

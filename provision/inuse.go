@@ -16,6 +16,8 @@ import (
 // DeleteUDT removes a Universal Device Template that neither
 // auto-registration nor a user profile names.
 func (s *Service) DeleteUDT(ctx context.Context, name string) error {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
 	c, err := s.Cluster(ctx)
 	if err != nil {
 		return err
@@ -38,6 +40,8 @@ func (s *Service) DeleteUDT(ctx context.Context, name string) error {
 // DeleteULT removes a Universal Line Template that neither
 // auto-registration nor a user profile names.
 func (s *Service) DeleteULT(ctx context.Context, name string) error {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
 	c, err := s.Cluster(ctx)
 	if err != nil {
 		return err
@@ -60,6 +64,8 @@ func (s *Service) DeleteULT(ctx context.Context, name string) error {
 // DeleteUserProfile removes a user profile that no feature group template
 // and no user names.
 func (s *Service) DeleteUserProfile(ctx context.Context, name string) error {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
 	fgts, err := s.store.FeatureGroupTemplates(ctx)
 	if err != nil {
 		return err
@@ -91,6 +97,8 @@ func (s *Service) DeleteUserProfile(ctx context.Context, name string) error {
 // DeleteFeatureGroupTemplate removes a feature group template. Quick add
 // reads it only while adding, so nothing holds on to it.
 func (s *Service) DeleteFeatureGroupTemplate(ctx context.Context, name string) error {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
 	return s.store.DeleteFeatureGroupTemplate(ctx, name)
 }
 

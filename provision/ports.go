@@ -9,10 +9,15 @@ import (
 // one transaction and report uniqueness violations as ErrDuplicate and
 // missing rows as ErrNotFound (or a more specific not-found sentinel).
 //
+// The callbacks some methods take (build, edit, clear) run inside the
+// store's write transaction: they decide, and may read through the store,
+// but must not write through it.
+//
 // Uniqueness: device names (case-insensitively); one line per button of a
 // device; and a directory number (DN, partition) taken by auto-registration
-// belongs to that device alone. Other DNs may be shared between devices
-// (a user's desk phone and Webex clients share the primary extension).
+// belongs to that device alone. Other lines may be shared between devices
+// (a user's desk phone and Webex clients share the primary extension); a
+// line itself, (DN, partition), is one object, created once.
 type Store interface {
 	// Cluster returns the settings, ErrNotFound before they are first saved.
 	Cluster(ctx context.Context) (Cluster, error)
@@ -43,7 +48,9 @@ type Store interface {
 	CreateUser(ctx context.Context, u User, d *Device) error
 	// UpdateUser replaces a user's record; ErrUserNotFound when absent.
 	UpdateUser(ctx context.Context, u User) error
-	DeleteUser(ctx context.Context, id string) error
+	// DeleteUser removes a user and rewrites, in the same transaction,
+	// each device they own through clear (which removes the owner).
+	DeleteUser(ctx context.Context, id string, clear func(Device) Device) error
 	SetCredentialState(ctx context.Context, id string, s CredentialState) error
 
 	Device(ctx context.Context, name string) (Device, error)
@@ -51,17 +58,19 @@ type Store interface {
 	CountOwnedDevices(ctx context.Context, owner string) (int, error)
 	// CreateDevice inserts a device with its lines.
 	CreateDevice(ctx context.Context, d Device) error
+	// UpdateDevice reads a device, hands it to edit and writes what edit
+	// returns in one transaction, with the checks of CreateDevice; an
+	// error from edit leaves the device as it was.
+	UpdateDevice(ctx context.Context, name string, edit func(Device) (Device, error)) (Device, error)
 	// DeleteDevice removes a device, releasing its auto-registration DN and
 	// recording at as its owner's last deletion of that device type.
 	DeleteDevice(ctx context.Context, name string, at time.Time) error
 
-	// AutoRegister creates the device build returns for the lowest DN of r
-	// that no line uses in partition, in one transaction. If a device named
-	// name exists it is returned unchanged with created false, so a retried
-	// REGISTER never takes a second DN. A range with no free DN gives
-	// ErrAutoRegExhausted.
-	AutoRegister(ctx context.Context, name string, r DNRange, partition string, build func(dn string) Device) (dev Device, created bool, err error)
-	// AutoRegisterAsync is AutoRegister handing its result to done, which
+	// AutoRegisterAsync creates the device build returns for the lowest DN
+	// of r that no line uses in partition, in one transaction, and hands
+	// the result to done. If a device named name exists it is handed back
+	// unchanged with created false, so a retried REGISTER never takes a
+	// second DN. A range with no free DN gives ErrAutoRegExhausted. done
 	// may run on another goroutine (one that serves other requests: done
 	// must not block) or, when the answer is known at once, on the caller's.
 	AutoRegisterAsync(ctx context.Context, name string, r DNRange, partition string, build func(dn string) Device, done func(dev Device, created bool, err error))
@@ -76,11 +85,25 @@ type Store interface {
 	// index of the failing user, or len(users) plus the index of the
 	// failing device; -1 when the failure belongs to no row.
 	Import(ctx context.Context, users []User, devices []Device) (row int, err error)
+	// Line reads a line with its appearances; ErrNotFound when neither a
+	// stored line nor a device's appearance has that DN and partition.
+	Line(ctx context.Context, k LineKey) (DirectoryNumber, error)
+	// Lines lists lines in (partition, DN) order, those only appearances
+	// name included, without their appearances.
+	Lines(ctx context.Context, f LineFilter) ([]DirectoryNumber, error)
+	// CreateLine stores a new line; ErrDuplicate if a line or an
+	// appearance has its DN and partition.
+	CreateLine(ctx context.Context, l DirectoryNumber) error
+	// UpdateLine reads a line, hands it to edit and stores what edit
+	// returns in one transaction; ErrNotFound if no line has k.
+	UpdateLine(ctx context.Context, k LineKey, edit func(DirectoryNumber) (DirectoryNumber, error)) (DirectoryNumber, error)
+	// DeleteLine removes a line and its appearances in one transaction,
+	// rewriting each device that showed it through edit.
+	DeleteLine(ctx context.Context, k LineKey, edit func(Device) Device) error
+
 	// LastDeletion tells when a device with the name prefix owned by owner
 	// was last deleted; zero if never.
 	LastDeletion(ctx context.Context, owner, prefix string) (time.Time, error)
-
-	Close() error
 }
 
 // Notifier asks a registered device to reset (hard) or restart (soft).

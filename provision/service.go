@@ -50,6 +50,13 @@ type Service struct {
 	clusterMu sync.RWMutex
 	cluster   *Cluster // cached; every change goes through SaveCluster
 
+	// refMu is held from check to write by changes to templates, profiles,
+	// feature group templates, users and the cluster settings, so that a
+	// reference checked (a profile's template exists, a deleted template
+	// is named by no profile) still holds when the change is written,
+	// whichever front end makes it. Taken before dnMu.
+	refMu sync.Mutex
+
 	// dnMu is held from check to write by changes that assign directory
 	// numbers outside auto-registration (users' primary extensions) and by
 	// cluster changes, so that neither can slip a clash past the other's
@@ -135,9 +142,6 @@ func (s *Service) SetNotifier(n Notifier) {
 	s.notifier.Store(&notifierBox{n})
 }
 
-// Store returns the store the Service persists through.
-func (s *Service) Store() Store { return s.store }
-
 // Model looks a model up in the catalogue.
 func (s *Service) Model(id int) (Model, bool) {
 	m, ok := s.models[id]
@@ -189,6 +193,8 @@ func (s *Service) Cluster(ctx context.Context) (Cluster, error) {
 // active, must not cover a DN assigned outside auto-registration
 // (DN_IN_AUTOREG_RANGE, see CheckDNRange).
 func (s *Service) UpdateCluster(ctx context.Context, change func(*Cluster) error) (Cluster, error) {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
 	s.dnMu.Lock()
 	defer s.dnMu.Unlock()
 	s.clusterMu.Lock()
@@ -432,6 +438,9 @@ func (s *Service) checkCredentials(ctx context.Context, userID, secret string, o
 	if own {
 		mode = AuthUsers
 	}
+	if mode == AuthNone {
+		secret = "" // the login screen asks for none in this mode
+	}
 	if userID == "" || len(userID) > maxClientField || len(secret) > 128 {
 		s.secretMatches(nil, secret, c, mode)
 		return User{}, ErrAuthFailed
@@ -590,12 +599,6 @@ func (s *Service) login(ctx context.Context, deviceName string, c Credentials, o
 	return s.plan(ctx, dev, u, checkPermission|checkLimit)
 }
 
-// CheckSelfProvision runs every check but credentials, for a user who has
-// already authenticated.
-func (s *Service) CheckSelfProvision(ctx context.Context, deviceName, userID string) (Plan, error) {
-	return s.checkSelfProvision(ctx, deviceName, userID, checkPermission|checkLimit)
-}
-
 func (s *Service) checkSelfProvision(ctx context.Context, deviceName, userID string, checks planChecks) (Plan, error) {
 	dev, err := s.autoRegisteredDevice(ctx, deviceName)
 	if err != nil {
@@ -646,13 +649,15 @@ func (s *Service) SelfProvision(ctx context.Context, deviceName, userID string) 
 	return d, nil
 }
 
+// autoRegisteredDevice finds a device self-provisioning may replace; the
+// device is returned with ErrDeviceNotAutoReg too.
 func (s *Service) autoRegisteredDevice(ctx context.Context, name string) (Device, error) {
 	dev, err := s.Device(ctx, name)
 	if err != nil {
 		return Device{}, err
 	}
 	if dev.State != StateAutoRegistered {
-		return Device{}, ErrDeviceNotAutoReg
+		return dev, ErrDeviceNotAutoReg
 	}
 	return dev, nil
 }

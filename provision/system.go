@@ -13,11 +13,13 @@ import (
 // start. created tells whether it was written.
 func (s *Service) EnsureAutoRegistrationTemplate(ctx context.Context, t UDT) (created bool, err error) {
 	t.Name = AutoRegistrationTemplate
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
 	_, err = s.store.UDT(ctx, t.Name)
 	if err == nil || !errors.Is(err, ErrNotFound) {
 		return false, err
 	}
-	if err := s.PutUDT(ctx, t); err != nil {
+	if err := s.putUDT(ctx, t); err != nil {
 		return false, err
 	}
 	s.log.Info("created the system auto-registration template", "udt", t.Name, "idle_url", t.IdleURL, "code", "OK")

@@ -141,7 +141,7 @@ func TestOnlySEPAutoRegisters(t *testing.T) {
 					t.Fatalf("%s: got %d %s %q, want 404 naming DEVICE_NOT_FOUND", name, res.StatusCode, res.Reason, header(res, "Warning"))
 				}
 			}
-			if ds, err := e.svc.Store().Devices(ctx, provision.DeviceFilter{}); err != nil || len(ds) != 0 {
+			if ds, err := e.svc.Devices(ctx, provision.DeviceFilter{}); err != nil || len(ds) != 0 {
 				t.Fatalf("devices %v %v, want none", ds, err)
 			}
 			bot, _, err := e.svc.AutoProvisionClient(ctx, provision.ClientRequest{User: "bob", Platform: "android", AppVersion: "41.12.0.1"})

@@ -325,7 +325,7 @@ func TestBadRegisters(t *testing.T) {
 			}
 		})
 	}
-	if ds, _ := e.svc.Store().Devices(context.Background(), provision.DeviceFilter{}); len(ds) != 0 {
+	if ds, _ := e.svc.Devices(context.Background(), provision.DeviceFilter{}); len(ds) != 0 {
 		t.Fatalf("bad REGISTERs created %d devices", len(ds))
 	}
 }
@@ -452,7 +452,7 @@ func TestOneMACManyCallIDs(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	ds, err := e.svc.Store().Devices(context.Background(), provision.DeviceFilter{})
+	ds, err := e.svc.Devices(context.Background(), provision.DeviceFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func (tc tortureCase) render(transport, local, id, mac, base string) []byte {
 // the store and the live bindings.
 func storeState(t *testing.T, e *env) string {
 	t.Helper()
-	ds, err := e.svc.Store().Devices(context.Background(), provision.DeviceFilter{Limit: 1000})
+	ds, err := e.svc.Devices(context.Background(), provision.DeviceFilter{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -218,7 +218,7 @@ func TestEveryOutcomeCode(t *testing.T) {
 		{"user deleted before confirm", provision.CodeUserNotFound, nil, nil, func(t *testing.T, e *env) page {
 			d := e.autoRegister(t, 1, 36224)
 			cont := e.confirmURL(t, d.Name, "bob", "12345")
-			if err := e.st.DeleteUser(ctx, "bob"); err != nil {
+			if err := e.st.DeleteUser(ctx, "bob", func(d provision.Device) provision.Device { d.Owner = ""; return d }); err != nil {
 				t.Fatal(err)
 			}
 			return e.get(t, cont)

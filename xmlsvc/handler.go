@@ -263,19 +263,14 @@ func (s *Server) idle(ctx context.Context, c *call) result {
 	if err != nil {
 		return s.outcome(c, err)
 	}
-	dev, err := s.svc.Device(ctx, name)
+	dev, mode, err := s.svc.LoginPrompt(ctx, name)
+	if dev.Name != "" {
+		c.family = s.family(dev.Model)
+	}
 	if err != nil {
 		return s.outcome(c, err)
 	}
-	c.family = s.family(dev.Model)
-	if dev.State != provision.StateAutoRegistered {
-		return s.outcome(c, provision.ErrDeviceNotAutoReg)
-	}
-	cl, err := s.svc.Cluster(ctx)
-	if err != nil {
-		return s.outcome(c, err)
-	}
-	return result{screen: "login", obj: loginScreen(c, cl.AuthMode)}
+	return result{screen: "login", obj: loginScreen(c, mode)}
 }
 
 // login runs the checks in SPEC order through the core and answers the
@@ -297,13 +292,6 @@ func (s *Server) login(ctx context.Context, c *call) result {
 				s.m.logins.WithLabelValues("invalid").Inc()
 				return s.outcome(c, &provision.Error{Code: provision.CodeInvalid, Message: chk.Error() + "."})
 			}
-		}
-		cl, cerr := s.svc.Cluster(ctx)
-		if cerr != nil {
-			return s.outcome(c, cerr)
-		}
-		if cl.AuthMode == provision.AuthNone {
-			secret = "" // the login screen asks for no PIN in this mode
 		}
 		plan, err = s.svc.Login(ctx, name, provision.Credentials{UserID: userID, Secret: secret, Source: provision.ParseSource(c.r.RemoteAddr)})
 	}
@@ -444,19 +432,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) {
 		answer, code = "ERROR", provision.CodeInvalid
 		return
 	}
-	ctx := r.Context()
-	cl, err := s.svc.Cluster(ctx)
-	if err != nil {
-		answer, code = "ERROR", provision.CodeOf(err)
-		return
+	dev, err := s.svc.AuthorizePush(r.Context(), name, provision.Credentials{UserID: userID, Secret: secret, Source: provision.ParseSource(r.RemoteAddr)})
+	if dev.Name != "" {
+		device = dev.Name
 	}
-	if cl.AuthMode == provision.AuthNone {
-		code = provision.CodeAuthFailed
-		return
-	}
-	// The user's own PIN or password: the system authentication code opens
-	// the login screen in users-and-admin mode, not the user's phone.
-	u, err := s.svc.AuthenticateUser(ctx, provision.Credentials{UserID: userID, Secret: secret, Source: provision.ParseSource(r.RemoteAddr)})
 	if err != nil {
 		code = provision.CodeOf(err)
 		if code == provision.CodeAccountLocked {
@@ -465,16 +444,6 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) {
 		if code == "INTERNAL" {
 			answer = "ERROR"
 		}
-		return
-	}
-	dev, err := s.svc.Device(ctx, name)
-	if err != nil {
-		code = provision.CodeOf(err)
-		return
-	}
-	device = dev.Name
-	if !strings.EqualFold(dev.Owner, u.ID) {
-		code = provision.CodeNotAllowed
 		return
 	}
 	answer = "AUTHORIZED"

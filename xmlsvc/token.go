@@ -91,16 +91,6 @@ func (t *tokens) take(device, tok string) (user string, err error) {
 	return p.user, nil
 }
 
-// revoke drops the device's pending token (Exit).
-func (t *tokens) revoke(device string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if tok, ok := t.byDevice[device]; ok {
-		delete(t.byToken, tok)
-		delete(t.byDevice, device)
-	}
-}
-
 func (t *tokens) len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -205,13 +205,6 @@ func (c *Cluster) Close() {
 	c.wg.Wait()
 }
 
-// AddUser adds a user.
-func (c *Cluster) AddUser(u User) {
-	c.mu.Lock()
-	c.users[u.ID] = u
-	c.mu.Unlock()
-}
-
 // Device returns a copy of a device.
 func (c *Cluster) Device(name string) (Device, bool) {
 	c.mu.Lock()

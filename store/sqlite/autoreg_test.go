@@ -301,6 +301,7 @@ func TestAutoRegisterAsync(t *testing.T) {
 // it is.
 func TestReplacementsShareBatches(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	addUser(t, s, "alice") // devices are owned by users that exist
 	ctx := context.Background()
 	r := provision.DNRange{Start: "1000", End: "1999"}
 	const phones = 20
@@ -410,6 +411,7 @@ func awaitResult(t *testing.T, what string, done <-chan autoRegResult) autoRegRe
 // written with the others; the replacement must find them.
 func TestAutoRegisterThenReplaceInOneBatch(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	addUser(t, s, "alice") // devices are owned by users that exist
 	r := provision.DNRange{Start: "1000", End: "1999"}
 	var first, other <-chan autoRegResult
 	var replaceErr error

@@ -18,6 +18,7 @@ import (
 func TestDeviceReadsFollowEveryWrite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "selfprov.db")
 	s := open(t, path)
+	addUser(t, s, "alice") // devices are owned by users that exist
 	ctx := context.Background()
 	want := func(name string, dn string) {
 		t.Helper()

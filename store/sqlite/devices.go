@@ -27,9 +27,13 @@ var (
 	qAutoDNHolder = writeStatement(`SELECT device_key FROM lines WHERE partition = ? AND dn = ? AND auto = 1`)
 	qInsertLine   = writeStatement(`INSERT INTO lines (device_key, button, dn, partition, dn_num, dn_len, auto) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	qDeviceData   = writeStatement(`SELECT data FROM devices WHERE name_key = ?`)
-	qUsedDNs      = writeStatement(`SELECT DISTINCT dn_num FROM lines WHERE partition = ? AND dn_num >= ? AND dn_num <= ? AND dn_len = ? ORDER BY dn_num`)
-	qDeviceState  = writeStatement(`SELECT state FROM devices WHERE name_key = ?`)
-	qCountOwned   = writeStatement(`SELECT COUNT(*) FROM devices WHERE owner = ?`)
+	// A DN is used when a device's line or a stored line has it.
+	qUsedDNs = writeStatement(`SELECT dn_num FROM lines WHERE partition = ?1 AND dn_num >= ?2 AND dn_num <= ?3 AND dn_len = ?4
+			UNION SELECT dn_num FROM directory_numbers WHERE partition = ?1 AND dn_num >= ?2 AND dn_num <= ?3 AND dn_len = ?4
+			ORDER BY dn_num`)
+	qUserExists  = writeStatement(`SELECT 1 FROM users WHERE id = ?`)
+	qDeviceState = writeStatement(`SELECT state FROM devices WHERE name_key = ?`)
+	qCountOwned  = writeStatement(`SELECT COUNT(*) FROM devices WHERE owner = ?`)
 )
 
 // Device looks a device up by name, case-insensitively: one indexed read of
@@ -178,7 +182,24 @@ func (s *Store) deleteDevice(ctx context.Context, tx *sql.Tx, name string, at ti
 // insertDevice inserts d and its lines. auto marks line DNs as taken by
 // auto-registration, which no other device may share.
 func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device, auto bool) error {
+	return s.insertDeviceKeeping(ctx, tx, d, auto, nil)
+}
+
+// insertDeviceKeeping is insertDevice where the lines in keepAuto stay
+// marked as auto-registration's: a rewritten auto-registered device keeps
+// its DN to itself.
+func (s *Store) insertDeviceKeeping(ctx context.Context, tx *sql.Tx, d provision.Device, auto bool, keepAuto map[provision.LineKey]bool) error {
 	if !auto {
+		if d.Owner != "" {
+			var one int
+			err := s.queryRow(ctx, tx, qUserExists, d.Owner).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("%w: device %s: owner %q", provision.ErrUserNotFound, d.Name, d.Owner)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		// The allocator picks DNs no line uses (the unique index backs it);
 		// a provisioned line must not take one auto-registration took.
 		for _, l := range d.Lines {
@@ -193,7 +214,7 @@ func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device
 		}
 	}
 	var rows newRows
-	if err := s.addDevice(&rows, d, auto); err != nil {
+	if err := s.addDeviceKeeping(&rows, d, auto, keepAuto); err != nil {
 		return err
 	}
 	if _, err := s.exec(ctx, tx, qInsertDevice, rows.devices...); err != nil {
@@ -258,6 +279,10 @@ func (r *newRows) empty() bool { return len(r.devices) == 0 }
 // addDevice adds d's rows to r, and d to the transaction's log: a device is
 // in the log once its rows are bound for this transaction.
 func (s *Store) addDevice(r *newRows, d provision.Device, auto bool) error {
+	return s.addDeviceKeeping(r, d, auto, nil)
+}
+
+func (s *Store) addDeviceKeeping(r *newRows, d provision.Device, auto bool, keepAuto map[provision.LineKey]bool) error {
 	data, err := r.encode(d)
 	if err != nil {
 		return err
@@ -278,7 +303,11 @@ func (s *Store) addDevice(r *newRows, d provision.Device, auto bool) error {
 			num = n
 			s.raiseCeiling(l.Partition, n)
 		}
-		r.lines = append(r.lines, key, l.Button, l.DN, l.Partition, num, len(l.DN), a)
+		la := a
+		if keepAuto[provision.LineKey{DN: l.DN, Partition: l.Partition}] {
+			la = 1
+		}
+		r.lines = append(r.lines, key, l.Button, l.DN, l.Partition, num, len(l.DN), la)
 	}
 	s.logDevice(deviceChange{key: key, dev: d}) // apply stores a copy
 	return nil
@@ -381,7 +410,9 @@ func (s *Store) release(dns []releasedDN) {
 // loadCeilings reads the highest numeric DN of each partition; called once
 // at Open.
 func (s *Store) loadCeilings(ctx context.Context) error {
-	rows, err := s.w.QueryContext(ctx, `SELECT partition, MAX(dn_num) FROM lines WHERE dn_num IS NOT NULL GROUP BY partition`)
+	rows, err := s.w.QueryContext(ctx, `SELECT partition, MAX(dn_num) FROM (
+		SELECT partition, dn_num FROM lines WHERE dn_num IS NOT NULL
+		UNION ALL SELECT partition, dn_num FROM directory_numbers WHERE dn_num IS NOT NULL) GROUP BY partition`)
 	if err != nil {
 		return err
 	}

@@ -312,21 +312,6 @@ func (s *Store) UpdateUser(ctx context.Context, u provision.User) error {
 	return nil
 }
 
-// DeleteUser removes a user. Their devices stay, without an owner.
-func (s *Store) DeleteUser(ctx context.Context, id string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return provision.ErrUserNotFound
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM deletions WHERE owner = ?`, id)
-		return err
-	})
-}
-
 // SetCredentialState stores a user's failed-logon state.
 func (s *Store) SetCredentialState(ctx context.Context, id string, st provision.CredentialState) error {
 	cred, err := json.Marshal(st)

@@ -24,6 +24,14 @@ func open(t testing.TB, path string) *Store {
 	return s
 }
 
+// addUser stores a user with this ID.
+func addUser(t testing.TB, s *Store, id string) {
+	t.Helper()
+	if err := s.CreateUser(context.Background(), provision.User{ID: id, LastName: id}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestOpenRefusesASecondProcess(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "selfprov.db")
 	open(t, path)
@@ -99,6 +107,7 @@ func TestSecretsAreNotInTheDocument(t *testing.T) {
 
 func TestDeviceNamesAreUniqueCaseInsensitively(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	addUser(t, s, "alice") // devices are owned by users that exist
 	ctx := context.Background()
 	d := provision.Device{Name: "CSFalice", Model: 503, State: provision.StateProvisioned, Owner: "alice",
 		Lines: []provision.Line{{Button: 1, DN: "2001"}}}
@@ -122,6 +131,7 @@ func TestDeviceNamesAreUniqueCaseInsensitively(t *testing.T) {
 
 func TestLastDeletion(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	addUser(t, s, "alice") // devices are owned by users that exist
 	ctx := context.Background()
 	d := provision.Device{Name: "TCTALICE", Model: 562, State: provision.StateProvisioned, Owner: "alice"}
 	if err := s.CreateDevice(ctx, d); err != nil {
