@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -103,11 +104,15 @@ func sourceKey(a netip.Addr) netip.Prefix {
 type sourceState struct {
 	first   time.Time // first failure of the window
 	failed  int
-	pending int // attempts being checked now
+	pending int           // attempts being checked now
+	settled chan struct{} // closed when a pending attempt ends; nil if none waits
 }
 
 // sourceGuard counts failed logins per source. An attempt reserves a slot
-// before it is checked, so concurrent attempts cannot overshoot the limit.
+// before it is checked, so concurrent attempts cannot overshoot the limit;
+// one that finds the remaining slots held by attempts still being checked
+// waits for them rather than being refused, so many good logins at once
+// from one address (a floor behind NAT) all go through.
 type sourceGuard struct {
 	mu    sync.Mutex
 	limit FailedLoginLimit
@@ -121,30 +126,45 @@ func newSourceGuard(l FailedLoginLimit) *sourceGuard {
 	return &sourceGuard{limit: l, m: newLRU[netip.Prefix, *sourceState](maxTrackedSources)}
 }
 
-// begin reserves an attempt for src; a positive retry refuses it.
-func (g *sourceGuard) begin(src netip.Prefix, now time.Time) (retry time.Duration) {
+// begin reserves an attempt for src; a positive retry refuses it. While
+// only pending attempts fill the source's share it waits for one of them
+// to end, until ctx is done.
+func (g *sourceGuard) begin(ctx context.Context, src netip.Prefix, now func() time.Time) (retry time.Duration, err error) {
 	if g.limit.PerSource <= 0 {
-		return 0
+		return 0, nil
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	st, ok := g.m.get(src)
-	if !ok {
-		st = &sourceState{}
-		g.m.put(src, st)
-	}
-	if st.failed > 0 && now.Sub(st.first) >= g.limit.Window {
-		st.failed = 0
-	}
-	if st.failed+st.pending >= g.limit.PerSource {
-		retry = g.limit.Window
-		if st.failed > 0 {
-			retry = st.first.Add(g.limit.Window).Sub(now)
+	for {
+		g.mu.Lock()
+		st, ok := g.m.get(src)
+		if !ok {
+			st = &sourceState{}
+			g.m.put(src, st)
 		}
-		return max(retry, time.Second)
+		t := now()
+		if st.failed > 0 && t.Sub(st.first) >= g.limit.Window {
+			st.failed = 0
+		}
+		if st.failed >= g.limit.PerSource {
+			retry = max(st.first.Add(g.limit.Window).Sub(t), time.Second)
+			g.mu.Unlock()
+			return retry, nil
+		}
+		if st.failed+st.pending < g.limit.PerSource {
+			st.pending++
+			g.mu.Unlock()
+			return 0, nil
+		}
+		if st.settled == nil {
+			st.settled = make(chan struct{})
+		}
+		settled := st.settled
+		g.mu.Unlock()
+		select {
+		case <-settled:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
 	}
-	st.pending++
-	return 0
 }
 
 // end releases the reservation, counting a failure; reached tells that
@@ -160,6 +180,10 @@ func (g *sourceGuard) end(src netip.Prefix, failed bool, now time.Time) (reached
 		return false // dropped from a full table meanwhile
 	}
 	st.pending--
+	if st.settled != nil {
+		close(st.settled)
+		st.settled = nil
+	}
 	if failed {
 		if st.failed == 0 {
 			st.first = now

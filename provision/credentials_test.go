@@ -259,6 +259,27 @@ func TestFailedLoginsPerSourceConcurrent(t *testing.T) {
 	}
 }
 
+// TestGoodLoginsAtOnceFromOneSource: many good logins in flight at once
+// from one address (a floor behind NAT) are never refused because the
+// limit's slots are held by attempts still being checked.
+func TestGoodLoginsAtOnceFromOneSource(t *testing.T) {
+	const limit, n = 2, 40
+	e := newEnv(t, func(c *configs.Config) { c.SelfProvisioning.FailedLoginsPerSource = limit })
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = e.svc.Authenticate(context.Background(), creds("alice", "12345", "192.0.2.1"))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("login %d: %v", i, err)
+		}
+	}
+}
+
 func TestParseSource(t *testing.T) {
 	for in, want := range map[string]string{
 		"192.0.2.1:5060": "192.0.2.1", "[2001:db8::1]:443": "2001:db8::1", "192.0.2.9": "192.0.2.9",

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"context"
 	"net/netip"
 	"strconv"
 	"testing"
@@ -38,7 +39,7 @@ func TestTrackingIsBounded(t *testing.T) {
 	for i := range maxTrackedUnknownIDs + 100 {
 		u.fail("ghost"+strconv.Itoa(i), DefaultCredentialPolicy, now)
 		src := sourceKey(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
-		g.begin(src, now)
+		g.begin(context.Background(), src, func() time.Time { return now })
 		g.end(src, true, now)
 	}
 	if n := u.m.len(); n != maxTrackedUnknownIDs {

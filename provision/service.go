@@ -417,7 +417,11 @@ func (s *Service) AuthenticateUser(ctx context.Context, c Credentials) (User, er
 
 func (s *Service) authenticate(ctx context.Context, c Credentials, own bool) (User, error) {
 	src := sourceKey(c.Source)
-	if retry := s.sources.begin(src, s.clock.Now()); retry > 0 {
+	retry, err := s.sources.begin(ctx, src, s.clock.Now)
+	if err != nil {
+		return User{}, err
+	}
+	if retry > 0 {
 		return User{}, tooManyAttemptsError{retry}
 	}
 	u, err := s.checkCredentials(ctx, c.UserID, c.Secret, own)
