@@ -65,12 +65,12 @@ func TestReclaimWhenFull(t *testing.T) {
 		o.MaxTransfers, o.MaxTransfersPerSource = 2, -1
 		o.Timeout, o.FirstACKTimeout = time.Minute, time.Minute
 	})
+	stalled := time.Now() // before the server sends anything
 	for i := range 2 {
 		if reply := stall(t, r.tftp, "127.0.0.1"); reply.op != opDATA {
 			t.Fatalf("request %d: answer %+v, want DATA", i, reply)
 		}
 	}
-	stalled := time.Now()
 	// At once, the slots are not taken from transfers this young.
 	if reply := stall(t, r.tftp, "127.0.0.1"); reply.op != opERROR || !strings.Contains(reply.msg, "busy") {
 		if time.Since(stalled) < reclaimAge {
