@@ -37,6 +37,7 @@ type Config struct {
 	Listen     Listen `yaml:"listen"`
 	TLS        TLS    `yaml:"tls"`
 	SIP        SIP    `yaml:"sip"`
+	TFTP       TFTP   `yaml:"tftp"`
 	LogLevel   string `yaml:"logLevel"` // debug, info, warn, error
 
 	Cluster               ClusterConfig                    `yaml:"cluster"`
@@ -70,6 +71,13 @@ type SIP struct {
 	DefaultExpires int `yaml:"defaultExpires"` // seconds granted to phones; CUCM's keepalive is 120
 	MinExpires     int `yaml:"minExpires"`     // shorter requests get 423
 	RatePerSource  int `yaml:"ratePerSource"`  // requests per second per source address; 0 = no limit
+}
+
+// TFTP holds config delivery settings.
+type TFTP struct {
+	// MaxTransfersPerSource bounds the TFTP transfers one IP address holds
+	// at once, out of 512; 0 = no bound.
+	MaxTransfersPerSource int `yaml:"maxTransfersPerSource"`
 }
 
 // ClusterConfig seeds the cluster settings.
@@ -115,6 +123,7 @@ func Default() *Config {
 			Services: ":8080", Admin: "127.0.0.1:9080",
 		},
 		SIP:      SIP{DefaultExpires: 120, MinExpires: 60, RatePerSource: 200},
+		TFTP:     TFTP{MaxTransfersPerSource: 128},
 		LogLevel: "info",
 		Cluster: ClusterConfig{
 			AuthMode:         provision.AuthUsers,
@@ -208,6 +217,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SIP.DefaultExpires < 1 || c.SIP.MinExpires < 0 || c.SIP.MinExpires > c.SIP.DefaultExpires {
 		add(fmt.Errorf("sip: defaultExpires %d must be positive and not below minExpires %d", c.SIP.DefaultExpires, c.SIP.MinExpires))
+	}
+	if c.TFTP.MaxTransfersPerSource < 0 {
+		add(fmt.Errorf("tftp: maxTransfersPerSource %d must be 0 (no bound) or more", c.TFTP.MaxTransfersPerSource))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -24,7 +24,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultMaxTransfers          = 512
-	DefaultMaxTransfersPerSource = 64
+	DefaultMaxTransfersPerSource = 128
 	DefaultTimeout               = 2 * time.Second
 	DefaultRetries               = 5
 	DefaultFirstACKTimeout       = 5 * time.Second
