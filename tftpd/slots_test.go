@@ -1,8 +1,10 @@
 package tftpd
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -141,4 +143,48 @@ func getFrom(t testing.TB, ip, addr, name string) ([]byte, error) {
 	}
 	rest, err := receive(t, c, first.from, 1, 512, 1)
 	return append(first.data, rest...), err
+}
+
+// TestAnswersFromTheAddressAsked: on a socket bound to every address, a
+// transfer answers from the address the request was sent to, as clients
+// on a host with several addresses expect.
+func TestAnswersFromTheAddressAsked(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, network := range []string{"udp4", "udp"} {
+		t.Run(network, func(t *testing.T) {
+			srv, err := New(Options{Core: e.svc, CallManagers: testCMs, Timeout: time.Second, FirstACKTimeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pc, err := net.ListenPacket(network, ":0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- srv.Serve(pc) }()
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := srv.Shutdown(ctx); err != nil {
+					t.Error(err)
+				}
+				if err := <-done; err != nil {
+					t.Errorf("Serve: %v", err)
+				}
+			})
+			port := pc.LocalAddr().(*net.UDPAddr).Port
+			for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
+				to := net.JoinHostPort(ip, strconv.Itoa(port))
+				reply, c := exchange(t, to, rrqPacket(opRRQ, "SEP001122AABBCC.cnf.xml", "octet"))
+				from, _ := reply.from.(*net.UDPAddr)
+				if reply.op != opDATA || from == nil || !from.IP.Equal(net.ParseIP(ip)) {
+					t.Fatalf("request to %s: answer op %d from %v, want DATA from %s", to, reply.op, reply.from, ip)
+				}
+				rest, err := receive(t, c, reply.from, 1, 512, 1)
+				if err != nil || len(reply.data)+len(rest) == 0 {
+					t.Fatalf("transfer from %s: %v", ip, err)
+				}
+			}
+		})
+	}
 }
