@@ -222,6 +222,9 @@ func TestClientErrorToOACK(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return r.srv.slots.inUse() == 0 })
+	if got := testutil.ToFloat64(r.srv.m.transfers.WithLabelValues("device", resultFailed)); got != 1 {
+		t.Errorf("failed device transfers = %v, want 1 (refused by the client, not unacknowledged)", got)
+	}
 }
 
 // TestSymlinkOutOfStaticFolder: a symlink leaving the static folder is

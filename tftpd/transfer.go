@@ -258,16 +258,23 @@ func (t *sender) awaitACK(buf []byte, acked *int64, end int64) (bool, error) {
 		case opERROR:
 			code := binary.BigEndian.Uint16(buf[2:])
 			msg := string(bytes.TrimRight(buf[4:n], "\x00"))
-			return false, fmt.Errorf("peer sent error %d: %s", code, clip(msg))
+			return false, peerError{fmt.Sprintf("peer sent error %d: %s", code, clip(msg))}
 		default:
 			t.sendError(errIllegalOp, "expected an acknowledgement")
-			return false, errors.New("peer sent opcode " + strconv.Itoa(int(op)))
+			return false, peerError{"peer sent opcode " + strconv.Itoa(int(op))}
 		}
 	}
 }
 
+// peerError is an answer from the peer that ends the transfer: the peer
+// was there, so the transfer failed rather than went unacknowledged.
+type peerError struct{ msg string }
+
+func (e peerError) Error() string { return e.msg }
+
 func (t *sender) fail(gotACK bool, err error) (string, error) {
-	if !gotACK {
+	var pe peerError
+	if !gotACK && !errors.As(err, &pe) {
 		return resultNoACK, err
 	}
 	return resultFailed, err
