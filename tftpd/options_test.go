@@ -89,12 +89,17 @@ func TestOptionNegotiation(t *testing.T) {
 func writeStatic(t *testing.T, name string, n int) (dir string, data []byte) {
 	t.Helper()
 	dir = t.TempDir()
-	data = make([]byte, n)
-	_, _ = rand.Read(data)
-	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+	data, err := writeStaticBytes(dir, name, n)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return dir, data
+}
+
+func writeStaticBytes(dir, name string, n int) ([]byte, error) {
+	data := make([]byte, n)
+	_, _ = rand.Read(data)
+	return data, os.WriteFile(filepath.Join(dir, name), data, 0o644)
 }
 
 // TestWindowsize: with windowsize 8 the server sends eight blocks before
