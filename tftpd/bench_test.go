@@ -96,3 +96,19 @@ func download(server *net.UDPAddr, name string, blksize, window int) (int, error
 		expect++
 	}
 }
+
+// BenchmarkConfigs downloads device configs, 16 at a time, as a boot
+// storm does (bench/tftp measures the same against other servers).
+func BenchmarkConfigs(b *testing.B) {
+	r := start(b, newEnv(b, nil), nil)
+	server, _ := net.ResolveUDPAddr("udp", r.tftp)
+	b.SetParallelism(8) // 16 on 2 CPUs
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if n, err := download(server, "SEP001122AABBCC.cnf.xml", 0, 0); err != nil || n == 0 {
+				b.Errorf("%d bytes, %v", n, err)
+				return
+			}
+		}
+	})
+}
