@@ -18,8 +18,9 @@
 //   - large: the firmware file with atftp at blksize 512, 1428, and 1428
 //     with windowsize 8;
 //   - attack: against a fresh selfprovd of each build, -attack-n read
-//     requests asking for timeout 255 that are never acknowledged, while a
-//     second client on another address fetches configs in one try each.
+//     requests asking for timeout 255 that are never acknowledged, from
+//     one address and then from as many addresses, while a second client
+//     on another address fetches configs in one try each.
 //
 // Every run is bounded in count and time. It prints medians and ratios.
 // Every server is stopped by PID.

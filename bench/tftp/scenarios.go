@@ -175,6 +175,7 @@ func large(targets []target, atftp, name string, size, n, repeat int, record fun
 type attackResult struct {
 	Scenario string  `json:"scenario"`
 	Server   string  `json:"server"`
+	From     string  `json:"attack_from"`
 	Attempts int     `json:"attempts"`
 	OK       int     `json:"ok"`
 	Rate     float64 `json:"success_rate"`
@@ -188,6 +189,22 @@ type attackResult struct {
 // acknowledged, and meanwhile has a second client on 127.0.0.2 fetch a
 // config every 50 ms for the given time, each in one request.
 func attack(bins []build, seeded, dir, logPath string, names []string, attackN int, dur time.Duration, repeat int, record func(any)) error {
+	for _, spread := range []bool{false, true} {
+		if err := attackRuns(bins, seeded, dir, logPath, names, attackN, spread, dur, repeat, record); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attackRuns measures one kind of attack: from one address, or spread
+// over attackN addresses (as with spoofed sources), which no per-source
+// bound stops.
+func attackRuns(bins []build, seeded, dir, logPath string, names []string, attackN int, spread bool, dur time.Duration, repeat int, record func(any)) error {
+	from := "127.0.0.1"
+	if spread {
+		from = fmt.Sprintf("%d addresses in 127.1.0.0/16", attackN)
+	}
 	all := map[string][]attackResult{}
 	for r := 0; r < repeat; r++ {
 		for i, b := range bins {
@@ -199,20 +216,20 @@ func attack(bins []build, seeded, dir, logPath string, names []string, attackN i
 			if err != nil {
 				return err
 			}
-			res, err := attackOnce(sp.tftp, names, attackN, dur)
+			res, err := attackOnce(sp.tftp, names, attackN, spread, dur)
 			sp.stop()
 			_ = os.RemoveAll(data)
 			if err != nil {
 				return err
 			}
-			res.Server = b.label
+			res.Server, res.From = b.label, from
 			all[b.label] = append(all[b.label], res)
 			record(res)
-			fmt.Printf("  attack %-10s second client ok %d/%d (%.0f%%) p50=%.2fms p99=%.2fms %s\n",
-				b.label, res.OK, res.Attempts, 100*res.Rate, res.P50ms, res.P99ms, res.FirstErr)
+			fmt.Printf("  attack from %s: %-10s second client ok %d/%d (%.0f%%) p50=%.2fms p99=%.2fms %s\n",
+				from, b.label, res.OK, res.Attempts, 100*res.Rate, res.P50ms, res.P99ms, res.FirstErr)
 		}
 	}
-	fmt.Printf("\nattack: %d unacknowledged requests (timeout 255) from 127.0.0.1; a second client on 127.0.0.2 for %v; medians of %d runs\n", attackN, dur, repeat)
+	fmt.Printf("\nattack: %d unacknowledged requests (timeout 255) from %s; a second client on 127.0.0.2 for %v; medians of %d runs\n", attackN, from, dur, repeat)
 	fmt.Println("| server | success rate | p50 ms | p99 ms |\n|---|---|---|---|")
 	for _, b := range bins {
 		rs := all[b.label]
@@ -230,7 +247,7 @@ func attack(bins []build, seeded, dir, logPath string, names []string, attackN i
 	return nil
 }
 
-func attackOnce(server string, names []string, attackN int, dur time.Duration) (attackResult, error) {
+func attackOnce(server string, names []string, attackN int, spread bool, dur time.Duration) (attackResult, error) {
 	res := attackResult{Scenario: "attack"}
 	ua, err := net.ResolveUDPAddr("udp", server)
 	if err != nil {
@@ -245,7 +262,11 @@ func attackOnce(server string, names []string, attackN int, dur time.Duration) (
 		}
 	}()
 	for i := 0; i < attackN; i++ {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		ip := net.IPv4(127, 0, 0, 1)
+		if spread {
+			ip = net.IPv4(127, 1, byte(i/250), byte(i%250+1))
+		}
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
 		if err != nil {
 			return res, err
 		}
