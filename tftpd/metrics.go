@@ -20,6 +20,7 @@ const (
 const (
 	resultOK     = "ok"
 	resultFailed = "failed"
+	resultNoACK  = "no_ack"
 )
 
 // Refusal reasons, as the result label of kind="refused".

@@ -159,9 +159,6 @@ func (t *sender) negotiate(rq rrq, size int64) {
 	}
 }
 
-// Results beyond ok and failed.
-const resultNoACK = "no_ack" // the peer never acknowledged anything
-
 var errNoACK = errors.New("no acknowledgement")
 
 // run sends the file in windows of t.window blocks (RFC 7440; one block is
