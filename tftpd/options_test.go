@@ -279,3 +279,23 @@ func stall(t testing.TB, addr, ip string, opts ...string) tftpReply {
 	}
 	return readReply(t, c)
 }
+
+// TestNetasciiBound: a file too large to convert in memory is refused in
+// netascii mode with a clear error, and served in octet mode.
+func TestNetasciiBound(t *testing.T) {
+	dir, data := writeStatic(t, "big.loads", maxNetascii+1)
+	r := start(t, newEnv(t, nil), func(o *Options) { o.StaticDir = dir })
+	reply, _ := exchange(t, r.tftp, rrqPacket(opRRQ, "big.loads", "netascii"))
+	if reply.op != opERROR || reply.code != errNotDefined || !strings.Contains(reply.msg, "octet") {
+		t.Errorf("netascii: answer op %d code %d %q, want ERROR 0 asking for octet", reply.op, reply.code, reply.msg)
+	}
+	reply, c := exchange(t, r.tftp, rrqPacket(opRRQ, "big.loads", "octet", "blksize", "1428", "windowsize", "16"))
+	if reply.op != opOACK {
+		t.Fatalf("octet: answer %+v, want OACK", reply)
+	}
+	_ = c.SetReadBuffer(1 << 20)
+	got, err := receive(t, c, reply.from, 0, 1428, 16)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Errorf("octet: %d bytes, %v", len(got), err)
+	}
+}

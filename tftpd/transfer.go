@@ -27,8 +27,9 @@ import (
 // tests and the load benchmark.
 
 // maxNetascii bounds a file sent in netascii mode, which is converted in
-// memory. Configs are a few kilobytes; firmware is fetched in octet mode.
-const maxNetascii = 8 << 20
+// memory (up to twice its size) for the transfer's life. Configs, ring
+// lists and locales are kilobytes; firmware is fetched in octet mode.
+const maxNetascii = 1 << 20
 
 // transfer sends one admitted read request from a socket of its own
 // (RFC 1350), with the options asked for (RFC 2347–2349, RFC 7440).
