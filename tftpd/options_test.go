@@ -194,6 +194,27 @@ func TestRetransmitsTheWindow(t *testing.T) {
 	if want := []uint16{1, 2, 3, 1, 2, 3}; !slicesEqual(seen, want) {
 		t.Fatalf("blocks %v, want %v (one window, then the same again)", seen, want)
 	}
+	// ACK 3 moves the window to 4–6; a late ACK 2 then changes nothing:
+	// what comes next is 4 again, on the timeout, not 3.
+	ack := func(b uint16) {
+		if _, err := c.WriteTo([]byte{0, opACK, 0, byte(b)}, reply.from); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ack(3)
+	seen = seen[:0]
+	for range 3 {
+		seen = append(seen, readReply(t, c).code)
+	}
+	ack(2)
+	for d := readReply(t, c); d.code != 4; d = readReply(t, c) {
+		if d.code < 4 {
+			t.Fatalf("after a late ACK 2: block %d", d.code)
+		}
+	}
+	if want := []uint16{4, 5, 6}; !slicesEqual(seen, want) {
+		t.Fatalf("after ACK 3: blocks %v, want %v", seen, want)
+	}
 	got, err := receive(t, c, reply.from, 3, 512, 3)
 	if err != nil {
 		t.Fatal(err)
