@@ -39,6 +39,7 @@ type Config struct {
 	Listen     Listen `yaml:"listen"`
 	TLS        TLS    `yaml:"tls"`
 	SIP        SIP    `yaml:"sip"`
+	TFTP       TFTP   `yaml:"tftp"`
 	LogLevel   string `yaml:"logLevel"` // debug, info, warn, error
 
 	SelfProvisioning SelfProvisioning `yaml:"selfProvisioning"`
@@ -112,6 +113,13 @@ func (c *Config) FailedLoginLimit() provision.FailedLoginLimit {
 	return l
 }
 
+// TFTP holds config delivery settings.
+type TFTP struct {
+	// MaxTransfersPerSource bounds the TFTP transfers one IP address holds
+	// at once, out of 512; 0 = no bound.
+	MaxTransfersPerSource int `yaml:"maxTransfersPerSource"`
+}
+
 // ClusterConfig seeds the cluster settings.
 type ClusterConfig struct {
 	AutoRegistration provision.AutoRegistration `yaml:"autoRegistration"`
@@ -159,6 +167,7 @@ func Default() *Config {
 		SIP: SIP{DefaultExpires: 120, MinExpires: 60, RatePerSource: 200,
 			AutoRegPerSource:        AutoRegLimit{PerMinute: 60, Burst: 200},
 			MaxConnectionsPerSource: 128, IdleTimeout: 30 * time.Second},
+		TFTP: TFTP{MaxTransfersPerSource: 128},
 		SelfProvisioning: SelfProvisioning{
 			FailedLoginsPerSource: provision.DefaultFailedLoginsPerSource,
 			FailedLoginWindow:     provision.DefaultFailedLoginWindow,
@@ -307,6 +316,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SIP.IdleTimeout < time.Second {
 		addf("sip.idleTimeout", "%s must be at least 1s", c.SIP.IdleTimeout)
+	}
+	if c.TFTP.MaxTransfersPerSource < 0 {
+		addf("tftp.maxTransfersPerSource", "%d must be 0 (no bound) or more", c.TFTP.MaxTransfersPerSource)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -136,34 +136,3 @@ func FuzzClassify(f *testing.F) {
 		}
 	})
 }
-
-// FuzzParseRRQ checks the request parser of the listening port: no panic,
-// and every accepted request carries a mode the library handles, option
-// values in range, and lower-case option names.
-func FuzzParseRRQ(f *testing.F) {
-	f.Add(rrqPacket(opRRQ, "SEP001122AABBCC.cnf.xml", "octet"))
-	f.Add(rrqPacket(opRRQ, "SEP001122AABBCC.cnf.xml", "NETASCII", "BLKSIZE", "1428", "tsize", "0", "timeout", "3"))
-	f.Add(rrqPacket(opRRQ, "a", "octet", "blksize", "99999"))
-	f.Add(rrqPacket(opRRQ, "a", "octet", "x-unknown", "1"))
-	f.Add([]byte{0, 1, 0})
-	f.Fuzz(func(t *testing.T, pkt []byte) {
-		if len(pkt) < 2 {
-			return
-		}
-		pkt = append([]byte(nil), pkt...)
-		r, err := parseRRQ(pkt)
-		if err != nil {
-			return
-		}
-		if r.mode != "octet" && r.mode != "netascii" {
-			t.Fatalf("accepted mode %q", r.mode)
-		}
-		if r.timeout < 0 || r.timeout > 255 {
-			t.Fatalf("accepted timeout %d", r.timeout)
-		}
-		again, err := parseRRQ(pkt) // names were lower-cased in place
-		if err != nil || again != r {
-			t.Fatalf("second parse of the rewritten packet: %v, %v", again, err)
-		}
-	})
-}

@@ -10,6 +10,7 @@ import (
 	"hash/maphash"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"strings"
@@ -64,6 +65,7 @@ type content struct {
 	staticIndex     map[string]string
 	seed            maphash.Seed
 	cache           *configCache
+	log             *slog.Logger
 
 	mu  sync.RWMutex
 	def *cachedDefault
@@ -78,6 +80,7 @@ func newContent(core Core, cms []phonecfg.CallManager, registerExpires int, stat
 	c := &content{
 		core: core, cms: cms, registerExpires: registerExpires,
 		seed: maphash.MakeSeed(), cache: newConfigCache(cms, maxCached),
+		log: slog.New(slog.DiscardHandler),
 	}
 	if staticDir != "" {
 		root, err := os.OpenRoot(staticDir)
@@ -311,11 +314,16 @@ func (c *content) staticFile(req Request) (*file, error) {
 	}
 	f, err := c.static.Open(name)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s", ErrNotFound, req.Name)
+		// A symlink leaving the folder is answered like a missing name,
+		// so the answer tells nothing about the file system around it.
+		if !errors.Is(err, fs.ErrNotExist) {
+			level := slog.LevelDebug
+			if errors.Is(err, fs.ErrPermission) {
+				level = slog.LevelWarn // the operator's to fix
+			}
+			c.log.Log(context.Background(), level, "static file not served", "file", clip(req.Name), "err", err)
 		}
-		// Escapes through symlinks and unreadable files end here.
-		return nil, fmt.Errorf("%w: %s: %v", ErrBadName, req.Name, errors.Unwrap(err))
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, req.Name)
 	}
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() {

@@ -92,7 +92,9 @@ func start(t testing.TB, e *env, change func(*Options)) *running {
 func startOn(t testing.TB, e *env, change func(*Options), wrap func(*Server, net.PacketConn) net.PacketConn) *running {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	o := Options{Core: e.svc, CallManagers: testCMs, Registerer: reg, Timeout: time.Second, Retries: 3}
+	o := Options{Core: e.svc, CallManagers: testCMs, Registerer: reg, Timeout: time.Second, Retries: 3,
+		// Raw requests left unacknowledged end soon, so Shutdown does not wait long.
+		FirstACKTimeout: 1500 * time.Millisecond}
 	if change != nil {
 		change(&o)
 	}
@@ -255,3 +257,47 @@ func isNotFound(err error) bool {
 }
 
 func mac(i int) string { return fmt.Sprintf("0A1B%08X", i) }
+
+// receive takes a transfer from the server's transfer port from as an
+// RFC 7440 client does: it acknowledges block ackFirst (0 after an OACK),
+// then the last block of every window of window blocks and the final
+// short block. Blocks must be blksize long but the last; a block out of
+// order is answered by acknowledging the last one in order.
+func receive(t testing.TB, c *net.UDPConn, from net.Addr, ackFirst uint16, blksize, window int) ([]byte, error) {
+	t.Helper()
+	sendACK := func(b uint16) {
+		if _, err := c.WriteTo([]byte{0, opACK, byte(b >> 8), byte(b)}, from); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sendACK(ackFirst)
+	var out []byte
+	expect := ackFirst + 1
+	inWindow := 0
+	for {
+		d := readReply(t, c)
+		if d.op != opDATA {
+			return out, fmt.Errorf("answer op %d code %d %q, want DATA %d", d.op, d.code, d.msg, expect)
+		}
+		if uint16(d.code) != expect {
+			if d.code-expect < 0x8000 { // ahead: a block was lost
+				sendACK(expect - 1)
+				inWindow = 0
+			}
+			continue
+		}
+		if len(d.data) > blksize {
+			return out, fmt.Errorf("block %d of %d bytes, agreed %d", d.code, len(d.data), blksize)
+		}
+		out = append(out, d.data...)
+		if len(d.data) < blksize {
+			sendACK(expect)
+			return out, nil
+		}
+		expect++
+		if inWindow++; inWindow == window {
+			sendACK(expect - 1)
+			inWindow = 0
+		}
+	}
+}

@@ -5,11 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/pin/tftp/v3"
 )
 
 // TFTP opcodes and error codes (RFC 1350, RFC 2347).
@@ -31,59 +30,47 @@ const (
 
 // MaxRequestTimeout caps a client's timeout option: a client that asks for
 // 255 s and never acknowledges would otherwise hold a transfer slot for
-// over 20 minutes.
+// over 20 minutes. A larger request is declined (left out of the OACK),
+// since RFC 2349 lets the server only accept the value asked for or
+// refuse it.
 const MaxRequestTimeout = 10 * time.Second
 
-// frontConn is the listening socket as pin/tftp sees it. Every datagram
-// is checked before the library gets it: writes, malformed packets, names
-// outside the allow-list, bad option values, requests over the transfer
-// bound and trust or static files that are not there are answered with a
-// TFTP error here, so none of them costs a transfer socket or goroutine.
-// Every booting phone asks for CTL and ITL files, which a cluster without
-// security does not have.
-type frontConn struct {
-	net.PacketConn
-	s  *Server
-	ts *tftp.Server
-}
+// Option bounds (RFC 2348, RFC 2349, RFC 7440).
+const (
+	minBlockSize  = 8
+	maxBlockSize  = 65464
+	maxWindowSize = 65535
+	maxTimeoutOpt = 255
+)
 
-func (f *frontConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	for {
-		n, addr, err := f.PacketConn.ReadFrom(p)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				// Closed by Shutdown: hold the library's accept loop until
-				// it has seen the cancellation, instead of spinning.
-				<-f.s.closing
-			}
-			return n, addr, err
-		}
-		if f.admit(p[:n], addr) {
-			return n, addr, nil
-		}
-	}
-}
+// maxRequest is the largest read request read from the listening port;
+// a longer datagram is cut and so refused as not NUL-terminated.
+const maxRequest = 2048
 
-// admit decides on one datagram sent to the listening port. It runs in the
-// library's accept loop, just before the library handles the same packet.
-func (f *frontConn) admit(pkt []byte, addr net.Addr) bool {
+// admit decides on one datagram sent to the listening port. Writes,
+// malformed packets, names outside the allow-list, bad option values,
+// requests over the transfer bounds and trust or static files that are
+// not there are answered here with a TFTP error, so none of them costs a
+// transfer socket or goroutine. Every booting phone asks for CTL and ITL
+// files, which a cluster without security does not have.
+func (s *Server) admit(pkt []byte, addr *net.UDPAddr, local net.IP, received time.Time) {
 	if len(pkt) < 2 {
-		f.refuse(addr, errIllegalOp, "malformed packet", refuseMalformed)
-		return false
+		s.refuse(addr, errIllegalOp, "malformed packet", refuseMalformed)
+		return
 	}
 	switch binary.BigEndian.Uint16(pkt) {
 	case opRRQ:
 	case opWRQ:
-		f.refuse(addr, errAccess, "writes are refused", refuseWrite)
-		return false
+		s.refuse(addr, errAccess, "writes are refused", refuseWrite)
+		return
 	case opDATA, opACK:
-		f.refuse(addr, errUnknownTID, "no transfer on this port", refuseMalformed)
-		return false
+		s.refuse(addr, errUnknownTID, "no transfer on this port", refuseMalformed)
+		return
 	case opERROR:
-		return false // never answer an error with an error
+		return // never answer an error with an error
 	default:
-		f.refuse(addr, errIllegalOp, "unknown opcode", refuseMalformed)
-		return false
+		s.refuse(addr, errIllegalOp, "unknown opcode", refuseMalformed)
+		return
 	}
 	rq, err := parseRRQ(pkt)
 	if err != nil {
@@ -92,40 +79,45 @@ func (f *frontConn) admit(pkt []byte, addr net.Addr) bool {
 		if errors.As(err, &oe) {
 			code, reason = errOptionRefused, refuseOption
 		}
-		f.refuse(addr, code, err.Error(), reason)
-		return false
+		s.refuse(addr, code, err.Error(), reason)
+		return
 	}
 	req, err := Classify(rq.filename)
 	if err != nil {
-		f.refuse(addr, errAccess, err.Error(), refuseBadName)
-		return false
+		s.refuse(addr, errAccess, err.Error(), refuseBadName)
+		return
 	}
-	start := time.Now()
-	if f.s.content.missing(req) {
+	if s.content.missing(req) {
 		// Counted before the answer goes out, so whoever sees the answer
 		// also sees it counted.
-		f.s.m.notFound(time.Since(start))
-		_, _ = f.PacketConn.WriteTo(errorPacket(errFileNotFound, "file not found"), addr)
-		return false
+		s.m.notFound(time.Since(received))
+		_, _ = s.conn.WriteTo(errorPacket(errFileNotFound, "file not found"), addr)
+		return
 	}
-	if !f.s.acquire() {
-		f.refuse(addr, errNotDefined, errBusy.Error(), refuseBusy)
-		return false
+	sl, res := s.slots.acquire(s.ctx, sourceOf(addr), received)
+	switch res {
+	case slotTaken:
+	case slotsFull:
+		s.refuse(addr, errNotDefined, errBusy.Error(), refuseBusy)
+		return
+	case sourceFull:
+		s.refuse(addr, errNotDefined, errSourceBusy.Error(), refuseSourceBusy)
+		return
 	}
-	// The library reads its timeout when it handles this packet, which is
-	// next and on this goroutine, so a per-request value is exact.
-	timeout := f.s.timeout
-	if rq.timeout > 0 {
-		timeout = min(time.Duration(rq.timeout)*time.Second, MaxRequestTimeout)
-	}
-	f.ts.SetTimeout(timeout)
-	return true
+	s.wg.Add(1)
+	go s.transfer(rq, req, addr, local, sl)
 }
 
-func (f *frontConn) refuse(addr net.Addr, code uint16, msg, reason string) {
-	f.s.m.refused(reason)
-	f.s.log.Debug("tftp request refused", "remote_addr", addr.String(), "reason", reason, "err", msg)
-	_, _ = f.PacketConn.WriteTo(errorPacket(code, msg), addr)
+func (s *Server) refuse(addr net.Addr, code uint16, msg, reason string) {
+	s.m.refused(reason)
+	s.log.Debug("tftp request refused", "remote_addr", addr.String(), "reason", reason, "err", msg)
+	_, _ = s.conn.WriteTo(errorPacket(code, msg), addr)
+}
+
+// sourceOf is the address a per-source bound counts against.
+func sourceOf(addr *net.UDPAddr) netip.Addr {
+	a, _ := netip.AddrFromSlice(addr.IP)
+	return a.Unmap()
 }
 
 func errorPacket(code uint16, msg string) []byte {
@@ -139,23 +131,31 @@ func errorPacket(code uint16, msg string) []byte {
 	return append(b, 0)
 }
 
-// rrq is a parsed read request.
+// rrq is a parsed read request. An option field is 0 (false for tsize)
+// when the client did not ask for it.
 type rrq struct {
-	filename string
-	mode     string
-	timeout  int // requested timeout option in seconds, 0 if none
+	filename   string
+	mode       string // "octet" or "netascii"
+	blksize    int
+	tsize      bool
+	timeout    int // seconds
+	windowsize int
 }
 
 type optionError struct{ msg string }
 
 func (e optionError) Error() string { return e.msg }
 
-// parseRRQ checks a read request (RFC 1350) and its options (RFC 2347:
-// blksize 8–65464, tsize ≥ 0, timeout 1–255). Option names are matched
-// case-insensitively and written back lower-case in place, as the library
-// matches them exactly. Unknown options are left for the library to
-// ignore.
+// parseRRQ checks a read request (RFC 1350) and its options: blksize
+// 8–65464 (RFC 2348), tsize ≥ 0 and timeout 1–255 (RFC 2349), windowsize
+// 1–65535 (RFC 7440). Option names and the mode are matched
+// case-insensitively. An unknown option is ignored, as RFC 2347 asks, and
+// so is a repeated one: the first value counts. A known option with a
+// value out of its range is refused (ERROR 8).
 func parseRRQ(pkt []byte) (rrq, error) {
+	if len(pkt) < 2 {
+		return rrq{}, errors.New("malformed request: no opcode")
+	}
 	body := pkt[2:]
 	if len(body) == 0 || body[len(body)-1] != 0 {
 		return rrq{}, errors.New("malformed request: not NUL-terminated")
@@ -168,43 +168,72 @@ func parseRRQ(pkt []byte) (rrq, error) {
 	if r.mode != "octet" && r.mode != "netascii" {
 		return rrq{}, errors.New("malformed request: mode must be octet or netascii")
 	}
-	seen := map[string]bool{}
+	var seen struct{ blksize, tsize, timeout, windowsize bool }
 	for i := 2; i < len(fields); i += 2 {
-		name := bytes.ToLower(fields[i])
-		copy(fields[i], name)
-		n, v := string(name), string(fields[i+1])
-		if seen[n] {
-			return rrq{}, optionError{"option " + clip(n) + " given twice"}
-		}
-		seen[n] = true
-		switch n {
+		v := string(fields[i+1])
+		switch strings.ToLower(string(fields[i])) {
 		case "blksize":
-			if !inRange(v, 8, 65464) {
+			if seen.blksize {
+				continue
+			}
+			seen.blksize = true
+			n, ok := inRange(v, minBlockSize, maxBlockSize)
+			if !ok {
 				return rrq{}, optionError{"blksize " + clip(v) + " is not 8 to 65464"}
 			}
+			r.blksize = int(n)
 		case "tsize":
-			if !inRange(v, 0, 1<<62) {
+			if seen.tsize {
+				continue
+			}
+			seen.tsize = true
+			if _, ok := inRange(v, 0, 1<<62); !ok {
 				return rrq{}, optionError{"tsize " + clip(v) + " is not a size"}
 			}
+			r.tsize = true
 		case "timeout":
-			if !inRange(v, 1, 255) {
+			if seen.timeout {
+				continue
+			}
+			seen.timeout = true
+			n, ok := inRange(v, 1, maxTimeoutOpt)
+			if !ok {
 				return rrq{}, optionError{"timeout " + clip(v) + " is not 1 to 255 seconds"}
 			}
-			r.timeout, _ = strconv.Atoi(v)
+			r.timeout = int(n)
+		case "windowsize":
+			if seen.windowsize {
+				continue
+			}
+			seen.windowsize = true
+			n, ok := inRange(v, 1, maxWindowSize)
+			if !ok {
+				return rrq{}, optionError{"windowsize " + clip(v) + " is not 1 to 65535"}
+			}
+			r.windowsize = int(n)
 		}
 	}
 	return r, nil
 }
 
-func inRange(v string, lo, hi int64) bool {
+// inRange parses a decimal option value made only of digits.
+func inRange(v string, lo, hi int64) (int64, bool) {
 	if v == "" || len(v) > 19 {
-		return false
+		return 0, false
 	}
 	for i := 0; i < len(v); i++ {
 		if v[i] < '0' || v[i] > '9' {
-			return false
+			return 0, false
 		}
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
-	return err == nil && n >= lo && n <= hi
+	return n, err == nil && n >= lo && n <= hi
+}
+
+// appendOption appends one name/value pair of an OACK.
+func appendOption(b []byte, name string, value int64) []byte {
+	b = append(b, name...)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, value, 10)
+	return append(b, 0)
 }

@@ -3,6 +3,7 @@ package tftpd
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -110,5 +111,56 @@ func TestInteropCurl(t *testing.T) {
 	out, _ = run(t, dir, bin, "-sS", "-o", "/dev/null", "-w", "%{http_code}", r.http+"/SEP0A1B00000001.cnf.xml")
 	if out != "404" {
 		t.Errorf("unknown SEP over HTTP: %q, want 404", out)
+	}
+}
+
+// TestInteropOptions: real clients fetch a device config and a 4 MiB
+// firmware file with the options phones and lab tools ask for, and get the
+// bytes the HTTP mirror serves for the same name. The server's debug log
+// shows the options it put in force.
+func TestInteropOptions(t *testing.T) {
+	atftp := testkit.Peer(t, "atftp", "atftp")
+	hpa := testkit.Peer(t, "tftp", "tftp-hpa")
+	curl := testkit.Peer(t, "curl", "curl")
+	const firmware = "sip88xx.14-2-1-0201-10.loads"
+	static, _ := writeStatic(t, firmware, 4<<20)
+	var logs testkit.SyncBuffer
+	r := start(t, newEnv(t, nil), func(o *Options) {
+		o.StaticDir = static
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	host, port, _ := net.SplitHostPort(r.tftp)
+	dir := t.TempDir()
+	for _, name := range []string{"SEP001122AABBCC.cnf.xml", firmware} {
+		resp, want := httpGet(t, "GET", r.http+"/"+name)
+		if resp.StatusCode != 200 || len(want) == 0 {
+			t.Fatalf("HTTP %s: %d", name, resp.StatusCode)
+		}
+		for _, tc := range []struct {
+			client string
+			args   []string
+			inLog  string // the transfer's options as logged
+		}{
+			{"atftp blksize 1428", []string{atftp, "--option", "blksize 1428", "-g", "-r", name, "-l", "got", host, port}, "blksize=1428 windowsize=1"},
+			{"atftp blksize 1428 windowsize 8", []string{atftp, "--option", "blksize 1428", "--option", "windowsize 8", "-g", "-r", name, "-l", "got", host, port}, "blksize=1428 windowsize=8"},
+			{"curl blksize 1428", []string{curl, "-sS", "--fail", "--tftp-blksize", "1428", "-o", "got", "tftp://" + r.tftp + "/" + name}, "blksize=1428 windowsize=1"},
+			// tftp-hpa's client asks for no option at all.
+			{"tftp-hpa", []string{hpa, host, port, "-m", "binary", "-c", "get", name, "got"}, "blksize=512 windowsize=1"},
+		} {
+			_ = os.Remove(filepath.Join(dir, "got"))
+			before := strings.Count(logs.String(), tc.inLog)
+			out, err := run(t, dir, tc.args[0], tc.args[1:]...)
+			if err != nil {
+				t.Errorf("%s %s: %v\n%s", tc.client, name, err, out)
+				continue
+			}
+			got, err := os.ReadFile(filepath.Join(dir, "got"))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s %s: %d bytes (%v), not the %d bytes HTTP serves", tc.client, name, len(got), err, len(want))
+			}
+			if strings.Count(logs.String(), tc.inLog) <= before {
+				t.Errorf("%s %s: no transfer logged with %q", tc.client, name, tc.inLog)
+			}
+		}
 	}
 }

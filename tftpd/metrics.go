@@ -1,10 +1,8 @@
 package tftpd
 
 import (
-	"errors"
 	"time"
 
-	"github.com/pin/tftp/v3"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"selfprov/telemetry"
@@ -16,19 +14,23 @@ const (
 	kindRefused  = "refused"
 )
 
-// Results: ok, failed (timeout, peer error) or, for refusals, the reason.
+// Results: ok, failed (timeout, peer error), no_ack (the peer never
+// acknowledged: its slot went back after a short bound or to a new
+// request) or, for refusals, the reason.
 const (
 	resultOK     = "ok"
 	resultFailed = "failed"
+	resultNoACK  = "no_ack"
 )
 
 // Refusal reasons, as the result label of kind="refused".
 const (
-	refuseWrite     = "write"
-	refuseBadName   = "bad_name"
-	refuseMalformed = "malformed"
-	refuseOption    = "bad_option"
-	refuseBusy      = "busy"
+	refuseWrite      = "write"
+	refuseBadName    = "bad_name"
+	refuseMalformed  = "malformed"
+	refuseOption     = "bad_option"
+	refuseBusy       = "busy"
+	refuseSourceBusy = "source_busy"
 )
 
 type metrics struct {
@@ -36,6 +38,7 @@ type metrics struct {
 	bytes     *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 	active    prometheus.Gauge
+	reclaimed prometheus.Counter
 	http      *prometheus.CounterVec
 }
 
@@ -43,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: telemetry.Namespace, Subsystem: "tftp", Name: "transfers_total",
-			Help: "TFTP read requests by kind (device, default, trust, static, not_found, refused) and result (ok, failed, or the refusal reason).",
+			Help: "TFTP read requests by kind (device, default, trust, static, not_found, refused) and result (ok, failed, no_ack, or the refusal reason).",
 		}, []string{"kind", "result"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: telemetry.Namespace, Subsystem: "tftp", Name: "sent_bytes_total",
@@ -58,12 +61,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: telemetry.Namespace, Subsystem: "tftp", Name: "active_transfers",
 			Help: "TFTP transfers in progress.",
 		}),
+		reclaimed: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: telemetry.Namespace, Subsystem: "tftp", Name: "reclaimed_slots_total",
+			Help: "Transfer slots taken from a transfer still waiting for its first acknowledgement, for a new request when every slot was held.",
+		}),
 		http: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: telemetry.Namespace, Subsystem: "tftp", Name: "http_requests_total",
 			Help: "Requests to the HTTP mirror of the TFTP files, by kind and status code.",
 		}, []string{"kind", "code"}),
 	}
-	if err := telemetry.Register(reg, m.transfers, m.bytes, m.duration, m.active, m.http); err != nil {
+	if err := telemetry.Register(reg, m.transfers, m.bytes, m.duration, m.active, m.reclaimed, m.http); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -80,46 +87,9 @@ func (m *metrics) notFound(d time.Duration) {
 	m.duration.WithLabelValues(kindNotFound).Observe(d.Seconds())
 }
 
-// hook receives pin/tftp's per-transfer outcome.
-type hook struct {
-	m       *metrics
-	release func() // frees a transfer slot the front end took
-}
-
-var _ tftp.Hook = hook{}
-
-func (h hook) OnSuccess(st tftp.TransferStats) {
-	k := kindOf(st.Filename)
-	h.m.transfers.WithLabelValues(k, resultOK).Inc()
-	h.m.duration.WithLabelValues(k).Observe(st.Duration.Seconds())
-}
-
-func (h hook) OnFailure(st tftp.TransferStats, err error) {
-	if st.Filename == "" {
-		// The library failed before a transfer existed (no socket for
-		// it); the slot the front end took is released here.
-		h.release()
-		return
-	}
-	k := kindOf(st.Filename)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		k = kindNotFound
-	case errors.Is(err, errBusy):
-		h.m.refused(refuseBusy)
-		return
-	case errors.Is(err, ErrBadName):
-		h.m.refused(refuseBadName)
-		return
-	}
-	h.m.transfers.WithLabelValues(k, resultFailed).Inc()
-	h.m.duration.WithLabelValues(k).Observe(st.Duration.Seconds())
-}
-
-func kindOf(filename string) string {
-	r, err := Classify(filename)
-	if err != nil {
-		return kindRefused
-	}
-	return r.Kind.String()
+// transferDone counts a transfer's outcome; the duration runs from the
+// request.
+func (m *metrics) transferDone(kind, result string, start time.Time) {
+	m.transfers.WithLabelValues(kind, result).Inc()
+	m.duration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
 }

@@ -1,6 +1,6 @@
 // Package tftpd delivers phone configuration: per-device config files
 // generated from the provisioning core, XMLDefault.cnf.xml, trust lists and
-// a read-only static folder, over TFTP (pin/tftp/v3) and over the HTTP
+// a read-only static folder, over TFTP and over the HTTP
 // mirror phones try first (port 6970).
 package tftpd
 
@@ -8,26 +8,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/pin/tftp/v3"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 
 	"selfprov/phonecfg"
 )
 
 // Defaults of Options.
 const (
-	DefaultMaxTransfers    = 512
-	DefaultTimeout         = 2 * time.Second
-	DefaultRetries         = 5
-	DefaultRegisterExpires = 3600   // CUCM writes 3600; the registrar grants its own expiry
-	DefaultMaxCached       = 16_384 // covers 10,000 devices in about 20 MB
+	DefaultMaxTransfers          = 512
+	DefaultMaxTransfersPerSource = 128
+	DefaultTimeout               = 2 * time.Second
+	DefaultRetries               = 5
+	DefaultFirstACKTimeout       = 5 * time.Second
+	DefaultRegisterExpires       = 3600   // CUCM writes 3600; the registrar grants its own expiry
+	DefaultMaxCached             = 16_384 // covers 10,000 devices in about 20 MB
 )
 
 // Options configure a Server.
@@ -40,11 +42,20 @@ type Options struct {
 	// MaxTransfers bounds concurrent TFTP transfers; a request over it gets
 	// a TFTP error at once. Default DefaultMaxTransfers.
 	MaxTransfers int
+	// MaxTransfersPerSource bounds the concurrent transfers of one source
+	// IP address, so one host cannot take every slot. 0 means
+	// DefaultMaxTransfersPerSource, a negative value no bound.
+	MaxTransfersPerSource int
 	// Timeout is the retransmission timeout when the client asks for none
 	// (RFC 2349 lets it ask for 1 to 255 s). Default DefaultTimeout.
 	Timeout time.Duration
 	// Retries per block before a transfer is abandoned. Default DefaultRetries.
 	Retries int
+	// FirstACKTimeout bounds the wait for a transfer's first
+	// acknowledgement, whatever the retry schedule: a peer that never
+	// answers gives its slot back after this long. Default
+	// DefaultFirstACKTimeout.
+	FirstACKTimeout time.Duration
 	// RegisterExpires is the sipStack timerRegisterExpires written into
 	// configs. Default DefaultRegisterExpires.
 	RegisterExpires int
@@ -57,21 +68,22 @@ type Options struct {
 
 // Server serves config files over TFTP and HTTP.
 type Server struct {
-	log     *slog.Logger
-	content *content
-	m       *metrics
-	timeout time.Duration
-	retries int
-	max     int64
-	active  atomic.Int64
-	ctx     context.Context // lookups made by transfers
-	cancel  context.CancelFunc
+	log      *slog.Logger
+	content  *content
+	m        *metrics
+	timeout  time.Duration
+	retries  int
+	firstACK time.Duration
+	slots    *slots
+	ctx      context.Context // lookups made by transfers
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // transfers
 
-	mu      sync.Mutex
-	tftp    *tftp.Server
-	front   *frontConn
-	closing chan struct{}
-	closed  bool
+	mu        sync.Mutex
+	conn      net.PacketConn
+	serveDone chan struct{}
+	closing   chan struct{}
+	closed    bool
 }
 
 // New builds a Server; it serves nothing until Serve or ServeHTTP.
@@ -85,11 +97,20 @@ func New(o Options) (*Server, error) {
 	if o.MaxTransfers <= 0 {
 		o.MaxTransfers = DefaultMaxTransfers
 	}
+	switch {
+	case o.MaxTransfersPerSource == 0:
+		o.MaxTransfersPerSource = DefaultMaxTransfersPerSource
+	case o.MaxTransfersPerSource < 0:
+		o.MaxTransfersPerSource = math.MaxInt
+	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
 	if o.Retries <= 0 {
 		o.Retries = DefaultRetries
+	}
+	if o.FirstACKTimeout <= 0 {
+		o.FirstACKTimeout = DefaultFirstACKTimeout
 	}
 	if o.RegisterExpires <= 0 {
 		o.RegisterExpires = DefaultRegisterExpires
@@ -108,10 +129,12 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.log = o.Logger
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		log: o.Logger, content: c, m: m, timeout: o.Timeout, retries: o.Retries,
-		max: int64(o.MaxTransfers), ctx: ctx, cancel: cancel, closing: make(chan struct{}),
+		log: o.Logger, content: c, m: m, timeout: o.Timeout, retries: o.Retries, firstACK: o.FirstACKTimeout,
+		slots: newSlots(o.MaxTransfers, o.MaxTransfersPerSource, m),
+		ctx:   ctx, cancel: cancel, closing: make(chan struct{}),
 	}, nil
 }
 
@@ -119,7 +142,7 @@ func New(o Options) (*Server, error) {
 // from then on.
 func (s *Server) Serve(conn net.PacketConn) error {
 	s.mu.Lock()
-	if s.closed || s.tftp != nil {
+	if s.closed || s.conn != nil {
 		s.mu.Unlock()
 		conn.Close()
 		return errors.New("tftpd: server already serving or shut down")
@@ -131,18 +154,81 @@ func (s *Server) Serve(conn net.PacketConn) error {
 		// retransmission. The kernel caps this at net.core.rmem_max.
 		_ = rb.SetReadBuffer(readBuffer)
 	}
-	ts := tftp.NewServer(s.readHandler, nil)
-	ts.SetTimeout(s.timeout)
-	ts.SetRetries(s.retries)
-	ts.SetHook(hook{m: s.m, release: s.release})
-	front := &frontConn{PacketConn: conn, s: s, ts: ts}
-	s.tftp, s.front = ts, front
+	s.conn = conn
+	s.serveDone = make(chan struct{})
 	s.mu.Unlock()
-	return ts.Serve(front)
+	defer close(s.serveDone)
+
+	read := requestReader(conn)
+	buf := make([]byte, maxRequest)
+	for {
+		n, addr, local, err := read(buf)
+		if err != nil {
+			select {
+			case <-s.closing:
+				return nil
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			continue // a passing error on one datagram
+		}
+		if ua, ok := addr.(*net.UDPAddr); ok {
+			s.admit(buf[:n], ua, local, time.Now())
+		}
+	}
+}
+
+// requestReader reads datagrams from the listening socket with the local
+// address each was sent to, when the socket is bound to every address:
+// a transfer answers from the address the client asked, as clients expect
+// on a host with several.
+func requestReader(conn net.PacketConn) func([]byte) (int, net.Addr, net.IP, error) {
+	uc, ok := conn.(*net.UDPConn)
+	la, _ := conn.LocalAddr().(*net.UDPAddr)
+	if la != nil && !la.IP.IsUnspecified() {
+		local := la.IP
+		return func(b []byte) (int, net.Addr, net.IP, error) {
+			n, addr, err := conn.ReadFrom(b)
+			return n, addr, local, err
+		}
+	}
+	if ok && la != nil {
+		if la.IP.To4() != nil {
+			p4 := ipv4.NewPacketConn(uc)
+			if p4.SetControlMessage(ipv4.FlagDst, true) == nil {
+				return func(b []byte) (int, net.Addr, net.IP, error) {
+					n, cm, addr, err := p4.ReadFrom(b)
+					var local net.IP
+					if cm != nil {
+						local = cm.Dst
+					}
+					return n, addr, local, err
+				}
+			}
+		} else {
+			p6 := ipv6.NewPacketConn(uc)
+			if p6.SetControlMessage(ipv6.FlagDst, true) == nil {
+				return func(b []byte) (int, net.Addr, net.IP, error) {
+					n, cm, addr, err := p6.ReadFrom(b)
+					var local net.IP
+					if cm != nil {
+						local = cm.Dst
+					}
+					return n, addr, local, err
+				}
+			}
+		}
+	}
+	return func(b []byte) (int, net.Addr, net.IP, error) {
+		n, addr, err := conn.ReadFrom(b)
+		return n, addr, nil, err
+	}
 }
 
 // Shutdown stops accepting requests and waits, until ctx ends, for the
-// transfers in progress.
+// transfers in progress; those still running then are ended.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -151,13 +237,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.closed = true
 	close(s.closing)
-	ts := s.tftp
+	conn, serveDone := s.conn, s.serveDone
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
-		if ts != nil {
-			ts.Shutdown() // closes the conn, then waits for transfers
+		if conn != nil {
+			conn.Close()
+			<-serveDone // no transfer starts after this
 		}
+		s.wg.Wait()
 		close(done)
 	}()
 	var err error
@@ -170,30 +258,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(err, s.content.close())
 }
 
-var errBusy = errors.New("server busy, try again")
-
-// acquire takes a transfer slot; false when the bound is reached.
-func (s *Server) acquire() bool {
-	if s.active.Add(1) > s.max {
-		s.active.Add(-1)
-		return false
-	}
-	s.m.active.Inc()
-	return true
-}
-
-func (s *Server) release() {
-	for {
-		n := s.active.Load()
-		if n <= 0 {
-			return
-		}
-		if s.active.CompareAndSwap(n, n-1) {
-			s.m.active.Dec()
-			return
-		}
-	}
-}
+var (
+	errBusy       = errors.New("server busy, try again")
+	errSourceBusy = errors.New("too many transfers from your address, try again")
+)
 
 // readBuffer is the listening socket's receive buffer.
 const readBuffer = 4 << 20
@@ -201,39 +269,18 @@ const readBuffer = 4 << 20
 // lookupTimeout bounds the store read behind one request.
 const lookupTimeout = 3 * time.Second
 
-// open resolves a requested name, already accepted by Classify.
+// open resolves a requested name, checking it with Classify.
 func (s *Server) open(name string) (*file, error) {
 	req, err := Classify(name)
 	if err != nil {
 		return nil, err
 	}
+	return s.openRequest(req)
+}
+
+// openRequest resolves a request already accepted by Classify.
+func (s *Server) openRequest(req Request) (*file, error) {
 	ctx, cancel := context.WithTimeout(s.ctx, lookupTimeout)
 	defer cancel()
 	return s.content.open(ctx, req)
-}
-
-// readHandler runs in pin/tftp's goroutine for one admitted transfer; the
-// front end has taken its slot.
-func (s *Server) readHandler(name string, rf io.ReaderFrom) error {
-	defer s.release()
-	f, err := s.open(name)
-	if err != nil {
-		if !errors.Is(err, ErrNotFound) {
-			s.log.Warn("tftp request failed", "file", clip(name), "err", err)
-		}
-		return err
-	}
-	defer f.Close()
-	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
-		ot.SetSize(f.size)
-		if s.log.Enabled(s.ctx, slog.LevelDebug) {
-			addr := ot.RemoteAddr()
-			s.log.Debug("tftp transfer", "file", f.name, "remote_addr", addr.String(), "bytes", f.size, "code", "OK")
-		}
-	}
-	n, err := rf.ReadFrom(f.r)
-	if err == nil {
-		s.m.bytes.WithLabelValues(f.kind.String()).Add(float64(n))
-	}
-	return err
 }

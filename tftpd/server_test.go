@@ -177,7 +177,7 @@ func TestMissingTrustFilesAnsweredAtOnce(t *testing.T) {
 		if got := testutil.ToFloat64(r.srv.m.transfers.WithLabelValues(kindNotFound, resultFailed)); got != 3 {
 			t.Errorf("%s: not_found transfers = %v, want 3", dir, got)
 		}
-		if got := r.srv.active.Load(); got != 0 {
+		if got := r.srv.slots.inUse(); got != 0 {
 			t.Errorf("%s: %d transfer slots held", dir, got)
 		}
 		unknown, _ := exchange(t, r.tftp, rrqPacket(opRRQ, "SEP0A1B00000001.cnf.xml", "octet"))
@@ -313,7 +313,12 @@ func TestBadInput(t *testing.T) {
 		{"timeout 256", rrqPacket(opRRQ, "SEP001122AABBCC.cnf.xml", "octet", "timeout", "256"), errOptionRefused, "timeout"},
 		{"negative tsize", rrqPacket(opRRQ, "SEP001122AABBCC.cnf.xml", "octet", "tsize", "-1"), errOptionRefused, "tsize"},
 		{"huge tsize", rrqPacket(opRRQ, "SEP001122AABBCC.cnf.xml", "octet", "tsize", "99999999999999999999"), errOptionRefused, "tsize"},
-		{"option twice", rrqPacket(opRRQ, "SEP001122AABBCC.cnf.xml", "octet", "blksize", "1024", "BLKSIZE", "1024"), errOptionRefused, "twice"},
+		{"windowsize 0", rrqPacket(opRRQ, "SEP001122AABBCC.cnf.xml", "octet", "windowsize", "0"), errOptionRefused, "windowsize"},
+		{"windowsize 65536", rrqPacket(opRRQ, "SEP001122AABBCC.cnf.xml", "octet", "windowsize", "65536"), errOptionRefused, "windowsize"},
+		{"windowsize with a sign", rrqPacket(opRRQ, "SEP001122AABBCC.cnf.xml", "octet", "windowsize", "+8"), errOptionRefused, "windowsize"},
+		{"blksize 7", rrqPacket(opRRQ, "SEP001122AABBCC.cnf.xml", "octet", "blksize", "7"), errOptionRefused, "blksize"},
+		{"blksize empty", rrqPacket(opRRQ, "SEP001122AABBCC.cnf.xml", "octet", "blksize", ""), errOptionRefused, "blksize"},
+		{"blksize with spaces", rrqPacket(opRRQ, "SEP001122AABBCC.cnf.xml", "octet", "blksize", " 1428"), errOptionRefused, "blksize"},
 		{"unknown SEP file", rrqPacket(opRRQ, "SEP0A1B00000001.cnf.xml", "octet"), 1, ""},
 		{"signed config", rrqPacket(opRRQ, "SEP001122AABBCC.cnf.xml.sgn", "octet"), 1, ""},
 	} {
@@ -413,8 +418,8 @@ func TestConcurrencyBound(t *testing.T) {
 			t.Fatalf("slot never freed: %v", err)
 		}
 	}
-	if got := testutil.ToFloat64(r.srv.m.transfers.WithLabelValues("device", resultFailed)); got != 1 {
-		t.Errorf("failed device transfers = %v, want 1 (the stalled one)", got)
+	if got := testutil.ToFloat64(r.srv.m.transfers.WithLabelValues("device", resultNoACK)); got != 1 {
+		t.Errorf("unacknowledged device transfers = %v, want 1 (the stalled one)", got)
 	}
 }
 
@@ -534,29 +539,27 @@ func waitFor(t testing.TB, cond func() bool) {
 	}
 }
 
-// TestTimeoutOption: the server retransmits on the client's timeout, not
-// on its own (much longer) one.
+// TestTimeoutOption: the server acknowledges the client's timeout and
+// retransmits on it, not on its own (much longer) one.
 func TestTimeoutOption(t *testing.T) {
 	e := newEnv(t, nil)
-	r := start(t, e, func(o *Options) { o.Timeout = time.Minute; o.Retries = 1 })
+	r := start(t, e, func(o *Options) { o.Timeout = time.Minute; o.Retries = 1; o.FirstACKTimeout = time.Minute })
 	first, c := exchange(t, r.tftp, rrqPacket(opRRQ, "SEP001122AABBCC.cnf.xml", "octet", "timeout", "1"))
-	if first.op != opDATA || first.code != 1 {
-		t.Fatalf("answer %+v, want DATA 1 (timeout is not acknowledged)", first)
+	if first.op != opOACK || len(first.opts) != 1 || first.opts["timeout"] != "1" {
+		t.Fatalf("answer %+v, want OACK timeout 1", first)
 	}
-	// No ACK: DATA 1 comes again after about a second; readReply waits 5 s
-	// at most, far below the server's own minute.
+	// No ACK: the OACK comes again after about a second; readReply waits
+	// 5 s at most, far below the server's own minute.
 	again := readReply(t, c)
-	if again.op != opDATA || again.code != 1 {
-		t.Fatalf("retransmission %+v, want DATA 1", again)
+	if again.op != opOACK || again.opts["timeout"] != "1" {
+		t.Fatalf("retransmission %+v, want the OACK", again)
 	}
-	// Acknowledge every block, duplicates too, so the transfer ends cleanly.
-	for d := again; ; {
-		_, _ = c.WriteTo([]byte{0, opACK, byte(d.code >> 8), byte(d.code)}, d.from)
-		if len(d.data) < 512 {
-			break
-		}
-		if d = readReply(t, c); d.op != opDATA {
-			t.Fatalf("answer %+v", d)
-		}
+	got, err := receive(t, c, again.from, 0, 512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil)
+	if !bytes.Equal(got, want) {
+		t.Error("file sent after the retransmitted OACK differs")
 	}
 }

@@ -1,17 +1,29 @@
 // Command tftp measures config delivery: selfprovd serving 10,000 known
-// devices over TFTP against Debian's tftpd-hpa (in.tftpd) serving the same
-// files from disk, in the same run, with a load client built on pin/tftp's
-// client.
+// devices over TFTP against Debian's tftpd-hpa (in.tftpd) and atftpd
+// serving the same files from disk, in the same run.
 //
 //	go build -o /tmp/selfprovd ./cmd/selfprovd
 //	go run ./bench/tftp -selfprovd /tmp/selfprovd
+//	go run ./bench/tftp -selfprovd after=/tmp/selfprovd,before=/tmp/selfprovd.old
 //
-// It seeds a fresh database with the devices, starts selfprovd on loopback
-// ports, writes every device's config (fetched from selfprovd) into a
-// folder, starts in.tftpd on that folder, then downloads -n distinct files
-// at each concurrency, alternating the two servers, -repeat times. Every
-// run is bounded by -n and -max-time. It prints medians, the ratio, and
-// selfprovd's peak resident memory. Both servers are stopped by PID.
+// It seeds a fresh database with the devices, starts each selfprovd build
+// on loopback ports, writes every device's config (fetched from selfprovd)
+// and a firmware file into a folder, and starts in.tftpd and atftpd on that
+// folder. atftpd conflicts with tftpd-hpa as an installed package, so by
+// default it is fetched with apt-get download and unpacked into the work
+// folder. Then, alternating the servers, -repeat times:
+//
+//   - files: -n distinct configs at each concurrency, with a load client
+//     built on pin/tftp's client;
+//   - large: the firmware file with atftp at blksize 512, 1428, and 1428
+//     with windowsize 8;
+//   - attack: against a fresh selfprovd of each build, -attack-n read
+//     requests asking for timeout 255 that are never acknowledged, from
+//     one address and then from as many addresses, while a second client
+//     on another address fetches configs in one try each.
+//
+// Every run is bounded in count and time. It prints medians and ratios.
+// Every server is stopped by PID.
 package main
 
 import (
@@ -66,20 +78,68 @@ type result struct {
 	FirstErr  string  `json:"first_error,omitempty"`
 }
 
+// build is one selfprovd build under test.
+type build struct{ label, path string }
+
+// parseBinaries reads -selfprovd: "PATH" or "LABEL=PATH,LABEL=PATH", so
+// that two builds (before and after a change) are measured in one run.
+func parseBinaries(v string) ([]build, error) {
+	var out []build
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		label, path, ok := strings.Cut(item, "=")
+		if !ok {
+			label, path = "selfprovd", item
+		}
+		for _, b := range out {
+			if b.label == label {
+				return nil, fmt.Errorf("-selfprovd: label %q twice", label)
+			}
+		}
+		out = append(out, build{label, path})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("-selfprovd is required (go build -o /tmp/selfprovd ./cmd/selfprovd)")
+	}
+	return out, nil
+}
+
+type target struct{ name, addr string }
+
 func run() error {
-	bin := flag.String("selfprovd", "", "selfprovd binary to measure (required)")
-	tftpdBin := flag.String("in.tftpd", "/usr/sbin/in.tftpd", "tftpd-hpa binary; empty skips the comparison")
+	bins := flag.String("selfprovd", "", "selfprovd binary to measure, or LABEL=PATH,LABEL=PATH to compare builds (required)")
+	tftpdBin := flag.String("in.tftpd", "/usr/sbin/in.tftpd", "tftpd-hpa binary; empty skips it")
+	atftpdBin := flag.String("atftpd", "download", "atftpd binary; \"download\" unpacks Debian's atftpd package into the work folder (it conflicts with tftpd-hpa as an installed package); empty skips it")
+	atftpBin := flag.String("atftp", "atftp", "atftp client, which downloads the large file with windowsize")
+	scenarios := flag.String("scenarios", "files,large,attack", "what to measure: files (many small configs), large (a firmware file with options), attack (a second client during a slot attack)")
 	devices := flag.Int("devices", 10000, "known devices seeded")
 	n := flag.Int("n", 10000, "downloads per run, each of a different device while n <= devices")
 	conc := flag.String("c", "1,16,64", "concurrency levels")
 	repeat := flag.Int("repeat", 3, "runs per server and concurrency")
 	maxTime := flag.Duration("max-time", 120*time.Second, "bound on one run")
+	largeSize := flag.Int("large-size", 4<<20, "size of the firmware file, bytes")
+	largeN := flag.Int("large-n", 5, "downloads of the firmware file per server, option set and repeat")
+	attackN := flag.Int("attack-n", 520, "read requests of the attack, never acknowledged")
+	attackFor := flag.Duration("attack-for", 10*time.Second, "how long the second client fetches during the attack")
 	dir := flag.String("dir", "", "work folder (default a new temporary folder, removed at the end)")
 	jsonOut := flag.String("json", "", "also append every run as a JSON line to this file")
 	logPath := flag.String("log", "", "write selfprovd's log (stderr) to this file")
 	flag.Parse()
-	if *bin == "" {
-		return errors.New("-selfprovd is required (go build -o /tmp/selfprovd ./cmd/selfprovd)")
+	binaries, err := parseBinaries(*bins)
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, sc := range strings.Split(*scenarios, ",") {
+		switch sc = strings.TrimSpace(sc); sc {
+		case "files", "large", "attack":
+			want[sc] = true
+		default:
+			return fmt.Errorf("-scenarios: unknown %q", sc)
+		}
 	}
 	var levels []int
 	for _, s := range strings.Split(*conc, ",") {
@@ -99,37 +159,16 @@ func run() error {
 	}
 	ctx := context.Background()
 
-	names, err := seed(ctx, filepath.Join(*dir, "data"), *devices)
+	seeded := filepath.Join(*dir, "seed")
+	names, err := seed(ctx, seeded, *devices)
 	if err != nil {
 		return fmt.Errorf("seeding: %w", err)
 	}
-	sp, err := startSelfprovd(*bin, filepath.Join(*dir, "data"), *logPath)
-	if err != nil {
-		return err
-	}
-	defer sp.stop()
-	fmt.Printf("selfprovd pid %d: tftp %s, http %s\n", sp.cmd.Process.Pid, sp.tftp, sp.http)
-
-	targets := []struct{ name, addr string }{{"selfprovd", sp.tftp}}
-	if *tftpdBin != "" {
-		root := filepath.Join(*dir, "root")
-		size, err := exportFiles(sp.http, names, root)
-		if err != nil {
-			return fmt.Errorf("writing files for in.tftpd: %w", err)
+	if *atftpdBin == "download" {
+		if *atftpdBin, err = unpackAtftpd(filepath.Join(*dir, "atftpd")); err != nil {
+			return fmt.Errorf("atftpd: %w", err)
 		}
-		fmt.Printf("wrote %d files of %d bytes on average into %s\n", len(names), size/int64(len(names)), root)
-		hpa, err := startTFTPDHPA(*tftpdBin, root)
-		if err != nil {
-			return err
-		}
-		defer hpa.stop()
-		fmt.Printf("in.tftpd pid %d on %s\n", hpa.cmd.Process.Pid, hpa.tftp)
-		hwm, rss := memory(sp.cmd.Process.Pid)
-		fmt.Printf("selfprovd after one fetch of every device: peak RSS %.1f MB, RSS %.1f MB\n", hwm, rss)
-		targets = append(targets, struct{ name, addr string }{"tftpd-hpa", hpa.tftp})
 	}
-
-	var all []result
 	var jf *os.File
 	if *jsonOut != "" {
 		if jf, err = os.OpenFile(*jsonOut, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err != nil {
@@ -137,37 +176,148 @@ func run() error {
 		}
 		defer jf.Close()
 	}
-	for _, c := range levels {
-		for i := 0; i < *repeat; i++ {
-			for _, tg := range targets {
-				r := load(tg.addr, names, *n, c, *maxTime)
-				r.Server = tg.name
-				all = append(all, r)
-				fmt.Printf("  %-9s c=%-3d files/s=%7.0f p50=%7.2fms p99=%7.2fms max=%7.2fms ok=%d errors=%d %s\n",
-					r.Server, c, r.FilesPerS, r.P50ms, r.P99ms, r.MaxMs, r.OK, r.Errors, r.FirstErr)
-				if jf != nil {
-					b, _ := json.Marshal(r)
-					fmt.Fprintln(jf, string(b))
+	record := func(v any) {
+		if jf != nil {
+			b, _ := json.Marshal(v)
+			fmt.Fprintln(jf, string(b))
+		}
+	}
+
+	// Every selfprovd serves a copy of the seeded database; the others
+	// serve the same bytes from a folder.
+	var sps []*proc
+	var targets []target
+	for i, b := range binaries {
+		data := filepath.Join(*dir, "data-"+strconv.Itoa(i))
+		if err := copyDir(seeded, data); err != nil {
+			return err
+		}
+		sp, err := startSelfprovd(b.path, data, *logPath)
+		if err != nil {
+			return fmt.Errorf("%s: %w", b.label, err)
+		}
+		defer sp.stop()
+		fmt.Printf("%s pid %d: tftp %s, http %s\n", b.label, sp.cmd.Process.Pid, sp.tftp, sp.http)
+		sps = append(sps, sp)
+		targets = append(targets, target{b.label, sp.tftp})
+	}
+	root := filepath.Join(*dir, "root")
+	size, err := exportFiles(sps[0].http, names, root)
+	if err != nil {
+		return fmt.Errorf("writing files for the other servers: %w", err)
+	}
+	// The other builds render every config once too, so the memory
+	// figures below compare like with like.
+	for _, sp := range sps[1:] {
+		if _, err := exportFiles(sp.http, names, filepath.Join(*dir, "discard")); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("wrote %d files of %d bytes on average into %s\n", len(names), size/int64(len(names)), root)
+	firmware, err := writeFirmware(root, *largeSize)
+	if err != nil {
+		return err
+	}
+	if *tftpdBin != "" {
+		hpa, err := startTFTPDHPA(*tftpdBin, root)
+		if err != nil {
+			return err
+		}
+		defer hpa.stop()
+		fmt.Printf("in.tftpd pid %d on %s\n", hpa.cmd.Process.Pid, hpa.tftp)
+		targets = append(targets, target{"tftpd-hpa", hpa.tftp})
+	}
+	if *atftpdBin != "" {
+		at, err := startAtftpd(*atftpdBin, root)
+		if err != nil {
+			return err
+		}
+		defer at.stop()
+		fmt.Printf("atftpd pid %d on %s\n", at.cmd.Process.Pid, at.tftp)
+		targets = append(targets, target{"atftpd", at.tftp})
+	}
+	for i, sp := range sps {
+		hwm, rss := memory(sp.cmd.Process.Pid)
+		fmt.Printf("%s after one fetch of every device: peak RSS %.1f MB, RSS %.1f MB\n", binaries[i].label, hwm, rss)
+	}
+
+	if want["files"] {
+		var all []result
+		for _, c := range levels {
+			for i := 0; i < *repeat; i++ {
+				for _, tg := range targets {
+					r := load(tg.addr, names, *n, c, *maxTime)
+					r.Server = tg.name
+					all = append(all, r)
+					fmt.Printf("  %-10s c=%-3d files/s=%7.0f p50=%7.2fms p99=%7.2fms max=%7.2fms ok=%d errors=%d %s\n",
+						r.Server, c, r.FilesPerS, r.P50ms, r.P99ms, r.MaxMs, r.OK, r.Errors, r.FirstErr)
+					record(r)
 				}
 			}
 		}
-	}
-	hwm, rss := memory(sp.cmd.Process.Pid)
-
-	fmt.Printf("\nmedians of %d runs, %d downloads each, %d known devices\n", *repeat, *n, *devices)
-	fmt.Println("| c | selfprovd files/s | p50 ms | p99 ms | tftpd-hpa files/s | p50 ms | p99 ms | ratio | errors |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
-	for _, c := range levels {
-		s := medians(all, "selfprovd", c)
-		h := medians(all, "tftpd-hpa", c)
-		ratio := "-"
-		if h.FilesPerS > 0 {
-			ratio = fmt.Sprintf("%.2f×", s.FilesPerS/h.FilesPerS)
+		fmt.Printf("\nfiles: medians of %d runs, %d downloads each, %d known devices\n", *repeat, *n, *devices)
+		fmt.Printf("| c | server | files/s | p50 ms | p99 ms | vs %s | errors |\n|---|---|---|---|---|---|---|\n", targets[0].name)
+		for _, c := range levels {
+			first := medians(all, targets[0].name, c)
+			for _, tg := range targets {
+				m := medians(all, tg.name, c)
+				ratio := "-"
+				if first.FilesPerS > 0 {
+					ratio = fmt.Sprintf("%.2f×", m.FilesPerS/first.FilesPerS)
+				}
+				fmt.Printf("| %d | %s | %.0f | %.2f | %.2f | %s | %d |\n", c, tg.name, m.FilesPerS, m.P50ms, m.P99ms, ratio, m.Errors)
+			}
 		}
-		fmt.Printf("| %d | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %s | %d / %d |\n",
-			c, s.FilesPerS, s.P50ms, s.P99ms, h.FilesPerS, h.P50ms, h.P99ms, ratio, s.Errors, h.Errors)
+		for i, sp := range sps {
+			hwm, rss := memory(sp.cmd.Process.Pid)
+			fmt.Printf("%s memory after the runs: peak RSS (VmHWM) %.1f MB, RSS %.1f MB\n", binaries[i].label, hwm, rss)
+		}
 	}
-	fmt.Printf("\nselfprovd memory after the runs: peak RSS (VmHWM) %.1f MB, RSS %.1f MB\n", hwm, rss)
+	if want["large"] {
+		// selfprovd serves the firmware from its static folder, so each
+		// build runs once more with a configuration that names it.
+		lt := targets[len(sps):]
+		for i, b := range binaries {
+			sp, err := startStatic(b.path, filepath.Join(*dir, "static-"+strconv.Itoa(i)), root, *logPath)
+			if err != nil {
+				return fmt.Errorf("%s with a static folder: %w", b.label, err)
+			}
+			defer sp.stop()
+			lt = append(lt, target{b.label, sp.tftp})
+		}
+		if err := large(lt, *atftpBin, firmware, *largeSize, *largeN, *repeat, record); err != nil {
+			return err
+		}
+	}
+	if want["attack"] {
+		if err := attack(binaries, seeded, *dir, *logPath, names, *attackN, *attackFor, *repeat, record); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyDir copies the regular files of one folder into a new one.
+func copyDir(from, to string) error {
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -239,7 +389,7 @@ func (p *proc) stop() {
 
 var servingLine = regexp.MustCompile(`tftp=(\S+) config=(\S+)`)
 
-func startSelfprovd(bin, dataDir, logPath string) (*proc, error) {
+func startSelfprovd(bin, dataDir, logPath string, extra ...string) (*proc, error) {
 	logw := io.Discard
 	if logPath != "" {
 		f, err := os.Create(logPath)
@@ -251,6 +401,7 @@ func startSelfprovd(bin, dataDir, logPath string) (*proc, error) {
 	cmd := exec.Command(bin, "-data-dir", dataDir, "-advertise", "127.0.0.1",
 		"-listen.tftp", "127.0.0.1:0", "-listen.config", "127.0.0.1:0", "-listen.sip", "127.0.0.1:0",
 		"-listen.services", "127.0.0.1:0", "-listen.admin", "127.0.0.1:0", "-log.level", "info")
+	cmd.Args = append(cmd.Args, extra...)
 	// The bound addresses are read from the "selfprovd serving" line.
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -328,25 +479,29 @@ func startTFTPDHPA(bin, root string) (*proc, error) {
 	}
 	p := &proc{cmd: cmd, tftp: addr, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(p.done) }()
-	// Ready when it answers a request for a file that exists.
-	cl, _ := tftp.NewClient(addr)
+	return p, waitServing(p, "in.tftpd", root)
+}
+
+// waitServing waits until p answers a request for a file of root.
+func waitServing(p *proc, name, root string) error {
+	cl, _ := tftp.NewClient(p.tftp)
 	cl.SetTimeout(200 * time.Millisecond)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		entries, _ := os.ReadDir(root)
 		if len(entries) > 0 {
 			if _, err := fetch(cl, entries[0].Name()); err == nil {
-				return p, nil
+				return nil
 			}
 		}
 		select {
 		case <-p.done:
-			return nil, errors.New("in.tftpd exited at start")
+			return errors.New(name + " exited at start")
 		default:
 		}
 		if time.Now().After(deadline) {
 			p.stop()
-			return nil, errors.New("in.tftpd did not answer within 10 s")
+			return errors.New(name + " did not answer within 10 s")
 		}
 	}
 }

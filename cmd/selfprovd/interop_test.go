@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -152,12 +153,7 @@ type baresip struct {
 func startBaresip(t *testing.T, bin, user, registrar, instance string) *baresip {
 	t.Helper()
 	dir := t.TempDir()
-	l, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := l.LocalAddr().String()
-	l.Close()
+	listen := freeSIPPort(t)
 	fill := strings.NewReplacer("{{LISTEN}}", listen, "{{USER}}", user, "{{REGISTRAR}}", registrar)
 	for _, f := range []string{"config", "accounts"} {
 		b, err := os.ReadFile(filepath.Join("testdata", "baresip", f))
@@ -300,3 +296,36 @@ func screen(t *testing.T, url string) phonexml.Object {
 // outcomeCode matches a refusal's code on a screen (AUTH_FAILED,
 // INVALID_DEVICE_MODEL, DB-239, …).
 var outcomeCode = regexp.MustCompile(`\b(?:[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|DB-[0-9]+)\b`)
+
+// freeSIPPort finds a loopback address whose port is free for UDP and TCP
+// and whose next port is free for TCP: baresip binds its UDP, TCP and TLS
+// transports there, and fails to start if any of them is taken.
+func freeSIPPort(t *testing.T) string {
+	t.Helper()
+	for range 50 {
+		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := u.LocalAddr().(*net.UDPAddr)
+		var held []io.Closer
+		held = append(held, u)
+		ok := true
+		for _, port := range []int{addr.Port, addr.Port + 1} {
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err != nil {
+				ok = false
+				break
+			}
+			held = append(held, l)
+		}
+		for _, c := range held {
+			c.Close()
+		}
+		if ok {
+			return addr.String()
+		}
+	}
+	t.Fatal("no loopback port free for UDP and TCP, and TCP above it, in 50 tries")
+	return ""
+}

@@ -24,12 +24,17 @@ func init() {
 		if w.ln.sipTLS != nil {
 			cm.SecuredSIPPort = tftpdPort(w.ln.sipTLS.Addr())
 		}
+		perSource := w.cfg.TFTP.MaxTransfersPerSource
+		if perSource == 0 {
+			perSource = -1 // the configuration's "no bound"
+		}
 		srv, err := tftpd.New(tftpd.Options{
-			Core:         w.svc,
-			CallManagers: []phonecfg.CallManager{cm},
-			StaticDir:    w.cfg.StaticDir,
-			Logger:       w.log.With("component", "tftpd"),
-			Registerer:   w.registry,
+			Core:                  w.svc,
+			CallManagers:          []phonecfg.CallManager{cm},
+			StaticDir:             w.cfg.StaticDir,
+			MaxTransfersPerSource: perSource,
+			Logger:                w.log.With("component", "tftpd"),
+			Registerer:            w.registry,
 		})
 		if err != nil {
 			return err
