@@ -45,7 +45,6 @@ type job struct {
 	key     string // of a UDP REGISTER in s.inflight
 	created bool   // the store's answer
 	err     error
-	version string // the device's ConfigVersion, for the restart NOTIFY
 }
 
 func (s *Server) handle(msg sip.Message, pc net.PacketConn, ap netip.AddrPort, gather *udpGather) {
@@ -228,11 +227,11 @@ func (s *Server) register(in *inbound) {
 		token = s.newDevs.take(in.ap.Addr(), now)
 		reg.NoCreate = !token
 	}
-	s.core.AutoRegisterAsync(context.Background(), reg, func(dev provision.Device, created bool, err error) {
+	s.core.AutoRegisterAsync(context.Background(), reg, func(_ provision.Device, created bool, err error) {
 		if token && !created {
 			s.newDevs.giveBack(in.ap.Addr(), s.clock.Now())
 		}
-		j.created, j.err, j.version = created, err, dev.ConfigVersion
+		j.created, j.err = created, err
 		s.finished(j)
 	})
 }
@@ -354,7 +353,10 @@ func (s *Server) answerOne(j *job, now time.Time, out *batchOut) {
 	var restart outgoing
 	if j.created {
 		s.m.autoregs.Inc()
-		restart = outgoing{name: j.id.name, action: provision.ActionRestart, version: j.version}
+		// A phone that has just been created holds no config of its own:
+		// the zero ConfigVersionStamp tells it to fetch everything, and
+		// nothing is rendered on this path to learn the file's stamp.
+		restart = outgoing{name: j.id.name, action: provision.ActionRestart}
 	}
 	if j.in.tr == UDP {
 		s.render200(&out.dgrams.buf, j.in, j.c, j.granted, true)

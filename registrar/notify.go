@@ -39,12 +39,20 @@ func (s *Server) Notify(ctx context.Context, deviceName string, action provision
 		s.m.notify(notifyNoBinding)
 		return fmt.Errorf("%w: %s has no live registration", provision.ErrNotRegistered, name)
 	}
-	// The device's config version goes in the NOTIFY, so the phone sees
-	// which configuration it is to fetch; a store that cannot answer
-	// leaves the zero stamp, which makes it fetch everything.
+	// The versionStamp of the device's config file goes in the NOTIFY, so
+	// the phone sees which configuration it is to fetch; when neither the
+	// file nor the store can answer, the zero stamp makes it fetch
+	// everything.
 	version := ""
-	if d, err := s.core.Device(ctx, name); err == nil {
-		version = d.ConfigVersion
+	if s.opts.ConfigStamp != nil {
+		if v, err := s.opts.ConfigStamp(ctx, name); err == nil {
+			version = v
+		}
+	}
+	if version == "" {
+		if d, err := s.core.Device(ctx, name); err == nil {
+			version = d.ConfigVersion
+		}
 	}
 	sent := make(chan error, 1)
 	if !s.notifier.send(outgoing{name: name, action: action, version: version, sent: sent}) {

@@ -97,6 +97,12 @@ type Options struct {
 	// open while the binding lives. Default 30 s.
 	IdleTimeout time.Duration
 
+	// ConfigStamp, if set, gives the versionStamp of the config file the
+	// device is served now, for the ConfigVersionStamp of a reset or
+	// restart; without it (or when it fails) the device's stored config
+	// version is sent.
+	ConfigStamp func(ctx context.Context, deviceName string) (string, error)
+
 	// NotifyTimeout is how long a NOTIFY waits for the phone's final answer
 	// (Timer F, 64×T1); default 32 s.
 	NotifyTimeout time.Duration

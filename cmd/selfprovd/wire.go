@@ -33,6 +33,10 @@ type wiring struct {
 	// http.ServeMux pattern; stage-1 adapters add them and xmlsvc (stage 2)
 	// serves them beside its own screens.
 	servicesRoutes map[string]http.Handler
+
+	// configStamp gives a device's served versionStamp; set by config
+	// delivery (stage 2), read by the registrar's NOTIFYs once serving.
+	configStamp func(ctx context.Context, deviceName string) (string, error)
 }
 
 // registration is one live SIP binding, as the admin API shows it.

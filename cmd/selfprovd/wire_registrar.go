@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -27,6 +29,15 @@ func init() {
 			AutoRegBurst:            w.cfg.SIP.AutoRegPerSource.Burst,
 			MaxConnectionsPerSource: w.cfg.SIP.MaxConnectionsPerSource,
 			IdleTimeout:             w.cfg.SIP.IdleTimeout,
+
+			// Config delivery is wired after the registrar; the stamp is
+			// asked for only once both serve.
+			ConfigStamp: func(ctx context.Context, name string) (string, error) {
+				if w.configStamp == nil {
+					return "", errors.New("config delivery is not wired")
+				}
+				return w.configStamp(ctx, name)
+			},
 		}
 		if w.ln.sipTLS != nil {
 			cert, err := tls.LoadX509KeyPair(w.cfg.TLS.Cert, w.cfg.TLS.Key)

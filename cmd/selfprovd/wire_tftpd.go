@@ -39,6 +39,7 @@ func init() {
 		if err != nil {
 			return err
 		}
+		w.configStamp = srv.ConfigStamp
 		pc := w.ln.tftp
 		w.add("tftp", func() error { return srv.Serve(pc) }, srv.Shutdown)
 
