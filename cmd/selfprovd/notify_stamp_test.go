@@ -3,9 +3,6 @@ package main
 import (
 	"io"
 	"net"
-	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,12 +17,8 @@ func TestResetNamesTheServedVersionStamp(t *testing.T) {
 	}
 	dir := t.TempDir()
 	r := startDaemon(t, loopbackFlags(dir)...)
-	tok, err := os.ReadFile(filepath.Join(dir, "admin-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := &http.Client{Timeout: 10 * time.Second}
-	c := &adminClient{t: t, base: "http://" + r.addrs.Admin, token: strings.TrimSpace(string(tok)), hc: hc}
+	c := newAdminClient(t, r, dir)
+	hc := c.hc
 
 	const device = "SEP0A00000B0001"
 	conn, err := net.Dial("udp", r.addrs.SIP)

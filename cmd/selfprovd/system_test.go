@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"selfprov/phonecfg"
 	"selfprov/provision"
@@ -29,12 +28,8 @@ func TestMinimalConfigHasTheAutoRegistrationTemplate(t *testing.T) {
 	}
 	args := append([]string{"-config", cfgPath}, loopbackFlags(dir)...)
 	r := startDaemon(t, args...)
-	tok, err := os.ReadFile(filepath.Join(dir, "admin-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := &http.Client{Timeout: 10 * time.Second}
-	c := &adminClient{t: t, base: "http://" + r.addrs.Admin, token: strings.TrimSpace(string(tok)), hc: hc}
+	c := newAdminClient(t, r, dir)
+	hc := c.hc
 	templates := func() []provision.UDT {
 		var list struct{ Items []provision.UDT }
 		c.do("GET", "/api/v1/udts", "", 200, &list)
@@ -110,12 +105,8 @@ func TestStampFollowsTheSIPPortAcrossRestarts(t *testing.T) {
 	}
 	dir := t.TempDir()
 	r := startDaemon(t, loopbackFlags(dir)...)
-	tok, err := os.ReadFile(filepath.Join(dir, "admin-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := &http.Client{Timeout: 10 * time.Second}
-	c := &adminClient{t: t, base: "http://" + r.addrs.Admin, token: strings.TrimSpace(string(tok)), hc: hc}
+	c := newAdminClient(t, r, dir)
+	hc := c.hc
 	c.do("POST", "/api/v1/quick-add", `{"user":{"userId":"zoe","lastName":"Z","primaryExtension":"3500"},"featureGroupTemplate":"Standard Users","deviceMAC":"0C0000000042","deviceModel":36224}`, 201, nil)
 	fetch := func(r *daemonRun) *phonecfg.Config {
 		t.Helper()

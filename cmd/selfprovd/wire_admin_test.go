@@ -74,6 +74,16 @@ type adminClient struct {
 	hc    *http.Client
 }
 
+// newAdminClient talks to r's admin API with the token generated into dir.
+func newAdminClient(t *testing.T, r *daemonRun, dir string) *adminClient {
+	t.Helper()
+	tok, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &adminClient{t: t, base: "http://" + r.addrs.Admin, token: strings.TrimSpace(string(tok)), hc: &http.Client{Timeout: 10 * time.Second}}
+}
+
 func (c *adminClient) do(method, path, body string, want int, out any) {
 	c.t.Helper()
 	var rd io.Reader
