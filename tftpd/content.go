@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,14 @@ type Core interface {
 
 var _ Core = (*provision.Service)(nil)
 
+// deviceWatcher is a Core that can report device writes (see
+// provision.Service.WatchDevices).
+type deviceWatcher interface {
+	WatchDevices(fn func(name string)) bool
+}
+
+var _ deviceWatcher = (*provision.Service)(nil)
+
 // file is one thing to send: a generated config or an open static file.
 type file struct {
 	kind    Kind
@@ -43,6 +52,10 @@ type file struct {
 	modTime time.Time
 	r       io.ReadSeeker
 	close   func() error
+	// data and length are a generated file's bytes and its
+	// Content-Length value, which HTTP writes as they are.
+	data   []byte
+	length []string
 }
 
 func (f *file) Close() error {
@@ -64,20 +77,26 @@ type content struct {
 	staticIndex     map[string]string
 	seed            maphash.Seed
 	cache           *configCache
+	// watched: the core reports every device write, so a cached config
+	// is served without reading its device (see configCache).
+	watched bool
 
 	mu  sync.RWMutex
 	def *cachedDefault
 }
 
 type cachedDefault struct {
-	in   phonecfg.Default
-	data []byte
+	in  phonecfg.Default
+	out *cached
 }
 
 func newContent(core Core, cms []phonecfg.CallManager, registerExpires int, staticDir string, maxCached int) (*content, error) {
 	c := &content{
 		core: core, cms: cms, registerExpires: registerExpires,
-		seed: maphash.MakeSeed(), cache: newConfigCache(cms, maxCached),
+		seed: maphash.MakeSeed(), cache: newConfigCache(maxCached),
+	}
+	if w, ok := core.(deviceWatcher); ok {
+		c.watched = w.WatchDevices(c.cache.forget)
 	}
 	if staticDir != "" {
 		root, err := os.OpenRoot(staticDir)
@@ -134,25 +153,48 @@ func (c *content) open(ctx context.Context, req Request) (*file, error) {
 }
 
 func (c *content) device(ctx context.Context, name string) (*file, error) {
+	key := strings.ToUpper(name)
+	if c.watched {
+		if e, ok := c.cache.lookup(key); ok {
+			return cachedFile(e), nil
+		}
+		slot := c.cache.reserve(key)
+		d, in, err := c.read(ctx, name)
+		if err != nil {
+			c.cache.forget(key)
+			return nil, err
+		}
+		data, err := phonecfg.RenderDevice(in)
+		if err != nil {
+			return nil, err
+		}
+		return cachedFile(c.cache.fill(key, slot, phonecfg.FileName(d.Name), data)), nil
+	}
+	d, in, err := c.read(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	sum := c.fingerprint(in)
+	if e, ok := c.cache.get(key, sum); ok {
+		return cachedFile(e), nil
+	}
+	data, err := phonecfg.RenderDevice(in)
+	if err != nil {
+		return nil, err
+	}
+	return cachedFile(c.cache.put(key, sum, phonecfg.FileName(d.Name), data)), nil
+}
+
+// read reads a device from the core and maps it onto its config.
+func (c *content) read(ctx context.Context, name string) (provision.Device, phonecfg.Device, error) {
 	d, err := c.core.Device(ctx, name)
 	if err != nil {
 		if errors.Is(err, provision.ErrDeviceNotFound) || errors.Is(err, provision.ErrNotFound) {
-			return nil, fmt.Errorf("%w: no device %s", ErrNotFound, name)
+			return d, phonecfg.Device{}, fmt.Errorf("%w: no device %s", ErrNotFound, name)
 		}
-		return nil, err
+		return d, phonecfg.Device{}, err
 	}
-	in := c.deviceInput(d)
-	sum := c.fingerprint(in)
-	data, ok := c.cache.get(d.Name, sum)
-	if !ok {
-		if data, err = phonecfg.RenderDevice(in); err != nil {
-			return nil, err
-		}
-		if err := c.cache.put(d.Name, sum, data); err != nil {
-			return nil, err
-		}
-	}
-	return memFile(KindDevice, phonecfg.FileName(d.Name), data), nil
+	return d, c.deviceInput(d), nil
 }
 
 // fingerprint hashes every field a config is rendered from, so any change
@@ -240,7 +282,7 @@ func (c *content) defaults(ctx context.Context) (*file, error) {
 	hit := c.def
 	c.mu.RUnlock()
 	if hit != nil && hit.in.SelfProvisioningSecureMode == in.SelfProvisioningSecureMode && hit.in.AdminProvisionMode == in.AdminProvisionMode {
-		return memFile(KindDefault, phonecfg.DefaultFile, hit.data), nil
+		return memFile(KindDefault, hit.out), nil
 	}
 	in.Loads = c.loads()
 	// The stamp follows the content, so it is the same on every start.
@@ -251,10 +293,11 @@ func (c *content) defaults(ctx context.Context) (*file, error) {
 	if err != nil {
 		return nil, err
 	}
+	out := &cached{fileName: phonecfg.DefaultFile, data: data, length: []string{strconv.Itoa(len(data))}}
 	c.mu.Lock()
-	c.def = &cachedDefault{in: in, data: data}
+	c.def = &cachedDefault{in: in, out: out}
 	c.mu.Unlock()
-	return memFile(KindDefault, phonecfg.DefaultFile, data), nil
+	return memFile(KindDefault, out), nil
 }
 
 // loads lists the supported desk phone models by id, for a stable file.
@@ -325,6 +368,9 @@ func (c *content) staticFile(req Request) (*file, error) {
 // memFile is a generated file. It has no modification time, so HTTP
 // answers carry no Last-Modified and a changed device is never hidden
 // behind a 304.
-func memFile(kind Kind, name string, data []byte) *file {
-	return &file{kind: kind, name: name, size: int64(len(data)), r: bytes.NewReader(data)}
+func memFile(kind Kind, e *cached) *file {
+	return &file{kind: kind, name: e.fileName, size: int64(len(e.data)), r: bytes.NewReader(e.data),
+		data: e.data, length: e.length}
 }
+
+func cachedFile(e *cached) *file { return memFile(KindDevice, e) }
