@@ -152,6 +152,15 @@ func (c *content) open(ctx context.Context, req Request) (*file, error) {
 	return nil, ErrNotFound
 }
 
+// cachedDevice returns the config rendered for a device request when the
+// core reports writes and the config is kept: current without a read.
+func (c *content) cachedDevice(req Request) (*cached, bool) {
+	if req.Kind != KindDevice || !c.watched {
+		return nil, false
+	}
+	return c.cache.lookup(strings.ToUpper(req.Name))
+}
+
 func (c *content) device(ctx context.Context, name string) (*file, error) {
 	key := strings.ToUpper(name)
 	if c.watched {
