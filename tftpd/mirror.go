@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -39,6 +40,7 @@ type HTTPMirror struct {
 	ok       [KindStatic + 1]prometheus.Counter // 200 by kind
 	notFound prometheus.Counter
 
+	handed  atomic.Int64 // connections given to fallback, for tests
 	closing atomic.Bool
 	mu      sync.Mutex
 	ln      net.Listener
@@ -163,6 +165,9 @@ func (m *HTTPMirror) Shutdown(ctx context.Context) error {
 		return errors.Join(ferr, ctx.Err())
 	}
 }
+
+// errAbsent: a trust or static file that is not there.
+var errAbsent = fmt.Errorf("%w: no such file", ErrNotFound)
 
 // readBufferSize holds a few pipelined requests; a request's header may
 // grow it up to maxHeaderBytes.
@@ -314,6 +319,7 @@ func (mc *mirrorConn) setNow() {
 // answered; false when the server is shutting down.
 func (m *HTTPMirror) hand(c net.Conn, unread []byte) bool {
 	_ = c.SetDeadline(time.Time{}) // net/http sets its own
+	m.handed.Add(1)
 	return m.handoff.give(&prefixConn{Conn: c, prefix: bytes.Clone(unread)})
 }
 
@@ -338,9 +344,13 @@ func (mc *mirrorConn) answer(req wireRequest) (keep, toNetHTTP bool) {
 	var f *file
 	if err == nil {
 		if creq.Kind == KindStatic || creq.Kind == KindTrust {
-			return keep, true // files on disk: ServeContent, sendfile and ranges
-		}
-		if e, ok := m.s.content.cachedDevice(creq); ok {
+			if !m.s.content.missing(creq) {
+				return keep, true // files on disk: ServeContent, sendfile and ranges
+			}
+			// Every booting phone asks for trust lists a cluster without
+			// security does not have: answered here, the connection stays.
+			err = errAbsent
+		} else if e, ok := m.s.content.cachedDevice(creq); ok {
 			f = cachedFile(e)
 		} else {
 			f, err = m.s.openRequest(creq)

@@ -259,6 +259,39 @@ func TestMirrorHandsOverToNetHTTP(t *testing.T) {
 	}
 }
 
+// TestMirrorKeepsMissingTrustFiles: the trust lists every booting phone
+// asks for, absent without security, are answered on the fast path, and
+// the connection stays on it; a file that is there goes to net/http.
+func TestMirrorKeepsMissingTrustFiles(t *testing.T) {
+	static := t.TempDir()
+	if err := os.WriteFile(filepath.Join(static, "ringlist.xml"), []byte("<CiscoIPPhoneRingList/>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, nil)
+	r := start(t, e, func(o *Options) { o.StaticDir = static })
+	var m *HTTPMirror
+	rc := dialRaw(t, mirrorOn(t, r, func(hm *HTTPMirror) { m = hm }))
+	rc.send("GET /CTLSEP001122AABBCC.tlv HTTP/1.1\r\nHost: x\r\n\r\n" +
+		"GET /ITLSEP001122AABBCC.tlv HTTP/1.1\r\nHost: x\r\n\r\n" +
+		"GET /missing.xml HTTP/1.1\r\nHost: x\r\n\r\n" +
+		"GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+	for _, want := range []int{404, 404, 404, 200} {
+		if resp, _ := rc.answer("GET"); resp.StatusCode != want {
+			t.Fatalf("%d, want %d", resp.StatusCode, want)
+		}
+	}
+	if n := m.handed.Load(); n != 0 {
+		t.Fatalf("%d connections handed to net/http for missing files", n)
+	}
+	rc.send("GET /ringlist.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, body := rc.answer("GET"); resp.StatusCode != 200 || string(body) != "<CiscoIPPhoneRingList/>" {
+		t.Fatalf("static file: %d %q", resp.StatusCode, body)
+	}
+	if n := m.handed.Load(); n != 1 {
+		t.Errorf("%d connections handed to net/http, want 1", n)
+	}
+}
+
 // TestMirrorSlowClients: a connection that goes quiet between requests,
 // or in the middle of one, is closed after its timeout; one that does not
 // read its answers fails its write after the write timeout, and none of it
