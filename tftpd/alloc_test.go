@@ -1,6 +1,9 @@
 package tftpd
 
-import "testing"
+import (
+	"bytes"
+	"testing"
+)
 
 // TestClassifyAllocatesNothing: every config request is classified; a name
 // as phones send it costs no allocation.
@@ -24,5 +27,31 @@ func TestClassifyFoldsASCIIOnly(t *testing.T) {
 		if r, err := Classify(name); err != nil || r.Kind != want {
 			t.Errorf("Classify(%q) = %v, %v; want kind %v", name, r, err, want)
 		}
+	}
+}
+
+// TestMirrorAnswerAllocations: answering a kept config costs one
+// allocation, the decoded path; net/http cost about twenty.
+func TestMirrorAnswerAllocations(t *testing.T) {
+	e := newEnv(t, nil)
+	r := start(t, e, nil)
+	if _, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil); err != nil {
+		t.Fatal(err)
+	}
+	mc := &mirrorConn{m: r.srv.HTTPServer()}
+	req, _, err := readRequest([]byte("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc.setNow()
+	mc.answer(req) // grows the output buffer once
+	n := testing.AllocsPerRun(100, func() {
+		mc.out = mc.out[:0]
+		if keep, hand := mc.answer(req); !keep || hand {
+			t.Fatalf("keep %v, hand over %v", keep, hand)
+		}
+	})
+	if n > 1 || !bytes.Contains(mc.out, []byte("200 OK")) {
+		t.Errorf("%v allocations per answer, want at most 1:\n%s", n, mc.out)
 	}
 }

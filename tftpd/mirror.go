@@ -342,6 +342,7 @@ func (mc *mirrorConn) answer(req wireRequest) (keep, toNetHTTP bool) {
 	}
 	creq, err := Classify(trimSlash(name))
 	var f *file
+	var hit *cached // a kept config: answered without allocating
 	if err == nil {
 		if creq.Kind == KindStatic || creq.Kind == KindTrust {
 			if !m.s.content.missing(creq) {
@@ -351,7 +352,7 @@ func (mc *mirrorConn) answer(req wireRequest) (keep, toNetHTTP bool) {
 			// security does not have: answered here, the connection stays.
 			err = errAbsent
 		} else if e, ok := m.s.content.cachedDevice(creq); ok {
-			f = cachedFile(e)
+			hit = e
 		} else {
 			f, err = m.s.openRequest(creq)
 		}
@@ -371,15 +372,19 @@ func (mc *mirrorConn) answer(req wireRequest) (keep, toNetHTTP bool) {
 		mc.plain(http.StatusInternalServerError, "internal error", head, keep, "")
 		return keep, false
 	}
-	defer f.Close()
-	if f.data == nil {
-		return keep, true
+	kind := KindDevice
+	if hit == nil {
+		defer f.Close()
+		if f.data == nil {
+			return keep, true
+		}
+		hit, kind = &cached{fileName: f.name, data: f.data, length: f.length}, f.kind
 	}
-	m.ok[f.kind].Inc()
+	m.ok[kind].Inc()
 	o := append(mc.out, "HTTP/1.1 200 OK\r\nAccept-Ranges: bytes\r\nCache-Control: no-cache\r\nContent-Length: "...)
-	o = append(o, f.length[0]...)
+	o = append(o, hit.length[0]...)
 	o = append(o, "\r\nContent-Type: "...)
-	if hasXMLSuffix(f.name) {
+	if hasSuffixFold(hit.fileName, ".xml") {
 		o = append(o, xmlType[0]...)
 	} else {
 		o = append(o, octetType[0]...)
@@ -391,7 +396,7 @@ func (mc *mirrorConn) answer(req wireRequest) (keep, toNetHTTP bool) {
 	}
 	o = append(o, "\r\n"...)
 	if !head {
-		o = append(o, f.data...)
+		o = append(o, hit.data...)
 	}
 	mc.out = o
 	return keep, false
@@ -439,10 +444,6 @@ func trimSlash(p string) string {
 		return p[1:]
 	}
 	return p
-}
-
-func hasXMLSuffix(name string) bool {
-	return len(name) >= 4 && fieldIs([]byte(name[len(name)-4:]), ".xml")
 }
 
 // prefixConn is a connection whose first bytes were already read.
