@@ -38,7 +38,8 @@ func main() {
 	os.Exit(code)
 }
 
-// options are the command line; every flag is also a config key.
+// options are the command line; every flag but -debug.pprof is also a
+// config key.
 type options struct {
 	configPath  string
 	configCheck bool

@@ -12,9 +12,15 @@ import (
 // phone-facing or the admin port, so profiling a loaded daemon is opt-in
 // and apart from everything it measures.
 func serveProfiler(addr string, log *slog.Logger) (stop func(), err error) {
+	_, stop, err = listenProfiler(addr, log)
+	return stop, err
+}
+
+// listenProfiler is serveProfiler returning the bound address.
+func listenProfiler(addr string, log *slog.Logger) (net.Addr, func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -25,5 +31,5 @@ func serveProfiler(addr string, log *slog.Logger) (stop func(), err error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("profiler serving", "addr", ln.Addr().String())
-	return func() { srv.Close() }, nil
+	return ln.Addr(), func() { srv.Close() }, nil
 }
