@@ -252,7 +252,13 @@ func (m *HTTPMirror) serveConn(c net.Conn) {
 		mc.in, start = mc.in[:rest], 0
 		if len(mc.in) == cap(mc.in) {
 			// A header longer than the buffer: grow it; readRequest
-			// refuses one over maxHeaderBytes.
+			// refuses one over maxHeaderBytes, and empty lines before a
+			// request count here.
+			if cap(mc.in) >= maxHeaderBytes+readBufferSize {
+				mc.refuse(errHeaderTooLarge)
+				mc.flush()
+				return
+			}
 			grown := make([]byte, len(mc.in), min(2*cap(mc.in), maxHeaderBytes+readBufferSize))
 			copy(grown, mc.in)
 			mc.in = grown
@@ -320,7 +326,13 @@ func (mc *mirrorConn) setNow() {
 func (m *HTTPMirror) hand(c net.Conn, unread []byte) bool {
 	_ = c.SetDeadline(time.Time{}) // net/http sets its own
 	m.handed.Add(1)
-	return m.handoff.give(&prefixConn{Conn: c, prefix: bytes.Clone(unread)})
+	pc := &prefixConn{Conn: c, prefix: bytes.Clone(unread)}
+	if rf, ok := c.(io.ReaderFrom); ok {
+		// net/http sends a file with the connection's ReadFrom, which
+		// is sendfile on TCP: firmware images are tens of megabytes.
+		return m.handoff.give(&prefixReaderFrom{pc, rf})
+	}
+	return m.handoff.give(pc)
 }
 
 // answer appends the answer to req. keep is false when the connection is
@@ -460,6 +472,15 @@ func (p *prefixConn) Read(b []byte) (int, error) {
 	}
 	return p.Conn.Read(b)
 }
+
+// prefixReaderFrom is a prefixConn that writes files as its connection
+// does.
+type prefixReaderFrom struct {
+	*prefixConn
+	rf io.ReaderFrom
+}
+
+func (p *prefixReaderFrom) ReadFrom(r io.Reader) (int64, error) { return p.rf.ReadFrom(r) }
 
 // connListener hands connections to an http.Server.
 type connListener struct {

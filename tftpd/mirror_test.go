@@ -174,6 +174,7 @@ func TestMirrorBadRequests(t *testing.T) {
 		{"bad escape", "GET /a%zzb HTTP/1.1\r\nHost: x\r\n\r\n", 400, false},
 		{"header too large", "GET /x HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", maxHeaderBytes) + "\r\n\r\n", 431, false},
 		{"request line too large", "GET /" + strings.Repeat("a", maxHeaderBytes+10), 431, false},
+		{"empty lines, then a request that never ends", strings.Repeat("\r\n", 3000) + "GET /" + strings.Repeat("a", maxHeaderBytes-100), 431, false},
 		{"conflicting lengths", "GET /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400, false},
 		{"dot-dot", "GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 400, true},
 		{"escaped dot-dot", "GET /..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: x\r\n\r\n", 400, true},
