@@ -199,6 +199,7 @@ type mirrorConn struct {
 
 func (m *HTTPMirror) serveConn(c net.Conn) {
 	mc := &mirrorConn{m: m, c: c, in: make([]byte, 0, readBufferSize), out: make([]byte, 0, readBufferSize)}
+	mc.setNow()
 	handed := false
 	defer func() {
 		if !handed {
@@ -226,7 +227,6 @@ func (m *HTTPMirror) serveConn(c net.Conn) {
 				handed = m.hand(c, mc.in[start:])
 				return
 			}
-			mc.setNow()
 			keep, toNetHTTP := mc.answer(req)
 			if toNetHTTP {
 				if !mc.flush() {
@@ -269,9 +269,10 @@ func (m *HTTPMirror) serveConn(c net.Conn) {
 	}
 }
 
-// read reads more of the connection; false when it is over.
+// read reads more of the connection; false when it is over. The clock is
+// read once per read, when bytes arrive: the answers to them, their Date
+// and their write deadline take that time, a few microseconds off.
 func (mc *mirrorConn) read() bool {
-	mc.setNow()
 	want := mc.now.Add(mc.m.idleTimeout)
 	if len(mc.in) > 0 {
 		// A request has begun: the rest of its header must follow soon.
@@ -292,6 +293,7 @@ func (mc *mirrorConn) read() bool {
 		return false
 	}
 	n, err := mc.c.Read(mc.in[len(mc.in):cap(mc.in)])
+	mc.setNow()
 	mc.in = mc.in[:len(mc.in)+n]
 	return err == nil || n > 0 && err == io.EOF
 }
@@ -301,7 +303,6 @@ func (mc *mirrorConn) flush() bool {
 	if len(mc.out) == 0 {
 		return true
 	}
-	mc.setNow()
 	if want := mc.now.Add(mc.m.writeTimeout); want.Sub(mc.writeDeadline) > deadlineSlack {
 		if err := mc.c.SetWriteDeadline(want); err != nil {
 			return false
@@ -416,7 +417,6 @@ func (mc *mirrorConn) answer(req wireRequest) (keep, toNetHTTP bool) {
 
 // plain appends an error answer as http.Error writes it.
 func (mc *mirrorConn) plain(code int, msg string, head, keep bool, extra string) {
-	mc.setNow()
 	o := append(mc.out, "HTTP/1.1 "...)
 	o = strconv.AppendInt(o, int64(code), 10)
 	o = append(o, ' ')
