@@ -1,150 +1,117 @@
 package tftpd
 
 import (
-	"bytes"
-	"compress/flate"
-	"fmt"
-	"io"
-	"runtime"
+	"strconv"
 	"sync"
-
-	"selfprov/phonecfg"
 )
 
-// configCache keeps rendered device configs deflated against a preset
-// dictionary: a config rendered for a made-up device of the same cluster.
-// Configs differ from each other in a few values only, so an entry costs a
-// few hundred bytes instead of about two kilobytes, which keeps 10,000
-// devices well inside the memory budget; inflating is far cheaper than
-// rendering again.
+// configCache keeps rendered device configs in memory, by upper-cased
+// device name, so that a config fetched again is served without a store
+// read or a render. A config is a couple of kilobytes: 10,000 devices
+// take about 20 MB, in byte slices the garbage collector does not scan.
 //
-// Deflating costs more than rendering, so a config is kept only when it
-// is rendered a second time from the same input. The first time leaves a
-// mark (the fingerprint without bytes). In a boot storm every config is
-// fetched once, just after the change that produced it, and would
-// otherwise be deflated for nothing.
+// Two ways keep it exact. With a core whose store reports every device
+// write (provision.DeviceWatcher), forget drops a changed device and an
+// entry is used as it is (lookup); a render started before a write it
+// could not see is not kept, because the write forgets the slot it
+// reserved. Without one, every fetch reads the device and an entry is
+// used only when the fingerprint of what it was rendered from matches
+// (get).
 type configCache struct {
-	dict    []byte
-	max     int
-	readers sync.Pool // flate readers, reset per use
-	// deflaters holds at most one *flate.Writer per CPU (nil until first
-	// needed). A writer is about a megabyte; a sync.Pool, emptied by every
-	// collection, had a storm allocate one per config and hold hundreds
-	// of megabytes at once, when more than one per CPU cannot run anyway.
-	deflaters chan *flate.Writer
+	max int
 
 	mu      sync.RWMutex
-	entries map[string]cached
+	entries map[string]*cached
 }
 
-// cached is a deflated config and the fingerprint of what it was rendered
-// from; z is nil for a config rendered once and not kept.
+// cached is one rendered config. data is nil while its render is under
+// way (a reserved slot).
 type cached struct {
-	sum  uint64
-	size int
-	z    []byte
+	sum      uint64
+	fileName string
+	data     []byte
+	length   []string // the Content-Length header value, made once
 }
 
-func newConfigCache(cms []phonecfg.CallManager, max int) *configCache {
-	sample := phonecfg.Device{
-		Name: "SEP000000000000", DevicePool: "Default", CallManagerGroup: "Default", CallManagers: cms,
-		Transport: phonecfg.TransportTCP, RegisterExpires: DefaultRegisterExpires, IdleTimeout: 5,
-		IdleURL:           "http://" + cms[0].Host + ":8080/xps/idle?name=SEP000000000000",
-		AuthenticationURL: "http://" + cms[0].Host + ":8080/xps/authenticate",
-		LoadInformation:   "sip88xx.14-2-1-0201-10", UserLocale: "English_United_States",
-		VersionStamp: "1700000000-00000000-0000-4000-8000-000000000000",
-		Lines: []phonecfg.Line{{Button: 1, DN: "1000", Label: "1000", DisplayName: "Auto 1000",
-			Contact: "00000000-0000-4000-8000-000000000000", MaxCalls: 2, BusyTrigger: 1}},
-	}
-	dict, err := phonecfg.RenderDevice(sample)
-	if err != nil {
-		dict = nil // a cache without a dictionary still works, only larger
-	}
-	c := &configCache{dict: dict, max: max, entries: map[string]cached{},
-		deflaters: make(chan *flate.Writer, runtime.GOMAXPROCS(0))}
-	for range cap(c.deflaters) {
-		c.deflaters <- nil
-	}
-	return c
+func newConfigCache(max int) *configCache {
+	return &configCache{max: max, entries: map[string]*cached{}}
 }
 
-// get returns the config cached for name if it was rendered from input
-// with fingerprint sum.
-func (c *configCache) get(name string, sum uint64) ([]byte, bool) {
+// lookup returns the config rendered for the device with key, if any.
+func (c *configCache) lookup(key string) (*cached, bool) {
 	c.mu.RLock()
-	e, ok := c.entries[name]
+	e, ok := c.entries[key]
 	c.mu.RUnlock()
-	if !ok || e.sum != sum || e.z == nil {
+	if !ok || e.data == nil {
 		return nil, false
 	}
-	r, _ := c.readers.Get().(io.ReadCloser)
-	if r == nil {
-		r = flate.NewReaderDict(bytes.NewReader(e.z), c.dict)
-	} else if err := r.(flate.Resetter).Reset(bytes.NewReader(e.z), c.dict); err != nil {
-		return nil, false
-	}
-	defer c.readers.Put(r)
-	data := make([]byte, e.size)
-	if _, err := io.ReadFull(r, data); err != nil {
-		return nil, false
-	}
-	return data, true
+	return e, true
 }
 
-// put records that name rendered to data from input with fingerprint sum;
-// the bytes are kept from the second time on.
-func (c *configCache) put(name string, sum uint64, data []byte) error {
-	c.mu.RLock()
-	e, ok := c.entries[name]
-	c.mu.RUnlock()
-	if !ok || e.sum != sum {
-		c.store(name, cached{sum: sum})
-		return nil
-	}
-	var buf bytes.Buffer
-	w := <-c.deflaters
-	if w == nil {
-		var err error
-		if w, err = flate.NewWriterDict(&buf, flate.BestSpeed, c.dict); err != nil {
-			c.deflaters <- nil
-			return fmt.Errorf("tftpd: config cache: %w", err)
-		}
-	} else {
-		w.Reset(&buf)
-	}
-	_, err := w.Write(data)
-	if err == nil {
-		err = w.Close()
-	}
-	c.deflaters <- w
-	if err != nil {
-		return err
-	}
-	c.store(name, cached{sum: sum, size: len(data), z: bytes.Clone(buf.Bytes())})
-	return nil
+// reserve records that a render of key starts, before its device is read;
+// fill keeps the result only if no write to the device came in between.
+func (c *configCache) reserve(key string) *cached {
+	e := &cached{}
+	c.store(key, e)
+	return e
 }
 
-func (c *configCache) store(name string, e cached) {
+// fill keeps data for key if slot is still reserved.
+func (c *configCache) fill(key string, slot *cached, fileName string, data []byte) *cached {
+	e := &cached{fileName: fileName, data: data, length: []string{strconv.Itoa(len(data))}}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.entries[name]; !ok && len(c.entries) >= c.max {
+	if c.entries[key] == slot {
+		c.entries[key] = e
+	}
+	return e
+}
+
+// forget drops what is kept for key: its device was written.
+func (c *configCache) forget(key string) {
+	c.mu.Lock()
+	delete(c.entries, key)
+	c.mu.Unlock()
+}
+
+// get returns the config cached for key if it was rendered from input
+// with fingerprint sum.
+func (c *configCache) get(key string, sum uint64) (*cached, bool) {
+	e, ok := c.lookup(key)
+	if !ok || e.sum != sum {
+		return nil, false
+	}
+	return e, true
+}
+
+// put keeps data rendered for key from input with fingerprint sum.
+func (c *configCache) put(key string, sum uint64, fileName string, data []byte) *cached {
+	e := &cached{sum: sum, fileName: fileName, data: data, length: []string{strconv.Itoa(len(data))}}
+	c.store(key, e)
+	return e
+}
+
+func (c *configCache) store(key string, e *cached) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.max {
 		for k := range c.entries { // drop an arbitrary entry
 			delete(c.entries, k)
 			break
 		}
 	}
-	c.entries[name] = e
+	c.entries[key] = e
 }
 
 // bytes is what the entries hold, for tests and tuning: entries counts
-// kept configs, not marks.
+// rendered configs, not reserved slots.
 func (c *configCache) bytes() (entries, stored int) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for _, e := range c.entries {
-		if e.z != nil {
+		if e.data != nil {
 			entries++
-			stored += len(e.z)
+			stored += len(e.data)
 		}
 	}
 	return entries, stored

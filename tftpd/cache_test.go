@@ -4,129 +4,179 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"runtime"
-	"sync"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"selfprov/phonecfg"
 	"selfprov/provision"
 )
 
 func TestConfigCache(t *testing.T) {
-	c := newConfigCache(testCMs, 3)
-	configs := map[string][]byte{}
+	c := newConfigCache(3)
 	for i := 0; i < 3; i++ {
-		name := fmt.Sprintf("SEP0A1B%08X", i)
-		data, err := phonecfg.RenderDevice(phonecfg.Device{Name: name, CallManagers: testCMs,
-			Lines:        []phonecfg.Line{{Button: 1, DN: fmt.Sprint(1000 + i), DisplayName: fmt.Sprint("Auto ", 1000+i)}},
-			VersionStamp: fmt.Sprint("1700000000-", i)})
-		if err != nil {
-			t.Fatal(err)
+		key := fmt.Sprintf("SEP0A1B%08X", i)
+		slot := c.reserve(key)
+		if _, ok := c.lookup(key); ok {
+			t.Fatalf("%s: a reserved slot hit", key)
 		}
-		configs[name] = data
-		if err := c.put(name, uint64(i), data); err != nil {
-			t.Fatal(err)
-		}
-		// Rendered once, a config is not kept.
-		if _, ok := c.get(name, uint64(i)); ok {
-			t.Fatalf("%s: a config rendered once hit", name)
-		}
-		if err := c.put(name, uint64(i), data); err != nil {
-			t.Fatal(err)
+		c.fill(key, slot, key+".cnf.xml", []byte(key))
+		e, ok := c.lookup(key)
+		if !ok || string(e.data) != key || e.fileName != key+".cnf.xml" || e.length[0] != "15" {
+			t.Fatalf("%s: hit %v, entry %+v", key, ok, e)
 		}
 	}
-	for i := 0; i < 3; i++ {
-		name := fmt.Sprintf("SEP0A1B%08X", i)
-		got, ok := c.get(name, uint64(i))
-		if !ok || !bytes.Equal(got, configs[name]) {
-			t.Errorf("%s: hit %v, bytes equal %v", name, ok, bytes.Equal(got, configs[name]))
-		}
-		if _, ok := c.get(name, uint64(i)+100); ok {
-			t.Errorf("%s: a different fingerprint hit", name)
-		}
+	// A write between reserve and fill: the render may predate it, so it
+	// is not kept.
+	slot := c.reserve("SEP0A1B00000000")
+	c.forget("SEP0A1B00000000")
+	c.fill("SEP0A1B00000000", slot, "SEP0A1B00000000.cnf.xml", []byte("stale"))
+	if e, ok := c.lookup("SEP0A1B00000000"); ok {
+		t.Errorf("a render raced by a write was kept: %q", e.data)
 	}
-	n, stored := c.bytes()
-	if n != 3 || stored > 3*600 {
-		t.Errorf("%d entries in %d bytes; want 3 in well under the %d bytes of the files", n, stored, 3*len(configs["SEP0A1B00000000"]))
+	// A later reserve takes the slot over: only the last render is kept.
+	first := c.reserve("SEP0A1B00000001")
+	second := c.reserve("SEP0A1B00000001")
+	c.fill("SEP0A1B00000001", first, "x", []byte("first"))
+	c.fill("SEP0A1B00000001", second, "x", []byte("second"))
+	if e, ok := c.lookup("SEP0A1B00000001"); !ok || string(e.data) != "second" {
+		t.Errorf("after two renders: %v %+v", ok, e)
 	}
-	// A fourth device evicts one; the bound holds.
-	for range 2 {
-		if err := c.put("SEP0A1B00000009", 9, configs["SEP0A1B00000000"]); err != nil {
-			t.Fatal(err)
-		}
+	// Fingerprinted entries hit only with their fingerprint.
+	c.put("SEP0A1B00000009", 9, "x", []byte("nine"))
+	if _, ok := c.get("SEP0A1B00000009", 10); ok {
+		t.Error("a different fingerprint hit")
 	}
-	if n, _ := c.bytes(); n != 3 || len(c.entries) != 3 {
-		t.Errorf("%d kept of %d entries, bound is 3", n, len(c.entries))
+	if e, ok := c.get("SEP0A1B00000009", 9); !ok || string(e.data) != "nine" {
+		t.Errorf("fingerprint 9: %v %+v", ok, e)
 	}
-	// A new fingerprint for a kept config replaces it with a mark.
-	if err := c.put("SEP0A1B00000009", 10, configs["SEP0A1B00000001"]); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := c.get("SEP0A1B00000009", 9); ok {
-		t.Error("the old fingerprint still hits after a change")
+	if len(c.entries) > 3 {
+		t.Errorf("%d entries, the bound is 3", len(c.entries))
 	}
 }
 
-// TestChangeWithoutNewVersionStamp: a device changed without a new stamp
-// is still served as it is now.
-func TestChangeWithoutNewVersionStamp(t *testing.T) {
-	e := newEnv(t, nil)
-	r := start(t, e, nil)
-	if _, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil); err != nil {
-		t.Fatal(err)
+// countingCore counts device reads; hook, if set, runs after each read
+// and before its result is returned.
+type countingCore struct {
+	*provision.Service
+	reads atomic.Int64
+	hook  atomic.Pointer[func()]
+}
+
+func (c *countingCore) Device(ctx context.Context, name string) (provision.Device, error) {
+	c.reads.Add(1)
+	d, err := c.Service.Device(ctx, name)
+	if h := c.hook.Load(); h != nil {
+		(*h)()
 	}
+	return d, err
+}
+
+// unwatchedCore hides the core's WatchDevices, as a core over a store
+// that cannot report writes would.
+type unwatchedCore struct{ Core }
+
+// changeAutoDevice rewrites the auto-registered device with a new display
+// name and no new version stamp.
+func changeAutoDevice(t *testing.T, e *env, display string) {
+	t.Helper()
 	ctx := context.Background()
 	changed := autoDevice
 	changed.Lines = []provision.Line{autoDevice.Lines[0]}
-	changed.Lines[0].DisplayName = "Front Desk"
+	changed.Lines[0].DisplayName = display
 	if err := e.st.DeleteDevice(ctx, changed.Name, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.st.CreateDevice(ctx, changed); err != nil {
 		t.Fatal(err)
 	}
-	got, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil)
-	if err != nil || !bytes.Contains(got, []byte("<displayName>Front Desk</displayName>")) {
-		t.Errorf("after the change: %v\n%s", err, got)
+}
+
+// TestChangeWithoutNewVersionStamp: a device changed without a new stamp
+// is still served as it is now, by a core that reports writes and by one
+// that does not.
+func TestChangeWithoutNewVersionStamp(t *testing.T) {
+	for _, watched := range []bool{true, false} {
+		t.Run(fmt.Sprint("watched=", watched), func(t *testing.T) {
+			e := newEnv(t, nil)
+			r := start(t, e, func(o *Options) {
+				if !watched {
+					o.Core = unwatchedCore{e.svc}
+				}
+			})
+			if r.srv.content.watched != watched {
+				t.Fatalf("watched = %v", r.srv.content.watched)
+			}
+			if _, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil); err != nil {
+				t.Fatal(err)
+			}
+			changeAutoDevice(t, e, "Front Desk")
+			got, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil)
+			if err != nil || !bytes.Contains(got, []byte("<displayName>Front Desk</displayName>")) {
+				t.Errorf("after the change: %v\n%s", err, got)
+			}
+			_, body := httpGet(t, http.MethodGet, r.http+"/SEP001122AABBCC.cnf.xml")
+			if !bytes.Equal(body, got) {
+				t.Errorf("HTTP serves another config than TFTP:\n%s", body)
+			}
+		})
 	}
 }
 
-// TestConfigCacheConcurrentPuts: deflaters are shared by concurrent puts
-// (one per CPU at most), and every entry still inflates to its own config.
-func TestConfigCacheConcurrentPuts(t *testing.T) {
-	c := newConfigCache(testCMs, 1000)
-	const workers, each = 16, 20
-	configs := make([][]byte, workers*each)
-	for i := range configs {
-		data, err := phonecfg.RenderDevice(phonecfg.Device{Name: fmt.Sprintf("SEP0A1B%08X", i), CallManagers: testCMs,
-			Lines: []phonecfg.Line{{Button: 1, DN: fmt.Sprint(1000 + i)}}, VersionStamp: fmt.Sprint("1700000000-", i)})
-		if err != nil {
-			t.Fatal(err)
+// TestKnownDeviceServedFromMemory: once rendered, a config is served over
+// HTTP and TFTP without reading its device again, until the device is
+// written.
+func TestKnownDeviceServedFromMemory(t *testing.T) {
+	e := newEnv(t, nil)
+	core := &countingCore{Service: e.svc}
+	r := start(t, e, func(o *Options) { o.Core = core })
+	want, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		resp, body := httpGet(t, http.MethodGet, r.http+"/sep001122aabbcc.cnf.xml")
+		if resp.StatusCode != 200 || !bytes.Equal(body, want) {
+			t.Fatalf("GET: %d, body equal %v", resp.StatusCode, bytes.Equal(body, want))
 		}
-		configs[i] = data
-	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w * each; i < (w+1)*each; i++ {
-				for range 2 { // kept from the second render on
-					if err := c.put(fmt.Sprintf("SEP0A1B%08X", i), uint64(i), configs[i]); err != nil {
-						t.Error(err)
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	for i, want := range configs {
-		if got, ok := c.get(fmt.Sprintf("SEP0A1B%08X", i), uint64(i)); !ok || !bytes.Equal(got, want) {
-			t.Fatalf("config %d: hit %v, bytes equal %v", i, ok, bytes.Equal(got, want))
+		if got, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("TFTP: %v, body equal %v", err, bytes.Equal(got, want))
 		}
 	}
-	if n := len(c.deflaters); n != runtime.GOMAXPROCS(0) {
-		t.Fatalf("%d deflaters returned, want %d", n, runtime.GOMAXPROCS(0))
+	if n := core.reads.Load(); n != 1 {
+		t.Errorf("%d device reads for 7 fetches of one unchanged device, want 1", n)
+	}
+	changeAutoDevice(t, e, "Lobby")
+	_, body := httpGet(t, http.MethodGet, r.http+"/SEP001122AABBCC.cnf.xml")
+	if !bytes.Contains(body, []byte("<displayName>Lobby</displayName>")) {
+		t.Errorf("after the change:\n%s", body)
+	}
+	if n := core.reads.Load(); n != 2 {
+		t.Errorf("%d device reads after the change, want 2", n)
+	}
+}
+
+// TestRenderRacingAWrite: a device written while its config renders from
+// what was read before the write is rendered again on the next fetch;
+// the stale render is served once, to the request that read it, and never
+// kept.
+func TestRenderRacingAWrite(t *testing.T) {
+	e := newEnv(t, nil)
+	core := &countingCore{Service: e.svc}
+	r := start(t, e, func(o *Options) { o.Core = core })
+	var once atomic.Bool
+	hook := func() {
+		if once.CompareAndSwap(false, true) {
+			changeAutoDevice(t, e, "Written Meanwhile")
+		}
+	}
+	core.hook.Store(&hook)
+	_, stale := httpGet(t, http.MethodGet, r.http+"/SEP001122AABBCC.cnf.xml")
+	if bytes.Contains(stale, []byte("Written Meanwhile")) {
+		t.Fatal("the hook ran before the read")
+	}
+	_, body := httpGet(t, http.MethodGet, r.http+"/SEP001122AABBCC.cnf.xml")
+	if !bytes.Contains(body, []byte("<displayName>Written Meanwhile</displayName>")) {
+		t.Errorf("the render that raced the write was kept:\n%s", body)
 	}
 }

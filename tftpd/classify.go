@@ -81,30 +81,38 @@ func Classify(name string) (Request, error) {
 		// Drive letters and URL schemes have no place in a TFTP name.
 		return Request{}, badName("file name %q holds a colon", clip(name))
 	}
-	for _, part := range strings.Split(name, "/") {
+	for rest := name; ; {
+		part, after, more := strings.Cut(rest, "/")
 		switch part {
 		case "":
 			return Request{}, badName("file name %q has an empty path element", clip(name))
 		case ".", "..":
 			return Request{}, badName("file name %q leaves the folder", clip(name))
 		}
+		if !more {
+			break
+		}
+		rest = after
 	}
 
 	if strings.ContainsRune(name, '/') {
 		return Request{Kind: KindStatic, Name: name}, nil
 	}
-	lower := strings.ToLower(name)
+	// Compared without lower-casing a copy: this runs for every request.
 	switch {
-	case lower == "xmldefault.cnf.xml":
+	case equalFold(name, "xmldefault.cnf.xml"):
 		return Request{Kind: KindDefault, Name: "XMLDefault.cnf.xml"}, nil
-	case lower == "itlfile.tlv":
+	case equalFold(name, "itlfile.tlv"):
 		return Request{Kind: KindTrust, Name: "ITLFile.tlv"}, nil
-	case strings.HasSuffix(lower, ".tlv") && (strings.HasPrefix(lower, "ctlsep") || strings.HasPrefix(lower, "itlsep")):
+	case hasSuffixFold(name, ".tlv") && (hasPrefixFold(name, "ctlsep") || hasPrefixFold(name, "itlsep")):
 		mac := name[6 : len(name)-4]
 		if isMAC(mac) {
+			if canon := strings.ToUpper(name[:len(name)-4]); canon == name[:len(name)-4] && name[len(name)-4:] == ".tlv" {
+				return Request{Kind: KindTrust, Name: name}, nil // already canonical
+			}
 			return Request{Kind: KindTrust, Name: strings.ToUpper(name[:6]) + strings.ToUpper(mac) + ".tlv"}, nil
 		}
-	case strings.HasSuffix(lower, ".cnf.xml"):
+	case hasSuffixFold(name, ".cnf.xml"):
 		if dev, ok := deviceName(name[:len(name)-len(".cnf.xml")]); ok {
 			return Request{Kind: KindDevice, Name: dev}, nil
 		}
@@ -123,6 +131,9 @@ func deviceName(s string) (string, bool) {
 	switch prefix {
 	case "SEP":
 		if isMAC(rest) {
+			if s[:3] == "SEP" && strings.ToUpper(rest) == rest {
+				return s, true // already canonical, as phones ask
+			}
 			return "SEP" + strings.ToUpper(rest), true
 		}
 	case "CSF", "BOT", "TCT", "TAB":
@@ -135,6 +146,33 @@ func deviceName(s string) (string, bool) {
 		return prefix + rest, true
 	}
 	return "", false
+}
+
+// equalFold compares s with a lower-case ASCII literal as
+// strings.ToLower(s) == lower would: no non-ASCII rune lower-cases to an
+// ASCII letter other than k (the Kelvin sign), which no literal here holds.
+func equalFold(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && equalFold(s[len(s)-len(suffix):], suffix)
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && equalFold(s[:len(prefix)], prefix)
 }
 
 func isMAC(s string) bool {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,14 @@ type Core interface {
 
 var _ Core = (*provision.Service)(nil)
 
+// deviceWatcher is a Core that can report device writes (see
+// provision.Service.WatchDevices).
+type deviceWatcher interface {
+	WatchDevices(fn func(name string)) bool
+}
+
+var _ deviceWatcher = (*provision.Service)(nil)
+
 // file is one thing to send: a generated config or an open static file.
 type file struct {
 	kind    Kind
@@ -44,6 +53,10 @@ type file struct {
 	modTime time.Time
 	r       io.ReadSeeker
 	close   func() error
+	// data and length are a generated file's bytes and its
+	// Content-Length value, which HTTP writes as they are.
+	data   []byte
+	length []string
 }
 
 func (f *file) Close() error {
@@ -66,21 +79,27 @@ type content struct {
 	seed            maphash.Seed
 	cache           *configCache
 	log             *slog.Logger
+	// watched: the core reports every device write, so a cached config
+	// is served without reading its device (see configCache).
+	watched bool
 
 	mu  sync.RWMutex
 	def *cachedDefault
 }
 
 type cachedDefault struct {
-	in   phonecfg.Default
-	data []byte
+	in  phonecfg.Default
+	out *cached
 }
 
 func newContent(core Core, cms []phonecfg.CallManager, registerExpires int, staticDir string, maxCached int) (*content, error) {
 	c := &content{
 		core: core, cms: cms, registerExpires: registerExpires,
-		seed: maphash.MakeSeed(), cache: newConfigCache(cms, maxCached),
+		seed: maphash.MakeSeed(), cache: newConfigCache(maxCached),
 		log: slog.New(slog.DiscardHandler),
+	}
+	if w, ok := core.(deviceWatcher); ok {
+		c.watched = w.WatchDevices(c.cache.forget)
 	}
 	if staticDir != "" {
 		root, err := os.OpenRoot(staticDir)
@@ -136,29 +155,61 @@ func (c *content) open(ctx context.Context, req Request) (*file, error) {
 	return nil, ErrNotFound
 }
 
+// cachedDevice returns the config rendered for a device request when the
+// core reports writes and the config is kept: current without a read.
+func (c *content) cachedDevice(req Request) (*cached, bool) {
+	if req.Kind != KindDevice || !c.watched {
+		return nil, false
+	}
+	return c.cache.lookup(strings.ToUpper(req.Name))
+}
+
+// device serves a device's config. Its versionStamp follows every byte of
+// the file (phonecfg.RenderDeviceStamped), so a new SIP port or address
+// changes it as a device change does; it is computed only on a render.
 func (c *content) device(ctx context.Context, name string) (*file, error) {
+	key := strings.ToUpper(name)
+	if c.watched {
+		if e, ok := c.cache.lookup(key); ok {
+			return cachedFile(e), nil
+		}
+		slot := c.cache.reserve(key)
+		d, in, err := c.read(ctx, name)
+		if err != nil {
+			c.cache.forget(key)
+			return nil, err
+		}
+		data, err := phonecfg.RenderDeviceStamped(in)
+		if err != nil {
+			return nil, err
+		}
+		return cachedFile(c.cache.fill(key, slot, phonecfg.FileName(d.Name), data)), nil
+	}
+	d, in, err := c.read(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	sum := c.fingerprint(in)
+	if e, ok := c.cache.get(key, sum); ok {
+		return cachedFile(e), nil
+	}
+	data, err := phonecfg.RenderDeviceStamped(in)
+	if err != nil {
+		return nil, err
+	}
+	return cachedFile(c.cache.put(key, sum, phonecfg.FileName(d.Name), data)), nil
+}
+
+// read reads a device from the core and maps it onto its config.
+func (c *content) read(ctx context.Context, name string) (provision.Device, phonecfg.Device, error) {
 	d, err := c.core.Device(ctx, name)
 	if err != nil {
 		if errors.Is(err, provision.ErrDeviceNotFound) || errors.Is(err, provision.ErrNotFound) {
-			return nil, fmt.Errorf("%w: no device %s", ErrNotFound, name)
+			return d, phonecfg.Device{}, fmt.Errorf("%w: no device %s", ErrNotFound, name)
 		}
-		return nil, err
+		return d, phonecfg.Device{}, err
 	}
-	in := c.deviceInput(d)
-	sum := c.fingerprint(in)
-	data, ok := c.cache.get(d.Name, sum)
-	if !ok {
-		// The stamp follows every byte of the file, so a new SIP port or
-		// address changes it as a device change does (only on a miss:
-		// the fingerprint covers every input, so a hit has it right).
-		if data, err = phonecfg.RenderDeviceStamped(in); err != nil {
-			return nil, err
-		}
-		if err := c.cache.put(d.Name, sum, data); err != nil {
-			return nil, err
-		}
-	}
-	return memFile(KindDevice, phonecfg.FileName(d.Name), data), nil
+	return d, c.deviceInput(d), nil
 }
 
 // fingerprint hashes every field a config is rendered from, so any change
@@ -246,7 +297,7 @@ func (c *content) defaults(ctx context.Context) (*file, error) {
 	hit := c.def
 	c.mu.RUnlock()
 	if hit != nil && hit.in.SelfProvisioningSecureMode == in.SelfProvisioningSecureMode && hit.in.AdminProvisionMode == in.AdminProvisionMode {
-		return memFile(KindDefault, phonecfg.DefaultFile, hit.data), nil
+		return memFile(KindDefault, hit.out), nil
 	}
 	in.Loads = c.loads()
 	// The stamp follows the content, so it is the same on every start.
@@ -257,10 +308,11 @@ func (c *content) defaults(ctx context.Context) (*file, error) {
 	if err != nil {
 		return nil, err
 	}
+	out := &cached{fileName: phonecfg.DefaultFile, data: data, length: []string{strconv.Itoa(len(data))}}
 	c.mu.Lock()
-	c.def = &cachedDefault{in: in, data: data}
+	c.def = &cachedDefault{in: in, out: out}
 	c.mu.Unlock()
-	return memFile(KindDefault, phonecfg.DefaultFile, data), nil
+	return memFile(KindDefault, out), nil
 }
 
 // loads lists the supported desk phone models by id, for a stable file.
@@ -336,6 +388,9 @@ func (c *content) staticFile(req Request) (*file, error) {
 // memFile is a generated file. It has no modification time, so HTTP
 // answers carry no Last-Modified and a changed device is never hidden
 // behind a 304.
-func memFile(kind Kind, name string, data []byte) *file {
-	return &file{kind: kind, name: name, size: int64(len(data)), r: bytes.NewReader(data)}
+func memFile(kind Kind, e *cached) *file {
+	return &file{kind: kind, name: e.fileName, size: int64(len(e.data)), r: bytes.NewReader(e.data),
+		data: e.data, length: e.length}
 }
+
+func cachedFile(e *cached) *file { return memFile(KindDevice, e) }

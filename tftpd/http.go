@@ -1,13 +1,10 @@
 package tftpd
 
 import (
-	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Handler is the HTTP mirror of the TFTP names: GET and HEAD of
@@ -23,7 +20,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimPrefix(r.URL.Path, "/")
-	f, err := s.open(name)
+	req, err := Classify(name)
+	var f *file
+	if err == nil {
+		// A config already rendered needs no store read, so no context.
+		if e, ok := s.content.cachedDevice(req); ok {
+			f = cachedFile(e)
+		} else {
+			f, err = s.openRequest(req)
+		}
+	}
 	switch {
 	case errors.Is(err, ErrBadName):
 		s.httpError(w, kindRefused, http.StatusBadRequest, err.Error())
@@ -37,37 +43,44 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	ctype := "application/octet-stream"
-	if strings.HasSuffix(strings.ToLower(f.name), ".xml") {
-		ctype = "text/xml; charset=utf-8"
-	}
 	h := w.Header()
-	h.Set("Content-Type", ctype)
+	if strings.HasSuffix(strings.ToLower(f.name), ".xml") {
+		h["Content-Type"] = xmlType
+	} else {
+		h["Content-Type"] = octetType
+	}
 	if f.kind == KindDevice || f.kind == KindDefault {
-		h.Set("Cache-Control", "no-cache") // a changed device must be seen on the next fetch
+		h["Cache-Control"] = noCache // a changed device must be seen on the next fetch
 	}
 	s.m.http.WithLabelValues(f.kind.String(), "200").Inc()
+	if f.data != nil && r.Header["Range"] == nil {
+		// A generated file, whole: its bytes go into the response buffer
+		// with the header, one write to the socket. ServeContent would
+		// copy through ReadFrom, which flushes the header on its own.
+		// Without a modification time or an ETag, no conditional request
+		// applies to it.
+		h["Accept-Ranges"] = acceptBytes
+		h["Content-Length"] = f.length
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(f.data)
+		}
+		return
+	}
 	// ServeContent sets Content-Length and handles HEAD and Range (and,
 	// for static files, conditional requests).
 	http.ServeContent(w, r, f.name, f.modTime, f.r)
 }
 
+// Header values shared by every answer; net/http only reads them.
+var (
+	xmlType     = []string{"text/xml; charset=utf-8"}
+	octetType   = []string{"application/octet-stream"}
+	noCache     = []string{"no-cache"}
+	acceptBytes = []string{"bytes"}
+)
+
 func (s *Server) httpError(w http.ResponseWriter, kind string, code int, msg string) {
 	s.m.http.WithLabelValues(kind, strconv.Itoa(code)).Inc()
 	http.Error(w, msg, code)
-}
-
-// HTTPServer wraps Handler in a server with timeouts: phones are on the
-// LAN and files are small, but firmware from the static folder can be tens
-// of megabytes, hence the long write timeout.
-func (s *Server) HTTPServer() *http.Server {
-	return &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Minute,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    8 << 10,
-		BaseContext:       func(net.Listener) context.Context { return s.ctx },
-	}
 }

@@ -106,7 +106,7 @@ func BenchmarkKnownDeviceConfig(b *testing.B) {
 			}
 			for b.Loop() {
 				if mode == "miss" {
-					c.cache.entries = map[string]cached{} // rendered every time
+					c.cache.entries = map[string]*cached{} // rendered every time
 				}
 				f, err := c.device(ctx, "SEP001122AABBCC")
 				if err != nil {

@@ -38,7 +38,8 @@ func main() {
 	os.Exit(code)
 }
 
-// options are the command line; every flag is also a config key.
+// options are the command line; every flag but -debug.pprof is also a
+// config key.
 type options struct {
 	configPath  string
 	configCheck bool
@@ -47,6 +48,7 @@ type options struct {
 	listen      configs.Listen
 	logLevel    string
 	logJSON     bool
+	pprof       string // not a config key: a debugging aid only
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error) {
@@ -69,6 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	fs.StringVar(&o.listen.Admin, "listen.admin", "", "admin API, metrics and health address (default 127.0.0.1:9080)")
 	fs.StringVar(&o.logLevel, "log.level", "", "debug, info, warn or error (default info)")
 	fs.BoolVar(&o.logJSON, "log.json", false, "log JSON instead of text")
+	fs.StringVar(&o.pprof, "debug.pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6061; off by default")
 	return o, fs, fs.Parse(args)
 }
 
@@ -183,6 +186,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready cha
 		return 0
 	}
 	log := newLogger(stderr, cfg.LogLevel, o.logJSON)
+	if o.pprof != "" {
+		stopProfiler, err := serveProfiler(o.pprof, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "selfprovd: -debug.pprof: %v\n", err)
+			return 1
+		}
+		defer stopProfiler()
+	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, cfg, log, ready); err != nil {

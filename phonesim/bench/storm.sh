@@ -9,6 +9,9 @@
 #
 # Ports 21060-21090 on 127.0.0.1 (below the ephemeral range); phones come
 # from 127.0.1.1-100. Every run is bounded by phonesim's -run-time.
+#
+# PROFILE=<file> [PROFILE_SECONDS=<s>, default 12] writes a CPU profile of
+# selfprovd over the first seconds of the boot storm (pprof on 127.0.0.1:21091).
 set -eu
 N=${1:-10000}; RATE=${2:-0}; C=${3:-500}
 shift $(( $# < 3 ? $# : 3 ))
@@ -25,7 +28,8 @@ awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "user%04d,12345,3%04d\n", 
 mkdir "$W/data"
 "$W/selfprovd" -config "$W/storm.yaml" -data-dir "$W/data" -advertise 127.0.0.1 \
 	-listen.tftp 127.0.0.1:21069 -listen.config 127.0.0.1:21070 -listen.sip 127.0.0.1:21060 \
-	-listen.services 127.0.0.1:21080 -listen.admin 127.0.0.1:21090 -log.level warn 2> "$W/selfprovd.log" &
+	-listen.services 127.0.0.1:21080 -listen.admin 127.0.0.1:21090 -log.level warn \
+	${PROFILE:+-debug.pprof 127.0.0.1:21091} 2> "$W/selfprovd.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$W"' EXIT
 i=0
@@ -37,6 +41,9 @@ done
 sleep 0.5
 cpu() { awk '{print $14 + $15}' /proc/$PID/stat; }
 T0=$(cpu)
+if [ -n "${PROFILE:-}" ]; then
+	curl -s -o "$PROFILE" "http://127.0.0.1:21091/debug/pprof/profile?seconds=${PROFILE_SECONDS:-12}" &
+fi
 /usr/bin/time -f "phonesim: %e s wall, %U s user, %S s sys, %M KB max RSS" \
 	"$W/phonesim" run -tftp 127.0.0.1:21069 -config 127.0.0.1:21070 -users "$W/users.csv" \
 	-n "$N" -rate "$RATE" -c "$C" -local-ip 127.0.1.1-100 -progress never -seed 77 \

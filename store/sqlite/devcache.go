@@ -40,6 +40,8 @@ type deviceCache struct {
 	// was not read for a generation is dropped.
 	docs, old map[string]provision.Device
 	gen       uint64 // bumped by every applied write
+	// watchers are told every name a committed write changed.
+	watchers []func(string)
 }
 
 // deviceChange is one device write of a transaction: the device as written,
@@ -125,11 +127,29 @@ func (c *deviceCache) fill(key string, d provision.Device, gen uint64) {
 	c.put(key, d)
 }
 
-// apply records a committed transaction's device writes.
+// watch adds fn to the watchers.
+func (c *deviceCache) watch(fn func(string)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.watchers = append(c.watchers, fn)
+}
+
+// apply records a committed transaction's device writes, then tells the
+// watchers. The caller holds writeMu, so watchers hear of writes in
+// commit order, each before the next write begins.
 func (c *deviceCache) apply(log []deviceChange) {
 	if len(log) == 0 {
 		return
 	}
+	watchers := c.record(log)
+	for _, fn := range watchers {
+		for _, ch := range log {
+			fn(ch.key)
+		}
+	}
+}
+
+func (c *deviceCache) record(log []deviceChange) []func(string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
@@ -149,6 +169,7 @@ func (c *deviceCache) apply(log []deviceChange) {
 		c.names[maphash.String(c.seed, ch.key)]++
 		c.put(ch.key, ch.dev)
 	}
+	return c.watchers
 }
 
 // put stores a copy of d in the young generation; c.mu is held.

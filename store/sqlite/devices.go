@@ -526,3 +526,11 @@ func (s *Store) LastDeletion(ctx context.Context, owner, prefix string) (time.Ti
 	}
 	return time.Unix(0, ns), nil
 }
+
+var _ provision.DeviceWatcher = (*Store)(nil)
+
+// WatchDevices implements provision.DeviceWatcher: the lock file makes
+// this Store the database's only writer, and every device write passes
+// through tx, which calls fn with each name_key (the upper-cased name) its
+// transaction wrote, after the commit.
+func (s *Store) WatchDevices(fn func(name string)) { s.devices.watch(fn) }

@@ -1,0 +1,597 @@
+// Command http measures the HTTP config mirror (:6970): selfprovd serving
+// 10,000 known devices against Debian's nginx serving the same files from
+// disk, with wrk as the load client, in the same run and alternating the
+// servers. bench/http/bench.sh builds selfprovd and runs it.
+//
+//	go build -o /tmp/selfprovd ./cmd/selfprovd
+//	go run ./bench/http -selfprovd /tmp/selfprovd
+//
+// It seeds a fresh database with the devices, starts selfprovd on loopback
+// ports, writes every device's config (fetched from selfprovd) into a
+// folder, starts nginx on that folder (2 workers, sendfile, keep-alive),
+// then runs wrk against each server in turn with random.lua, which asks
+// for a name drawn at random from a list per request: all known names, and
+// a mix in which one request in ten is for an unknown device (404). Every
+// run lasts -duration. It prints medians, the same-run ratio, and
+// selfprovd's peak resident memory. Both servers are stopped by PID.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"selfprov/configs"
+	"selfprov/provision"
+	"selfprov/store/sqlite"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/http:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	Server   string  `json:"server"`
+	Mix      string  `json:"mix"`
+	C        int     `json:"c"`
+	Requests int64   `json:"requests"`
+	ReqPerS  float64 `json:"req_per_s"`
+	P50ms    float64 `json:"p50_ms"`
+	P99ms    float64 `json:"p99_ms"`
+	Non2xx   int64   `json:"non_2xx"`
+	Errors   int64   `json:"socket_errors"`
+	Err      string  `json:"error,omitempty"`
+}
+
+func run() error {
+	bin := flag.String("selfprovd", "", "selfprovd binary to measure (required)")
+	nginxBin := flag.String("nginx", "/usr/sbin/nginx", "nginx binary; empty skips the comparison")
+	wrkBin := flag.String("wrk", "wrk", "wrk binary")
+	devices := flag.Int("devices", 10000, "known devices seeded")
+	conc := flag.String("c", "64,1", "connection counts")
+	mixes := flag.String("mix", "known,unknown10", "request mixes: known (every name a seeded device), unknown10 (one in ten unknown, 404)")
+	repeat := flag.Int("repeat", 5, "runs per server, mix and connection count")
+	duration := flag.Duration("duration", 5*time.Second, "length of one wrk run")
+	dir := flag.String("dir", "", "work folder (default a new temporary folder, removed at the end)")
+	jsonOut := flag.String("json", "", "also append every run as a JSON line to this file")
+	logPath := flag.String("log", "", "write selfprovd's log (stderr) to this file")
+	pprofAddr := flag.String("pprof", "", "start selfprovd with -debug.pprof on this address")
+	flag.Parse()
+	if *bin == "" {
+		return errors.New("-selfprovd is required (go build -o /tmp/selfprovd ./cmd/selfprovd)")
+	}
+	var levels []int
+	for _, s := range strings.Split(*conc, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || c < 1 || c > 1024 {
+			return fmt.Errorf("-c %q: connections must be 1 to 1024", s)
+		}
+		levels = append(levels, c)
+	}
+	script, err := filepath.Abs(filepath.Join(filepath.Dir(os.Args[0]), "random.lua"))
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(script); err != nil {
+		// go run builds into a temporary folder: look beside the source.
+		if script, err = filepath.Abs("bench/http/random.lua"); err != nil {
+			return err
+		}
+		if _, err := os.Stat(script); err != nil {
+			return fmt.Errorf("random.lua not found beside the binary nor in bench/http: %w", err)
+		}
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "selfprov-bench-http-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	// nginx's workers run as nobody when started by root.
+	if err := os.Chmod(*dir, 0o755); err != nil {
+		return err
+	}
+	ctx := context.Background()
+
+	names, err := seed(ctx, filepath.Join(*dir, "data"), *devices)
+	if err != nil {
+		return fmt.Errorf("seeding: %w", err)
+	}
+	lists := map[string]string{}
+	for _, m := range strings.Split(*mixes, ",") {
+		p := filepath.Join(*dir, m+".txt")
+		var b bytes.Buffer
+		for _, n := range names {
+			fmt.Fprintf(&b, "/%s\n", n)
+		}
+		switch m {
+		case "known":
+		case "unknown10":
+			// One unknown name for every nine known ones.
+			for i := 0; i < len(names)/9; i++ {
+				fmt.Fprintf(&b, "/SEP%012X.cnf.xml\n", 0x0C2D00000000+i)
+			}
+		default:
+			return fmt.Errorf("-mix %q: known or unknown10", m)
+		}
+		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+			return err
+		}
+		lists[m] = p
+	}
+
+	sp, err := startSelfprovd(*bin, filepath.Join(*dir, "data"), *logPath, *pprofAddr)
+	if err != nil {
+		return err
+	}
+	defer sp.stop()
+	fmt.Printf("selfprovd pid %d: http %s\n", sp.cmd.Process.Pid, sp.http)
+
+	targets := []struct{ name, url string }{{"selfprovd", sp.http}}
+	if *nginxBin != "" {
+		root := filepath.Join(*dir, "root")
+		size, err := exportFiles(sp.http, names, root)
+		if err != nil {
+			return fmt.Errorf("writing files for nginx: %w", err)
+		}
+		fmt.Printf("wrote %d files of %d bytes on average into %s\n", len(names), size/int64(len(names)), root)
+		ng, err := startNginx(*nginxBin, *dir, root)
+		if err != nil {
+			return err
+		}
+		defer ng.stop()
+		fmt.Printf("nginx pid %d on %s\n", ng.cmd.Process.Pid, ng.http)
+		if err := sameAnswers(sp.http, ng.http, names); err != nil {
+			return err
+		}
+		targets = append(targets, struct{ name, url string }{"nginx", ng.http})
+	}
+	hwm, rss := memory(sp.cmd.Process.Pid)
+	fmt.Printf("selfprovd after one fetch of every device: peak RSS %.1f MB, RSS %.1f MB\n", hwm, rss)
+
+	var jf *os.File
+	if *jsonOut != "" {
+		if jf, err = os.OpenFile(*jsonOut, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err != nil {
+			return err
+		}
+		defer jf.Close()
+	}
+	mixList := strings.Split(*mixes, ",")
+	var all []result
+	for _, m := range mixList {
+		for _, c := range levels {
+			for i := 0; i < *repeat; i++ {
+				// Alternate which server goes first, so neither always
+				// runs right after the other's load.
+				order := targets
+				if i%2 == 1 && len(targets) == 2 {
+					order = []struct{ name, url string }{targets[1], targets[0]}
+				}
+				for _, tg := range order {
+					r := runWrk(*wrkBin, script, lists[m], tg.url, c, *duration)
+					r.Server, r.Mix = tg.name, m
+					all = append(all, r)
+					fmt.Printf("  %-9s %-9s c=%-3d req/s=%8.0f p50=%6.2fms p99=%6.2fms non2xx=%d errors=%d %s\n",
+						r.Server, m, c, r.ReqPerS, r.P50ms, r.P99ms, r.Non2xx, r.Errors, r.Err)
+					if jf != nil {
+						b, _ := json.Marshal(r)
+						fmt.Fprintln(jf, string(b))
+					}
+				}
+			}
+		}
+	}
+	hwm, rss = memory(sp.cmd.Process.Pid)
+	load, _ := os.ReadFile("/proc/loadavg")
+
+	fmt.Printf("\nmedians of %d runs of %s each, %d known devices; load average at the end: %s",
+		*repeat, *duration, *devices, load)
+	fmt.Println("| mix | c | selfprovd req/s | p50 ms | p99 ms | nginx req/s | p50 ms | p99 ms | ratio (median of same-run ratios) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	for _, m := range mixList {
+		for _, c := range levels {
+			s := medians(all, "selfprovd", m, c)
+			n := medians(all, "nginx", m, c)
+			ratio := "-"
+			if rs := pairRatios(all, m, c); len(rs) > 0 {
+				ratio = fmt.Sprintf("%.2f× (min %.2f, max %.2f)", median(rs), rs[0], rs[len(rs)-1])
+			}
+			fmt.Printf("| %s | %d | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %s |\n",
+				m, c, s.ReqPerS, s.P50ms, s.P99ms, n.ReqPerS, n.P50ms, n.P99ms, ratio)
+		}
+	}
+	fmt.Printf("\nselfprovd memory after the runs: peak RSS (VmHWM) %.1f MB, RSS %.1f MB\n", hwm, rss)
+	return nil
+}
+
+// seed creates the database selfprovd will open: the demo configuration
+// plus count devices SEP0A1B00000000… with one line each, as bench/tftp
+// seeds them.
+func seed(ctx context.Context, dataDir string, count int) ([]string, error) {
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, err
+	}
+	cfg, err := configs.Demo()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Advertise = "127.0.0.1"
+	st, err := sqlite.Open(ctx, filepath.Join(dataDir, "selfprov.db"))
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	svc, err := provision.New(provision.Options{Store: st, Logger: slog.New(slog.DiscardHandler), Models: cfg.Models, URLVars: cfg.URLVars()})
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Seed(ctx, svc); err != nil {
+		return nil, err
+	}
+	udt := cfg.UDTs[0]
+	now := time.Now().UTC()
+	names := make([]string, 0, count)
+	for i := 0; i < count; i++ {
+		name := fmt.Sprintf("SEP%012X", 0x0A1B00000000+i)
+		dn := strconv.Itoa(100000 + i)
+		settings := udt.DeviceSettings
+		settings.IdleURL = "http://127.0.0.1:8080/xps/idle?name=" + name
+		settings.AuthenticationURL = "http://127.0.0.1:8080/xps/authenticate"
+		d := provision.Device{
+			Name: name, Model: 36224, Protocol: "SIP", Description: "Auto " + dn,
+			State: provision.StateAutoRegistered, UDT: udt.Name, Settings: settings,
+			Lines: []provision.Line{{Button: 1, DN: dn, Label: dn, DisplayName: "Auto " + dn,
+				Contact: fmt.Sprintf("6c1f0b52-2d4e-4c1b-9a51-%012x", i), MaxCalls: 2, BusyTrigger: 1}},
+			ConfigVersion: fmt.Sprintf("%d-6c1f0b52-2d4e-4c1b-9a51-%012x", now.Unix(), i),
+			CreatedAt:     now,
+		}
+		if err := st.CreateDevice(ctx, d); err != nil {
+			return nil, err
+		}
+		names = append(names, name+".cnf.xml")
+	}
+	return names, nil
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	http string
+	done chan struct{}
+}
+
+// stop ends the process by its PID: TERM, then KILL after 10 s. nginx
+// takes TERM as "fast shutdown" and stops its workers.
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+var servingLine = regexp.MustCompile(`config=(\S+)`)
+
+func startSelfprovd(bin, dataDir, logPath, pprofAddr string) (*proc, error) {
+	logw := io.Discard
+	if logPath != "" {
+		f, err := os.Create(logPath)
+		if err != nil {
+			return nil, err
+		}
+		logw = f // closed with the process
+	}
+	args := []string{"-data-dir", dataDir, "-advertise", "127.0.0.1",
+		"-listen.tftp", "127.0.0.1:0", "-listen.config", "127.0.0.1:0", "-listen.sip", "127.0.0.1:0",
+		"-listen.services", "127.0.0.1:0", "-listen.admin", "127.0.0.1:0", "-log.level", "info"}
+	if pprofAddr != "" {
+		args = append(args, "-debug.pprof", pprofAddr)
+	}
+	cmd := exec.Command(bin, args...)
+	// The bound address is read from the "selfprovd serving" line.
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sent := false
+		for sc.Scan() {
+			fmt.Fprintln(logw, sc.Text())
+			if !sent && strings.Contains(sc.Text(), "selfprovd serving") {
+				if m := servingLine.FindStringSubmatch(sc.Text()); m != nil {
+					found <- m[1]
+					sent = true
+				}
+			}
+		}
+	}()
+	select {
+	case a := <-found:
+		p.http = "http://" + a
+		return p, nil
+	case <-p.done:
+		return nil, errors.New("selfprovd exited before serving")
+	case <-time.After(30 * time.Second):
+		p.stop()
+		return nil, errors.New("selfprovd did not report its addresses within 30 s")
+	}
+}
+
+// exportFiles writes every device's config, as selfprovd serves it, for
+// nginx to serve the same bytes. This also renders every config once in
+// selfprovd, as a booted fleet has.
+func exportFiles(base string, names []string, root string) (int64, error) {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return 0, err
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	var total int64
+	for _, name := range names {
+		resp, err := client.Get(base + "/" + name)
+		if err != nil {
+			return 0, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			return 0, fmt.Errorf("%s: %d %v", name, resp.StatusCode, err)
+		}
+		if err := os.WriteFile(filepath.Join(root, name), body, 0o644); err != nil {
+			return 0, err
+		}
+		total += int64(len(body))
+	}
+	return total, nil
+}
+
+// nginxConf is the minimal configuration: two workers, sendfile,
+// keep-alive without a per-connection request cap (wrk would otherwise
+// reconnect every 1,000 requests), no access log (selfprovd keeps none
+// either), and text/xml; charset=utf-8 for .xml as selfprovd answers.
+const nginxConf = `worker_processes 2;
+pid %[1]s/nginx.pid;
+error_log %[1]s/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+	types { text/xml xml; }
+	default_type application/octet-stream;
+	charset utf-8;
+	sendfile on;
+	tcp_nopush on;
+	tcp_nodelay on;
+	keepalive_timeout 65;
+	keepalive_requests 1000000;
+	access_log off;
+	client_body_temp_path %[1]s/nginx-tmp;
+	proxy_temp_path %[1]s/nginx-tmp;
+	fastcgi_temp_path %[1]s/nginx-tmp;
+	uwsgi_temp_path %[1]s/nginx-tmp;
+	scgi_temp_path %[1]s/nginx-tmp;
+	server {
+		listen %[2]s;
+		root %[3]s;
+	}
+}
+`
+
+func startNginx(bin, dir, root string) (*proc, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, dir, addr, root), 0o644); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "nginx-error.log"), "-g", "daemon off;")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, http: "http://" + addr, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	// Ready when it answers.
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if resp, err := client.Get(p.http + "/"); err == nil {
+			resp.Body.Close()
+			return p, nil
+		}
+		select {
+		case <-p.done:
+			return nil, errors.New("nginx exited at start")
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, errors.New("nginx did not answer within 10 s")
+		}
+	}
+}
+
+// sameAnswers checks that both servers give the same status, body,
+// Content-Type and Content-Length for a sample of known and unknown names.
+func sameAnswers(a, b string, names []string) error {
+	client := &http.Client{Timeout: 5 * time.Second}
+	get := func(url string) (int, string, string, []byte, error) {
+		resp, err := client.Get(url)
+		if err != nil {
+			return 0, "", "", nil, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Content-Length"), body, err
+	}
+	sample := []string{names[0], names[len(names)/2], names[len(names)-1], "SEP0C2D00000000.cnf.xml"}
+	for _, n := range sample {
+		sa, ta, la, ba, err := get(a + "/" + n)
+		if err != nil {
+			return err
+		}
+		sb, tb, lb, bb, err := get(b + "/" + n)
+		if err != nil {
+			return err
+		}
+		if sa != sb || (sa == 200 && (ta != tb || la != lb || !bytes.Equal(ba, bb))) {
+			return fmt.Errorf("%s: selfprovd answers %d %q %s bytes, nginx %d %q %s bytes", n, sa, ta, la, sb, tb, lb)
+		}
+	}
+	return nil
+}
+
+// runWrk runs wrk once and reads its summary. One thread drives one
+// connection; more connections get two threads (the machine has two
+// cores to share between client and server).
+func runWrk(bin, script, list, url string, c int, d time.Duration) result {
+	threads := 2
+	if c < 2 {
+		threads = 1
+	}
+	cmd := exec.Command(bin, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(c),
+		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "--latency", "--timeout", "5s",
+		"-s", script, url, "--", list)
+	out, err := cmd.CombinedOutput()
+	r := result{C: c}
+	if err != nil {
+		r.Err = fmt.Sprintf("wrk: %v: %s", err, out)
+		return r
+	}
+	return parseWrk(string(out), r)
+}
+
+var (
+	reqLine   = regexp.MustCompile(`(\d+) requests in`)
+	rpsLine   = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	pctLine   = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$`)
+	non2xx    = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	sockErrs  = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	unitScale = map[string]float64{"us": 0.001, "ms": 1, "s": 1000}
+)
+
+func parseWrk(out string, r result) result {
+	if m := reqLine.FindStringSubmatch(out); m != nil {
+		r.Requests, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	if m := rpsLine.FindStringSubmatch(out); m != nil {
+		r.ReqPerS, _ = strconv.ParseFloat(m[1], 64)
+	} else {
+		r.Err = "no Requests/sec in wrk's output: " + out
+	}
+	for _, m := range pctLine.FindAllStringSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		v *= unitScale[m[3]]
+		if m[1] == "50" {
+			r.P50ms = v
+		} else {
+			r.P99ms = v
+		}
+	}
+	if m := non2xx.FindStringSubmatch(out); m != nil {
+		r.Non2xx, _ = strconv.ParseInt(m[1], 10, 64)
+	}
+	if m := sockErrs.FindStringSubmatch(out); m != nil {
+		for _, s := range m[1:] {
+			n, _ := strconv.ParseInt(s, 10, 64)
+			r.Errors += n
+		}
+	}
+	return r
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	sort.Float64s(xs)
+	return xs[len(xs)/2]
+}
+
+func medians(all []result, server, mix string, c int) result {
+	var rps, p50, p99 []float64
+	for _, r := range all {
+		if r.Server == server && r.Mix == mix && r.C == c && r.Err == "" {
+			rps, p50, p99 = append(rps, r.ReqPerS), append(p50, r.P50ms), append(p99, r.P99ms)
+		}
+	}
+	return result{Server: server, Mix: mix, C: c, ReqPerS: median(rps), P50ms: median(p50), P99ms: median(p99)}
+}
+
+// pairRatios are selfprovd's requests/s over nginx's in each round (the
+// two runs made one after the other), sorted.
+func pairRatios(all []result, mix string, c int) []float64 {
+	var s, n []float64
+	for _, r := range all {
+		if r.Mix != mix || r.C != c || r.Err != "" {
+			continue
+		}
+		switch r.Server {
+		case "selfprovd":
+			s = append(s, r.ReqPerS)
+		case "nginx":
+			n = append(n, r.ReqPerS)
+		}
+	}
+	var out []float64
+	for i := 0; i < len(s) && i < len(n); i++ {
+		if n[i] > 0 {
+			out = append(out, s[i]/n[i])
+		}
+	}
+	sort.Float64s(out)
+	return out
+}
+
+// memory reads a process's peak and current resident set in MB.
+func memory(pid int) (hwm, rss float64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmHWM:":
+			hwm = kb / 1024
+		case "VmRSS:":
+			rss = kb / 1024
+		}
+	}
+	return hwm, rss
+}
