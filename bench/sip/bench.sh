@@ -51,17 +51,14 @@ start_selfprovd() {
   local dir=$RUN/selfprovd-$1
   rm -rf "$dir"; mkdir -p "$dir"
   # The demo configuration with a DN range large enough for every run, no
-  # per-source limits (all load comes from 127.0.0.1) and loopback ports.
-  sed -e 's/startDN: "1000"/startDN: "10000000"/' -e 's/endDN: "1999"/endDN: "19999999"/' -e '/^sip:/,/^$/d' \
+  # per-source limits (all load comes from 127.0.0.1) and loopback ports
+  # (flags win over the configuration's keys).
+  sed -e 's/startDN: "1000"/startDN: "10000000"/' -e 's/endDN: "1999"/endDN: "19999999"/' \
+    -e 's/^\(  ratePerSource:\) [0-9]*/\1 0/' -e 's/^\(    perMinute:\) [0-9]*/\1 0/' \
     "$ROOT/configs/demo.yaml" >"$dir/config.yaml"
-  cat >>"$dir/config.yaml" <<EOF
-advertise: 127.0.0.1
-dataDir: $dir/data
-logLevel: warn
-listen: {tftp: "127.0.0.1:0", config: "127.0.0.1:0", sip: "127.0.0.1:$SELF_PORT", services: "127.0.0.1:0", admin: "127.0.0.1:0"}
-sip: {defaultExpires: 120, minExpires: 60, ratePerSource: 0, autoRegPerSource: {perMinute: 0}}
-EOF
-  "$RUN/selfprovd" -config "$dir/config.yaml" >"$dir/log" 2>&1 &
+  "$RUN/selfprovd" -config "$dir/config.yaml" -advertise 127.0.0.1 -data-dir "$dir/data" -log.level warn \
+    -listen.tftp 127.0.0.1:0 -listen.config 127.0.0.1:0 -listen.sip "127.0.0.1:$SELF_PORT" \
+    -listen.services 127.0.0.1:0 -listen.admin 127.0.0.1:0 >"$dir/log" 2>&1 &
   SELF_PID=$!
   # Ready when the TCP side of the SIP port listens (it is bound after UDP).
   for _ in $(seq 100); do ss -ltn "sport = :$SELF_PORT" | grep -q LISTEN && return; kill -0 $SELF_PID || break; sleep 0.1; done
