@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"selfprov/internal/clip"
 	"selfprov/provision"
 )
 
@@ -53,7 +54,7 @@ func routeNamed[T any](s *Server, base string, n named[T]) {
 		if p := n.name(&v); *p == "" {
 			*p = name
 		} else if *p != name {
-			s.writeError(w, r, invalid(fmt.Sprintf("%s name %q in the body differs from %q in the path", n.kind, clip(*p), clip(name))))
+			s.writeError(w, r, invalid(fmt.Sprintf("%s name %q in the body differs from %q in the path", n.kind, clip.String(*p, 64), clip.String(name, 64))))
 			return
 		}
 		ctx := r.Context()

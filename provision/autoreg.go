@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"selfprov/internal/clip"
 )
 
 // ModelThirdPartySIP is CUCM's model id of "Third-party SIP Device
@@ -95,7 +97,7 @@ func (s *Service) claimedModel(r Registration) (int, error) {
 		if id, ok := s.products[strings.ToUpper(r.Product)]; ok {
 			return id, nil
 		}
-		return 0, fmt.Errorf("%w: product %q is not in the catalogue", ErrInvalidModel, clip(r.Product))
+		return 0, fmt.Errorf("%w: product %q is not in the catalogue", ErrInvalidModel, clip.String(r.Product, 40))
 	}
 	if _, ok := s.models[ModelThirdPartySIP]; ok {
 		return ModelThirdPartySIP, nil

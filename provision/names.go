@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"strings"
+
+	"selfprov/internal/clip"
 )
 
 // Device name prefixes.
@@ -22,7 +24,7 @@ const MaxDeviceNameLen = 15
 // form: SEP names upper-cased; client names with an upper-case prefix.
 func CanonicalDeviceName(name string) (string, error) {
 	if len(name) < 4 || len(name) > MaxDeviceNameLen {
-		return "", invalidf("device name %q must be 4 to %d characters", clip(name), MaxDeviceNameLen)
+		return "", invalidf("device name %q must be 4 to %d characters", clip.String(name, 40), MaxDeviceNameLen)
 	}
 	prefix := strings.ToUpper(name[:3])
 	rest := name[3:]
@@ -35,12 +37,12 @@ func CanonicalDeviceName(name string) (string, error) {
 	case PrefixCSF, PrefixBOT, PrefixTCT, PrefixTAB:
 		for i := 0; i < len(rest); i++ {
 			if !isNameChar(rest[i]) {
-				return "", invalidf("device name %q may only hold letters, digits, '.', '_' and '-'", clip(name))
+				return "", invalidf("device name %q may only hold letters, digits, '.', '_' and '-'", clip.String(name, 40))
 			}
 		}
 		return prefix + rest, nil
 	}
-	return "", invalidf("device name %q must start with SEP, CSF, BOT, TCT or TAB", clip(name))
+	return "", invalidf("device name %q must start with SEP, CSF, BOT, TCT or TAB", clip.String(name, 40))
 }
 
 // MayAutoRegister reports whether auto-registration may create a device of
@@ -52,7 +54,7 @@ func MayAutoRegister(canon string) bool { return strings.HasPrefix(canon, Prefix
 func DeviceNameFromMAC(mac string) (string, error) {
 	clean := strings.NewReplacer(":", "", "-", "", ".", "").Replace(mac)
 	if len(clean) != 12 || !isHex(clean) {
-		return "", invalidf("MAC %q must have 12 hex digits", clip(mac))
+		return "", invalidf("MAC %q must have 12 hex digits", clip.String(mac, 40))
 	}
 	return PrefixSEP + strings.ToUpper(clean), nil
 }
@@ -69,14 +71,6 @@ func isHex(s string) bool {
 
 func isNameChar(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '.' || c == '_' || c == '-'
-}
-
-// clip keeps error messages short when input is hostile.
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
 }
 
 // newUUID returns a random RFC 4122 version 4 UUID. Every auto-registered

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"selfprov/internal/clip"
 )
 
 // Options configure a Service.
@@ -469,7 +471,7 @@ func (s *Service) checkCredentials(ctx context.Context, userID, secret string, o
 			return User{}, err
 		}
 		if locked {
-			s.log.Warn("unknown user ID locked", "user", clip(userID), "code", CodeAccountLocked)
+			s.log.Warn("unknown user ID locked", "user", clip.String(userID, 40), "code", CodeAccountLocked)
 			return User{}, ErrAccountLocked
 		}
 		return User{}, ErrAuthFailed

@@ -18,6 +18,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"golang.org/x/net/ipv4"
 
+	"selfprov/internal/clip"
 	"selfprov/provision"
 )
 
@@ -684,7 +685,7 @@ func parseExpires(v string) (int, error) {
 	}
 	for i := 0; i < len(v); i++ {
 		if v[i] < '0' || v[i] > '9' {
-			return 0, errors.New("expires " + strconv.Quote(clip(v)) + " is not a number of seconds")
+			return 0, errors.New("expires " + strconv.Quote(clip.String(v, 40)) + " is not a number of seconds")
 		}
 	}
 	n, err := strconv.ParseUint(v, 10, 64)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	textclip "selfprov/internal/clip"
 )
 
 // Kind is what a requested file name refers to.
@@ -150,10 +152,6 @@ func isMAC(s string) bool {
 	return true
 }
 
-// clip keeps log and error lines short when input is hostile.
-func clip(s string) string {
-	if len(s) > 48 {
-		s = s[:48] + "…"
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
-}
+// clip keeps log lines and TFTP error messages short when input is
+// hostile: up to 48 bytes of a name.
+func clip(s string) string { return textclip.String(s, 48) }
