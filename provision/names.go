@@ -20,29 +20,63 @@ const (
 // MaxDeviceNameLen is the longest device name the product accepts.
 const MaxDeviceNameLen = 15
 
+// The device-name grammar, in one place: SEP and 12 hex digits, or CSF,
+// BOT, TCT or TAB and letters, digits, '.', '_' and '-'; 4 to
+// MaxDeviceNameLen characters; the prefix in any case.
+type nameFault uint8
+
+const (
+	nameOK nameFault = iota
+	nameLength
+	nameSEPNotMAC
+	nameChars
+	namePrefix
+)
+
+func deviceNameFault(name string) nameFault {
+	if len(name) < 4 || len(name) > MaxDeviceNameLen {
+		return nameLength
+	}
+	prefix, rest := name[:3], name[3:]
+	switch {
+	case strings.EqualFold(prefix, PrefixSEP):
+		if !IsMAC(rest) {
+			return nameSEPNotMAC
+		}
+	case strings.EqualFold(prefix, PrefixCSF), strings.EqualFold(prefix, PrefixBOT),
+		strings.EqualFold(prefix, PrefixTCT), strings.EqualFold(prefix, PrefixTAB):
+		for i := 0; i < len(rest); i++ {
+			if !isNameChar(rest[i]) {
+				return nameChars
+			}
+		}
+	default:
+		return namePrefix
+	}
+	return nameOK
+}
+
+// IsDeviceName reports whether name is a device name in any case. It does
+// not allocate, so a server may test every requested file name with it.
+func IsDeviceName(name string) bool { return deviceNameFault(name) == nameOK }
+
 // CanonicalDeviceName validates a device name and returns it in canonical
 // form: SEP names upper-cased; client names with an upper-case prefix.
 func CanonicalDeviceName(name string) (string, error) {
-	if len(name) < 4 || len(name) > MaxDeviceNameLen {
+	switch deviceNameFault(name) {
+	case nameLength:
 		return "", invalidf("device name %q must be 4 to %d characters", clip.String(name, 40), MaxDeviceNameLen)
+	case nameSEPNotMAC:
+		return "", invalidf("device name %q must be SEP followed by 12 hex digits", name)
+	case nameChars:
+		return "", invalidf("device name %q may only hold letters, digits, '.', '_' and '-'", clip.String(name, 40))
+	case namePrefix:
+		return "", invalidf("device name %q must start with SEP, CSF, BOT, TCT or TAB", clip.String(name, 40))
 	}
-	prefix := strings.ToUpper(name[:3])
-	rest := name[3:]
-	switch prefix {
-	case PrefixSEP:
-		if len(rest) != 12 || !isHex(rest) {
-			return "", invalidf("device name %q must be SEP followed by 12 hex digits", name)
-		}
-		return PrefixSEP + strings.ToUpper(rest), nil
-	case PrefixCSF, PrefixBOT, PrefixTCT, PrefixTAB:
-		for i := 0; i < len(rest); i++ {
-			if !isNameChar(rest[i]) {
-				return "", invalidf("device name %q may only hold letters, digits, '.', '_' and '-'", clip.String(name, 40))
-			}
-		}
-		return prefix + rest, nil
+	if strings.EqualFold(name[:3], PrefixSEP) {
+		return PrefixSEP + strings.ToUpper(name[3:]), nil
 	}
-	return "", invalidf("device name %q must start with SEP, CSF, BOT, TCT or TAB", clip.String(name, 40))
+	return strings.ToUpper(name[:3]) + name[3:], nil
 }
 
 // MayAutoRegister reports whether auto-registration may create a device of
@@ -50,16 +84,27 @@ func CanonicalDeviceName(name string) (string, error) {
 // created by Webex auto-provisioning or an administrator (SPEC §7).
 func MayAutoRegister(canon string) bool { return strings.HasPrefix(canon, PrefixSEP) }
 
-// DeviceNameFromMAC turns a MAC in any common notation into SEP<MAC>.
+var macSeparators = strings.NewReplacer(":", "", "-", "", ".", "")
+
+// DeviceNameFromMAC turns a MAC in any common notation into SEP<MAC>, the
+// one place that name is built.
 func DeviceNameFromMAC(mac string) (string, error) {
-	clean := strings.NewReplacer(":", "", "-", "", ".", "").Replace(mac)
-	if len(clean) != 12 || !isHex(clean) {
+	clean := mac
+	if !IsMAC(clean) {
+		clean = macSeparators.Replace(mac)
+	}
+	if !IsMAC(clean) {
 		return "", invalidf("MAC %q must have 12 hex digits", clip.String(mac, 40))
 	}
 	return PrefixSEP + strings.ToUpper(clean), nil
 }
 
-func isHex(s string) bool {
+// IsMAC reports whether s is a MAC as 12 hex digits, in any case, with no
+// separators.
+func IsMAC(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {

@@ -198,8 +198,8 @@ func identify(c contact, aorUser, userAgent string) (identity, error) {
 			return id, fmt.Errorf("%w: devicename parameter: %v", errNoIdentity, err)
 		}
 		id.name, id.source = name, "devicename"
-	} else if mac, err := instanceMAC(c); err == nil {
-		id.name, id.source = provision.PrefixSEP+mac, "instance"
+	} else if name, err := instanceName(c); err == nil {
+		id.name, id.source = name, "instance"
 	} else if !errors.Is(err, errNoCiscoInstance) {
 		return id, fmt.Errorf("%w: %v", errNoIdentity, err)
 	} else if name, aorErr := provision.CanonicalDeviceName(aorUser); aorErr == nil {
@@ -218,11 +218,11 @@ func identify(c contact, aorUser, userAgent string) (identity, error) {
 // errNoCiscoInstance: the Contact has no +sip.instance in Cisco's MAC form.
 var errNoCiscoInstance = errors.New("no MAC-based Cisco +sip.instance")
 
-// instanceMAC takes the MAC out of
+// instanceName names the device by the MAC in
 // +sip.instance="<urn:uuid:00000000-0000-0000-0000-<mac>>". An instance
 // in another form is errNoCiscoInstance; Cisco's form with a bad MAC is
 // an error of its own, never a fallthrough.
-func instanceMAC(c contact) (string, error) {
+func instanceName(c contact) (string, error) {
 	v, ok := c.param(paramInstance)
 	if !ok {
 		return "", errNoCiscoInstance
@@ -233,12 +233,10 @@ func instanceMAC(c contact) (string, error) {
 		return "", fmt.Errorf("%w: +sip.instance %q is not a MAC-based Cisco instance", errNoCiscoInstance, clip.String(v, 40))
 	}
 	mac := v[len(prefix):]
-	for i := 0; i < len(mac); i++ {
-		if !isHex(mac[i]) {
-			return "", fmt.Errorf("+sip.instance %q does not end in 12 hex digits", clip.String(v, 40))
-		}
+	if !provision.IsMAC(mac) {
+		return "", fmt.Errorf("+sip.instance %q does not end in 12 hex digits", clip.String(v, 40))
 	}
-	return strings.ToUpper(mac), nil
+	return provision.DeviceNameFromMAC(mac)
 }
 
 // modelOf reads the model id from the model parameter, else the product
@@ -258,8 +256,4 @@ func modelOf(c contact, userAgent string) (model int, product string) {
 		ua = ua[:i]
 	}
 	return 0, clip.String(ua, 40)
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

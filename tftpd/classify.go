@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	textclip "selfprov/internal/clip"
+	"selfprov/provision"
 )
 
 // Kind is what a requested file name refers to.
@@ -54,8 +55,6 @@ func badName(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrBadName}, args...)...)
 }
 
-const maxDeviceNameLen = 15
-
 // Classify maps a requested file name onto the allow-list, matching
 // case-insensitively. It never touches the file system; a name it accepts
 // may still be "not found".
@@ -102,9 +101,11 @@ func Classify(name string) (Request, error) {
 	case lower == "itlfile.tlv":
 		return Request{Kind: KindTrust, Name: "ITLFile.tlv"}, nil
 	case strings.HasSuffix(lower, ".tlv") && (strings.HasPrefix(lower, "ctlsep") || strings.HasPrefix(lower, "itlsep")):
-		mac := name[6 : len(name)-4]
-		if isMAC(mac) {
-			return Request{Kind: KindTrust, Name: strings.ToUpper(name[:6]) + strings.ToUpper(mac) + ".tlv"}, nil
+		// CTL or ITL, then the phone's SEP name.
+		if mac := name[6 : len(name)-4]; provision.IsMAC(mac) {
+			if dev, err := provision.DeviceNameFromMAC(mac); err == nil {
+				return Request{Kind: KindTrust, Name: strings.ToUpper(name[:3]) + dev + ".tlv"}, nil
+			}
 		}
 	case strings.HasSuffix(lower, ".cnf.xml"):
 		if dev, ok := deviceName(name[:len(name)-len(".cnf.xml")]); ok {
@@ -114,42 +115,15 @@ func Classify(name string) (Request, error) {
 	return Request{Kind: KindStatic, Name: name}, nil
 }
 
-// deviceName recognises SEP<12 hex> and CSF/BOT/TCT/TAB names and returns
-// them in canonical form: SEP names upper-cased, client names with an
+// deviceName recognises a device name (the core's grammar) and returns it
+// in canonical form: SEP names upper-cased, client names with an
 // upper-case prefix (the store matches the rest case-insensitively).
 func deviceName(s string) (string, bool) {
-	if len(s) < 4 || len(s) > maxDeviceNameLen {
+	if !provision.IsDeviceName(s) {
 		return "", false
 	}
-	prefix, rest := strings.ToUpper(s[:3]), s[3:]
-	switch prefix {
-	case "SEP":
-		if isMAC(rest) {
-			return "SEP" + strings.ToUpper(rest), true
-		}
-	case "CSF", "BOT", "TCT", "TAB":
-		for i := 0; i < len(rest); i++ {
-			c := rest[i]
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '.' || c == '_' || c == '-') {
-				return "", false
-			}
-		}
-		return prefix + rest, true
-	}
-	return "", false
-}
-
-func isMAC(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
+	name, err := provision.CanonicalDeviceName(s)
+	return name, err == nil
 }
 
 // clip keeps log lines and TFTP error messages short when input is
