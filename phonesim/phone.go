@@ -21,7 +21,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"selfprov/phonecfg"
-	"selfprov/xmlsvc/phonexml"
+	"selfprov/phonexml"
 )
 
 // Mode is how far a simulated phone goes.

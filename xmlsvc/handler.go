@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"selfprov/internal/clip"
+	"selfprov/phonexml"
 	"selfprov/provision"
-	"selfprov/xmlsvc/phonexml"
 )
 
 // Codes of outcomes the adapter decides itself; everything else is the

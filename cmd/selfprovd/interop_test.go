@@ -19,7 +19,7 @@ import (
 	"selfprov/admin"
 	"selfprov/internal/testkit"
 	"selfprov/phonecfg"
-	"selfprov/xmlsvc/phonexml"
+	"selfprov/phonexml"
 	"selfprov/provision"
 )
 

@@ -23,7 +23,7 @@ import (
 	"github.com/pin/tftp/v3"
 
 	"selfprov/phonecfg"
-	"selfprov/xmlsvc/phonexml"
+	"selfprov/phonexml"
 )
 
 // User is a cluster user.

@@ -11,9 +11,9 @@ import (
 	"net/http"
 	"strconv"
 
+	"selfprov/clientapi"
 	"selfprov/internal/clip"
 	"selfprov/provision"
-	"selfprov/xmlsvc/clientprov/clientapi"
 )
 
 // The wire types live in clientapi, which clients import without the server.
