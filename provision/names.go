@@ -73,10 +73,23 @@ func CanonicalDeviceName(name string) (string, error) {
 	case namePrefix:
 		return "", invalidf("device name %q must start with SEP, CSF, BOT, TCT or TAB", clip.String(name, 40))
 	}
+	if isUpper(name[:3]) && (name[:3] != PrefixSEP || isUpper(name[3:])) {
+		return name, nil // already canonical, as phones name themselves
+	}
 	if strings.EqualFold(name[:3], PrefixSEP) {
 		return PrefixSEP + strings.ToUpper(name[3:]), nil
 	}
 	return strings.ToUpper(name[:3]) + name[3:], nil
+}
+
+// isUpper reports whether s holds no lower-case ASCII letter.
+func isUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'a' <= s[i] && s[i] <= 'z' {
+			return false
+		}
+	}
+	return true
 }
 
 // MayAutoRegister reports whether auto-registration may create a device of

@@ -49,8 +49,14 @@ func TestMayAutoRegister(t *testing.T) {
 	}
 }
 
-// The TFTP server asks IsDeviceName of every requested file name.
-func TestIsDeviceNameDoesNotAllocate(t *testing.T) {
+// The TFTP server asks IsDeviceName of every requested file name, and
+// CanonicalDeviceName of every device name, mostly spelled canonically.
+func TestDeviceNameDoesNotAllocate(t *testing.T) {
+	for _, name := range []string{"SEP001122AABBCC", "CSFalice", "BOTBOB"} {
+		if n := testing.AllocsPerRun(100, func() { _, _ = CanonicalDeviceName(name) }); n != 0 {
+			t.Errorf("CanonicalDeviceName(%q) allocates %v times", name, n)
+		}
+	}
 	for _, name := range []string{"SEP001122AABBCC", "csfAlice", "SEP00112233445G", "XYZ1", "a"} {
 		if n := testing.AllocsPerRun(100, func() { _ = IsDeviceName(name) }); n != 0 {
 			t.Errorf("IsDeviceName(%q) allocates %v times", name, n)

@@ -101,11 +101,9 @@ func Classify(name string) (Request, error) {
 	case lower == "itlfile.tlv":
 		return Request{Kind: KindTrust, Name: "ITLFile.tlv"}, nil
 	case strings.HasSuffix(lower, ".tlv") && (strings.HasPrefix(lower, "ctlsep") || strings.HasPrefix(lower, "itlsep")):
-		// CTL or ITL, then the phone's SEP name.
-		if mac := name[6 : len(name)-4]; provision.IsMAC(mac) {
-			if dev, err := provision.DeviceNameFromMAC(mac); err == nil {
-				return Request{Kind: KindTrust, Name: strings.ToUpper(name[:3]) + dev + ".tlv"}, nil
-			}
+		mac := name[6 : len(name)-4]
+		if provision.IsMAC(mac) {
+			return Request{Kind: KindTrust, Name: strings.ToUpper(name[:6]) + strings.ToUpper(mac) + ".tlv"}, nil
 		}
 	case strings.HasSuffix(lower, ".cnf.xml"):
 		if dev, ok := deviceName(name[:len(name)-len(".cnf.xml")]); ok {
