@@ -3,7 +3,7 @@
 // Cisco Contact parameters, service-control NOTIFY handling, and the
 // self-provisioning screens of the idle URL. Fleets of thousands of phones
 // share a few sockets. It speaks only the wire formats (phonecfg,
-// phonexml) and knows nothing of the server's insides.
+// phonexml, clientapi) and knows nothing of the server's insides.
 package phonesim
 
 import (
