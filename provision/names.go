@@ -3,7 +3,9 @@ package provision
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"strconv"
 	"strings"
+	"time"
 
 	"selfprov/internal/clip"
 )
@@ -151,4 +153,11 @@ func appendUUID(dst []byte) []byte {
 		dst = hex.AppendEncode(dst, g)
 	}
 	return dst
+}
+
+// newVersion makes a config version stamp in CUCM's shape, <epoch>-<uuid>.
+func newVersion(now time.Time) string {
+	var b [64]byte
+	v := strconv.AppendInt(b[:0], now.Unix(), 10)
+	return string(appendUUID(append(v, '-')))
 }
