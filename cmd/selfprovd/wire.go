@@ -73,12 +73,12 @@ func (w *wiring) serve(name string, srv server, ln net.Listener) {
 	w.add(name, func() error { return srv.Serve(ln) }, srv.Shutdown)
 }
 
-// httpServer is an http.Server as a server: Serve returns nil once
-// Shutdown stopped it.
-type httpServer struct{ *http.Server }
+// httpServer is a server whose Serve, as net/http's does, returns
+// http.ErrServerClosed once Shutdown stopped it; it returns nil instead.
+type httpServer struct{ server }
 
 func (s httpServer) Serve(ln net.Listener) error {
-	if err := s.Server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	if err := s.server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
