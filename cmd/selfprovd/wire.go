@@ -62,20 +62,21 @@ func (w *wiring) add(name string, serve func() error, shutdown func(context.Cont
 	w.d.components = append(w.d.components, component{name: name, serve: serve, shutdown: shutdown})
 }
 
-// server is the shape of every server on one listener.
-type server interface {
-	Serve(net.Listener) error
+// server is the shape of every server on one listener: L is a
+// net.Listener, or a net.PacketConn for a datagram server.
+type server[L any] interface {
+	Serve(L) error
 	Shutdown(context.Context) error
 }
 
-// serve adds a server of one listener.
-func (w *wiring) serve(name string, srv server, ln net.Listener) {
+// serveOn adds a server of one listener to w's daemon.
+func serveOn[L any](w *wiring, name string, srv server[L], ln L) {
 	w.add(name, func() error { return srv.Serve(ln) }, srv.Shutdown)
 }
 
 // httpServer is a server whose Serve, as net/http's does, returns
 // http.ErrServerClosed once Shutdown stopped it; it returns nil instead.
-type httpServer struct{ server }
+type httpServer struct{ server[net.Listener] }
 
 func (s httpServer) Serve(ln net.Listener) error {
 	if err := s.server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

@@ -29,6 +29,6 @@ func wireAdmin(w *wiring, sip *registrar.Server) error {
 	if err != nil {
 		return err
 	}
-	w.serve("admin", srv, w.ln.admin)
+	serveOn(w, "admin", srv, w.ln.admin)
 	return nil
 }

@@ -35,9 +35,8 @@ func wireTFTPD(w *wiring) error {
 	if err != nil {
 		return err
 	}
-	pc := w.ln.tftp
-	w.add("tftp", func() error { return srv.Serve(pc) }, srv.Shutdown)
-	w.serve("config-http", httpServer{srv.HTTPServer()}, w.ln.config)
+	serveOn(w, "tftp", srv, w.ln.tftp)
+	serveOn(w, "config-http", httpServer{srv.HTTPServer()}, w.ln.config)
 	return nil
 }
 

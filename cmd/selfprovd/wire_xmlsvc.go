@@ -18,6 +18,6 @@ func wireXMLSvc(w *wiring, routes map[string]http.Handler) error {
 	if err != nil {
 		return err
 	}
-	w.serve("xmlsvc", srv, w.ln.services)
+	serveOn(w, "xmlsvc", srv, w.ln.services)
 	return nil
 }
