@@ -97,7 +97,7 @@ func newEnv(t testing.TB, o envOpt) *env {
 		e.tls = tln.Addr().String()
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- e.srv.Serve(pc, ln, tln) }()
+	go func() { errc <- e.srv.Serve(Listeners{UDP: pc, TCP: ln, TLS: tln}) }()
 	// Serving before the test goes on: a Shutdown that came first would
 	// make Serve refuse to start.
 	testkit.WaitFor(t, "Serve", func() bool {

@@ -62,14 +62,15 @@ func (w *wiring) add(name string, serve func() error, shutdown func(context.Cont
 	w.d.components = append(w.d.components, component{name: name, serve: serve, shutdown: shutdown})
 }
 
-// server is the shape of every server on one listener: L is a
-// net.Listener, or a net.PacketConn for a datagram server.
+// server is the shape of every server: Serve on its listener L (a
+// net.Listener, a net.PacketConn for TFTP, registrar.Listeners for SIP's
+// three transports) until Shutdown.
 type server[L any] interface {
 	Serve(L) error
 	Shutdown(context.Context) error
 }
 
-// serveOn adds a server of one listener to w's daemon.
+// serveOn adds a server to w's daemon.
 func serveOn[L any](w *wiring, name string, srv server[L], ln L) {
 	w.add(name, func() error { return srv.Serve(ln) }, srv.Shutdown)
 }

@@ -44,9 +44,7 @@ func wireRegistrar(w *wiring) (*registrar.Server, error) {
 		return nil, err
 	}
 	w.svc.SetNotifier(srv)
-	w.add("registrar", func() error {
-		return srv.Serve(w.ln.sipUDP, w.ln.sipTCP, w.ln.sipTLS)
-	}, srv.Shutdown)
+	serveOn(w, "registrar", srv, registrar.Listeners{UDP: w.ln.sipUDP, TCP: w.ln.sipTCP, TLS: w.ln.sipTLS})
 	return srv, nil
 }
 
