@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"selfprov/internal/clip"
 	"selfprov/provision"
 )
 
@@ -125,21 +126,14 @@ func (d duration) MarshalJSON() ([]byte, error) {
 func (d *duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return invalid(fmt.Sprintf("duration %s must be a string such as \"30m\" or \"90s\"", clip(string(b))))
+		return invalid(fmt.Sprintf("duration %s must be a string such as \"30m\" or \"90s\"", clip.String(string(b), 64)))
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return invalid(fmt.Sprintf("duration %q is not valid; use a form such as \"30m\" or \"90s\"", clip(s)))
+		return invalid(fmt.Sprintf("duration %q is not valid; use a form such as \"30m\" or \"90s\"", clip.String(s, 64)))
 	}
 	*d = duration(v)
 	return nil
-}
-
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }
 
 func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {

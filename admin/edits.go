@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"selfprov/internal/clip"
 	"selfprov/provision"
 )
 
@@ -91,7 +92,7 @@ func (s *Server) editDevice(replace bool) http.HandlerFunc {
 		}
 		if in.Name != nil {
 			if canon, err := provision.CanonicalDeviceName(*in.Name); err != nil || canon != cur.Name {
-				s.writeError(w, r, invalid(fmt.Sprintf("name %q in the body differs from %q in the path; a device is not renamed here", clip(*in.Name), cur.Name)))
+				s.writeError(w, r, invalid(fmt.Sprintf("name %q in the body differs from %q in the path; a device is not renamed here", clip.String(*in.Name, 64), cur.Name)))
 				return
 			}
 		}

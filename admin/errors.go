@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"selfprov/internal/clip"
 	"selfprov/provision"
 )
 
@@ -164,7 +165,7 @@ func exactKeys(doc any, t reflect.Type, path string) error {
 			if !ok {
 				for name := range fields {
 					if strings.EqualFold(name, k) {
-						return invalid(fmt.Sprintf("unknown field %q%s; did you mean %q? (names are case-sensitive)", clip(k), where(path), name))
+						return invalid(fmt.Sprintf("unknown field %q%s; did you mean %q? (names are case-sensitive)", clip.String(k, 64), where(path), name))
 					}
 				}
 				continue // DisallowUnknownFields has refused truly unknown ones

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"selfprov/internal/clip"
 	"selfprov/provision"
 )
 
@@ -59,9 +60,9 @@ func parseQuery(raw string, allowed ...string) (map[string]string, error) {
 	for k, v := range vals {
 		if !slices.Contains(allowed, k) {
 			if len(allowed) == 0 {
-				return nil, invalid(fmt.Sprintf("unknown query parameter %q; this endpoint takes none", clip(k)))
+				return nil, invalid(fmt.Sprintf("unknown query parameter %q; this endpoint takes none", clip.String(k, 64)))
 			}
-			return nil, invalid(fmt.Sprintf("unknown query parameter %q; allowed: %s", clip(k), strings.Join(allowed, ", ")))
+			return nil, invalid(fmt.Sprintf("unknown query parameter %q; allowed: %s", clip.String(k, 64), strings.Join(allowed, ", ")))
 		}
 		if len(v) > 1 {
 			return nil, invalid(fmt.Sprintf("query parameter %q is given %d times", k, len(v)))
@@ -78,7 +79,7 @@ func pageLimit(q map[string]string) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > maxPage {
-		return 0, invalid(fmt.Sprintf("limit %q must be a number from 1 to %d", clip(s), maxPage))
+		return 0, invalid(fmt.Sprintf("limit %q must be a number from 1 to %d", clip.String(s, 64), maxPage))
 	}
 	return n, nil
 }
@@ -159,7 +160,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 	if in.ID == "" {
 		in.ID = id
 	} else if in.ID != id {
-		s.writeError(w, r, invalid(fmt.Sprintf("userId %q in the body differs from %q in the path", clip(in.ID), clip(id))))
+		s.writeError(w, r, invalid(fmt.Sprintf("userId %q in the body differs from %q in the path", clip.String(in.ID, 64), clip.String(id, 64))))
 		return
 	}
 	u, sec := in.user()
@@ -284,12 +285,12 @@ func deviceFilter(raw string) (provision.DeviceFilter, error) {
 	case "", provision.StateAutoRegistered, provision.StateProvisioned:
 		f.State = st
 	default:
-		return provision.DeviceFilter{}, invalid(fmt.Sprintf("state %q must be %s or %s", clip(string(st)), provision.StateAutoRegistered, provision.StateProvisioned))
+		return provision.DeviceFilter{}, invalid(fmt.Sprintf("state %q must be %s or %s", clip.String(string(st), 64), provision.StateAutoRegistered, provision.StateProvisioned))
 	}
 	if m, ok := q["model"]; ok {
 		n, err := strconv.Atoi(m)
 		if err != nil || n <= 0 {
-			return provision.DeviceFilter{}, invalid(fmt.Sprintf("model %q must be a positive model id such as 36224", clip(m)))
+			return provision.DeviceFilter{}, invalid(fmt.Sprintf("model %q must be a positive model id such as 36224", clip.String(m, 64)))
 		}
 		f.Model = n
 	}

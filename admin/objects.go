@@ -7,44 +7,49 @@ import (
 	"net/http"
 	"net/url"
 
+	"selfprov/internal/clip"
 	"selfprov/provision"
 )
 
 // named is a collection of objects keyed by name: templates and profiles.
-type named[T any] struct {
+// The core's type is T; the API reads and writes its own view V.
+type named[T, V any] struct {
 	kind string
 	list func(context.Context) ([]T, error)
 	get  func(context.Context, string) (T, error)
 	put  func(context.Context, T) error
 	del  func(context.Context, string) error
-	name func(*T) *string
+	view func(T) V
+	core func(V) T
+	name func(*V) *string
 }
 
 // routeNamed serves GET base, and GET, PUT and DELETE base/{name}.
-func routeNamed[T any](s *Server, base string, n named[T]) {
+func routeNamed[T, V any](s *Server, base string, n named[T, V]) {
 	s.mux.HandleFunc("GET "+base, func(w http.ResponseWriter, r *http.Request) {
 		all, err := n.list(r.Context())
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		if all == nil {
-			all = []T{}
+		views := make([]V, 0, len(all))
+		for _, t := range all {
+			views = append(views, n.view(t))
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"items": all})
+		writeJSON(w, http.StatusOK, map[string]any{"items": views})
 	})
 	s.mux.HandleFunc("GET "+base+"/{name}", func(w http.ResponseWriter, r *http.Request) {
-		v, err := n.get(r.Context(), r.PathValue("name"))
+		t, err := n.get(r.Context(), r.PathValue("name"))
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, v)
+		writeJSON(w, http.StatusOK, n.view(t))
 	})
 	// PUT creates or replaces; the body's name may be left out, and must
 	// otherwise equal the path's (renaming is a PUT and a DELETE).
 	s.mux.HandleFunc("PUT "+base+"/{name}", func(w http.ResponseWriter, r *http.Request) {
-		var v T
+		var v V
 		if err := s.decodeBody(w, r, &v); err != nil {
 			s.writeError(w, r, err)
 			return
@@ -53,7 +58,7 @@ func routeNamed[T any](s *Server, base string, n named[T]) {
 		if p := n.name(&v); *p == "" {
 			*p = name
 		} else if *p != name {
-			s.writeError(w, r, invalid(fmt.Sprintf("%s name %q in the body differs from %q in the path", n.kind, clip(*p), clip(name))))
+			s.writeError(w, r, invalid(fmt.Sprintf("%s name %q in the body differs from %q in the path", n.kind, clip.String(*p, 64), clip.String(name, 64))))
 			return
 		}
 		ctx := r.Context()
@@ -63,13 +68,13 @@ func routeNamed[T any](s *Server, base string, n named[T]) {
 			s.writeError(w, r, err)
 			return
 		}
-		if err := n.put(ctx, v); err != nil {
+		if err := n.put(ctx, n.core(v)); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		// Answer with what was stored: the core fills defaults in.
 		if stored, err := n.get(ctx, name); err == nil {
-			v = stored
+			v = n.view(stored)
 		}
 		status := http.StatusOK
 		if !existed {

@@ -210,25 +210,29 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	mux.HandleFunc("PATCH "+v1+"/cluster", s.patchCluster)
 	mux.HandleFunc("PUT "+v1+"/cluster/auth-code", s.putAuthCode)
 
-	routeNamed(s, v1+"/udts", named[provision.UDT]{
+	routeNamed(s, v1+"/udts", named[provision.UDT, udtView]{
 		kind: "universal device template",
 		list: s.svc.UDTs, get: s.svc.UDT, put: s.svc.PutUDT, del: s.svc.DeleteUDT,
-		name: func(t *provision.UDT) *string { return &t.Name },
+		view: viewUDT, core: udtView.udt,
+		name: func(t *udtView) *string { return &t.Name },
 	})
-	routeNamed(s, v1+"/ults", named[provision.ULT]{
+	routeNamed(s, v1+"/ults", named[provision.ULT, ultView]{
 		kind: "universal line template",
 		list: s.svc.ULTs, get: s.svc.ULT, put: s.svc.PutULT, del: s.svc.DeleteULT,
-		name: func(t *provision.ULT) *string { return &t.Name },
+		view: viewULT, core: ultView.ult,
+		name: func(t *ultView) *string { return &t.Name },
 	})
-	routeNamed(s, v1+"/user-profiles", named[provision.UserProfile]{
+	routeNamed(s, v1+"/user-profiles", named[provision.UserProfile, userProfileView]{
 		kind: "user profile",
 		list: s.svc.UserProfiles, get: s.svc.UserProfile, put: s.svc.PutUserProfile, del: s.svc.DeleteUserProfile,
-		name: func(p *provision.UserProfile) *string { return &p.Name },
+		view: viewUserProfile, core: userProfileView.userProfile,
+		name: func(p *userProfileView) *string { return &p.Name },
 	})
-	routeNamed(s, v1+"/feature-group-templates", named[provision.FeatureGroupTemplate]{
+	routeNamed(s, v1+"/feature-group-templates", named[provision.FeatureGroupTemplate, featureGroupTemplateView]{
 		kind: "feature group template",
 		list: s.svc.FeatureGroupTemplates, get: s.svc.FeatureGroupTemplate, put: s.svc.PutFeatureGroupTemplate, del: s.svc.DeleteFeatureGroupTemplate,
-		name: func(t *provision.FeatureGroupTemplate) *string { return &t.Name },
+		view: viewFeatureGroupTemplate, core: featureGroupTemplateView.featureGroupTemplate,
+		name: func(t *featureGroupTemplateView) *string { return &t.Name },
 	})
 
 	mux.HandleFunc("GET "+v1+"/users", s.listUsers)

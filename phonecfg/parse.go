@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"selfprov/internal/clip"
 )
 
 // MaxFileSize bounds what Parse reads; real files are a few kilobytes.
@@ -43,7 +45,7 @@ func Parse(data []byte) (*Config, error) {
 	case "Default":
 		c = p.defaults(root)
 	default:
-		return nil, malformedf("root element <%s> is neither <device> nor <Default>", clip(root.tag))
+		return nil, malformedf("root element <%s> is neither <device> nor <Default>", clip.String(root.tag, 40))
 	}
 	if p.err != nil {
 		return nil, p.err
@@ -123,7 +125,7 @@ func (p *parser) defaults(root *element) *Config {
 		if !ok {
 			continue
 		}
-		model := p.atoi(id, "<"+clip(e.tag)+">", 1, 1<<31-1)
+		model := p.atoi(id, "<"+clip.String(e.tag, 40)+">", 1, 1<<31-1)
 		df.Loads = append(df.Loads, Load{Model: model, ModelName: e.SelectAttrValue("model", ""), Load: strings.TrimSpace(e.Text())})
 	}
 	df.AutoRegistration = p.boolOf(root, "autoRegistration")
@@ -174,7 +176,7 @@ func (p *parser) transport(v string) string {
 		// CUCM writes 4 ("TCP preferred"); phones then use TCP.
 		return TransportTCP
 	}
-	p.fail(malformedf("transportLayerProtocol %q must be 1 (TCP), 2 (UDP), 3 (TLS) or 4", clip(v)))
+	p.fail(malformedf("transportLayerProtocol %q must be 1 (TCP), 2 (UDP), 3 (TLS) or 4", clip.String(v, 40)))
 	return ""
 }
 
@@ -198,7 +200,7 @@ func (p *parser) atoi(v, where string, lo, hi int) int {
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil {
-		p.fail(malformedf("%s: %q is not a number", where, clip(v)))
+		p.fail(malformedf("%s: %q is not a number", where, clip.String(v, 40)))
 		return 0
 	}
 	if n < lo || n > hi {
@@ -215,7 +217,7 @@ func (p *parser) boolOf(parent *element, tag string) bool {
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		p.fail(malformedf("%s: %q is not true or false", tag, clip(v)))
+		p.fail(malformedf("%s: %q is not true or false", tag, clip.String(v, 40)))
 	}
 	return b
 }

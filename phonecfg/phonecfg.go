@@ -9,6 +9,8 @@ package phonecfg
 import (
 	"errors"
 	"strings"
+
+	"selfprov/internal/clip"
 )
 
 // DefaultFile is the file a phone unknown to the cluster falls back to.
@@ -147,7 +149,7 @@ func transportCode(t string) (string, error) {
 	}
 	c, ok := transportCodes[strings.ToLower(t)]
 	if !ok {
-		return "", errors.New("phonecfg: transport " + clip(t) + " must be tcp, udp or tls")
+		return "", errors.New("phonecfg: transport " + clip.String(t, 40) + " must be tcp, udp or tls")
 	}
 	return c, nil
 }
@@ -162,12 +164,4 @@ var langCodes = map[string]string{
 	"Italian_Italy":          "it_IT",
 	"Japanese_Japan":         "ja_JP",
 	"Dutch_Netherlands":      "nl_NL",
-}
-
-// clip keeps error messages short when input is hostile.
-func clip(s string) string {
-	if len(s) > 40 {
-		s = s[:40] + "…"
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
 }

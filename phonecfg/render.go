@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/beevik/etree"
+
+	"selfprov/internal/clip"
 )
 
 // Limits the phones enforce; longer values are cut or refused.
@@ -30,22 +32,22 @@ func RenderDevice(d Device) ([]byte, error) {
 		return nil, invalidf("device has no name")
 	}
 	if len(d.CallManagers) == 0 {
-		return nil, invalidf("device %s has no call manager", clip(d.Name))
+		return nil, invalidf("device %s has no call manager", clip.String(d.Name, 40))
 	}
 	transport, err := transportCode(d.Transport)
 	if err != nil {
-		return nil, invalidf("device %s: %v", clip(d.Name), err)
+		return nil, invalidf("device %s: %v", clip.String(d.Name, 40), err)
 	}
 	for _, u := range []struct{ name, v string }{
 		{"idleURL", d.IdleURL}, {"servicesURL", d.ServicesURL},
 		{"authenticationURL", d.AuthenticationURL}, {"directoryURL", d.DirectoryURL},
 	} {
 		if len(u.v) > MaxURLLen {
-			return nil, invalidf("device %s: %s is %d characters, phones accept %d", clip(d.Name), u.name, len(u.v), MaxURLLen)
+			return nil, invalidf("device %s: %s is %d characters, phones accept %d", clip.String(d.Name, 40), u.name, len(u.v), MaxURLLen)
 		}
 	}
 	if d.IdleTimeout < 0 || d.RegisterExpires < 0 {
-		return nil, invalidf("device %s: idleTimeout and registerExpires must not be negative", clip(d.Name))
+		return nil, invalidf("device %s: idleTimeout and registerExpires must not be negative", clip.String(d.Name, 40))
 	}
 
 	doc := etree.NewDocument()
@@ -74,10 +76,10 @@ func RenderDevice(d Device) ([]byte, error) {
 	}
 	for i, l := range d.Lines {
 		if l.Button < 1 {
-			return nil, invalidf("device %s: line %d has button %d, buttons start at 1", clip(d.Name), i+1, l.Button)
+			return nil, invalidf("device %s: line %d has button %d, buttons start at 1", clip.String(d.Name, 40), i+1, l.Button)
 		}
 		if l.Port < 0 || l.Port > 65535 || l.MaxCalls < 0 || l.BusyTrigger < 0 {
-			return nil, invalidf("device %s: line %d has a port, maxNumCalls or busyTrigger out of range", clip(d.Name), i+1)
+			return nil, invalidf("device %s: line %d has a port, maxNumCalls or busyTrigger out of range", clip.String(d.Name, 40), i+1)
 		}
 		le := lines.CreateElement("line")
 		le.CreateAttr("button", strconv.Itoa(l.Button))

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"selfprov/internal/clip"
 )
 
 // element is what Parse needs of an XML element: its local name, its
@@ -55,7 +57,7 @@ func parseTree(data []byte, maxDepth int) (*element, error) {
 			stack = append(stack, e)
 		case xml.EndElement:
 			if len(stack) == 1 || t.Name.Local != top.tag || t.Name.Space != top.space {
-				return nil, fmt.Errorf("end tag </%s> does not match <%s>", clip(t.Name.Local), clip(top.tag))
+				return nil, fmt.Errorf("end tag </%s> does not match <%s>", clip.String(t.Name.Local, 40), clip.String(top.tag, 40))
 			}
 			stack = stack[:len(stack)-1]
 		case xml.CharData:

@@ -63,6 +63,37 @@ type Progress struct {
 // Run runs the fleet in env and reports. It wraps env.Observe for the
 // run, so one env serves one fleet at a time.
 func (f *Fleet) Run(ctx context.Context, env *Env) *Report {
+	f.setDefaults()
+	ctx, cancel := context.WithTimeout(ctx, f.RunTime)
+	defer cancel()
+	hold, stopHold := context.WithCancel(context.Background())
+	defer stopHold()
+
+	var steps stepLog
+	defer observeHeldSteps(env, &steps)()
+
+	env.states[StateWaiting].add(int64(f.N))
+	r := &fleetRun{
+		f: f, env: env, ctx: ctx, hold: hold,
+		results: make([]Result, f.N),
+		phones:  make([]*Phone, f.N),
+		sem:     make(chan struct{}, f.Concurrency),
+		begin:   time.Now(),
+	}
+	stopTick := r.startTicks()
+	launched := r.launch()
+	elapsed := time.Since(r.begin)
+	r.notStarted(launched)
+
+	r.holdPhones()
+	stopHold()
+	stopTick()
+	r.stopPhones(launched)
+	return buildReport(f, r.results, &steps, elapsed)
+}
+
+// setDefaults fills in what the fleet left zero.
+func (f *Fleet) setDefaults() {
 	if f.Concurrency <= 0 {
 		f.Concurrency = 100
 	}
@@ -72,12 +103,11 @@ func (f *Fleet) Run(ctx context.Context, env *Env) *Report {
 	if len(f.Mix) == 0 {
 		f.Mix = ModelMix{{Models["8845"], 1}}
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.RunTime)
-	defer cancel()
-	hold, stopHold := context.WithCancel(context.Background())
-	defer stopHold()
+}
 
-	var steps stepLog
+// observeHeldSteps records refreshes and what held phones do in steps,
+// besides env's own Observe, and returns what puts env's back.
+func observeHeldSteps(env *Env, steps *stepLog) (restore func()) {
 	userObserve := env.Observe
 	env.Observe = func(step string, d time.Duration, err error) {
 		if step == "refresh" || strings.HasPrefix(step, "held/") {
@@ -87,18 +117,29 @@ func (f *Fleet) Run(ctx context.Context, env *Env) *Report {
 			userObserve(step, d, err)
 		}
 	}
-	defer func() { env.Observe = userObserve }()
+	return func() { env.Observe = userObserve }
+}
 
-	env.states[StateWaiting].add(int64(f.N))
-	results := make([]Result, f.N)
-	phones := make([]*Phone, f.N)
-	var mu sync.Mutex
-	started, finished, failed := 0, 0, 0
+// fleetRun is one run of a fleet: its phones, their results and counts.
+type fleetRun struct {
+	f         *Fleet
+	env       *Env
+	ctx, hold context.Context
+	begin     time.Time
+	sem       chan struct{} // bounds phones in their flow, then phones stopping
+	results   []Result
+	phones    []*Phone
 
+	mu                        sync.Mutex
+	started, finished, failed int
+}
+
+// startTicks calls the fleet's Tick about five times a second until the
+// returned stop is called.
+func (r *fleetRun) startTicks() (stop func()) {
 	stopTick := make(chan struct{})
 	var tickWG sync.WaitGroup
-	begin := time.Now()
-	if f.Tick != nil {
+	if r.f.Tick != nil {
 		tickWG.Add(1)
 		go func() {
 			defer tickWG.Done()
@@ -109,32 +150,41 @@ func (f *Fleet) Run(ctx context.Context, env *Env) *Report {
 				case <-stopTick:
 					return
 				case <-t.C:
-					mu.Lock()
-					p := Progress{Elapsed: time.Since(begin), Started: started, Finished: finished, Failed: failed, States: env.States()}
-					mu.Unlock()
-					f.Tick(p)
+					r.mu.Lock()
+					p := Progress{Elapsed: time.Since(r.begin), Started: r.started, Finished: r.finished, Failed: r.failed, States: r.env.States()}
+					r.mu.Unlock()
+					r.f.Tick(p)
 				}
 			}
 		}()
 	}
+	return func() {
+		close(stopTick)
+		tickWG.Wait()
+	}
+}
 
+// launch starts the phones at the fleet's rate and concurrency until all
+// have started or the run time ends, waits for those started to finish
+// their flow, and returns how many started.
+func (r *fleetRun) launch() int {
+	f := r.f
 	var lim *rate.Limiter
 	if f.Rate > 0 {
 		lim = rate.NewLimiter(rate.Limit(f.Rate), 1)
 	}
-	sem := make(chan struct{}, f.Concurrency)
 	var wg sync.WaitGroup
 	launched := 0
 launch:
 	for i := 0; i < f.N; i++ {
 		if lim != nil {
-			if err := lim.Wait(ctx); err != nil {
+			if err := lim.Wait(r.ctx); err != nil {
 				break
 			}
 		}
 		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+		case r.sem <- struct{}{}:
+		case <-r.ctx.Done():
 			break launch
 		}
 		launched++
@@ -144,73 +194,88 @@ launch:
 			u := f.Users[n%len(f.Users)]
 			user = &u
 		}
-		ph := NewPhone(env, FleetMAC(f.Seed, n), f.Mix.Pick(n), f.Mode, user)
+		ph := NewPhone(r.env, FleetMAC(f.Seed, n), f.Mix.Pick(n), f.Mode, user)
 		ph.Index = n
-		phones[i] = ph
-		mu.Lock()
-		started++
-		mu.Unlock()
+		r.phones[i] = ph
+		r.mu.Lock()
+		r.started++
+		r.mu.Unlock()
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			defer func() { <-sem }()
-			if f.StartDelay > 0 {
-				t := time.NewTimer(rand.N(f.StartDelay))
-				select {
-				case <-t.C:
-				case <-ctx.Done():
-					t.Stop()
-				}
-			}
-			res := phones[i].Run(ctx, hold)
-			results[i] = res
-			if f.OnResult != nil {
-				f.OnResult(res)
-			}
-			mu.Lock()
-			finished++
-			if res.Err != nil {
-				failed++
-			}
-			mu.Unlock()
+			defer func() { <-r.sem }()
+			r.runPhone(i)
 		}(i)
 	}
 	wg.Wait()
-	elapsed := time.Since(begin)
-	for i := launched; i < f.N; i++ {
-		env.states[StateWaiting].add(-1)
-		env.states[StateFailed].add(1)
-		results[i] = Result{Device: FleetMAC(f.Seed, f.First+i).DeviceName(), Outcome: "NOT_STARTED",
-			Err: errors.New("the run time ended before this phone started")}
-	}
+	return launched
+}
 
-	if f.Hold > 0 {
-		t := time.NewTimer(f.Hold)
+// runPhone runs phone i's flow after the fleet's random start delay.
+func (r *fleetRun) runPhone(i int) {
+	f := r.f
+	if f.StartDelay > 0 {
+		t := time.NewTimer(rand.N(f.StartDelay))
 		select {
 		case <-t.C:
-		case <-ctx.Done():
+		case <-r.ctx.Done():
 			t.Stop()
 		}
 	}
-	stopHold()
-	close(stopTick)
-	tickWG.Wait()
+	res := r.phones[i].Run(r.ctx, r.hold)
+	r.results[i] = res
+	if f.OnResult != nil {
+		f.OnResult(res)
+	}
+	r.mu.Lock()
+	r.finished++
+	if res.Err != nil {
+		r.failed++
+	}
+	r.mu.Unlock()
+}
 
-	// Stop every phone; unregistering is bounded like the run itself.
+// notStarted fails the phones from launched on, which the run time left
+// no room to start.
+func (r *fleetRun) notStarted(launched int) {
+	f := r.f
+	for i := launched; i < f.N; i++ {
+		r.env.states[StateWaiting].add(-1)
+		r.env.states[StateFailed].add(1)
+		r.results[i] = Result{Device: FleetMAC(f.Seed, f.First+i).DeviceName(), Outcome: "NOT_STARTED",
+			Err: errors.New("the run time ended before this phone started")}
+	}
+}
+
+// holdPhones keeps the phones registered for the fleet's Hold, or until
+// the run time ends.
+func (r *fleetRun) holdPhones() {
+	if r.f.Hold > 0 {
+		t := time.NewTimer(r.f.Hold)
+		select {
+		case <-t.C:
+		case <-r.ctx.Done():
+			t.Stop()
+		}
+	}
+}
+
+// stopPhones stops every phone that started; unregistering is bounded
+// like the run itself.
+func (r *fleetRun) stopPhones(launched int) {
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancelStop()
 	var swg sync.WaitGroup
-	for _, ph := range phones[:launched] {
-		sem <- struct{}{}
+	for _, ph := range r.phones[:launched] {
+		r.sem <- struct{}{}
 		swg.Add(1)
 		go func() {
 			defer swg.Done()
-			defer func() { <-sem }()
-			_ = ph.Stop(stopCtx, f.Unregister)
+			defer func() { <-r.sem }()
+			_ = ph.Stop(stopCtx, r.f.Unregister)
 		}()
 	}
 	swg.Wait()
-	return buildReport(f, results, &steps, elapsed)
 }
 
 // stepLog collects step durations from several goroutines.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"selfprov/internal/testkit"
 	"selfprov/phonesim"
 	"selfprov/phonesim/phonesimtest"
 )
@@ -228,7 +229,7 @@ func TestNotifyRegisterCallID(t *testing.T) {
 		t.Errorf("NOTIFY answered %d, want 200", r.Status)
 	}
 	// The held phone unregisters and registers with a new Call-ID.
-	waitFor(t, func() bool {
+	testkit.WaitFor(t, "a registration with a new Call-ID", func() bool {
 		b, ok := c.Binding(mac.DeviceName())
 		return ok && b.CallID != before.CallID
 	})
@@ -277,7 +278,7 @@ func TestCheckVersion(t *testing.T) {
 	if r := nextNotify(t, c); r.Status != 200 {
 		t.Fatalf("check-version answered %d", r.Status)
 	}
-	waitFor(t, func() bool { b, ok := c.Binding(mac.DeviceName()); return ok && b.CallID != before.CallID })
+	testkit.WaitFor(t, "a registration with a new Call-ID", func() bool { b, ok := c.Binding(mac.DeviceName()); return ok && b.CallID != before.CallID })
 	// Exactly one new registration: the unchanged config did not cause one.
 	if b, _ := c.Binding(mac.DeviceName()); b.Registers != 1 {
 		t.Errorf("%d REGISTERs on the new binding, want 1", b.Registers)
@@ -298,7 +299,7 @@ func TestRefreshBeforeExpiry(t *testing.T) {
 	if res := p.Run(ctx, hold); res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	waitFor(t, func() bool { b, _ := c.Binding(mac.DeviceName()); return b.Registers >= 3 })
+	testkit.WaitFor(t, "three REGISTERs", func() bool { b, _ := c.Binding(mac.DeviceName()); return b.Registers >= 3 })
 	stop()
 	p.Stop(ctx, false)
 }
@@ -317,7 +318,7 @@ func TestRefreshRedialsTCP(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 	c.DropConnections()
-	waitFor(t, func() bool { b, _ := c.Binding(mac.DeviceName()); return b.Registers >= 2 })
+	testkit.WaitFor(t, "two REGISTERs", func() bool { b, _ := c.Binding(mac.DeviceName()); return b.Registers >= 2 })
 	p.Stop(ctx, false)
 }
 
@@ -431,18 +432,6 @@ func nextNotify(t *testing.T, c *phonesimtest.Cluster) phonesimtest.NotifyResult
 		t.Fatal("no answer to the NOTIFY within 5s")
 	}
 	return phonesimtest.NotifyResult{}
-}
-
-// waitFor polls cond until it holds or 5 s pass.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 var _ = errors.New

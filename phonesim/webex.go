@@ -10,24 +10,16 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"selfprov/clientapi"
 )
 
 // ModeWebex is a Webex App client: it signs in to client
 // auto-provisioning, fetches its device config and registers.
 const ModeWebex Mode = "webex"
 
-// CreateDevicePath is the client auto-provisioning endpoint.
-const CreateDevicePath = "/devicemanagement/v1/clientAutoProv/createDevice"
-
 // AppVersion is the Webex App version the simulated clients report.
 const AppVersion = "45.6.0"
-
-// createDeviceRequest is the sign-in body.
-type createDeviceRequest struct {
-	UserID     string `json:"userId"`
-	Platform   string `json:"platform"`
-	AppVersion string `json:"appVersion"`
-}
 
 func (p *Phone) runWebex(ctx context.Context) error {
 	if p.env.Webex == "" {
@@ -81,8 +73,8 @@ func (p *Phone) createDevice(ctx context.Context) (string, error) {
 	if platform == "" {
 		platform = "windows"
 	}
-	body, _ := json.Marshal(createDeviceRequest{UserID: p.User.ID, Platform: platform, AppVersion: AppVersion})
-	url := strings.TrimRight(p.env.Webex, "/") + CreateDevicePath
+	body, _ := json.Marshal(clientapi.CreateRequest{UserID: p.User.ID, Platform: platform, AppVersion: AppVersion})
+	url := strings.TrimRight(p.env.Webex, "/") + clientapi.PathCreateDevice
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return "", fail("BAD_URL", step, err)
@@ -104,33 +96,19 @@ func (p *Phone) createDevice(ctx context.Context) (string, error) {
 		return "", fail("HTTP_FAILED", step, err)
 	}
 	p.trace(step, "<-", "HTTP", res.Status+" "+strings.TrimSpace(string(b)), "")
-	var out map[string]any
-	_ = json.Unmarshal(b, &out)
 	if res.StatusCode/100 != 2 {
 		code := "HTTP_" + strconv.Itoa(res.StatusCode)
-		if c := codeIn(string(b)); c != "" {
+		var e clientapi.ErrorBody
+		if json.Unmarshal(b, &e) == nil && e.Error.Code != "" {
+			code = e.Error.Code
+		} else if c := codeIn(string(b)); c != "" {
 			code = c
 		}
 		return "", fail(code, step, fmt.Errorf("%s: %s", res.Status, strings.TrimSpace(string(b))))
 	}
-	name := deviceNameOf(out)
-	if name == "" {
+	var out clientapi.CreateResponse
+	if err := json.Unmarshal(b, &out); err != nil || out.DeviceName == "" {
 		return "", fail("BAD_RESPONSE", step, fmt.Errorf("no device name in %s", strings.TrimSpace(string(b))))
 	}
-	return name, nil
-}
-
-// deviceNameOf finds the device name in a createDevice answer.
-func deviceNameOf(m map[string]any) string {
-	for _, k := range []string{"deviceName", "name", "device"} {
-		switch v := m[k].(type) {
-		case string:
-			return v
-		case map[string]any:
-			if n := deviceNameOf(v); n != "" {
-				return n
-			}
-		}
-	}
-	return ""
+	return out.DeviceName, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"selfprov/internal/clip"
 )
 
 // validateCluster also checks that the templates it names exist.
@@ -141,7 +143,7 @@ type Secrets struct {
 func (s *Service) applySecrets(u *User, sec Secrets) error {
 	if sec.PIN != "" {
 		if len(sec.PIN) > 64 || !isDigits(sec.PIN) {
-			return invalidf("user %q: PIN must be 1 to 64 digits", clip(u.ID))
+			return invalidf("user %q: PIN must be 1 to 64 digits", clip.String(u.ID, 40))
 		}
 		h, err := s.HashPIN(sec.PIN)
 		if err != nil {
@@ -151,7 +153,7 @@ func (s *Service) applySecrets(u *User, sec Secrets) error {
 	}
 	if sec.Password != "" {
 		if len(sec.Password) > 128 {
-			return invalidf("user %q: password is longer than 128 characters", clip(u.ID))
+			return invalidf("user %q: password is longer than 128 characters", clip.String(u.ID, 40))
 		}
 		h, err := s.HashSecret(sec.Password)
 		if err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"selfprov/internal/clip"
 )
 
 // ModelThirdPartySIP is CUCM's model id of "Third-party SIP Device
@@ -95,7 +97,7 @@ func (s *Service) claimedModel(r Registration) (int, error) {
 		if id, ok := s.products[strings.ToUpper(r.Product)]; ok {
 			return id, nil
 		}
-		return 0, fmt.Errorf("%w: product %q is not in the catalogue", ErrInvalidModel, clip(r.Product))
+		return 0, fmt.Errorf("%w: product %q is not in the catalogue", ErrInvalidModel, clip.String(r.Product, 40))
 	}
 	if _, ok := s.models[ModelThirdPartySIP]; ok {
 		return ModelThirdPartySIP, nil
@@ -113,4 +115,125 @@ func productModels(ms map[int]Model) map[string]int {
 		}
 	}
 	return out
+}
+
+// AutoRegister creates an auto-registered device for an unknown phone with
+// the lowest free DN of the range, or returns the existing device. created
+// tells which. It is idempotent per device name. model is the Cisco model
+// the phone names, 0 for none (see AutoRegisterPhone).
+func (s *Service) AutoRegister(ctx context.Context, name string, model int) (dev Device, created bool, err error) {
+	return s.AutoRegisterPhone(ctx, Registration{Name: name, Model: model})
+}
+
+// AutoRegisterAsync is AutoRegisterPhone for a caller that answers many
+// phones: done gets the result, possibly on another goroutine, and must
+// not block (see Store.AutoRegisterAsync).
+func (s *Service) AutoRegisterAsync(ctx context.Context, r Registration, done func(dev Device, created bool, err error)) {
+	ar, err := s.prepareAutoRegister(ctx, r)
+	if err != nil || ar.known != nil {
+		done(ar.knownDevice(), false, err)
+		return
+	}
+	s.store.AutoRegisterAsync(ctx, ar.name, ar.r, ar.partition, ar.build, func(dev Device, created bool, err error) {
+		s.logAutoRegister(ar.name, ar.model, dev, created, err)
+		done(dev, created, err)
+	})
+}
+
+// autoRegistration is what the store needs to auto-register one phone.
+type autoRegistration struct {
+	name      string // canonical
+	model     int    // of a new device
+	r         DNRange
+	partition string
+	build     func(dn string) Device
+	known     *Device // set when auto-registration is off and the device exists
+}
+
+func (a autoRegistration) knownDevice() Device {
+	if a.known == nil {
+		return Device{}
+	}
+	return *a.known
+}
+
+// prepareAutoRegister finds what the store needs to auto-register the
+// phone, and logs a refusal.
+func (s *Service) prepareAutoRegister(ctx context.Context, r Registration) (autoRegistration, error) {
+	canon, err := CanonicalDeviceName(r.Name)
+	if err != nil {
+		return autoRegistration{}, err
+	}
+	ar, err := s.autoRegistrationFor(ctx, canon, r)
+	if err != nil {
+		s.logAutoRegister(canon, r.Model, Device{}, false, err)
+	}
+	return ar, err
+}
+
+func (s *Service) autoRegistrationFor(ctx context.Context, canon string, r Registration) (autoRegistration, error) {
+	c, err := s.Cluster(ctx)
+	if err != nil {
+		return autoRegistration{}, err
+	}
+	ar := c.AutoRegistration
+	model, known, err := s.admit(ctx, canon, r, ar.Active())
+	if err != nil || known != nil {
+		return autoRegistration{known: known}, err
+	}
+	if !ar.Active() {
+		// A device that exists keeps working when auto-registration is off.
+		if d, err := s.store.Device(ctx, canon); err == nil {
+			return autoRegistration{known: &d}, nil
+		}
+		return autoRegistration{}, ErrAutoRegDisabled
+	}
+	udt, err := s.store.UDT(ctx, ar.UDT)
+	if err != nil {
+		return autoRegistration{}, fmt.Errorf("auto-registration template %q: %w", ar.UDT, err)
+	}
+	ult, err := s.store.ULT(ctx, ar.ULT)
+	if err != nil {
+		return autoRegistration{}, fmt.Errorf("auto-registration line template %q: %w", ar.ULT, err)
+	}
+	partition := ar.Partition
+	if partition == "" {
+		partition = ult.RoutePartition
+	}
+	now := s.clock.Now()
+	build := func(dn string) Device {
+		d := Device{
+			Name:        canon,
+			Model:       model,
+			Protocol:    "SIP",
+			Description: "Auto " + dn,
+			State:       StateAutoRegistered,
+			UDT:         udt.Name,
+			Settings:    s.expandSettings(udt.DeviceSettings, canon),
+			CreatedAt:   now,
+		}
+		d.Lines = []Line{s.newLine(1, dn, partition, ult, "Auto "+dn)}
+		d.ConfigVersion = newVersion(now)
+		return d
+	}
+	return autoRegistration{name: canon, model: model, r: ar.Range, partition: partition, build: build}, nil
+}
+
+// logAutoRegister logs a created device or a refusal.
+func (s *Service) logAutoRegister(name string, model int, dev Device, created bool, err error) {
+	if errors.Is(err, ErrAutoRegRateLimited) {
+		// One line per refused REGISTER of a flooding source would flood the log.
+		s.log.Debug("autoregister", "device", name, "model", model, "code", CodeOf(err))
+		return
+	}
+	if err != nil || created {
+		s.log.Info("autoregister", "device", name, "model", model, "dn", firstDN(dev), "code", LogCode(err))
+	}
+}
+
+func firstDN(d Device) string {
+	if len(d.Lines) == 0 {
+		return ""
+	}
+	return d.Lines[0].DN
 }

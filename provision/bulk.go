@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"selfprov/internal/clip"
 )
 
 // Bulk import, as CUCM's Bulk Administration Tool: a CSV file of users or
@@ -252,19 +254,19 @@ func (s *Service) ImportUsers(ctx context.Context, r io.Reader) (ImportResult, e
 		case u.ID == "":
 			add(line, t.column("userId"), "is required")
 		case len(u.ID) > 128 || strings.ContainsAny(u.ID, " \t\r\n\x00"):
-			add(line, t.column("userId"), "%q must be 1 to 128 characters without spaces", clip(u.ID))
+			add(line, t.column("userId"), "%q must be 1 to 128 characters without spaces", clip.String(u.ID, 40))
 		default:
 			key := strings.ToLower(u.ID)
 			if l, dup := firstLine[key]; dup {
-				add(line, t.column("userId"), "%q is also on line %d", clip(u.ID), l)
+				add(line, t.column("userId"), "%q is also on line %d", clip.String(u.ID, 40), l)
 			} else {
 				firstLine[key] = line
 				// The store finds a user by ID or, failing that, by
 				// self-service ID: either is taken.
 				if old, err := s.store.User(ctx, u.ID); err == nil && old.ID == u.ID {
-					add(line, t.column("userId"), "user %q exists (%s)", clip(u.ID), CodeDuplicate)
+					add(line, t.column("userId"), "user %q exists (%s)", clip.String(u.ID, 40), CodeDuplicate)
 				} else if err == nil {
-					add(line, t.column("userId"), "%q is the self-service ID of user %q (%s)", clip(u.ID), old.ID, CodeDuplicate)
+					add(line, t.column("userId"), "%q is the self-service ID of user %q (%s)", clip.String(u.ID, 40), old.ID, CodeDuplicate)
 				} else if !errors.Is(err, ErrUserNotFound) && !errors.Is(err, ErrNotFound) {
 					return ImportResult{}, err
 				}
@@ -273,11 +275,11 @@ func (s *Service) ImportUsers(ctx context.Context, r io.Reader) (ImportResult, e
 		if u.SelfServiceID != "" {
 			key := "\x00" + u.SelfServiceID // self-service IDs apart from user IDs
 			if l, dup := firstLine[key]; dup {
-				add(line, t.column("selfServiceId"), "%q is also on line %d", clip(u.SelfServiceID), l)
+				add(line, t.column("selfServiceId"), "%q is also on line %d", clip.String(u.SelfServiceID, 40), l)
 			} else {
 				firstLine[key] = line
 				if old, err := s.store.User(ctx, u.SelfServiceID); err == nil {
-					add(line, t.column("selfServiceId"), "%q is taken by user %q (%s)", clip(u.SelfServiceID), old.ID, CodeDuplicate)
+					add(line, t.column("selfServiceId"), "%q is taken by user %q (%s)", clip.String(u.SelfServiceID, 40), old.ID, CodeDuplicate)
 				} else if !errors.Is(err, ErrUserNotFound) && !errors.Is(err, ErrNotFound) {
 					return ImportResult{}, err
 				}
@@ -287,17 +289,17 @@ func (s *Service) ImportUsers(ctx context.Context, r io.Reader) (ImportResult, e
 			add(line, t.column("lastName"), "is required")
 		}
 		if u.PrimaryExtension != "" && (len(u.PrimaryExtension) > 24 || strings.ContainsAny(u.PrimaryExtension, " \t\r\n\x00<>&\"'")) {
-			add(line, t.column("primaryExtension"), "%q is not a directory number", clip(u.PrimaryExtension))
+			add(line, t.column("primaryExtension"), "%q is not a directory number", clip.String(u.PrimaryExtension, 40))
 		}
 		if u.Email != "" && (!strings.Contains(u.Email, "@") || len(u.Email) > 254) {
-			add(line, t.column("email"), "%q is not an address", clip(u.Email))
+			add(line, t.column("email"), "%q is not an address", clip.String(u.Email, 40))
 		}
 		if err := validWebexPolicy(u.WebexPolicy, true); err != nil {
-			add(line, t.column("webexPolicy"), "%q must be desktop-and-mobile, desktop-only or mobile-only", clip(string(u.WebexPolicy)))
+			add(line, t.column("webexPolicy"), "%q must be desktop-and-mobile, desktop-only or mobile-only", clip.String(string(u.WebexPolicy), 40))
 		}
 		if u.UserProfile != "" {
 			if err := profileErr(u.UserProfile); errors.Is(err, ErrNotFound) {
-				add(line, t.column("userProfile"), "user profile %q does not exist", clip(u.UserProfile))
+				add(line, t.column("userProfile"), "user profile %q does not exist", clip.String(u.UserProfile, 40))
 			} else if err != nil {
 				return ImportResult{}, err
 			}
@@ -466,7 +468,7 @@ func (s *Service) ImportPhones(ctx context.Context, r io.Reader) (ImportResult, 
 				}
 			}
 			if err != nil {
-				add(line, t.column("deviceName"), "%q must be SEP<MAC> (or a MAC), CSF…, BOT…, TCT… or TAB…", clip(raw))
+				add(line, t.column("deviceName"), "%q must be SEP<MAC> (or a MAC), CSF…, BOT…, TCT… or TAB…", clip.String(raw, 40))
 			} else if l, dup := firstLine[n]; dup {
 				add(line, t.column("deviceName"), "%s is also on line %d", n, l)
 			} else {
@@ -491,7 +493,7 @@ func (s *Service) ImportPhones(ctx context.Context, r io.Reader) (ImportResult, 
 			}
 			switch {
 			case !modelOK:
-				add(line, t.column("model"), "%q is not in the model catalogue (%s)", clip(ms), CodeInvalidModel)
+				add(line, t.column("model"), "%q is not in the model catalogue (%s)", clip.String(ms, 40), CodeInvalidModel)
 			case !model.Supported():
 				add(line, t.column("model"), "%s is not supported (%s)", model.Name, CodeInvalidModel)
 				modelOK = false
@@ -522,7 +524,7 @@ func (s *Service) ImportPhones(ctx context.Context, r io.Reader) (ImportResult, 
 				owners[id] = o
 			}
 			if o.err != nil {
-				add(line, t.column("owner"), "user %q does not exist", clip(id))
+				add(line, t.column("owner"), "user %q does not exist", clip.String(id, 40))
 			} else {
 				owner = o
 				o.owned++
@@ -544,14 +546,14 @@ func (s *Service) ImportPhones(ctx context.Context, r io.Reader) (ImportResult, 
 		} else if udt, err = lookupUDT(udtName); err != nil {
 			return ImportResult{}, err
 		} else if udt == nil {
-			add(line, udtCol, "device template %q does not exist", clip(udtName))
+			add(line, udtCol, "device template %q does not exist", clip.String(udtName, 40))
 		}
 		ult := &ULT{}
 		if n := t.get(i, "lineTemplate"); n != "" {
 			if ult, err = lookupULT(n); err != nil {
 				return ImportResult{}, err
 			} else if ult == nil {
-				add(line, t.column("lineTemplate"), "line template %q does not exist", clip(n))
+				add(line, t.column("lineTemplate"), "line template %q does not exist", clip.String(n, 40))
 				ult = &ULT{}
 			}
 		} else if owner != nil && owner.prof.ULT != "" {
@@ -575,7 +577,7 @@ func (s *Service) ImportPhones(ctx context.Context, r io.Reader) (ImportResult, 
 				continue
 			}
 			if !isDigits(dn) || len(dn) > 24 {
-				add(line, t.column(col), "DN %q must be 1 to 24 digits", clip(dn))
+				add(line, t.column(col), "DN %q must be 1 to 24 digits", clip.String(dn, 40))
 				continue
 			}
 			if modelOK && model.Lines > 0 && b > model.Lines {

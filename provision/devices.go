@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"selfprov/internal/clip"
 )
 
 // Devices are edited as CUCM allows: description, owner, the settings
@@ -249,7 +251,7 @@ func (s *Service) User(ctx context.Context, id string) (User, error) {
 		return User{}, err
 	}
 	if u.ID != id {
-		return User{}, fmt.Errorf("%w: no user with ID %q", ErrUserNotFound, clip(id))
+		return User{}, fmt.Errorf("%w: no user with ID %q", ErrUserNotFound, clip.String(id, 40))
 	}
 	return u, nil
 }
@@ -271,6 +273,6 @@ func (s *Service) DeleteUser(ctx context.Context, id string) error {
 		d.Owner = ""
 		return d
 	})
-	s.log.Info("user deleted", "user", clip(id), "code", CodeOf(err))
+	s.log.Info("user deleted", "user", clip.String(id, 40), "code", CodeOf(err))
 	return err
 }

@@ -8,13 +8,17 @@ import (
 )
 
 // FuzzCanonicalDeviceName: any accepted name is canonical (a fixed point)
-// and within the product's limits; any refusal is ErrInvalid.
+// and within the product's limits; any refusal is ErrInvalid; IsDeviceName
+// accepts exactly what it accepts.
 func FuzzCanonicalDeviceName(f *testing.F) {
 	for _, s := range []string{"SEP001122AABBCC", "sep001122aabbcc", "CSFalice", "BOTBOB", "SEP", "XYZ1", "TAB\x00x", "CSFjosé"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
 		got, err := CanonicalDeviceName(name)
+		if IsDeviceName(name) != (err == nil) {
+			t.Fatalf("%q: IsDeviceName says %v, CanonicalDeviceName %v", name, IsDeviceName(name), err)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("%q: error %v is not ErrInvalid", name, err)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"selfprov/internal/clip"
 )
 
 // Deleting a template or profile that something still names would leave
@@ -222,7 +224,7 @@ func (s *Service) checkExtension(ctx context.Context, c Cluster, u User) error {
 		return err
 	}
 	return dnClash(fmt.Sprintf("primary extension %s of user %s is inside the auto-registration range %s",
-		u.PrimaryExtension, clip(u.ID), rangeText(ar.Range)))
+		u.PrimaryExtension, clip.String(u.ID, 40), rangeText(ar.Range)))
 }
 
 // pending is a template or profile about to be written, read in place of

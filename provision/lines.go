@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"selfprov/internal/clip"
 )
 
 // A line is an object of its own, as in CUCM: a directory number in a
@@ -75,12 +77,12 @@ const maxDNLen = 24
 // and '*' or '#' as feature codes use them.
 func ValidateDN(dn string) error {
 	if dn == "" || len(dn) > maxDNLen {
-		return invalidf("directory number %q must be 1 to %d characters", clip(dn), maxDNLen)
+		return invalidf("directory number %q must be 1 to %d characters", clip.String(dn, 40), maxDNLen)
 	}
 	for i := 0; i < len(dn); i++ {
 		c := dn[i]
 		if !('0' <= c && c <= '9' || c == '*' || c == '#' || c == '+' && i == 0) {
-			return invalidf("directory number %q may hold only digits, '*', '#' and a leading '+'", clip(dn))
+			return invalidf("directory number %q may hold only digits, '*', '#' and a leading '+'", clip.String(dn, 40))
 		}
 	}
 	return nil
@@ -88,7 +90,7 @@ func ValidateDN(dn string) error {
 
 func validPartition(p string) error {
 	if len(p) > 50 || strings.ContainsAny(p, "\x00\r\n\t<>&\"'") {
-		return invalidf("route partition %q must be at most 50 characters, without quotes, '<', '>' or '&'", clip(p))
+		return invalidf("route partition %q must be at most 50 characters, without quotes, '<', '>' or '&'", clip.String(p, 40))
 	}
 	return nil
 }
@@ -102,12 +104,12 @@ func ValidateLine(l DirectoryNumber) error {
 		"voicemailProfile": l.VoicemailProfile,
 	} {
 		if len(v) > 128 || strings.ContainsRune(v, 0) {
-			errs = append(errs, invalidf("line %s: %s is longer than 128 characters", clip(l.DN), field))
+			errs = append(errs, invalidf("line %s: %s is longer than 128 characters", clip.String(l.DN, 40), field))
 		}
 	}
 	for _, fwd := range []string{l.CallForwardAll, l.CallForwardBusy, l.CallForwardNoAnswer} {
 		if fwd != "" && ValidateDN(fwd) != nil {
-			errs = append(errs, invalidf("line %s: call forward destination %q is not a directory number", clip(l.DN), clip(fwd)))
+			errs = append(errs, invalidf("line %s: call forward destination %q is not a directory number", clip.String(l.DN, 40), clip.String(fwd, 40)))
 		}
 	}
 	return errors.Join(errs...)

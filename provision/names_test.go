@@ -48,3 +48,34 @@ func TestMayAutoRegister(t *testing.T) {
 		}
 	}
 }
+
+// The TFTP server asks IsDeviceName of every requested file name, and
+// CanonicalDeviceName of every device name, mostly spelled canonically.
+func TestDeviceNameDoesNotAllocate(t *testing.T) {
+	for _, name := range []string{"SEP001122AABBCC", "CSFalice", "BOTBOB"} {
+		if n := testing.AllocsPerRun(100, func() { _, _ = CanonicalDeviceName(name) }); n != 0 {
+			t.Errorf("CanonicalDeviceName(%q) allocates %v times", name, n)
+		}
+	}
+	for _, name := range []string{"SEP001122AABBCC", "csfAlice", "SEP00112233445G", "XYZ1", "a"} {
+		if n := testing.AllocsPerRun(100, func() { _ = IsDeviceName(name) }); n != 0 {
+			t.Errorf("IsDeviceName(%q) allocates %v times", name, n)
+		}
+	}
+}
+
+func TestDeviceNameFromMAC(t *testing.T) {
+	for mac, want := range map[string]string{
+		"001122aabbcc": "SEP001122AABBCC", "00:11:22:AA:BB:CC": "SEP001122AABBCC",
+		"0011.22aa.bbcc": "SEP001122AABBCC", "00-11-22-aa-bb-cc": "SEP001122AABBCC",
+	} {
+		if got, err := DeviceNameFromMAC(mac); err != nil || got != want {
+			t.Errorf("DeviceNameFromMAC(%q) = %q, %v; want %q", mac, got, err, want)
+		}
+	}
+	for _, mac := range []string{"", "001122aabbc", "001122aabbcg", "0011.22aa.bb", "001122aabbcc0"} {
+		if got, err := DeviceNameFromMAC(mac); err == nil {
+			t.Errorf("DeviceNameFromMAC(%q) = %q, want an error", mac, got)
+		}
+	}
+}

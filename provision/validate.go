@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"selfprov/internal/clip"
 )
 
 // ValidateModel checks a catalogue entry.
@@ -37,7 +39,7 @@ func validName(kind, name string) error {
 		return invalidf("%s name is required", kind)
 	}
 	if len(name) > 100 {
-		return invalidf("%s name %q is longer than 100 characters", kind, clip(name))
+		return invalidf("%s name %q is longer than 100 characters", kind, clip.String(name, 40))
 	}
 	return nil
 }
@@ -98,19 +100,19 @@ func validWebexPolicy(p WebexPolicy, emptyOK bool) error {
 func ValidateUser(u User) error {
 	var errs []error
 	if u.ID == "" || len(u.ID) > 128 || strings.ContainsAny(u.ID, " \t\r\n\x00") {
-		errs = append(errs, invalidf("user ID %q must be 1 to 128 characters without spaces", clip(u.ID)))
+		errs = append(errs, invalidf("user ID %q must be 1 to 128 characters without spaces", clip.String(u.ID, 40)))
 	}
 	if strings.TrimSpace(u.LastName) == "" {
-		errs = append(errs, invalidf("user %q: last name is required", clip(u.ID)))
+		errs = append(errs, invalidf("user %q: last name is required", clip.String(u.ID, 40)))
 	}
 	if u.PrimaryExtension != "" && (len(u.PrimaryExtension) > 24 || strings.ContainsAny(u.PrimaryExtension, " \t\r\n\x00<>&\"'")) {
-		errs = append(errs, invalidf("user %q: primary extension %q is not a directory number", clip(u.ID), clip(u.PrimaryExtension)))
+		errs = append(errs, invalidf("user %q: primary extension %q is not a directory number", clip.String(u.ID, 40), clip.String(u.PrimaryExtension, 40)))
 	}
 	if u.Email != "" && (!strings.Contains(u.Email, "@") || len(u.Email) > 254) {
-		errs = append(errs, invalidf("user %q: email %q is not an address", clip(u.ID), clip(u.Email)))
+		errs = append(errs, invalidf("user %q: email %q is not an address", clip.String(u.ID, 40), clip.String(u.Email, 40)))
 	}
 	if err := validWebexPolicy(u.WebexPolicy, true); err != nil {
-		errs = append(errs, fmt.Errorf("user %q: %w", clip(u.ID), err))
+		errs = append(errs, fmt.Errorf("user %q: %w", clip.String(u.ID, 40), err))
 	}
 	return errors.Join(errs...)
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"selfprov/internal/clip"
 )
 
 // Webex App auto-provisioning (SPEC §5): a client signing in asks for its
@@ -89,7 +91,7 @@ func ParseClientVersion(v string) (major, minor int, err error) {
 		return 0, 0, fmt.Errorf("%w: app version is required", ErrAutoProvVersion)
 	}
 	if len(v) > 40 {
-		return 0, 0, fmt.Errorf("%w: app version %q is not a version number", ErrAutoProvVersion, clip(v))
+		return 0, 0, fmt.Errorf("%w: app version %q is not a version number", ErrAutoProvVersion, clip.String(v, 40))
 	}
 	parts := strings.Split(v, ".")
 	if len(parts) > 4 {
@@ -265,7 +267,7 @@ func validClientField(name, v string, max int) error {
 		return invalidf("%s is longer than %d characters", name, max)
 	}
 	if !utf8.ValidString(v) || strings.ContainsAny(v, " \t\r\n\x00") {
-		return invalidf("%s %q must be UTF-8 without spaces or control characters", name, clip(v))
+		return invalidf("%s %q must be UTF-8 without spaces or control characters", name, clip.String(v, 40))
 	}
 	return nil
 }
@@ -323,15 +325,15 @@ func (s *Service) AutoProvisionClient(ctx context.Context, req ClientRequest) (d
 		if err == nil && !created {
 			level = slog.LevelDebug // signing in again changes nothing
 		}
-		s.log.Log(ctx, level, "autoprovision", "device", dev.Name, "user", clip(req.User), "platform", clip(req.Platform),
-			"app_version", clip(req.AppVersion), "created", created, "code", LogCode(err))
+		s.log.Log(ctx, level, "autoprovision", "device", dev.Name, "user", clip.String(req.User, 40), "platform", clip.String(req.Platform, 40),
+			"app_version", clip.String(req.AppVersion, 40), "created", created, "code", LogCode(err))
 	}()
 	plat, ok := LookupClientPlatform(req.Platform)
 	if !ok {
 		if req.Platform == "" {
 			return Device{}, false, fmt.Errorf("%w: platform is required", ErrAutoProvPlatform)
 		}
-		return Device{}, false, fmt.Errorf("%w: %q is not windows, mac, android, iphone, ipad or chromebook", ErrAutoProvPlatform, clip(req.Platform))
+		return Device{}, false, fmt.Errorf("%w: %q is not windows, mac, android, iphone, ipad or chromebook", ErrAutoProvPlatform, clip.String(req.Platform, 40))
 	}
 	if err := checkClientVersion(req.AppVersion); err != nil {
 		return Device{}, false, err
@@ -344,7 +346,7 @@ func (s *Service) AutoProvisionClient(ctx context.Context, req ClientRequest) (d
 		return Device{}, false, err
 	}
 	if req.Email != "" && (u.Email == "" || !strings.EqualFold(u.Email, req.Email)) {
-		return Device{}, false, fmt.Errorf("%w: %q is not the email of user %q", ErrAutoProvEmail, clip(req.Email), clip(u.ID))
+		return Device{}, false, fmt.Errorf("%w: %q is not the email of user %q", ErrAutoProvEmail, clip.String(req.Email, 40), clip.String(u.ID, 40))
 	}
 	if u.PrimaryExtension == "" {
 		return Device{}, false, ErrNoPrimaryExtension
@@ -411,7 +413,7 @@ func (s *Service) AutoProvisionClient(ctx context.Context, req ClientRequest) (d
 		return Device{}, false, err
 	}
 	if base == "" {
-		return Device{}, false, fmt.Errorf("%w: %q", ErrAutoProvName, clip(u.ID))
+		return Device{}, false, fmt.Errorf("%w: %q", ErrAutoProvName, clip.String(u.ID, 40))
 	}
 	if err := readProfile(); err != nil {
 		return Device{}, false, err
@@ -483,7 +485,7 @@ func (s *Service) createClientDevice(ctx context.Context, u User, prefix, base s
 			return got, false, nil
 		}
 	}
-	return Device{}, false, fmt.Errorf("%w: no free device name for %s%s", ErrDuplicate, prefix, clip(u.ID))
+	return Device{}, false, fmt.Errorf("%w: no free device name for %s%s", ErrDuplicate, prefix, clip.String(u.ID, 40))
 }
 
 func ownsClient(d Device, u User, prefix string) bool {

@@ -59,7 +59,7 @@ func TestSoftphoneAutoRegistersAsThirdParty(t *testing.T) {
 				t.Fatalf("got %s %q, want the restart NOTIFY", n.Method, n.Body())
 			}
 			c.answer(n, 481)
-			waitFor(t, "the 481 counted as unsupported", func() bool { return e.counter(t, e.srv.m.notifyOf[notifyUnsupported]) == 1 })
+			testkit.WaitFor(t, "the 481 counted as unsupported", func() bool { return e.counter(t, e.srv.m.notifyOf[notifyUnsupported]) == 1 })
 
 			if err := e.svc.Notify(context.Background(), name, provision.ActionReset); err != nil {
 				t.Fatal(err)
@@ -69,7 +69,7 @@ func TestSoftphoneAutoRegistersAsThirdParty(t *testing.T) {
 				t.Fatalf("reset body %q", n.Body())
 			}
 			c.answer(n, 489)
-			waitFor(t, "the 489 counted as unsupported", func() bool { return e.counter(t, e.srv.m.notifyOf[notifyUnsupported]) == 2 })
+			testkit.WaitFor(t, "the 489 counted as unsupported", func() bool { return e.counter(t, e.srv.m.notifyOf[notifyUnsupported]) == 2 })
 			if got := e.counter(t, e.srv.m.notifyOf[notifyRejected]); got != 0 {
 				t.Errorf("rejected NOTIFYs %v, want 0", got)
 			}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"selfprov/internal/testkit"
 	"selfprov/provision"
 )
 
@@ -18,7 +19,7 @@ import (
 func (e *env) serverConn(t *testing.T, c *client) *limitConn {
 	t.Helper()
 	var lc *limitConn
-	waitFor(t, "the server to accept "+c.local, func() bool {
+	testkit.WaitFor(t, "the server to accept "+c.local, func() bool {
 		v, ok := e.srv.conns.byRemote.Load(c.local)
 		if ok {
 			lc = v.(*limitConn)
@@ -149,7 +150,7 @@ func TestConnectionCaps(t *testing.T) {
 	for range 3 {
 		held = append(held, dialTCPFrom(t, "127.0.0.2", e.tcp))
 	}
-	waitFor(t, "3 connections", func() bool { return e.srv.conns.open() == 3 })
+	testkit.WaitFor(t, "3 connections", func() bool { return e.srv.conns.open() == 3 })
 	over := dialTCPFrom(t, "127.0.0.2", e.tcp)
 	expectClosed(t, over.conn, "a 4th connection from 127.0.0.2")
 	if got := e.counter(t, e.srv.m.closedOf[connClosedSourceCap]); got != 1 {
@@ -168,7 +169,7 @@ func TestConnectionCaps(t *testing.T) {
 	}
 	// Global cap: 4 open, one more fits, the next is refused.
 	dialTCPFrom(t, "127.0.0.4", e.tcp)
-	waitFor(t, "5 connections", func() bool { return e.srv.conns.open() == 5 })
+	testkit.WaitFor(t, "5 connections", func() bool { return e.srv.conns.open() == 5 })
 	full := dialTCPFrom(t, "127.0.0.5", e.tcp)
 	expectClosed(t, full.conn, "a connection beyond MaxConnections")
 	if got := e.counter(t, e.srv.m.closedOf[connClosedCap]); got != 1 {
@@ -176,7 +177,7 @@ func TestConnectionCaps(t *testing.T) {
 	}
 	// A slot freed is taken again.
 	held[1].conn.Close()
-	waitFor(t, "a slot to be freed", func() bool { return e.srv.conns.open() == 4 })
+	testkit.WaitFor(t, "a slot to be freed", func() bool { return e.srv.conns.open() == 4 })
 	again := dialTCPFrom(t, "127.0.0.5", e.tcp)
 	again.send(again.options("cap2"))
 	if res := again.response(); res.StatusCode != 200 {
@@ -202,14 +203,14 @@ func TestNotifyConnectionGone(t *testing.T) {
 	}
 	gone.answer(gone.request(), 200)
 	gone.conn.Close()
-	waitFor(t, "the server to see the connection close", func() bool { return e.srv.conns.open() == 1 })
+	testkit.WaitFor(t, "the server to see the connection close", func() bool { return e.srv.conns.open() == 1 })
 
 	ctx := context.Background()
 	err := e.svc.Notify(ctx, "SEP"+strings.ToUpper(mac(0x7401)), provision.ActionReset)
 	if provision.CodeOf(err) != provision.CodeNotifyFailed {
 		t.Fatalf("reset over a closed connection: %v, want %s", err, provision.CodeNotifyFailed)
 	}
-	waitFor(t, "the send error to be counted", func() bool { return e.counter(t, e.srv.m.notifyOf[notifySendError]) == 1 })
+	testkit.WaitFor(t, "the send error to be counted", func() bool { return e.counter(t, e.srv.m.notifyOf[notifySendError]) == 1 })
 	if err := e.svc.Notify(ctx, "SEP"+strings.ToUpper(mac(0x7400)), provision.ActionRestart); err != nil {
 		t.Fatalf("reset over a live connection: %v", err)
 	}
@@ -255,7 +256,7 @@ func TestEvictionAtGlobalCap(t *testing.T) {
 	}
 	bound.answer(bound.request(), 200)
 	silent := []*client{dialTCPFrom(t, "127.0.0.3", e.tcp), dialTCPFrom(t, "127.0.0.4", e.tcp)}
-	waitFor(t, "3 connections", func() bool { return e.srv.conns.open() == 3 })
+	testkit.WaitFor(t, "3 connections", func() bool { return e.srv.conns.open() == 3 })
 
 	// Not silent for long enough yet: the newcomer is refused.
 	early := dialTCPFrom(t, "127.0.0.5", e.tcp)

@@ -19,6 +19,7 @@ import (
 
 	"selfprov/configs"
 	"selfprov/internal/coretest"
+	"selfprov/internal/testkit"
 	"selfprov/provision"
 )
 
@@ -96,10 +97,10 @@ func newEnv(t testing.TB, o envOpt) *env {
 		e.tls = tln.Addr().String()
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- e.srv.Serve(pc, ln, tln) }()
+	go func() { errc <- e.srv.Serve(Listeners{UDP: pc, TCP: ln, TLS: tln}) }()
 	// Serving before the test goes on: a Shutdown that came first would
 	// make Serve refuse to start.
-	waitFor(t, "Serve", func() bool {
+	testkit.WaitFor(t, "Serve", func() bool {
 		e.srv.mu.Lock()
 		defer e.srv.mu.Unlock()
 		return e.srv.udp != nil
@@ -306,18 +307,6 @@ func header(m interface{ GetHeader(string) sip.Header }, name string) string {
 }
 
 func mac(i int) string { return fmt.Sprintf("0a1b%08x", i) }
-
-// waitFor polls cond until it holds or 5 s pass.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // sendBufferListener sets the send buffer of every connection it accepts.
 type sendBufferListener struct {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"selfprov/internal/clip"
 	"selfprov/provision"
 )
 
@@ -95,16 +96,16 @@ func parseContact(v string) (contact, error) {
 func parseSIPURI(s string, u *sip.Uri) error {
 	lower := strings.ToLower(s)
 	if !strings.HasPrefix(lower, "sip:") && !strings.HasPrefix(lower, "sips:") {
-		return fmt.Errorf("%w: URI %q is not sip: or sips:", errBadContact, clip(s))
+		return fmt.Errorf("%w: URI %q is not sip: or sips:", errBadContact, clip.String(s, 40))
 	}
 	if err := sip.ParseUri(s, u); err != nil {
-		return fmt.Errorf("%w: URI %q: %v", errBadContact, clip(s), err)
+		return fmt.Errorf("%w: URI %q: %v", errBadContact, clip.String(s, 40), err)
 	}
 	if u.Host == "" {
-		return fmt.Errorf("%w: URI %q has no host", errBadContact, clip(s))
+		return fmt.Errorf("%w: URI %q has no host", errBadContact, clip.String(s, 40))
 	}
 	if u.Port < 0 || u.Port > 65535 {
-		return fmt.Errorf("%w: URI %q has a bad port", errBadContact, clip(s))
+		return fmt.Errorf("%w: URI %q has a bad port", errBadContact, clip.String(s, 40))
 	}
 	return nil
 }
@@ -119,7 +120,7 @@ func parseParams(s string) ([]param, error) {
 			return out, nil
 		}
 		if s[0] != ';' {
-			return nil, fmt.Errorf("%w: unexpected %q after the URI", errBadContact, clip(s))
+			return nil, fmt.Errorf("%w: unexpected %q after the URI", errBadContact, clip.String(s, 40))
 		}
 		s = s[1:]
 		seg := s
@@ -136,7 +137,7 @@ func parseParams(s string) ([]param, error) {
 			if s != "" && s[0] == '"' {
 				end := closingQuote(s)
 				if end < 0 {
-					return nil, fmt.Errorf("%w: unterminated quoted value of %q", errBadContact, clip(key))
+					return nil, fmt.Errorf("%w: unterminated quoted value of %q", errBadContact, clip.String(key, 40))
 				}
 				val = strings.ReplaceAll(s[1:end], `\"`, `"`)
 				s = s[end+1:]
@@ -197,8 +198,8 @@ func identify(c contact, aorUser, userAgent string) (identity, error) {
 			return id, fmt.Errorf("%w: devicename parameter: %v", errNoIdentity, err)
 		}
 		id.name, id.source = name, "devicename"
-	} else if mac, err := instanceMAC(c); err == nil {
-		id.name, id.source = provision.PrefixSEP+mac, "instance"
+	} else if name, err := instanceName(c); err == nil {
+		id.name, id.source = name, "instance"
 	} else if !errors.Is(err, errNoCiscoInstance) {
 		return id, fmt.Errorf("%w: %v", errNoIdentity, err)
 	} else if name, aorErr := provision.CanonicalDeviceName(aorUser); aorErr == nil {
@@ -217,11 +218,11 @@ func identify(c contact, aorUser, userAgent string) (identity, error) {
 // errNoCiscoInstance: the Contact has no +sip.instance in Cisco's MAC form.
 var errNoCiscoInstance = errors.New("no MAC-based Cisco +sip.instance")
 
-// instanceMAC takes the MAC out of
+// instanceName names the device by the MAC in
 // +sip.instance="<urn:uuid:00000000-0000-0000-0000-<mac>>". An instance
 // in another form is errNoCiscoInstance; Cisco's form with a bad MAC is
 // an error of its own, never a fallthrough.
-func instanceMAC(c contact) (string, error) {
+func instanceName(c contact) (string, error) {
 	v, ok := c.param(paramInstance)
 	if !ok {
 		return "", errNoCiscoInstance
@@ -229,15 +230,13 @@ func instanceMAC(c contact) (string, error) {
 	v = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(v), "<"), ">")
 	const prefix = "urn:uuid:00000000-0000-0000-0000-"
 	if len(v) != len(prefix)+12 || !strings.EqualFold(v[:len(prefix)], prefix) {
-		return "", fmt.Errorf("%w: +sip.instance %q is not a MAC-based Cisco instance", errNoCiscoInstance, clip(v))
+		return "", fmt.Errorf("%w: +sip.instance %q is not a MAC-based Cisco instance", errNoCiscoInstance, clip.String(v, 40))
 	}
 	mac := v[len(prefix):]
-	for i := 0; i < len(mac); i++ {
-		if !isHex(mac[i]) {
-			return "", fmt.Errorf("+sip.instance %q does not end in 12 hex digits", clip(v))
-		}
+	if !provision.IsMAC(mac) {
+		return "", fmt.Errorf("+sip.instance %q does not end in 12 hex digits", clip.String(v, 40))
 	}
-	return strings.ToUpper(mac), nil
+	return provision.DeviceNameFromMAC(mac)
 }
 
 // modelOf reads the model id from the model parameter, else the product
@@ -256,17 +255,5 @@ func modelOf(c contact, userAgent string) (model int, product string) {
 	if i := strings.IndexByte(ua, '/'); i >= 0 {
 		ua = ua[:i]
 	}
-	return 0, clip(ua)
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-// clip keeps hostile input out of long error texts.
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
+	return 0, clip.String(ua, 40)
 }

@@ -99,7 +99,7 @@ func TestSippCiscoRegister(t *testing.T) {
 			if body[1] != want {
 				t.Fatalf("NOTIFY body %q, want %q", body[1], want)
 			}
-			waitFor(t, "the NOTIFY's 200 to be counted", func() bool { return e.counter(t, e.srv.m.notifyOf[notifyOK]) == 1 })
+			testkit.WaitFor(t, "the NOTIFY's 200 to be counted", func() bool { return e.counter(t, e.srv.m.notifyOf[notifyOK]) == 1 })
 		})
 	}
 }

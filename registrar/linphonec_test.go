@@ -83,7 +83,7 @@ func TestLinphonecTCPOneConnection(t *testing.T) {
 
 	// Registered: the first 200 on TCP.
 	var first Binding
-	waitForWithin(t, 20*time.Second, "linphonec to register over TCP", func() bool {
+	testkit.WaitWithin(t, 20*time.Second, "linphonec to register over TCP", func() bool {
 		b, ok := e.srv.Binding(user)
 		first = b
 		return ok
@@ -94,7 +94,7 @@ func TestLinphonecTCPOneConnection(t *testing.T) {
 	// At least two refreshes and three keep-alives later, still the one
 	// connection: same source, never closed by us, one open.
 	regs0 := e.registers(200)
-	waitForWithin(t, 4*expires*time.Second, "two refreshes and three pongs", func() bool {
+	testkit.WaitWithin(t, 4*expires*time.Second, "two refreshes and three pongs", func() bool {
 		return e.registers(200) >= regs0+2 && pongs.Load() >= 3
 	})
 	b, ok := e.srv.Binding(user)
@@ -110,19 +110,6 @@ func TestLinphonecTCPOneConnection(t *testing.T) {
 		}
 	}
 	t.Logf("binding %s over %s; %v REGISTERs answered 200, %d pongs", b.Source, b.Transport, e.registers(200), pongs.Load())
-}
-
-// waitForWithin polls cond until it holds or d passes; a real client's
-// timers (its refresh interval) set how long that takes.
-func waitForWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // syncBuf collects a child's output while the test reads it.

@@ -84,7 +84,7 @@ type notifier struct {
 type outgoing struct {
 	name    string
 	action  provision.Action
-	version string // the device's ConfigVersion; "" for the zero stamp
+	version string // the versionStamp of the device's config; "" for the zero stamp
 	// sent, if set, gets the outcome of the first write: nil once the
 	// NOTIFY has left.
 	sent chan<- error

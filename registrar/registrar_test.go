@@ -93,7 +93,7 @@ func TestUnknownPhoneAutoRegistersAndIsRestarted(t *testing.T) {
 				t.Errorf("NOTIFY Request-URI %s, want the Contact", n.Recipient.String())
 			}
 			c.answer(n, 200)
-			waitFor(t, "notify ok", func() bool { return e.counter(t, e.srv.m.notifyOf[notifyOK]) == 1 })
+			testkit.WaitFor(t, "notify ok", func() bool { return e.counter(t, e.srv.m.notifyOf[notifyOK]) == 1 })
 			if got := e.counter(t, e.srv.m.autoregs); got != 1 {
 				t.Errorf("autoregistrations %v, want 1", got)
 			}
@@ -120,7 +120,7 @@ func TestUnknownPhoneAutoRegistersAndIsRestarted(t *testing.T) {
 				t.Errorf("reset body %q", n.Body())
 			}
 			c.answer(n, 200)
-			waitFor(t, "second notify ok", func() bool { return e.counter(t, e.srv.m.notifyOf[notifyOK]) == 2 })
+			testkit.WaitFor(t, "second notify ok", func() bool { return e.counter(t, e.srv.m.notifyOf[notifyOK]) == 2 })
 
 			// Expires 0 removes the binding.
 			c.register(reg{mac: mac(1), expires: "0", callID: callID, cseq: 103})
@@ -579,7 +579,7 @@ func TestStormKeepsGoroutinesBounded(t *testing.T) {
 	u := e.dial(t, "UDP")
 	tc := e.dial(t, "TCP")
 	// Serve starts the notifier last: once it runs, all the others exist.
-	waitFor(t, "the registrar's goroutines", func() bool {
+	testkit.WaitFor(t, "the registrar's goroutines", func() bool {
 		buf := make([]byte, 1<<22)
 		return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "registrar.(*notifier).run(")
 	})
@@ -621,7 +621,7 @@ func TestStormKeepsGoroutinesBounded(t *testing.T) {
 	if pend > 32 {
 		t.Fatalf("%d pending NOTIFYs, bound 32", pend)
 	}
-	waitFor(t, "goroutines to settle", func() bool { return runtime.NumGoroutine() <= before+4 })
+	testkit.WaitFor(t, "goroutines to settle", func() bool { return runtime.NumGoroutine() <= before+4 })
 }
 
 // ownGoroutines counts goroutines running registrar or sipgo code.
@@ -645,7 +645,7 @@ func TestMetrics(t *testing.T) {
 	c.register(reg{mac: mac(1)})
 	c.response()
 	c.answer(c.request(), 200)
-	waitFor(t, "notify ok", func() bool { return e.counter(t, e.srv.m.notifyOf[notifyOK]) == 1 })
+	testkit.WaitFor(t, "notify ok", func() bool { return e.counter(t, e.srv.m.notifyOf[notifyOK]) == 1 })
 	problems, err := testutil.GatherAndLint(e.reg)
 	if err != nil {
 		t.Fatal(err)
@@ -697,7 +697,7 @@ func (h *heldCore) AutoRegisterAsync(ctx context.Context, r provision.Registrati
 
 func (h *heldCore) waitHeld(t *testing.T, n int) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%d answers from the store", n), func() bool {
+	testkit.WaitFor(t, fmt.Sprintf("%d answers from the store", n), func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return len(h.held) >= n
@@ -1005,7 +1005,7 @@ func TestStreamNotifyIsAppendedToTheAnswers(t *testing.T) {
 	}
 	c.answer(c.request(), 200) // the restart NOTIFY of the auto-registration
 	name := "SEP0A1B00000091"
-	waitFor(t, "no NOTIFY pending", func() bool {
+	testkit.WaitFor(t, "no NOTIFY pending", func() bool {
 		e.srv.notifier.mu.Lock()
 		defer e.srv.notifier.mu.Unlock()
 		return len(e.srv.notifier.pending) == 0

@@ -276,10 +276,18 @@ func newParser(maxSize int) *sip.Parser {
 	return p
 }
 
-// Serve answers SIP on the given sockets until Shutdown; tcp and tlsLn
-// may be nil (tlsLn is used only with Options.TLSConfig). It returns nil
-// after Shutdown.
-func (s *Server) Serve(udp net.PacketConn, tcp, tlsLn net.Listener) error {
+// Listeners are the sockets SIP is served on: UDP, and TCP and TLS on
+// their listeners. TCP and TLS may be nil (TLS is used only with
+// Options.TLSConfig).
+type Listeners struct {
+	UDP net.PacketConn
+	TCP net.Listener
+	TLS net.Listener
+}
+
+// Serve answers SIP on ln until Shutdown. It returns nil after Shutdown.
+func (s *Server) Serve(ln Listeners) error {
+	udp, tcp, tlsLn := ln.UDP, ln.TCP, ln.TLS
 	if udp == nil {
 		return errors.New("registrar: a UDP socket is required")
 	}

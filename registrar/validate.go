@@ -7,6 +7,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"selfprov/internal/clip"
 	"selfprov/provision"
 )
 
@@ -63,7 +64,7 @@ func validate(req *sip.Request) (invalid, bool) {
 		default:
 			name := h.Name()
 			if !isToken(name) {
-				return invalid{400, "Bad Header Name", fmt.Sprintf("header name %s is not a token", strconv.QuoteToASCII(clip(name)))}, false
+				return invalid{400, "Bad Header Name", fmt.Sprintf("header name %s is not a token", strconv.QuoteToASCII(clip.String(name, 40)))}, false
 			}
 			if req.Method == sip.REGISTER && isContact(name) {
 				// Only a "*" needs the contacts counted: any other value
@@ -183,17 +184,17 @@ func parseCSeq(_ []byte, text string) (sip.Header, error) {
 	text = strings.Trim(text, " \t")
 	i := strings.IndexAny(text, " \t")
 	if i < 1 {
-		return nil, fmt.Errorf("CSeq %q is not a number and a method", clip(text))
+		return nil, fmt.Errorf("CSeq %q is not a number and a method", clip.String(text, 40))
 	}
 	n, err := strconv.ParseUint(text[:i], 10, 32)
 	if err != nil || n > 1<<31-1 {
-		return nil, fmt.Errorf("CSeq number %q is not below 2**31", clip(text[:i]))
+		return nil, fmt.Errorf("CSeq number %q is not below 2**31", clip.String(text[:i], 40))
 	}
 	// The method is checked against the request's in validate, which
 	// answers 400 rather than dropping the message as unparsable.
 	method := strings.TrimLeft(text[i:], " \t")
 	if method == "" || strings.ContainsAny(method, " \t") {
-		return nil, fmt.Errorf("CSeq %q is not a number and a method", clip(text))
+		return nil, fmt.Errorf("CSeq %q is not a number and a method", clip.String(text, 40))
 	}
 	h.SeqNo, h.MethodName = uint32(n), sip.RequestMethod(method)
 	return &h, nil

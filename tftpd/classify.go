@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	textclip "selfprov/internal/clip"
+	"selfprov/provision"
 )
 
 // Kind is what a requested file name refers to.
@@ -51,8 +54,6 @@ var ErrBadName = errors.New("tftpd: file name refused")
 func badName(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrBadName}, args...)...)
 }
-
-const maxDeviceNameLen = 15
 
 // Classify maps a requested file name onto the allow-list, matching
 // case-insensitively. It never touches the file system; a name it accepts
@@ -106,7 +107,7 @@ func Classify(name string) (Request, error) {
 		return Request{Kind: KindTrust, Name: "ITLFile.tlv"}, nil
 	case hasSuffixFold(name, ".tlv") && (hasPrefixFold(name, "ctlsep") || hasPrefixFold(name, "itlsep")):
 		mac := name[6 : len(name)-4]
-		if isMAC(mac) {
+		if provision.IsMAC(mac) {
 			if canon := strings.ToUpper(name[:len(name)-4]); canon == name[:len(name)-4] && name[len(name)-4:] == ".tlv" {
 				return Request{Kind: KindTrust, Name: name}, nil // already canonical
 			}
@@ -120,32 +121,15 @@ func Classify(name string) (Request, error) {
 	return Request{Kind: KindStatic, Name: name}, nil
 }
 
-// deviceName recognises SEP<12 hex> and CSF/BOT/TCT/TAB names and returns
-// them in canonical form: SEP names upper-cased, client names with an
+// deviceName recognises a device name (the core's grammar) and returns it
+// in canonical form: SEP names upper-cased, client names with an
 // upper-case prefix (the store matches the rest case-insensitively).
 func deviceName(s string) (string, bool) {
-	if len(s) < 4 || len(s) > maxDeviceNameLen {
+	if !provision.IsDeviceName(s) {
 		return "", false
 	}
-	prefix, rest := strings.ToUpper(s[:3]), s[3:]
-	switch prefix {
-	case "SEP":
-		if isMAC(rest) {
-			if s[:3] == "SEP" && strings.ToUpper(rest) == rest {
-				return s, true // already canonical, as phones ask
-			}
-			return "SEP" + strings.ToUpper(rest), true
-		}
-	case "CSF", "BOT", "TCT", "TAB":
-		for i := 0; i < len(rest); i++ {
-			c := rest[i]
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '.' || c == '_' || c == '-') {
-				return "", false
-			}
-		}
-		return prefix + rest, true
-	}
-	return "", false
+	name, err := provision.CanonicalDeviceName(s)
+	return name, err == nil
 }
 
 // equalFold compares s with a lower-case ASCII literal as
@@ -175,23 +159,6 @@ func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && equalFold(s[:len(prefix)], prefix)
 }
 
-func isMAC(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
-// clip keeps log and error lines short when input is hostile.
-func clip(s string) string {
-	if len(s) > 48 {
-		s = s[:48] + "…"
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
-}
+// clip keeps log lines and TFTP error messages short when input is
+// hostile: up to 48 bytes of a name.
+func clip(s string) string { return textclip.String(s, 48) }

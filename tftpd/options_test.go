@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"selfprov/internal/testkit"
 )
 
 // TestOptionNegotiation: every option asked for with a valid value is
@@ -149,7 +151,9 @@ func TestWindowsize(t *testing.T) {
 	if got = append(got, rest...); !bytes.Equal(got, data) {
 		t.Errorf("%d bytes received, want %d", len(got), len(data))
 	}
-	waitFor(t, func() bool { return testutil.ToFloat64(r.srv.m.transfers.WithLabelValues("static", resultOK)) == 1 })
+	testkit.WaitFor(t, "the transfer counted as ok", func() bool {
+		return testutil.ToFloat64(r.srv.m.transfers.WithLabelValues("static", resultOK)) == 1
+	})
 }
 
 // TestBlockNumbersWrap: a transfer of more than 65535 blocks goes on from
@@ -247,7 +251,7 @@ func TestClientErrorToOACK(t *testing.T) {
 	if _, err := c.WriteTo(errorPacket(errOptionRefused, "no thanks"), reply.from); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return r.srv.slots.inUse() == 0 })
+	testkit.WaitFor(t, "every slot free", func() bool { return r.srv.slots.inUse() == 0 })
 	if got := testutil.ToFloat64(r.srv.m.transfers.WithLabelValues("device", resultFailed)); got != 1 {
 		t.Errorf("failed device transfers = %v, want 1 (refused by the client, not unacknowledged)", got)
 	}

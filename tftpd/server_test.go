@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"selfprov/configs"
+	"selfprov/internal/testkit"
 	"selfprov/provision"
 )
 
@@ -488,7 +489,9 @@ func TestMetricsExposition(t *testing.T) {
 	}
 	// The server counts once it has the last acknowledgement, which
 	// may be just after the client is done.
-	waitFor(t, func() bool { return testutil.ToFloat64(r.srv.m.transfers.WithLabelValues("device", resultOK)) == 1 })
+	testkit.WaitFor(t, "the transfer counted as ok", func() bool {
+		return testutil.ToFloat64(r.srv.m.transfers.WithLabelValues("device", resultOK)) == 1
+	})
 	n, err := testutil.GatherAndCount(r.reg, "selfprov_tftp_transfers_total", "selfprov_tftp_sent_bytes_total",
 		"selfprov_tftp_transfer_duration_seconds", "selfprov_tftp_active_transfers")
 	if err != nil || n < 4 {
@@ -525,18 +528,6 @@ func atoi(s string) int {
 		return -1
 	}
 	return n
-}
-
-// waitFor polls cond until it holds or a bounded time passes.
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // TestTimeoutOption: the server acknowledges the client's timeout and

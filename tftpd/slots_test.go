@@ -11,6 +11,8 @@ import (
 
 	"github.com/pin/tftp/v3"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"selfprov/internal/testkit"
 )
 
 // TestPerSourceBound: one address holds at most MaxTransfersPerSource
@@ -50,7 +52,7 @@ func TestFirstACKBound(t *testing.T) {
 	if reply := stall(t, r.tftp, "127.0.0.1", "timeout", "255"); reply.op != opDATA {
 		t.Fatalf("answer %+v, want DATA 1 (timeout 255 declined)", reply)
 	}
-	waitFor(t, func() bool { return r.srv.slots.inUse() == 0 })
+	testkit.WaitFor(t, "every slot free", func() bool { return r.srv.slots.inUse() == 0 })
 	if got := testutil.ToFloat64(r.srv.m.transfers.WithLabelValues("device", resultNoACK)); got != 1 {
 		t.Errorf("no_ack transfers = %v, want 1", got)
 	}
@@ -95,7 +97,9 @@ func TestReclaimWhenFull(t *testing.T) {
 	if got := testutil.ToFloat64(r.srv.m.reclaimed); got < 1 {
 		t.Errorf("reclaimed slots = %v", got)
 	}
-	waitFor(t, func() bool { return testutil.ToFloat64(r.srv.m.transfers.WithLabelValues("device", resultNoACK)) >= 1 })
+	testkit.WaitFor(t, "a transfer counted as no_ack", func() bool {
+		return testutil.ToFloat64(r.srv.m.transfers.WithLabelValues("device", resultNoACK)) >= 1
+	})
 	r.srv.cancel()
 }
 

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"selfprov/configs"
+	"selfprov/phonexml"
 	"selfprov/provision"
-	"selfprov/xmlsvc/phonexml"
 )
 
 // BenchmarkFlow measures complete self-provisioning flows over HTTP on

@@ -18,10 +18,10 @@ import (
 	"selfprov/internal/coretest"
 	"selfprov/internal/testkit"
 	"selfprov/phonecfg"
+	"selfprov/phonexml"
 	"selfprov/provision"
 	"selfprov/store/sqlite"
 	"selfprov/tftpd"
-	"selfprov/xmlsvc/phonexml"
 )
 
 // notifyCall is one Notify the fake notifier received. afterResponse tells

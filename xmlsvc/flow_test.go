@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"selfprov/configs"
+	"selfprov/phonexml"
 	"selfprov/provision"
-	"selfprov/xmlsvc/phonexml"
 )
 
 // TestEndToEnd: a phone auto-registers, opens its idle URL, logs in and

@@ -11,8 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"selfprov/internal/clip"
+	"selfprov/phonexml"
 	"selfprov/provision"
-	"selfprov/xmlsvc/phonexml"
 )
 
 // Codes of outcomes the adapter decides itself; everything else is the
@@ -173,7 +174,7 @@ func (c *call) deviceForLog() string {
 		return c.device
 	}
 	if c.q != nil {
-		return clip(c.q["name"], 32)
+		return clip.String(c.q["name"], 32)
 	}
 	return ""
 }
@@ -247,7 +248,7 @@ func (c *call) deviceParam() (string, error) {
 	}
 	canon, err := provision.CanonicalDeviceName(name)
 	if err != nil {
-		return "", &provision.Error{Code: provision.CodeDeviceNotFound, Message: "No phone is named " + clip(name, 20) + "."}
+		return "", &provision.Error{Code: provision.CodeDeviceNotFound, Message: "No phone is named " + clip.String(name, 20) + "."}
 	}
 	c.device = canon
 	return canon, nil
@@ -282,11 +283,11 @@ func (s *Server) login(ctx context.Context, c *call) result {
 	}
 	var plan provision.Plan
 	if c.f.basic {
-		c.user = clip(c.creds.UserID, 64)
+		c.user = clip.String(c.creds.UserID, 64)
 		plan, err = s.svc.LoginUser(ctx, name, c.creds)
 	} else {
 		userID, secret := c.q["userid"], c.q["pin"]
-		c.user = clip(userID, 64)
+		c.user = clip.String(userID, 64)
 		for _, chk := range []error{checkField("User ID", userID), checkField("PIN", secret)} {
 			if chk != nil {
 				s.m.logins.WithLabelValues("invalid").Inc()
@@ -427,7 +428,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	userID, secret, name := param(q, "UserID"), param(q, "Password"), param(q, "devicename")
-	device, user = clip(name, 32), clip(userID, 64)
+	device, user = clip.String(name, 32), clip.String(userID, 64)
 	if userID == "" || name == "" || checkField("UserID", userID) != nil || checkField("Password", secret) != nil {
 		answer, code = "ERROR", provision.CodeInvalid
 		return
@@ -461,11 +462,4 @@ func param(q map[string]string, name string) string {
 		}
 	}
 	return ""
-}
-
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"strings"
 
+	"selfprov/phonexml"
 	"selfprov/provision"
-	"selfprov/xmlsvc/phonexml"
 )
 
 const title = "Self Provisioning"

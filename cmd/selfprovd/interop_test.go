@@ -19,8 +19,8 @@ import (
 	"selfprov/admin"
 	"selfprov/internal/testkit"
 	"selfprov/phonecfg"
+	"selfprov/phonexml"
 	"selfprov/provision"
-	"selfprov/xmlsvc/phonexml"
 )
 
 // TestInteropBaresipSelfProvisions runs real baresip against the whole
@@ -62,17 +62,17 @@ func TestInteropBaresipSelfProvisions(t *testing.T) {
 	// 1. baresip as SEP<MAC>, with an instance of its own.
 	bs := startBaresip(t, bin, name, r.addrs.SIP, "d8fb04b9-1111-2222-3333-444455556666")
 	var dev provision.Device
-	waitUntil(t, 20*time.Second, "baresip's device to be auto-registered", func() bool {
+	testkit.WaitWithin(t, 20*time.Second, "baresip's device to be auto-registered", func() bool {
 		return api.get(t, "/devices/"+name, &dev) == http.StatusOK
-	}, bs.out.String)
+	}, bs.said)
 	if dev.Model != provision.ModelThirdPartySIP || dev.State != provision.StateAutoRegistered || len(dev.Lines) != 1 {
 		t.Fatalf("device %+v, want model %d auto-registered", dev, provision.ModelThirdPartySIP)
 	}
 	first := waitBinding(t, api, name, func(b admin.Registration) bool { return strings.HasPrefix(b.UserAgent, "baresip") }, bs)
-	waitUntil(t, 20*time.Second, "baresip's 481 to the restart NOTIFY", func() bool {
+	testkit.WaitWithin(t, 20*time.Second, "baresip's 481 to the restart NOTIFY", func() bool {
 		return strings.Contains(bs.out.String(), "action=restart") &&
 			strings.Contains(r.stderr.String(), `msg="notify not supported by the phone" component=registrar device=`+name+` action=restart status=481`)
-	}, bs.out.String)
+	}, bs.said)
 
 	// 2. The self-provisioning screens from the idle URL.
 	cfg := fetchConfig(t, r.addrs.Config, name)
@@ -113,10 +113,10 @@ func TestInteropBaresipSelfProvisions(t *testing.T) {
 	if dev.Owner != "alice" || dev.State != provision.StateProvisioned || dev.Lines[0].DN != "2001" || dev.Model != provision.ModelThirdPartySIP {
 		t.Fatalf("device after self-provisioning %+v, want alice's on 2001", dev)
 	}
-	waitUntil(t, 20*time.Second, "the reset NOTIFY at baresip and its 481 logged", func() bool {
+	testkit.WaitWithin(t, 20*time.Second, "the reset NOTIFY at baresip and its 481 logged", func() bool {
 		return strings.Contains(bs.out.String(), "action=reset\r\nRegisterCallId={"+first.CallID+"}") &&
 			strings.Contains(r.stderr.String(), `device=`+name+` action=reset status=481`)
-	}, bs.out.String)
+	}, bs.said)
 	if strings.Contains(r.stderr.String(), "notify failed") {
 		t.Errorf("a NOTIFY was logged as failed:\n%s", r.stderr.String())
 	}
@@ -130,9 +130,9 @@ func TestInteropBaresipSelfProvisions(t *testing.T) {
 	if !strings.HasPrefix(line.UserAgent, "baresip") || line.Transport != "udp" {
 		t.Fatalf("line binding %+v", line)
 	}
-	waitUntil(t, 20*time.Second, "baresip to report 2001 registered", func() bool {
+	testkit.WaitWithin(t, 20*time.Second, "baresip to report 2001 registered", func() bool {
 		return strings.Contains(bs.out.String(), "2001@127.0.0.1: {0/UDP/v4} 200 OK")
-	}, bs.out.String)
+	}, bs.said)
 	api.get(t, "/devices/"+name, &dev)
 	if dev.Owner != "alice" || dev.Lines[0].DN != "2001" {
 		t.Fatalf("device %+v after the line registered", dev)
@@ -146,6 +146,9 @@ type baresip struct {
 	out  *testkit.SyncBuffer
 	done chan struct{}
 }
+
+// said is what baresip printed, for a failed wait's message.
+func (b *baresip) said() string { return "baresip said:\n" + b.out.String() }
 
 // startBaresip runs baresip in the foreground with a config directory made
 // from testdata/baresip: account user at registrar, the given +sip.instance
@@ -223,7 +226,7 @@ func (c *apiClient) get(t *testing.T, path string, out any) int {
 func waitBinding(t *testing.T, api *apiClient, name string, ok func(admin.Registration) bool, bs *baresip) admin.Registration {
 	t.Helper()
 	var found admin.Registration
-	waitUntil(t, 20*time.Second, "the registration of "+name, func() bool {
+	testkit.WaitWithin(t, 20*time.Second, "the registration of "+name, func() bool {
 		var regs struct{ Items []admin.Registration }
 		api.get(t, "/registrations?prefix="+name, &regs)
 		for _, b := range regs.Items {
@@ -233,21 +236,8 @@ func waitBinding(t *testing.T, api *apiClient, name string, ok func(admin.Regist
 			}
 		}
 		return false
-	}, bs.out.String)
+	}, bs.said)
 	return found
-}
-
-// waitUntil polls cond every 20 ms until it holds, failing after limit
-// with what more says.
-func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool, more func() string) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; baresip said:\n%s", limit, what, more())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func fetchConfig(t *testing.T, addr, name string) *phonecfg.Config {

@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
-	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -13,9 +14,8 @@ import (
 	"selfprov/provision"
 )
 
-// wiring is what every adapter is built from. Each adapter has a file
-// wire_<adapter>.go that registers itself with addWirer, so adding one
-// touches no other adapter's wiring.
+// wiring is what every adapter is built from: the core, the configuration,
+// the bound listeners, and the daemon that runs what they serve.
 type wiring struct {
 	ctx      context.Context
 	d        *daemon
@@ -25,67 +25,67 @@ type wiring struct {
 	ln       listeners
 	registry *prometheus.Registry
 
-	// registrations lists the live SIP bindings; set by the registrar
-	// (stage 1) for the admin API (stage 2). Nil until then.
-	registrations func() []registration
-
-	// servicesRoutes are extra handlers for -listen.services, keyed by
-	// http.ServeMux pattern; stage-1 adapters add them and xmlsvc (stage 2)
-	// serves them beside its own screens.
-	servicesRoutes map[string]http.Handler
-
 	// configStamp gives a device's served versionStamp; set by config
-	// delivery (stage 2), read by the registrar's NOTIFYs once serving.
+	// delivery, read by the registrar's NOTIFYs once serving.
 	configStamp func(ctx context.Context, deviceName string) (string, error)
 }
 
-// registration is one live SIP binding, as the admin API shows it.
-type registration = bindingView
+// wire builds the adapters over the core and the bound listeners, in
+// dependency order: each step may use what the steps before it built.
+// A new adapter is one wire<Adapter> function and one step here.
+func wire(ctx context.Context, d *daemon, cfg *configs.Config, svc *provision.Service, log *slog.Logger, reg *prometheus.Registry, ln listeners) error {
+	w := &wiring{ctx: ctx, d: d, cfg: cfg, svc: svc, log: log, ln: ln, registry: reg}
 
-// bindingView is the adapter-neutral shape of a SIP binding.
-type bindingView struct {
-	DeviceName string
-	Contact    string
-	Transport  string
-	Source     string
-	CallID     string
-	UserAgent  string
-	Expires    int64 // unix seconds
+	// The registrar first: it is the core's notifier, and the admin API
+	// lists its bindings.
+	sip, err := wireRegistrar(w)
+	if err != nil {
+		return fmt.Errorf("registrar: %w", err)
+	}
+	if err := wireTFTPD(w); err != nil {
+		return fmt.Errorf("tftpd: %w", err)
+	}
+	// Webex client auto-provisioning has no listener of its own: the XML
+	// service serves its endpoints beside the screens.
+	clientRoutes, err := wireClientProv(w)
+	if err != nil {
+		return fmt.Errorf("clientprov: %w", err)
+	}
+	if err := wireXMLSvc(w, clientRoutes); err != nil {
+		return fmt.Errorf("xmlsvc: %w", err)
+	}
+	if err := wireAdmin(w, sip); err != nil {
+		return fmt.Errorf("admin: %w", err)
+	}
+	return nil
 }
 
-// add makes a server part of the daemon's lifecycle.
+// add makes a server part of the daemon's lifecycle: serve runs until
+// shutdown stops it.
 func (w *wiring) add(name string, serve func() error, shutdown func(context.Context) error) {
 	w.d.components = append(w.d.components, component{name: name, serve: serve, shutdown: shutdown})
 }
 
-type wirer struct {
-	stage int // lower stages are wired first: 1 for providers, 2 for users of them
-	name  string
-	fn    func(*wiring) error
+// server is the shape of every server: Serve on its listener L (a
+// net.Listener, a net.PacketConn for TFTP, registrar.Listeners for SIP's
+// three transports) until Shutdown.
+type server[L any] interface {
+	Serve(L) error
+	Shutdown(context.Context) error
 }
 
-var wirers []wirer
-
-// addWirer registers an adapter's wiring; called from init.
-func addWirer(stage int, name string, fn func(*wiring) error) {
-	wirers = append(wirers, wirer{stage: stage, name: name, fn: fn})
+// serveOn adds a server to w's daemon.
+func serveOn[L any](w *wiring, name string, srv server[L], ln L) {
+	w.add(name, func() error { return srv.Serve(ln) }, srv.Shutdown)
 }
 
-// wire builds the adapters over the core and the bound listeners.
-func wire(ctx context.Context, d *daemon, cfg *configs.Config, svc *provision.Service, log *slog.Logger, reg *prometheus.Registry, ln listeners) error {
-	w := &wiring{ctx: ctx, d: d, cfg: cfg, svc: svc, log: log, ln: ln, registry: reg,
-		servicesRoutes: map[string]http.Handler{}}
-	ordered := append([]wirer(nil), wirers...)
-	sort.SliceStable(ordered, func(i, j int) bool {
-		if ordered[i].stage != ordered[j].stage {
-			return ordered[i].stage < ordered[j].stage
-		}
-		return ordered[i].name < ordered[j].name
-	})
-	for _, wr := range ordered {
-		if err := wr.fn(w); err != nil {
-			return fmt.Errorf("%s: %w", wr.name, err)
-		}
+// httpServer is a server whose Serve, as net/http's does, returns
+// http.ErrServerClosed once Shutdown stopped it; it returns nil instead.
+type httpServer struct{ server[net.Listener] }
+
+func (s httpServer) Serve(ln net.Listener) error {
+	if err := s.server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -197,16 +198,13 @@ func TestAdminAgainstTheDaemon(t *testing.T) {
 	}
 	waitRestarts := func(n int) {
 		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for restarts() < n {
-			if time.Now().After(deadline) {
+		testkit.WaitWithin(t, 15*time.Second, fmt.Sprintf("%d NOTIFYs at the phone", n), func() bool { return restarts() >= n },
+			func() string {
 				got := restarts()
 				mu.Lock()
 				defer mu.Unlock()
-				t.Fatalf("%d NOTIFYs reached the phone within 15s, want %d:\n%s", got, n, strings.Join(trace, "\n"))
-			}
-			time.Sleep(20 * time.Millisecond) // polling the trace the phone fills
-		}
+				return fmt.Sprintf("%d reached it:\n%s", got, strings.Join(trace, "\n"))
+			})
 	}
 	waitRestarts(1)
 	c.do("POST", "/api/v1/devices/"+strings.ToLower(mac.DeviceName())+"/restart", "", 202, nil)

@@ -1,58 +1,44 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"net"
-	"net/http"
 	"strconv"
 
 	"selfprov/phonecfg"
 	"selfprov/tftpd"
 )
 
-// Config delivery (stage 2): TFTP on -listen.tftp and its HTTP mirror on
-// -listen.config. Configs name this daemon as the call manager, at the
-// advertised address and the bound SIP ports.
-func init() {
-	addWirer(2, "tftpd", func(w *wiring) error {
-		cm := phonecfg.CallManager{
-			Host:           w.cfg.Advertise,
-			SIPPort:        tftpdPort(w.ln.sipUDP.LocalAddr()),
-			SecuredSIPPort: phonecfg.DefaultSecuredSIPPort,
-		}
-		if w.ln.sipTLS != nil {
-			cm.SecuredSIPPort = tftpdPort(w.ln.sipTLS.Addr())
-		}
-		perSource := w.cfg.TFTP.MaxTransfersPerSource
-		if perSource == 0 {
-			perSource = -1 // the configuration's "no bound"
-		}
-		srv, err := tftpd.New(tftpd.Options{
-			Core:                  w.svc,
-			CallManagers:          []phonecfg.CallManager{cm},
-			StaticDir:             w.cfg.StaticDir,
-			MaxTransfersPerSource: perSource,
-			Logger:                w.log.With("component", "tftpd"),
-			Registerer:            w.registry,
-		})
-		if err != nil {
-			return err
-		}
-		w.configStamp = srv.ConfigStamp
-		pc := w.ln.tftp
-		w.add("tftp", func() error { return srv.Serve(pc) }, srv.Shutdown)
-
-		hs := srv.HTTPServer()
-		ln := w.ln.config
-		w.add("config-http", func() error {
-			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		}, func(ctx context.Context) error { return hs.Shutdown(ctx) })
-		return nil
+// wireTFTPD serves config delivery: TFTP on -listen.tftp and its HTTP
+// mirror on -listen.config. Configs name this daemon as the call manager,
+// at the advertised address and the bound SIP ports.
+func wireTFTPD(w *wiring) error {
+	cm := phonecfg.CallManager{
+		Host:           w.cfg.Advertise,
+		SIPPort:        tftpdPort(w.ln.sipUDP.LocalAddr()),
+		SecuredSIPPort: phonecfg.DefaultSecuredSIPPort,
+	}
+	if w.ln.sipTLS != nil {
+		cm.SecuredSIPPort = tftpdPort(w.ln.sipTLS.Addr())
+	}
+	perSource := w.cfg.TFTP.MaxTransfersPerSource
+	if perSource == 0 {
+		perSource = -1 // the configuration's "no bound"
+	}
+	srv, err := tftpd.New(tftpd.Options{
+		Core:                  w.svc,
+		CallManagers:          []phonecfg.CallManager{cm},
+		StaticDir:             w.cfg.StaticDir,
+		MaxTransfersPerSource: perSource,
+		Logger:                w.log.With("component", "tftpd"),
+		Registerer:            w.registry,
 	})
+	if err != nil {
+		return err
+	}
+	w.configStamp = srv.ConfigStamp
+	serveOn(w, "tftp", srv, w.ln.tftp)
+	serveOn(w, "config-http", httpServer{srv.HTTPServer()}, w.ln.config)
+	return nil
 }
 
 func tftpdPort(a net.Addr) int {

@@ -1,10 +1,12 @@
 // Package testkit holds what every package's tests share: golden files,
-// real peers behind SELFPROV_INTEROP, and a log buffer safe for servers.
+// real peers behind SELFPROV_INTEROP, a log buffer safe for servers, and
+// bounded waits for what a server does in its own time.
 // It is imported by tests only.
 package testkit
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Golden compares got with the file at path (under testdata/), first
@@ -82,5 +85,30 @@ func OnlyImports(t testing.TB, pkg string, allowed ...string) {
 		if p != pkg && !slices.Contains(allowed, p) {
 			t.Errorf("%s depends on %s; it may import only the standard library and %v", pkg, p, allowed)
 		}
+	}
+}
+
+// WaitFor polls cond until it holds, failing the test after 5 s with what
+// it was waiting for.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	WaitWithin(t, 5*time.Second, what, cond)
+}
+
+// WaitWithin polls cond until it holds or limit passes; a real client's
+// timers (its refresh interval) may set a limit longer than WaitFor's.
+// On failure the message adds what each more returns (a peer's output).
+func WaitWithin(t testing.TB, limit time.Duration, what string, cond func() bool, more ...func() string) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			msg := fmt.Sprintf("timed out after %s waiting for %s", limit, what)
+			for _, m := range more {
+				msg += "\n" + m()
+			}
+			t.Fatal(msg)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

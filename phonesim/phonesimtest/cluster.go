@@ -22,8 +22,9 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/pin/tftp/v3"
 
+	"selfprov/clientapi"
 	"selfprov/phonecfg"
-	"selfprov/xmlsvc/phonexml"
+	"selfprov/phonexml"
 )
 
 // User is a cluster user.
@@ -169,7 +170,7 @@ func Start(users ...User) (*Cluster, error) {
 	mux.HandleFunc("/xps/idle", c.idle)
 	mux.HandleFunc("/xps/login", c.login)
 	mux.HandleFunc("/xps/confirm", c.confirm)
-	mux.HandleFunc("POST /devicemanagement/v1/clientAutoProv/createDevice", c.createDevice)
+	mux.HandleFunc("POST "+clientapi.PathCreateDevice, c.createDevice)
 	c.svcS = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	c.wg.Add(5)
 	go func() { defer c.wg.Done(); c.readUDP() }()
@@ -583,12 +584,14 @@ func (c *Cluster) confirm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Cluster) createDevice(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		UserID   string `json:"userId"`
-		Platform string `json:"platform"`
+	fail := func(status int, code string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(clientapi.ErrorBody{Error: clientapi.ErrorDetail{Code: code, Message: code}})
 	}
+	var in clientapi.CreateRequest
 	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&in); err != nil {
-		http.Error(w, `{"code":"BAD_REQUEST"}`, 400)
+		fail(400, "BAD_REQUEST")
 		return
 	}
 	id, pin, hasAuth := r.BasicAuth()
@@ -598,23 +601,30 @@ func (c *Cluster) createDevice(w http.ResponseWriter, r *http.Request) {
 	case !hasAuth:
 		c.mu.Unlock()
 		w.Header().Set("WWW-Authenticate", `Basic realm="phonesimtest"`)
-		http.Error(w, `{"code":"AUTH_REQUIRED"}`, 401)
+		fail(401, "AUTH_REQUIRED")
 		return
 	case c.users[id].PIN != pin || c.users[id].ID == "":
 		c.mu.Unlock()
 		w.Header().Set("WWW-Authenticate", `Basic realm="phonesimtest"`)
-		http.Error(w, `{"code":"AUTH_FAILED"}`, 401)
+		fail(401, "AUTH_FAILED")
 		return
 	case !ok || id != u.ID:
 		c.mu.Unlock()
-		http.Error(w, `{"code":"USER_MISMATCH"}`, 403)
+		fail(403, "USER_MISMATCH")
 		return
 	}
 	name := "CSF" + strings.ToUpper(u.ID)
-	if c.devices[name] == nil {
+	created := c.devices[name] == nil
+	if created {
 		c.devices[name] = &Device{Name: name, DN: u.Extension, Contact: "csf-" + u.Extension, Owner: u.ID}
 	}
 	c.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]string{"deviceName": name})
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(clientapi.CreateResponse{DeviceName: name, DeviceType: "CSF", Created: created, Owner: u.ID,
+		ConfigFile: name + ".cnf.xml", Lines: []clientapi.DeviceLine{{Button: 1, DN: u.Extension}}})
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"selfprov/internal/testkit"
 	"selfprov/provision"
 )
 
@@ -236,13 +237,8 @@ func TestCheckpointsRunBesideTheWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for size() <= before {
-		if time.Now().After(deadline) {
-			t.Fatalf("database file still %d bytes 5 s after the writes: no checkpoint ran", before)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, fmt.Sprintf("the database file to grow from %d bytes after the writes (a checkpoint)", before),
+		func() bool { return size() > before })
 }
 
 // TestRestartWALDoesNotStallWriters: starting the WAL over waits for the
@@ -363,19 +359,12 @@ func TestWALStartsOverAfterSyncingBesideTheWriter(t *testing.T) {
 	s2 := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
 	testHookCheckpointStep = func(step string) { mu.Lock(); steps = append(steps, step); mu.Unlock() }
 	createDevices(s2, 0, 200)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testkit.WaitWithin(t, 5*time.Second, "checkpointer steps sync,sync,restart after a long WAL", func() bool {
 		mu.Lock()
 		got = strings.Join(steps, ",")
 		mu.Unlock()
-		if strings.HasPrefix(got, "sync,sync,restart") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("checkpointer steps %q 5 s after a long WAL, want sync,sync,restart", got)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return strings.HasPrefix(got, "sync,sync,restart")
+	}, func() string { return "steps: " + got })
 }
 
 // BenchmarkUser: a user read by ID, as each login and self-provisioning

@@ -14,8 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"selfprov/clientapi"
 	"selfprov/provision"
-	"selfprov/xmlsvc/clientprov/clientapi"
 )
 
 // Patterns of the endpoints, as http.ServeMux patterns.

@@ -11,8 +11,9 @@ import (
 	"net/http"
 	"strconv"
 
+	"selfprov/clientapi"
+	"selfprov/internal/clip"
 	"selfprov/provision"
-	"selfprov/xmlsvc/clientprov/clientapi"
 )
 
 // The wire types live in clientapi, which clients import without the server.
@@ -177,7 +178,7 @@ func (h *Handler) createDevice(w http.ResponseWriter, r *http.Request, out *outc
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			h.writeJSONError(w, r, &requestError{codeMediaType, fmt.Sprintf("content type %q: want application/json", clip(ct))}, out)
+			h.writeJSONError(w, r, &requestError{codeMediaType, fmt.Sprintf("content type %q: want application/json", clip.String(ct, 64))}, out)
 			return
 		}
 	}
@@ -251,11 +252,4 @@ func (h *Handler) supportedServices(w http.ResponseWriter, r *http.Request, out 
 		resp.ClientAutoProv.Platforms = append(resp.ClientAutoProv.Platforms, sp)
 	}
 	writeJSON(w, http.StatusOK, resp)
-}
-
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }

@@ -6,14 +6,14 @@ import (
 	"reflect"
 	"testing"
 
+	"selfprov/clientapi"
 	"selfprov/internal/testkit"
-	"selfprov/xmlsvc/clientprov/clientapi"
 )
 
 // Simulated clients import this package, so it stays on the standard
 // library and never reaches the core or the store.
 func TestImportsOnlyTheStandardLibrary(t *testing.T) {
-	testkit.OnlyImports(t, "selfprov/xmlsvc/clientprov/clientapi")
+	testkit.OnlyImports(t, "selfprov/clientapi")
 }
 
 func TestPathUserDevicesEscapes(t *testing.T) {
