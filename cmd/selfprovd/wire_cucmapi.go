@@ -1,0 +1,59 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"selfprov/cucmapi"
+	"selfprov/cucmapi/axl"
+)
+
+// CUCM's administrative interfaces on -listen.https (stage 2: RisPort70
+// reads the registrar's bindings). The listener is bound here, so this
+// file is all the wiring they have.
+func init() {
+	addWirer(2, "cucmapi", func(w *wiring) error {
+		log := w.log.With("component", "cucmapi")
+		password, generated, err := cucmapi.LoadAppPassword(w.cfg.AppPassword, w.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		if err := w.svc.SeedAppUser(w.ctx, password); err != nil {
+			return err
+		}
+		if generated {
+			log.Info("application user password generated", "user", "administrator", "path", filepath.Join(w.cfg.DataDir, cucmapi.PasswordFile))
+		}
+		hostname, _ := os.Hostname()
+		cert, generated, err := cucmapi.LoadCertificate(w.cfg.HTTPS.Cert, w.cfg.HTTPS.Key, w.cfg.DataDir, []string{w.cfg.Advertise, hostname})
+		if err != nil {
+			return err
+		}
+		if generated {
+			log.Info("self-signed HTTPS certificate generated", "path", filepath.Join(w.cfg.DataDir, cucmapi.CertFile), "hosts", w.cfg.Advertise+","+hostname)
+		}
+		axlHandler, err := axl.New(axl.Options{Service: w.svc, Logger: log.With("interface", "axl")})
+		if err != nil {
+			return err
+		}
+		srv, err := cucmapi.New(cucmapi.Options{
+			Certificate: cert,
+			Routes:      map[string]http.Handler{"/axl/": axlHandler},
+			Logger:      log,
+		})
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", w.cfg.Listen.HTTPS)
+		if err != nil {
+			return bindError("listen.https", w.cfg.Listen.HTTPS, err)
+		}
+		w.d.closers = append(w.d.closers, ln.Close)
+		w.d.addrs.HTTPS = ln.Addr().String()
+		log.Info("https serving AXL", "addr", w.d.addrs.HTTPS)
+		w.add("cucmapi", func() error { return srv.Serve(ln) }, srv.Shutdown)
+		return nil
+	})
+}
