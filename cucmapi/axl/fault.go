@@ -60,7 +60,9 @@ func faultOf(err error, what string) *Fault {
 	switch provision.CodeOf(err) {
 	case provision.CodeDuplicate:
 		return serverFault(CodeDuplicate, "Could not insert new row - duplicate value in a UNIQUE INDEX column (Unique Index:).")
-	case provision.CodeNotFound, provision.CodeDeviceNotFound, provision.CodeUserNotFound:
+	case provision.CodeUserNotFound:
+		return notFound("User")
+	case provision.CodeNotFound, provision.CodeDeviceNotFound:
 		return notFound(what)
 	case provision.CodeInvalid, provision.CodeInvalidModel, provision.CodeDNInAutoRegRange, provision.CodeInUse,
 		provision.CodeNoPrimaryExtension, provision.CodeTemplateNotFound:

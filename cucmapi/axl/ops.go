@@ -3,6 +3,12 @@ package axl
 // operations are the AXL operations served, by request element name.
 var operations = map[string]operation{
 	"getCCMVersion": getCCMVersion,
+
+	"addUser": addUser, "getUser": getUser, "updateUser": updateUser, "removeUser": removeUser, "listUser": listUser,
+	"addLine": addLine, "getLine": getLine, "updateLine": updateLine, "removeLine": removeLine, "listLine": listLine,
+	"addPhone": addPhone, "getPhone": getPhone, "updatePhone": updatePhone, "removePhone": removePhone, "listPhone": listPhone,
+
+	"doDeviceReset": doDeviceReset, "resetPhone": resetPhone, "restartPhone": restartPhone, "applyPhone": applyPhone,
 }
 
 // getCCMVersion answers with a version of the schema the request used, as
