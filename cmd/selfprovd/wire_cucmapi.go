@@ -5,9 +5,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"selfprov/cucmapi"
 	"selfprov/cucmapi/axl"
+	"selfprov/cucmapi/risport"
 )
 
 // CUCM's administrative interfaces on -listen.https (stage 2: RisPort70
@@ -38,10 +40,18 @@ func init() {
 		if err != nil {
 			return err
 		}
+		ris, err := risport.New(risport.Options{Service: w.svc, NodeName: w.cfg.Advertise, Logger: log.With("interface", "risport"),
+			Bindings: func() []risport.Binding { return risBindings(w.registrations) }})
+		if err != nil {
+			return err
+		}
 		srv, err := cucmapi.New(cucmapi.Options{
 			Certificate: cert,
-			Routes:      map[string]http.Handler{"/axl/": axlHandler},
-			Logger:      log,
+			Routes: map[string]http.Handler{
+				"/axl/": axlHandler,
+				"/realtimeservice2/services/RISService70": ris,
+			},
+			Logger: log,
 		})
 		if err != nil {
 			return err
@@ -52,8 +62,22 @@ func init() {
 		}
 		w.d.closers = append(w.d.closers, ln.Close)
 		w.d.addrs.HTTPS = ln.Addr().String()
-		log.Info("https serving AXL", "addr", w.d.addrs.HTTPS)
+		log.Info("https serving AXL and RisPort70", "addr", w.d.addrs.HTTPS)
 		w.add("cucmapi", func() error { return srv.Serve(ln) }, srv.Shutdown)
 		return nil
 	})
+}
+
+// risBindings converts the registrar's bindings; no registrar means none.
+func risBindings(list func() []registration) []risport.Binding {
+	if list == nil {
+		return nil
+	}
+	bs := list()
+	out := make([]risport.Binding, len(bs))
+	for i, b := range bs {
+		out[i] = risport.Binding{DeviceName: b.DeviceName, Source: b.Source, Transport: b.Transport,
+			UserAgent: b.UserAgent, Expires: time.Unix(b.Expires, 0)}
+	}
+	return out
 }
