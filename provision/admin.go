@@ -240,18 +240,33 @@ func (s *Service) UpdateUser(ctx context.Context, u User, sec Secrets) (User, er
 
 // SetAuthCode sets the system authentication code of users-and-admin mode.
 func (s *Service) SetAuthCode(ctx context.Context, code string) error {
-	if code != "" && (len(code) < 4 || len(code) > 64) {
-		return invalidf("authentication code must be 4 to 64 characters")
-	}
+	_, err := s.SetSelfProvisioning(ctx, "", &code)
+	return err
+}
+
+// SetSelfProvisioning sets the self-provisioning authentication mode
+// ("" keeps it) and, when code is set, the system authentication code
+// ("" removes it), in one change of the cluster settings.
+func (s *Service) SetSelfProvisioning(ctx context.Context, mode AuthMode, code *string) (Cluster, error) {
 	var h string
-	if code != "" {
+	if code != nil && *code != "" {
+		if len(*code) < 4 || len(*code) > 64 {
+			return Cluster{}, invalidf("authentication code must be 4 to 64 characters")
+		}
 		var err error
-		if h, err = s.HashSecret(code); err != nil {
-			return err
+		if h, err = s.HashSecret(*code); err != nil {
+			return Cluster{}, err
 		}
 	}
-	_, err := s.UpdateCluster(ctx, func(c *Cluster) error { c.AuthCodeHash = h; return nil })
-	return err
+	return s.UpdateCluster(ctx, func(c *Cluster) error {
+		if mode != "" {
+			c.AuthMode = mode
+		}
+		if code != nil {
+			c.AuthCodeHash = h
+		}
+		return nil
+	})
 }
 
 // QuickAdd is a quick user/phone add request.

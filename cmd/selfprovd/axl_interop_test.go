@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"selfprov/admin"
 	"selfprov/cucmapi"
 	"selfprov/internal/testkit"
+	"selfprov/provision"
 )
 
 // The npm clients labs drive CUCM with, pinned.
@@ -96,7 +99,7 @@ type rigStep struct {
 func TestInteropCiscoAXL(t *testing.T) {
 	modules := npmModules(t)
 	dir := t.TempDir()
-	startDaemon(t, append(loopbackFlags(dir), "-listen.https", "127.0.0.23:8443")...)
+	r := startDaemon(t, append(loopbackFlags(dir), "-listen.https", "127.0.0.23:8443")...)
 	pw, err := os.ReadFile(filepath.Join(dir, cucmapi.PasswordFile))
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +110,8 @@ func TestInteropCiscoAXL(t *testing.T) {
 		t.Fatalf("rig output: %v\n%s", err, out)
 	}
 	okSteps := []string{"version", "addUser", "addLine", "addPhone", "getPhone", "listPhone", "updatePhone", "getPhoneAfterUpdate",
-		"getUser", "listUser", "updateUser", "getLine", "listLine", "updateLine", "applyPhone", "removePhone", "removeLine", "removeUser"}
+		"getUser", "listUser", "updateUser", "getLine", "listLine", "updateLine", "applyPhone", "listCallManager", "updateCallManager",
+		"getCallManager", "updateSelfProvisioning", "removePhone", "removeLine", "removeUser"}
 	for _, name := range okSteps {
 		if s, ok := steps[name]; !ok || !s.OK {
 			t.Errorf("%s failed: %+v", name, s.Fault)
@@ -122,11 +126,30 @@ func TestInteropCiscoAXL(t *testing.T) {
 		"listUser":            `"userid":"axlrig"`,
 		"getLine":             `"alertingName":"Axl Rig"`,
 		"listLine":            `"pattern":"2401"`,
+		"listCallManager":     `"name":"CM_127.0.0.1"`,
+		"getCallManager":      `"startDn":"4000","endDn":"4099"`,
 	}
 	for name, s := range want {
 		if got := string(steps[name].Result); !strings.Contains(got, s) {
 			t.Errorf("%s: %s does not hold %s", name, got, s)
 		}
+	}
+	// The settings reached the core: the admin API shows them.
+	var cluster struct {
+		AutoRegistration struct {
+			Enabled        bool
+			StartDN, EndDN string
+		} `json:"autoRegistration"`
+		AuthMode provision.AuthMode `json:"authMode"`
+	}
+	token, err := os.ReadFile(filepath.Join(dir, admin.TokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &adminClient{t: t, base: "http://" + r.addrs.Admin, token: strings.TrimSpace(string(token)), hc: &http.Client{Timeout: 10 * time.Second}}
+	api.do("GET", "/api/v1/cluster", "", 200, &cluster)
+	if ar := cluster.AutoRegistration; !ar.Enabled || ar.StartDN != "4000" || ar.EndDN != "4099" || cluster.AuthMode != provision.AuthUsersAndAdmin {
+		t.Errorf("cluster after the rig: %+v", cluster)
 	}
 	for name, code := range map[string]string{"faultAuth": "401", "faultDuplicate": "-239", "faultNotFound": "5007", "faultBadRequest": "5003", "getPhoneAfterRemove": "5007"} {
 		if s := steps[name]; s.OK || s.Fault.AXLCode != code {

@@ -36,7 +36,7 @@ func init() {
 		if generated {
 			log.Info("self-signed HTTPS certificate generated", "path", filepath.Join(w.cfg.DataDir, cucmapi.CertFile), "hosts", w.cfg.Advertise+","+hostname)
 		}
-		axlHandler, err := axl.New(axl.Options{Service: w.svc, Logger: log.With("interface", "axl")})
+		axlHandler, err := axl.New(axl.Options{Service: w.svc, NodeName: w.cfg.Advertise, Logger: log.With("interface", "axl")})
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,6 +30,8 @@ type Options struct {
 	Logger  *slog.Logger
 	// Limits bound request decoding; the zero value is DefaultLimits.
 	Limits Limits
+	// NodeName names this node, the one CallManager ("CM_<NodeName>").
+	NodeName string
 }
 
 // Handler serves AXL requests.
@@ -36,6 +39,7 @@ type Handler struct {
 	svc    *provision.Service
 	log    *slog.Logger
 	limits Limits
+	node   string
 }
 
 // New returns a Handler.
@@ -49,7 +53,10 @@ func New(o Options) (*Handler, error) {
 	if o.Limits == (Limits{}) {
 		o.Limits = DefaultLimits
 	}
-	return &Handler{svc: o.Service, log: o.Logger, limits: o.Limits}, nil
+	if o.NodeName == "" {
+		o.NodeName = "selfprov"
+	}
+	return &Handler{svc: o.Service, log: o.Logger, limits: o.Limits, node: o.NodeName}, nil
 }
 
 // soapAction is CUCM's SOAPAction: "CUCM:DB ver=14.0 getPhone".
@@ -62,6 +69,8 @@ type call struct {
 	req     *Node
 	op      string
 	version string
+	node    string
+	source  netip.Addr
 }
 
 type operation func(c *call) (*El, error)
@@ -117,7 +126,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (string, *Fault)
 	if !ok {
 		return op, clientFault(CodeUnsupported, "The operation %s is not supported by this server", op)
 	}
-	resp, err := fn(&call{ctx: r.Context(), svc: h.svc, req: req, op: op, version: version})
+	resp, err := fn(&call{ctx: r.Context(), svc: h.svc, req: req, op: op, version: version, node: h.node,
+		source: provision.ParseSource(r.RemoteAddr)})
 	if err != nil {
 		f := faultOf(err, "")
 		if f.AXLCode == CodeInternal {

@@ -8,6 +8,9 @@ var operations = map[string]operation{
 	"addLine": addLine, "getLine": getLine, "updateLine": updateLine, "removeLine": removeLine, "listLine": listLine,
 	"addPhone": addPhone, "getPhone": getPhone, "updatePhone": updatePhone, "removePhone": removePhone, "listPhone": listPhone,
 
+	"getCallManager": getCallManager, "listCallManager": listCallManager, "updateCallManager": updateCallManager,
+	"updateSelfProvisioning": updateSelfProvisioning, "doAuthenticateUser": doAuthenticateUser,
+
 	"doDeviceReset": doDeviceReset, "resetPhone": resetPhone, "restartPhone": restartPhone, "applyPhone": applyPhone,
 }
 

@@ -46,6 +46,16 @@ const phone = "SEP0011223366AA";
   await step("listLine", "listLine", { searchCriteria: { pattern: "24%" }, returnedTags: { pattern: "", alertingName: "" } });
   await step("updateLine", "updateLine", { pattern: "2401", alertingName: "Axel Rig" });
   await step("applyPhone", "applyPhone", { name: phone });
+  // Cluster settings: the auto-registration range and self-provisioning.
+  await step("listCallManager", "listCallManager", { searchCriteria: { name: "%" }, returnedTags: { name: "" } });
+  const cms = out.listCallManager.ok ? [].concat(out.listCallManager.result.callManager) : [];
+  const cm = cms.length ? cms[0].name : "none";
+  await step("updateCallManager", "updateCallManager", {
+    name: cm,
+    autoRegistration: { startDn: "4000", endDn: "4099", autoRegistrationEnabled: "true" },
+  });
+  await step("getCallManager", "getCallManager", { name: cm, returnedTags: { autoRegistration: "" } });
+  await step("updateSelfProvisioning", "updateSelfProvisioning", { requireAuthentication: "true", allowAuthentication: "true", authenticationCode: "246810" });
   // One fault of each class.
   await step("faultAuth", "getCCMVersion", {}, bad);
   await step("faultDuplicate", "addPhone", { phone: { name: phone, product: "Cisco 8845", class: "Phone", protocol: "SIP", protocolSide: "User" } });
