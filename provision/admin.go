@@ -43,6 +43,10 @@ func (s *Service) putUDT(ctx context.Context, t UDT) error {
 func (s *Service) PutULT(ctx context.Context, t ULT) error {
 	s.refMu.Lock()
 	defer s.refMu.Unlock()
+	return s.putULT(ctx, t)
+}
+
+func (s *Service) putULT(ctx context.Context, t ULT) error {
 	if err := ValidateULT(t); err != nil {
 		return err
 	}
@@ -84,6 +88,10 @@ func (s *Service) UserProfiles(ctx context.Context) ([]UserProfile, error) {
 func (s *Service) PutUserProfile(ctx context.Context, p UserProfile) error {
 	s.refMu.Lock()
 	defer s.refMu.Unlock()
+	return s.putUserProfile(ctx, p)
+}
+
+func (s *Service) putUserProfile(ctx context.Context, p UserProfile) error {
 	errs := []error{ValidateUserProfile(p)}
 	p = p.withDefaults()
 	for _, name := range []string{p.DeskPhoneUDT, p.MobileDesktopUDT, p.RemoteDestinationUDT} {
@@ -122,6 +130,10 @@ func (s *Service) PutUserProfile(ctx context.Context, p UserProfile) error {
 func (s *Service) PutFeatureGroupTemplate(ctx context.Context, t FeatureGroupTemplate) error {
 	s.refMu.Lock()
 	defer s.refMu.Unlock()
+	return s.putFeatureGroupTemplate(ctx, t)
+}
+
+func (s *Service) putFeatureGroupTemplate(ctx context.Context, t FeatureGroupTemplate) error {
 	if err := validName("feature group template", t.Name); err != nil {
 		return err
 	}
@@ -372,4 +384,37 @@ func (s *Service) Ready(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// AddUDT, AddULT, AddUserProfile and AddFeatureGroupTemplate create an
+// object that does not exist yet (else DB-239), as AXL's add operations
+// do, with the checks of the Put operations, in one step.
+
+func (s *Service) AddUDT(ctx context.Context, t UDT) error {
+	return addNamed(ctx, s, t.Name, s.store.UDT, s.putUDT, t)
+}
+
+func (s *Service) AddULT(ctx context.Context, t ULT) error {
+	return addNamed(ctx, s, t.Name, s.store.ULT, s.putULT, t)
+}
+
+func (s *Service) AddUserProfile(ctx context.Context, p UserProfile) error {
+	return addNamed(ctx, s, p.Name, s.store.UserProfile, s.putUserProfile, p)
+}
+
+func (s *Service) AddFeatureGroupTemplate(ctx context.Context, t FeatureGroupTemplate) error {
+	return addNamed(ctx, s, t.Name, s.store.FeatureGroupTemplate, s.putFeatureGroupTemplate, t)
+}
+
+func addNamed[T any](ctx context.Context, s *Service, name string, get func(context.Context, string) (T, error), put func(context.Context, T) error, v T) error {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
+	_, err := get(ctx, name)
+	if err == nil {
+		return fmt.Errorf("%w: %q exists", ErrDuplicate, clip(name))
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return put(ctx, v)
 }
