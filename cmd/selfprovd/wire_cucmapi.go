@@ -10,6 +10,7 @@ import (
 	"selfprov/cucmapi"
 	"selfprov/cucmapi/axl"
 	"selfprov/cucmapi/risport"
+	"selfprov/cucmapi/uds"
 )
 
 // CUCM's administrative interfaces on -listen.https (stage 2: RisPort70
@@ -45,24 +46,34 @@ func init() {
 		if err != nil {
 			return err
 		}
-		srv, err := cucmapi.New(cucmapi.Options{
-			Certificate: cert,
-			Routes: map[string]http.Handler{
-				"/axl/": axlHandler,
-				"/realtimeservice2/services/RISService70": ris,
-			},
-			Logger: log,
-		})
-		if err != nil {
-			return err
-		}
 		ln, err := net.Listen("tcp", w.cfg.Listen.HTTPS)
 		if err != nil {
 			return bindError("listen.https", w.cfg.Listen.HTTPS, err)
 		}
 		w.d.closers = append(w.d.closers, ln.Close)
 		w.d.addrs.HTTPS = ln.Addr().String()
-		log.Info("https serving AXL and RisPort70", "addr", w.d.addrs.HTTPS)
+		_, port, _ := net.SplitHostPort(w.d.addrs.HTTPS)
+		udsHandler, err := uds.New(uds.Options{Service: w.svc, Host: w.cfg.Advertise, Port: port, Logger: log.With("interface", "uds")})
+		if err != nil {
+			return err
+		}
+		routes := map[string]http.Handler{
+			"/axl/": axlHandler,
+			"/realtimeservice2/services/RISService70": ris,
+		}
+		for _, p := range uds.Routes {
+			routes[p] = udsHandler
+		}
+		// The client endpoints of the services listener (a user's
+		// devices, Webex App provisioning) are on HTTPS too, as on CUCM.
+		for p, h := range w.servicesRoutes {
+			routes[p] = h
+		}
+		srv, err := cucmapi.New(cucmapi.Options{Certificate: cert, Routes: routes, Logger: log})
+		if err != nil {
+			return err
+		}
+		log.Info("https serving AXL, RisPort70 and UDS", "addr", w.d.addrs.HTTPS)
 		w.add("cucmapi", func() error { return srv.Serve(ln) }, srv.Shutdown)
 		return nil
 	})

@@ -51,6 +51,26 @@ func TestDaemonServesAXL(t *testing.T) {
 	if status, _ := axlPost(t, r.addrs.HTTPS, "administrator", "wrong-password", "getCCMVersion", ""); status != http.StatusUnauthorized {
 		t.Fatalf("wrong password: %d", status)
 	}
+	// UDS on the same listener: public resources, and a user's own
+	// devices with the user's credentials.
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	for path, want := range map[string]string{
+		"/cucm-uds/version":                    "<versionInformation",
+		"/cucm-uds/clusterUser?username=alice": `<result found="true">`,
+		"/cucm-uds/user/alice/devices":         "<devices",
+	} {
+		req, _ := http.NewRequest(http.MethodGet, "https://"+r.addrs.HTTPS+path, nil)
+		req.SetBasicAuth("alice", "alice-password")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("%s: %d\n%s", path, resp.StatusCode, b)
+		}
+	}
 	cert, err := os.ReadFile(filepath.Join(dir, cucmapi.CertFile))
 	if err != nil {
 		t.Fatal(err)
