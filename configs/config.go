@@ -44,10 +44,12 @@ type Config struct {
 	// HTTPS names the certificate of the HTTPS listener (AXL, RisPort70,
 	// UDS); when unset a self-signed one is generated into the data
 	// directory at first start and reused.
-	HTTPS    TLS    `yaml:"https"`
-	SIP      SIP    `yaml:"sip"`
-	TFTP     TFTP   `yaml:"tftp"`
-	LogLevel string `yaml:"logLevel"` // debug, info, warn, error
+	HTTPS TLS `yaml:"https"`
+	// CUCM emulates CUCM's throttles of its administrative interfaces.
+	CUCM     CUCMLimits `yaml:"cucm"`
+	SIP      SIP        `yaml:"sip"`
+	TFTP     TFTP       `yaml:"tftp"`
+	LogLevel string     `yaml:"logLevel"` // debug, info, warn, error
 
 	SelfProvisioning SelfProvisioning `yaml:"selfProvisioning"`
 
@@ -70,6 +72,16 @@ type Listen struct {
 	Services string `yaml:"services"`
 	Admin    string `yaml:"admin"`
 	HTTPS    string `yaml:"https"` // AXL, RisPort70, UDS: CUCM's Tomcat port
+}
+
+// CUCMLimits switch on CUCM's throttles of AXL and RisPort70, for rigs
+// that must meet them; 0 is no limit (the default).
+type CUCMLimits struct {
+	// MaxAXLWritesPerMinute is CUCM's MaxAXLWritesPerMinute (20 there).
+	MaxAXLWritesPerMinute int `yaml:"maxAXLWritesPerMinute"`
+	// RisPortQueriesPerMinute is CUCM's Allowed Device Queries Per
+	// Minute (15 there).
+	RisPortQueriesPerMinute int `yaml:"risPortQueriesPerMinute"`
 }
 
 // TLS names the certificate for SIP over TLS.
@@ -307,6 +319,12 @@ func (c *Config) Validate() error {
 	}
 	if (c.HTTPS.Cert == "") != (c.HTTPS.Key == "") {
 		addf("https", "cert and key must be set together")
+	}
+	if c.CUCM.MaxAXLWritesPerMinute < 0 {
+		addf("cucm.maxAXLWritesPerMinute", "%d must not be negative (0 means no limit)", c.CUCM.MaxAXLWritesPerMinute)
+	}
+	if c.CUCM.RisPortQueriesPerMinute < 0 {
+		addf("cucm.risPortQueriesPerMinute", "%d must not be negative (0 means no limit)", c.CUCM.RisPortQueriesPerMinute)
 	}
 	if c.SIP.DefaultExpires < 1 || c.SIP.MinExpires < 0 || c.SIP.MinExpires > c.SIP.DefaultExpires {
 		addf("sip.defaultExpires", "%d must be positive and not below minExpires %d", c.SIP.DefaultExpires, c.SIP.MinExpires)

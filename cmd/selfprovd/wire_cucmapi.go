@@ -37,12 +37,14 @@ func init() {
 		if generated {
 			log.Info("self-signed HTTPS certificate generated", "path", filepath.Join(w.cfg.DataDir, cucmapi.CertFile), "hosts", w.cfg.Advertise+","+hostname)
 		}
-		axlHandler, err := axl.New(axl.Options{Service: w.svc, NodeName: w.cfg.Advertise, Logger: log.With("interface", "axl")})
+		axlHandler, err := axl.New(axl.Options{Service: w.svc, NodeName: w.cfg.Advertise, Logger: log.With("interface", "axl"),
+			MaxWritesPerMinute: w.cfg.CUCM.MaxAXLWritesPerMinute})
 		if err != nil {
 			return err
 		}
 		ris, err := risport.New(risport.Options{Service: w.svc, NodeName: w.cfg.Advertise, Logger: log.With("interface", "risport"),
-			Bindings: func() []risport.Binding { return risBindings(w.registrations) }})
+			MaxQueriesPerMinute: w.cfg.CUCM.RisPortQueriesPerMinute,
+			Bindings:            func() []risport.Binding { return risBindings(w.registrations) }})
 		if err != nil {
 			return err
 		}

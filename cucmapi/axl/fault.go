@@ -28,6 +28,7 @@ const (
 	CodeRequired    = 5002 // a required element is missing
 	CodeUnsupported = 5000 // an operation or request this server does not serve
 	CodeAuth        = 401  // HTTP Basic refused
+	CodeThrottled   = 503  // over the emulated MaxAXLWritesPerMinute
 	CodeInternal    = -1
 )
 

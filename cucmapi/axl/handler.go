@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"selfprov/cucmapi"
 	"selfprov/provision"
 )
 
@@ -32,6 +33,12 @@ type Options struct {
 	Limits Limits
 	// NodeName names this node, the one CallManager ("CM_<NodeName>").
 	NodeName string
+	// MaxWritesPerMinute emulates CUCM's MaxAXLWritesPerMinute (20 by
+	// default there): add, update, remove and reset operations over it
+	// are refused for the rest of the minute. 0 means no limit.
+	MaxWritesPerMinute int
+	// Now is the clock of the limit; nil is time.Now.
+	Now func() time.Time
 }
 
 // Handler serves AXL requests.
@@ -40,6 +47,7 @@ type Handler struct {
 	log    *slog.Logger
 	limits Limits
 	node   string
+	writes *cucmapi.Throttle
 }
 
 // New returns a Handler.
@@ -56,7 +64,8 @@ func New(o Options) (*Handler, error) {
 	if o.NodeName == "" {
 		o.NodeName = "selfprov"
 	}
-	return &Handler{svc: o.Service, log: o.Logger, limits: o.Limits, node: o.NodeName}, nil
+	return &Handler{svc: o.Service, log: o.Logger, limits: o.Limits, node: o.NodeName,
+		writes: cucmapi.NewThrottle(o.MaxWritesPerMinute, o.Now)}, nil
 }
 
 // soapAction is CUCM's SOAPAction: "CUCM:DB ver=14.0 getPhone".
@@ -126,6 +135,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (string, *Fault)
 	if !ok {
 		return op, clientFault(CodeUnsupported, "The operation %s is not supported by this server", op)
 	}
+	if isWrite(op) {
+		if ok, retry := h.writes.Allow(); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+			return op, &Fault{HTTPStatus: http.StatusServiceUnavailable, Code: "soapenv:Server", AXLCode: CodeThrottled,
+				Message: "AXL write rejected: more than the allowed writes per minute (MaxAXLWritesPerMinute); retry later"}
+		}
+	}
 	resp, err := fn(&call{ctx: r.Context(), svc: h.svc, req: req, op: op, version: version, node: h.node,
 		source: provision.ParseSource(r.RemoteAddr)})
 	if err != nil {
@@ -168,6 +184,16 @@ func (h *Handler) writeFault(w http.ResponseWriter, f *Fault, op string) {
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	w.WriteHeader(f.HTTPStatus)
 	w.Write(Envelope(f.body(op)))
+}
+
+// isWrite tells the operations CUCM's write limit counts.
+func isWrite(op string) bool {
+	for _, p := range []string{"add", "update", "remove", "do", "reset", "restart", "apply"} {
+		if strings.HasPrefix(op, p) && op != "doAuthenticateUser" {
+			return true
+		}
+	}
+	return false
 }
 
 func supported(v string) bool {

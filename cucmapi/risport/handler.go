@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"selfprov/cucmapi"
 	"selfprov/cucmapi/axl"
 	"selfprov/provision"
 )
@@ -42,12 +43,16 @@ type Options struct {
 	Logger   *slog.Logger
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// MaxQueriesPerMinute emulates CUCM's Allowed Device Queries Per
+	// Minute (15 by default there); 0 means no limit.
+	MaxQueriesPerMinute int
 }
 
 // Handler serves RisPort70 requests.
 type Handler struct {
-	o  Options
-	mu sync.Mutex
+	o       Options
+	queries *cucmapi.Throttle
+	mu      sync.Mutex
 	// seen remembers, per device, when it was first seen registered and,
 	// once its binding is gone, when that was noticed: CUCM lists a
 	// device that left as UnRegistered. Bounded by maxRemembered.
@@ -81,7 +86,7 @@ func New(o Options) (*Handler, error) {
 	if o.NodeName == "" {
 		o.NodeName = "selfprov"
 	}
-	return &Handler{o: o, seen: map[string]*state{}}, nil
+	return &Handler{o: o, seen: map[string]*state{}, queries: cucmapi.NewThrottle(o.MaxQueriesPerMinute, o.Now)}, nil
 }
 
 // fault is a RisPort SOAP fault.
@@ -148,6 +153,12 @@ func (h *Handler) serve(r *http.Request) (*axl.El, *fault) {
 	case "selectCmDevice", "selectCmDeviceExt":
 	default:
 		return nil, clientFault("The operation " + req.Name + " is not supported by this server")
+	}
+	if ok, _ := h.queries.Allow(); !ok {
+		// CUCM's words, its spelling included.
+		return nil, &fault{status: http.StatusInternalServerError, code: "soapenv:Server.RateControl",
+			msg: "Exceeded allowed rate for Reatime information. Current allowed rate for realtime information is " +
+				strconv.Itoa(h.o.MaxQueriesPerMinute) + " requests per minute.SOAP client needs to slow down the rate."}
 	}
 	c, f := parseCriteria(req)
 	if f != nil {

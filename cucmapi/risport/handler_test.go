@@ -192,3 +192,26 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	os.Exit(m.Run())
 }
+
+// TestQueryThrottle: with CUCM's query limit emulated, a query over it
+// gets CUCM's RateControl fault.
+func TestQueryThrottle(t *testing.T) {
+	c := coretest.New(t, coretest.Options{})
+	if err := c.Svc.SeedAppUser(context.Background(), password); err != nil {
+		t.Fatal(err)
+	}
+	h, err := risport.New(risport.Options{Service: c.Svc, MaxQueriesPerMinute: 1, Now: c.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	r := &rig{t: t, url: srv.URL, core: c}
+	r.ok(query("selectCmDevice", "10", "Any", "Name", "*"))
+	status, body := r.post(query("selectCmDevice", "10", "Any", "Name", "*"))
+	if status != 500 || !strings.Contains(body, "<faultcode>soapenv:Server.RateControl</faultcode>") || !strings.Contains(body, "Exceeded allowed rate for Reatime information") {
+		t.Fatalf("second query: %d\n%s", status, body)
+	}
+	c.Clock.(*coretest.Clock).Advance(time.Minute)
+	r.ok(query("selectCmDevice", "10", "Any", "Name", "*"))
+}
