@@ -26,7 +26,7 @@ const (
 	// RoleAXL lets a user call AXL.
 	RoleAXL = "Standard AXL API Access"
 	// RoleRealtime lets a user read registration state (RisPort70).
-	RoleRealtime = "Standard CCM Admin Users"
+	RoleRealtime = "Standard RealtimeAndTraceCollection"
 )
 
 // DefaultAppUser is the application user that exists from first start.

@@ -71,6 +71,34 @@ func TestDaemonServesAXL(t *testing.T) {
 			t.Errorf("%s: %d\n%s", path, resp.StatusCode, b)
 		}
 	}
+	// A phone added through AXL is served to the phone at once, and an
+	// update shows in its next config fetch.
+	if status, body := axlPost(t, r.addrs.HTTPS, "administrator", password, "addPhone",
+		`<phone><name>SEP00AA00BB00CC</name><product>Cisco 8845</product><protocol>SIP</protocol><lines><line><index>1</index><label>Lab</label><dirn><pattern>2701</pattern></dirn></line></lines></phone>`); status != 200 {
+		t.Fatalf("addPhone: %d\n%s", status, body)
+	}
+	cnf := func() string {
+		resp, err := http.Get("http://" + r.addrs.Config + "/SEP00AA00BB00CC.cnf.xml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("config file: %d", resp.StatusCode)
+		}
+		return string(b)
+	}
+	if got := cnf(); !strings.Contains(got, "2701") {
+		t.Fatalf("config file lacks line 2701:\n%s", got)
+	}
+	if status, body := axlPost(t, r.addrs.HTTPS, "administrator", password, "updatePhone",
+		`<name>SEP00AA00BB00CC</name><addLines><line><index>2</index><dirn><pattern>2702</pattern></dirn></line></addLines>`); status != 200 {
+		t.Fatalf("updatePhone: %d\n%s", status, body)
+	}
+	if got := cnf(); !strings.Contains(got, "2702") {
+		t.Fatalf("config file lacks line 2702 after updatePhone:\n%s", got)
+	}
 	cert, err := os.ReadFile(filepath.Join(dir, cucmapi.CertFile))
 	if err != nil {
 		t.Fatal(err)
