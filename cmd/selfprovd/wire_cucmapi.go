@@ -38,13 +38,13 @@ func init() {
 			log.Info("self-signed HTTPS certificate generated", "path", filepath.Join(w.cfg.DataDir, cucmapi.CertFile), "hosts", w.cfg.Advertise+","+hostname)
 		}
 		axlHandler, err := axl.New(axl.Options{Service: w.svc, NodeName: w.cfg.Advertise, Logger: log.With("interface", "axl"),
-			MaxWritesPerMinute: w.cfg.CUCM.MaxAXLWritesPerMinute})
+			MaxWritesPerMinute: w.cfg.CUCM.MaxAXLWritesPerMinute, Registerer: w.registry})
 		if err != nil {
 			return err
 		}
 		ris, err := risport.New(risport.Options{Service: w.svc, NodeName: w.cfg.Advertise, Logger: log.With("interface", "risport"),
-			MaxQueriesPerMinute: w.cfg.CUCM.RisPortQueriesPerMinute,
-			Bindings:            func() []risport.Binding { return risBindings(w.registrations) }})
+			MaxQueriesPerMinute: w.cfg.CUCM.RisPortQueriesPerMinute, Registerer: w.registry,
+			Bindings: func() []risport.Binding { return risBindings(w.registrations) }})
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"selfprov/cucmapi"
 	"selfprov/provision"
 )
@@ -39,6 +41,8 @@ type Options struct {
 	MaxWritesPerMinute int
 	// Now is the clock of the limit; nil is time.Now.
 	Now func() time.Time
+	// Registerer takes the selfprov_axl_* metrics; nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // Handler serves AXL requests.
@@ -48,6 +52,7 @@ type Handler struct {
 	limits Limits
 	node   string
 	writes *cucmapi.Throttle
+	m      *metrics
 }
 
 // New returns a Handler.
@@ -64,8 +69,12 @@ func New(o Options) (*Handler, error) {
 	if o.NodeName == "" {
 		o.NodeName = "selfprov"
 	}
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	return &Handler{svc: o.Service, log: o.Logger, limits: o.Limits, node: o.NodeName,
-		writes: cucmapi.NewThrottle(o.MaxWritesPerMinute, o.Now)}, nil
+		writes: cucmapi.NewThrottle(o.MaxWritesPerMinute, o.Now), m: m}, nil
 }
 
 // soapAction is CUCM's SOAPAction: "CUCM:DB ver=14.0 getPhone".
@@ -94,7 +103,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f != nil {
 		code = strconv.Itoa(f.AXLCode)
 	}
-	h.log.Debug("axl request", "op", op, "remote_addr", r.RemoteAddr, "code", code, "duration_seconds", time.Since(start).Seconds())
+	d := time.Since(start)
+	h.m.requests.WithLabelValues(opLabel(op), code).Inc()
+	h.m.duration.WithLabelValues(opLabel(op)).Observe(d.Seconds())
+	h.log.Debug("axl request", "op", op, "remote_addr", r.RemoteAddr, "code", code, "duration_seconds", d.Seconds())
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (string, *Fault) {

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"selfprov/cucmapi"
 	"selfprov/cucmapi/axl"
 	"selfprov/provision"
@@ -46,12 +48,15 @@ type Options struct {
 	// MaxQueriesPerMinute emulates CUCM's Allowed Device Queries Per
 	// Minute (15 by default there); 0 means no limit.
 	MaxQueriesPerMinute int
+	// Registerer takes the selfprov_risport_* metrics; nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // Handler serves RisPort70 requests.
 type Handler struct {
 	o       Options
 	queries *cucmapi.Throttle
+	m       *metrics
 	mu      sync.Mutex
 	// seen remembers, per device, when it was first seen registered and,
 	// once its binding is gone, when that was noticed: CUCM lists a
@@ -86,7 +91,11 @@ func New(o Options) (*Handler, error) {
 	if o.NodeName == "" {
 		o.NodeName = "selfprov"
 	}
-	return &Handler{o: o, seen: map[string]*state{}, queries: cucmapi.NewThrottle(o.MaxQueriesPerMinute, o.Now)}, nil
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{o: o, seen: map[string]*state{}, queries: cucmapi.NewThrottle(o.MaxQueriesPerMinute, o.Now), m: m}, nil
 }
 
 // fault is a RisPort SOAP fault.
@@ -97,7 +106,15 @@ type fault struct {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, f := h.serve(r)
+	start := time.Now()
+	op := "_other"
+	body, f := h.serve(r, &op)
+	status := http.StatusOK
+	if f != nil {
+		status = f.status
+	}
+	h.m.requests.WithLabelValues(op, strconv.Itoa(status)).Inc()
+	h.m.duration.Observe(time.Since(start).Seconds())
 	if f != nil {
 		if f.status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Basic realm="Cisco RisPort"`)
@@ -115,7 +132,7 @@ func clientFault(msg string) *fault {
 	return &fault{status: http.StatusInternalServerError, code: "soapenv:Client", msg: msg}
 }
 
-func (h *Handler) serve(r *http.Request) (*axl.El, *fault) {
+func (h *Handler) serve(r *http.Request, op *string) (*axl.El, *fault) {
 	if r.Method != http.MethodPost {
 		return nil, &fault{status: http.StatusMethodNotAllowed, code: "soapenv:Client", msg: "RisPort70 takes SOAP requests by POST"}
 	}
@@ -151,6 +168,7 @@ func (h *Handler) serve(r *http.Request) (*axl.El, *fault) {
 	}
 	switch req.Name {
 	case "selectCmDevice", "selectCmDeviceExt":
+		*op = req.Name
 	default:
 		return nil, clientFault("The operation " + req.Name + " is not supported by this server")
 	}

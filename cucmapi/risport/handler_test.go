@@ -14,10 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"selfprov/cucmapi/risport"
 	"selfprov/internal/coretest"
 	"selfprov/internal/testkit"
 	"selfprov/provision"
+	"selfprov/telemetry/metrictest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -214,4 +218,33 @@ func TestQueryThrottle(t *testing.T) {
 	}
 	c.Clock.(*coretest.Clock).Advance(time.Minute)
 	r.ok(query("selectCmDevice", "10", "Any", "Name", "*"))
+}
+
+// TestRisPortMetrics: queries are counted by operation and status, and
+// the series pass the audit.
+func TestRisPortMetrics(t *testing.T) {
+	c := coretest.New(t, coretest.Options{})
+	if err := c.Svc.SeedAppUser(context.Background(), password); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	h, err := risport.New(risport.Options{Service: c.Svc, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	r := &rig{t: t, url: srv.URL, core: c}
+	r.ok(query("selectCmDeviceExt", "10", "Any", "Name", "*"))
+	r.post(query("selectCmDevice", "10", "Any", "Name", "*"), provision.DefaultAppUser, "wrong")
+	want := `
+# HELP selfprov_risport_requests_total RisPort70 requests by operation (_other for one not served) and HTTP status.
+# TYPE selfprov_risport_requests_total counter
+selfprov_risport_requests_total{operation="_other",status="401"} 1
+selfprov_risport_requests_total{operation="selectCmDeviceExt",status="200"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "selfprov_risport_requests_total"); err != nil {
+		t.Fatal(err)
+	}
+	metrictest.Audit(t, reg)
 }
