@@ -98,13 +98,21 @@ type rigStep struct {
 // updated and removed; and one fault of each class.
 func TestInteropCiscoAXL(t *testing.T) {
 	modules := npmModules(t)
+	// Each schema version through its own WSDL, one daemon after another
+	// on the client's fixed port.
+	for _, version := range []string{"11.0", "12.5", "14.0", "15.0"} {
+		t.Run(version, func(t *testing.T) { axlRig(t, modules, version) })
+	}
+}
+
+func axlRig(t *testing.T, modules, version string) {
 	dir := t.TempDir()
 	r := startDaemon(t, append(loopbackFlags(dir), "-listen.https", "127.0.0.23:8443")...)
 	pw, err := os.ReadFile(filepath.Join(dir, cucmapi.PasswordFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := runNode(t, modules, filepath.Join("testdata", "axl", "rig.js"), "127.0.0.23", "administrator", strings.TrimSpace(string(pw)), "14.0")
+	out := runNode(t, modules, filepath.Join("testdata", "axl", "rig.js"), "127.0.0.23", "administrator", strings.TrimSpace(string(pw)), version)
 	var steps map[string]rigStep
 	if err := json.Unmarshal(out, &steps); err != nil {
 		t.Fatalf("rig output: %v\n%s", err, out)
@@ -118,7 +126,7 @@ func TestInteropCiscoAXL(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"version":             `"version":"14.0.`,
+		"version":             `"version":"` + version + `.`,
 		"getPhone":            `"dirn":{"attributes":{"uuid":`,
 		"listPhone":           `"name":"SEP0011223366AA","product":"Cisco 8845","ownerUserName":"axlrig"`,
 		"getPhoneAfterUpdate": `"description":"rig phone, updated"`,
