@@ -6,6 +6,7 @@ package axl
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -110,8 +111,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (string, *Fault) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET, POST")
 		return "", &Fault{HTTPStatus: http.StatusMethodNotAllowed, Code: "soapenv:Client", AXLCode: CodeUnsupported, Message: "AXL takes SOAP requests by POST"}
 	}
 	if r.ContentLength > h.limits.MaxBytes {
@@ -122,6 +123,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (string, *Fault)
 			w.Header().Set("WWW-Authenticate", `Basic realm="Cisco AXL"`)
 		}
 		return "", f
+	}
+	if r.Method == http.MethodGet {
+		// Rigs check that AXL answers with a GET, as CUCM's page says.
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<html><head><title>Cisco CallManager: AXL Web Service</title></head><body><h1>Cisco CallManager: AXL Web Service</h1>"+
+			"<p>The AXL Web Service is working and accepting requests. Use HTTP POST to send a request.</p></body></html>\n")
+		return "", nil
 	}
 	action := r.Header.Get("SOAPAction")
 	m := soapAction.FindStringSubmatch(strings.TrimSpace(action))

@@ -181,15 +181,37 @@ func TestBadRequests(t *testing.T) {
 	golden(t, "fault-unsupported.xml", body)
 }
 
-// TestGETIsRefused: only POST carries SOAP.
-func TestGETIsRefused(t *testing.T) {
+// TestGET: a GET with an application user's credentials gets CUCM's
+// "working" page, without them 401; other methods 405.
+func TestGET(t *testing.T) {
 	r := newRig(t)
-	resp, err := http.Get(r.url)
+	get := func(auth bool) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, r.url, nil)
+		if auth {
+			req.SetBasicAuth(provision.DefaultAppUser, appPassword)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, body := get(true); status != 200 || !strings.Contains(body, "The AXL Web Service is working and accepting requests") {
+		t.Fatalf("GET: %d\n%s", status, body)
+	}
+	if status, _ := get(false); status != http.StatusUnauthorized {
+		t.Fatalf("GET without credentials: %d", status)
+	}
+	req, _ := http.NewRequest(http.MethodPut, r.url, nil)
+	req.SetBasicAuth(provision.DefaultAppUser, appPassword)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("GET: %d", resp.StatusCode)
+		t.Fatalf("PUT: %d", resp.StatusCode)
 	}
 }
