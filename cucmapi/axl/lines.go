@@ -56,8 +56,8 @@ func applyLine(l *provision.DirectoryNumber, n *Node) {
 func lineKey(c *call, n *Node) (provision.LineKey, error) {
 	k := provision.LineKey{DN: n.Value("pattern"), Partition: n.Value("routePartitionName")}
 	if k.DN == "" {
-		if n.Has("uuid") {
-			return k, clientFault(CodeUnsupported, "%s by uuid is not supported; give the pattern and routePartitionName", c.op)
+		if id := n.Value("uuid"); id != "" {
+			return lineByUUID(c, id)
 		}
 		return k, required("pattern")
 	}

@@ -39,6 +39,17 @@ func TestUserLinePhone(t *testing.T) {
 	golden(t, "getLine.xml", r.call("getLine", `<pattern>2301</pattern><routePartitionName/>`))
 	got := r.call("getPhone", `<name>SEP0011223344AA</name>`)
 	golden(t, "getPhone.xml", strings.Replace(got, version, "VERSION", 1))
+	// The uuid an add returned names the object in later requests.
+	phoneUUID := uuidIn(t, r.call("getPhone", `<name>SEP0011223344AA</name><returnedTags><name/></returnedTags>`))
+	if got := r.call("getPhone", `<uuid>`+strings.ToLower(phoneUUID)+`</uuid>`); !strings.Contains(got, "<name>SEP0011223344AA</name>") {
+		t.Fatalf("getPhone by uuid:\n%s", got)
+	}
+	if got := r.call("getUser", `<uuid>`+uuidIn(t, r.call("getUser", `<userid>jdoe</userid>`))+`</uuid>`); !strings.Contains(got, "<userid>jdoe</userid>") {
+		t.Fatalf("getUser by uuid:\n%s", got)
+	}
+	if got := r.call("getLine", `<uuid>`+uuidIn(t, r.call("getLine", `<pattern>2301</pattern>`))+`</uuid>`); !strings.Contains(got, "<pattern>2301</pattern>") {
+		t.Fatalf("getLine by uuid:\n%s", got)
+	}
 	if rt := r.call("getPhone", `<name>sep0011223344aa</name><returnedTags><name/><ownerUserName/></returnedTags>`); strings.Contains(rt, "<product>") || !strings.Contains(rt, "<ownerUserName>jdoe</ownerUserName>") {
 		t.Fatalf("getPhone with returnedTags:\n%s", rt)
 	}
@@ -98,7 +109,7 @@ func TestUserLinePhone(t *testing.T) {
 	r.fault("addPhone", `<phone><name>SEP0011223344AB</name><product>Cisco 8845</product><ownerUserName>nobody</ownerUserName></phone>`, "5007")
 	r.fault("addUser", `<user><userid>nolast</userid></user>`, "5003")
 	r.fault("addLine", `<line><pattern>12a4</pattern></line>`, "5003")
-	r.fault("getPhone", `<uuid>{00000000-0000-0000-0000-000000000000}</uuid>`, "5000")
+	r.fault("getPhone", `<uuid>{00000000-0000-0000-0000-000000000000}</uuid>`, "5007")
 	if _, err := svc.Device(ctx, "SEP0011223344AB"); err == nil {
 		t.Fatal("a refused addPhone created the phone")
 	}
@@ -150,4 +161,15 @@ func TestResetsReachTheNotifier(t *testing.T) {
 			t.Fatalf("%s: %s, want %s", c.op, got, c.want)
 		}
 	}
+}
+
+// uuidIn returns the first uuid attribute of a response.
+func uuidIn(t *testing.T, body string) string {
+	t.Helper()
+	i := strings.Index(body, `uuid="`)
+	if i < 0 {
+		t.Fatalf("no uuid in\n%s", body)
+	}
+	rest := body[i+len(`uuid="`):]
+	return rest[:strings.IndexByte(rest, '"')]
 }

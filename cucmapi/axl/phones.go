@@ -209,8 +209,8 @@ func addPhone(c *call) (*El, error) {
 func phoneName(c *call) (string, error) {
 	name := c.req.Value("name")
 	if name == "" {
-		if c.req.Has("uuid") {
-			return "", clientFault(CodeUnsupported, "%s by uuid is not supported; give the name", c.op)
+		if id := c.req.Value("uuid"); id != "" {
+			return phoneByUUID(c, id)
 		}
 		return "", required("name")
 	}

@@ -88,10 +88,14 @@ func ownedDevices(c *call, id string) ([]string, error) {
 func findUser(c *call) (provision.User, error) {
 	id := c.req.Value("userid")
 	if id == "" {
-		if c.req.Has("uuid") {
-			return provision.User{}, clientFault(CodeUnsupported, "%s by uuid is not supported; give the userid", c.op)
+		uuid := c.req.Value("uuid")
+		if uuid == "" {
+			return provision.User{}, required("userid")
 		}
-		return provision.User{}, required("userid")
+		var err error
+		if id, err = userByUUID(c, uuid); err != nil {
+			return provision.User{}, err
+		}
 	}
 	u, err := c.svc.User(c.ctx, id)
 	if err != nil {
