@@ -24,7 +24,7 @@ RUN apt-get update \
 USER selfprov
 VOLUME /data
 # TFTP, HTTP config mirror, SIP (UDP and TCP), SIP TLS, phone services, admin.
-EXPOSE 69/udp 6970/tcp 5060/udp 5060/tcp 5061/tcp 8080/tcp 9080/tcp
+EXPOSE 69/udp 6970/tcp 5060/udp 5060/tcp 5061/tcp 8080/tcp 8443/tcp 9080/tcp
 # The admin API listens on every address here, as a container's loopback
 # is unreachable from the host; it still requires the bearer token in
 # /data/admin-token.

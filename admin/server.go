@@ -235,6 +235,8 @@ func (s *Server) routes(g prometheus.Gatherer) {
 		name: func(t *featureGroupTemplateView) *string { return &t.Name },
 	})
 
+	s.routeAppUsers(mux, v1+"/app-users")
+
 	mux.HandleFunc("GET "+v1+"/users", s.listUsers)
 	mux.HandleFunc("POST "+v1+"/users", s.createUser)
 	mux.HandleFunc("GET "+v1+"/users/{id}", s.getUser)

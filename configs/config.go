@@ -35,12 +35,21 @@ type Config struct {
 	Advertise  string `yaml:"advertise"`  // host or IP written into configs and URLs
 	DataDir    string `yaml:"dataDir"`    // holds selfprov.db and the admin token
 	AdminToken string `yaml:"adminToken"` // generated into the data directory when empty
-	StaticDir  string `yaml:"staticDir"`  // read-only folder served over TFTP/HTTP (firmware, ring lists)
-	Listen     Listen `yaml:"listen"`
-	TLS        TLS    `yaml:"tls"`
-	SIP        SIP    `yaml:"sip"`
-	TFTP       TFTP   `yaml:"tftp"`
-	LogLevel   string `yaml:"logLevel"` // debug, info, warn, error
+	// AppPassword is the password of the application user administrator
+	// (AXL, RisPort70); generated into <dataDir>/app-password when empty.
+	AppPassword string `yaml:"appPassword"`
+	StaticDir   string `yaml:"staticDir"` // read-only folder served over TFTP/HTTP (firmware, ring lists)
+	Listen      Listen `yaml:"listen"`
+	TLS         TLS    `yaml:"tls"`
+	// HTTPS names the certificate of the HTTPS listener (AXL, RisPort70,
+	// UDS); when unset a self-signed one is generated into the data
+	// directory at first start and reused.
+	HTTPS TLS `yaml:"https"`
+	// CUCM emulates CUCM's throttles of its administrative interfaces.
+	CUCM     CUCMLimits `yaml:"cucm"`
+	SIP      SIP        `yaml:"sip"`
+	TFTP     TFTP       `yaml:"tftp"`
+	LogLevel string     `yaml:"logLevel"` // debug, info, warn, error
 
 	SelfProvisioning SelfProvisioning `yaml:"selfProvisioning"`
 
@@ -62,6 +71,17 @@ type Listen struct {
 	SIPTLS   string `yaml:"sipTLS"` // used when tls.cert is set
 	Services string `yaml:"services"`
 	Admin    string `yaml:"admin"`
+	HTTPS    string `yaml:"https"` // AXL, RisPort70, UDS: CUCM's Tomcat port
+}
+
+// CUCMLimits switch on CUCM's throttles of AXL and RisPort70, for rigs
+// that must meet them; 0 is no limit (the default).
+type CUCMLimits struct {
+	// MaxAXLWritesPerMinute is CUCM's MaxAXLWritesPerMinute (20 there).
+	MaxAXLWritesPerMinute int `yaml:"maxAXLWritesPerMinute"`
+	// RisPortQueriesPerMinute is CUCM's Allowed Device Queries Per
+	// Minute (15 there).
+	RisPortQueriesPerMinute int `yaml:"risPortQueriesPerMinute"`
 }
 
 // TLS names the certificate for SIP over TLS.
@@ -160,7 +180,7 @@ func Default() *Config {
 		DataDir: "./data",
 		Listen: Listen{
 			TFTP: ":69", Config: ":6970", SIP: ":5060", SIPTLS: ":5061",
-			Services: ":8080", Admin: "127.0.0.1:9080",
+			Services: ":8080", Admin: "127.0.0.1:9080", HTTPS: ":8443",
 		},
 		// 200 new devices at once from one address (a floor behind one NAT
 		// address, a phonesim fleet of 200), then one a second.
@@ -286,6 +306,7 @@ func (c *Config) Validate() error {
 	for _, l := range []struct{ key, addr string }{
 		{"tftp", c.Listen.TFTP}, {"config", c.Listen.Config}, {"sip", c.Listen.SIP},
 		{"sipTLS", c.Listen.SIPTLS}, {"services", c.Listen.Services}, {"admin", c.Listen.Admin},
+		{"https", c.Listen.HTTPS},
 	} {
 		if _, port, err := net.SplitHostPort(l.addr); err != nil {
 			addf("listen."+l.key, "%q is not host:port: %v", l.addr, err)
@@ -295,6 +316,15 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		addf("tls", "cert and key must be set together")
+	}
+	if (c.HTTPS.Cert == "") != (c.HTTPS.Key == "") {
+		addf("https", "cert and key must be set together")
+	}
+	if c.CUCM.MaxAXLWritesPerMinute < 0 {
+		addf("cucm.maxAXLWritesPerMinute", "%d must not be negative (0 means no limit)", c.CUCM.MaxAXLWritesPerMinute)
+	}
+	if c.CUCM.RisPortQueriesPerMinute < 0 {
+		addf("cucm.risPortQueriesPerMinute", "%d must not be negative (0 means no limit)", c.CUCM.RisPortQueriesPerMinute)
 	}
 	if c.SIP.DefaultExpires < 1 || c.SIP.MinExpires < 0 || c.SIP.MinExpires > c.SIP.DefaultExpires {
 		addf("sip.defaultExpires", "%d must be positive and not below minExpires %d", c.SIP.DefaultExpires, c.SIP.MinExpires)

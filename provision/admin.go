@@ -45,6 +45,10 @@ func (s *Service) putUDT(ctx context.Context, t UDT) error {
 func (s *Service) PutULT(ctx context.Context, t ULT) error {
 	s.refMu.Lock()
 	defer s.refMu.Unlock()
+	return s.putULT(ctx, t)
+}
+
+func (s *Service) putULT(ctx context.Context, t ULT) error {
 	if err := ValidateULT(t); err != nil {
 		return err
 	}
@@ -86,6 +90,10 @@ func (s *Service) UserProfiles(ctx context.Context) ([]UserProfile, error) {
 func (s *Service) PutUserProfile(ctx context.Context, p UserProfile) error {
 	s.refMu.Lock()
 	defer s.refMu.Unlock()
+	return s.putUserProfile(ctx, p)
+}
+
+func (s *Service) putUserProfile(ctx context.Context, p UserProfile) error {
 	errs := []error{ValidateUserProfile(p)}
 	p = p.withDefaults()
 	for _, name := range []string{p.DeskPhoneUDT, p.MobileDesktopUDT, p.RemoteDestinationUDT} {
@@ -124,6 +132,10 @@ func (s *Service) PutUserProfile(ctx context.Context, p UserProfile) error {
 func (s *Service) PutFeatureGroupTemplate(ctx context.Context, t FeatureGroupTemplate) error {
 	s.refMu.Lock()
 	defer s.refMu.Unlock()
+	return s.putFeatureGroupTemplate(ctx, t)
+}
+
+func (s *Service) putFeatureGroupTemplate(ctx context.Context, t FeatureGroupTemplate) error {
 	if err := validName("feature group template", t.Name); err != nil {
 		return err
 	}
@@ -242,18 +254,33 @@ func (s *Service) UpdateUser(ctx context.Context, u User, sec Secrets) (User, er
 
 // SetAuthCode sets the system authentication code of users-and-admin mode.
 func (s *Service) SetAuthCode(ctx context.Context, code string) error {
-	if code != "" && (len(code) < 4 || len(code) > 64) {
-		return invalidf("authentication code must be 4 to 64 characters")
-	}
+	_, err := s.SetSelfProvisioning(ctx, "", &code)
+	return err
+}
+
+// SetSelfProvisioning sets the self-provisioning authentication mode
+// ("" keeps it) and, when code is set, the system authentication code
+// ("" removes it), in one change of the cluster settings.
+func (s *Service) SetSelfProvisioning(ctx context.Context, mode AuthMode, code *string) (Cluster, error) {
 	var h string
-	if code != "" {
+	if code != nil && *code != "" {
+		if len(*code) < 4 || len(*code) > 64 {
+			return Cluster{}, invalidf("authentication code must be 4 to 64 characters")
+		}
 		var err error
-		if h, err = s.HashSecret(code); err != nil {
-			return err
+		if h, err = s.HashSecret(*code); err != nil {
+			return Cluster{}, err
 		}
 	}
-	_, err := s.UpdateCluster(ctx, func(c *Cluster) error { c.AuthCodeHash = h; return nil })
-	return err
+	return s.UpdateCluster(ctx, func(c *Cluster) error {
+		if mode != "" {
+			c.AuthMode = mode
+		}
+		if code != nil {
+			c.AuthCodeHash = h
+		}
+		return nil
+	})
 }
 
 // QuickAdd is a quick user/phone add request.
@@ -359,4 +386,37 @@ func (s *Service) Ready(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// AddUDT, AddULT, AddUserProfile and AddFeatureGroupTemplate create an
+// object that does not exist yet (else DB-239), as AXL's add operations
+// do, with the checks of the Put operations, in one step.
+
+func (s *Service) AddUDT(ctx context.Context, t UDT) error {
+	return addNamed(ctx, s, t.Name, s.store.UDT, s.putUDT, t)
+}
+
+func (s *Service) AddULT(ctx context.Context, t ULT) error {
+	return addNamed(ctx, s, t.Name, s.store.ULT, s.putULT, t)
+}
+
+func (s *Service) AddUserProfile(ctx context.Context, p UserProfile) error {
+	return addNamed(ctx, s, p.Name, s.store.UserProfile, s.putUserProfile, p)
+}
+
+func (s *Service) AddFeatureGroupTemplate(ctx context.Context, t FeatureGroupTemplate) error {
+	return addNamed(ctx, s, t.Name, s.store.FeatureGroupTemplate, s.putFeatureGroupTemplate, t)
+}
+
+func addNamed[T any](ctx context.Context, s *Service, name string, get func(context.Context, string) (T, error), put func(context.Context, T) error, v T) error {
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
+	_, err := get(ctx, name)
+	if err == nil {
+		return fmt.Errorf("%w: %q exists", ErrDuplicate, clip.String(name, 40))
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return put(ctx, v)
 }

@@ -28,6 +28,9 @@ type NewDevice struct {
 	UDT string
 	// Lines are the appearances, buttons from 1; Contact is assigned.
 	Lines []Line
+	// Settings, when set, replace the template's settings (filled in as
+	// a template's are), for front ends that give them with the device.
+	Settings *DeviceSettings
 }
 
 // DeviceChange edits a device; nil fields are left as they are.
@@ -80,6 +83,9 @@ func (s *Service) AddDevice(ctx context.Context, nd NewDevice) (dev Device, err 
 		Name: name, Model: nd.Model, Protocol: "SIP", Owner: nd.Owner, Description: nd.Description,
 		State: StateProvisioned, UDT: udt.Name, Settings: s.expandSettings(udt.DeviceSettings, name),
 		CreatedAt: now, ConfigVersion: newVersion(now),
+	}
+	if nd.Settings != nil {
+		d.Settings = s.expandSettings(*nd.Settings, name)
 	}
 	if d.Lines, err = s.appearances(name, m, nd.Lines, nil); err != nil {
 		return Device{}, err

@@ -455,3 +455,19 @@ func TestConcurrentLineChangesAreNotLost(t *testing.T) {
 		t.Fatalf("after concurrent changes %+v, %v; want every change", l, err)
 	}
 }
+
+// TestAddDeviceWithSettings: settings given with a new device replace the
+// template's, filled in as a template's are.
+func TestAddDeviceWithSettings(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	d, err := e.svc.AddDevice(ctx, provision.NewDevice{Name: "SEP00000000A003", Model: model8845, UDT: "Desk Phone Template",
+		Settings: &provision.DeviceSettings{DevicePool: "Lab", IdleURL: "http://x/idle?n=#DEVICENAME#", IdleTimeout: 30}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := e.svc.Device(ctx, d.Name)
+	if err != nil || stored.Settings.DevicePool != "Lab" || stored.Settings.IdleURL != "http://x/idle?n=SEP00000000A003" || stored.Settings.IdleTimeout != 30 || stored.UDT != "Desk Phone Template" {
+		t.Fatalf("stored %+v, %v", stored.Settings, err)
+	}
+}

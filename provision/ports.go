@@ -101,6 +101,15 @@ type Store interface {
 	// rewriting each device that showed it through edit.
 	DeleteLine(ctx context.Context, k LineKey, edit func(Device) Device) error
 
+	// AppUser reads an application user; ErrNotFound when absent.
+	AppUser(ctx context.Context, id string) (AppUser, error)
+	// AppUsers lists the application users in ID order.
+	AppUsers(ctx context.Context) ([]AppUser, error)
+	// PutAppUser creates or replaces an application user.
+	PutAppUser(ctx context.Context, u AppUser) error
+	// DeleteAppUser removes an application user; ErrNotFound when absent.
+	DeleteAppUser(ctx context.Context, id string) error
+
 	// LastDeletion tells when a device with the name prefix owned by owner
 	// was last deleted; zero if never.
 	LastDeletion(ctx context.Context, owner, prefix string) (time.Time, error)

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -73,6 +74,9 @@ type Service struct {
 	// login costs the same whoever it names.
 	verify                  func(hash, secret string) bool
 	dummyPIN, dummyPassword string
+
+	appOK   appLogins // application logins recently verified
+	appSalt [32]byte  // keys appOK, so its digests are of no use elsewhere
 }
 
 type notifierBox struct{ n Notifier }
@@ -113,6 +117,9 @@ func New(opts Options) (*Service, error) {
 	s.sources = newSourceGuard(limit)
 	s.unknown = newUnknownIDs()
 	s.verify = VerifySecret
+	if _, err := rand.Read(s.appSalt[:]); err != nil {
+		return nil, err
+	}
 	var err error
 	if s.dummyPIN, err = s.HashPIN(newUUID()); err != nil {
 		return nil, err

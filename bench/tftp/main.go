@@ -400,7 +400,7 @@ func startSelfprovd(bin, dataDir, logPath string, extra ...string) (*proc, error
 	}
 	cmd := exec.Command(bin, "-data-dir", dataDir, "-advertise", "127.0.0.1",
 		"-listen.tftp", "127.0.0.1:0", "-listen.config", "127.0.0.1:0", "-listen.sip", "127.0.0.1:0",
-		"-listen.services", "127.0.0.1:0", "-listen.admin", "127.0.0.1:0", "-log.level", "info")
+		"-listen.services", "127.0.0.1:0", "-listen.admin", "127.0.0.1:0", "-listen.https", "127.0.0.1:0", "-log.level", "info")
 	cmd.Args = append(cmd.Args, extra...)
 	// The bound addresses are read from the "selfprovd serving" line.
 	stderr, err := cmd.StderrPipe()

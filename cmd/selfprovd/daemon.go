@@ -17,7 +17,7 @@ import (
 
 // Addrs are the addresses the daemon bound.
 type Addrs struct {
-	TFTP, Config, SIP, SIPTLS, Services, Admin string
+	TFTP, Config, SIP, SIPTLS, Services, Admin, HTTPS string
 }
 
 // component is one server of the daemon.

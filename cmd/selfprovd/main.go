@@ -69,6 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	fs.StringVar(&o.listen.SIPTLS, "listen.sip-tls", "", "SIP TLS address, used when tls.cert is set (default :5061)")
 	fs.StringVar(&o.listen.Services, "listen.services", "", "phone-facing XML services address (default :8080)")
 	fs.StringVar(&o.listen.Admin, "listen.admin", "", "admin API, metrics and health address (default 127.0.0.1:9080)")
+	fs.StringVar(&o.listen.HTTPS, "listen.https", "", "HTTPS address of AXL, RisPort70 and UDS (default :8443)")
 	fs.StringVar(&o.logLevel, "log.level", "", "debug, info, warn or error (default info)")
 	fs.BoolVar(&o.logJSON, "log.json", false, "log JSON instead of text")
 	fs.StringVar(&o.pprof, "debug.pprof", "", "serve Go's profiler (net/http/pprof) on this address, e.g. 127.0.0.1:6061; off by default")
@@ -100,6 +101,7 @@ func loadConfig(o *options) (*configs.Config, error) {
 	set(&cfg.Listen.SIPTLS, o.listen.SIPTLS)
 	set(&cfg.Listen.Services, o.listen.Services)
 	set(&cfg.Listen.Admin, o.listen.Admin)
+	set(&cfg.Listen.HTTPS, o.listen.HTTPS)
 	set(&cfg.LogLevel, o.logLevel)
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -30,7 +30,7 @@ func loopbackFlags(dataDir string) []string {
 		"-data-dir", dataDir, "-advertise", "127.0.0.1",
 		"-listen.tftp", "127.0.0.1:0", "-listen.config", "127.0.0.1:0",
 		"-listen.sip", "127.0.0.1:0", "-listen.services", "127.0.0.1:0",
-		"-listen.admin", "127.0.0.1:0", "-log.level", "warn",
+		"-listen.admin", "127.0.0.1:0", "-listen.https", "127.0.0.1:0", "-log.level", "warn",
 	}
 }
 

@@ -57,6 +57,9 @@ func wire(ctx context.Context, d *daemon, cfg *configs.Config, svc *provision.Se
 	if err := wireAdmin(w, sip); err != nil {
 		return fmt.Errorf("admin: %w", err)
 	}
+	if err := wireCUCMAPI(w, sip, clientRoutes); err != nil {
+		return fmt.Errorf("cucmapi: %w", err)
+	}
 	return nil
 }
 

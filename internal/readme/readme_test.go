@@ -185,7 +185,7 @@ func start(t *testing.T, bin, dir string, args []string) *daemon {
 	services := ln.Addr().String()
 	ln.Close()
 	args = append(args, "-listen.tftp", "127.0.0.1:0", "-listen.config", "127.0.0.1:0", "-listen.sip", "127.0.0.1:0",
-		"-listen.services", services, "-listen.admin", "127.0.0.1:0", "-log.json")
+		"-listen.services", services, "-listen.admin", "127.0.0.1:0", "-listen.https", "127.0.0.1:0", "-log.json")
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	stderr, err := cmd.StderrPipe()

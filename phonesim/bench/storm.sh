@@ -30,7 +30,7 @@ awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "user%04d,12345,3%04d\n", 
 mkdir "$W/data"
 "$W/selfprovd" -config "$W/storm.yaml" -data-dir "$W/data" -advertise 127.0.0.1 \
 	-listen.tftp 127.0.0.1:21069 -listen.config 127.0.0.1:21070 -listen.sip 127.0.0.1:21060 \
-	-listen.services 127.0.0.1:21080 -listen.admin 127.0.0.1:21090 -log.level warn \
+	-listen.services 127.0.0.1:21080 -listen.admin 127.0.0.1:21090 -listen.https 127.0.0.1:21443 -log.level warn \
 	${PROFILE:+-debug.pprof 127.0.0.1:21091} 2> "$W/selfprovd.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$W"' EXIT

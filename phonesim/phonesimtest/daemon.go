@@ -102,7 +102,7 @@ func StartDaemon(t testing.TB, config string) *Daemon {
 	d := &Daemon{DataDir: t.TempDir(), logs: &testkit.SyncBuffer{}}
 	args := []string{"-data-dir", d.DataDir, "-advertise", "127.0.0.1", "-log.json",
 		"-listen.tftp", "127.0.0.1:0", "-listen.config", "127.0.0.1:0", "-listen.sip", "127.0.0.1:0",
-		"-listen.services", freePort(t), "-listen.admin", "127.0.0.1:0"}
+		"-listen.services", freePort(t), "-listen.admin", "127.0.0.1:0", "-listen.https", "127.0.0.1:0"}
 	if config != "" {
 		path := filepath.Join(t.TempDir(), "selfprov.yaml")
 		if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
