@@ -21,8 +21,9 @@ go build -o "$W/selfprovd" ./cmd/selfprovd
 go build -o "$W/phonesim" ./cmd/phonesim
 
 # demo.yaml with a DN range for N phones and N users.
-sed -e 's/startDN: "1000"/startDN: "100000"/' -e 's/endDN: "1999"/endDN: "199999"/' configs/demo.yaml > "$W/storm.yaml"
-awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "  - {userId: user%04d, lastName: L%04d, primaryExtension: \"3%04d\", userProfile: Standard User Profile, pin: \"12345\"}\n", i, i, i }' >> "$W/storm.yaml"
+# The users go right after "users:", wherever that key is in the file.
+sed -e 's/startDN: "1000"/startDN: "100000"/' -e 's/endDN: "1999"/endDN: "199999"/' configs/demo.yaml |
+	awk -v n="$N" '{ print } /^users:/ { for (i = 0; i < n; i++) printf "  - {userId: user%04d, lastName: L%04d, primaryExtension: \"3%04d\", userProfile: Standard User Profile, pin: \"12345\"}\n", i, i, i }' > "$W/storm.yaml"
 awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "user%04d,12345,3%04d\n", i, i }' > "$W/users.csv"
 
 mkdir "$W/data"
