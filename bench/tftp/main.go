@@ -242,6 +242,9 @@ func run() error {
 	}
 
 	if want["files"] {
+		// The machine is shared: the load beside the figures says how
+		// much of it the servers had.
+		fmt.Printf("load average before the runs: %s\n", loadavg())
 		var all []result
 		for _, c := range levels {
 			for i := 0; i < *repeat; i++ {
@@ -255,6 +258,7 @@ func run() error {
 				}
 			}
 		}
+		fmt.Printf("load average after the runs: %s\n", loadavg())
 		fmt.Printf("\nfiles: medians of %d runs, %d downloads each, %d known devices\n", *repeat, *n, *devices)
 		fmt.Printf("| c | server | files/s | p50 ms | p99 ms | vs %s | errors |\n|---|---|---|---|---|---|---|\n", targets[0].name)
 		for _, c := range levels {
@@ -599,6 +603,19 @@ func medians(all []result, server string, c int) result {
 		out.Errors += r.Errors
 	}
 	return out
+}
+
+// loadavg is the 1, 5 and 15 minute load averages.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // memory reads a process's peak and current resident set in MB.
