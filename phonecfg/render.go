@@ -26,7 +26,11 @@ func invalidf(format string, args ...any) error {
 }
 
 // RenderDevice writes the device's configuration file,
-// SEP<MAC>.cnf.xml or <NAME>.cnf.xml.
+// SEP<MAC>.cnf.xml or <NAME>.cnf.xml. It is written straight into one
+// buffer, as etree would write the same tree (indented by one space, text
+// escaped canonically, an empty element closed at once): every phone's
+// config is rendered when it auto-registers and again when it is
+// provisioned, and building the tree cost several times the writing.
 func RenderDevice(d Device) ([]byte, error) {
 	if d.Name == "" {
 		return nil, invalidf("device has no name")
@@ -49,31 +53,6 @@ func RenderDevice(d Device) ([]byte, error) {
 	if d.IdleTimeout < 0 || d.RegisterExpires < 0 {
 		return nil, invalidf("device %s: idleTimeout and registerExpires must not be negative", clip.String(d.Name, 40))
 	}
-
-	doc := etree.NewDocument()
-	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
-	root := doc.CreateElement("device")
-	text(root, "fullConfig", "true")
-	text(root, "deviceProtocol", "SIP")
-	text(root, "deviceName", d.Name)
-
-	pool := root.CreateElement("devicePool")
-	text(pool, "name", d.DevicePool)
-	writeCallManagerGroup(pool, d.CallManagerGroup, d.CallManagers)
-	text(pool, "connectionMonitorDuration", "120")
-
-	sp := root.CreateElement("sipProfile")
-	text(sp.CreateElement("sipProxies"), "registerWithProxy", "true")
-	if d.RegisterExpires > 0 {
-		st := sp.CreateElement("sipStack")
-		text(st, "timerRegisterExpires", strconv.Itoa(d.RegisterExpires))
-		text(st, "timerRegisterDelta", "5")
-	}
-	lines := sp.CreateElement("sipLines")
-	firstPort := d.CallManagers[0].SIPPort
-	if firstPort == 0 {
-		firstPort = DefaultSIPPort
-	}
 	for i, l := range d.Lines {
 		if l.Button < 1 {
 			return nil, invalidf("device %s: line %d has button %d, buttons start at 1", clip.String(d.Name, 40), i+1, l.Button)
@@ -81,53 +60,239 @@ func RenderDevice(d Device) ([]byte, error) {
 		if l.Port < 0 || l.Port > 65535 || l.MaxCalls < 0 || l.BusyTrigger < 0 {
 			return nil, invalidf("device %s: line %d has a port, maxNumCalls or busyTrigger out of range", clip.String(d.Name, 40), i+1)
 		}
-		le := lines.CreateElement("line")
-		le.CreateAttr("button", strconv.Itoa(l.Button))
-		le.CreateAttr("lineIndex", strconv.Itoa(i+1))
+	}
+
+	w := xmlWriter{b: make([]byte, 0, 1536+512*len(d.Lines))}
+	w.b = append(w.b, `<?xml version="1.0" encoding="UTF-8"?>`...)
+	w.open("device")
+	w.text("fullConfig", "true")
+	w.text("deviceProtocol", "SIP")
+	w.text("deviceName", d.Name)
+
+	w.open("devicePool")
+	w.text("name", d.DevicePool)
+	w.callManagerGroup(d.CallManagerGroup, d.CallManagers)
+	w.text("connectionMonitorDuration", "120")
+	w.close("devicePool")
+
+	w.open("sipProfile")
+	w.open("sipProxies")
+	w.text("registerWithProxy", "true")
+	w.close("sipProxies")
+	if d.RegisterExpires > 0 {
+		w.open("sipStack")
+		w.number("timerRegisterExpires", d.RegisterExpires)
+		w.text("timerRegisterDelta", "5")
+		w.close("sipStack")
+	}
+	firstPort := d.CallManagers[0].SIPPort
+	if firstPort == 0 {
+		firstPort = DefaultSIPPort
+	}
+	if len(d.Lines) == 0 {
+		w.text("sipLines", "")
+	} else {
+		w.open("sipLines")
+	}
+	for i, l := range d.Lines {
+		w.openAttrs("line", "button", l.Button, "lineIndex", i+1)
 		feature := l.FeatureID
 		if feature == 0 {
 			feature = FeatureLine
 		}
-		text(le, "featureID", strconv.Itoa(feature))
-		text(le, "featureLabel", clipRunes(l.Label, MaxLabelLen))
+		w.number("featureID", feature)
+		w.text("featureLabel", clipRunes(l.Label, MaxLabelLen))
 		proxy := l.Proxy
 		if proxy == "" {
 			proxy = ProxyUseCallManager
 		}
-		text(le, "proxy", proxy)
+		w.text("proxy", proxy)
 		port := l.Port
 		if port == 0 {
 			port = firstPort
 		}
-		text(le, "port", strconv.Itoa(port))
-		text(le, "name", l.DN)
-		text(le, "displayName", l.DisplayName)
-		text(le, "contact", l.Contact)
+		w.number("port", port)
+		w.text("name", l.DN)
+		w.text("displayName", l.DisplayName)
+		w.text("contact", l.Contact)
 		if l.MaxCalls > 0 {
-			text(le, "maxNumCalls", strconv.Itoa(l.MaxCalls))
+			w.number("maxNumCalls", l.MaxCalls)
 		}
 		if l.BusyTrigger > 0 {
-			text(le, "busyTrigger", strconv.Itoa(l.BusyTrigger))
+			w.number("busyTrigger", l.BusyTrigger)
 		}
+		w.close("line")
 	}
+	if len(d.Lines) > 0 {
+		w.close("sipLines")
+	}
+	w.close("sipProfile")
 
-	text(root, "loadInformation", d.LoadInformation)
+	w.text("loadInformation", d.LoadInformation)
 	if d.UserLocale != "" {
-		ul := root.CreateElement("userLocale")
-		text(ul, "name", d.UserLocale)
+		w.open("userLocale")
+		w.text("name", d.UserLocale)
 		if lc, ok := langCodes[d.UserLocale]; ok {
-			text(ul, "langCode", lc)
+			w.text("langCode", lc)
 		}
+		w.close("userLocale")
 	}
-	text(root, "versionStamp", d.VersionStamp)
-	text(root, "transportLayerProtocol", transport)
-	text(root, "deviceSecurityMode", "1") // non-secure
-	text(root, "idleTimeout", strconv.Itoa(d.IdleTimeout))
-	text(root, "idleURL", d.IdleURL)
-	text(root, "authenticationURL", d.AuthenticationURL)
-	text(root, "directoryURL", d.DirectoryURL)
-	text(root, "servicesURL", d.ServicesURL)
-	return write(doc)
+	w.text("versionStamp", d.VersionStamp)
+	w.text("transportLayerProtocol", transport)
+	w.text("deviceSecurityMode", "1") // non-secure
+	w.number("idleTimeout", d.IdleTimeout)
+	w.text("idleURL", d.IdleURL)
+	w.text("authenticationURL", d.AuthenticationURL)
+	w.text("directoryURL", d.DirectoryURL)
+	w.text("servicesURL", d.ServicesURL)
+	w.close("device")
+	return append(w.b, '\n'), nil
+}
+
+// xmlWriter writes elements as etree writes an indented tree: each on a
+// line of its own, indented one space a level.
+type xmlWriter struct {
+	b     []byte
+	depth int
+}
+
+func (w *xmlWriter) indent() {
+	w.b = append(w.b, '\n')
+	for range w.depth {
+		w.b = append(w.b, ' ')
+	}
+}
+
+func (w *xmlWriter) open(tag string) {
+	w.indent()
+	w.b = append(w.b, '<')
+	w.b = append(w.b, tag...)
+	w.b = append(w.b, '>')
+	w.depth++
+}
+
+// openAttrs opens an element with two numeric attributes.
+func (w *xmlWriter) openAttrs(tag, k1 string, v1 int, k2 string, v2 int) {
+	w.indent()
+	w.b = append(w.b, '<')
+	w.b = append(w.b, tag...)
+	w.b = append(w.b, ' ')
+	w.b = append(w.b, k1...)
+	w.b = append(w.b, `="`...)
+	w.b = strconv.AppendInt(w.b, int64(v1), 10)
+	w.b = append(w.b, `" `...)
+	w.b = append(w.b, k2...)
+	w.b = append(w.b, `="`...)
+	w.b = strconv.AppendInt(w.b, int64(v2), 10)
+	w.b = append(w.b, `">`...)
+	w.depth++
+}
+
+func (w *xmlWriter) close(tag string) {
+	w.depth--
+	w.indent()
+	w.b = append(w.b, "</"...)
+	w.b = append(w.b, tag...)
+	w.b = append(w.b, '>')
+}
+
+// text writes a leaf element; an empty value closes it at once.
+func (w *xmlWriter) text(tag, value string) {
+	w.indent()
+	w.b = append(w.b, '<')
+	w.b = append(w.b, tag...)
+	if value == "" {
+		w.b = append(w.b, "/>"...)
+		return
+	}
+	w.b = append(w.b, '>')
+	w.b = appendEscaped(w.b, value)
+	w.b = append(w.b, "</"...)
+	w.b = append(w.b, tag...)
+	w.b = append(w.b, '>')
+}
+
+func (w *xmlWriter) number(tag string, n int) {
+	w.indent()
+	w.b = append(w.b, '<')
+	w.b = append(w.b, tag...)
+	w.b = append(w.b, '>')
+	w.b = strconv.AppendInt(w.b, int64(n), 10)
+	w.b = append(w.b, "</"...)
+	w.b = append(w.b, tag...)
+	w.b = append(w.b, '>')
+}
+
+func (w *xmlWriter) callManagerGroup(name string, cms []CallManager) {
+	w.open("callManagerGroup")
+	w.text("name", name)
+	w.text("tftpDefault", "true")
+	w.open("members")
+	for i, cm := range cms {
+		w.indent()
+		w.b = append(w.b, `<member priority="`...)
+		w.b = strconv.AppendInt(w.b, int64(i), 10)
+		w.b = append(w.b, `">`...)
+		w.depth++
+		w.open("callManager")
+		w.open("ports")
+		w.number("ethernetPhonePort", ethernetPhonePort)
+		sip, sips := cm.SIPPort, cm.SecuredSIPPort
+		if sip == 0 {
+			sip = DefaultSIPPort
+		}
+		if sips == 0 {
+			sips = DefaultSecuredSIPPort
+		}
+		w.number("sipPort", sip)
+		w.number("securedSipPort", sips)
+		w.close("ports")
+		w.text("processNodeName", cm.Host)
+		w.close("callManager")
+		w.close("member")
+	}
+	w.close("members")
+	w.close("callManagerGroup")
+}
+
+// appendEscaped appends s as etree writes canonical text: &, < and > and
+// carriage returns escaped, and what XML cannot hold (invalid UTF-8,
+// characters outside XML's range) replaced by U+FFFD.
+func appendEscaped(b []byte, s string) []byte {
+	last := 0
+	for i := 0; i < len(s); {
+		r, width := utf8.DecodeRuneInString(s[i:])
+		i += width
+		var esc string
+		switch r {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '\r':
+			esc = "&#xD;"
+		default:
+			if !xmlChar(r) || (r == utf8.RuneError && width == 1) {
+				esc = "\uFFFD"
+				break
+			}
+			continue
+		}
+		b = append(b, s[last:i-width]...)
+		b = append(b, esc...)
+		last = i
+	}
+	return append(b, s[last:]...)
+}
+
+// xmlChar reports whether XML 1.0 allows r in a document.
+func xmlChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		r >= 0x20 && r <= 0xD7FF ||
+		r >= 0xE000 && r <= 0xFFFD ||
+		r >= 0x10000 && r <= 0x10FFFF
 }
 
 // RenderDefault writes XMLDefault.cnf.xml. Models without a load (Webex

@@ -94,7 +94,7 @@ func (s *Server) admit(pkt []byte, addr *net.UDPAddr, local net.IP, received tim
 		_, _ = s.conn.WriteTo(errorPacket(errFileNotFound, "file not found"), addr)
 		return
 	}
-	sl, res := s.slots.acquire(s.ctx, sourceOf(addr), received)
+	sl, res := s.slots.acquire(sourceOf(addr), received)
 	switch res {
 	case slotTaken:
 	case slotsFull:
@@ -104,8 +104,7 @@ func (s *Server) admit(pkt []byte, addr *net.UDPAddr, local net.IP, received tim
 		s.refuse(addr, errNotDefined, errSourceBusy.Error(), refuseSourceBusy)
 		return
 	}
-	s.wg.Add(1)
-	go s.transfer(rq, req, addr, local, sl)
+	s.start(job{rq: rq, req: req, peer: addr, local: local, sl: sl})
 }
 
 func (s *Server) refuse(addr net.Addr, code uint16, msg, reason string) {

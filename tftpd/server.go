@@ -77,7 +77,8 @@ type Server struct {
 	slots    *slots
 	ctx      context.Context // lookups made by transfers
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup // transfers
+	wg       sync.WaitGroup // transfer workers
+	work     chan job       // to a worker waiting for a transfer
 
 	mu        sync.Mutex
 	conn      net.PacketConn
@@ -131,11 +132,14 @@ func New(o Options) (*Server, error) {
 	}
 	c.log = o.Logger
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
 		log: o.Logger, content: c, m: m, timeout: o.Timeout, retries: o.Retries, firstACK: o.FirstACKTimeout,
 		slots: newSlots(o.MaxTransfers, o.MaxTransfersPerSource, m),
-		ctx:   ctx, cancel: cancel, closing: make(chan struct{}),
-	}, nil
+		ctx:   ctx, cancel: cancel, closing: make(chan struct{}), work: make(chan job),
+	}
+	// Ending the server's context ends every transfer still running.
+	context.AfterFunc(ctx, s.slots.stop)
+	return s, nil
 }
 
 // Serve answers TFTP on conn until Shutdown. conn is owned by the Server

@@ -2,7 +2,7 @@ package tftpd
 
 import (
 	"container/list"
-	"context"
+	"io"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -32,15 +32,16 @@ type slots struct {
 	active   int
 	bySource map[netip.Addr]int
 	waiting  list.List // of *slot awaiting their first ACK, oldest first
+	held     map[*slot]struct{}
+	stopped  bool // the server shut down: every socket closed, none kept
 }
 
 // slot is one admitted transfer's hold on the bounds.
 type slot struct {
 	src     netip.Addr
 	start   time.Time
-	sent    atomic.Int64    // unix nanoseconds of the first packet, 0 before
-	ctx     context.Context // ended when the slot is reclaimed or the server stops
-	cancel  context.CancelFunc
+	sent    atomic.Int64  // unix nanoseconds of the first packet, 0 before
+	conn    io.Closer     // the transfer's socket, closed to end it at once
 	held    bool          // counted in active and bySource
 	waiting *list.Element // in slots.waiting until the first ACK
 	evicted bool          // reclaimed before its first ACK
@@ -55,13 +56,13 @@ const (
 )
 
 func newSlots(max, perSource int, m *metrics) *slots {
-	return &slots{m: m, max: max, perSource: perSource, bySource: map[netip.Addr]int{}}
+	return &slots{m: m, max: max, perSource: perSource, bySource: map[netip.Addr]int{}, held: map[*slot]struct{}{}}
 }
 
 // acquire takes a slot for a transfer from src. When every slot is held
 // it reclaims the one of the oldest transfer still waiting for its first
 // acknowledgement, if that has waited reclaimAge.
-func (s *slots) acquire(parent context.Context, src netip.Addr, now time.Time) (*slot, slotResult) {
+func (s *slots) acquire(src netip.Addr, now time.Time) (*slot, slotResult) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.bySource[src] >= s.perSource {
@@ -74,12 +75,11 @@ func (s *slots) acquire(parent context.Context, src netip.Addr, now time.Time) (
 		}
 		old.evicted = true
 		s.drop(old)
-		old.cancel()
 		s.m.reclaimed.Inc()
 	}
 	sl := &slot{src: src, start: now, held: true}
-	sl.ctx, sl.cancel = context.WithCancel(parent)
 	sl.waiting = s.waiting.PushBack(sl)
+	s.held[sl] = struct{}{}
 	s.active++
 	s.bySource[src]++
 	s.m.active.Inc()
@@ -111,12 +111,40 @@ func (s *slots) acked(sl *slot) {
 	}
 }
 
-// release gives a transfer's slot back, if it was not reclaimed.
+// attach gives a transfer's socket to its slot, so that reclaiming the
+// slot or shutting down closes it, which ends the transfer at once. It
+// reports false, leaving c open, when the slot was already reclaimed or
+// the server stopped.
+func (s *slots) attach(sl *slot, c io.Closer) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sl.evicted || s.stopped {
+		return false
+	}
+	sl.conn = c
+	return true
+}
+
+// release gives a transfer's slot back, if it was not reclaimed. The
+// transfer closes its socket itself.
 func (s *slots) release(sl *slot) {
 	s.mu.Lock()
 	s.drop(sl)
+	sl.conn = nil
 	s.mu.Unlock()
-	sl.cancel()
+}
+
+// stop closes the socket of every transfer, and of every transfer that
+// starts from now on: the server shuts down.
+func (s *slots) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
+	for sl := range s.held {
+		if sl.conn != nil {
+			_ = sl.conn.Close()
+		}
+	}
 }
 
 // reclaimed reports whether a new request took sl's slot.
@@ -126,6 +154,8 @@ func (s *slots) reclaimed(sl *slot) bool {
 	return sl.evicted
 }
 
+// drop gives sl's hold back; a reclaimed transfer's socket is closed, so
+// that the transfer ends at once.
 func (s *slots) drop(sl *slot) {
 	if sl.waiting != nil {
 		s.waiting.Remove(sl.waiting)
@@ -135,6 +165,10 @@ func (s *slots) drop(sl *slot) {
 		return
 	}
 	sl.held = false
+	delete(s.held, sl)
+	if sl.evicted && sl.conn != nil {
+		_ = sl.conn.Close()
+	}
 	s.active--
 	if n := s.bySource[sl.src]; n <= 1 {
 		delete(s.bySource, sl.src)

@@ -2,13 +2,13 @@ package tftpd
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"syscall"
 	"time"
@@ -31,17 +31,67 @@ import (
 // lists and locales are kilobytes; firmware is fetched in octet mode.
 const maxNetascii = 1 << 20
 
+// job is one admitted read request, handed to a worker.
+type job struct {
+	rq    rrq
+	req   Request
+	peer  *net.UDPAddr
+	local net.IP
+	sl    *slot
+}
+
+// workerIdle is how long a transfer worker waits for another transfer
+// before it ends.
+const workerIdle = 10 * time.Second
+
+// maxKeptBlock bounds the DATA buffer a worker keeps between transfers;
+// a transfer with a larger block size has one of its own.
+const maxKeptBlock = 8192
+
+// worker runs transfers one after another on one goroutine, whose stack
+// and buffers have grown once: a new goroutine per transfer grew its
+// stack on every transfer.
+type worker struct {
+	pkt []byte // DATA, 4+blksize
+	ack []byte // what the peer sends
+}
+
+// start hands j to a worker waiting for one, or starts a worker.
+func (s *Server) start(j job) {
+	select {
+	case s.work <- j:
+	default:
+		s.wg.Add(1)
+		go s.worker(j)
+	}
+}
+
+func (s *Server) worker(j job) {
+	defer s.wg.Done()
+	w := &worker{ack: make([]byte, 4+512)}
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		s.transfer(w, j)
+		j = job{}
+		idle.Reset(workerIdle)
+		select {
+		case j = <-s.work:
+		case <-idle.C:
+			return
+		case <-s.closing:
+			return
+		}
+	}
+}
+
 // transfer sends one admitted read request from a socket of its own
 // (RFC 1350), with the options asked for (RFC 2347–2349, RFC 7440).
-func (s *Server) transfer(rq rrq, req Request, peer *net.UDPAddr, local net.IP, sl *slot) {
-	defer s.wg.Done()
+func (s *Server) transfer(w *worker, j job) {
+	rq, req, peer, sl := j.rq, j.req, j.peer, j.sl
 	defer s.slots.release(sl)
-	t := sender{s: s, peer: peer, sl: sl, kind: req.Kind.String(), name: rq.filename}
-	var laddr *net.UDPAddr
-	if local != nil {
-		laddr = &net.UDPAddr{IP: local}
-	}
-	conn, err := net.DialUDP("udp", laddr, peer)
+	t := sender{s: s, sl: sl, kind: req.Kind.String()}
+	conn, err := dialPeer(j.local, peer)
 	if err != nil {
 		s.log.Warn("tftp transfer socket", "remote_addr", peer.String(), "err", err)
 		s.m.transferDone(t.kind, resultFailed, sl.start)
@@ -49,46 +99,121 @@ func (s *Server) transfer(rq rrq, req Request, peer *net.UDPAddr, local net.IP, 
 	}
 	t.conn = conn
 	defer conn.Close()
-	// Reclaiming the slot or shutting down ends the transfer at once.
-	stop := context.AfterFunc(sl.ctx, func() { conn.Close() })
-	defer stop()
-
-	f, err := s.openRequest(req)
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			s.log.Debug("tftp file not found", "file", clip(rq.filename), "remote_addr", peer.String(), "err", err)
-			s.m.transferDone(kindNotFound, resultFailed, sl.start)
-			t.sendError(errFileNotFound, "file not found")
-			return
-		}
-		s.log.Warn("tftp request failed", "file", clip(rq.filename), "err", err)
-		s.m.transferDone(t.kind, resultFailed, sl.start)
-		t.sendError(errNotDefined, "internal error")
+	// Reclaiming the slot or shutting down closes the socket, which ends
+	// the transfer at once.
+	if !s.slots.attach(sl, conn) {
+		s.m.transferDone(t.kind, resultNoACK, sl.start)
 		return
 	}
-	defer f.Close()
-	data, size, err := source(f, rq.mode)
-	if err != nil {
-		s.log.Warn("tftp request failed", "file", clip(rq.filename), "err", err)
-		s.m.transferDone(t.kind, resultFailed, sl.start)
-		t.sendError(errNotDefined, err.Error())
-		return
+
+	// A kept config is sent as it is, without a lookup or a copy.
+	var data []byte
+	var ra io.ReaderAt
+	var size int64
+	if e, ok := s.content.cachedDevice(req); ok && rq.mode == "octet" {
+		data, size = e.data, int64(len(e.data))
+	} else {
+		f, err := s.openRequest(req)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				s.log.Debug("tftp file not found", "file", clip(rq.filename), "remote_addr", peer.String(), "err", err)
+				s.m.transferDone(kindNotFound, resultFailed, sl.start)
+				t.sendError(errFileNotFound, "file not found")
+				return
+			}
+			s.log.Warn("tftp request failed", "file", clip(rq.filename), "err", err)
+			s.m.transferDone(t.kind, resultFailed, sl.start)
+			t.sendError(errNotDefined, "internal error")
+			return
+		}
+		defer f.Close()
+		if rq.mode == "octet" && f.data != nil {
+			data, size = f.data, f.size
+		} else if ra, size, err = source(f, rq.mode); err != nil {
+			s.log.Warn("tftp request failed", "file", clip(rq.filename), "err", err)
+			s.m.transferDone(t.kind, resultFailed, sl.start)
+			t.sendError(errNotDefined, err.Error())
+			return
+		}
 	}
 	t.negotiate(rq, size)
 	if s.log.Enabled(s.ctx, slog.LevelDebug) {
-		s.log.Debug("tftp transfer", "file", f.name, "remote_addr", peer.String(), "bytes", size,
+		s.log.Debug("tftp transfer", "file", clip(rq.filename), "remote_addr", peer.String(), "bytes", size,
 			"blksize", t.blksize, "windowsize", t.window, "timeout", t.timeout)
 	}
-	result, err := t.run(data, size)
+	if n := 4 + t.blksize; t.blksize <= maxKeptBlock {
+		if cap(w.pkt) < n {
+			w.pkt = make([]byte, 4+maxKeptBlock)[:n]
+		}
+		t.pkt = w.pkt[:n]
+	} else {
+		t.pkt = make([]byte, n)
+	}
+	t.ack = w.ack
+	result, err := t.run(data, ra, size)
 	switch {
 	case err == nil:
-		s.m.bytes.WithLabelValues(f.kind.String()).Add(float64(size))
+		s.m.bytes.WithLabelValues(t.kind).Add(float64(size))
 	case result == resultNoACK:
 		s.log.Debug("tftp transfer never acknowledged", "file", clip(rq.filename), "remote_addr", peer.String(), "err", err)
 	default:
 		s.log.Debug("tftp transfer failed", "file", clip(rq.filename), "remote_addr", peer.String(), "err", err)
 	}
 	s.m.transferDone(t.kind, result, sl.start)
+}
+
+// peerConn is a transfer's connected socket.
+type peerConn interface {
+	Read([]byte) (int, error)
+	Write([]byte) (int, error)
+	SetReadDeadline(time.Time) error
+	Close() error
+}
+
+// dialPeer opens a transfer's socket, connected to the peer, from local
+// when it is known. It is made with the system calls it needs (socket,
+// bind, connect) and given to the runtime's poller as a file, which
+// net.DialUDP did with four more (a socket option, reading both
+// addresses back, and more). An IPv6 peer with a zone goes through
+// net.DialUDP, which resolves the zone.
+func dialPeer(local net.IP, peer *net.UDPAddr) (peerConn, error) {
+	var sa, la syscall.Sockaddr
+	family := syscall.AF_INET
+	if ip4 := peer.IP.To4(); ip4 != nil && (local == nil || local.To4() != nil) {
+		sa = &syscall.SockaddrInet4{Port: peer.Port, Addr: [4]byte(ip4)}
+		if local != nil {
+			la = &syscall.SockaddrInet4{Addr: [4]byte(local.To4())}
+		}
+	} else if ip6 := peer.IP.To16(); ip6 != nil && peer.Zone == "" && peer.IP.To4() == nil && (local == nil || local.To4() == nil) {
+		family = syscall.AF_INET6
+		sa = &syscall.SockaddrInet6{Port: peer.Port, Addr: [16]byte(ip6)}
+		if local != nil {
+			la = &syscall.SockaddrInet6{Addr: [16]byte(local.To16())}
+		}
+	} else {
+		var laddr *net.UDPAddr
+		if local != nil {
+			laddr = &net.UDPAddr{IP: local}
+		}
+		return net.DialUDP("udp", laddr, peer)
+	}
+	fd, err := syscall.Socket(family, syscall.SOCK_DGRAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, syscall.IPPROTO_UDP)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	if la != nil {
+		if err := syscall.Bind(fd, la); err != nil {
+			syscall.Close(fd)
+			return nil, os.NewSyscallError("bind", err)
+		}
+	}
+	if err := syscall.Connect(fd, sa); err != nil {
+		syscall.Close(fd)
+		return nil, os.NewSyscallError("connect", err)
+	}
+	// A non-blocking descriptor becomes a file the poller waits on, with
+	// read deadlines.
+	return os.NewFile(uintptr(fd), "tftp"), nil
 }
 
 // source is what a transfer sends: the file itself in octet mode, its
@@ -117,11 +242,11 @@ func source(f *file, mode string) (io.ReaderAt, int64, error) {
 // sender is the state of one read transfer.
 type sender struct {
 	s    *Server
-	conn *net.UDPConn
-	peer *net.UDPAddr
+	conn peerConn
 	sl   *slot
 	kind string
-	name string
+	pkt  []byte // DATA being sent, 4+blksize
+	ack  []byte // what the peer sends
 
 	blksize int
 	window  int
@@ -170,15 +295,14 @@ var errNoACK = errors.New("no acknowledgement")
 // duplicate and ignored, so duplicates cannot multiply the traffic. A
 // timeout sends the window again from the first unacknowledged block.
 // Block numbers wrap from 65535 to 0.
-func (t *sender) run(data io.ReaderAt, size int64) (string, error) {
+// The file is data, or read from ra when data is nil.
+func (t *sender) run(data []byte, ra io.ReaderAt, size int64) (string, error) {
 	last := size/int64(t.blksize) + 1 // index of the last block
 	acked := int64(0)                 // highest block acknowledged
 	if t.oack != nil {
 		acked = -1
 	}
 	firstACK := t.sl.start.Add(t.s.firstACK)
-	pkt := make([]byte, 4+t.blksize)
-	ack := make([]byte, 4+512)
 	gotACK := false
 	retries := 0
 	for acked < last {
@@ -187,7 +311,7 @@ func (t *sender) run(data io.ReaderAt, size int64) (string, error) {
 			end = 0 // the OACK goes alone
 		}
 		for i := acked + 1; i <= end; i++ {
-			if err := t.sendBlock(pkt, data, i, size); err != nil {
+			if err := t.sendBlock(data, ra, i, size); err != nil {
 				return t.fail(gotACK, err)
 			}
 		}
@@ -200,7 +324,7 @@ func (t *sender) run(data io.ReaderAt, size int64) (string, error) {
 			deadline = firstACK
 		}
 		_ = t.conn.SetReadDeadline(deadline)
-		progressed, err := t.awaitACK(ack, &acked, end)
+		progressed, err := t.awaitACK(&acked, end)
 		if progressed {
 			// The whole window, or part of it: go on from the first
 			// block not acknowledged.
@@ -232,9 +356,13 @@ func (t *sender) run(data io.ReaderAt, size int64) (string, error) {
 
 // awaitACK reads until an ACK moves the window (true), the read deadline
 // passes (false, nil) or the transfer must end (false, error).
-func (t *sender) awaitACK(buf []byte, acked *int64, end int64) (bool, error) {
+func (t *sender) awaitACK(acked *int64, end int64) (bool, error) {
+	buf := t.ack
 	for {
 		n, err := t.conn.Read(buf)
+		if err == io.EOF {
+			continue // an empty datagram, read from a file
+		}
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -279,16 +407,21 @@ func (t *sender) fail(gotACK bool, err error) (string, error) {
 }
 
 // sendBlock sends block i: the OACK when i is 0, DATA otherwise.
-func (t *sender) sendBlock(pkt []byte, data io.ReaderAt, i, size int64) error {
+func (t *sender) sendBlock(data []byte, ra io.ReaderAt, i, size int64) error {
 	if i == 0 {
 		return t.write(t.oack)
 	}
+	pkt := t.pkt
 	binary.BigEndian.PutUint16(pkt, opDATA)
 	binary.BigEndian.PutUint16(pkt[2:], uint16(i))
 	off := (i - 1) * int64(t.blksize)
 	n := int(min(int64(t.blksize), size-off))
-	if n > 0 {
-		if _, err := data.ReadAt(pkt[4:4+n], off); err != nil && !(err == io.EOF && n > 0) {
+	switch {
+	case n <= 0:
+	case data != nil:
+		copy(pkt[4:4+n], data[off:])
+	default:
+		if _, err := ra.ReadAt(pkt[4:4+n], off); err != nil && !(err == io.EOF && n > 0) {
 			return err
 		}
 	}

@@ -76,6 +76,10 @@ type result struct {
 	P99ms     float64 `json:"p99_ms"`
 	MaxMs     float64 `json:"max_ms"`
 	FirstErr  string  `json:"first_error,omitempty"`
+	// CPUusPerFile is the server's CPU time per file served, in
+	// microseconds: on a shared machine a steadier measure of its cost
+	// than files/s, which the load client and the neighbours share.
+	CPUusPerFile float64 `json:"cpu_us_per_file,omitempty"`
 }
 
 // build is one selfprovd build under test.
@@ -107,7 +111,12 @@ func parseBinaries(v string) ([]build, error) {
 	return out, nil
 }
 
-type target struct{ name, addr string }
+// target is a server under test; pid, when not 0, is the process whose
+// CPU time (its own and its waited-for children's) is charged to it.
+type target struct {
+	name, addr string
+	pid        int
+}
 
 func run() error {
 	bins := flag.String("selfprovd", "", "selfprovd binary to measure, or LABEL=PATH,LABEL=PATH to compare builds (required)")
@@ -199,7 +208,7 @@ func run() error {
 		defer sp.stop()
 		fmt.Printf("%s pid %d: tftp %s, http %s\n", b.label, sp.cmd.Process.Pid, sp.tftp, sp.http)
 		sps = append(sps, sp)
-		targets = append(targets, target{b.label, sp.tftp})
+		targets = append(targets, target{b.label, sp.tftp, sp.cmd.Process.Pid})
 	}
 	root := filepath.Join(*dir, "root")
 	size, err := exportFiles(sps[0].http, names, root)
@@ -225,7 +234,7 @@ func run() error {
 		}
 		defer hpa.stop()
 		fmt.Printf("in.tftpd pid %d on %s\n", hpa.cmd.Process.Pid, hpa.tftp)
-		targets = append(targets, target{"tftpd-hpa", hpa.tftp})
+		targets = append(targets, target{"tftpd-hpa", hpa.tftp, hpa.cmd.Process.Pid})
 	}
 	if *atftpdBin != "" {
 		at, err := startAtftpd(*atftpdBin, root)
@@ -234,7 +243,7 @@ func run() error {
 		}
 		defer at.stop()
 		fmt.Printf("atftpd pid %d on %s\n", at.cmd.Process.Pid, at.tftp)
-		targets = append(targets, target{"atftpd", at.tftp})
+		targets = append(targets, target{"atftpd", at.tftp, at.cmd.Process.Pid})
 	}
 	for i, sp := range sps {
 		hwm, rss := memory(sp.cmd.Process.Pid)
@@ -242,21 +251,29 @@ func run() error {
 	}
 
 	if want["files"] {
+		// The machine is shared: the load beside the figures says how
+		// much of it the servers had.
+		fmt.Printf("load average before the runs: %s\n", loadavg())
 		var all []result
 		for _, c := range levels {
 			for i := 0; i < *repeat; i++ {
 				for _, tg := range targets {
+					cpu0 := cpuTime(tg.pid)
 					r := load(tg.addr, names, *n, c, *maxTime)
 					r.Server = tg.name
+					if r.OK > 0 && tg.pid != 0 {
+						r.CPUusPerFile = (cpuTime(tg.pid) - cpu0).Seconds() * 1e6 / float64(r.OK)
+					}
 					all = append(all, r)
-					fmt.Printf("  %-10s c=%-3d files/s=%7.0f p50=%7.2fms p99=%7.2fms max=%7.2fms ok=%d errors=%d %s\n",
-						r.Server, c, r.FilesPerS, r.P50ms, r.P99ms, r.MaxMs, r.OK, r.Errors, r.FirstErr)
+					fmt.Printf("  %-10s c=%-3d files/s=%7.0f p50=%7.2fms p99=%7.2fms max=%7.2fms cpu/file=%5.0fµs ok=%d errors=%d %s\n",
+						r.Server, c, r.FilesPerS, r.P50ms, r.P99ms, r.MaxMs, r.CPUusPerFile, r.OK, r.Errors, r.FirstErr)
 					record(r)
 				}
 			}
 		}
+		fmt.Printf("load average after the runs: %s\n", loadavg())
 		fmt.Printf("\nfiles: medians of %d runs, %d downloads each, %d known devices\n", *repeat, *n, *devices)
-		fmt.Printf("| c | server | files/s | p50 ms | p99 ms | vs %s | errors |\n|---|---|---|---|---|---|---|\n", targets[0].name)
+		fmt.Printf("| c | server | files/s | p50 ms | p99 ms | vs %s | CPU µs/file | errors |\n|---|---|---|---|---|---|---|---|\n", targets[0].name)
 		for _, c := range levels {
 			first := medians(all, targets[0].name, c)
 			for _, tg := range targets {
@@ -265,7 +282,7 @@ func run() error {
 				if first.FilesPerS > 0 {
 					ratio = fmt.Sprintf("%.2f×", m.FilesPerS/first.FilesPerS)
 				}
-				fmt.Printf("| %d | %s | %.0f | %.2f | %.2f | %s | %d |\n", c, tg.name, m.FilesPerS, m.P50ms, m.P99ms, ratio, m.Errors)
+				fmt.Printf("| %d | %s | %.0f | %.2f | %.2f | %s | %.0f | %d |\n", c, tg.name, m.FilesPerS, m.P50ms, m.P99ms, ratio, m.CPUusPerFile, m.Errors)
 			}
 		}
 		for i, sp := range sps {
@@ -283,7 +300,7 @@ func run() error {
 				return fmt.Errorf("%s with a static folder: %w", b.label, err)
 			}
 			defer sp.stop()
-			lt = append(lt, target{b.label, sp.tftp})
+			lt = append(lt, target{b.label, sp.tftp, sp.cmd.Process.Pid})
 		}
 		if err := large(lt, *atftpBin, firmware, *largeSize, *largeN, *repeat, record); err != nil {
 			return err
@@ -594,11 +611,58 @@ func medians(all []result, server string, c int) result {
 		FilesPerS: med(func(r result) float64 { return r.FilesPerS }),
 		P50ms:     med(func(r result) float64 { return r.P50ms }),
 		P99ms:     med(func(r result) float64 { return r.P99ms }),
+
+		CPUusPerFile: med(func(r result) float64 { return r.CPUusPerFile }),
 	}
 	for _, r := range rs {
 		out.Errors += r.Errors
 	}
 	return out
+}
+
+// cpuTime is the CPU time of process pid and of its children it waited
+// for (tftpd-hpa forks one per transfer); 0 when pid is 0 or unknown.
+func cpuTime(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold blanks: state is field 3, utime 14 … cstime 17.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 15 {
+		return 0
+	}
+	var ticks int64
+	for _, v := range f[11:15] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times; 100 on
+// every Linux platform Go supports.
+const clockTicks = 100
+
+// loadavg is the 1, 5 and 15 minute load averages.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // memory reads a process's peak and current resident set in MB.

@@ -12,19 +12,20 @@
 #
 # PROFILE=<file> [PROFILE_SECONDS=<s>, default 12] writes a CPU profile of
 # selfprovd over the first seconds of the boot storm (pprof on 127.0.0.1:21091).
+# SELFPROVD=<binary> runs that build instead of the checkout's, to compare
+# two builds run after run.
 set -eu
 N=${1:-10000}; RATE=${2:-0}; C=${3:-500}
 shift $(( $# < 3 ? $# : 3 ))
 cd "$(dirname "$0")/../.."
 W=$(mktemp -d /tmp/phonesim-storm.XXXXXX)
-go build -o "$W/selfprovd" ./cmd/selfprovd
+if [ -n "${SELFPROVD:-}" ]; then cp "$SELFPROVD" "$W/selfprovd"; else go build -o "$W/selfprovd" ./cmd/selfprovd; fi
 go build -o "$W/phonesim" ./cmd/phonesim
 
 # demo.yaml with a DN range for N phones and N users.
-# The users list is the last list of the file once the empty models list
-# goes, so the generated users extend it.
-sed -e 's/startDN: "1000"/startDN: "100000"/' -e 's/endDN: "1999"/endDN: "199999"/' -e '/^models: \[\]$/d' configs/demo.yaml > "$W/storm.yaml"
-awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "  - {userId: user%04d, lastName: L%04d, primaryExtension: \"3%04d\", userProfile: Standard User Profile, pin: \"12345\"}\n", i, i, i }' >> "$W/storm.yaml"
+# The users go right after "users:", wherever that key is in the file.
+sed -e 's/startDN: "1000"/startDN: "100000"/' -e 's/endDN: "1999"/endDN: "199999"/' configs/demo.yaml |
+	awk -v n="$N" '{ print } /^users:/ { for (i = 0; i < n; i++) printf "  - {userId: user%04d, lastName: L%04d, primaryExtension: \"3%04d\", userProfile: Standard User Profile, pin: \"12345\"}\n", i, i, i }' > "$W/storm.yaml"
 awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "user%04d,12345,3%04d\n", i, i }' > "$W/users.csv"
 
 mkdir "$W/data"
@@ -51,7 +52,7 @@ fi
 	-n "$N" -rate "$RATE" -c "$C" -local-ip 127.0.1.1-100 -progress never -seed 77 \
 	-idle-wait 0 -notify-timeout 120s -timeout 30s -register-attempts 20 -run-time 15m "$@" || true
 T1=$(cpu)
-echo "selfprovd: $(( (T1 - T0) / $(getconf CLK_TCK) )) s CPU; $(grep VmHWM /proc/$PID/status)"
+echo "selfprovd: $(awk -v t="$((T1 - T0))" -v hz="$(getconf CLK_TCK)" -v n="$N" 'BEGIN { printf "%.2f s CPU, %.0f µs per phone", t / hz, 1e6 * t / hz / n }'); $(grep VmHWM /proc/$PID/status)"
 echo
 echo "register-only storm, the same phones (known devices), UDP:"
 "$W/phonesim" run -mode register -sip 127.0.0.1:21060 -transport udp -n "$N" -c 500 \

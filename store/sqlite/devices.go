@@ -143,11 +143,16 @@ type releasedDN struct {
 func (s *Store) deleteDevice(ctx context.Context, tx *sql.Tx, name string, at time.Time) ([]releasedDN, error) {
 	key := strings.ToUpper(name)
 	var owner sql.NullString
-	if err := s.queryRow(ctx, tx, qDeviceOwner, key).Scan(&owner); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, provision.ErrDeviceNotFound
+	if !at.IsZero() {
+		// The owner is recorded with the deletion. Without one, the
+		// delete itself tells whether there was a device: a replace has
+		// just read it, and a second read of the row cost a query.
+		if err := s.queryRow(ctx, tx, qDeviceOwner, key).Scan(&owner); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, provision.ErrDeviceNotFound
+			}
+			return nil, err
 		}
-		return nil, err
 	}
 	var released []releasedDN
 	rows, err := s.query(ctx, tx, qAutoLinesOfDevice, key)
@@ -166,8 +171,14 @@ func (s *Store) deleteDevice(ctx context.Context, tx *sql.Tx, name string, at ti
 	if _, err := s.exec(ctx, tx, qDeleteLines, key); err != nil {
 		return nil, err
 	}
-	if _, err := s.exec(ctx, tx, qDeleteDevice, key); err != nil {
+	res, err := s.exec(ctx, tx, qDeleteDevice, key)
+	if err != nil {
 		return nil, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return nil, err
+	} else if n == 0 {
+		return nil, provision.ErrDeviceNotFound
 	}
 	if !at.IsZero() && owner.Valid && owner.String != "" && len(key) >= 3 {
 		_, err := s.exec(ctx, tx, qRecordDeletion, owner.String, key[:3], at.UnixNano())
