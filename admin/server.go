@@ -73,7 +73,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Service == nil {
 		return nil, errors.New("admin: a provisioning service is required")
 	}
-	if len(opts.Token) < minTokenLen {
+	if len(opts.Token) < adminToken.MinLen {
 		return nil, errors.New("admin: a token of at least 16 characters is required")
 	}
 	m, err := newMetrics(opts.Registerer)

@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"selfprov/internal/secretfile"
 )
 
 // Files in the data directory that hold the generated certificate.
@@ -69,19 +71,7 @@ func LoadCertificate(certFile, keyFile, dataDir string, hosts []string) (cert tl
 }
 
 func writeNew(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return fmt.Errorf("cucmapi: writing %s: %w", path, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
+	if err := secretfile.WriteNew(path, data, mode); err != nil {
 		return fmt.Errorf("cucmapi: writing %s: %w", path, err)
 	}
 	return nil
