@@ -25,7 +25,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -38,9 +37,7 @@ import (
 	"syscall"
 	"time"
 
-	"selfprov/configs"
-	"selfprov/provision"
-	"selfprov/store/sqlite"
+	"selfprov/bench/internal/benchseed"
 )
 
 func main() {
@@ -115,7 +112,7 @@ func run() error {
 	}
 	ctx := context.Background()
 
-	names, err := seed(ctx, filepath.Join(*dir, "data"), *devices)
+	names, err := benchseed.Devices(ctx, filepath.Join(*dir, "data"), *devices)
 	if err != nil {
 		return fmt.Errorf("seeding: %w", err)
 	}
@@ -224,55 +221,6 @@ func run() error {
 	}
 	fmt.Printf("\nselfprovd memory after the runs: peak RSS (VmHWM) %.1f MB, RSS %.1f MB\n", hwm, rss)
 	return nil
-}
-
-// seed creates the database selfprovd will open: the demo configuration
-// plus count devices SEP0A1B00000000… with one line each, as bench/tftp
-// seeds them.
-func seed(ctx context.Context, dataDir string, count int) ([]string, error) {
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return nil, err
-	}
-	cfg, err := configs.Demo()
-	if err != nil {
-		return nil, err
-	}
-	cfg.Advertise = "127.0.0.1"
-	st, err := sqlite.Open(ctx, filepath.Join(dataDir, "selfprov.db"))
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	svc, err := provision.New(provision.Options{Store: st, Logger: slog.New(slog.DiscardHandler), Models: cfg.Models, URLVars: cfg.URLVars()})
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.Seed(ctx, svc); err != nil {
-		return nil, err
-	}
-	udt := cfg.UDTs[0]
-	now := time.Now().UTC()
-	names := make([]string, 0, count)
-	for i := 0; i < count; i++ {
-		name := fmt.Sprintf("SEP%012X", 0x0A1B00000000+i)
-		dn := strconv.Itoa(100000 + i)
-		settings := udt.DeviceSettings
-		settings.IdleURL = "http://127.0.0.1:8080/xps/idle?name=" + name
-		settings.AuthenticationURL = "http://127.0.0.1:8080/xps/authenticate"
-		d := provision.Device{
-			Name: name, Model: 36224, Protocol: "SIP", Description: "Auto " + dn,
-			State: provision.StateAutoRegistered, UDT: udt.Name, Settings: settings,
-			Lines: []provision.Line{{Button: 1, DN: dn, Label: dn, DisplayName: "Auto " + dn,
-				Contact: fmt.Sprintf("6c1f0b52-2d4e-4c1b-9a51-%012x", i), MaxCalls: 2, BusyTrigger: 1}},
-			ConfigVersion: fmt.Sprintf("%d-6c1f0b52-2d4e-4c1b-9a51-%012x", now.Unix(), i),
-			CreatedAt:     now,
-		}
-		if err := st.CreateDevice(ctx, d); err != nil {
-			return nil, err
-		}
-		names = append(names, name+".cnf.xml")
-	}
-	return names, nil
 }
 
 type proc struct {
