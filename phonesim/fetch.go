@@ -53,9 +53,6 @@ const (
 // trace, if set, is called before each request (dir "->") and after its
 // answer (dir "<-").
 func (f *Fetcher) Fetch(ctx context.Context, name string, trace func(proto Via, dir, line string)) ([]byte, Via, error) {
-	if trace == nil {
-		trace = func(Via, string, string) {}
-	}
 	for attempt := 0; ; attempt++ {
 		b, via, err := f.fetchOnce(ctx, name, trace)
 		if err == nil || errors.Is(err, ErrNotFound) || attempt >= f.Retries || ctx.Err() != nil {
@@ -74,9 +71,13 @@ func (f *Fetcher) Fetch(ctx context.Context, name string, trace func(proto Via, 
 func (f *Fetcher) fetchOnce(ctx context.Context, name string, trace func(proto Via, dir, line string)) ([]byte, Via, error) {
 	var httpErr error
 	if f.HTTP != "" {
-		trace(ViaHTTP, "->", "GET http://"+f.HTTP+"/"+name)
+		if trace != nil {
+			trace(ViaHTTP, "->", "GET http://"+f.HTTP+"/"+name)
+		}
 		b, err := f.fetchHTTP(ctx, name)
-		trace(ViaHTTP, "<-", outcome(b, err))
+		if trace != nil {
+			trace(ViaHTTP, "<-", outcome(b, err))
+		}
 		if err == nil {
 			return b, ViaHTTP, nil
 		}
@@ -88,9 +89,13 @@ func (f *Fetcher) fetchOnce(ctx context.Context, name string, trace func(proto V
 	if f.TFTP == "" {
 		return nil, ViaHTTP, httpErr
 	}
-	trace(ViaTFTP, "->", "RRQ "+name+" octet to "+f.TFTP)
+	if trace != nil {
+		trace(ViaTFTP, "->", "RRQ "+name+" octet to "+f.TFTP)
+	}
 	b, err := f.fetchTFTP(ctx, name)
-	trace(ViaTFTP, "<-", outcome(b, err))
+	if trace != nil {
+		trace(ViaTFTP, "<-", outcome(b, err))
+	}
 	if err != nil {
 		return nil, ViaTFTP, err
 	}

@@ -162,7 +162,9 @@ func (p *Phone) screen(ctx context.Context, step, url string) (phonexml.Object, 
 	req.Header.Set("x-CiscoIPPhoneSDKVersion", p.Model.Firmware)
 	req.Header.Set("Accept", "x-CiscoIPPhone/*;version=3.3.3")
 	req.Header.Set("Accept-Language", "en_US")
-	p.trace(step, "->", "HTTP", "GET "+url, "")
+	if p.tracing() {
+		p.trace(step, "->", "HTTP", "GET "+url, "")
+	}
 	res, err := p.env.httpClient().Do(req)
 	if err != nil {
 		p.trace(step, "<-", "HTTP", err.Error(), "")
@@ -185,7 +187,9 @@ func (p *Phone) screen(ctx context.Context, step, url string) (phonexml.Object, 
 		p.trace(step, "<-", "HTTP", res.Status+" (not an IP Phone XML object)", string(b))
 		return nil, fail("SCREEN_MALFORMED", step, err)
 	}
-	p.trace(step, "<-", "HTTP", res.Status+" "+obj.Tag()+" "+summary(obj), string(b))
+	if p.tracing() {
+		p.trace(step, "<-", "HTTP", res.Status+" "+obj.Tag()+" "+summary(obj), string(b))
+	}
 	return obj, nil
 }
 
