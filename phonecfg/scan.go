@@ -182,7 +182,7 @@ func (s *scanner) text(e *element) bool {
 }
 
 // chars appends the characters up to end (not consumed; end of input is
-// an end for text only) to buf, replacing the predefined entities. Control
+// an end for text only) to buf, replacing entities and character references. Control
 // characters, carriage returns, invalid UTF-8, ']' and '<' are left to
 // encoding/xml.
 func (s *scanner) chars(end byte, buf []byte) ([]byte, bool) {
@@ -198,13 +198,13 @@ func (s *scanner) chars(end byte, buf []byte) ([]byte, bool) {
 			if n == 0 {
 				return nil, false
 			}
-			buf = append(buf, r)
+			buf = append(buf, r...)
 			s.i += n
 			start = s.i
 			continue
 		case c >= utf8.RuneSelf:
 			r, n := utf8.DecodeRune(s.data[s.i:])
-			if r == utf8.RuneError && n == 1 || !(r <= 0xD7FF || 0xE000 <= r && r <= 0xFFFD || r >= 0x10000) {
+			if r == utf8.RuneError && n == 1 || !xmlChar(r) {
 				return nil, false // invalid UTF-8 or a character XML forbids
 			}
 			s.i += n
@@ -220,16 +220,44 @@ func (s *scanner) chars(end byte, buf []byte) ([]byte, bool) {
 	return append(buf, s.data[start:s.i]...), true
 }
 
-func entity(b []byte) (byte, int) {
-	for _, e := range [...]struct {
-		ref string
-		r   byte
-	}{{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}} {
+// entity reads a predefined entity or a character reference at the
+// start of b, giving its UTF-8 and its length, or a zero length when the
+// reference is another one or names a character XML forbids.
+func entity(b []byte) ([]byte, int) {
+	for _, e := range [...]struct{ ref, r string }{
+		{"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"},
+	} {
 		if len(b) >= len(e.ref) && string(b[:len(e.ref)]) == e.ref {
-			return e.r, len(e.ref)
+			return []byte(e.r), len(e.ref)
 		}
 	}
-	return 0, 0
+	if len(b) < 3 || b[1] != '#' {
+		return nil, 0
+	}
+	i, base := 2, rune(10)
+	if b[2] == 'x' {
+		i, base = 3, 16
+	}
+	var r rune
+	for start := i; i < len(b) && i-start < 7; i++ {
+		c := b[i]
+		switch {
+		case '0' <= c && c <= '9':
+			r = r*base + rune(c-'0')
+		case base == 16 && 'a' <= c && c <= 'f':
+			r = r*base + rune(c-'a'+10)
+		case base == 16 && 'A' <= c && c <= 'F':
+			r = r*base + rune(c-'A'+10)
+		case c == ';' && i > start:
+			if !xmlChar(r) {
+				return nil, 0
+			}
+			return utf8.AppendRune(nil, r), i + 1
+		default:
+			return nil, 0
+		}
+	}
+	return nil, 0
 }
 
 // comment skips a comment after its '<'; "--" may only end it.

@@ -61,7 +61,8 @@ func TestScanTreeGivesUp(t *testing.T) {
 		`<a x=1/>`,                  // unquoted attribute
 		`<a x="1"y="2"/>`,           // no space between attributes
 		`<a>&nbsp;</a>`,             // an entity encoding/xml refuses
-		`<a>&#65;</a>`,              // a character reference, left to encoding/xml
+		`<a>&#0;</a>`,               // a character XML forbids, by reference
+		`<a>&#X41;</a>`,             // an upper-case X
 		"<a>x\r\ny</a>",             // line ends encoding/xml normalises
 		`<a><![CDATA[x]]></a>`,      // CDATA
 		`<!DOCTYPE a><a/>`,          // a directive
@@ -97,6 +98,7 @@ func FuzzScanTree(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`<a x='1' y="&amp;&lt;&gt;&quot;&apos;" x="2"><!-- c -->t<b/>u<c>v</c ></a>`))
+	f.Add([]byte(`<a>&#65;&#x42;&#xd;&#x1F600;</a>`))
 	f.Add([]byte(`<?xml version="1.0"?><a>x<!---->y</a><b/>`))
 	f.Add([]byte(`<a	x = "1"
 	/>`))
