@@ -136,7 +136,7 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, name string) ([]byte, error) {
 		return nil, fmt.Errorf("phonesim: HTTP %s: %w", name, err)
 	}
 	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, maxFile+1))
+	b, err := readBody(res, maxFile)
 	if err != nil {
 		return nil, fmt.Errorf("phonesim: HTTP %s: %w", name, err)
 	}
@@ -179,4 +179,29 @@ func parseConfig(b []byte) (*phonecfg.Config, error) {
 		lastDefault.Store(&parsedDefault{data: bytes.Clone(b), cfg: cfg})
 	}
 	return cfg, err
+}
+
+// readBody reads up to limit+1 bytes of res's body, so that a caller can
+// tell a body over the limit. A body whose length is announced is read
+// into one buffer of that size instead of one grown from 512 bytes.
+func readBody(res *http.Response, limit int64) ([]byte, error) {
+	r := io.LimitReader(res.Body, limit+1)
+	if n := res.ContentLength; n >= 0 && n <= limit {
+		b := make([]byte, 0, n+1) // +1: room to see the end, or a longer body
+		for {
+			m, err := r.Read(b[len(b):cap(b)])
+			b = b[:len(b)+m]
+			if err == io.EOF {
+				return b, nil
+			}
+			if err != nil {
+				return b, err
+			}
+			if len(b) == cap(b) {
+				rest, err := io.ReadAll(r)
+				return append(b, rest...), err
+			}
+		}
+	}
+	return io.ReadAll(r)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -174,7 +173,7 @@ func (p *Phone) screen(ctx context.Context, step, url string) (phonexml.Object, 
 		return nil, fail("HTTP_FAILED", step, err)
 	}
 	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, phonexml.MaxObjectSize+1))
+	b, err := readBody(res, phonexml.MaxObjectSize)
 	if err != nil {
 		return nil, fail("HTTP_FAILED", step, err)
 	}
