@@ -15,7 +15,8 @@ import (
 // read on the caller's goroutine. net/http's Transport hands each request
 // to two goroutines of its connection and back, which in a boot storm
 // took more of the simulator's CPU than the requests' own system calls.
-// Other requests (a body, another method or scheme) go to Fallback.
+// Other requests (a body, another method or scheme) go to Fallback,
+// within the same Timeout.
 //
 // Use it in an http.Client without a Timeout (the client would then start
 // a timer goroutine per request); Timeout here bounds each request.
@@ -48,10 +49,7 @@ var longAgo = time.Unix(1, 0)
 // RoundTrip implements http.RoundTripper.
 func (t *KeepAliveTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Method != http.MethodGet || req.URL.Scheme != "http" || req.Body != nil && req.Body != http.NoBody {
-		if t.Fallback != nil {
-			return t.Fallback.RoundTrip(req)
-		}
-		return http.DefaultTransport.RoundTrip(req)
+		return t.fallback(req)
 	}
 	addr := req.URL.Host
 	if req.URL.Port() == "" {
@@ -74,6 +72,37 @@ func (t *KeepAliveTransport) RoundTrip(req *http.Request) (*http.Response, error
 		// A kept-alive connection the server had closed: a GET may be
 		// sent again, on the next idle connection or a new one.
 	}
+}
+
+// fallback passes req on, bounded by Timeout as well until its body is
+// closed.
+func (t *KeepAliveTransport) fallback(req *http.Request) (*http.Response, error) {
+	rt := t.Fallback
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	if t.Timeout <= 0 {
+		return rt.RoundTrip(req)
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), t.Timeout)
+	res, err := rt.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	res.Body = &cancelBody{ReadCloser: res.Body, cancel: cancel}
+	return res, nil
+}
+
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 func (t *KeepAliveTransport) conn(ctx context.Context, addr string) (c *kaConn, reused bool, err error) {

@@ -19,6 +19,8 @@ func keepAliveServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
 	block := make(chan struct{})
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/block":
+			<-block
 		case r.Method == http.MethodPost:
 			b, _ := io.ReadAll(r.Body)
 			_, _ = w.Write(append([]byte("posted "), b...))
@@ -124,9 +126,12 @@ func TestKeepAliveTransportBounds(t *testing.T) {
 		t.Fatal("a cancelled GET did not return")
 	}
 
+	// The transport's bound ends the GET, long before the test's own.
+	outer, stop := context.WithTimeout(context.Background(), time.Minute)
+	defer stop()
 	c = &http.Client{Transport: &KeepAliveTransport{Timeout: 50 * time.Millisecond}}
-	if _, err := get(t, c, context.Background(), srv.URL+"/block"); err == nil {
-		t.Fatal("a GET past the transport's Timeout succeeded")
+	if _, err := get(t, c, outer, srv.URL+"/block"); err == nil || outer.Err() != nil {
+		t.Fatalf("a GET past the transport's Timeout: %v", err)
 	}
 }
 
@@ -140,5 +145,17 @@ func TestKeepAliveTransportLeavesOtherRequestsToFallback(t *testing.T) {
 	defer res.Body.Close()
 	if b, _ := io.ReadAll(res.Body); string(b) != "posted body" {
 		t.Fatalf("POST answered %q", b)
+	}
+
+	// The transport's bound ends the POST too, long before the test's own.
+	outer, stop := context.WithTimeout(context.Background(), time.Minute)
+	defer stop()
+	c = &http.Client{Transport: &KeepAliveTransport{Timeout: 50 * time.Millisecond}}
+	req, _ := http.NewRequestWithContext(outer, http.MethodPost, srv.URL+"/block", strings.NewReader("body"))
+	if res, err := c.Do(req); err == nil || outer.Err() != nil {
+		if err == nil {
+			res.Body.Close()
+		}
+		t.Fatalf("a POST past the transport's Timeout: %v", err)
 	}
 }

@@ -139,8 +139,7 @@ func (c *common) env() (*phonesim.Env, error) {
 			Dial:    (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 			Fallback: &http.Transport{
 				MaxIdleConns: 1000, MaxIdleConnsPerHost: 1000, IdleConnTimeout: 30 * time.Second,
-				DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-				ResponseHeaderTimeout: 10 * time.Second,
+				DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 			},
 		},
 	}
