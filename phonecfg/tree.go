@@ -30,6 +30,14 @@ type element struct {
 // matching end tags, at most maxDepth nested elements. Any declared
 // encoding is read as UTF-8, as etree does.
 func parseTree(data []byte, maxDepth int) (*element, error) {
+	if root, ok := scanTree(data, maxDepth); ok {
+		return root, nil
+	}
+	return decodeTree(data, maxDepth)
+}
+
+// decodeTree is parseTree on encoding/xml's tokenizer, for every document.
+func decodeTree(data []byte, maxDepth int) (*element, error) {
 	dec := xml.NewDecoder(bytes.NewReader(data)) // a ByteReader: no buffer of its own
 	dec.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil }
 	doc := &element{}

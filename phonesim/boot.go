@@ -33,6 +33,9 @@ func (p *Phone) bootFiles(ctx context.Context, phase string, trustFiles bool) er
 }
 
 func (p *Phone) fetch(ctx context.Context, step, file string) ([]byte, Via, error) {
+	if !p.tracing() {
+		return p.env.Fetcher.Fetch(ctx, file, nil)
+	}
 	return p.env.Fetcher.Fetch(ctx, file, func(proto Via, dir, line string) {
 		p.trace(step, dir, string(proto), line, "")
 	})
@@ -54,7 +57,7 @@ func (p *Phone) fetchConfig(ctx context.Context, step string) error {
 	if err != nil {
 		return fail("CONFIG_MALFORMED", step, err)
 	}
-	if p.env.TraceDetail {
+	if p.tracing() && p.env.TraceDetail {
 		p.trace(step, "<-", "FILE", "config", string(b))
 	}
 	return p.applyConfig(step, cfg)
@@ -89,7 +92,9 @@ func (p *Phone) applyConfig(step string, cfg *phonecfg.Config) error {
 	if p.autoReg {
 		what = "XMLDefault (unknown phone)"
 	}
-	p.trace(step, "--", "FILE", fmt.Sprintf("%s: registrar %s over %s, line %s", what, registrar, p.transportLocked(), p.aor), "")
+	if p.tracing() {
+		p.trace(step, "--", "FILE", fmt.Sprintf("%s: registrar %s over %s, line %s", what, registrar, p.transportLocked(), p.aor), "")
+	}
 	return nil
 }
 

@@ -53,9 +53,6 @@ const (
 // trace, if set, is called before each request (dir "->") and after its
 // answer (dir "<-").
 func (f *Fetcher) Fetch(ctx context.Context, name string, trace func(proto Via, dir, line string)) ([]byte, Via, error) {
-	if trace == nil {
-		trace = func(Via, string, string) {}
-	}
 	for attempt := 0; ; attempt++ {
 		b, via, err := f.fetchOnce(ctx, name, trace)
 		if err == nil || errors.Is(err, ErrNotFound) || attempt >= f.Retries || ctx.Err() != nil {
@@ -74,9 +71,13 @@ func (f *Fetcher) Fetch(ctx context.Context, name string, trace func(proto Via, 
 func (f *Fetcher) fetchOnce(ctx context.Context, name string, trace func(proto Via, dir, line string)) ([]byte, Via, error) {
 	var httpErr error
 	if f.HTTP != "" {
-		trace(ViaHTTP, "->", "GET http://"+f.HTTP+"/"+name)
+		if trace != nil {
+			trace(ViaHTTP, "->", "GET http://"+f.HTTP+"/"+name)
+		}
 		b, err := f.fetchHTTP(ctx, name)
-		trace(ViaHTTP, "<-", outcome(b, err))
+		if trace != nil {
+			trace(ViaHTTP, "<-", outcome(b, err))
+		}
 		if err == nil {
 			return b, ViaHTTP, nil
 		}
@@ -88,9 +89,13 @@ func (f *Fetcher) fetchOnce(ctx context.Context, name string, trace func(proto V
 	if f.TFTP == "" {
 		return nil, ViaHTTP, httpErr
 	}
-	trace(ViaTFTP, "->", "RRQ "+name+" octet to "+f.TFTP)
+	if trace != nil {
+		trace(ViaTFTP, "->", "RRQ "+name+" octet to "+f.TFTP)
+	}
 	b, err := f.fetchTFTP(ctx, name)
-	trace(ViaTFTP, "<-", outcome(b, err))
+	if trace != nil {
+		trace(ViaTFTP, "<-", outcome(b, err))
+	}
 	if err != nil {
 		return nil, ViaTFTP, err
 	}
@@ -131,7 +136,7 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, name string) ([]byte, error) {
 		return nil, fmt.Errorf("phonesim: HTTP %s: %w", name, err)
 	}
 	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, maxFile+1))
+	b, err := readBody(res, maxFile)
 	if err != nil {
 		return nil, fmt.Errorf("phonesim: HTTP %s: %w", name, err)
 	}
@@ -174,4 +179,29 @@ func parseConfig(b []byte) (*phonecfg.Config, error) {
 		lastDefault.Store(&parsedDefault{data: bytes.Clone(b), cfg: cfg})
 	}
 	return cfg, err
+}
+
+// readBody reads up to limit+1 bytes of res's body, so that a caller can
+// tell a body over the limit. A body whose length is announced is read
+// into one buffer of that size instead of one grown from 512 bytes.
+func readBody(res *http.Response, limit int64) ([]byte, error) {
+	r := io.LimitReader(res.Body, limit+1)
+	if n := res.ContentLength; n >= 0 && n <= limit {
+		b := make([]byte, 0, n+1) // +1: room to see the end, or a longer body
+		for {
+			m, err := r.Read(b[len(b):cap(b)])
+			b = b[:len(b)+m]
+			if err == io.EOF {
+				return b, nil
+			}
+			if err != nil {
+				return b, err
+			}
+			if len(b) == cap(b) {
+				rest, err := io.ReadAll(r)
+				return append(b, rest...), err
+			}
+		}
+	}
+	return io.ReadAll(r)
 }

@@ -18,10 +18,14 @@ type notifyEvent struct {
 
 // handle answers a request routed to this phone.
 func (p *Phone) handle(req *sip.Request) (int, string) {
-	body := strings.Join(strings.Fields(string(req.Body())), " ")
-	p.trace("notify", "<-", "SIP", req.StartLine()+" "+eventOf(req)+" "+body, req.String())
+	if p.tracing() {
+		body := strings.Join(strings.Fields(string(req.Body())), " ")
+		p.trace("notify", "<-", "SIP", req.StartLine()+" "+eventOf(req)+" "+body, req.String())
+	}
 	code, reason := p.answer(req)
-	p.trace("notify", "->", "SIP", fmt.Sprintf("SIP/2.0 %d %s", code, reason), "")
+	if p.tracing() {
+		p.trace("notify", "->", "SIP", fmt.Sprintf("SIP/2.0 %d %s", code, reason), "")
+	}
 	return code, reason
 }
 

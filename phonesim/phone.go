@@ -235,7 +235,7 @@ func (p *Phone) setState(s State) {
 }
 
 func (p *Phone) trace(step, dir, proto, line, detail string) {
-	if p.env.Trace == nil {
+	if !p.tracing() {
 		return
 	}
 	if !p.env.TraceDetail {
@@ -243,6 +243,11 @@ func (p *Phone) trace(step, dir, proto, line, detail string) {
 	}
 	p.env.Trace(Trace{Time: time.Now(), Device: p.name, Step: step, Dir: dir, Proto: proto, Line: printable(line), Detail: strings.ToValidUTF8(detail, "?")})
 }
+
+// tracing tells whether trace lines are wanted; callers whose line or
+// detail costs a formatting or a copy ask first, so a load run without a
+// trace formats nothing.
+func (p *Phone) tracing() bool { return p.env.Trace != nil }
 
 // step runs fn as a named step and records its duration.
 func (p *Phone) step(step string, fn func() error) error {

@@ -1,7 +1,9 @@
 package phonesim
 
 import (
+	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -29,27 +31,62 @@ type registerRequest struct {
 
 // bytes renders the REGISTER the way a Cisco phone sends it (protocol.md §3).
 func (r registerRequest) bytes() []byte {
+	// Appended piece by piece rather than formatted: every phone of a
+	// storm sends five of these.
 	host := hostOf(r.Registrar)
-	tp := strings.ToLower(r.Transport)
-	var b strings.Builder
-	fmt.Fprintf(&b, "REGISTER sip:%s SIP/2.0\r\n", r.Registrar)
-	fmt.Fprintf(&b, "Via: SIP/2.0/%s %s;branch=%s;rport\r\n", r.Transport, r.Local, r.Branch)
-	fmt.Fprintf(&b, "From: <sip:%s@%s>;tag=%s\r\n", r.AOR, host, r.FromTag)
-	fmt.Fprintf(&b, "To: <sip:%s@%s>\r\n", r.AOR, host)
-	fmt.Fprintf(&b, "Call-ID: %s\r\n", r.CallID)
-	b.WriteString("Max-Forwards: 70\r\n")
-	fmt.Fprintf(&b, "Date: %s\r\n", time.Now().UTC().Format(time.RFC1123))
-	fmt.Fprintf(&b, "CSeq: %d REGISTER\r\n", r.CSeq)
-	fmt.Fprintf(&b, "User-Agent: %s\r\n", r.Model.UserAgent())
-	fmt.Fprintf(&b, "Contact: <sip:%s@%s;transport=%s>;+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-%s>\";+u.sip!devicename.ccm.cisco.com=\"%s\";+u.sip!model.ccm.cisco.com=\"%d\"\r\n",
-		r.ContactUser, r.Local, tp, r.MAC.Lower(), r.Device, r.Model.ID)
-	fmt.Fprintf(&b, "Supported: %s\r\n", ciscoSupported)
+	b := make([]byte, 0, 1024)
+	b = append(b, "REGISTER sip:"...)
+	b = append(b, r.Registrar...)
+	b = append(b, " SIP/2.0\r\nVia: SIP/2.0/"...)
+	b = append(b, r.Transport...)
+	b = append(b, ' ')
+	b = append(b, r.Local...)
+	b = append(b, ";branch="...)
+	b = append(b, r.Branch...)
+	b = append(b, ";rport\r\nFrom: <sip:"...)
+	b = append(b, r.AOR...)
+	b = append(b, '@')
+	b = append(b, host...)
+	b = append(b, ">;tag="...)
+	b = append(b, r.FromTag...)
+	b = append(b, "\r\nTo: <sip:"...)
+	b = append(b, r.AOR...)
+	b = append(b, '@')
+	b = append(b, host...)
+	b = append(b, ">\r\nCall-ID: "...)
+	b = append(b, r.CallID...)
+	b = append(b, "\r\nMax-Forwards: 70\r\nDate: "...)
+	b = time.Now().UTC().AppendFormat(b, time.RFC1123)
+	b = append(b, "\r\nCSeq: "...)
+	b = strconv.AppendInt(b, int64(r.CSeq), 10)
+	b = append(b, " REGISTER\r\nUser-Agent: "...)
+	b = append(b, r.Model.UserAgent()...)
+	b = append(b, "\r\nContact: <sip:"...)
+	b = append(b, r.ContactUser...)
+	b = append(b, '@')
+	b = append(b, r.Local...)
+	b = append(b, ";transport="...)
+	b = append(b, strings.ToLower(r.Transport)...)
+	b = append(b, ">;+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-"...)
+	b = hex.AppendEncode(b, r.MAC[:])
+	b = append(b, ">\";+u.sip!devicename.ccm.cisco.com=\""...)
+	b = append(b, r.Device...)
+	b = append(b, "\";+u.sip!model.ccm.cisco.com=\""...)
+	b = strconv.AppendInt(b, int64(r.Model.ID), 10)
+	b = append(b, "\"\r\nSupported: "+ciscoSupported+"\r\n"...)
 	if r.Reason != "" {
-		fmt.Fprintf(&b, "Reason: SIP;cause=200;text=\"cisco-alarm:14 Name=%s Load=%s Last=%s\"\r\n", r.Device, r.Model.Load, r.Reason)
+		b = append(b, "Reason: SIP;cause=200;text=\"cisco-alarm:14 Name="...)
+		b = append(b, r.Device...)
+		b = append(b, " Load="...)
+		b = append(b, r.Model.Load...)
+		b = append(b, " Last="...)
+		b = append(b, r.Reason...)
+		b = append(b, "\"\r\n"...)
 	}
-	fmt.Fprintf(&b, "Expires: %d\r\n", r.Expires)
-	b.WriteString("Content-Length: 0\r\n\r\n")
-	return []byte(b.String())
+	b = append(b, "Expires: "...)
+	b = strconv.AppendInt(b, int64(r.Expires), 10)
+	b = append(b, "\r\nContent-Length: 0\r\n\r\n"...)
+	return b
 }
 
 // ServiceControl is the body of a service-control NOTIFY.

@@ -115,7 +115,9 @@ func (p *Phone) sendOnce(ctx context.Context, step string, expires int, reason s
 	leg := p.leg
 	p.mu.Unlock()
 	msg := r.bytes()
-	p.trace(step, "->", "SIP", fmt.Sprintf("REGISTER sip:%s (%s, AOR %s, Expires %d)", r.Registrar, r.Transport, r.AOR, expires), string(msg))
+	if p.tracing() {
+		p.trace(step, "->", "SIP", fmt.Sprintf("REGISTER sip:%s (%s, AOR %s, Expires %d)", r.Registrar, r.Transport, r.AOR, expires), string(msg))
+	}
 	res, err := leg.Do(ctx, r.Branch, msg)
 	if err != nil {
 		p.trace(step, "<-", "SIP", err.Error(), "")
@@ -127,7 +129,9 @@ func (p *Phone) sendOnce(ctx context.Context, step string, expires int, reason s
 		}
 		return 0, 0, fail("SIP_TRANSPORT", step, err)
 	}
-	p.trace(step, "<-", "SIP", res.StartLine()+warningOf(res), res.String())
+	if p.tracing() {
+		p.trace(step, "<-", "SIP", res.StartLine()+warningOf(res), res.String())
+	}
 	if res.StatusCode/100 != 2 {
 		code := "SIP_" + strconv.Itoa(res.StatusCode)
 		if c := codeIn(warningOf(res)); c != "" {

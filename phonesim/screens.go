@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -162,7 +161,9 @@ func (p *Phone) screen(ctx context.Context, step, url string) (phonexml.Object, 
 	req.Header.Set("x-CiscoIPPhoneSDKVersion", p.Model.Firmware)
 	req.Header.Set("Accept", "x-CiscoIPPhone/*;version=3.3.3")
 	req.Header.Set("Accept-Language", "en_US")
-	p.trace(step, "->", "HTTP", "GET "+url, "")
+	if p.tracing() {
+		p.trace(step, "->", "HTTP", "GET "+url, "")
+	}
 	res, err := p.env.httpClient().Do(req)
 	if err != nil {
 		p.trace(step, "<-", "HTTP", err.Error(), "")
@@ -172,7 +173,7 @@ func (p *Phone) screen(ctx context.Context, step, url string) (phonexml.Object, 
 		return nil, fail("HTTP_FAILED", step, err)
 	}
 	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, phonexml.MaxObjectSize+1))
+	b, err := readBody(res, phonexml.MaxObjectSize)
 	if err != nil {
 		return nil, fail("HTTP_FAILED", step, err)
 	}
@@ -185,7 +186,9 @@ func (p *Phone) screen(ctx context.Context, step, url string) (phonexml.Object, 
 		p.trace(step, "<-", "HTTP", res.Status+" (not an IP Phone XML object)", string(b))
 		return nil, fail("SCREEN_MALFORMED", step, err)
 	}
-	p.trace(step, "<-", "HTTP", res.Status+" "+obj.Tag()+" "+summary(obj), string(b))
+	if p.tracing() {
+		p.trace(step, "<-", "HTTP", res.Status+" "+obj.Tag()+" "+summary(obj), string(b))
+	}
 	return obj, nil
 }
 

@@ -16,38 +16,42 @@ func Parse(b []byte) (Object, error) {
 	if len(b) > MaxObjectSize {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(b), MaxObjectSize)
 	}
-	doc := etree.NewDocument()
-	doc.ReadSettings.MaxDepth = maxDepth
-	if err := doc.ReadFromBytes(b); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	doc, ok := scanTree(b, maxDepth)
+	if !ok {
+		d := etree.NewDocument()
+		d.ReadSettings.MaxDepth = maxDepth
+		if err := d.ReadFromBytes(b); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		doc = fromEtree(&d.Element)
 	}
-	var root *etree.Element
-	for _, t := range doc.Child {
-		switch t := t.(type) {
-		case *etree.Element:
+	var root *node
+	for _, t := range doc.kids {
+		switch t.kind {
+		case kindElement:
 			if root != nil {
 				return nil, fmt.Errorf("%w: more than one root element", ErrMalformed)
 			}
-			root = t
-		case *etree.CharData:
-			if !t.IsWhitespace() {
+			root = t.el
+		case kindText:
+			if !t.whitespace {
 				return nil, fmt.Errorf("%w: text outside the root element", ErrMalformed)
 			}
-		case *etree.Directive:
+		case kindDirective:
 			return nil, fmt.Errorf("%w: DOCTYPE and other directives are not accepted", ErrMalformed)
 		}
 	}
 	if root == nil {
 		return nil, fmt.Errorf("%w: no root element", ErrMalformed)
 	}
-	if root.Space != "" {
-		return nil, fmt.Errorf("%w: <%s>", ErrUnknown, root.FullTag())
+	if root.space != "" {
+		return nil, fmt.Errorf("%w: <%s>", ErrUnknown, root.fullTag())
 	}
 	var (
 		obj Object
 		err error
 	)
-	switch root.Tag {
+	switch root.tag {
 	case TagInput:
 		obj, err = parseInput(root)
 	case TagText:
@@ -61,7 +65,7 @@ func Parse(b []byte) (Object, error) {
 	case TagError:
 		obj, err = parseError(root)
 	default:
-		return nil, fmt.Errorf("%w: <%s>", ErrUnknown, root.Tag)
+		return nil, fmt.Errorf("%w: <%s>", ErrUnknown, root.tag)
 	}
 	if err != nil {
 		return nil, err
@@ -74,19 +78,19 @@ func Parse(b []byte) (Object, error) {
 
 // children walks the element children of e, refusing stray text and
 // namespaced elements; comments and processing instructions are skipped.
-func children(obj string, e *etree.Element, fn func(c *etree.Element) error) error {
-	for _, t := range e.Child {
-		switch t := t.(type) {
-		case *etree.Element:
-			if t.Space != "" {
-				return invalid(obj, "unexpected element <%s> in <%s>", t.FullTag(), e.Tag)
+func children(obj string, e *node, fn func(c *node) error) error {
+	for _, t := range e.kids {
+		switch t.kind {
+		case kindElement:
+			if t.el.space != "" {
+				return invalid(obj, "unexpected element <%s> in <%s>", t.el.fullTag(), e.tag)
 			}
-			if err := fn(t); err != nil {
+			if err := fn(t.el); err != nil {
 				return err
 			}
-		case *etree.CharData:
-			if !t.IsWhitespace() {
-				return invalid(obj, "unexpected text in <%s>", e.Tag)
+		case kindText:
+			if !t.whitespace {
+				return invalid(obj, "unexpected text in <%s>", e.tag)
 			}
 		}
 	}
@@ -94,14 +98,14 @@ func children(obj string, e *etree.Element, fn func(c *etree.Element) error) err
 }
 
 // leafText is the character data of an element that must hold text only.
-func leafText(obj string, e *etree.Element) (string, error) {
+func leafText(obj string, e *node) (string, error) {
 	var b strings.Builder
-	for _, t := range e.Child {
-		switch t := t.(type) {
-		case *etree.Element:
-			return "", invalid(obj, "<%s> holds element <%s>, want text only", e.Tag, t.Tag)
-		case *etree.CharData:
-			b.WriteString(t.Data)
+	for _, t := range e.kids {
+		switch t.kind {
+		case kindElement:
+			return "", invalid(obj, "<%s> holds element <%s>, want text only", e.tag, t.el.tag)
+		case kindText:
+			b.WriteString(t.text)
 		}
 	}
 	return b.String(), nil
@@ -113,14 +117,14 @@ type singles struct {
 	seen map[string]bool
 }
 
-func (s *singles) take(e *etree.Element, dst *string) error {
+func (s *singles) take(e *node, dst *string) error {
 	if s.seen == nil {
 		s.seen = make(map[string]bool, 4)
 	}
-	if s.seen[e.Tag] {
-		return invalid(s.obj, "<%s> appears more than once", e.Tag)
+	if s.seen[e.tag] {
+		return invalid(s.obj, "<%s> appears more than once", e.tag)
 	}
-	s.seen[e.Tag] = true
+	s.seen[e.tag] = true
 	v, err := leafText(s.obj, e)
 	*dst = v
 	return err
@@ -134,12 +138,12 @@ func atoi(obj, what, s string) (int, error) {
 	return n, nil
 }
 
-func parseSoftKey(obj string, e *etree.Element) (SoftKeyItem, error) {
+func parseSoftKey(obj string, e *node) (SoftKeyItem, error) {
 	var k SoftKeyItem
 	var pos string
 	s := singles{obj: obj}
-	err := children(obj, e, func(c *etree.Element) error {
-		switch c.Tag {
+	err := children(obj, e, func(c *node) error {
+		switch c.tag {
 		case "Name":
 			return s.take(c, &k.Name)
 		case "URL":
@@ -149,7 +153,7 @@ func parseSoftKey(obj string, e *etree.Element) (SoftKeyItem, error) {
 		case "Position":
 			return s.take(c, &pos)
 		}
-		return invalid(obj, "unexpected element <%s> in <SoftKeyItem>", c.Tag)
+		return invalid(obj, "unexpected element <%s> in <SoftKeyItem>", c.tag)
 	})
 	if err != nil {
 		return k, err
@@ -161,11 +165,11 @@ func parseSoftKey(obj string, e *etree.Element) (SoftKeyItem, error) {
 	return k, err
 }
 
-func parseInput(root *etree.Element) (*Input, error) {
+func parseInput(root *node) (*Input, error) {
 	o := &Input{}
 	s := singles{obj: TagInput}
-	err := children(TagInput, root, func(c *etree.Element) error {
-		switch c.Tag {
+	err := children(TagInput, root, func(c *node) error {
+		switch c.tag {
 		case "Title":
 			return s.take(c, &o.Title)
 		case "Prompt":
@@ -178,8 +182,8 @@ func parseInput(root *etree.Element) (*Input, error) {
 			}
 			var it InputItem
 			is := singles{obj: TagInput}
-			err := children(TagInput, c, func(f *etree.Element) error {
-				switch f.Tag {
+			err := children(TagInput, c, func(f *node) error {
+				switch f.tag {
 				case "DisplayName":
 					return is.take(f, &it.DisplayName)
 				case "QueryStringParam":
@@ -189,19 +193,19 @@ func parseInput(root *etree.Element) (*Input, error) {
 				case "InputFlags":
 					return is.take(f, &it.InputFlags)
 				}
-				return invalid(TagInput, "unexpected element <%s> in <InputItem>", f.Tag)
+				return invalid(TagInput, "unexpected element <%s> in <InputItem>", f.tag)
 			})
 			o.Items = append(o.Items, it)
 			return err
 		case "SoftKeyItem":
 			return appendSoftKey(TagInput, c, &o.SoftKeys)
 		}
-		return invalid(TagInput, "unexpected element <%s>", c.Tag)
+		return invalid(TagInput, "unexpected element <%s>", c.tag)
 	})
 	return o, err
 }
 
-func appendSoftKey(obj string, e *etree.Element, dst *[]SoftKeyItem) error {
+func appendSoftKey(obj string, e *node, dst *[]SoftKeyItem) error {
 	if len(*dst) == MaxSoftKeys {
 		return invalid(obj, "more than %d SoftKeyItems", MaxSoftKeys)
 	}
@@ -210,11 +214,11 @@ func appendSoftKey(obj string, e *etree.Element, dst *[]SoftKeyItem) error {
 	return err
 }
 
-func parseText(root *etree.Element) (*Text, error) {
+func parseText(root *node) (*Text, error) {
 	o := &Text{}
 	s := singles{obj: TagText}
-	err := children(TagText, root, func(c *etree.Element) error {
-		switch c.Tag {
+	err := children(TagText, root, func(c *node) error {
+		switch c.tag {
 		case "Title":
 			return s.take(c, &o.Title)
 		case "Prompt":
@@ -224,16 +228,16 @@ func parseText(root *etree.Element) (*Text, error) {
 		case "SoftKeyItem":
 			return appendSoftKey(TagText, c, &o.SoftKeys)
 		}
-		return invalid(TagText, "unexpected element <%s>", c.Tag)
+		return invalid(TagText, "unexpected element <%s>", c.tag)
 	})
 	return o, err
 }
 
-func parseMenu(root *etree.Element) (*Menu, error) {
+func parseMenu(root *node) (*Menu, error) {
 	o := &Menu{}
 	s := singles{obj: TagMenu}
-	err := children(TagMenu, root, func(c *etree.Element) error {
-		switch c.Tag {
+	err := children(TagMenu, root, func(c *node) error {
+		switch c.tag {
 		case "Title":
 			return s.take(c, &o.Title)
 		case "Prompt":
@@ -244,48 +248,48 @@ func parseMenu(root *etree.Element) (*Menu, error) {
 			}
 			var it MenuItem
 			is := singles{obj: TagMenu}
-			err := children(TagMenu, c, func(f *etree.Element) error {
-				switch f.Tag {
+			err := children(TagMenu, c, func(f *node) error {
+				switch f.tag {
 				case "Name":
 					return is.take(f, &it.Name)
 				case "URL":
 					return is.take(f, &it.URL)
 				}
-				return invalid(TagMenu, "unexpected element <%s> in <MenuItem>", f.Tag)
+				return invalid(TagMenu, "unexpected element <%s> in <MenuItem>", f.tag)
 			})
 			o.Items = append(o.Items, it)
 			return err
 		case "SoftKeyItem":
 			return appendSoftKey(TagMenu, c, &o.SoftKeys)
 		}
-		return invalid(TagMenu, "unexpected element <%s>", c.Tag)
+		return invalid(TagMenu, "unexpected element <%s>", c.tag)
 	})
 	return o, err
 }
 
 // attrItems reads the attribute-only items of Execute and Response.
-func attrItems(obj, item string, root *etree.Element, fn func(c *etree.Element) error) error {
+func attrItems(obj, item string, root *node, fn func(c *node) error) error {
 	n := 0
-	return children(obj, root, func(c *etree.Element) error {
-		if c.Tag != item {
-			return invalid(obj, "unexpected element <%s>", c.Tag)
+	return children(obj, root, func(c *node) error {
+		if c.tag != item {
+			return invalid(obj, "unexpected element <%s>", c.tag)
 		}
 		if n++; n > MaxExecuteItems {
 			return invalid(obj, "more than %d %ss", MaxExecuteItems, item)
 		}
-		if len(c.ChildElements()) > 0 {
+		if c.hasElements() {
 			return invalid(obj, "<%s> holds elements, want attributes only", item)
 		}
 		return fn(c)
 	})
 }
 
-func parseExecute(root *etree.Element) (*Execute, error) {
+func parseExecute(root *node) (*Execute, error) {
 	o := &Execute{}
-	err := attrItems(TagExecute, "ExecuteItem", root, func(c *etree.Element) error {
-		it := ExecuteItem{URL: c.SelectAttrValue("URL", "")}
-		if a := c.SelectAttr("Priority"); a != nil {
-			p, err := atoi(TagExecute, "ExecuteItem Priority", a.Value)
+	err := attrItems(TagExecute, "ExecuteItem", root, func(c *node) error {
+		it := ExecuteItem{URL: c.selectAttrValue("URL", "")}
+		if v, ok := c.selectAttr("Priority"); ok {
+			p, err := atoi(TagExecute, "ExecuteItem Priority", v)
 			if err != nil {
 				return err
 			}
@@ -297,36 +301,36 @@ func parseExecute(root *etree.Element) (*Execute, error) {
 	return o, err
 }
 
-func parseResponse(root *etree.Element) (*Response, error) {
+func parseResponse(root *node) (*Response, error) {
 	o := &Response{}
-	err := attrItems(TagResponse, "ResponseItem", root, func(c *etree.Element) error {
-		a := c.SelectAttr("Status")
-		if a == nil {
+	err := attrItems(TagResponse, "ResponseItem", root, func(c *node) error {
+		v, ok := c.selectAttr("Status")
+		if !ok {
 			return invalid(TagResponse, "ResponseItem has no Status")
 		}
-		st, err := atoi(TagResponse, "ResponseItem Status", a.Value)
+		st, err := atoi(TagResponse, "ResponseItem Status", v)
 		if err != nil {
 			return err
 		}
 		o.Items = append(o.Items, ResponseItem{
 			Status: st,
-			Data:   c.SelectAttrValue("Data", ""),
-			URL:    c.SelectAttrValue("URL", ""),
+			Data:   c.selectAttrValue("Data", ""),
+			URL:    c.selectAttrValue("URL", ""),
 		})
 		return nil
 	})
 	return o, err
 }
 
-func parseError(root *etree.Element) (*Error, error) {
-	if len(root.ChildElements()) > 0 {
+func parseError(root *node) (*Error, error) {
+	if root.hasElements() {
 		return nil, invalid(TagError, "holds elements, want the Number attribute only")
 	}
-	a := root.SelectAttr("Number")
-	if a == nil {
+	v, ok := root.selectAttr("Number")
+	if !ok {
 		return nil, invalid(TagError, "no Number attribute")
 	}
-	n, err := atoi(TagError, "Number", a.Value)
+	n, err := atoi(TagError, "Number", v)
 	if err != nil {
 		return nil, err
 	}

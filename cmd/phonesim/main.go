@@ -129,11 +129,18 @@ func (c *common) env() (*phonesim.Env, error) {
 		}
 		ua.LocalIPs = ips
 	}
+	// GETs of files and screens on kept-alive connections, without
+	// net/http's goroutine hand-offs; POSTs (client auto-provisioning)
+	// on net/http's transport. The 10 s bound is the transport's, as a
+	// client Timeout would start a timer goroutine per request.
 	httpClient := &http.Client{
-		Timeout: 10 * time.Second,
-		Transport: &http.Transport{
-			MaxIdleConns: 1000, MaxIdleConnsPerHost: 1000, IdleConnTimeout: 30 * time.Second,
-			DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		Transport: &phonesim.KeepAliveTransport{
+			Timeout: 10 * time.Second,
+			Dial:    (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			Fallback: &http.Transport{
+				MaxIdleConns: 1000, MaxIdleConnsPerHost: 1000, IdleConnTimeout: 30 * time.Second,
+				DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			},
 		},
 	}
 	env := &phonesim.Env{

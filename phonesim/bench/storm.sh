@@ -12,15 +12,15 @@
 #
 # PROFILE=<file> [PROFILE_SECONDS=<s>, default 12] writes a CPU profile of
 # selfprovd over the first seconds of the boot storm (pprof on 127.0.0.1:21091).
-# SELFPROVD=<binary> runs that build instead of the checkout's, to compare
-# two builds run after run.
+# SELFPROVD=<binary> and PHONESIM=<binary> run those builds instead of the
+# checkout's, to compare two builds run after run.
 set -eu
 N=${1:-10000}; RATE=${2:-0}; C=${3:-500}
 shift $(( $# < 3 ? $# : 3 ))
 cd "$(dirname "$0")/../.."
 W=$(mktemp -d /tmp/phonesim-storm.XXXXXX)
 if [ -n "${SELFPROVD:-}" ]; then cp "$SELFPROVD" "$W/selfprovd"; else go build -o "$W/selfprovd" ./cmd/selfprovd; fi
-go build -o "$W/phonesim" ./cmd/phonesim
+if [ -n "${PHONESIM:-}" ]; then cp "$PHONESIM" "$W/phonesim"; else go build -o "$W/phonesim" ./cmd/phonesim; fi
 
 # demo.yaml with a DN range for N phones and N users.
 # The users go right after "users:", wherever that key is in the file.
