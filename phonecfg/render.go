@@ -9,6 +9,7 @@ import (
 	"github.com/beevik/etree"
 
 	"selfprov/internal/clip"
+	"selfprov/internal/xmlscan"
 )
 
 // Limits the phones enforce; longer values are cut or refused.
@@ -274,7 +275,7 @@ func appendEscaped(b []byte, s string) []byte {
 		case '\r':
 			esc = "&#xD;"
 		default:
-			if !xmlChar(r) || (r == utf8.RuneError && width == 1) {
+			if !xmlscan.XMLChar(r) || (r == utf8.RuneError && width == 1) {
 				esc = "\uFFFD"
 				break
 			}
@@ -285,14 +286,6 @@ func appendEscaped(b []byte, s string) []byte {
 		last = i
 	}
 	return append(b, s[last:]...)
-}
-
-// xmlChar reports whether XML 1.0 allows r in a document.
-func xmlChar(r rune) bool {
-	return r == 0x09 || r == 0x0A || r == 0x0D ||
-		r >= 0x20 && r <= 0xD7FF ||
-		r >= 0xE000 && r <= 0xFFFD ||
-		r >= 0x10000 && r <= 0x10FFFF
 }
 
 // RenderDefault writes XMLDefault.cnf.xml. Models without a load (Webex

@@ -1,9 +1,9 @@
 package phonexml
 
 import (
-	"unicode/utf8"
-
 	"github.com/beevik/etree"
+
+	"selfprov/internal/xmlscan"
 )
 
 // node is what Parse reads of a document or element: its name, its
@@ -98,44 +98,44 @@ func fromEtree(e *etree.Element) *node {
 // not, it gives up (ok false), and etree reads the document and words
 // any error.
 func scanTree(data []byte, maxDepth int) (doc *node, ok bool) {
-	s := scanner{data: data}
+	s := xmlscan.Scanner{Data: data}
 	doc = &node{}
-	if hasPrefix(data, xmlDecl) {
-		s.i = len(xmlDecl)
+	if xmlscan.HasPrefix(data, xmlDecl) {
+		s.I = len(xmlDecl)
 		doc.kids = append(doc.kids, child{kind: kindOther})
-	} else if hasPrefix(data, xmlDeclNoEncoding) {
-		s.i = len(xmlDeclNoEncoding)
+	} else if xmlscan.HasPrefix(data, xmlDeclNoEncoding) {
+		s.I = len(xmlDeclNoEncoding)
 		doc.kids = append(doc.kids, child{kind: kindOther})
 	}
 	stack := []*node{doc}
-	for s.i < len(s.data) {
+	for s.I < len(s.Data) {
 		top := stack[len(stack)-1]
-		if s.data[s.i] != '<' {
-			t, ok := s.chars('<')
+		if s.Data[s.I] != '<' {
+			t, ok := s.Chars('<')
 			if !ok {
 				return nil, false
 			}
 			top.kids = append(top.kids, child{kind: kindText, text: t, whitespace: isWhitespace(t)})
 			continue
 		}
-		s.i++
-		if s.i >= len(s.data) {
+		s.I++
+		if s.I >= len(s.Data) {
 			return nil, false
 		}
-		switch s.data[s.i] {
+		switch s.Data[s.I] {
 		case '/':
-			s.i++
-			name, ok := s.name()
+			s.I++
+			name, ok := s.Name()
 			if !ok || len(stack) == 1 || name != top.tag {
 				return nil, false
 			}
-			s.spaces()
-			if !s.eat('>') {
+			s.Spaces()
+			if !s.Eat('>') {
 				return nil, false
 			}
 			stack = stack[:len(stack)-1]
 		case '!':
-			if !s.comment() {
+			if !s.Comment() {
 				return nil, false
 			}
 			top.kids = append(top.kids, child{kind: kindOther})
@@ -145,10 +145,12 @@ func scanTree(data []byte, maxDepth int) (doc *node, ok bool) {
 			if len(stack) > maxDepth {
 				return nil, false
 			}
-			e, empty, ok := s.startTag()
+			e := &node{}
+			tag, empty, ok := s.StartTag(e.setAttr)
 			if !ok {
 				return nil, false
 			}
+			e.tag = tag
 			top.kids = append(top.kids, child{kind: kindElement, el: e})
 			if !empty {
 				stack = append(stack, e)
@@ -166,10 +168,6 @@ const (
 	xmlDeclNoEncoding = `<?xml version="1.0"?>`
 )
 
-func hasPrefix(b []byte, prefix string) bool {
-	return len(b) >= len(prefix) && string(b[:len(prefix)]) == prefix
-}
-
 func isWhitespace(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c != ' ' && c != '\t' && c != '\n' && c != '\r' {
@@ -177,93 +175,6 @@ func isWhitespace(s string) bool {
 		}
 	}
 	return true
-}
-
-type scanner struct {
-	data []byte
-	i    int
-}
-
-func (s *scanner) eat(c byte) bool {
-	if s.i < len(s.data) && s.data[s.i] == c {
-		s.i++
-		return true
-	}
-	return false
-}
-
-func (s *scanner) spaces() {
-	for s.i < len(s.data) {
-		switch s.data[s.i] {
-		case ' ', '\t', '\n':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-// name reads an ASCII name without a namespace prefix.
-func (s *scanner) name() (string, bool) {
-	start := s.i
-	for s.i < len(s.data) {
-		c := s.data[s.i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' ||
-			s.i > start && ('0' <= c && c <= '9' || c == '-' || c == '.') {
-			s.i++
-			continue
-		}
-		break
-	}
-	if s.i == start {
-		return "", false
-	}
-	return string(s.data[start:s.i]), true
-}
-
-// startTag reads a start tag after its '<'.
-func (s *scanner) startTag() (e *node, empty, ok bool) {
-	tag, ok := s.name()
-	if !ok {
-		return nil, false, false
-	}
-	e = &node{tag: tag}
-	for {
-		n := s.i
-		s.spaces()
-		if s.eat('>') {
-			return e, false, true
-		}
-		if s.eat('/') {
-			return e, true, s.eat('>')
-		}
-		if s.i == n { // an attribute needs a space before it
-			return nil, false, false
-		}
-		key, ok := s.name()
-		if !ok {
-			return nil, false, false
-		}
-		s.spaces()
-		if !s.eat('=') {
-			return nil, false, false
-		}
-		s.spaces()
-		if s.i >= len(s.data) {
-			return nil, false, false
-		}
-		quote := s.data[s.i]
-		if quote != '"' && quote != '\'' {
-			return nil, false, false
-		}
-		s.i++
-		val, ok := s.chars(quote)
-		if !ok {
-			return nil, false, false
-		}
-		s.i++ // the closing quote
-		e.setAttr(key, val)
-	}
 }
 
 // setAttr adds an attribute; one given twice keeps its first place and
@@ -276,114 +187,4 @@ func (n *node) setAttr(key, val string) {
 		}
 	}
 	n.attrs = append(n.attrs, attr{key: key, value: val})
-}
-
-// chars reads the characters up to end (not consumed; end of input ends
-// text only), replacing entities and character references. Control characters,
-// carriage returns, invalid UTF-8, ']' and '<' are left to etree.
-func (s *scanner) chars(end byte) (string, bool) {
-	start := s.i
-	var buf []byte // only when an entity is replaced
-	for s.i < len(s.data) {
-		c := s.data[s.i]
-		switch {
-		case c == end:
-			if buf == nil {
-				return string(s.data[start:s.i]), true
-			}
-			return string(append(buf, s.data[start:s.i]...)), true
-		case c == '&':
-			buf = append(buf, s.data[start:s.i]...)
-			r, n := entity(s.data[s.i:])
-			if n == 0 {
-				return "", false
-			}
-			buf = append(buf, r...)
-			s.i += n
-			start = s.i
-			continue
-		case c >= utf8.RuneSelf:
-			r, n := utf8.DecodeRune(s.data[s.i:])
-			if r == utf8.RuneError && n == 1 || !xmlChar(r) {
-				return "", false // invalid UTF-8 or a character XML forbids
-			}
-			s.i += n
-			continue
-		case c < ' ' && c != '\t' && c != '\n', c == ']', c == '<':
-			return "", false
-		}
-		s.i++
-	}
-	if end != '<' {
-		return "", false
-	}
-	return string(append(buf, s.data[start:s.i]...)), true
-}
-
-// entity reads a predefined entity or a character reference at the
-// start of b, giving its UTF-8 and its length, or a zero length when the
-// reference is another one or names a character XML forbids.
-func entity(b []byte) ([]byte, int) {
-	for _, e := range [...]struct{ ref, r string }{
-		{"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"},
-	} {
-		if len(b) >= len(e.ref) && string(b[:len(e.ref)]) == e.ref {
-			return []byte(e.r), len(e.ref)
-		}
-	}
-	if len(b) < 3 || b[1] != '#' {
-		return nil, 0
-	}
-	i, base := 2, rune(10)
-	if b[2] == 'x' {
-		i, base = 3, 16
-	}
-	var r rune
-	for start := i; i < len(b) && i-start < 7; i++ {
-		c := b[i]
-		switch {
-		case '0' <= c && c <= '9':
-			r = r*base + rune(c-'0')
-		case base == 16 && 'a' <= c && c <= 'f':
-			r = r*base + rune(c-'a'+10)
-		case base == 16 && 'A' <= c && c <= 'F':
-			r = r*base + rune(c-'A'+10)
-		case c == ';' && i > start:
-			if !xmlChar(r) {
-				return nil, 0
-			}
-			return utf8.AppendRune(nil, r), i + 1
-		default:
-			return nil, 0
-		}
-	}
-	return nil, 0
-}
-
-// xmlChar tells whether XML allows r in a document.
-func xmlChar(r rune) bool {
-	return r == '\t' || r == '\n' || r == '\r' || 0x20 <= r && r <= 0xD7FF ||
-		0xE000 <= r && r <= 0xFFFD || 0x10000 <= r && r <= utf8.MaxRune
-}
-
-// comment skips a comment after its '<'; "--" may only end it.
-func (s *scanner) comment() bool {
-	if !hasPrefix(s.data[s.i:], "!--") {
-		return false
-	}
-	s.i += 3
-	for j := s.i; j+1 < len(s.data); j++ {
-		c := s.data[j]
-		if c < ' ' && c != '\t' && c != '\n' || c >= utf8.RuneSelf {
-			return false
-		}
-		if c == '-' && s.data[j+1] == '-' {
-			if j+2 >= len(s.data) || s.data[j+2] != '>' {
-				return false
-			}
-			s.i = j + 3
-			return true
-		}
-	}
-	return false
 }

@@ -1,0 +1,233 @@
+// Package xmlscan is the lexer behind the fast paths that read the plain
+// XML phones receive (configs, IP Phone screens): ASCII names without
+// prefixes, UTF-8 text, quoted attributes, the five predefined entities,
+// character references and comments. Anything else makes a step fail,
+// and the caller hands the document to a full XML parser, which reads it
+// or words the error.
+package xmlscan
+
+import "unicode/utf8"
+
+// Scanner reads Data from I on.
+type Scanner struct {
+	Data []byte
+	I    int
+}
+
+// Eat consumes c if it is next.
+func (s *Scanner) Eat(c byte) bool {
+	if s.I < len(s.Data) && s.Data[s.I] == c {
+		s.I++
+		return true
+	}
+	return false
+}
+
+// Spaces skips spaces, tabs and newlines (a carriage return is left to
+// the full parser, which normalises it).
+func (s *Scanner) Spaces() {
+	for s.I < len(s.Data) {
+		switch s.Data[s.I] {
+		case ' ', '\t', '\n':
+			s.I++
+		default:
+			return
+		}
+	}
+}
+
+// Name reads an ASCII name without a namespace prefix.
+func (s *Scanner) Name() (string, bool) {
+	start := s.I
+	for s.I < len(s.Data) {
+		c := s.Data[s.I]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' ||
+			s.I > start && ('0' <= c && c <= '9' || c == '-' || c == '.') {
+			s.I++
+			continue
+		}
+		break
+	}
+	if s.I == start {
+		return "", false
+	}
+	return string(s.Data[start:s.I]), true
+}
+
+// StartTag reads a start tag after its '<', handing each attribute to
+// attr in document order; empty tells a tag closed with "/>".
+func (s *Scanner) StartTag(attr func(key, val string)) (tag string, empty, ok bool) {
+	tag, ok = s.Name()
+	if !ok {
+		return "", false, false
+	}
+	for {
+		n := s.I
+		s.Spaces()
+		if s.Eat('>') {
+			return tag, false, true
+		}
+		if s.Eat('/') {
+			return tag, true, s.Eat('>')
+		}
+		if s.I == n { // an attribute needs a space before it
+			return "", false, false
+		}
+		key, ok := s.Name()
+		if !ok {
+			return "", false, false
+		}
+		s.Spaces()
+		if !s.Eat('=') {
+			return "", false, false
+		}
+		s.Spaces()
+		if s.I >= len(s.Data) {
+			return "", false, false
+		}
+		quote := s.Data[s.I]
+		if quote != '"' && quote != '\'' {
+			return "", false, false
+		}
+		s.I++
+		val, ok := s.Chars(quote)
+		if !ok {
+			return "", false, false
+		}
+		s.I++ // the closing quote
+		attr(key, val)
+	}
+}
+
+// Chars reads the characters up to end (not consumed; the end of input
+// ends text only), replacing entities and character references.
+func (s *Scanner) Chars(end byte) (string, bool) {
+	buf, plain, ok := s.chars(end, nil)
+	if !ok {
+		return "", false
+	}
+	if buf == nil { // nothing replaced: one copy
+		return string(s.Data[plain:s.I]), true
+	}
+	return string(append(buf, s.Data[plain:s.I]...)), true
+}
+
+// AppendChars is Chars appending to buf.
+func (s *Scanner) AppendChars(end byte, buf []byte) ([]byte, bool) {
+	buf, plain, ok := s.chars(end, buf)
+	if !ok {
+		return nil, false
+	}
+	return append(buf, s.Data[plain:s.I]...), true
+}
+
+// chars scans to end, returning buf with what came before the last plain
+// run (entities replaced) and where that run starts. Control characters,
+// carriage returns, invalid UTF-8, ']' and '<' fail it.
+func (s *Scanner) chars(end byte, buf []byte) ([]byte, int, bool) {
+	start := s.I
+	for s.I < len(s.Data) {
+		c := s.Data[s.I]
+		switch {
+		case c == end:
+			return buf, start, true
+		case c == '&':
+			buf = append(buf, s.Data[start:s.I]...)
+			r, n := entity(s.Data[s.I:])
+			if n == 0 {
+				return nil, 0, false
+			}
+			buf = append(buf, r...)
+			s.I += n
+			start = s.I
+			continue
+		case c >= utf8.RuneSelf:
+			r, n := utf8.DecodeRune(s.Data[s.I:])
+			if r == utf8.RuneError && n == 1 || !XMLChar(r) {
+				return nil, 0, false // invalid UTF-8 or a character XML forbids
+			}
+			s.I += n
+			continue
+		case c < ' ' && c != '\t' && c != '\n', c == ']', c == '<':
+			return nil, 0, false
+		}
+		s.I++
+	}
+	if end != '<' {
+		return nil, 0, false
+	}
+	return buf, start, true
+}
+
+// Comment skips a comment after its '<'; "--" may only end it.
+func (s *Scanner) Comment() bool {
+	if !HasPrefix(s.Data[s.I:], "!--") {
+		return false
+	}
+	s.I += 3
+	for j := s.I; j+1 < len(s.Data); j++ {
+		c := s.Data[j]
+		if c < ' ' && c != '\t' && c != '\n' || c >= utf8.RuneSelf {
+			return false
+		}
+		if c == '-' && s.Data[j+1] == '-' {
+			if j+2 >= len(s.Data) || s.Data[j+2] != '>' {
+				return false
+			}
+			s.I = j + 3
+			return true
+		}
+	}
+	return false
+}
+
+// HasPrefix tells whether b starts with prefix.
+func HasPrefix(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && string(b[:len(prefix)]) == prefix
+}
+
+// XMLChar tells whether XML 1.0 allows r in a document.
+func XMLChar(r rune) bool {
+	return r == '\t' || r == '\n' || r == '\r' || 0x20 <= r && r <= 0xD7FF ||
+		0xE000 <= r && r <= 0xFFFD || 0x10000 <= r && r <= utf8.MaxRune
+}
+
+// entity reads a predefined entity or a character reference at the
+// start of b, giving its UTF-8 and its length, or a zero length when the
+// reference is another one or names a character XML forbids.
+func entity(b []byte) ([]byte, int) {
+	for _, e := range [...]struct{ ref, r string }{
+		{"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"},
+	} {
+		if len(b) >= len(e.ref) && string(b[:len(e.ref)]) == e.ref {
+			return []byte(e.r), len(e.ref)
+		}
+	}
+	if len(b) < 3 || b[1] != '#' {
+		return nil, 0
+	}
+	i, base := 2, rune(10)
+	if b[2] == 'x' {
+		i, base = 3, 16
+	}
+	var r rune
+	for start := i; i < len(b) && i-start < 7; i++ {
+		c := b[i]
+		switch {
+		case '0' <= c && c <= '9':
+			r = r*base + rune(c-'0')
+		case base == 16 && 'a' <= c && c <= 'f':
+			r = r*base + rune(c-'a'+10)
+		case base == 16 && 'A' <= c && c <= 'F':
+			r = r*base + rune(c-'A'+10)
+		case c == ';' && i > start:
+			if !XMLChar(r) {
+				return nil, 0
+			}
+			return utf8.AppendRune(nil, r), i + 1
+		default:
+			return nil, 0
+		}
+	}
+	return nil, 0
+}
