@@ -37,7 +37,7 @@ import (
 	"syscall"
 	"time"
 
-	"selfprov/bench/internal/benchseed"
+	"selfprov/bench/internal/benchkit"
 )
 
 func main() {
@@ -112,7 +112,7 @@ func run() error {
 	}
 	ctx := context.Background()
 
-	names, err := benchseed.Devices(ctx, filepath.Join(*dir, "data"), *devices)
+	names, err := benchkit.Devices(ctx, filepath.Join(*dir, "data"), *devices)
 	if err != nil {
 		return fmt.Errorf("seeding: %w", err)
 	}
@@ -149,7 +149,7 @@ func run() error {
 	targets := []struct{ name, url string }{{"selfprovd", sp.http}}
 	if *nginxBin != "" {
 		root := filepath.Join(*dir, "root")
-		size, err := exportFiles(sp.http, names, root)
+		size, err := benchkit.ExportConfigs(sp.http, names, root)
 		if err != nil {
 			return fmt.Errorf("writing files for nginx: %w", err)
 		}
@@ -165,7 +165,7 @@ func run() error {
 		}
 		targets = append(targets, struct{ name, url string }{"nginx", ng.http})
 	}
-	hwm, rss := memory(sp.cmd.Process.Pid)
+	hwm, rss := benchkit.Memory(sp.cmd.Process.Pid)
 	fmt.Printf("selfprovd after one fetch of every device: peak RSS %.1f MB, RSS %.1f MB\n", hwm, rss)
 
 	var jf *os.File
@@ -200,7 +200,7 @@ func run() error {
 			}
 		}
 	}
-	hwm, rss = memory(sp.cmd.Process.Pid)
+	hwm, rss = benchkit.Memory(sp.cmd.Process.Pid)
 	load, _ := os.ReadFile("/proc/loadavg")
 
 	fmt.Printf("\nmedians of %d runs of %s each, %d known devices; load average at the end: %s",
@@ -293,33 +293,6 @@ func startSelfprovd(bin, dataDir, logPath, pprofAddr string) (*proc, error) {
 		p.stop()
 		return nil, errors.New("selfprovd did not report its addresses within 30 s")
 	}
-}
-
-// exportFiles writes every device's config, as selfprovd serves it, for
-// nginx to serve the same bytes. This also renders every config once in
-// selfprovd, as a booted fleet has.
-func exportFiles(base string, names []string, root string) (int64, error) {
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return 0, err
-	}
-	client := &http.Client{Timeout: 10 * time.Second}
-	var total int64
-	for _, name := range names {
-		resp, err := client.Get(base + "/" + name)
-		if err != nil {
-			return 0, err
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != 200 {
-			return 0, fmt.Errorf("%s: %d %v", name, resp.StatusCode, err)
-		}
-		if err := os.WriteFile(filepath.Join(root, name), body, 0o644); err != nil {
-			return 0, err
-		}
-		total += int64(len(body))
-	}
-	return total, nil
 }
 
 // nginxConf is the minimal configuration: two workers, sendfile,
@@ -520,26 +493,4 @@ func pairRatios(all []result, mix string, c int) []float64 {
 	}
 	sort.Float64s(out)
 	return out
-}
-
-// memory reads a process's peak and current resident set in MB.
-func memory(pid int) (hwm, rss float64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmHWM:":
-			hwm = kb / 1024
-		case "VmRSS:":
-			rss = kb / 1024
-		}
-	}
-	return hwm, rss
 }

@@ -35,7 +35,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,7 +50,7 @@ import (
 
 	"github.com/pin/tftp/v3"
 
-	"selfprov/bench/internal/benchseed"
+	"selfprov/bench/internal/benchkit"
 )
 
 func main() {
@@ -166,7 +165,7 @@ func run() error {
 	ctx := context.Background()
 
 	seeded := filepath.Join(*dir, "seed")
-	names, err := benchseed.Devices(ctx, seeded, *devices)
+	names, err := benchkit.Devices(ctx, seeded, *devices)
 	if err != nil {
 		return fmt.Errorf("seeding: %w", err)
 	}
@@ -208,14 +207,14 @@ func run() error {
 		targets = append(targets, target{b.label, sp.tftp, sp.cmd.Process.Pid})
 	}
 	root := filepath.Join(*dir, "root")
-	size, err := exportFiles(sps[0].http, names, root)
+	size, err := benchkit.ExportConfigs(sps[0].http, names, root)
 	if err != nil {
 		return fmt.Errorf("writing files for the other servers: %w", err)
 	}
 	// The other builds render every config once too, so the memory
 	// figures below compare like with like.
 	for _, sp := range sps[1:] {
-		if _, err := exportFiles(sp.http, names, filepath.Join(*dir, "discard")); err != nil {
+		if _, err := benchkit.ExportConfigs(sp.http, names, filepath.Join(*dir, "discard")); err != nil {
 			return err
 		}
 	}
@@ -243,7 +242,7 @@ func run() error {
 		targets = append(targets, target{"atftpd", at.tftp, at.cmd.Process.Pid})
 	}
 	for i, sp := range sps {
-		hwm, rss := memory(sp.cmd.Process.Pid)
+		hwm, rss := benchkit.Memory(sp.cmd.Process.Pid)
 		fmt.Printf("%s after one fetch of every device: peak RSS %.1f MB, RSS %.1f MB\n", binaries[i].label, hwm, rss)
 	}
 
@@ -283,7 +282,7 @@ func run() error {
 			}
 		}
 		for i, sp := range sps {
-			hwm, rss := memory(sp.cmd.Process.Pid)
+			hwm, rss := benchkit.Memory(sp.cmd.Process.Pid)
 			fmt.Printf("%s memory after the runs: peak RSS (VmHWM) %.1f MB, RSS %.1f MB\n", binaries[i].label, hwm, rss)
 		}
 	}
@@ -400,35 +399,6 @@ func startSelfprovd(bin, dataDir, logPath string, extra ...string) (*proc, error
 		p.stop()
 		return nil, errors.New("selfprovd did not report its addresses within 30 s")
 	}
-}
-
-// exportFiles writes every device's config, as selfprovd serves it, for
-// in.tftpd to serve the same bytes.
-func exportFiles(base string, names []string, root string) (int64, error) {
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return 0, err
-	}
-	if err := os.Chmod(filepath.Dir(root), 0o755); err != nil {
-		return 0, err
-	}
-	client := &http.Client{Timeout: 10 * time.Second}
-	var total int64
-	for _, name := range names {
-		resp, err := client.Get(base + "/" + name)
-		if err != nil {
-			return 0, err
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != 200 {
-			return 0, fmt.Errorf("%s: %d %v", name, resp.StatusCode, err)
-		}
-		if err := os.WriteFile(filepath.Join(root, name), body, 0o644); err != nil {
-			return 0, err
-		}
-		total += int64(len(body))
-	}
-	return total, nil
 }
 
 func startTFTPDHPA(bin, root string) (*proc, error) {
@@ -612,26 +582,4 @@ func loadavg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
-}
-
-// memory reads a process's peak and current resident set in MB.
-func memory(pid int) (hwm, rss float64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmHWM:":
-			hwm = kb / 1024
-		case "VmRSS:":
-			rss = kb / 1024
-		}
-	}
-	return hwm, rss
 }

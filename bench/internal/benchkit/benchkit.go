@@ -1,14 +1,17 @@
-// Package benchseed fills a data directory with the devices the config
-// delivery benches serve.
-package benchseed
+// Package benchkit holds what the config delivery benches share: the
+// devices they serve, the files exported from them, the memory read.
+package benchkit
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"selfprov/configs"
@@ -63,4 +66,56 @@ func Devices(ctx context.Context, dataDir string, count int) ([]string, error) {
 		names = append(names, name+".cnf.xml")
 	}
 	return names, nil
+}
+
+// ExportConfigs writes every device's config, as selfprovd serves it at
+// base, into root, for the peer server to serve the same bytes; root's
+// parent is made readable to in.tftpd's unprivileged user.
+func ExportConfigs(base string, names []string, root string) (int64, error) {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return 0, err
+	}
+	if err := os.Chmod(filepath.Dir(root), 0o755); err != nil {
+		return 0, err
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	var total int64
+	for _, name := range names {
+		resp, err := client.Get(base + "/" + name)
+		if err != nil {
+			return 0, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			return 0, fmt.Errorf("%s: %d %v", name, resp.StatusCode, err)
+		}
+		if err := os.WriteFile(filepath.Join(root, name), body, 0o644); err != nil {
+			return 0, err
+		}
+		total += int64(len(body))
+	}
+	return total, nil
+}
+
+// Memory reads a process's peak and current resident set in MB.
+func Memory(pid int) (hwm, rss float64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmHWM:":
+			hwm = kb / 1024
+		case "VmRSS:":
+			rss = kb / 1024
+		}
+	}
+	return hwm, rss
 }
