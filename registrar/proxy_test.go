@@ -25,7 +25,9 @@ type phone struct {
 
 // autoPhone registers a new phone over tr; it auto-registers into the
 // range and answers the restart NOTIFY.
-func (e *env) autoPhone(t *testing.T, tr string, i int) *phone {
+func (e *env) autoPhone(t *testing.T, tr string, i int) *phone { return e.autoPhoneB(t, tr, i) }
+
+func (e *env) autoPhoneB(t testing.TB, tr string, i int) *phone {
 	t.Helper()
 	c := e.dial(t, tr)
 	p := &phone{client: c, mac: mac(i), name: "SEP" + strings.ToUpper(mac(i))}
@@ -43,7 +45,7 @@ func (e *env) autoPhone(t *testing.T, tr string, i int) *phone {
 }
 
 // knownPhone registers an existing device over tr.
-func (e *env) knownPhone(t *testing.T, tr string, i int, dn string) *phone {
+func (e *env) knownPhone(t testing.TB, tr string, i int, dn string) *phone {
 	t.Helper()
 	c := e.dial(t, tr)
 	p := &phone{client: c, mac: mac(i), name: "SEP" + strings.ToUpper(mac(i)), dn: dn}
@@ -444,3 +446,44 @@ func TestInDialogFromStranger(t *testing.T) {
 }
 
 func netipMust(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+// TestCallOversizedAndFlood: an INVITE with an outsized SDP gets 513 and
+// rings nobody; an INVITE flood from one address is rate limited like
+// REGISTERs, and what was let through holds no more calls than it made.
+func TestCallOversizedAndFlood(t *testing.T) {
+	e := newEnv(t, envOpt{opts: func(o *Options) { o.RatePerSource = 20 }})
+	a := e.autoPhone(t, "UDP", 1)
+	b := e.autoPhone(t, "UDP", 2)
+
+	big := a.inviteText(b.dn, "big")
+	sdp := testSDP + strings.Repeat("a=x-padding:"+strings.Repeat("p", 100)+"\r\n", 200)
+	big = strings.Replace(big, "Content-Length: 0\r\n\r\n", fmt.Sprintf("Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", len(sdp), sdp), 1)
+	a.send(big)
+	if r := a.final(sip.INVITE); r.StatusCode != 513 {
+		t.Fatalf("outsized INVITE: got %d, want 513", r.StatusCode)
+	}
+	if n := e.srv.calls.active(); n != 0 {
+		t.Fatalf("%d calls after an outsized INVITE", n)
+	}
+
+	const flood = 200
+	for i := range flood {
+		a.send(a.inviteText(b.dn, fmt.Sprintf("flood%d", i)))
+	}
+	limited, admitted := 0, 0
+	for limited+admitted < flood {
+		r := a.responseTo(sip.INVITE)
+		switch {
+		case r.StatusCode == 503 && header(r, "Retry-After") != "":
+			limited++
+		case r.StatusCode == 100:
+			admitted++
+		}
+	}
+	if limited == 0 {
+		t.Fatalf("%d INVITEs from one address in a burst: none rate limited", flood)
+	}
+	if n := e.srv.calls.active(); n > admitted {
+		t.Errorf("%d calls held for %d INVITEs let through", n, admitted)
+	}
+}
