@@ -40,7 +40,8 @@
 #           HOLD_AFTER seconds; memory read when all are up (UAS holding HELD
 #           calls) and again SETTLE s later (transactions gone, dialogs kept);
 #           the difference over HELD is the memory per active call.
-#           selfprovd: VmRSS, and the Go heap in use from /metrics; Kamailio:
+#           selfprovd: VmRSS, and the live Go heap (go_memstats_heap_alloc_bytes
+#           right after a collection asked of -debug.pprof); Kamailio:
 #           the PSS of all its processes, and its shared memory in use
 #           (kamcmd core.shmmem real_used).
 # Every run is bounded by a count and a time limit; loopback only.
@@ -55,7 +56,7 @@ HELD=${4:-10000}
 DEVICES=${DEVICES:-10000}
 [ "$DEVICES" -lt "$HELD" ] && DEVICES=$HELD
 SERVERS=${SERVERS:-selfprovd kamailio}
-RAMP=${RAMP:-1000}          # calls/s while the memory phase sets its calls up
+RAMP=${RAMP:-250}           # calls/s while the memory phase sets its calls up
 SETTLE=${SETTLE:-35}        # s: past sipgo's 32 s Timer L and Kamailio's 5 s wait timer
 START_DN=${START_DN:-20000000}
 SELF_PORT=${SELF_PORT:-5190}
@@ -173,7 +174,9 @@ stat_of() { # stats.csv column → its value in the last row
 import csv, sys
 try:
     rows = list(csv.reader(open(sys.argv[1]), delimiter=";"))
-    print(rows[-1][rows[0].index(sys.argv[2])])
+    # SIPp writes a row in pieces: the last complete one
+    full = [r for r in rows[1:] if len(r) >= len(rows[0])]
+    print(full[-1][rows[0].index(sys.argv[2])])
 except (OSError, IndexError, ValueError):
     print(0)
 PY
@@ -264,7 +267,7 @@ PY
 
 median() { # server phase → median calls/s (or another column) of its runs
   awk -F'\t' -v s="$1" -v p="$2" -v c="${3:-8}" '$1==s && $2==p {print $c}' "$SUMMARY" |
-    sort -n | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print 0}'
+    sort -n | awk '{a[NR]=$1} END {if (!NR) print 0; else if (NR % 2) print a[(NR+1)/2]; else printf "%d\n", (a[NR/2]+a[NR/2+1])/2}'
 }
 
 # --- calls per second: both servers side by side, alternating -------------
@@ -296,10 +299,11 @@ if [ "${PROFILE:-}" = 1 ] && [[ " $SERVERS " == *" selfprovd "* ]]; then
 fi
 
 # --- memory per active call -----------------------------------------------
-selfprovd_mem() { # VmRSS kB, Go heap in use kB
+selfprovd_mem() { # VmRSS kB, live Go heap kB (after a collection the profiler asks for)
   local rss heap
   rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$SELF_PID/status")
-  heap=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^go_memstats_heap_inuse_bytes / {printf "%d", $2 / 1024}')
+  curl -s -o /dev/null "http://127.0.0.1:$PPROF_PORT/debug/pprof/heap?gc=1"
+  heap=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^go_memstats_heap_alloc_bytes / {printf "%d", $2 / 1024}')
   echo "$rss ${heap:-0}"
 }
 kamailio_mem() { # PSS of every process kB, shared memory in use kB
@@ -318,7 +322,7 @@ if [ "$HELD" -gt 0 ]; then
   ramp=$(((HELD + RAMP - 1) / RAMP))
   hold_ms=$(((ramp + SETTLE + 15) * 1000))
   for s in $SERVERS; do
-    start "$s" mem
+    start "$s" mem 1
     register_all "$s"
     start_uas "mem-$s"
     calls "$s" warm max 1000 "$LIMIT" 0 >/dev/null
@@ -353,8 +357,8 @@ python3 - "$SUMMARY" "$SERVERS" <<'PY'
 import csv, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1]), delimiter="\t") if r["phase"] == "cps"]
 def med(xs):
-    xs = sorted(xs)
-    return xs[(len(xs) - 1) // 2] if xs else 0
+    xs, n = sorted(xs), len(xs)
+    return 0 if not n else xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 m = {}
 for s in sys.argv[2].split():
     rs = [r for r in rows if r["server"] == s]
@@ -378,7 +382,7 @@ held = int(sys.argv[2])
 by = {}
 for r in rows:
     by.setdefault(r["server"], {})[r["point"]] = r
-names = {"selfprovd": ("RSS", "Go heap in use"), "kamailio": ("PSS of all processes", "shared memory in use")}
+names = {"selfprovd": ("RSS", "live Go heap"), "kamailio": ("PSS of all processes", "shared memory in use")}
 for s, p in by.items():
     if "before" not in p or "up" not in p or "settled" not in p:
         continue
