@@ -466,7 +466,8 @@ func TestCallOversizedAndFlood(t *testing.T) {
 		t.Fatalf("%d calls after an outsized INVITE", n)
 	}
 
-	const flood = 200
+	// Few enough that the answers fit in the client socket's receive buffer.
+	const flood = 60
 	for i := range flood {
 		a.send(a.inviteText(b.dn, fmt.Sprintf("flood%d", i)))
 	}
