@@ -234,7 +234,7 @@ func TestClusterSettings(t *testing.T) {
 }
 
 func TestClusterBadInputChangesNothing(t *testing.T) {
-	e := newEnv(t, envOpt{})
+	e := newEnv(t, envOpt{change: usersInNone})
 	before := e.call("GET", "/api/v1/cluster", nil, 200, nil).body
 	cases := []struct {
 		name, body string
