@@ -112,6 +112,7 @@ type envOpt struct {
 	reg     *prometheus.Registry  // default: a new empty registry
 	log     *slog.Logger          // default: discard
 	change  func(*configs.Config) // edits the demo configuration first
+	calls   func() []admin.Call   // Options.Calls
 }
 
 // usersInNone puts users' lines in the <None> partition beside the
@@ -154,7 +155,7 @@ func newEnv(t testing.TB, o envOpt) *env {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	opts := admin.Options{Service: e.svc, Token: e.token, Logger: logger,
-		Registerer: e.reg, Gatherer: e.reg, MaxBodyBytes: o.maxBody}
+		Registerer: e.reg, Gatherer: e.reg, MaxBodyBytes: o.maxBody, Calls: o.calls}
 	if !o.noRegs {
 		opts.Registrations = func() []admin.Registration {
 			e.regs.mu.Lock()
