@@ -95,3 +95,59 @@ func TestLinesByDNUsesIndexes(t *testing.T) {
 	}
 	t.Logf("plan: %q", plan)
 }
+
+// The named tables' lists are cached as their objects are: every write
+// shows in the next list, and a caller changing a list it got changes
+// nothing for the next.
+func TestNamedListsReadAfterWrite(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	names := func() []string {
+		t.Helper()
+		all, err := s.CallingSearchSpaces(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range all {
+			out = append(out, c.Name+strings.Join(c.Partitions, "+"))
+		}
+		return out
+	}
+	if got := names(); len(got) != 0 {
+		t.Fatalf("empty table lists %v", got)
+	}
+	for _, c := range []provision.CallingSearchSpace{{Name: "B", Partitions: []string{"P"}}, {Name: "A"}} {
+		if err := s.PutCallingSearchSpace(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		names() // cached between the writes
+	}
+	if got := names(); !reflect.DeepEqual(got, []string{"A", "BP"}) {
+		t.Fatalf("after two puts: %v", got)
+	}
+	all, _ := s.CallingSearchSpaces(ctx)
+	all[0].Name, all[1].Partitions[0] = "X", "Y"
+	if got := names(); !reflect.DeepEqual(got, []string{"A", "BP"}) {
+		t.Fatalf("a caller's change reached the cache: %v", got)
+	}
+	if err := s.PutCallingSearchSpace(ctx, provision.CallingSearchSpace{Name: "B", Partitions: []string{"Q"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteCallingSearchSpace(ctx, "A"); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(); !reflect.DeepEqual(got, []string{"BQ"}) {
+		t.Fatalf("after a replace and a delete: %v", got)
+	}
+	// The lists of other tables are their own.
+	if err := s.PutPartition(ctx, provision.Partition{Name: "P"}); err != nil {
+		t.Fatal(err)
+	}
+	if ps, err := s.Partitions(ctx); err != nil || len(ps) != 1 {
+		t.Fatalf("partitions %v, %v", ps, err)
+	}
+	if got := names(); !reflect.DeepEqual(got, []string{"BQ"}) {
+		t.Fatalf("after a partition put: %v", got)
+	}
+}
