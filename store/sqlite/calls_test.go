@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -149,5 +150,36 @@ func TestNamedListsReadAfterWrite(t *testing.T) {
 	}
 	if got := names(); !reflect.DeepEqual(got, []string{"BQ"}) {
 		t.Fatalf("after a partition put: %v", got)
+	}
+}
+
+// BenchmarkLinesByDN: a call's lookup of a DN among 10,000 auto-registered
+// lines, with three stored partitions, a DN shared by two devices.
+func BenchmarkLinesByDN(b *testing.B) {
+	ctx := context.Background()
+	s := open(b, filepath.Join(b.TempDir(), "selfprov.db"))
+	for _, p := range []string{"A", "B", "Internal"} {
+		if err := s.PutPartition(ctx, provision.Partition{Name: p}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	r := provision.DNRange{Start: "10000", End: "19999"}
+	for i := range 10000 {
+		name := fmt.Sprintf("SEP0A00000%05d", i)
+		if _, _, err := s.AutoRegister(ctx, name, r, "", func(dn string) provision.Device { return autoRegDevice(name, dn) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i, name := range []string{"SEP0B0000000001", "SEP0B0000000002"} {
+		if err := s.CreateDevice(ctx, provision.Device{Name: name, Model: 36224, State: provision.StateProvisioned,
+			Lines: []provision.Line{{Button: 1, DN: "2001", Partition: "Internal"}, {Button: 2, DN: fmt.Sprint(3000 + i)}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if ls, err := s.LinesByDN(ctx, "2001"); err != nil || len(ls) != 1 || len(ls[0].Appearances) != 2 {
+			b.Fatal(ls, err)
+		}
 	}
 }
