@@ -219,6 +219,11 @@ func (s *Service) UpdateCluster(ctx context.Context, change func(*Cluster) error
 	if err := s.validateCluster(ctx, c); err != nil {
 		return Cluster{}, err
 	}
+	if ar := c.AutoRegistration; ar.Partition != old.Partition {
+		if err := s.partitionExists(ctx, ar.Partition); err != nil {
+			return Cluster{}, fmt.Errorf("auto-registration: %w", err)
+		}
+	}
 	if ar := c.AutoRegistration; ar.Active() && (!old.Active() || old.Range != ar.Range || old.Partition != ar.Partition || old.ULT != ar.ULT) {
 		if err := s.CheckDNRange(ctx, ar); err != nil {
 			return Cluster{}, err

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -94,4 +95,91 @@ func TestLinesByDNUsesIndexes(t *testing.T) {
 		t.Fatal("no plan")
 	}
 	t.Logf("plan: %q", plan)
+}
+
+// The named tables' lists are cached as their objects are: every write
+// shows in the next list, and a caller changing a list it got changes
+// nothing for the next.
+func TestNamedListsReadAfterWrite(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	names := func() []string {
+		t.Helper()
+		all, err := s.CallingSearchSpaces(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range all {
+			out = append(out, c.Name+strings.Join(c.Partitions, "+"))
+		}
+		return out
+	}
+	if got := names(); len(got) != 0 {
+		t.Fatalf("empty table lists %v", got)
+	}
+	for _, c := range []provision.CallingSearchSpace{{Name: "B", Partitions: []string{"P"}}, {Name: "A"}} {
+		if err := s.PutCallingSearchSpace(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		names() // cached between the writes
+	}
+	if got := names(); !reflect.DeepEqual(got, []string{"A", "BP"}) {
+		t.Fatalf("after two puts: %v", got)
+	}
+	all, _ := s.CallingSearchSpaces(ctx)
+	all[0].Name, all[1].Partitions[0] = "X", "Y"
+	if got := names(); !reflect.DeepEqual(got, []string{"A", "BP"}) {
+		t.Fatalf("a caller's change reached the cache: %v", got)
+	}
+	if err := s.PutCallingSearchSpace(ctx, provision.CallingSearchSpace{Name: "B", Partitions: []string{"Q"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteCallingSearchSpace(ctx, "A"); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(); !reflect.DeepEqual(got, []string{"BQ"}) {
+		t.Fatalf("after a replace and a delete: %v", got)
+	}
+	// The lists of other tables are their own.
+	if err := s.PutPartition(ctx, provision.Partition{Name: "P"}); err != nil {
+		t.Fatal(err)
+	}
+	if ps, err := s.Partitions(ctx); err != nil || len(ps) != 1 {
+		t.Fatalf("partitions %v, %v", ps, err)
+	}
+	if got := names(); !reflect.DeepEqual(got, []string{"BQ"}) {
+		t.Fatalf("after a partition put: %v", got)
+	}
+}
+
+// BenchmarkLinesByDN: a call's lookup of a DN among 10,000 auto-registered
+// lines, with three stored partitions, a DN shared by two devices.
+func BenchmarkLinesByDN(b *testing.B) {
+	ctx := context.Background()
+	s := open(b, filepath.Join(b.TempDir(), "selfprov.db"))
+	for _, p := range []string{"A", "B", "Internal"} {
+		if err := s.PutPartition(ctx, provision.Partition{Name: p}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	r := provision.DNRange{Start: "10000", End: "19999"}
+	for i := range 10000 {
+		name := fmt.Sprintf("SEP0A00000%05d", i)
+		if _, _, err := s.AutoRegister(ctx, name, r, "", func(dn string) provision.Device { return autoRegDevice(name, dn) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i, name := range []string{"SEP0B0000000001", "SEP0B0000000002"} {
+		if err := s.CreateDevice(ctx, provision.Device{Name: name, Model: 36224, State: provision.StateProvisioned,
+			Lines: []provision.Line{{Button: 1, DN: "2001", Partition: "Internal"}, {Button: 2, DN: fmt.Sprint(3000 + i)}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if ls, err := s.LinesByDN(ctx, "2001"); err != nil || len(ls) != 1 || len(ls[0].Appearances) != 2 {
+			b.Fatal(ls, err)
+		}
+	}
 }
