@@ -78,6 +78,8 @@ type Service struct {
 	// missingCSS holds the names of calling search spaces a call found
 	// missing, each logged once.
 	missingCSS sync.Map
+	// routes remembers RouteCall's store reads while the store is unchanged.
+	routes routeMemo
 
 	appOK   appLogins // application logins recently verified
 	appSalt [32]byte  // keys appOK, so its digests are of no use elsewhere

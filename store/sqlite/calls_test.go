@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"selfprov/provision"
 )
@@ -180,6 +181,43 @@ func BenchmarkLinesByDN(b *testing.B) {
 	for b.Loop() {
 		if ls, err := s.LinesByDN(ctx, "2001"); err != nil || len(ls) != 1 || len(ls[0].Appearances) != 2 {
 			b.Fatal(ls, err)
+		}
+	}
+}
+
+// TestGenerationFollowsEveryWrite: the generation a remembered route is
+// tied to grows with every committed write, transaction or single
+// statement, and with nothing else.
+func TestGenerationFollowsEveryWrite(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	dev := provision.Device{Name: "SEP00000000000A", Model: 36224, State: provision.StateProvisioned,
+		Lines: []provision.Line{{Button: 1, DN: "2001"}}}
+	steps := []struct {
+		name  string
+		do    func() error
+		grows bool
+	}{
+		{"create a device", func() error { return s.CreateDevice(ctx, dev) }, true},
+		{"read it", func() error { _, err := s.Device(ctx, dev.Name); return err }, false},
+		{"read lines by DN", func() error { _, err := s.LinesByDN(ctx, "2001"); return err }, false},
+		{"create it again (refused)", func() error {
+			if err := s.CreateDevice(ctx, dev); err == nil {
+				return fmt.Errorf("a duplicate device was created")
+			}
+			return nil
+		}, false},
+		{"put a line template", func() error { return s.PutULT(ctx, provision.ULT{Name: "T"}) }, true},
+		{"put a partition", func() error { return s.PutPartition(ctx, provision.Partition{Name: "Lab"}) }, true},
+		{"delete the device", func() error { return s.DeleteDevice(ctx, dev.Name, time.Now()) }, true},
+	}
+	for _, st := range steps {
+		before := s.Generation()
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if grew := s.Generation() > before; grew != st.grows {
+			t.Errorf("%s: generation grew %v, want %v", st.name, grew, st.grows)
 		}
 	}
 }
