@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"selfprov/provision"
@@ -50,8 +52,10 @@ func (s *Store) SaveCluster(ctx context.Context, c provision.Cluster) error {
 // namedCache keeps the named tables' objects in memory, decoded:
 // templates and profiles are read on every auto-registration and
 // self-provisioning (reading and decoding them had been a quarter of an
-// auto-registration's CPU) and change rarely. Their types hold no slices or
-// maps, so a cached value is handed out as a copy. This Store is the
+// auto-registration's CPU), calling search spaces on every call, and all
+// change rarely. Their types hold no maps, so a cached value is handed out
+// as a copy; the one slice, a calling search space's partitions, is copied
+// by its getter. This Store is the
 // database's only writer (the lock file), so dropping an entry on each of
 // its own writes keeps the cache exact; gen stops a read that raced a write
 // from caching what it read.
@@ -81,12 +85,20 @@ func (c *namedCache) fill(key string, obj any, gen uint64) {
 	c.objs[key] = obj
 }
 
+// drop forgets an object and the cached list of its table.
 func (c *namedCache) drop(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
 	delete(c.objs, key)
+	if i := strings.IndexByte(key, 0); i >= 0 {
+		delete(c.objs, listKey(key[:i]))
+	}
 }
+
+// listKey is the cache key of a whole table's list: no object is named
+// "" (and were one, its entry's type would not match a list's).
+func listKey(table string) string { return table + "\x00" }
 
 func getNamed[T any](ctx context.Context, s *Store, table, name string) (T, error) {
 	key := table + "\x00" + name
@@ -110,7 +122,15 @@ func getNamed[T any](ctx context.Context, s *Store, table, name string) (T, erro
 	return v, nil
 }
 
+// listNamed lists a table's objects in name order, cached as the objects
+// are (the default user profile is found by listing the profiles, on
+// every call from a phone whose owner names none). The list is a copy;
+// slices inside its objects are shared, as getNamed's are.
 func listNamed[T any](ctx context.Context, s *Store, table string) ([]T, error) {
+	obj, ok, gen := s.named.get(listKey(table))
+	if v, isList := obj.([]T); ok && isList {
+		return slices.Clone(v), nil
+	}
 	rows, err := s.r.QueryContext(ctx, `SELECT data FROM `+table+` ORDER BY name`)
 	if err != nil {
 		return nil, err
@@ -128,7 +148,11 @@ func listNamed[T any](ctx context.Context, s *Store, table string) ([]T, error) 
 		}
 		out = append(out, v)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	s.named.fill(listKey(table), slices.Clone(out), gen)
+	return out, nil
 }
 
 func putNamed(ctx context.Context, s *Store, table, name string, v any) error {
@@ -203,6 +227,40 @@ func (s *Store) PutFeatureGroupTemplate(ctx context.Context, t provision.Feature
 }
 func (s *Store) DeleteFeatureGroupTemplate(ctx context.Context, name string) error {
 	return deleteNamed(ctx, s, "feature_group_templates", name)
+}
+
+func (s *Store) Partition(ctx context.Context, name string) (provision.Partition, error) {
+	return getNamed[provision.Partition](ctx, s, "partitions", name)
+}
+func (s *Store) Partitions(ctx context.Context) ([]provision.Partition, error) {
+	return listNamed[provision.Partition](ctx, s, "partitions")
+}
+func (s *Store) PutPartition(ctx context.Context, p provision.Partition) error {
+	return putNamed(ctx, s, "partitions", p.Name, p)
+}
+func (s *Store) DeletePartition(ctx context.Context, name string) error {
+	return deleteNamed(ctx, s, "partitions", name)
+}
+
+// CallingSearchSpace hands out a copy of the cached partition list, which
+// the cache's other readers share.
+func (s *Store) CallingSearchSpace(ctx context.Context, name string) (provision.CallingSearchSpace, error) {
+	c, err := getNamed[provision.CallingSearchSpace](ctx, s, "calling_search_spaces", name)
+	c.Partitions = slices.Clone(c.Partitions)
+	return c, err
+}
+func (s *Store) CallingSearchSpaces(ctx context.Context) ([]provision.CallingSearchSpace, error) {
+	all, err := listNamed[provision.CallingSearchSpace](ctx, s, "calling_search_spaces")
+	for i := range all {
+		all[i].Partitions = slices.Clone(all[i].Partitions)
+	}
+	return all, err
+}
+func (s *Store) PutCallingSearchSpace(ctx context.Context, c provision.CallingSearchSpace) error {
+	return putNamed(ctx, s, "calling_search_spaces", c.Name, c)
+}
+func (s *Store) DeleteCallingSearchSpace(ctx context.Context, name string) error {
+	return deleteNamed(ctx, s, "calling_search_spaces", name)
 }
 
 // Users. Secrets and credential state live in their own columns: the JSON

@@ -39,6 +39,7 @@ type Store struct {
 	w    *sql.DB
 	r    *sql.DB
 	lock *os.File
+	gen  atomic.Uint64 // committed writes; see Generation
 
 	// hintMu guards hints: per (partition, range) the lowest DN that may be
 	// free. Everything below it is known to be taken, so allocation does not
@@ -55,6 +56,7 @@ type Store struct {
 	getDevice  *sql.Stmt
 	getUser    *sql.Stmt
 	countOwned *sql.Stmt
+	linesByDN  *sql.Stmt // routing a call
 
 	named   namedCache  // templates and profiles (objects.go)
 	devices deviceCache // every device name, recent devices (devcache.go)
@@ -173,6 +175,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if s.countOwned, err = s.r.PrepareContext(ctx, qCountOwned); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
 	}
+	if s.linesByDN, err = s.r.PrepareContext(ctx, qLinesByDN); err != nil {
+		return fail(fmt.Errorf("sqlite: %w", err))
+	}
 	// No busy timeout: restartWAL polls instead, and PASSIVE never waits.
 	if s.ckpt, err = sql.Open("sqlite", dsn+"?_pragma=busy_timeout(0)&_pragma=synchronous(NORMAL)"); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
@@ -209,7 +214,7 @@ func (s *Store) Close() error {
 		<-s.ckptDone
 	}
 	var errs []error
-	for _, st := range []**sql.Stmt{&s.getDevice, &s.getUser, &s.countOwned} {
+	for _, st := range []**sql.Stmt{&s.getDevice, &s.getUser, &s.countOwned, &s.linesByDN} {
 		if *st != nil {
 			errs = append(errs, (*st).Close())
 			*st = nil
@@ -344,6 +349,7 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	s.gen.Add(1)
 	s.devices.apply(s.devLog)
 	s.noteWALGrew()
 	return nil
@@ -465,10 +471,16 @@ func (s *Store) execWrite(ctx context.Context, query string, args ...any) (sql.R
 	defer s.writeMu.Unlock()
 	res, err := s.w.ExecContext(ctx, query, args...)
 	if err == nil {
+		s.gen.Add(1)
 		s.noteWALGrew()
 	}
 	return res, err
 }
+
+// Generation grows with every committed write (provision.Store). Every
+// write is a transaction of tx or a statement of execWrite, which add to
+// it after the commit.
+func (s *Store) Generation() uint64 { return s.gen.Load() }
 
 // noteWALGrew wakes the checkpointer; it never blocks.
 func (s *Store) noteWALGrew() {
