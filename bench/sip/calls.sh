@@ -3,7 +3,7 @@
 # transaction-stateful proxy: calls-kamailio.cfg) in the same run, with the
 # same SIPp caller (call-uac.xml) and called phones (call-uas.xml), over UDP.
 #   usage: bench/sip/calls.sh [REPEATS] [COUNT] [LIMIT] [HELD]   (from the repository root)
-#     REPEATS  closed-loop runs per server, alternated (default 3)
+#     REPEATS  closed-loop runs per server, alternated (default 3; 0 skips them)
 #     COUNT    calls per closed-loop run (default 10000)
 #     LIMIT    calls in flight in those runs (default 100)
 #     HELD     calls held at once in the memory phase (default 10000; 0 skips it)
@@ -35,15 +35,19 @@
 #           call (its process tree), setup time (INVITE to 200) p50/p99, 180s
 #           received, refusals by code, the load average before and after
 #           each run.
-#   memory  each server alone, fresh: register, 1,000 warm-up calls, read its
-#           memory SETTLE s later, then HELD calls at RAMP/s each held until all are up plus
-#           HOLD_AFTER seconds; memory read when all are up (UAS holding HELD
-#           calls) and again SETTLE s later (transactions gone, dialogs kept);
-#           the difference over HELD is the memory per active call.
-#           selfprovd: VmRSS, and the live Go heap (go_memstats_heap_alloc_bytes
-#           right after a collection asked of -debug.pprof); Kamailio:
-#           the PSS of all its processes, and its shared memory in use
-#           (kamcmd core.shmmem real_used).
+#   memory  each server alone, fresh: register; DEVICES short warm-up calls
+#           (every caller calls its called line once, so what a server keeps
+#           per line it has routed is already there); memory read SETTLE s
+#           later ("before"); then HELD calls at RAMP/s, each held until all
+#           are up plus SETTLE+15 s; memory read when the UAS holds all HELD
+#           calls ("up") and SETTLE s later ("settled": transactions gone,
+#           dialogs kept). (up or settled - before) / HELD is the memory per
+#           active call. selfprovd: VmRSS, and the live Go heap
+#           (go_memstats_heap_alloc_bytes right after a collection asked of
+#           -debug.pprof), its go_memstats at each point and the heap
+#           profile difference (heap-held-top.txt); Kamailio: the PSS of all
+#           its processes, and its shared memory in use (kamcmd core.shmmem
+#           real_used).
 # Every run is bounded by a count and a time limit; loopback only.
 # Results: $BENCH_RESULTS (default /tmp/selfprov-bench)/calls-<stamp>/summary.tsv.
 set -euo pipefail
@@ -271,14 +275,16 @@ median() { # server phase → median calls/s (or another column) of its runs
 }
 
 # --- calls per second: both servers side by side, alternating -------------
-for s in $SERVERS; do start "$s" cps; done
-for s in $SERVERS; do register_all "$s"; done
-start_uas cps
-for s in $SERVERS; do calls "$s" warm max 1000 "$LIMIT" 0 >/dev/null; done
-for _ in $(seq "$REPEATS"); do
-  for s in $SERVERS; do calls "$s" cps max "$COUNT" "$LIMIT" 0; sleep 1; done
-done
-stop
+if [ "$REPEATS" -gt 0 ]; then
+  for s in $SERVERS; do start "$s" cps; done
+  for s in $SERVERS; do register_all "$s"; done
+  start_uas cps
+  for s in $SERVERS; do calls "$s" warm max 1000 "$LIMIT" 0 >/dev/null; done
+  for _ in $(seq "$REPEATS"); do
+    for s in $SERVERS; do calls "$s" cps max "$COUNT" "$LIMIT" 0; sleep 1; done
+  done
+  stop
+fi
 
 if [ "${PROFILE:-}" = 1 ] && [[ " $SERVERS " == *" selfprovd "* ]]; then
   # One more selfprovd run, fresh, under the CPU profiler for its middle
@@ -316,6 +322,16 @@ kamailio_mem() { # PSS of every process kB, shared memory in use kB
   echo "$pss ${shm:-0}"
 }
 active() { stat_of "$UAS_STATS" 'CurrentCall'; }
+sample() { # server point: one row of memory.tsv; for selfprovd also its
+  # metrics (go_memstats_*: where RSS goes beyond the live heap) and a heap profile
+  local m d
+  read -r m d < <(${1}_mem)
+  echo -e "$1\t$2\t$(active)\t$m\t$d\t$(load)" | tee -a "$MEMORY"
+  if [ "$1" = selfprovd ]; then
+    curl -s -o "$RUN/selfprovd-$2.metrics" "http://127.0.0.1:$ADMIN_PORT/metrics"
+    curl -s -o "$RUN/selfprovd-$2.heap.pprof" "http://127.0.0.1:$PPROF_PORT/debug/pprof/heap"
+  fi
+}
 
 if [ "$HELD" -gt 0 ]; then
   echo -e "server\tpoint\tactive_calls\tmem_kB\tdetail_kB\tload" >"$MEMORY"
@@ -325,10 +341,13 @@ if [ "$HELD" -gt 0 ]; then
     start "$s" mem 1
     register_all "$s"
     start_uas "mem-$s"
-    calls "$s" warm max 1000 "$LIMIT" 0 >/dev/null
+    # Every caller calls its called line once first, so that what the
+    # server keeps per line it has routed (selfprovd's routing memo, its
+    # device cache) is in "before", and the difference is what the active
+    # calls hold.
+    calls "$s" warm max "$DEVICES" "$LIMIT" 0 >/dev/null
     sleep "$SETTLE"
-    read -r m d < <(${s}_mem)
-    echo -e "$s\tbefore\t$(active)\t$m\t$d\t$(load)" | tee -a "$MEMORY"
+    sample "$s" before
     calls "$s" held "$RAMP" "$HELD" "$HELD" "$hold_ms" >/dev/null &
     uac=$!
     # all up: the UAS holds HELD calls (bounded by the ramp plus a minute)
@@ -340,11 +359,9 @@ if [ "$HELD" -gt 0 ]; then
     done
     [ $up = 1 ] || echo "$s: only $(active) of $HELD calls came up" >&2
     sleep 2
-    read -r m d < <(${s}_mem)
-    echo -e "$s\tup\t$(active)\t$m\t$d\t$(load)" | tee -a "$MEMORY"
+    sample "$s" up
     sleep "$SETTLE"
-    read -r m d < <(${s}_mem)
-    echo -e "$s\tsettled\t$(active)\t$m\t$d\t$(load)" | tee -a "$MEMORY"
+    sample "$s" settled
     wait $uac || true
     tail -1 "$SUMMARY"
     stop
@@ -352,8 +369,8 @@ if [ "$HELD" -gt 0 ]; then
 fi
 
 echo
-echo "calls/s, medians of $REPEATS closed-loop runs of $COUNT calls at $LIMIT in flight (same run, alternated):"
-python3 - "$SUMMARY" "$SERVERS" <<'PY'
+[ "$REPEATS" -gt 0 ] && echo "calls/s, medians of $REPEATS closed-loop runs of $COUNT calls at $LIMIT in flight (same run, alternated):"
+[ "$REPEATS" -gt 0 ] && python3 - "$SUMMARY" "$SERVERS" <<'PY'
 import csv, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1]), delimiter="\t") if r["phase"] == "cps"]
 def med(xs):
@@ -392,6 +409,22 @@ for s, p in by.items():
     print("  %-9s %s %.0f / %.0f bytes per call, %s %.0f / %.0f (active: %s, %s; target <= 4096 for selfprovd's RSS)" % (
         s, a, per("mem_kB", u), per("mem_kB", st), dn, per("detail_kB", u), per("detail_kB", st), u["active_calls"], st["active_calls"]))
 PY
+fi
+if [ -f "$RUN/selfprovd-settled.heap.pprof" ]; then
+  go tool pprof -top -sample_index=inuse_space -diff_base "$RUN/selfprovd-before.heap.pprof" -nodecount=30 \
+    "$RUN/selfprovd" "$RUN/selfprovd-settled.heap.pprof" >"$RUN/heap-held-top.txt" 2>&1 || true
+  echo "selfprovd memory at before / up / settled (go_memstats, kB):"
+  for k in heap_alloc heap_inuse heap_idle heap_released heap_sys stack_inuse mspan_inuse sys; do
+    printf '  %-14s' "$k"
+    for pt in before up settled; do
+      awk -v k="go_memstats_${k}_bytes" '$1==k {printf " %10d", $2/1024}' "$RUN/selfprovd-$pt.metrics"
+    done
+    echo
+  done
+  printf '  %-14s' goroutines
+  for pt in before up settled; do awk '$1=="go_goroutines" {printf " %10d", $2}' "$RUN/selfprovd-$pt.metrics"; done
+  echo
+  echo "  heap held by the calls (inuse_space, settled minus before): $RUN/heap-held-top.txt"
 fi
 [ -f "$RUN/profile-top.txt" ] && { echo "CPU profile of selfprovd: $RUN/profile-top.txt"; head -30 "$RUN/profile-top.txt"; }
 echo "all rows: $SUMMARY ${HELD:+$MEMORY}"
