@@ -413,13 +413,16 @@ fi
 if [ -f "$RUN/selfprovd-settled.heap.pprof" ]; then
   go tool pprof -top -sample_index=inuse_space -diff_base "$RUN/selfprovd-before.heap.pprof" -nodecount=30 \
     "$RUN/selfprovd" "$RUN/selfprovd-settled.heap.pprof" >"$RUN/heap-held-top.txt" 2>&1 || true
-  echo "selfprovd memory at before / up / settled (go_memstats, kB):"
+  # heap_inuse counts the spans the calls' objects keep in use (what the
+  # RSS settles to once the runtime has returned its idle spans).
+  echo "selfprovd memory at before / up / settled (go_memstats, kB), and bytes per call (settled - before):"
   for k in heap_alloc heap_inuse heap_idle heap_released heap_sys stack_inuse mspan_inuse sys; do
     printf '  %-14s' "$k"
     for pt in before up settled; do
       awk -v k="go_memstats_${k}_bytes" '$1==k {printf " %10d", $2/1024}' "$RUN/selfprovd-$pt.metrics"
     done
-    echo
+    awk -v k="go_memstats_${k}_bytes" -v n="$HELD" 'FNR==1 {f++} $1==k {v[f]=$2} END {printf " %8.0f\n", (v[2]-v[1])/n}' \
+      "$RUN/selfprovd-before.metrics" "$RUN/selfprovd-settled.metrics"
   done
   printf '  %-14s' goroutines
   for pt in before up settled; do awk '$1=="go_goroutines" {printf " %10d", $2}' "$RUN/selfprovd-$pt.metrics"; done
