@@ -1,0 +1,661 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"selfprov/admin"
+	"selfprov/internal/testkit"
+)
+
+// callRig is a selfprovd started with testdata/calls/selfprovd.yaml, for
+// real clients to call each other through.
+type callRig struct {
+	r   *daemonRun
+	api *apiClient
+	sip string // selfprovd's SIP address, UDP and TCP
+}
+
+func startCallRig(t *testing.T) *callRig {
+	t.Helper()
+	dataDir := t.TempDir()
+	cfg, err := filepath.Abs(filepath.Join("testdata", "calls", "selfprovd.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startDaemon(t, append(loopbackFlags(dataDir), "-config", cfg, "-log.level", "info")...)
+	token, err := os.ReadFile(filepath.Join(dataDir, admin.TokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("selfprovd log:\n%s", tailString(r.stderr.String(), 6000))
+		}
+	})
+	return &callRig{r: r, sip: r.addrs.SIP, api: &apiClient{base: "http://" + r.addrs.Admin + "/api/v1",
+		token: strings.TrimSpace(string(token)), hc: &http.Client{Timeout: 10 * time.Second}}}
+}
+
+// addPhone adds user with the primary extension dn and a phone SEP<mac>
+// of model owned by them (quick add, "Lab Users"): the line gets the User
+// Line Template. It returns the device name.
+func (c *callRig) addPhone(t *testing.T, user, dn, mac string, model int) string {
+	t.Helper()
+	body := fmt.Sprintf(`{"user":{"userId":%q,"lastName":%q,"primaryExtension":%q},"featureGroupTemplate":"Lab Users","deviceMAC":%q,"deviceModel":%d}`,
+		user, user, dn, mac, model)
+	var res struct {
+		Device struct {
+			Name  string
+			Lines []struct{ DN string }
+		}
+	}
+	if code, data := c.api.post(t, "/quick-add", body, &res); code != http.StatusCreated {
+		t.Fatalf("quick add %s: %d %s", user, code, data)
+	}
+	if res.Device.Name != "SEP"+mac || len(res.Device.Lines) != 1 || res.Device.Lines[0].DN != dn {
+		t.Fatalf("quick add %s gave %+v", user, res.Device)
+	}
+	return res.Device.Name
+}
+
+// post sends a JSON body to the admin API and decodes a 2xx answer into
+// out; it returns the status and the body.
+func (c *apiClient) post(t *testing.T, path, body string, out any) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, c.base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 == 2 && out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("POST %s: %v\n%s", path, err, data)
+		}
+	}
+	return resp.StatusCode, data
+}
+
+// waitRegistered waits for a binding of the device over transport ("udp"
+// or "tcp"); more says what the client printed if it does not come.
+func (c *callRig) waitRegistered(t *testing.T, device, transport string, more ...func() string) admin.Registration {
+	t.Helper()
+	var found admin.Registration
+	testkit.WaitWithin(t, 10*time.Second, device+" registered over "+transport, func() bool {
+		var regs struct{ Items []admin.Registration }
+		c.api.get(t, "/registrations?prefix="+device, &regs)
+		for _, b := range regs.Items {
+			if b.DeviceName == device && b.Transport == transport {
+				found = b
+				return true
+			}
+		}
+		return false
+	}, more...)
+	return found
+}
+
+var callsTotal = regexp.MustCompile(`(?m)^selfprov_sip_calls_total\{outcome="([a-z_]+)"\} ([0-9.e+]+)$`)
+
+// outcomes reads selfprov_sip_calls_total by outcome.
+func (c *callRig) outcomes(t *testing.T) map[string]float64 {
+	t.Helper()
+	m := map[string]float64{}
+	for _, g := range callsTotal.FindAllStringSubmatch(scrapeText(t, c.api.hc, "http://"+c.r.addrs.Admin), -1) {
+		m[g[1]], _ = strconv.ParseFloat(g[2], 64)
+	}
+	return m
+}
+
+// counts returns a check that the calls made since counted one call of
+// outcome and none of any other.
+func (c *callRig) counts(t *testing.T, outcome string) func() {
+	t.Helper()
+	before := c.outcomes(t)
+	return func() {
+		t.Helper()
+		var now map[string]float64
+		testkit.WaitFor(t, "the call counted as "+outcome, func() bool {
+			now = c.outcomes(t)
+			return now[outcome] == before[outcome]+1
+		})
+		for o, n := range now {
+			if o != outcome && n != before[o] {
+				t.Errorf("calls counted as %s went from %v to %v", o, before[o], n)
+			}
+		}
+	}
+}
+
+func tailString(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// freeTCPPort returns a loopback address whose TCP port was free a moment
+// ago (for baresip's control socket).
+func freeTCPPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// ---- baresip as a phone that calls and answers ----
+
+// callPhone is a baresip registered as one line, driven through its
+// ctrl_tcp socket (the menu's commands) and watched through the events it
+// sends there and its SIP trace (-s) on stdout.
+type callPhone struct {
+	user, transport string
+	proxy           string // selfprovd's SIP address, to tell sent from received
+	cmd             *exec.Cmd
+	out             *testkit.SyncBuffer
+	done            chan struct{}
+	ctrl            net.Conn
+
+	mu     sync.Mutex
+	events []baresipEvent
+	token  int
+}
+
+// baresipEvent is one ctrl_tcp message: an event or a command's response.
+type baresipEvent struct {
+	Event     bool   `json:"event"`
+	Type      string `json:"type"`
+	Direction string `json:"direction"`
+	PeerURI   string `json:"peeruri"`
+	Param     string `json:"param"`
+	Response  bool   `json:"response"`
+	OK        bool   `json:"ok"`
+	Data      string `json:"data"`
+	Token     string `json:"token"`
+}
+
+// startCallPhone runs baresip registering user at the rig over transport,
+// with the Cisco form of the device's MAC as its +sip.instance, so
+// selfprovd binds the line to the device SEP<mac>.
+func startCallPhone(t *testing.T, bin string, rig *callRig, user, mac, transport string) *callPhone {
+	t.Helper()
+	dir := t.TempDir()
+	ctrl := freeTCPPort(t)
+	fill := strings.NewReplacer("{{LISTEN}}", freeSIPPort(t), "{{CTRL}}", ctrl, "{{USER}}", user,
+		"{{REGISTRAR}}", rig.sip, "{{TRANSPORT}}", transport)
+	for _, f := range []string{"config", "accounts"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "calls", "baresip-"+f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(fill.Replace(string(b))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	uuid := "00000000-0000-0000-0000-" + strings.ToLower(mac)
+	if err := os.WriteFile(filepath.Join(dir, "uuid"), []byte(uuid), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := &callPhone{user: user, transport: transport, proxy: rig.sip, out: &testkit.SyncBuffer{}, done: make(chan struct{}),
+		cmd: exec.Command(bin, "-f", dir, "-s")}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("baresip %s (%s) said:\n%s", user, transport, tailString(p.out.String(), 8000))
+		}
+	})
+	testkit.WaitWithin(t, 10*time.Second, "baresip "+user+"'s control socket", func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("baresip %s exited:\n%s", user, p.out.String())
+		default:
+		}
+		c, err := net.DialTimeout("tcp", ctrl, time.Second)
+		if err != nil {
+			return false
+		}
+		p.ctrl = c
+		return true
+	})
+	go p.read()
+	return p
+}
+
+func (p *callPhone) said() string {
+	return "baresip " + p.user + " said:\n" + tailString(p.out.String(), 8000)
+}
+
+// read collects the netstrings ("<len>:<json>,") baresip sends on ctrl.
+func (p *callPhone) read() {
+	r := bufio.NewReader(p.ctrl)
+	for {
+		n, err := r.ReadString(':')
+		if err != nil {
+			return
+		}
+		size, err := strconv.Atoi(n[:len(n)-1])
+		if err != nil || size > 1<<20 {
+			return
+		}
+		msg := make([]byte, size+1)
+		if _, err := io.ReadFull(r, msg); err != nil || msg[size] != ',' {
+			return
+		}
+		var ev baresipEvent
+		if json.Unmarshal(msg[:size], &ev) == nil {
+			p.mu.Lock()
+			p.events = append(p.events, ev)
+			p.mu.Unlock()
+		}
+	}
+}
+
+// command runs a menu command through ctrl_tcp and fails unless baresip
+// answers it ok.
+func (p *callPhone) command(t *testing.T, command, params string) {
+	t.Helper()
+	p.mu.Lock()
+	p.token++
+	token := "t" + strconv.Itoa(p.token)
+	p.mu.Unlock()
+	b, _ := json.Marshal(map[string]string{"command": command, "params": params, "token": token})
+	if _, err := fmt.Fprintf(p.ctrl, "%d:%s,", len(b), b); err != nil {
+		t.Fatalf("baresip %s: %s: %v", p.user, command, err)
+	}
+	var res baresipEvent
+	testkit.WaitWithin(t, 5*time.Second, "baresip "+p.user+" to answer "+command, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, ev := range p.events {
+			if ev.Response && ev.Token == token {
+				res = ev
+				return true
+			}
+		}
+		return false
+	})
+	if !res.OK {
+		t.Fatalf("baresip %s: %s %s: %s", p.user, command, params, res.Data)
+	}
+}
+
+// waitEvent waits for a call event of the type and returns it. A call
+// closed before the event came fails at once, with baresip's reason.
+func (p *callPhone) waitEvent(t *testing.T, typ string) baresipEvent {
+	t.Helper()
+	var got, closed baresipEvent
+	testkit.WaitWithin(t, 8*time.Second, "baresip "+p.user+" to report "+typ, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, ev := range p.events {
+			switch {
+			case ev.Event && ev.Type == typ:
+				got = ev
+				return true
+			case ev.Event && ev.Type == "CALL_CLOSED":
+				closed = ev
+				return true
+			}
+		}
+		return false
+	})
+	if got.Type == "" {
+		t.Fatalf("baresip %s: the call closed (%s) before %s", p.user, closed.Param, typ)
+	}
+	return got
+}
+
+// stop asks baresip to quit and kills it if it has not within 5 s.
+func (p *callPhone) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+	if p.ctrl != nil {
+		p.ctrl.Close()
+	}
+}
+
+// sipMsg is one message of baresip's SIP trace.
+type sipMsg struct {
+	received bool   // from selfprovd, not to it
+	start    string // request or status line
+	text     string
+}
+
+// header returns the first value of a header of m ("" when absent).
+func (m sipMsg) header(name string) string { return sipHeader(m.text, name) }
+
+// sipHeader returns the first value of a header in a message's text.
+func sipHeader(text, name string) string {
+	for _, l := range strings.Split(text, "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(strings.TrimSuffix(v, "\r"))
+		}
+	}
+	return ""
+}
+
+// traceEntry matches one message of baresip -s: a coloured "#", the
+// transport and addresses, the message, the colour reset.
+var traceEntry = regexp.MustCompile(`(?s)#\r?\n(UDP|TCP|TLS) (\S+) -> (\S+)\r?\n(.*?)\x1b\[;m`)
+
+// trace parses what baresip has printed of its SIP messages.
+func (p *callPhone) trace() []sipMsg {
+	var msgs []sipMsg
+	for _, m := range traceEntry.FindAllStringSubmatch(p.out.String(), -1) {
+		text := strings.ReplaceAll(m[4], "\r", "")
+		start, _, _ := strings.Cut(text, "\n")
+		msgs = append(msgs, sipMsg{received: m[2] == p.proxy, start: start, text: text})
+	}
+	return msgs
+}
+
+// saw reports whether baresip sent (received false) or received a message
+// whose start line begins with start and whose CSeq method is method.
+func (p *callPhone) saw(received bool, start, method string) (sipMsg, bool) {
+	for _, m := range p.trace() {
+		if m.received == received && strings.HasPrefix(m.start, start) && strings.HasSuffix(m.header("CSeq"), " "+method) {
+			return m, true
+		}
+	}
+	return sipMsg{}, false
+}
+
+// waitSaw waits for such a message in the trace.
+func (p *callPhone) waitSaw(t *testing.T, received bool, start, method string) sipMsg {
+	t.Helper()
+	dir := "send"
+	if received {
+		dir = "receive"
+	}
+	var m sipMsg
+	testkit.WaitWithin(t, 8*time.Second, fmt.Sprintf("baresip %s to %s %q (%s)", p.user, dir, start, method), func() bool {
+		var ok bool
+		m, ok = p.saw(received, start, method)
+		return ok
+	})
+	return m
+}
+
+// TestInteropBaresipCalls: two real baresip phones, each registered as the
+// line of its own device, call each other through selfprovd and hang up,
+// over UDP, TCP and mixed. The callee rings (180 at the caller), answers
+// at once (answermode=auto), both see the call up (200 and ACK on both
+// legs, CALL_ESTABLISHED on both sides), one side hangs up and the BYE and
+// its 200 are relayed to and from the other.
+func TestInteropBaresipCalls(t *testing.T) {
+	bin := testkit.Peer(t, "baresip", "baresip-core")
+	rig := startCallRig(t)
+	for i, c := range []struct {
+		name           string
+		caller, callee string // transports
+		callerHangsUp  bool
+	}{
+		{"UDP", "udp", "udp", true},
+		{"TCP", "tcp", "tcp", false},
+		{"UDP-to-TCP", "udp", "tcp", true},
+		{"TCP-to-UDP", "tcp", "udp", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dnA, dnB := fmt.Sprintf("31%d1", i), fmt.Sprintf("31%d2", i)
+			macA, macB := fmt.Sprintf("0A0B0C0D%02X01", i), fmt.Sprintf("0A0B0C0D%02X02", i)
+			devA := rig.addPhone(t, "caller"+dnA, dnA, macA, 374)
+			devB := rig.addPhone(t, "callee"+dnB, dnB, macB, 374)
+			a := startCallPhone(t, bin, rig, dnA, macA, c.caller)
+			b := startCallPhone(t, bin, rig, dnB, macB, c.callee)
+			rig.waitRegistered(t, devA, c.caller)
+			rig.waitRegistered(t, devB, c.callee)
+
+			// baresip adds the account's transport to the URI.
+			a.command(t, "dial", "sip:"+dnB+"@"+rig.sip)
+			// The caller first: a refusal ends its call at once.
+			a.waitEvent(t, "CALL_RINGING")
+			in := b.waitEvent(t, "CALL_INCOMING")
+			if !strings.Contains(in.PeerURI, dnA) {
+				t.Errorf("callee sees the call from %q, want %s", in.PeerURI, dnA)
+			}
+			a.waitEvent(t, "CALL_ESTABLISHED")
+			b.waitEvent(t, "CALL_ESTABLISHED")
+
+			// The call is up on both legs, through selfprovd.
+			inv := b.waitSaw(t, true, "INVITE ", "INVITE")
+			if rr := inv.header("Record-Route"); !strings.Contains(rr, "lr") {
+				t.Errorf("the INVITE reached the callee without selfprovd's Record-Route: %q", rr)
+			}
+			b.waitSaw(t, false, "SIP/2.0 180", "INVITE")
+			b.waitSaw(t, false, "SIP/2.0 200", "INVITE")
+			a.waitSaw(t, true, "SIP/2.0 180", "INVITE")
+			a.waitSaw(t, true, "SIP/2.0 200", "INVITE")
+			a.waitSaw(t, false, "ACK ", "ACK")
+			b.waitSaw(t, true, "ACK ", "ACK")
+
+			hangs, other := a, b
+			if !c.callerHangsUp {
+				hangs, other = b, a
+			}
+			hangs.command(t, "hangup", "")
+			hangs.waitEvent(t, "CALL_CLOSED")
+			other.waitEvent(t, "CALL_CLOSED")
+			hangs.waitSaw(t, false, "BYE ", "BYE")
+			other.waitSaw(t, true, "BYE ", "BYE")
+			other.waitSaw(t, false, "SIP/2.0 200", "BYE")
+			hangs.waitSaw(t, true, "SIP/2.0 200", "BYE")
+		})
+	}
+}
+
+// ---- SIPp phones ----
+
+// sippPhone is one sipp process running a scenario of testdata/calls.
+type sippPhone struct {
+	name string
+	dir  string
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+	done chan error
+}
+
+// startSipp runs scenario (a file of testdata/calls, {{STATUS}} replaced
+// by status when given) for one call against the rig over transport, from
+// its own loopback port, with the keys. cid makes the Call-ID: phones
+// given the same one share it (see the scenarios).
+func startSipp(t *testing.T, rig *callRig, scenario, transport, cid string, status int, keys ...string) *sippPhone {
+	t.Helper()
+	bin := testkit.Peer(t, "sipp", "sip-tester")
+	dir := t.TempDir()
+	b, err := os.ReadFile(filepath.Join("testdata", "calls", scenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf := filepath.Join(dir, scenario)
+	if err := os.WriteFile(sf, []byte(strings.ReplaceAll(string(b), "{{STATUS}}", strconv.Itoa(status))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(freeSIPPort(t))
+	args := []string{rig.sip, "-sf", sf, "-m", "1", "-t", map[string]string{"udp": "u1", "tcp": "t1"}[transport],
+		"-i", "127.0.0.1", "-p", port, "-nostdin", "-timeout", "15s", "-recv_timeout", "8s", "-cid_str", cid + "-%u",
+		"-trace_msg", "-message_file", filepath.Join(dir, "messages.log"),
+		"-trace_err", "-error_file", filepath.Join(dir, "errors.log")}
+	for i := 0; i+1 < len(keys); i += 2 {
+		args = append(args, "-key", keys[i], keys[i+1])
+	}
+	p := &sippPhone{name: scenario, dir: dir, cmd: exec.Command(bin, args...), done: make(chan error, 1)}
+	p.cmd.Dir = dir
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// messages is sipp's message trace so far.
+func (p *sippPhone) messages() string {
+	b, _ := os.ReadFile(filepath.Join(p.dir, "messages.log"))
+	return string(b)
+}
+
+func (p *sippPhone) said() string {
+	errs, _ := os.ReadFile(filepath.Join(p.dir, "errors.log"))
+	return fmt.Sprintf("sipp %s errors:\n%s\nmessages:\n%s", p.name, errs, tailString(p.messages(), 12000))
+}
+
+// wait waits for sipp to finish its one call and fails with its trace
+// unless the call went as the scenario says.
+func (p *sippPhone) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("sipp %s: %v\n%s", p.name, err, p.said())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("sipp %s did not finish within 20 s\n%s", p.name, p.said())
+	}
+}
+
+// sippKeys are the keys of a Cisco phone SEP<mac> on line dn.
+func sippKeys(dn, mac string, more ...string) []string {
+	return append([]string{"dn", dn, "mac", strings.ToLower(mac), "MAC", strings.ToUpper(mac)}, more...)
+}
+
+// TestInteropSippCalls: SIPp phones call each other through selfprovd.
+// Each phone is a device of its own, registered by its scenario over the
+// socket or connection it then calls or answers on; the callee registers
+// before the caller starts.
+func TestInteropSippCalls(t *testing.T) {
+	testkit.Peer(t, "sipp", "sip-tester")
+	rig := startCallRig(t)
+	n := 0
+	pair := func(t *testing.T, transport, uac, uas string) (*sippPhone, *sippPhone) {
+		n++
+		dnA, dnB := fmt.Sprintf("32%02d1", n), fmt.Sprintf("32%02d2", n)
+		macA, macB := fmt.Sprintf("0A0B0C0E%02X01", n), fmt.Sprintf("0A0B0C0E%02X02", n)
+		rig.addPhone(t, "uac"+dnA, dnA, macA, 36224)
+		devB := rig.addPhone(t, "uas"+dnB, dnB, macB, 36224)
+		cid := fmt.Sprintf("call%d-%d", n, time.Now().UnixNano())
+		b := startSipp(t, rig, uas, transport, cid, 0, sippKeys(dnB, macB)...)
+		rig.waitRegistered(t, devB, transport, b.said)
+		a := startSipp(t, rig, uac, transport, cid, 0, sippKeys(dnA, macA, "callee", dnB)...)
+		return a, b
+	}
+	for _, tr := range []string{"udp", "tcp"} {
+		t.Run("answer-"+tr, func(t *testing.T) {
+			counted := rig.counts(t, "answered")
+			a, b := pair(t, tr, "uac-call.xml", "uas-answer.xml")
+			a.wait(t)
+			b.wait(t)
+			counted()
+		})
+	}
+	t.Run("cancel", func(t *testing.T) {
+		counted := rig.counts(t, "cancelled")
+		a, b := pair(t, "udp", "uac-cancel.xml", "uas-cancel.xml")
+		a.wait(t)
+		b.wait(t)
+		counted()
+	})
+	t.Run("reinvite", func(t *testing.T) {
+		counted := rig.counts(t, "answered")
+		a, b := pair(t, "udp", "uac-reinvite.xml", "uas-reinvite.xml")
+		a.wait(t)
+		b.wait(t)
+		counted()
+	})
+
+	// register runs a registration scenario to its end; the binding stays
+	// (UDP, no unregistration) for calls from the same address.
+	register := func(t *testing.T, scenario, dn, mac string) {
+		p := startSipp(t, rig, scenario, "udp", fmt.Sprintf("reg%s-%d", mac, time.Now().UnixNano()), 0, sippKeys(dn, mac)...)
+		p.wait(t)
+		rig.waitRegistered(t, "SEP"+strings.ToUpper(mac), "udp", p.said)
+	}
+	// refused runs a call that selfprovd must refuse with status and, when
+	// code is set, a Warning naming it.
+	refused := func(t *testing.T, from, callee string, status int, code, outcome string) {
+		counted := rig.counts(t, outcome)
+		p := startSipp(t, rig, "uac-refused.xml", "udp", fmt.Sprintf("refused%d-%d", status, time.Now().UnixNano()), status,
+			"from", from, "callee", callee)
+		p.wait(t)
+		counted()
+		if code == "" {
+			return
+		}
+		msgs := strings.ReplaceAll(p.messages(), "\r", "")
+		i := strings.Index(msgs, "SIP/2.0 "+strconv.Itoa(status))
+		if i < 0 {
+			t.Fatalf("no %d in the trace:\n%s", status, msgs)
+		}
+		res, _, _ := strings.Cut(msgs[i:], "\n\n")
+		if w := sipHeader(res, "Warning"); !strings.Contains(w, `"`+code) {
+			t.Errorf("the %d has Warning %q, want one with %s:\n%s", status, w, code, res)
+		}
+	}
+	// A user's phone (CSS Internal) on 3301, registered; one on 3302 that
+	// never registers.
+	rig.addPhone(t, "reached3301", "3301", "0A0B0C0F0001", 36224)
+	rig.addPhone(t, "absent3302", "3302", "0A0B0C0F0002", 36224)
+	register(t, "register.xml", "3301", "0A0B0C0F0001")
+
+	t.Run("outside-css", func(t *testing.T) {
+		// An auto-registered phone reaches only the <None> partition, not
+		// a user's line.
+		const mac = "0A0B0C0F0003"
+		register(t, "register-auto.xml", "SEP"+mac, mac)
+		refused(t, "SEP"+mac, "3301", 404, "DN_NOT_FOUND", "not_found")
+	})
+	t.Run("no-device-registered", func(t *testing.T) {
+		refused(t, "3301", "3302", 480, "", "unavailable")
+	})
+	t.Run("caller-not-registered", func(t *testing.T) {
+		// 3302's phone is not registered: the call is not relayed even to
+		// a line it could reach.
+		refused(t, "3302", "3301", 403, "CALLER_NOT_REGISTERED", "forbidden")
+	})
+}
