@@ -172,7 +172,7 @@ func freeTCPPort(t *testing.T) string {
 // sends there and its SIP trace (-s) on stdout.
 type callPhone struct {
 	user, transport string
-	proxy           string // selfprovd's SIP address, to tell sent from received
+	proxy, listen   string // selfprovd's SIP address and baresip's, to tell sent from received
 	cmd             *exec.Cmd
 	out             *testkit.SyncBuffer
 	done            chan struct{}
@@ -203,7 +203,8 @@ func startCallPhone(t *testing.T, bin string, rig *callRig, user, mac, transport
 	t.Helper()
 	dir := t.TempDir()
 	ctrl := freeTCPPort(t)
-	fill := strings.NewReplacer("{{LISTEN}}", freeSIPPort(t), "{{CTRL}}", ctrl, "{{USER}}", user,
+	listen := freeSIPPort(t)
+	fill := strings.NewReplacer("{{LISTEN}}", listen, "{{CTRL}}", ctrl, "{{USER}}", user,
 		"{{REGISTRAR}}", rig.sip, "{{TRANSPORT}}", transport)
 	for _, f := range []string{"config", "accounts"} {
 		b, err := os.ReadFile(filepath.Join("testdata", "calls", "baresip-"+f))
@@ -218,7 +219,7 @@ func startCallPhone(t *testing.T, bin string, rig *callRig, user, mac, transport
 	if err := os.WriteFile(filepath.Join(dir, "uuid"), []byte(uuid), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &callPhone{user: user, transport: transport, proxy: rig.sip, out: &testkit.SyncBuffer{}, done: make(chan struct{}),
+	p := &callPhone{user: user, transport: transport, proxy: rig.sip, listen: listen, out: &testkit.SyncBuffer{}, done: make(chan struct{}),
 		cmd: exec.Command(bin, "-f", dir, "-s")}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -228,7 +229,15 @@ func startCallPhone(t *testing.T, bin string, rig *callRig, user, mac, transport
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {
-			t.Logf("baresip %s (%s) said:\n%s", user, transport, tailString(p.out.String(), 8000))
+			p.mu.Lock()
+			var evs []string
+			for _, ev := range p.events {
+				if ev.Event {
+					evs = append(evs, ev.Type+"("+ev.Param+")")
+				}
+			}
+			p.mu.Unlock()
+			t.Logf("baresip %s (%s) reported %s and said:\n%s", user, transport, strings.Join(evs, " "), tailString(p.out.String(), 8000))
 		}
 	})
 	testkit.WaitWithin(t, 10*time.Second, "baresip "+user+"'s control socket", func() bool {
@@ -353,7 +362,8 @@ func (p *callPhone) stop() {
 
 // sipMsg is one message of baresip's SIP trace.
 type sipMsg struct {
-	received bool   // from selfprovd, not to it
+	received bool // by baresip, not sent
+	src, dst string
 	start    string // request or status line
 	text     string
 }
@@ -382,7 +392,10 @@ func (p *callPhone) trace() []sipMsg {
 	for _, m := range traceEntry.FindAllStringSubmatch(p.out.String(), -1) {
 		text := strings.ReplaceAll(m[4], "\r", "")
 		start, _, _ := strings.Cut(text, "\n")
-		msgs = append(msgs, sipMsg{received: m[2] == p.proxy, start: start, text: text})
+		// Received: from selfprovd's address (over baresip's own
+		// connection or UDP), or to baresip's listening address (over a
+		// connection selfprovd opened).
+		msgs = append(msgs, sipMsg{received: m[2] == p.proxy || m[3] == p.listen, src: m[2], dst: m[3], start: start, text: text})
 	}
 	return msgs
 }
@@ -434,51 +447,65 @@ func TestInteropBaresipCalls(t *testing.T) {
 		{"TCP-to-UDP", "tcp", "udp", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dnA, dnB := fmt.Sprintf("31%d1", i), fmt.Sprintf("31%d2", i)
-			macA, macB := fmt.Sprintf("0A0B0C0D%02X01", i), fmt.Sprintf("0A0B0C0D%02X02", i)
-			devA := rig.addPhone(t, "caller"+dnA, dnA, macA, 374)
-			devB := rig.addPhone(t, "callee"+dnB, dnB, macB, 374)
-			a := startCallPhone(t, bin, rig, dnA, macA, c.caller)
-			b := startCallPhone(t, bin, rig, dnB, macB, c.callee)
-			rig.waitRegistered(t, devA, c.caller)
-			rig.waitRegistered(t, devB, c.callee)
-
-			// baresip adds the account's transport to the URI.
-			a.command(t, "dial", "sip:"+dnB+"@"+rig.sip)
-			// The caller first: a refusal ends its call at once.
-			a.waitEvent(t, "CALL_RINGING")
-			in := b.waitEvent(t, "CALL_INCOMING")
-			if !strings.Contains(in.PeerURI, dnA) {
-				t.Errorf("callee sees the call from %q, want %s", in.PeerURI, dnA)
-			}
-			a.waitEvent(t, "CALL_ESTABLISHED")
-			b.waitEvent(t, "CALL_ESTABLISHED")
-
-			// The call is up on both legs, through selfprovd.
-			inv := b.waitSaw(t, true, "INVITE ", "INVITE")
-			if rr := inv.header("Record-Route"); !strings.Contains(rr, "lr") {
-				t.Errorf("the INVITE reached the callee without selfprovd's Record-Route: %q", rr)
-			}
-			b.waitSaw(t, false, "SIP/2.0 180", "INVITE")
-			b.waitSaw(t, false, "SIP/2.0 200", "INVITE")
-			a.waitSaw(t, true, "SIP/2.0 180", "INVITE")
-			a.waitSaw(t, true, "SIP/2.0 200", "INVITE")
-			a.waitSaw(t, false, "ACK ", "ACK")
-			b.waitSaw(t, true, "ACK ", "ACK")
-
-			hangs, other := a, b
-			if !c.callerHangsUp {
-				hangs, other = b, a
-			}
-			hangs.command(t, "hangup", "")
-			hangs.waitEvent(t, "CALL_CLOSED")
-			other.waitEvent(t, "CALL_CLOSED")
-			hangs.waitSaw(t, false, "BYE ", "BYE")
-			other.waitSaw(t, true, "BYE ", "BYE")
-			other.waitSaw(t, false, "SIP/2.0 200", "BYE")
-			hangs.waitSaw(t, true, "SIP/2.0 200", "BYE")
+			baresipCall(t, bin, rig, i, c.caller, c.callee, c.callerHangsUp)
 		})
 	}
+}
+
+// baresipCall runs one call between two new baresip phones on lines
+// 31<i>1 and 31<i>2 registered over the transports given; the caller or
+// the callee hangs up.
+func baresipCall(t *testing.T, bin string, rig *callRig, i int, callerTr, calleeTr string, callerHangsUp bool) {
+	dnA, dnB := fmt.Sprintf("31%d1", i), fmt.Sprintf("31%d2", i)
+	macA, macB := fmt.Sprintf("0A0B0C0D%02X01", i), fmt.Sprintf("0A0B0C0D%02X02", i)
+	devA := rig.addPhone(t, "caller"+dnA, dnA, macA, 374)
+	devB := rig.addPhone(t, "callee"+dnB, dnB, macB, 374)
+	a := startCallPhone(t, bin, rig, dnA, macA, callerTr)
+	b := startCallPhone(t, bin, rig, dnB, macB, calleeTr)
+	rig.waitRegistered(t, devA, callerTr)
+	rig.waitRegistered(t, devB, calleeTr)
+	a.waitSaw(t, true, "SIP/2.0 200", "REGISTER")
+	b.waitSaw(t, true, "SIP/2.0 200", "REGISTER")
+
+	// baresip adds the account's transport to the URI.
+	a.command(t, "dial", "sip:"+dnB+"@"+rig.sip)
+	// The caller first: a refusal ends its call at once. A phone that
+	// answers by itself reports no CALL_INCOMING, only the call up; the
+	// ringing is checked on the wire below, as CALL_RINGING depends on the
+	// 180 arriving before the 200.
+	a.waitEvent(t, "CALL_ESTABLISHED")
+	if in := b.waitEvent(t, "CALL_ESTABLISHED"); !strings.Contains(in.PeerURI, "sip:"+dnA+"@") {
+		t.Errorf("the callee has the call up with %q, want %s", in.PeerURI, dnA)
+	}
+
+	// The call is up on both legs, through selfprovd.
+	inv := b.waitSaw(t, true, "INVITE ", "INVITE")
+	if rr := inv.header("Record-Route"); !strings.Contains(rr, "lr") {
+		t.Errorf("the INVITE reached the callee without selfprovd's Record-Route: %q", rr)
+	}
+	if calleeTr == "tcp" && inv.src != rig.sip {
+		// A phone behind NAT is reached only over the connection it
+		// registered on.
+		t.Errorf("the INVITE reached the callee from %s, not over its registered connection to %s", inv.src, rig.sip)
+	}
+	b.waitSaw(t, false, "SIP/2.0 180", "INVITE")
+	b.waitSaw(t, false, "SIP/2.0 200", "INVITE")
+	a.waitSaw(t, true, "SIP/2.0 180", "INVITE")
+	a.waitSaw(t, true, "SIP/2.0 200", "INVITE")
+	a.waitSaw(t, false, "ACK ", "ACK")
+	b.waitSaw(t, true, "ACK ", "ACK")
+
+	hangs, other := a, b
+	if !callerHangsUp {
+		hangs, other = b, a
+	}
+	hangs.command(t, "hangup", "")
+	hangs.waitEvent(t, "CALL_CLOSED")
+	other.waitEvent(t, "CALL_CLOSED")
+	hangs.waitSaw(t, false, "BYE ", "BYE")
+	other.waitSaw(t, true, "BYE ", "BYE")
+	other.waitSaw(t, false, "SIP/2.0 200", "BYE")
+	hangs.waitSaw(t, true, "SIP/2.0 200", "BYE")
 }
 
 // ---- SIPp phones ----
