@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -495,6 +496,16 @@ func baresipCall(t *testing.T, bin string, rig *callRig, i int, callerTr, callee
 	a.waitSaw(t, false, "ACK ", "ACK")
 	b.waitSaw(t, true, "ACK ", "ACK")
 
+	// The admin API lists the call, up, between the two lines' devices
+	// while it lasts.
+	callID := inv.header("Call-ID")
+	want := activeCall{CallID: callID, State: "up", Calling: callParty{devA, dnA}, Called: callParty{devB, dnB}}
+	var listed []activeCall
+	testkit.WaitFor(t, "GET /calls to list the call "+callID+" up", func() bool {
+		listed = rig.calls(t)
+		return slices.Contains(listed, want)
+	})
+
 	hangs, other := a, b
 	if !callerHangsUp {
 		hangs, other = b, a
@@ -506,6 +517,28 @@ func baresipCall(t *testing.T, bin string, rig *callRig, i int, callerTr, callee
 	other.waitSaw(t, true, "BYE ", "BYE")
 	other.waitSaw(t, false, "SIP/2.0 200", "BYE")
 	hangs.waitSaw(t, true, "SIP/2.0 200", "BYE")
+	testkit.WaitFor(t, "GET /calls to drop the call "+callID, func() bool {
+		return !slices.ContainsFunc(rig.calls(t), func(c activeCall) bool { return c.CallID == callID })
+	})
+}
+
+// activeCall is what GET /calls shows of a call, times aside.
+type activeCall struct {
+	CallID          string `json:"callId"`
+	State           string `json:"state"`
+	Calling, Called callParty
+}
+
+type callParty struct{ Device, DN string }
+
+// calls lists the calls in progress through the admin API.
+func (c *callRig) calls(t *testing.T) []activeCall {
+	t.Helper()
+	var res struct{ Items []activeCall }
+	if code := c.api.get(t, "/calls", &res); code != http.StatusOK {
+		t.Fatalf("GET /calls: %d", code)
+	}
+	return res.Items
 }
 
 // ---- SIPp phones ----
@@ -684,5 +717,44 @@ func TestInteropSippCalls(t *testing.T) {
 		// 3302's phone is not registered: the call is not relayed even to
 		// a line it could reach.
 		refused(t, "3302", "3301", 403, "CALLER_NOT_REGISTERED", "forbidden")
+	})
+	t.Run("busy", func(t *testing.T) {
+		// The callee's 486 is relayed to the caller (3301's phone).
+		const mac = "0A0B0C0F0004"
+		dev := rig.addPhone(t, "busy3303", "3303", mac, 36224)
+		cid := fmt.Sprintf("busy-%d", time.Now().UnixNano())
+		b := startSipp(t, rig, "uas-busy.xml", "udp", cid, 0, sippKeys("3303", mac)...)
+		rig.waitRegistered(t, dev, "udp", b.said)
+		counted := rig.counts(t, "busy")
+		a := startSipp(t, rig, "uac-refused.xml", "udp", cid, 486, "from", "3301", "callee", "3303")
+		a.wait(t)
+		b.wait(t)
+		counted()
+	})
+	t.Run("shared-line", func(t *testing.T) {
+		// 3402 is on two phones: both get the INVITE, the first answers
+		// and the other is CANCELled (it rings silently, with 100 only, so
+		// the caller's scenario sees one 180).
+		const macA, mac1, mac2 = "0A0B0C0F0011", "0A0B0C0F0012", "0A0B0C0F0013"
+		rig.addPhone(t, "caller3401", "3401", macA, 36224)
+		dev1 := rig.addPhone(t, "shared3402", "3402", mac1, 36224)
+		var d1 struct{ Lines []struct{ Partition string } }
+		rig.api.get(t, "/devices/"+dev1, &d1)
+		dev2 := "SEP" + mac2
+		body := fmt.Sprintf(`{"name":%q,"model":36224,"owner":"shared3402","udt":"Desk Phone Template","lines":[{"button":1,"dn":"3402","partition":%q}]}`, dev2, d1.Lines[0].Partition)
+		if code, data := rig.api.post(t, "/devices", body, nil); code != http.StatusCreated {
+			t.Fatalf("adding the second phone of 3402: %d %s", code, data)
+		}
+		cid := fmt.Sprintf("shared-%d", time.Now().UnixNano())
+		b1 := startSipp(t, rig, "uas-answer.xml", "udp", cid, 0, sippKeys("3402", mac1)...)
+		b2 := startSipp(t, rig, "uas-fork-cancelled.xml", "udp", cid, 0, sippKeys("3402", mac2)...)
+		rig.waitRegistered(t, dev1, "udp", b1.said)
+		rig.waitRegistered(t, dev2, "udp", b2.said)
+		counted := rig.counts(t, "answered")
+		a := startSipp(t, rig, "uac-call.xml", "udp", cid, 0, sippKeys("3401", macA, "callee", "3402")...)
+		a.wait(t)
+		b1.wait(t)
+		b2.wait(t)
+		counted()
 	})
 }
