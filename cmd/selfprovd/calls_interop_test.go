@@ -633,19 +633,26 @@ func TestInteropSippCalls(t *testing.T) {
 	testkit.Peer(t, "sipp", "sip-tester")
 	rig := startCallRig(t)
 	n := 0
+	// pair starts a callee running uas and, once it is registered, a
+	// caller running uac over its own transport ("udp" or "tcp", or
+	// "udp-tcp": the caller on UDP, the callee on TCP).
 	pair := func(t *testing.T, transport, uac, uas string) (*sippPhone, *sippPhone) {
 		n++
+		trA, trB, ok := strings.Cut(transport, "-")
+		if !ok {
+			trB = trA
+		}
 		dnA, dnB := fmt.Sprintf("32%02d1", n), fmt.Sprintf("32%02d2", n)
 		macA, macB := fmt.Sprintf("0A0B0C0E%02X01", n), fmt.Sprintf("0A0B0C0E%02X02", n)
 		rig.addPhone(t, "uac"+dnA, dnA, macA, 36224)
 		devB := rig.addPhone(t, "uas"+dnB, dnB, macB, 36224)
 		cid := fmt.Sprintf("call%d-%d", n, time.Now().UnixNano())
-		b := startSipp(t, rig, uas, transport, cid, 0, sippKeys(dnB, macB)...)
-		rig.waitRegistered(t, devB, transport, b.said)
-		a := startSipp(t, rig, uac, transport, cid, 0, sippKeys(dnA, macA, "callee", dnB)...)
+		b := startSipp(t, rig, uas, trB, cid, 0, sippKeys(dnB, macB)...)
+		rig.waitRegistered(t, devB, trB, b.said)
+		a := startSipp(t, rig, uac, trA, cid, 0, sippKeys(dnA, macA, "callee", dnB)...)
 		return a, b
 	}
-	for _, tr := range []string{"udp", "tcp"} {
+	for _, tr := range []string{"udp", "tcp", "udp-tcp", "tcp-udp"} {
 		t.Run("answer-"+tr, func(t *testing.T) {
 			counted := rig.counts(t, "answered")
 			a, b := pair(t, tr, "uac-call.xml", "uas-answer.xml")
