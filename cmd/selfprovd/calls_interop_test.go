@@ -506,6 +506,23 @@ func baresipCall(t *testing.T, bin string, rig *callRig, i int, callerTr, callee
 		return slices.Contains(listed, want)
 	})
 
+	// The callee puts the call on hold: its re-INVITE (sendonly) goes the
+	// other way along the route set, to the caller, and is answered and
+	// ACKed through selfprovd.
+	b.command(t, "hold", "")
+	hold := b.waitSaw(t, false, "INVITE ", "INVITE")
+	if !strings.Contains(hold.text, "a=sendonly") {
+		t.Errorf("the callee's hold re-INVITE offers no a=sendonly:\n%s", hold.text)
+	}
+	if hold.header("Route") == "" {
+		t.Errorf("the callee's re-INVITE carries no Route (selfprovd's Record-Route):\n%s", hold.text)
+	}
+	a.waitSaw(t, true, "INVITE ", "INVITE")
+	a.waitSaw(t, false, "SIP/2.0 200", "INVITE")
+	b.waitSaw(t, true, "SIP/2.0 200", "INVITE")
+	b.waitSaw(t, false, "ACK ", "ACK")
+	a.waitSaw(t, true, "ACK ", "ACK")
+
 	hangs, other := a, b
 	if !callerHangsUp {
 		hangs, other = b, a
