@@ -316,6 +316,14 @@ func (p *callPhone) command(t *testing.T, command, params string) {
 	}
 }
 
+// clearEvents forgets the events so far, so that waitEvent sees only the
+// next call's.
+func (p *callPhone) clearEvents() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.events = p.events[:0]
+}
+
 // waitEvent waits for a call event of the type and returns it. A call
 // closed before the event came fails at once, with baresip's reason.
 func (p *callPhone) waitEvent(t *testing.T, typ string) baresipEvent {
@@ -780,5 +788,123 @@ func TestInteropSippCalls(t *testing.T) {
 		b1.wait(t)
 		b2.wait(t)
 		counted()
+	})
+}
+
+// ---- linphonec ----
+
+// linphone is a running linphonec registered as one line, driven on its
+// stdin; its console (with -S, the call states) is out, its log (-d 6:
+// every SIP message) the file log.
+type linphone struct {
+	user  string
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *testkit.SyncBuffer
+	log   string
+	done  chan struct{}
+}
+
+// startLinphone runs linphonec as line user of the device SEP<mac> (its
+// +sip.instance), registered at the rig over transport, answering calls
+// by itself (-a).
+func startLinphone(t *testing.T, bin string, rig *callRig, user, mac, transport string) *linphone {
+	t.Helper()
+	dir := t.TempDir()
+	b, err := os.ReadFile(filepath.Join("testdata", "calls", "linphonerc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := strings.NewReplacer("{{USER}}", user, "{{REGISTRAR}}", rig.sip, "{{TRANSPORT}}", transport,
+		"{{MAC}}", strings.ToLower(mac)).Replace(string(b))
+	// linphonec keeps its call history there; without it, it complains.
+	if err := os.MkdirAll(filepath.Join(dir, ".local", "share", "linphone"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "linphonerc"), []byte(rc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := &linphone{user: user, out: &testkit.SyncBuffer{}, log: filepath.Join(dir, "log"), done: make(chan struct{}),
+		cmd: exec.Command(bin, "-c", filepath.Join(dir, "linphonerc"), "-a", "-S", "-d", "6", "-l", filepath.Join(dir, "log"))}
+	l.cmd.Dir = dir
+	l.cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	l.stdin, err = l.cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.cmd.Stdout, l.cmd.Stderr = l.out, l.out
+	if err := l.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = l.cmd.Wait(); close(l.done) }()
+	t.Cleanup(func() {
+		_, _ = l.stdin.Write([]byte("quit\n"))
+		select {
+		case <-l.done:
+		case <-time.After(5 * time.Second):
+			_ = l.cmd.Process.Kill()
+			<-l.done
+		}
+		if t.Failed() {
+			log, _ := os.ReadFile(l.log)
+			t.Logf("linphonec %s printed:\n%s\nand logged:\n%s", user, tailString(l.out.String(), 4000), tailString(string(log), 20000))
+		}
+	})
+	return l
+}
+
+// send writes a command line to linphonec.
+func (l *linphone) send(t *testing.T, line string) {
+	t.Helper()
+	if _, err := io.WriteString(l.stdin, line+"\n"); err != nil {
+		t.Fatalf("linphonec %s: %s: %v", l.user, line, err)
+	}
+}
+
+// waitSays waits for a line of linphonec's console, printed after the
+// offset from, that re matches.
+func (l *linphone) waitSays(t *testing.T, from int, re *regexp.Regexp) {
+	t.Helper()
+	testkit.WaitWithin(t, 8*time.Second, fmt.Sprintf("linphonec %s to print %s", l.user, re), func() bool {
+		return re.MatchString(l.out.String()[from:])
+	})
+}
+
+// TestInteropLinphonecCalls: real linphonec (belle-sip, over TCP) and
+// real baresip (over UDP), each the line of its own device, call each
+// other through selfprovd: each call is answered by the callee by itself,
+// is up on both sides, and the other side hangs up.
+func TestInteropLinphonecCalls(t *testing.T) {
+	linBin := testkit.Peer(t, "linphonec", "linphone-cli")
+	barBin := testkit.Peer(t, "baresip", "baresip-core")
+	rig := startCallRig(t)
+	const macL, macB = "0A0B0C100001", "0A0B0C100002"
+	devL := rig.addPhone(t, "lin3501", "3501", macL, 374)
+	devB := rig.addPhone(t, "bar3502", "3502", macB, 374)
+	l := startLinphone(t, linBin, rig, "3501", macL, "tcp")
+	b := startCallPhone(t, barBin, rig, "3502", macB, "udp")
+	rig.waitRegistered(t, devL, "tcp")
+	rig.waitRegistered(t, devB, "udp")
+
+	t.Run("linphonec-calls-baresip", func(t *testing.T) {
+		from := len(l.out.String())
+		l.send(t, "call sip:3502@"+rig.sip)
+		if ev := b.waitEvent(t, "CALL_ESTABLISHED"); !strings.Contains(ev.PeerURI, "sip:3501@") {
+			t.Errorf("baresip has the call up with %q, want 3501", ev.PeerURI)
+		}
+		l.waitSays(t, from, regexp.MustCompile(`Call \d+ with \S*3502@\S* connected\.`))
+		b.command(t, "hangup", "")
+		b.waitEvent(t, "CALL_CLOSED")
+		l.waitSays(t, from, regexp.MustCompile(`Call \d+ with \S*3502@\S* ended`))
+	})
+	t.Run("baresip-calls-linphonec", func(t *testing.T) {
+		from := len(l.out.String())
+		b.clearEvents()
+		b.command(t, "dial", "sip:3501@"+rig.sip)
+		b.waitEvent(t, "CALL_ESTABLISHED")
+		l.waitSays(t, from, regexp.MustCompile(`Call \d+ with \S*3502@\S* connected\.`))
+		l.send(t, "terminate")
+		b.waitEvent(t, "CALL_CLOSED")
+		l.waitSays(t, from, regexp.MustCompile(`Call \d+ with \S*3502@\S* ended`))
 	})
 }
