@@ -908,3 +908,48 @@ func TestInteropLinphonecCalls(t *testing.T) {
 		l.waitSays(t, from, regexp.MustCompile(`Call \d+ with \S*3502@\S* ended`))
 	})
 }
+
+// TestInteropBaresipAutoRegisteredCall: two baresip phones that selfprovd
+// has never seen register with SEP<MAC> as their AOR and are
+// auto-registered, each with a DN of the range in <None>. They call each
+// other by those DNs, as a lab engineer checks new extensions; a user's
+// line, in Internal, is outside the auto-registration CSS: 404.
+func TestInteropBaresipAutoRegisteredCall(t *testing.T) {
+	bin := testkit.Peer(t, "baresip", "baresip-core")
+	rig := startCallRig(t)
+	rig.addPhone(t, "user3601", "3601", "0A0B0C110001", 374)
+	const macA, macB = "0A0B0C110002", "0A0B0C110003"
+	a := startCallPhone(t, bin, rig, "SEP"+macA, macA, "udp")
+	b := startCallPhone(t, bin, rig, "SEP"+macB, macB, "tcp")
+	rig.waitRegistered(t, "SEP"+macA, "udp")
+	rig.waitRegistered(t, "SEP"+macB, "tcp")
+	dn := func(name string) string {
+		var d struct{ Lines []struct{ DN string } }
+		if code := rig.api.get(t, "/devices/"+name, &d); code != http.StatusOK || len(d.Lines) != 1 {
+			t.Fatalf("GET /devices/%s: %d %+v", name, code, d)
+		}
+		return d.Lines[0].DN
+	}
+	dnA, dnB := dn("SEP"+macA), dn("SEP"+macB)
+
+	a.command(t, "dial", "sip:"+dnB+"@"+rig.sip)
+	a.waitEvent(t, "CALL_ESTABLISHED")
+	if ev := b.waitEvent(t, "CALL_ESTABLISHED"); !strings.Contains(ev.PeerURI, "sip:SEP"+macA+"@") {
+		t.Errorf("the callee (%s) has the call up with %q, want SEP%s", dnB, ev.PeerURI, macA)
+	}
+	b.waitSaw(t, true, "ACK ", "ACK")
+	a.command(t, "hangup", "")
+	b.waitEvent(t, "CALL_CLOSED")
+	a.waitEvent(t, "CALL_CLOSED")
+	t.Logf("SEP%s (%s) called SEP%s (%s)", macA, dnA, macB, dnB)
+
+	b.clearEvents()
+	b.command(t, "dial", "sip:3601@"+rig.sip)
+	if ev := b.waitEvent(t, "CALL_CLOSED"); !strings.Contains(ev.Param, "404") {
+		t.Errorf("a call from an auto-registered phone to a user's line ended with %q, want 404", ev.Param)
+	}
+	res := b.waitSaw(t, true, "SIP/2.0 404", "INVITE")
+	if w := res.header("Warning"); !strings.Contains(w, "DN_NOT_FOUND") {
+		t.Errorf("the 404 has Warning %q, want DN_NOT_FOUND", w)
+	}
+}
