@@ -953,3 +953,47 @@ func TestInteropBaresipAutoRegisteredCall(t *testing.T) {
 		t.Errorf("the 404 has Warning %q, want DN_NOT_FOUND", w)
 	}
 }
+
+// TestInteropBaresipTransfer: a blind transfer between real baresip
+// phones through selfprovd. 3701 (UDP) calls 3702 (TCP) and transfers it
+// to 3703 (UDP): the REFER and its 202, and the NOTIFYs of the transfer's
+// progress the other way, are relayed inside the dialog; 3702 calls 3703,
+// which answers; 3701 hangs up its leg. Then 3703 hangs up.
+func TestInteropBaresipTransfer(t *testing.T) {
+	bin := testkit.Peer(t, "baresip", "baresip-core")
+	rig := startCallRig(t)
+	var ps []*callPhone
+	for i, tr := range []string{"udp", "tcp", "udp"} {
+		dn, mac := fmt.Sprintf("370%d", i+1), fmt.Sprintf("0A0B0C1200%02X", i+1)
+		dev := rig.addPhone(t, "transfer"+dn, dn, mac, 374)
+		ps = append(ps, startCallPhone(t, bin, rig, dn, mac, tr))
+		rig.waitRegistered(t, dev, tr)
+	}
+	a, b, c := ps[0], ps[1], ps[2]
+	a.command(t, "dial", "sip:3702@"+rig.sip)
+	a.waitEvent(t, "CALL_ESTABLISHED")
+	b.waitEvent(t, "CALL_ESTABLISHED")
+
+	a.command(t, "transfer", "sip:3703@"+rig.sip)
+	refer := b.waitSaw(t, true, "REFER ", "REFER")
+	if to := refer.header("Refer-To"); !strings.Contains(to, "sip:3703@") {
+		t.Errorf("the REFER reached 3702 with Refer-To %q", to)
+	}
+	a.waitSaw(t, true, "SIP/2.0 202", "REFER")
+	a.waitSaw(t, true, "NOTIFY ", "NOTIFY")
+	b.waitSaw(t, true, "SIP/2.0 200", "NOTIFY")
+	if ev := c.waitEvent(t, "CALL_ESTABLISHED"); !strings.Contains(ev.PeerURI, "sip:3702@") {
+		t.Errorf("3703 has the call up with %q, want 3702", ev.PeerURI)
+	}
+	b.waitSaw(t, true, "SIP/2.0 200", "INVITE")
+	c.waitSaw(t, true, "ACK ", "ACK")
+	a.waitEvent(t, "CALL_CLOSED")
+	b.waitSaw(t, true, "BYE ", "BYE")
+	a.waitSaw(t, true, "SIP/2.0 200", "BYE")
+
+	b.clearEvents()
+	c.command(t, "hangup", "")
+	c.waitEvent(t, "CALL_CLOSED")
+	b.waitEvent(t, "CALL_CLOSED")
+	c.waitSaw(t, true, "SIP/2.0 200", "BYE")
+}
