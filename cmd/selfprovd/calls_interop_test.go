@@ -409,10 +409,12 @@ func (p *callPhone) trace() []sipMsg {
 	return msgs
 }
 
-// saw reports whether baresip sent (received false) or received a message
-// whose start line begins with start and whose CSeq method is method.
-func (p *callPhone) saw(received bool, start, method string) (sipMsg, bool) {
-	for _, m := range p.trace() {
+// saw reports whether baresip sent (received false) or received, as its
+// from-th message or later, a message whose start line begins with start
+// and whose CSeq method is method.
+func (p *callPhone) saw(from int, received bool, start, method string) (sipMsg, bool) {
+	msgs := p.trace()
+	for _, m := range msgs[min(from, len(msgs)):] {
 		if m.received == received && strings.HasPrefix(m.start, start) && strings.HasSuffix(m.header("CSeq"), " "+method) {
 			return m, true
 		}
@@ -423,6 +425,12 @@ func (p *callPhone) saw(received bool, start, method string) (sipMsg, bool) {
 // waitSaw waits for such a message in the trace.
 func (p *callPhone) waitSaw(t *testing.T, received bool, start, method string) sipMsg {
 	t.Helper()
+	return p.waitSawFrom(t, 0, received, start, method)
+}
+
+// waitSawFrom waits for such a message from the from-th on.
+func (p *callPhone) waitSawFrom(t *testing.T, from int, received bool, start, method string) sipMsg {
+	t.Helper()
 	dir := "send"
 	if received {
 		dir = "receive"
@@ -430,7 +438,7 @@ func (p *callPhone) waitSaw(t *testing.T, received bool, start, method string) s
 	var m sipMsg
 	testkit.WaitWithin(t, 8*time.Second, fmt.Sprintf("baresip %s to %s %q (%s)", p.user, dir, start, method), func() bool {
 		var ok bool
-		m, ok = p.saw(received, start, method)
+		m, ok = p.saw(from, received, start, method)
 		return ok
 	})
 	return m
@@ -996,4 +1004,53 @@ func TestInteropBaresipTransfer(t *testing.T) {
 	c.waitEvent(t, "CALL_CLOSED")
 	b.waitEvent(t, "CALL_CLOSED")
 	c.waitSaw(t, true, "SIP/2.0 200", "BYE")
+}
+
+// TestInteropBaresipRingingCall: baresip phones that ring rather than
+// answer (answermode manual). The caller hangs up while the callee rings:
+// its CANCEL reaches the callee, which answers the INVITE 487, relayed to
+// the caller. The callee rejects the next call while it rings: baresip's
+// refusal is relayed to the caller. Both counted as such.
+func TestInteropBaresipRingingCall(t *testing.T) {
+	bin := testkit.Peer(t, "baresip", "baresip-core")
+	rig := startCallRig(t)
+	devA := rig.addPhone(t, "ringer3801", "3801", "0A0B0C130001", 374)
+	devB := rig.addPhone(t, "ringer3802", "3802", "0A0B0C130002", 374)
+	a := startCallPhone(t, bin, rig, "3801", "0A0B0C130001", "tcp")
+	b := startCallPhone(t, bin, rig, "3802", "0A0B0C130002", "udp")
+	rig.waitRegistered(t, devA, "tcp")
+	rig.waitRegistered(t, devB, "udp")
+	b.command(t, "answermode", "manual")
+
+	t.Run("cancel", func(t *testing.T) {
+		counted := rig.counts(t, "cancelled")
+		a.command(t, "dial", "sip:3802@"+rig.sip)
+		b.waitEvent(t, "CALL_INCOMING")
+		a.waitSaw(t, true, "SIP/2.0 180", "INVITE")
+		a.command(t, "hangup", "")
+		b.waitSaw(t, true, "CANCEL ", "CANCEL")
+		b.waitSaw(t, false, "SIP/2.0 487", "INVITE")
+		a.waitSaw(t, true, "SIP/2.0 487", "INVITE")
+		a.waitEvent(t, "CALL_CLOSED")
+		b.waitEvent(t, "CALL_CLOSED")
+		counted()
+	})
+	t.Run("reject", func(t *testing.T) {
+		a.clearEvents()
+		b.clearEvents()
+		// baresip refuses a call it does not take with 486.
+		counted := rig.counts(t, "busy")
+		fromA, fromB := len(a.trace()), len(b.trace())
+		a.command(t, "dial", "sip:3802@"+rig.sip)
+		b.waitEvent(t, "CALL_INCOMING")
+		b.command(t, "hangup", "")
+		refusal := b.waitSawFrom(t, fromB, false, "SIP/2.0 4", "INVITE")
+		status := strings.Fields(refusal.start)[1]
+		a.waitSawFrom(t, fromA, true, "SIP/2.0 "+status, "INVITE")
+		if ev := a.waitEvent(t, "CALL_CLOSED"); !strings.Contains(ev.Param, status) {
+			t.Errorf("the caller's call ended with %q, want the callee's %s", ev.Param, refusal.start)
+		}
+		b.waitEvent(t, "CALL_CLOSED")
+		counted()
+	})
 }
