@@ -27,19 +27,41 @@ import (
 // callRig is a selfprovd started with testdata/calls/selfprovd.yaml, for
 // real clients to call each other through.
 type callRig struct {
-	r   *daemonRun
-	api *apiClient
-	sip string // selfprovd's SIP address, UDP and TCP
+	r      *daemonRun
+	api    *apiClient
+	sip    string // selfprovd's SIP address, UDP and TCP
+	sipTLS string // its SIP over TLS address, when started with TLS
+	caFile string // the certificate of that listener (self-signed)
 }
 
-func startCallRig(t *testing.T) *callRig {
+func startCallRig(t *testing.T) *callRig { return startCallRigTLS(t, false) }
+
+// startCallRigTLS starts the rig, with a SIP over TLS listener too when
+// withTLS is set.
+func startCallRigTLS(t *testing.T, withTLS bool) *callRig {
 	t.Helper()
 	dataDir := t.TempDir()
 	cfg, err := filepath.Abs(filepath.Join("testdata", "calls", "selfprovd.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := startDaemon(t, append(loopbackFlags(dataDir), "-config", cfg, "-log.level", "info")...)
+	args := append(loopbackFlags(dataDir), "-config", cfg, "-log.level", "info")
+	var certFile string
+	if withTLS {
+		b, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keyFile string
+		certFile, keyFile = writeCert(t, t.TempDir())
+		cfg = filepath.Join(t.TempDir(), "selfprovd.yaml")
+		b = append(b, "\ntls:\n  cert: "+certFile+"\n  key: "+keyFile+"\n"...)
+		if err := os.WriteFile(cfg, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(loopbackFlags(dataDir), "-config", cfg, "-log.level", "info", "-listen.sip-tls", "127.0.0.1:0")
+	}
+	r := startDaemon(t, args...)
 	token, err := os.ReadFile(filepath.Join(dataDir, admin.TokenFile))
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +71,7 @@ func startCallRig(t *testing.T) *callRig {
 			t.Logf("selfprovd log:\n%s", tailString(r.stderr.String(), 6000))
 		}
 	})
-	return &callRig{r: r, sip: r.addrs.SIP, api: &apiClient{base: "http://" + r.addrs.Admin + "/api/v1",
+	return &callRig{r: r, sip: r.addrs.SIP, sipTLS: r.addrs.SIPTLS, caFile: certFile, api: &apiClient{base: "http://" + r.addrs.Admin + "/api/v1",
 		token: strings.TrimSpace(string(token)), hc: &http.Client{Timeout: 10 * time.Second}}}
 }
 
@@ -205,12 +227,20 @@ func startCallPhone(t *testing.T, bin string, rig *callRig, user, mac, transport
 	dir := t.TempDir()
 	ctrl := freeTCPPort(t)
 	listen := freeSIPPort(t)
+	proxy := rig.sip
+	if transport == "tls" {
+		proxy = rig.sipTLS
+	}
 	fill := strings.NewReplacer("{{LISTEN}}", listen, "{{CTRL}}", ctrl, "{{USER}}", user,
-		"{{REGISTRAR}}", rig.sip, "{{TRANSPORT}}", transport)
+		"{{REGISTRAR}}", proxy, "{{TRANSPORT}}", transport)
 	for _, f := range []string{"config", "accounts"} {
 		b, err := os.ReadFile(filepath.Join("testdata", "calls", "baresip-"+f))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if f == "config" && transport == "tls" {
+			// Trust selfprovd's self-signed certificate.
+			b = append(b, "sip_cafile\t\t"+rig.caFile+"\n"...)
 		}
 		if err := os.WriteFile(filepath.Join(dir, f), []byte(fill.Replace(string(b))), 0o600); err != nil {
 			t.Fatal(err)
@@ -220,7 +250,7 @@ func startCallPhone(t *testing.T, bin string, rig *callRig, user, mac, transport
 	if err := os.WriteFile(filepath.Join(dir, "uuid"), []byte(uuid), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &callPhone{user: user, transport: transport, proxy: rig.sip, listen: listen, out: &testkit.SyncBuffer{}, done: make(chan struct{}),
+	p := &callPhone{user: user, transport: transport, proxy: proxy, listen: listen, out: &testkit.SyncBuffer{}, done: make(chan struct{}),
 		cmd: exec.Command(bin, "-f", dir, "-s")}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -1053,4 +1083,41 @@ func TestInteropBaresipRingingCall(t *testing.T) {
 		b.waitEvent(t, "CALL_CLOSED")
 		counted()
 	})
+}
+
+// TestInteropBaresipTLSCall: a baresip phone registered over TLS calls
+// one on UDP and is called back, through selfprovd's TLS listener (its
+// certificate trusted by the phone): the call is bridged between the
+// transports both ways.
+func TestInteropBaresipTLSCall(t *testing.T) {
+	bin := testkit.Peer(t, "baresip", "baresip-core")
+	rig := startCallRigTLS(t, true)
+	devA := rig.addPhone(t, "tls3901", "3901", "0A0B0C140001", 374)
+	devB := rig.addPhone(t, "udp3902", "3902", "0A0B0C140002", 374)
+	a := startCallPhone(t, bin, rig, "3901", "0A0B0C140001", "tls")
+	b := startCallPhone(t, bin, rig, "3902", "0A0B0C140002", "udp")
+	rig.waitRegistered(t, devA, "tls")
+	rig.waitRegistered(t, devB, "udp")
+	for _, c := range []struct {
+		name           string
+		caller, callee *callPhone
+		calleeDN       string
+	}{{"tls-to-udp", a, b, "3902"}, {"udp-to-tls", b, a, "3901"}} {
+		t.Run(c.name, func(t *testing.T) {
+			a.clearEvents()
+			b.clearEvents()
+			from := len(c.callee.trace())
+			c.caller.command(t, "dial", "sip:"+c.calleeDN+"@"+c.caller.proxy)
+			c.caller.waitEvent(t, "CALL_ESTABLISHED")
+			c.callee.waitEvent(t, "CALL_ESTABLISHED")
+			if inv := c.callee.waitSawFrom(t, from, true, "INVITE ", "INVITE"); inv.src != c.callee.proxy {
+				t.Errorf("the INVITE reached the callee from %s, not over its registered flow to %s", inv.src, c.callee.proxy)
+			}
+			c.callee.waitSawFrom(t, from, true, "ACK ", "ACK")
+			c.callee.command(t, "hangup", "")
+			c.caller.waitEvent(t, "CALL_CLOSED")
+			c.callee.waitEvent(t, "CALL_CLOSED")
+			c.callee.waitSawFrom(t, from, true, "SIP/2.0 200", "BYE")
+		})
+	}
 }
