@@ -931,6 +931,24 @@ func TestInteropLinphonecCalls(t *testing.T) {
 			t.Errorf("baresip has the call up with %q, want 3501", ev.PeerURI)
 		}
 		l.waitSays(t, from, regexp.MustCompile(`Call \d+ with \S*3502@\S* connected\.`))
+		// linphonec holds and resumes the call: its re-INVITEs go along
+		// the route set to baresip, which answers them.
+		fromB := len(b.trace())
+		l.send(t, "pause")
+		l.waitSays(t, from, regexp.MustCompile(`Call \d+ with \S*3502@\S* is now paused\.`))
+		hold := b.waitSawFrom(t, fromB, true, "INVITE ", "INVITE")
+		if !strings.Contains(hold.text, "a=sendonly") {
+			t.Errorf("linphonec's hold re-INVITE reached baresip without a=sendonly:\n%s", hold.text)
+		}
+		b.waitSawFrom(t, fromB, true, "ACK ", "ACK")
+		fromB = len(b.trace())
+		l.send(t, "resume")
+		// sendrecv, said or not (RFC 4566's default).
+		if resume := b.waitSawFrom(t, fromB, true, "INVITE ", "INVITE"); strings.Contains(resume.text, "a=sendonly") || strings.Contains(resume.text, "a=inactive") {
+			t.Errorf("linphonec's resume re-INVITE reached baresip still holding:\n%s", resume.text)
+		}
+		b.waitSawFrom(t, fromB, false, "SIP/2.0 200", "INVITE")
+		b.waitSawFrom(t, fromB, true, "ACK ", "ACK")
 		b.command(t, "hangup", "")
 		b.waitEvent(t, "CALL_CLOSED")
 		l.waitSays(t, from, regexp.MustCompile(`Call \d+ with \S*3502@\S* ended`))
