@@ -731,6 +731,13 @@ func TestInteropSippCalls(t *testing.T) {
 		b.wait(t)
 		counted()
 	})
+	t.Run("info-update", func(t *testing.T) {
+		counted := rig.counts(t, "answered")
+		a, b := pair(t, "tcp-udp", "uac-midcall.xml", "uas-midcall.xml")
+		a.wait(t)
+		b.wait(t)
+		counted()
+	})
 	t.Run("reinvite", func(t *testing.T) {
 		counted := rig.counts(t, "answered")
 		a, b := pair(t, "udp", "uac-reinvite.xml", "uas-reinvite.xml")
