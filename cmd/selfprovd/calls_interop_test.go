@@ -738,6 +738,13 @@ func TestInteropSippCalls(t *testing.T) {
 		b.wait(t)
 		counted()
 	})
+	t.Run("prack", func(t *testing.T) {
+		counted := rig.counts(t, "answered")
+		a, b := pair(t, "udp", "uac-prack.xml", "uas-prack.xml")
+		a.wait(t)
+		b.wait(t)
+		counted()
+	})
 	t.Run("reinvite", func(t *testing.T) {
 		counted := rig.counts(t, "answered")
 		a, b := pair(t, "udp", "uac-reinvite.xml", "uas-reinvite.xml")
