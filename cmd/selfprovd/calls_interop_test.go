@@ -474,13 +474,13 @@ func (p *callPhone) waitSawFrom(t *testing.T, from int, received bool, start, me
 	return m
 }
 
-// TestInteropBaresipCalls: two real baresip phones, each registered as the
+// TestInteropCallBaresip: two real baresip phones, each registered as the
 // line of its own device, call each other through selfprovd and hang up,
 // over UDP, TCP and mixed. The callee rings (180 at the caller), answers
 // at once (answermode=auto), both see the call up (200 and ACK on both
 // legs, CALL_ESTABLISHED on both sides), one side hangs up and the BYE and
 // its 200 are relayed to and from the other.
-func TestInteropBaresipCalls(t *testing.T) {
+func TestInteropCallBaresip(t *testing.T) {
 	bin := testkit.Peer(t, "baresip", "baresip-core")
 	rig := startCallRig(t)
 	for i, c := range []struct {
@@ -688,11 +688,11 @@ func sippKeys(dn, mac string, more ...string) []string {
 	return append([]string{"dn", dn, "mac", strings.ToLower(mac), "MAC", strings.ToUpper(mac)}, more...)
 }
 
-// TestInteropSippCalls: SIPp phones call each other through selfprovd.
+// TestInteropCallSipp: SIPp phones call each other through selfprovd.
 // Each phone is a device of its own, registered by its scenario over the
 // socket or connection it then calls or answers on; the callee registers
 // before the caller starts.
-func TestInteropSippCalls(t *testing.T) {
+func TestInteropCallSipp(t *testing.T) {
 	testkit.Peer(t, "sipp", "sip-tester")
 	rig := startCallRig(t)
 	n := 0
@@ -922,11 +922,11 @@ func (l *linphone) waitSays(t *testing.T, from int, re *regexp.Regexp) {
 	})
 }
 
-// TestInteropLinphonecCalls: real linphonec (belle-sip, over TCP) and
+// TestInteropCallLinphonec: real linphonec (belle-sip, over TCP) and
 // real baresip (over UDP), each the line of its own device, call each
 // other through selfprovd: each call is answered by the callee by itself,
 // is up on both sides, and the other side hangs up.
-func TestInteropLinphonecCalls(t *testing.T) {
+func TestInteropCallLinphonec(t *testing.T) {
 	linBin := testkit.Peer(t, "linphonec", "linphone-cli")
 	barBin := testkit.Peer(t, "baresip", "baresip-core")
 	rig := startCallRig(t)
@@ -979,12 +979,12 @@ func TestInteropLinphonecCalls(t *testing.T) {
 	})
 }
 
-// TestInteropBaresipAutoRegisteredCall: two baresip phones that selfprovd
+// TestInteropCallBaresipAutoRegistered: two baresip phones that selfprovd
 // has never seen register with SEP<MAC> as their AOR and are
 // auto-registered, each with a DN of the range in <None>. They call each
 // other by those DNs, as a lab engineer checks new extensions; a user's
 // line, in Internal, is outside the auto-registration CSS: 404.
-func TestInteropBaresipAutoRegisteredCall(t *testing.T) {
+func TestInteropCallBaresipAutoRegistered(t *testing.T) {
 	bin := testkit.Peer(t, "baresip", "baresip-core")
 	rig := startCallRig(t)
 	rig.addPhone(t, "user3601", "3601", "0A0B0C110001", 374)
@@ -1024,12 +1024,12 @@ func TestInteropBaresipAutoRegisteredCall(t *testing.T) {
 	}
 }
 
-// TestInteropBaresipTransfer: a blind transfer between real baresip
+// TestInteropCallBaresipTransfer: a blind transfer between real baresip
 // phones through selfprovd. 3701 (UDP) calls 3702 (TCP) and transfers it
 // to 3703 (UDP): the REFER and its 202, and the NOTIFYs of the transfer's
 // progress the other way, are relayed inside the dialog; 3702 calls 3703,
 // which answers; 3701 hangs up its leg. Then 3703 hangs up.
-func TestInteropBaresipTransfer(t *testing.T) {
+func TestInteropCallBaresipTransfer(t *testing.T) {
 	bin := testkit.Peer(t, "baresip", "baresip-core")
 	rig := startCallRig(t)
 	var ps []*callPhone
@@ -1068,12 +1068,12 @@ func TestInteropBaresipTransfer(t *testing.T) {
 	c.waitSaw(t, true, "SIP/2.0 200", "BYE")
 }
 
-// TestInteropBaresipRingingCall: baresip phones that ring rather than
+// TestInteropCallBaresipRinging: baresip phones that ring rather than
 // answer (answermode manual). The caller hangs up while the callee rings:
 // its CANCEL reaches the callee, which answers the INVITE 487, relayed to
 // the caller. The callee rejects the next call while it rings: baresip's
 // refusal is relayed to the caller. Both counted as such.
-func TestInteropBaresipRingingCall(t *testing.T) {
+func TestInteropCallBaresipRinging(t *testing.T) {
 	bin := testkit.Peer(t, "baresip", "baresip-core")
 	rig := startCallRig(t)
 	devA := rig.addPhone(t, "ringer3801", "3801", "0A0B0C130001", 374)
@@ -1117,11 +1117,11 @@ func TestInteropBaresipRingingCall(t *testing.T) {
 	})
 }
 
-// TestInteropBaresipTLSCall: a baresip phone registered over TLS calls
+// TestInteropCallBaresipTLS: a baresip phone registered over TLS calls
 // one on UDP and is called back, through selfprovd's TLS listener (its
 // certificate trusted by the phone): the call is bridged between the
 // transports both ways.
-func TestInteropBaresipTLSCall(t *testing.T) {
+func TestInteropCallBaresipTLS(t *testing.T) {
 	bin := testkit.Peer(t, "baresip", "baresip-core")
 	rig := startCallRigTLS(t, true)
 	devA := rig.addPhone(t, "tls3901", "3901", "0A0B0C140001", 374)
