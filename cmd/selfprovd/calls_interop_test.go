@@ -802,6 +802,18 @@ func TestInteropCallSipp(t *testing.T) {
 		// a line it could reach.
 		refused(t, "3302", "3301", 403, "CALLER_NOT_REGISTERED", "forbidden")
 	})
+	t.Run("callee-connection-gone", func(t *testing.T) {
+		// A phone registered over TCP is switched off without
+		// unregistering: its binding outlives its connection. The branch
+		// fails at once, as a 503 (RFC 3261 16.9), rather than ringing
+		// nowhere.
+		const mac = "0A0B0C0F0005"
+		dev := rig.addPhone(t, "gone3304", "3304", mac, 36224)
+		p := startSipp(t, rig, "register.xml", "tcp", fmt.Sprintf("gone-%d", time.Now().UnixNano()), 0, sippKeys("3304", mac)...)
+		p.wait(t)
+		rig.waitRegistered(t, dev, "tcp", p.said)
+		refused(t, "3301", "3304", 503, "", "failed")
+	})
 	t.Run("busy", func(t *testing.T) {
 		// The callee's 486 is relayed to the caller (3301's phone).
 		const mac = "0A0B0C0F0004"
