@@ -45,8 +45,8 @@ func startCallRigTLS(t *testing.T, withTLS bool) *callRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append(loopbackFlags(dataDir), "-config", cfg, "-log.level", "info")
 	var certFile string
+	var tlsFlags []string
 	if withTLS {
 		b, err := os.ReadFile(cfg)
 		if err != nil {
@@ -59,9 +59,9 @@ func startCallRigTLS(t *testing.T, withTLS bool) *callRig {
 		if err := os.WriteFile(cfg, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		args = append(loopbackFlags(dataDir), "-config", cfg, "-log.level", "info", "-listen.sip-tls", "127.0.0.1:0")
+		tlsFlags = []string{"-listen.sip-tls", "127.0.0.1:0"}
 	}
-	r := startDaemon(t, args...)
+	r := startDaemon(t, append(loopbackFlags(dataDir), append([]string{"-config", cfg, "-log.level", "info"}, tlsFlags...)...)...)
 	token, err := os.ReadFile(filepath.Join(dataDir, admin.TokenFile))
 	if err != nil {
 		t.Fatal(err)
@@ -118,8 +118,8 @@ func (c *apiClient) post(t *testing.T, path, body string, out any) (int, []byte)
 	return resp.StatusCode, data
 }
 
-// waitRegistered waits for a binding of the device over transport ("udp"
-// or "tcp"); more says what the client printed if it does not come.
+// waitRegistered waits for a binding of the device over transport ("udp",
+// "tcp" or "tls"); more says what the client printed if it does not come.
 func (c *callRig) waitRegistered(t *testing.T, device, transport string, more ...func() string) admin.Registration {
 	t.Helper()
 	var found admin.Registration
@@ -208,15 +208,14 @@ type callPhone struct {
 
 // baresipEvent is one ctrl_tcp message: an event or a command's response.
 type baresipEvent struct {
-	Event     bool   `json:"event"`
-	Type      string `json:"type"`
-	Direction string `json:"direction"`
-	PeerURI   string `json:"peeruri"`
-	Param     string `json:"param"`
-	Response  bool   `json:"response"`
-	OK        bool   `json:"ok"`
-	Data      string `json:"data"`
-	Token     string `json:"token"`
+	Event    bool   `json:"event"`
+	Type     string `json:"type"`
+	PeerURI  string `json:"peeruri"`
+	Param    string `json:"param"`
+	Response bool   `json:"response"`
+	OK       bool   `json:"ok"`
+	Data     string `json:"data"`
+	Token    string `json:"token"`
 }
 
 // startCallPhone runs baresip registering user at the rig over transport,
@@ -286,10 +285,6 @@ func startCallPhone(t *testing.T, bin string, rig *callRig, user, mac, transport
 	})
 	go p.read()
 	return p
-}
-
-func (p *callPhone) said() string {
-	return "baresip " + p.user + " said:\n" + tailString(p.out.String(), 8000)
 }
 
 // read collects the netstrings ("<len>:<json>,") baresip sends on ctrl.
