@@ -719,13 +719,15 @@ func TestInteropCallSipp(t *testing.T) {
 			counted()
 		})
 	}
-	t.Run("cancel", func(t *testing.T) {
-		counted := rig.counts(t, "cancelled")
-		a, b := pair(t, "udp", "uac-cancel.xml", "uas-cancel.xml")
-		a.wait(t)
-		b.wait(t)
-		counted()
-	})
+	for _, tr := range []string{"udp", "tcp"} {
+		t.Run("cancel-"+tr, func(t *testing.T) {
+			counted := rig.counts(t, "cancelled")
+			a, b := pair(t, tr, "uac-cancel.xml", "uas-cancel.xml")
+			a.wait(t)
+			b.wait(t)
+			counted()
+		})
+	}
 	t.Run("info-update", func(t *testing.T) {
 		counted := rig.counts(t, "answered")
 		a, b := pair(t, "tcp-udp", "uac-midcall.xml", "uas-midcall.xml")
