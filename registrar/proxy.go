@@ -594,11 +594,18 @@ func (p *proxy) stray2xx(res *sip.Response) {
 
 // ackBranch sends the hop-by-hop ACK of a non-2xx final (RFC 3261 §17.1.1.3).
 func (p *proxy) ackBranch(b *branch, res *sip.Response) {
-	s := p.s
-	tx := b.tx
+	_ = p.s.sendFlow(b.to, p.hopRequest(b, sip.ACK, res.To().Value()))
+}
+
+// hopRequest is an ACK or CANCEL of a branch's INVITE, which the proxy
+// writes itself: the INVITE's Request-URI, branch, From, Call-ID and CSeq
+// number (RFC 3261 §9.1, §17.1.1.3), and to as To.
+func (p *proxy) hopRequest(b *branch, method sip.RequestMethod, to string) []byte {
+	s, tx := p.s, b.tx
 	var m bytes.Buffer
 	m.Grow(512)
-	m.WriteString("ACK ")
+	m.WriteString(string(method))
+	m.WriteByte(' ')
 	m.WriteString(b.ruri)
 	m.WriteString(" SIP/2.0\r\nVia: SIP/2.0/")
 	m.WriteString(viaTransport(b.to.tr))
@@ -608,14 +615,16 @@ func (p *proxy) ackBranch(b *branch, res *sip.Response) {
 	m.WriteString(b.id)
 	m.WriteString("\r\nMax-Forwards: 70\r\nFrom: ")
 	m.WriteString(tx.from)
-	m.WriteString("\r\n")
-	writeHeader(&m, res.To())
-	m.WriteString("Call-ID: ")
+	m.WriteString("\r\nTo: ")
+	m.WriteString(to)
+	m.WriteString("\r\nCall-ID: ")
 	m.WriteString(tx.callID)
 	m.WriteString("\r\nCSeq: ")
 	m.WriteString(strconv.FormatUint(uint64(tx.cseq), 10))
-	m.WriteString(" ACK\r\nContent-Length: 0\r\n\r\n")
-	_ = s.sendFlow(b.to, m.Bytes())
+	m.WriteByte(' ')
+	m.WriteString(string(method))
+	m.WriteString("\r\nContent-Length: 0\r\n\r\n")
+	return m.Bytes()
 }
 
 // cancelBranches sends CANCEL to every branch still ringing but keep.
@@ -631,26 +640,7 @@ func (p *proxy) cancelBranches(tx *serverTx, keep *branch) {
 	}
 	p.mu.Unlock()
 	for _, b := range cancel {
-		var m bytes.Buffer
-		m.Grow(512)
-		m.WriteString("CANCEL ")
-		m.WriteString(b.ruri)
-		m.WriteString(" SIP/2.0\r\nVia: SIP/2.0/")
-		m.WriteString(viaTransport(b.to.tr))
-		m.WriteByte(' ')
-		m.WriteString(s.hostPort(b.to.tr))
-		m.WriteString(";branch=")
-		m.WriteString(b.id)
-		m.WriteString("\r\nMax-Forwards: 70\r\nFrom: ")
-		m.WriteString(tx.from)
-		m.WriteString("\r\nTo: ")
-		m.WriteString(tx.to)
-		m.WriteString("\r\nCall-ID: ")
-		m.WriteString(tx.callID)
-		m.WriteString("\r\nCSeq: ")
-		m.WriteString(strconv.FormatUint(uint64(tx.cseq), 10))
-		m.WriteString(" CANCEL\r\nContent-Length: 0\r\n\r\n")
-		_ = s.sendFlow(b.to, m.Bytes())
+		_ = s.sendFlow(b.to, p.hopRequest(b, sip.CANCEL, tx.to))
 		// A branch that never answers its CANCEL with 487 is given up
 		// after Timer B.
 		p.mu.Lock()
