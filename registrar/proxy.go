@@ -105,8 +105,10 @@ type branch struct {
 	data     []byte // the INVITE as sent, for Timer A over UDP
 	interval time.Duration
 	timer    *time.Timer
-	state    int // branchCalling, branchProceeding, branchDone
-	cancel   bool
+	state    int  // branchCalling, branchProceeding, branchDone
+	cancel   bool // to be cancelled
+	// cancelSent: the CANCEL went, once a provisional answer allowed it.
+	cancelSent bool
 }
 
 const (
@@ -366,6 +368,7 @@ func (p *proxy) route(tx *serverTx) {
 		b.id = branchInvite + randHex(6) + "." + hash
 		b.state = branchCalling
 		b.interval = timerT1
+		b.timer = time.AfterFunc(p.firstBranchTimer(b), func() { p.branchTimer(b) })
 		tx.branches = append(tx.branches, b)
 		p.clients[b.id] = b
 	}
@@ -385,12 +388,11 @@ func (p *proxy) route(tx *serverTx) {
 			rr: rr, src: tx.caller.ap, local: local, maxFwd: mf,
 		})
 		data := bytes.Clone(buf.Bytes())
-		p.mu.Lock()
 		if b.to.tr == UDP {
+			p.mu.Lock()
 			b.data = data
+			p.mu.Unlock()
 		}
-		b.timer = time.AfterFunc(p.firstBranchTimer(b), func() { p.branchTimer(b) })
-		p.mu.Unlock()
 		if err := s.sendFlow(b.to, data); err != nil {
 			s.log.Debug("call branch not sent", "call_id", tx.callID, "device", b.device, "err", err)
 			p.branchResult(b, 503, nil)
@@ -487,7 +489,11 @@ func (p *proxy) inviteResponse(res *sip.Response, id string) {
 				p.dialogs[k] = p.newDialog(tx, b, toTag, true)
 			}
 		}
+		cancel := b.cancel && !b.cancelSent
 		p.mu.Unlock()
+		if cancel {
+			p.sendCancel(b)
+		}
 		if code == 100 {
 			return
 		}
@@ -629,27 +635,38 @@ func (p *proxy) hopRequest(b *branch, method sip.RequestMethod, to string) []byt
 
 // cancelBranches sends CANCEL to every branch still ringing but keep.
 func (p *proxy) cancelBranches(tx *serverTx, keep *branch) {
-	s := p.s
 	p.mu.Lock()
-	var cancel []*branch
+	var now []*branch
 	for _, b := range tx.branches {
-		if b != keep && b.state != branchDone && !b.cancel {
-			b.cancel = true
-			cancel = append(cancel, b)
+		if b == keep || b.state == branchDone || b.cancel {
+			continue
+		}
+		b.cancel = true
+		// A CANCEL goes only after a provisional answer (RFC 3261 §9.1):
+		// before one it could overtake its INVITE. inviteResponse sends
+		// it when the first arrives; Timer B ends a branch that sends none.
+		if b.state == branchProceeding {
+			now = append(now, b)
 		}
 	}
 	p.mu.Unlock()
-	for _, b := range cancel {
-		_ = s.sendFlow(b.to, p.hopRequest(b, sip.CANCEL, tx.to))
-		// A branch that never answers its CANCEL with 487 is given up
-		// after Timer B.
-		p.mu.Lock()
-		if b.state != branchDone {
-			b.state = branchProceeding
-			b.timer.Reset(timerB)
-		}
-		p.mu.Unlock()
+	for _, b := range now {
+		p.sendCancel(b)
 	}
+}
+
+// sendCancel sends a branch its CANCEL; one that never answers it with a
+// final is given up after Timer B.
+func (p *proxy) sendCancel(b *branch) {
+	p.mu.Lock()
+	if b.cancelSent || b.state == branchDone {
+		p.mu.Unlock()
+		return
+	}
+	b.cancelSent = true
+	b.timer.Reset(timerB)
+	p.mu.Unlock()
+	_ = p.s.sendFlow(b.to, p.hopRequest(b, sip.CANCEL, b.tx.to))
 }
 
 // branchResult records a branch's final non-2xx answer (res nil: one the

@@ -350,6 +350,7 @@ func TestCallBusyAndShared(t *testing.T) {
 
 	a.invite("2500", "shared2", "")
 	inv1, inv2 = s1.requestOf(sip.INVITE), s2.requestOf(sip.INVITE)
+	s1.respond(inv1, 180, "Ringing", "") // a CANCEL waits for a provisional answer (RFC 3261 §9.1)
 	s2.respond(inv2, 200, "OK", testSDP)
 	if r := a.final(sip.INVITE); r.StatusCode != 200 {
 		t.Fatalf("caller got %d, want 200", r.StatusCode)
@@ -528,5 +529,34 @@ func TestEarlyDialog(t *testing.T) {
 	e.srv.calls.mu.Unlock()
 	if n != 0 {
 		t.Errorf("%d dialogs left after the call was refused", n)
+	}
+}
+
+// TestCancelWaitsForProvisional: a caller that hangs up before the phone
+// answered anything gets its 200 at once, but the phone's CANCEL waits for
+// the phone's first provisional answer (RFC 3261 §9.1), so it cannot
+// overtake the INVITE.
+func TestCancelWaitsForProvisional(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	a := e.autoPhone(t, "UDP", 1)
+	b := e.autoPhone(t, "UDP", 2)
+	c := a.invite(b.dn, "early-cancel", "")
+	inv := b.requestOf(sip.INVITE)
+	a.send(strings.Replace(strings.Replace(c.invite, "INVITE sip:", "CANCEL sip:", 1), "CSeq: 1 INVITE", "CSeq: 1 CANCEL", 1))
+	if r := a.final(sip.CANCEL); r.StatusCode != 200 {
+		t.Fatalf("CANCEL answered %d", r.StatusCode)
+	}
+	if m, err := b.tryRead(300 * time.Millisecond); err == nil {
+		if r, ok := m.(*sip.Request); ok && r.Method == sip.CANCEL {
+			t.Fatal("CANCEL sent before the phone answered anything")
+		}
+	}
+	b.respond(inv, 180, "Ringing", "")
+	cancel := b.requestOf(sip.CANCEL)
+	b.respond(cancel, 200, "OK", "")
+	b.respond(inv, 487, "Request Terminated", "")
+	b.requestOf(sip.ACK)
+	if r := a.final(sip.INVITE); r.StatusCode != 487 {
+		t.Fatalf("caller got %d, want 487", r.StatusCode)
 	}
 }
