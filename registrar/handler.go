@@ -44,7 +44,13 @@ type job struct {
 func (s *Server) handle(msg sip.Message, pc net.PacketConn, ap netip.AddrPort, gather *udpGather) {
 	switch m := msg.(type) {
 	case *sip.Response:
-		s.notifier.onResponse(m)
+		if m.Via() == nil || m.CSeq() == nil || m.CallID() == nil || m.From() == nil || m.To() == nil {
+			s.m.drop(dropMalformed)
+			return
+		}
+		if !s.calls.onResponse(m) {
+			s.notifier.onResponse(m)
+		}
 	case *sip.Request:
 		in := &inbound{req: m, tr: transportOf(m.Transport()), src: m.Source(), ap: ap, pc: pc, start: time.Now(), gather: gather}
 		if !in.ap.IsValid() {
@@ -63,11 +69,14 @@ func (s *Server) onRequest(in *inbound) {
 		s.m.drop(dropNoVia)
 		return
 	}
-	if req.IsAck() {
-		return // stateless: nothing to match
-	}
 	if bad, ok := validate(req); !ok {
-		s.refuseInvalid(in, bad)
+		if !req.IsAck() { // an ACK is never answered
+			s.refuseInvalid(in, bad)
+		}
+		return
+	}
+	if req.IsAck() {
+		s.calls.ack(in)
 		return
 	}
 	if ok, report := s.limiter.check(in.ap.Addr(), s.clock.Now()); !ok {
@@ -81,12 +90,36 @@ func (s *Server) onRequest(in *inbound) {
 			s.warning("RATE_LIMITED", "too many requests from this address"))
 		return
 	}
+	inDialog := tagOf(req.To().Params) != ""
 	switch req.Method {
 	case sip.REGISTER:
 		s.register(in)
+	case sip.INVITE:
+		if inDialog {
+			s.calls.inDialog(in)
+			return
+		}
+		s.calls.invite(in)
+	case sip.CANCEL:
+		s.calls.cancel(in)
 	case sip.OPTIONS:
+		if inDialog {
+			s.calls.inDialog(in)
+			return
+		}
 		s.reply(in, 200, "OK", allowHeader(), sip.NewHeader("Accept", "application/sdp"))
+	case sip.BYE, sip.UPDATE, sip.INFO, sip.PRACK:
+		// Only inside a dialog; one the proxy never saw is 481.
+		if inDialog {
+			s.calls.inDialog(in)
+			return
+		}
+		s.reply(in, 481, "Call/Transaction Does Not Exist")
 	default:
+		if inDialog && knownMethods[req.Method] {
+			s.calls.inDialog(in) // REFER, NOTIFY, MESSAGE inside a call
+			return
+		}
 		if !knownMethods[req.Method] {
 			s.reply(in, 501, "Not Implemented", allowHeader())
 			return
@@ -104,7 +137,9 @@ func (s *Server) refuseInvalid(in *inbound, bad invalid) {
 	s.reply(in, bad.status, bad.reason, s.warning(provision.CodeInvalid, bad.text))
 }
 
-func allowHeader() sip.Header { return sip.NewHeader("Allow", "REGISTER, OPTIONS, ACK") }
+func allowHeader() sip.Header {
+	return sip.NewHeader("Allow", "REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE, UPDATE, INFO, PRACK, REFER, NOTIFY, MESSAGE")
+}
 
 // register handles a REGISTER: everything that needs no store runs here,
 // on the reading goroutine; the rest is queued for a worker.

@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +27,25 @@ type metrics struct {
 	droppedOf map[string]prometheus.Counter
 	closed    *prometheus.CounterVec // stream connections closed by us, by reason
 	closedOf  map[string]prometheus.Counter
+	calls     *prometheus.CounterVec // INVITEs outside a dialog, by outcome
+	callsOf   map[string]prometheus.Counter
+	setup     prometheus.Histogram // INVITE to the first 2xx
 }
+
+// Call outcomes: how an INVITE outside a dialog ended.
+const (
+	callAnswered    = "answered"    // a phone answered (2xx)
+	callBusy        = "busy"        // 486 or 600 from every phone that answered
+	callNoAnswer    = "no_answer"   // rang without an answer (408, 480 from the phones)
+	callCancelled   = "cancelled"   // the caller hung up first (487)
+	callNotFound    = "not_found"   // no such DN, or outside the calling search space (404)
+	callUnavailable = "unavailable" // no device of the line registered (480)
+	callForbidden   = "forbidden"   // the caller is not a registered device (403)
+	callDeclined    = "declined"    // the phones declined (403, 603)
+	callFailed      = "failed"      // anything else: 482, 483, 5xx, the proxy full
+)
+
+var callOutcomes = []string{callAnswered, callBusy, callNoAnswer, callCancelled, callNotFound, callUnavailable, callForbidden, callDeclined, callFailed}
 
 // Notify results.
 const (
@@ -58,7 +77,7 @@ const (
 	connClosedEvicted   = "evicted"    // closed to make room at MaxConnections: no binding, silent
 )
 
-func newMetrics(reg prometheus.Registerer, bindings, connections func() float64) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, bindings, connections, calls func() float64) (*metrics, error) {
 	m := &metrics{
 		registers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "registers_total",
@@ -81,6 +100,15 @@ func newMetrics(reg prometheus.Registerer, bindings, connections func() float64)
 			Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "dropped_total",
 			Help: "Messages dropped without an answer, by reason: oversize, malformed, no_via, retransmission.",
 		}, []string{"reason"}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "calls_total",
+			Help: "Calls (INVITEs outside a dialog), by outcome: " + strings.Join(callOutcomes, ", ") + ".",
+		}, []string{"outcome"}),
+		setup: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "call_setup_seconds",
+			Help:    "Time from a call's INVITE to its first 2xx.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 180},
+		}),
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "connections_closed_total",
 			Help: "TCP and TLS connections closed or refused by the registrar, by reason: idle, source_cap, cap, evicted.",
@@ -111,7 +139,16 @@ func newMetrics(reg prometheus.Registerer, bindings, connections func() float64)
 	for _, r := range []string{connClosedIdle, connClosedSourceCap, connClosedCap, connClosedEvicted} {
 		m.closedOf[r] = m.closed.WithLabelValues(r)
 	}
-	if err := telemetry.Register(reg, m.registers, m.autoregs, m.notifies, m.duration, m.dropped, m.closed, gauge, connGauge); err != nil {
+	m.callsOf = map[string]prometheus.Counter{}
+	for _, o := range callOutcomes {
+		m.callsOf[o] = m.calls.WithLabelValues(o)
+	}
+	activeCalls := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: telemetry.Namespace, Subsystem: subsystem, Name: "calls",
+		Help: "Calls ringing or answered through the proxy.",
+	}, calls)
+	if err := telemetry.Register(reg, m.registers, m.autoregs, m.notifies, m.duration, m.dropped, m.closed, gauge, connGauge,
+		m.calls, m.setup, activeCalls); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -135,6 +172,8 @@ func (m *metrics) observe(method string, seconds float64) {
 	m.durOther.Observe(seconds)
 }
 
-func (m *metrics) notify(result string)     { m.notifyOf[result].Inc() }
-func (m *metrics) drop(reason string)       { m.droppedOf[reason].Inc() }
-func (m *metrics) connClosed(reason string) { m.closedOf[reason].Inc() }
+func (m *metrics) notify(result string)      { m.notifyOf[result].Inc() }
+func (m *metrics) drop(reason string)        { m.droppedOf[reason].Inc() }
+func (m *metrics) connClosed(reason string)  { m.closedOf[reason].Inc() }
+func (m *metrics) call(outcome string)       { m.callsOf[outcome].Inc() }
+func (m *metrics) callSetup(seconds float64) { m.setup.Observe(seconds) }

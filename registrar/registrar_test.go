@@ -662,7 +662,7 @@ func TestMetrics(t *testing.T) {
 		names[mf.GetName()] = true
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() != "code" && l.GetName() != "result" && l.GetName() != "method" && l.GetName() != "reason" {
+				if l.GetName() != "code" && l.GetName() != "result" && l.GetName() != "method" && l.GetName() != "reason" && l.GetName() != "outcome" {
 					t.Errorf("%s has label %s", mf.GetName(), l.GetName())
 				}
 			}

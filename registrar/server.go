@@ -54,6 +54,9 @@ type Core interface {
 	// reason it cannot be; done may run on another goroutine and must not
 	// block.
 	AutoRegisterAsync(ctx context.Context, r provision.Registration, done func(dev provision.Device, created bool, err error))
+	// RouteCall decides where a call goes; registered tells whether a
+	// device has a live binding from the INVITE's source address.
+	RouteCall(ctx context.Context, r provision.CallRequest, registered func(device string) bool) (provision.CallRoute, error)
 }
 
 var _ Core = (*provision.Service)(nil)
@@ -114,6 +117,15 @@ type Options struct {
 	// info level, at most one line per source address and status code per
 	// interval (with the count of those held back). Default 10 s.
 	RefusalLogInterval time.Duration
+	// MaxCalls bounds the calls ringing or answered through the proxy;
+	// beyond it a new INVITE gets 503. Default 100,000: an answered call
+	// holds well under 1 KB.
+	MaxCalls int
+	// MaxCallDuration is how long an answered call is remembered without a
+	// BYE (a phone that lost power never sends one); default 12 h, CUCM's
+	// maximum call duration timer.
+	MaxCallDuration time.Duration
+
 	// VerifyAfter is how long a binding trusts that its device exists; after
 	// that the next REGISTER reads the device from the store again, so a
 	// deleted device does not stay registered forever. Default 5 min.
@@ -178,6 +190,10 @@ func (o *Options) defaults() error {
 	if o.RefusalLogInterval <= 0 {
 		o.RefusalLogInterval = 10 * time.Second
 	}
+	setInt(&o.MaxCalls, 100000)
+	if o.MaxCallDuration <= 0 {
+		o.MaxCallDuration = 12 * time.Hour
+	}
 	if o.VerifyAfter <= 0 {
 		o.VerifyAfter = 5 * time.Minute
 	}
@@ -211,6 +227,7 @@ type Server struct {
 	conns    *conns        // TCP and TLS connections
 	refusals *refusalLog   // REGISTER answers other than 200, logged
 	notifier *notifier
+	calls    *proxy // calls between registered lines
 
 	mu       sync.Mutex
 	udp      net.PacketConn
@@ -243,7 +260,7 @@ func New(opts Options) (*Server, error) {
 	}
 	var err error
 	if s.m, err = newMetrics(opts.Registerer, func() float64 { return float64(s.table.len()) },
-		func() float64 { return float64(s.conns.open()) }); err != nil {
+		func() float64 { return float64(s.conns.open()) }, func() float64 { return float64(s.calls.active()) }); err != nil {
 		return nil, fmt.Errorf("registrar: metrics: %w", err)
 	}
 	s.refusals = newRefusalLog(opts.Logger, opts.RefusalLogInterval)
@@ -256,6 +273,7 @@ func New(opts Options) (*Server, error) {
 		sip.WithTransportLayerLogger(quiet))
 	s.tp.OnMessage(func(msg sip.Message) { s.handle(msg, nil, netip.AddrPort{}, nil) })
 	s.notifier = newNotifier(s)
+	s.calls = newProxy(s)
 	return s, nil
 }
 
@@ -401,6 +419,7 @@ func (s *Server) sweep() {
 			s.limiter.sweep(now)
 			s.newDevs.sweep(now)
 			s.refusals.sweep(now)
+			s.calls.sweep(time.Now())
 		}
 	}
 }
