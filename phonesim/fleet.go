@@ -37,8 +37,11 @@ type Fleet struct {
 	StartDelay time.Duration
 	// RunTime bounds the whole run (default 10 min).
 	RunTime time.Duration
+	// Calls, if set, drives calls between the phones' lines once they
+	// have finished their flow; the report's Calls tells how they went.
+	Calls *CallLoad
 	// Hold keeps finished phones registered, refreshing and answering
-	// NOTIFYs, this long after the last one finishes.
+	// NOTIFYs, this long after the last one finishes (and its calls).
 	Hold time.Duration
 	// Unregister removes every binding at the end.
 	Unregister bool
@@ -84,12 +87,18 @@ func (f *Fleet) Run(ctx context.Context, env *Env) *Report {
 	launched := r.launch()
 	elapsed := time.Since(r.begin)
 	r.notStarted(launched)
+	var calls *CallReport
+	if f.Calls != nil {
+		calls = r.driveCalls(launched)
+	}
 
 	r.holdPhones()
 	stopHold()
 	stopTick()
 	r.stopPhones(launched)
-	return buildReport(f, r.results, &steps, elapsed)
+	rep := buildReport(f, r.results, &steps, elapsed)
+	rep.Calls = calls
+	return rep
 }
 
 // setDefaults fills in what the fleet left zero.

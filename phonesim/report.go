@@ -23,6 +23,7 @@ type Report struct {
 	Outcomes     map[string]int `json:"outcomes"`
 	Steps        []StepStats    `json:"steps"`
 	Failures     []FailureLine  `json:"failures,omitempty"` // the first few
+	Calls        *CallReport    `json:"calls,omitempty"`    // when the run placed calls
 }
 
 // StepStats are the latencies of one step over the fleet.
@@ -167,6 +168,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 		r.Phones, r.OK, r.Failed, r.Unexpected, r.Seconds, r.PhonesPerSec)
 	for _, f := range r.Failures {
 		fmt.Fprintf(w, "  %s %s: %s\n", f.Device, f.Outcome, f.Error)
+	}
+	if r.Calls != nil {
+		fmt.Fprintln(w)
+		return r.Calls.WriteTable(w)
 	}
 	return nil
 }
