@@ -1034,7 +1034,8 @@ func (p *Phone) endpoint() (Endpoint, bool) {
 		ep.Device = ""
 	}
 	if p.tracing() {
-		ep.Trace = func(dir, line, detail string) { p.trace("call", dir, "SIP", line, detail) }
+		step := "call/" + p.aor
+		ep.Trace = func(dir, line, detail string) { p.trace(step, dir, "SIP", line, detail) }
 	}
 	return ep, true
 }
