@@ -279,6 +279,12 @@ func responseBytes(req *sip.Request, code int, reason string) []byte {
 
 func (ua *UA) incomingInvite(req *sip.Request, reply func([]byte), reliable bool) {
 	br := branchOf(req)
+	if br == "" {
+		// Transactions are told apart by branch; an RFC 2543 peer
+		// without one is not what a cluster sends.
+		reply(responseBytes(req, 400, "Missing Via Branch"))
+		return
+	}
 	ua.mu.Lock()
 	if c := ua.invites[br]; c != nil {
 		ua.mu.Unlock()
@@ -576,7 +582,7 @@ func (c *call) end() {
 	c.stopTimersLocked()
 	c.mu.Unlock()
 	c.ua.mu.Lock()
-	if c.branch != "" && c.ua.invites[c.branch] == c {
+	if c.ua.invites[c.branch] == c {
 		delete(c.ua.invites, c.branch)
 	}
 	if c.ua.dialogs[c.key] == c {

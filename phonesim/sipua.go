@@ -381,8 +381,8 @@ func (ua *UA) dispatch(msg sip.Message, reply func([]byte), conn *tcpLeg) {
 	switch m := msg.(type) {
 	case *sip.Response:
 		via := m.Via()
-		if via == nil {
-			return
+		if via == nil || m.From() == nil || m.To() == nil || m.CallID() == nil || m.CSeq() == nil {
+			return // not a response of anything this UA sent
 		}
 		br, _ := via.Params.Get("branch")
 		key := br
@@ -409,6 +409,9 @@ func (ua *UA) dispatch(msg sip.Message, reply func([]byte), conn *tcpLeg) {
 			ua.retransmitted2xx(m)
 		}
 	case *sip.Request:
+		if !wellFormed(m) {
+			return // no response could say whose it is (RFC 3261 8.1.1)
+		}
 		if ua.callRequest(m, reply, conn != nil) {
 			return
 		}
@@ -424,6 +427,14 @@ func (ua *UA) dispatch(msg sip.Message, reply func([]byte), conn *tcpLeg) {
 		}
 		reply([]byte(res.String()))
 	}
+}
+
+// wellFormed tells whether a request has what a response is built from: a
+// method, SIP/2.0, a Via with a transport and host, From, To, Call-ID and CSeq.
+func wellFormed(m *sip.Request) bool {
+	via := m.Via()
+	return m.Method != "" && m.SipVersion == "SIP/2.0" && via != nil && via.Transport != "" && via.Host != "" &&
+		m.From() != nil && m.To() != nil && m.CallID() != nil && m.CSeq() != nil
 }
 
 // route finds the phone a request is for: by the RegisterCallId of a
