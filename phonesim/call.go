@@ -171,9 +171,11 @@ type call struct {
 	wait     *time.Timer // the ring, then the ACK wait
 	hold     *time.Timer // the callee's hang-up
 
-	// Calling side: the ACK of the 2xx, sent again on a retransmitted 2xx.
+	// Calling side: the ACK of the 2xx, sent again on a retransmitted 2xx,
+	// and 2xx responses that came while the first was being taken.
 	ack    []byte
 	ackLeg *Leg
+	early  []*sip.Response
 }
 
 func (c *call) trace(dir, line string, msg []byte) {
@@ -843,7 +845,16 @@ func (c *call) confirm(res *sip.Response) error {
 	c.ack = c.requestLocked(sip.ACK, c.target, branch(), hop, 101, c.routes, "", nil)
 	c.ackLeg = hop
 	c.trace("->", "ACK "+c.target, c.ack)
-	return hop.send(c.ack)
+	err = hop.send(c.ack)
+	if early := c.early; len(early) > 0 {
+		c.early = nil
+		go func() {
+			for _, r := range early {
+				c.other2xx(r)
+			}
+		}()
+	}
+	return err
 }
 
 // retransmitted2xx ACKs a 2xx that came again after its transaction
@@ -858,17 +869,30 @@ func (ua *UA) retransmitted2xx(res *sip.Response) {
 	}
 	c.mu.Lock()
 	if c.ack == nil {
+		if c.state == callEarly && len(c.early) < 8 {
+			c.early = append(c.early, res) // taken once the first 2xx is
+		}
 		c.mu.Unlock()
-		return // the first 2xx is still being taken
-	}
-	if tagOf(res.To().Params) == c.remoteTag {
-		ack, hop := c.ack, c.ackLeg
-		c.mu.Unlock()
-		_ = hop.send(ack)
 		return
 	}
 	c.mu.Unlock()
-	stray := &call{ua: ua, ep: c.ep, callID: c.callID, localTag: c.localTag, local: c.local,
+	c.other2xx(res)
+}
+
+// other2xx takes a 2xx after the dialog's first: the same one again is
+// ACKed again; another fork's answer is ACKed and hung up.
+func (c *call) other2xx(res *sip.Response) {
+	c.mu.Lock()
+	if tagOf(res.To().Params) == c.remoteTag {
+		ack, hop := c.ack, c.ackLeg
+		c.mu.Unlock()
+		if ack != nil {
+			_ = hop.send(ack)
+		}
+		return
+	}
+	c.mu.Unlock()
+	stray := &call{ua: c.ua, ep: c.ep, callID: c.callID, localTag: c.localTag, local: c.local,
 		cseq: 101, ended: make(chan struct{}), key: c.key + "|stray"}
 	if err := stray.confirm(res); err == nil {
 		go func() { _, _ = stray.bye() }()

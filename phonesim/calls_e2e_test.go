@@ -26,9 +26,11 @@ func bootPhone(t *testing.T, ctx context.Context, env *phonesim.Env, mac phonesi
 // TestDaemonCalls: phones registered with selfprovd call each other
 // through it. Users' phones (TCP, lines in partition Internal) and
 // auto-registered phones (one over UDP) reach each other as the demo's
-// calling search spaces allow; an auto-registered phone gets 404 for a
-// user's line, 404 for no DN at all, and 480 for a line whose phone has
-// unregistered. Every call leaves nothing in the UAs.
+// calling search spaces allow; a Webex client (known by its From DN)
+// calls, and a line shared by a desk phone and a Webex client rings both,
+// the answer that loses being ACKed and hung up. An auto-registered phone
+// gets 404 for a user's line, 404 for no DN at all, and 480 for a line
+// whose phone has unregistered. Every call leaves nothing in the UAs.
 func TestDaemonCalls(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts selfprovd")
@@ -50,6 +52,7 @@ func TestDaemonCalls(t *testing.T) {
 	hangEnv.Answer = phonesim.Answer{Hold: 10 * time.Millisecond}
 	ringEnv := daemonEnv(t, d) // its phones ring and never answer
 	ringEnv.Answer = phonesim.Answer{Ring: time.Minute}
+	webexEnv := daemonEnv(t, d)
 
 	u0 := bootPhone(t, ctx, tcpEnv, phonesim.FleetMAC(0xca11, 0), phonesim.ModeSelfProvision, &users[0])
 	u1 := bootPhone(t, ctx, tcpEnv, phonesim.FleetMAC(0xca11, 1), phonesim.ModeSelfProvision, &users[1])
@@ -58,6 +61,8 @@ func TestDaemonCalls(t *testing.T) {
 	a2 := bootPhone(t, ctx, udpEnv, phonesim.FleetMAC(0xca11, 4), phonesim.ModeBoot, nil)
 	hanger := bootPhone(t, ctx, hangEnv, phonesim.FleetMAC(0xca11, 5), phonesim.ModeBoot, nil)
 	ringer := bootPhone(t, ctx, ringEnv, phonesim.FleetMAC(0xca11, 6), phonesim.ModeBoot, nil)
+	// The user of u1 signs in to a Webex client too: line 30001 is shared.
+	w1 := bootPhone(t, ctx, webexEnv, phonesim.FleetMAC(0xca11, 7), phonesim.ModeWebex, &users[1])
 	if u0.DN() != users[0].Extension || u1.DN() != users[1].Extension || a0.DN() == "" || a1.DN() == "" {
 		t.Fatalf("lines %s %s %s %s", u0.DN(), u1.DN(), a0.DN(), a1.DN())
 	}
@@ -74,6 +79,8 @@ func TestDaemonCalls(t *testing.T) {
 		status int
 	}{
 		{"user to user over TCP", u0, u1.DN(), 200},
+		{"Webex client (no device name in its Contact) to a user", w1, u0.DN(), 200},
+		{"user to a shared line: a desk phone and a Webex client ring, one answers", u0, w1.DN(), 200},
 		{"user (TCP) to auto-registered (UDP)", u1, a1.DN(), 200},
 		{"auto-registered (UDP) to auto-registered (TCP)", a1, a0.DN(), 200},
 		{"auto-registered to a user's line, outside its calling search space", a0, u0.DN(), 404},
@@ -111,8 +118,8 @@ func TestDaemonCalls(t *testing.T) {
 		t.Errorf("cancelled call: %+v, want 487 after ringing", r)
 	}
 
-	for _, env := range []*phonesim.Env{tcpEnv, udpEnv, hangEnv, ringEnv} {
-		waitIdle(t, env.UA)
+	for _, env := range []*phonesim.Env{tcpEnv, udpEnv, hangEnv, ringEnv, webexEnv} {
+		t.Logf("%+v", waitIdle(t, env.UA))
 	}
 	if c := hangEnv.UA.CallCounts(); c.ByeOut != 1 {
 		t.Errorf("the hanging-up phone's counts %+v, want its one BYE", c)
