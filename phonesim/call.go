@@ -842,7 +842,7 @@ func (c *call) confirm(res *sip.Response) error {
 	if err != nil {
 		return err
 	}
-	c.ack = c.requestLocked(sip.ACK, c.target, branch(), hop, 101, c.routes, "", nil)
+	c.ack = c.requestLocked(sip.ACK, c.target, branch(), hop, int(res.CSeq().SeqNo), c.routes, "", nil)
 	c.ackLeg = hop
 	c.trace("->", "ACK "+c.target, c.ack)
 	err = hop.send(c.ack)
@@ -859,12 +859,19 @@ func (c *call) confirm(res *sip.Response) error {
 
 // retransmitted2xx ACKs a 2xx that came again after its transaction
 // ended; a 2xx of another fork is ACKed and hung up (RFC 3261 13.2.2.4).
-func (ua *UA) retransmitted2xx(res *sip.Response) {
-	if res.From() == nil || res.To() == nil {
-		return
-	}
+func (ua *UA) retransmitted2xx(res *sip.Response, in inbound) {
 	c := ua.dialog(callIDOf(res.CallID()), tagOf(res.From().Params))
 	if c == nil {
+		// The call is over (a caller that hung up at once): a late
+		// answer of another fork is still ACKed and hung up, from what
+		// the 2xx says, so the phone that sent it is not left waiting.
+		if leg := in.leg(ua); leg != nil {
+			stray := &call{ua: ua, ep: Endpoint{Leg: leg}, callID: callIDOf(res.CallID()), localTag: tagOf(res.From().Params),
+				local: res.From().Value(), cseq: int(res.CSeq().SeqNo), ended: make(chan struct{}), key: "stray"}
+			if err := stray.confirm(res); err == nil {
+				go func() { _, _ = stray.bye() }()
+			}
+		}
 		return
 	}
 	c.mu.Lock()

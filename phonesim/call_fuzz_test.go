@@ -43,7 +43,7 @@ func FuzzCallDispatch(f *testing.F) {
 		ua.HandleCalls("2002", func() (Endpoint, bool) { return ep, true })
 		var replies [][]byte
 		reply := func(b []byte) { replies = append(replies, append([]byte(nil), b...)) }
-		ua.dispatch(msg, reply, nil)
+		ua.dispatch(msg, reply, inbound{})
 		req, isReq := msg.(*sip.Request)
 		if !isReq {
 			if len(replies) != 0 {

@@ -68,14 +68,15 @@ func linePair(t *testing.T, timeout time.Duration) (a, b *line) {
 	return a, b
 }
 
-// waitIdle waits, bounded, until ua holds no call: the far side of a call
+// waitIdle waits, bounded, until ua holds no call and no request waits
+// for its response: the far side of a call
 // may still be taking the last ACK or BYE when the near side returns.
 func waitIdle(t *testing.T, ua *phonesim.UA) phonesim.CallCounts {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		c := ua.CallCounts()
-		if c.Active == 0 {
+		if c.Active == 0 && c.Pending == 0 {
 			return c
 		}
 		if time.Now().After(deadline) {
@@ -357,4 +358,52 @@ func TestCallsConcurrentNothingLeaks(t *testing.T) {
 	if p := a.ua.CallCounts().Pending; p != 0 {
 		t.Errorf("%d client transactions left", p)
 	}
+}
+
+// TestCallLateForkAnswer: a second phone of a shared line answers after
+// the caller has already hung up on the first: the caller still ACKs that
+// answer and hangs it up, so the phone is not left waiting for its ACK.
+func TestCallLateForkAnswer(t *testing.T) {
+	r := newRawPeer(t)
+	peer := r.conn.LocalAddr().String()
+	ua := phonesim.NewUA()
+	ua.UDPSockets, ua.LocalIPs, ua.Timeout = 1, []string{"127.0.0.1"}, 2*time.Second
+	t.Cleanup(func() { ua.Close() })
+	leg, err := ua.Leg("udp", peer, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := phonesim.Endpoint{Leg: leg, AOR: "2001", Contact: "c2001", Device: "SEP0A0000000001"}
+	done := make(chan phonesim.CallResult, 1)
+	go func() { done <- ua.Call(testCtx(t), ep, "2002", phonesim.CallOptions{}) }()
+
+	inv := r.expect(2*time.Second, "INVITE ").(*sip.Request)
+	answer := func(tag, contact string) string {
+		res := sip.NewResponseFromRequest(inv, 200, "OK", nil)
+		res.To().Params.Add("tag", tag)
+		res.AppendHeader(sip.NewHeader("Contact", "<sip:"+contact+"@"+peer+">"))
+		res.AppendHeader(sip.NewHeader("Record-Route", "<sip:"+peer+";lr>"))
+		return strings.ReplaceAll(res.String(), "\r\n", "\n")
+	}
+	r.send(leg.Local, answer("first", "desk"))
+	r.expect(2*time.Second, "ACK sip:desk@")
+	bye := r.expect(2*time.Second, "BYE sip:desk@").(*sip.Request)
+	r.send(leg.Local, strings.ReplaceAll(sip.NewResponseFromRequest(bye, 200, "OK", nil).String(), "\r\n", "\n"))
+	if res := <-done; !res.Answered() {
+		t.Fatalf("first answer: %+v", res)
+	}
+	waitIdle(t, ua)
+
+	// The call is over; the other fork's answer comes now.
+	r.send(leg.Local, answer("second", "webex"))
+	ack := r.expect(2*time.Second, "ACK sip:webex@").(*sip.Request)
+	if tag, _ := ack.To().Params.Get("tag"); tag != "second" || ack.GetHeader("Route") == nil {
+		t.Errorf("ACK of the late answer: %s", ack)
+	}
+	bye = r.expect(2*time.Second, "BYE sip:webex@").(*sip.Request)
+	if tag, _ := bye.To().Params.Get("tag"); tag != "second" || bye.CSeq().SeqNo != inv.CSeq().SeqNo+1 {
+		t.Errorf("BYE of the late answer: %s", bye)
+	}
+	r.send(leg.Local, strings.ReplaceAll(sip.NewResponseFromRequest(bye, 200, "OK", nil).String(), "\r\n", "\n"))
+	waitIdle(t, ua)
 }

@@ -319,7 +319,7 @@ func (ua *UA) readUDP(l *udpLeg) {
 		if err != nil {
 			continue
 		}
-		ua.dispatch(msg, func(b []byte) { _, _ = l.conn.WriteToUDP(b, src) }, nil)
+		ua.dispatch(msg, func(b []byte) { _, _ = l.conn.WriteToUDP(b, src) }, inbound{udp: l, src: src})
 	}
 }
 
@@ -345,7 +345,7 @@ func (ua *UA) readTCP(l *tcpLeg) {
 				if perr != nil {
 					return // the stream cannot be resynchronised
 				}
-				ua.dispatch(msg, func(b []byte) { _ = l.write(b) }, l)
+				ua.dispatch(msg, func(b []byte) { _ = l.write(b) }, inbound{tcp: l})
 			}
 		}
 		if err != nil {
@@ -377,7 +377,26 @@ func (ua *UA) failConn(l *tcpLeg) {
 	}
 }
 
-func (ua *UA) dispatch(msg sip.Message, reply func([]byte), conn *tcpLeg) {
+// inbound is where a message came from: a UDP socket and the sender's
+// address, or a TCP connection.
+type inbound struct {
+	udp *udpLeg
+	src *net.UDPAddr
+	tcp *tcpLeg
+}
+
+// leg is a leg back to where the message came from; nil when unknown.
+func (in inbound) leg(ua *UA) *Leg {
+	switch {
+	case in.tcp != nil:
+		return &Leg{ua: ua, Transport: "TCP", Local: in.tcp.local, Remote: in.tcp.remote, tcp: in.tcp}
+	case in.udp != nil && in.src != nil:
+		return &Leg{ua: ua, Transport: "UDP", Local: in.udp.local, Remote: in.src.String(), udp: in.udp, udpDst: in.src}
+	}
+	return nil
+}
+
+func (ua *UA) dispatch(msg sip.Message, reply func([]byte), in inbound) {
 	switch m := msg.(type) {
 	case *sip.Response:
 		via := m.Via()
@@ -406,13 +425,13 @@ func (ua *UA) dispatch(msg sip.Message, reply func([]byte), conn *tcpLeg) {
 		if tx == nil && cseq != nil && cseq.MethodName == sip.INVITE && m.IsSuccess() {
 			// A 2xx retransmitted after its transaction ended: the
 			// dialog ACKs it again.
-			ua.retransmitted2xx(m)
+			ua.retransmitted2xx(m, in)
 		}
 	case *sip.Request:
 		if !wellFormed(m) {
 			return // no response could say whose it is (RFC 3261 8.1.1)
 		}
-		if ua.callRequest(m, reply, conn != nil) {
+		if ua.callRequest(m, reply, in.tcp != nil) {
 			return
 		}
 		if m.IsAck() {
