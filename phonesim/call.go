@@ -178,10 +178,22 @@ type call struct {
 	early  []*sip.Response
 }
 
+// trace passes a message sent to the line's trace, if it has one.
 func (c *call) trace(dir, line string, msg []byte) {
 	if c.ep.Trace != nil {
 		c.ep.Trace(dir, line, string(msg))
 	}
+}
+
+// traceIn passes a message received to the line's trace, if it has one:
+// rendering it is left undone when none is wanted (a load run).
+func (c *call) traceIn(m sip.Message) {
+	if c.ep.Trace == nil {
+		return
+	}
+	s := m.String()
+	line, _, _ := strings.Cut(s, "\r\n")
+	c.ep.Trace("<-", line, s)
 }
 
 func tagOf(params sip.HeaderParams) string {
@@ -248,7 +260,7 @@ func (ua *UA) callRequest(req *sip.Request, reply func([]byte), reliable bool) b
 			return true
 		}
 		if c = ua.dialog(callIDOf(req.CallID()), toTag); c != nil {
-			c.trace("<-", req.StartLine(), []byte(req.String()))
+			c.traceIn(req)
 			c.acked()
 		}
 		return true
@@ -316,7 +328,7 @@ func (ua *UA) incomingInvite(req *sip.Request, reply func([]byte), reliable bool
 	for _, h := range req.GetHeaders("Record-Route") {
 		c.routes = append(c.routes, h.Value())
 	}
-	c.trace("<-", req.StartLine(), []byte(req.String()))
+	c.traceIn(req)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -533,13 +545,13 @@ func (c *call) bye() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	c.trace("<-", res.StartLine(), []byte(res.String()))
+	c.traceIn(res)
 	return res.StatusCode, nil
 }
 
 // inDialog answers a request inside the dialog.
 func (c *call) inDialog(req *sip.Request, reply func([]byte)) {
-	c.trace("<-", req.StartLine(), []byte(req.String()))
+	c.traceIn(req)
 	var msg []byte
 	switch req.Method {
 	case sip.BYE:
@@ -738,7 +750,7 @@ func (c *call) invite(ctx context.Context, leg *Leg, ruri, br string, inv []byte
 			if !ok {
 				return nil, CallResult{Outcome: "transport", Err: fmt.Errorf("phonesim: connection to %s closed", leg.Remote), Ringing: r.Ringing}
 			}
-			c.trace("<-", res.StartLine(), []byte(res.String()))
+			c.traceIn(res)
 			if rt != nil {
 				rt.Stop()
 				retrans = nil
@@ -812,7 +824,7 @@ func (c *call) sendCancel(leg *Leg, ruri, br string) {
 		ctx, cancel := context.WithTimeout(context.Background(), c.ua.timeout())
 		defer cancel()
 		if res, err := leg.do(ctx, br+"|CANCEL", msg); err == nil {
-			c.trace("<-", res.StartLine(), []byte(res.String()))
+			c.traceIn(res)
 		}
 	}()
 }

@@ -28,7 +28,7 @@ func (l *line) set(fn func(*phonesim.Endpoint)) {
 	l.mu.Unlock()
 }
 
-func linePair(t *testing.T, timeout time.Duration) (a, b *line) {
+func linePair(t testing.TB, timeout time.Duration) (a, b *line) {
 	t.Helper()
 	mk := func() *phonesim.UA {
 		ua := phonesim.NewUA()
@@ -71,7 +71,7 @@ func linePair(t *testing.T, timeout time.Duration) (a, b *line) {
 // waitIdle waits, bounded, until ua holds no call and no request waits
 // for its response: the far side of a call
 // may still be taking the last ACK or BYE when the near side returns.
-func waitIdle(t *testing.T, ua *phonesim.UA) phonesim.CallCounts {
+func waitIdle(t testing.TB, ua *phonesim.UA) phonesim.CallCounts {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {

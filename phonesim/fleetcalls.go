@@ -33,18 +33,22 @@ type CallLoad struct {
 
 // CallReport is the outcome of a fleet's calls.
 type CallReport struct {
-	Lines          int            `json:"lines"` // lines that took part
-	Calls          int            `json:"calls"`
-	Answered       int            `json:"answered"` // answered and hung up cleanly
-	Unexpected     int            `json:"unexpected"`
-	Seconds        float64        `json:"seconds"`
-	CallsPerSec    float64        `json:"callsPerSecond"` // answered calls per second of the call phase
-	Outcomes       map[string]int `json:"outcomes"`       // by final status of the INVITE
-	ByeFailed      int            `json:"byeFailed"`      // answered calls whose BYE failed
-	HungUpByCallee int            `json:"hungUpByCallee"`
-	Setup          Latency        `json:"setup"`              // INVITE to the 2xx
-	Ringing        Latency        `json:"ringing"`            // INVITE to the first 180/183
-	Failures       []string       `json:"failures,omitempty"` // the first few
+	Lines       int            `json:"lines"` // lines that took part
+	Calls       int            `json:"calls"`
+	Answered    int            `json:"answered"` // answered and hung up cleanly
+	Unexpected  int            `json:"unexpected"`
+	Seconds     float64        `json:"seconds"`
+	CallsPerSec float64        `json:"callsPerSecond"` // answered calls per second of the call phase
+	Outcomes    map[string]int `json:"outcomes"`       // by final status of the INVITE
+	ByeFailed   int            `json:"byeFailed"`      // answered calls whose BYE failed
+	// CPUPerCall is the simulator's own CPU time (both ends of every
+	// call, and whatever else the process did meanwhile) per call placed,
+	// in microseconds; 0 where the process's CPU time cannot be read.
+	CPUPerCall     float64  `json:"cpuMicrosecondsPerCall"`
+	HungUpByCallee int      `json:"hungUpByCallee"`
+	Setup          Latency  `json:"setup"`              // INVITE to the 2xx
+	Ringing        Latency  `json:"ringing"`            // INVITE to the first 180/183
+	Failures       []string `json:"failures,omitempty"` // the first few
 }
 
 // Latency are percentiles of one measure over the calls.
@@ -159,6 +163,7 @@ func (r *fleetRun) driveCalls(launched int) *CallReport {
 		}
 	}
 	begin := time.Now()
+	cpu0, cpuOK := processCPU()
 	for range conc {
 		wg.Add(1)
 		go func() {
@@ -188,6 +193,9 @@ func (r *fleetRun) driveCalls(launched int) *CallReport {
 	}
 	wg.Wait()
 	elapsed := time.Since(begin)
+	if cpu1, ok := processCPU(); ok && cpuOK && rep.Calls > 0 {
+		rep.CPUPerCall = float64((cpu1 - cpu0).Microseconds()) / float64(rep.Calls)
+	}
 	rep.Seconds = elapsed.Seconds()
 	if elapsed > 0 {
 		rep.CallsPerSec = float64(rep.Answered) / elapsed.Seconds()
@@ -233,8 +241,12 @@ func (c *CallReport) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\n%d calls between %d lines, %d answered and hung up (%d by the callee), %d BYEs failed, %d unexpected, in %.1fs: %.1f calls/s\n",
+	fmt.Fprintf(w, "\n%d calls between %d lines, %d answered and hung up (%d by the callee), %d BYEs failed, %d unexpected, in %.1fs: %.1f calls/s",
 		c.Calls, c.Lines, c.Answered, c.HungUpByCallee, c.ByeFailed, c.Unexpected, c.Seconds, c.CallsPerSec)
+	if c.CPUPerCall > 0 {
+		fmt.Fprintf(w, ", simulator CPU %.0fµs per call", c.CPUPerCall)
+	}
+	fmt.Fprintln(w)
 	for _, f := range c.Failures {
 		fmt.Fprintf(w, "  %s\n", f)
 	}
