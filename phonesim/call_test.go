@@ -3,6 +3,7 @@ package phonesim_test
 import (
 	"context"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -406,4 +407,47 @@ func TestCallLateForkAnswer(t *testing.T) {
 	}
 	r.send(leg.Local, strings.ReplaceAll(sip.NewResponseFromRequest(bye, 200, "OK", nil).String(), "\r\n", "\n"))
 	waitIdle(t, ua)
+}
+
+// TestCallInDialogRequests: inside an answered call a re-INVITE gets 200
+// with an SDP and the line's Contact, UPDATE and INFO 200, REFER 501, and
+// the caller's BYE ends the call.
+func TestCallInDialogRequests(t *testing.T) {
+	_, b := linePair(t, 5*time.Second)
+	r := newRawPeer(t)
+	peer := r.conn.LocalAddr().String()
+	r.send(b.ep.Leg.Local, rawInvite(peer, b.ep.Leg.Local, "z9hG4bKdlg"))
+	r.expect(time.Second, "SIP/2.0 100")
+	r.expect(time.Second, "SIP/2.0 180")
+	ok := r.expect(time.Second, "SIP/2.0 200").(*sip.Response)
+	toTag, _ := ok.To().Params.Get("tag")
+	req := func(method string, cseq int, branch string) string {
+		return method + " sip:c2002@" + b.ep.Leg.Local + " SIP/2.0\nVia: SIP/2.0/UDP " + peer + ";branch=" + branch + "\n" +
+			"From: <sip:2001@x>;tag=caller\nTo: <sip:2002@x>;tag=" + toTag + "\nCall-ID: raw-1@127.0.0.1\n" +
+			"CSeq: " + strconv.Itoa(cseq) + " " + method + "\nMax-Forwards: 70\nContact: <sip:c2001@" + peer + ">\nContent-Length: 0\n\n"
+	}
+	r.send(b.ep.Leg.Local, req("ACK", 1, "z9hG4bKdlgack"))
+	r.send(b.ep.Leg.Local, req("INVITE", 2, "z9hG4bKre"))
+	re := r.expect(time.Second, "SIP/2.0 200").(*sip.Response)
+	if re.CSeq().MethodName != sip.INVITE || !strings.HasPrefix(string(re.Body()), "v=0") || re.Contact() == nil {
+		t.Errorf("answer to the re-INVITE:\n%s", re)
+	}
+	r.send(b.ep.Leg.Local, req("ACK", 2, "z9hG4bKreack"))
+	for i, c := range []struct {
+		method string
+		status string
+	}{{"UPDATE", "SIP/2.0 200"}, {"INFO", "SIP/2.0 200"}, {"REFER", "SIP/2.0 501"}} {
+		r.send(b.ep.Leg.Local, req(c.method, 3+i, "z9hG4bKm"+c.method))
+		if res := r.expect(time.Second, c.status).(*sip.Response); res.CSeq().MethodName != sip.RequestMethod(c.method) {
+			t.Errorf("%s answered %s", c.method, res.StartLine())
+		}
+	}
+	if c := b.ua.CallCounts(); c.Active != 1 {
+		t.Errorf("counts %+v, want the call up", c)
+	}
+	r.send(b.ep.Leg.Local, req("BYE", 10, "z9hG4bKbye2"))
+	r.expect(time.Second, "SIP/2.0 200")
+	if c := waitIdle(t, b.ua); c.ByeIn != 1 {
+		t.Errorf("counts %+v", c)
+	}
 }
