@@ -234,7 +234,7 @@ func TestClusterSettings(t *testing.T) {
 }
 
 func TestClusterBadInputChangesNothing(t *testing.T) {
-	e := newEnv(t, envOpt{})
+	e := newEnv(t, envOpt{change: usersInNone})
 	before := e.call("GET", "/api/v1/cluster", nil, 200, nil).body
 	cases := []struct {
 		name, body string
@@ -321,6 +321,8 @@ func TestTemplatesAndProfiles(t *testing.T) {
 		{"/api/v1/ults", "Auto-registration Line Template", "auto-registration", `{"maxCalls":3}`, `{"maxCalls":6}`, `"maxCalls": 6`},
 		{"/api/v1/user-profiles", "Standard User Profile", "feature group template", `{"deskPhoneUDT":"Desk Phone Template","deviceLimit":2,"allowSelfProvision":true}`, `{"deviceLimit":4,"webexPolicy":"desktop-only"}`, `"webexPolicy": "desktop-only"`},
 		{"/api/v1/feature-group-templates", "", "", `{"userProfile":"Standard User Profile"}`, `{"userProfile":"Standard User Profile","description":"lab"}`, `"description": "lab"`},
+		{"/api/v1/partitions", "Internal", "calling search space", `{"description":"lab"}`, `{"description":"lab phones"}`, `"description": "lab phones"`},
+		{"/api/v1/css", "Internal", "universal line template", `{"partitions":["Internal"]}`, `{"description":"none"}`, `"partitions": []`},
 	}
 	for _, c := range cases {
 		t.Run(c.base, func(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"selfprov/admin"
+	"selfprov/configs"
 	"selfprov/internal/coretest"
 	"selfprov/provision"
 	"selfprov/store/sqlite"
@@ -105,11 +106,25 @@ func (e *env) with(t *testing.T) *env {
 }
 
 type envOpt struct {
-	dir     string               // reuse a data directory (restart)
-	noRegs  bool                 // Registrations left nil
-	maxBody int64                // Options.MaxBodyBytes
-	reg     *prometheus.Registry // default: a new empty registry
-	log     *slog.Logger         // default: discard
+	dir     string                // reuse a data directory (restart)
+	noRegs  bool                  // Registrations left nil
+	maxBody int64                 // Options.MaxBodyBytes
+	reg     *prometheus.Registry  // default: a new empty registry
+	log     *slog.Logger          // default: discard
+	change  func(*configs.Config) // edits the demo configuration first
+	calls   func() []admin.Call   // Options.Calls
+}
+
+// usersInNone puts users' lines in the <None> partition beside the
+// auto-registered ones, as a configuration without partitions does: the
+// setting in which a user's extension and the auto-registration range can
+// clash.
+func usersInNone(c *configs.Config) {
+	for i := range c.ULTs {
+		if c.ULTs[i].Name == "User Line Template" {
+			c.ULTs[i].RoutePartition = ""
+		}
+	}
 }
 
 // newEnv starts an admin server on 127.0.0.1:0 over a SQLite store seeded
@@ -124,7 +139,7 @@ func newEnv(t testing.TB, o envOpt) *env {
 	if e.reg == nil {
 		e.reg = prometheus.NewRegistry()
 	}
-	c := coretest.New(t, coretest.Options{Dir: e.dir, Clock: provision.SystemClock, Wrap: func(st *sqlite.Store) provision.Store {
+	c := coretest.New(t, coretest.Options{Dir: e.dir, Change: o.change, Clock: provision.SystemClock, Wrap: func(st *sqlite.Store) provision.Store {
 		e.store = &breakableStore{Store: st}
 		return e.store
 	}})
@@ -140,7 +155,7 @@ func newEnv(t testing.TB, o envOpt) *env {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	opts := admin.Options{Service: e.svc, Token: e.token, Logger: logger,
-		Registerer: e.reg, Gatherer: e.reg, MaxBodyBytes: o.maxBody}
+		Registerer: e.reg, Gatherer: e.reg, MaxBodyBytes: o.maxBody, Calls: o.calls}
 	if !o.noRegs {
 		opts.Registrations = func() []admin.Registration {
 			e.regs.mu.Lock()

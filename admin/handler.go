@@ -373,6 +373,25 @@ func (s *Server) listRegistrations(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"items": out})
 }
 
+// listCalls shows the calls in progress, oldest first.
+func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
+	if _, err := query(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var calls []Call
+	if s.calls != nil {
+		calls = slices.Clone(s.calls())
+	}
+	if calls == nil {
+		calls = []Call{}
+	}
+	slices.SortFunc(calls, func(a, b Call) int {
+		return cmp.Or(a.StartedAt.Compare(b.StartedAt), cmp.Compare(a.CallID, b.CallID))
+	})
+	writeJSON(w, http.StatusOK, map[string]any{"items": calls})
+}
+
 func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 	ms := s.svc.Models()
 	slices.SortFunc(ms, func(a, b provision.Model) int { return cmp.Compare(a.ID, b.ID) })

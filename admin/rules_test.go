@@ -63,7 +63,7 @@ func TestProfileWithoutDeviceLimitLimitsToTen(t *testing.T) {
 // auto-registration range where it is assigned (409, naming both sides),
 // and a range over an assigned extension.
 func TestDNClashesAreRefusedWhereMade(t *testing.T) {
-	e := newEnv(t, envOpt{}) // auto-registration on, 1000–1999
+	e := newEnv(t, envOpt{change: usersInNone}) // auto-registration on, 1000–1999, users' lines in <None> too
 	const want = "primary extension 1500 of user zoe is inside the auto-registration range 1000\u20131999"
 	for _, c := range []struct{ method, path, body string }{
 		{"POST", "/api/v1/users", `{"userId":"zoe","lastName":"Z","primaryExtension":"1500","userProfile":"Standard User Profile"}`},

@@ -39,6 +39,29 @@ type Registration struct {
 	Expires    time.Time `json:"expires"`
 }
 
+// Call is a call through the proxy: ringing (forked, no answer yet) or up.
+type Call struct {
+	CallID     string    `json:"callId"`
+	State      string    `json:"state"` // CallRinging or CallUp
+	Calling    CallParty `json:"calling"`
+	Called     CallParty `json:"called"`
+	StartedAt  time.Time `json:"startedAt"`
+	AnsweredAt time.Time `json:"answeredAt,omitzero"` // zero while ringing
+}
+
+// CallParty is one side of a call: the device and its line's DN. The
+// called device is "" while a forked call rings on several.
+type CallParty struct {
+	Device string `json:"device"`
+	DN     string `json:"dn"`
+}
+
+// The states of a Call.
+const (
+	CallRinging = "ringing"
+	CallUp      = "up"
+)
+
 // Options configure a Server.
 type Options struct {
 	Service *provision.Service
@@ -46,7 +69,9 @@ type Options struct {
 	Token string
 	// Registrations lists the live bindings; nil shows none.
 	Registrations func() []Registration
-	Logger        *slog.Logger // default slog.Default()
+	// Calls lists the calls in progress; nil shows none.
+	Calls  func() []Call
+	Logger *slog.Logger // default slog.Default()
 	// Registerer takes the admin metrics; Gatherer is served on /metrics.
 	// Either may be nil.
 	Registerer prometheus.Registerer
@@ -60,6 +85,7 @@ type Server struct {
 	svc      *provision.Service
 	token    [sha256.Size]byte
 	regs     func() []Registration
+	calls    func() []Call
 	log      *slog.Logger
 	m        *metrics
 	maxBody  int64
@@ -84,6 +110,7 @@ func New(opts Options) (*Server, error) {
 		svc:     opts.Service,
 		token:   sha256.Sum256([]byte(opts.Token)),
 		regs:    opts.Registrations,
+		calls:   opts.Calls,
 		log:     opts.Logger,
 		m:       m,
 		maxBody: opts.MaxBodyBytes,
@@ -210,6 +237,18 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	mux.HandleFunc("PATCH "+v1+"/cluster", s.patchCluster)
 	mux.HandleFunc("PUT "+v1+"/cluster/auth-code", s.putAuthCode)
 
+	routeNamed(s, v1+"/partitions", named[provision.Partition, partitionView]{
+		kind: "route partition",
+		list: s.svc.Partitions, get: s.svc.Partition, put: s.svc.PutPartition, del: s.svc.DeletePartition,
+		view: viewPartition, core: partitionView.partition,
+		name: func(p *partitionView) *string { return &p.Name },
+	})
+	routeNamed(s, v1+"/css", named[provision.CallingSearchSpace, cssView]{
+		kind: "calling search space",
+		list: s.svc.CallingSearchSpaces, get: s.svc.CallingSearchSpace, put: s.svc.PutCallingSearchSpace, del: s.svc.DeleteCallingSearchSpace,
+		view: viewCSS, core: cssView.css,
+		name: func(c *cssView) *string { return &c.Name },
+	})
 	routeNamed(s, v1+"/udts", named[provision.UDT, udtView]{
 		kind: "universal device template",
 		list: s.svc.UDTs, get: s.svc.UDT, put: s.svc.PutUDT, del: s.svc.DeleteUDT,
@@ -268,6 +307,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	mux.HandleFunc("DELETE "+v1+"/lines/{dn}", s.deleteLine)
 	mux.HandleFunc("POST "+v1+"/lines/{dn}/apply", s.applyLine)
 	mux.HandleFunc("GET "+v1+"/registrations", s.listRegistrations)
+	mux.HandleFunc("GET "+v1+"/calls", s.listCalls)
 	mux.HandleFunc("GET "+v1+"/models", s.listModels)
 }
 

@@ -71,3 +71,31 @@ func viewFeatureGroupTemplate(t provision.FeatureGroupTemplate) featureGroupTemp
 func (v featureGroupTemplateView) featureGroupTemplate() provision.FeatureGroupTemplate {
 	return provision.FeatureGroupTemplate(v)
 }
+
+// partitionView is a route partition.
+type partitionView struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+func viewPartition(p provision.Partition) partitionView { return partitionView(p) }
+
+func (v partitionView) partition() provision.Partition { return provision.Partition(v) }
+
+// cssView is a calling search space: its partitions in lookup order,
+// always a list.
+type cssView struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Partitions  []string `json:"partitions"`
+}
+
+func viewCSS(c provision.CallingSearchSpace) cssView {
+	v := cssView(c)
+	if v.Partitions == nil {
+		v.Partitions = []string{}
+	}
+	return v
+}
+
+func (v cssView) css() provision.CallingSearchSpace { return provision.CallingSearchSpace(v) }

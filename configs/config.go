@@ -53,7 +53,11 @@ type Config struct {
 
 	SelfProvisioning SelfProvisioning `yaml:"selfProvisioning"`
 
-	Cluster               ClusterConfig                    `yaml:"cluster"`
+	Cluster ClusterConfig `yaml:"cluster"`
+	// Partitions and CallingSearchSpaces are the calling privileges the
+	// line templates and lines name.
+	Partitions            []provision.Partition            `yaml:"partitions"`
+	CallingSearchSpaces   []provision.CallingSearchSpace   `yaml:"callingSearchSpaces"`
 	UDTs                  []provision.UDT                  `yaml:"udts"`
 	ULTs                  []provision.ULT                  `yaml:"ults"`
 	UserProfiles          []provision.UserProfile          `yaml:"userProfiles"`
@@ -363,6 +367,27 @@ func (c *Config) Validate() error {
 		addf("cluster.authCode", "must be 4 to 64 characters")
 	}
 
+	partitions := map[string]bool{"": true} // <None> is no object
+	for i, p := range c.Partitions {
+		add(item("partitions", i), provision.ValidatePartition(p))
+		if partitions[p.Name] && p.Name != "" {
+			addf(item("partitions", i)+".name", "route partition %q appears twice", p.Name)
+		}
+		partitions[p.Name] = true
+	}
+	csss := map[string]bool{"": true} // none
+	for i, cs := range c.CallingSearchSpaces {
+		add(item("callingSearchSpaces", i), provision.ValidateCallingSearchSpace(cs))
+		if csss[cs.Name] && cs.Name != "" {
+			addf(item("callingSearchSpaces", i)+".name", "calling search space %q appears twice", cs.Name)
+		}
+		csss[cs.Name] = true
+		for j, p := range cs.Partitions {
+			if !partitions[p] {
+				addf(item(item("callingSearchSpaces", i)+".partitions", j), "route partition %q is not one of partitions", p)
+			}
+		}
+	}
 	udts := map[string]bool{provision.AutoRegistrationTemplate: true} // exists from first start
 	for i, t := range c.UDTs {
 		add(item("udts", i), provision.ValidateUDT(t))
@@ -372,6 +397,12 @@ func (c *Config) Validate() error {
 	for i, t := range c.ULTs {
 		add(item("ults", i), provision.ValidateULT(t))
 		ults[t.Name] = true
+		if !partitions[t.RoutePartition] {
+			addf(item("ults", i)+".routePartition", "route partition %q is not one of partitions", t.RoutePartition)
+		}
+		if !csss[t.CallingSearchSpace] {
+			addf(item("ults", i)+".callingSearchSpace", "calling search space %q is not one of callingSearchSpaces", t.CallingSearchSpace)
+		}
 	}
 	ar := c.Cluster.AutoRegistration
 	if ar.UDT != "" && !udts[ar.UDT] {
@@ -494,6 +525,18 @@ func (c *Config) URLVars() map[string]string {
 // Objects that exist are left alone, so restarting with the same
 // configuration changes nothing and keeps every run-time change.
 func (c *Config) Seed(ctx context.Context, svc *provision.Service) error {
+	// Partitions, then the CSSs that list them, then the templates that
+	// name both.
+	for _, p := range c.Partitions {
+		if err := seedOne(ctx, func() error { _, err := svc.Partition(ctx, p.Name); return err }, func() error { return svc.PutPartition(ctx, p) }); err != nil {
+			return fmt.Errorf("seed partition %q: %w", p.Name, err)
+		}
+	}
+	for _, cs := range c.CallingSearchSpaces {
+		if err := seedOne(ctx, func() error { _, err := svc.CallingSearchSpace(ctx, cs.Name); return err }, func() error { return svc.PutCallingSearchSpace(ctx, cs) }); err != nil {
+			return fmt.Errorf("seed calling search space %q: %w", cs.Name, err)
+		}
+	}
 	for _, t := range c.UDTs {
 		if err := seedOne(ctx, func() error { _, err := svc.UDT(ctx, t.Name); return err }, func() error { return svc.PutUDT(ctx, t) }); err != nil {
 			return fmt.Errorf("seed udt %q: %w", t.Name, err)

@@ -39,8 +39,9 @@ func (s *Service) putUDT(ctx context.Context, t UDT) error {
 	return s.store.PutUDT(ctx, t)
 }
 
-// PutULT creates or replaces a Universal Line Template. A new route
-// partition must not bring assigned DNs and the auto-registration range
+// PutULT creates or replaces a Universal Line Template. The route
+// partition and calling search space it names must exist (checked when
+// they are set or changed). A new route partition must not bring assigned DNs and the auto-registration range
 // together (DN_IN_AUTOREG_RANGE).
 func (s *Service) PutULT(ctx context.Context, t ULT) error {
 	s.refMu.Lock()
@@ -52,9 +53,30 @@ func (s *Service) putULT(ctx context.Context, t ULT) error {
 	if err := ValidateULT(t); err != nil {
 		return err
 	}
+	old, err := s.store.ULT(ctx, t.Name)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	// Only a new reference is checked, so a template stored before its
+	// partition or CSS had to exist can still be edited otherwise.
+	isNew := err != nil
+	var refErrs []error
+	if isNew || old.RoutePartition != t.RoutePartition {
+		if err := s.partitionExists(ctx, t.RoutePartition); err != nil {
+			refErrs = append(refErrs, fmt.Errorf("universal line template %q: %w", t.Name, err))
+		}
+	}
+	if isNew || old.CallingSearchSpace != t.CallingSearchSpace {
+		if err := s.cssExists(ctx, t.CallingSearchSpace); err != nil {
+			refErrs = append(refErrs, fmt.Errorf("universal line template %q: %w", t.Name, err))
+		}
+	}
+	if err := errors.Join(refErrs...); err != nil {
+		return err
+	}
 	s.dnMu.Lock()
 	defer s.dnMu.Unlock()
-	old, err := s.store.ULT(ctx, t.Name)
+	old, err = s.store.ULT(ctx, t.Name)
 	if err == nil && old.RoutePartition != t.RoutePartition {
 		what := fmt.Sprintf("universal line template %q in partition %q", t.Name, t.RoutePartition)
 		if err := s.checkPending(ctx, what, pending{ult: &t}); err != nil {

@@ -164,3 +164,53 @@ func BenchmarkFailedLoginInterleaved(b *testing.B) {
 	b.ReportMetric(u, "unknown-ns/login")
 	b.ReportMetric(u/k, "unknown/known")
 }
+
+// BenchmarkRouteCall: the decision on one INVITE among 10,000
+// auto-registered phones and 100 users' phones, one caller at a time:
+// a user's phone calling another user (its line's CSS from the owner's
+// profile, named or the default one), calling by DN alone (the caller found through its line), an
+// auto-registered phone calling another, and a call refused as outside
+// the CSS.
+func BenchmarkRouteCall(b *testing.B) {
+	e := newEnv(b, wideRange)
+	ctx := context.Background()
+	const phones, users = 10000, 100
+	for i := range phones {
+		e.autoRegister(b, mac(i), 36224)
+	}
+	for i := range users {
+		id, dn := fmt.Sprintf("user%03d", i), fmt.Sprintf("3%03d", i)
+		u := provision.User{ID: id, LastName: id, PrimaryExtension: dn, UserProfile: "Standard User Profile"}
+		if i%2 == 1 {
+			u.UserProfile = "" // the default profile, found by listing them
+		}
+		if _, err := e.svc.CreateUser(ctx, u, provision.Secrets{}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.svc.AddDevice(ctx, provision.NewDevice{Name: fmt.Sprintf("SEP0B00000%05d", i), Model: 36224, Owner: id, UDT: "Desk Phone Template",
+			Lines: []provision.Line{{Button: 1, DN: dn, Partition: "Internal"}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	yes := func(string) bool { return true }
+	for _, c := range []struct {
+		name string
+		req  provision.CallRequest
+		err  error
+	}{
+		{"user-to-user", provision.CallRequest{CallingDN: "3002", CallingDevice: "SEP0B0000000002", Called: "3003"}, nil},
+		{"user-to-user/default-profile", provision.CallRequest{CallingDN: "3001", CallingDevice: "SEP0B0000000001", Called: "3002"}, nil},
+		{"caller-by-DN", provision.CallRequest{CallingDN: "3002", Called: "3003"}, nil},
+		{"auto-to-auto", provision.CallRequest{CallingDN: "10000001", CallingDevice: "SEP" + mac(1), Called: "10000002"}, nil},
+		{"outside-CSS", provision.CallRequest{CallingDN: "10000001", CallingDevice: "SEP" + mac(1), Called: "3002"}, provision.ErrNoRoute},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.svc.RouteCall(ctx, c.req, yes); !errors.Is(err, c.err) && err != c.err {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

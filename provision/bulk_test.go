@@ -183,7 +183,7 @@ func TestImportPhonesReportsEveryBadRow(t *testing.T) {
 // A clash only the store sees (a line on the DN an auto-registered phone
 // holds) refuses the whole file and names the row.
 func TestImportPhonesRollsBackOnAStoreRefusal(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, usersInNone)
 	ctx := context.Background()
 	auto := e.autoRegister(t, mac(1), 36224)
 	csv := "deviceName,model,owner,line1\n" +
@@ -367,7 +367,7 @@ func FuzzImport(f *testing.F) {
 }
 
 func TestImportUsersRefusesAnExtensionInsideTheAutoRegistrationRange(t *testing.T) {
-	e := newEnv(t, nil) // the demo range is 1000–1999
+	e := newEnv(t, usersInNone) // the demo range is 1000–1999, users' lines in <None> too
 	ctx := context.Background()
 	csv := usersHeader +
 		"u1,One,,,,3001,,1111,\n" +

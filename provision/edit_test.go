@@ -28,7 +28,7 @@ func TestLinesAreObjectsSharedByDevices(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	k := provision.LineKey{DN: "3001", Partition: "Internal"}
-	l, err := e.svc.AddLine(ctx, provision.DirectoryNumber{DN: k.DN, Partition: k.Partition, AlertingName: "Sales", CallingSearchSpace: "Internal_CSS", CallForwardAll: "3999"})
+	l, err := e.svc.AddLine(ctx, provision.DirectoryNumber{DN: k.DN, Partition: k.Partition, AlertingName: "Sales", CallingSearchSpace: "Internal", CallForwardAll: "3999"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +430,7 @@ func TestConcurrentLineChangesAreNotLost(t *testing.T) {
 	set := []func(*provision.DirectoryNumber){
 		func(l *provision.DirectoryNumber) { l.Description = "d" },
 		func(l *provision.DirectoryNumber) { l.AlertingName = "a" },
-		func(l *provision.DirectoryNumber) { l.CallingSearchSpace = "c" },
+		func(l *provision.DirectoryNumber) { l.CallingSearchSpace = "Internal" },
 		func(l *provision.DirectoryNumber) { l.CallForwardAll = "1" },
 		func(l *provision.DirectoryNumber) { l.CallForwardBusy = "2" },
 		func(l *provision.DirectoryNumber) { l.CallForwardNoAnswer = "3" },
@@ -448,7 +448,7 @@ func TestConcurrentLineChangesAreNotLost(t *testing.T) {
 	}
 	wg.Wait()
 	l, err := e.svc.Line(ctx, k)
-	want := provision.DirectoryNumber{DN: k.DN, Partition: k.Partition, Description: "d", AlertingName: "a", CallingSearchSpace: "c",
+	want := provision.DirectoryNumber{DN: k.DN, Partition: k.Partition, Description: "d", AlertingName: "a", CallingSearchSpace: "Internal",
 		CallForwardAll: "1", CallForwardBusy: "2", CallForwardNoAnswer: "3", VoicemailProfile: "v"}
 	l.Appearances = nil
 	if err != nil || !reflect.DeepEqual(l, want) {

@@ -17,31 +17,33 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // Outcome codes. Spellings are the product's and are part of the contract.
 const (
-	CodeAutoRegDisabled    = "AUTOREG_DISABLED"
-	CodeAutoRegExhausted   = "AUTOREG_DN_RANGE_EXHAUSTED"
-	CodeAutoRegRateLimited = "AUTOREG_RATE_LIMITED"
-	CodeAuthFailed         = "AUTH_FAILED"
-	CodeAccountLocked      = "ACCOUNT_LOCKED"
-	CodeNotAllowed         = "SELFPROV_NOT_ALLOWED"
-	CodeNoPrimaryExtension = "NO_PRIMARY_EXTENSION"
-	CodeDeviceLimit        = "SELFPROV_DEVICE_LIMIT"
-	CodeInvalidModel       = "INVALID_DEVICE_MODEL"
-	CodeTemplateNotFound   = "MODEL_PHONETEMPELATE_NOT_FOUND"
-	CodeDuplicate          = "DB-239"
-	CodeDeviceNotFound     = "DEVICE_NOT_FOUND"
-	CodeDeviceNotAutoReg   = "DEVICE_NOT_AUTOREGISTERED"
-	CodeUserNotFound       = "USER_NOT_FOUND"
-	CodeNotFound           = "NOT_FOUND"
-	CodeInvalid            = "INVALID_ARGUMENT"
-	CodeInUse              = "IN_USE"
-	CodeAutoProvNoTemplate = "AUTOPROV_NO_TEMPLATE"
-	CodeAutoProvVersion    = "AUTOPROV_UNSUPPORTED_VERSION"
-	CodeAutoProvPlatform   = "AUTOPROV_INVALID_PLATFORM"
-	CodeAutoProvPolicy     = "AUTOPROV_POLICY_DENIED"
-	CodeAutoProvEmail      = "AUTOPROV_EMAIL_MISMATCH"
-	CodeAutoProvCoolDown   = "AUTOPROV_COOL_DOWN"
-	CodeUnavailable        = "UNAVAILABLE"
-	CodeDNInAutoRegRange   = "DN_IN_AUTOREG_RANGE"
+	CodeAutoRegDisabled     = "AUTOREG_DISABLED"
+	CodeAutoRegExhausted    = "AUTOREG_DN_RANGE_EXHAUSTED"
+	CodeAutoRegRateLimited  = "AUTOREG_RATE_LIMITED"
+	CodeAuthFailed          = "AUTH_FAILED"
+	CodeAccountLocked       = "ACCOUNT_LOCKED"
+	CodeNotAllowed          = "SELFPROV_NOT_ALLOWED"
+	CodeNoPrimaryExtension  = "NO_PRIMARY_EXTENSION"
+	CodeDeviceLimit         = "SELFPROV_DEVICE_LIMIT"
+	CodeInvalidModel        = "INVALID_DEVICE_MODEL"
+	CodeTemplateNotFound    = "MODEL_PHONETEMPELATE_NOT_FOUND"
+	CodeDuplicate           = "DB-239"
+	CodeDeviceNotFound      = "DEVICE_NOT_FOUND"
+	CodeDeviceNotAutoReg    = "DEVICE_NOT_AUTOREGISTERED"
+	CodeUserNotFound        = "USER_NOT_FOUND"
+	CodeNotFound            = "NOT_FOUND"
+	CodeInvalid             = "INVALID_ARGUMENT"
+	CodeInUse               = "IN_USE"
+	CodeAutoProvNoTemplate  = "AUTOPROV_NO_TEMPLATE"
+	CodeAutoProvVersion     = "AUTOPROV_UNSUPPORTED_VERSION"
+	CodeAutoProvPlatform    = "AUTOPROV_INVALID_PLATFORM"
+	CodeAutoProvPolicy      = "AUTOPROV_POLICY_DENIED"
+	CodeAutoProvEmail       = "AUTOPROV_EMAIL_MISMATCH"
+	CodeAutoProvCoolDown    = "AUTOPROV_COOL_DOWN"
+	CodeUnavailable         = "UNAVAILABLE"
+	CodeDNInAutoRegRange    = "DN_IN_AUTOREG_RANGE"
+	CodeCallerNotRegistered = "CALLER_NOT_REGISTERED"
+	CodeNoRoute             = "DN_NOT_FOUND"
 )
 
 // Sentinel errors. Match them with errors.Is; CodeOf gives the code of any
@@ -76,6 +78,14 @@ var (
 	// auto-registration would hand the DN to a phone, and its owner's next
 	// provisioning would fail with DB-239.
 	ErrDNInAutoRegRange = &Error{CodeDNInAutoRegRange, "directory number is inside the auto-registration range"}
+	// ErrCallerNotRegistered refuses a call from an address where no
+	// device of the caller is registered, so calls are not relayed for
+	// strangers.
+	ErrCallerNotRegistered = &Error{CodeCallerNotRegistered, "the calling device is not registered from this address"}
+	// ErrNoRoute refuses a call to a directory number that no line has in
+	// the calling line's calling search space, unknown or only out of
+	// reach: the same answer, so a call does not reveal which.
+	ErrNoRoute = &Error{CodeNoRoute, "directory number not found"}
 )
 
 // CodeOf returns the outcome code carried by err, or "" for nil and

@@ -59,7 +59,7 @@ func TestDeletingATemplateInUseIsRefused(t *testing.T) {
 }
 
 func TestCheckDNRange(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, usersInNone)
 	ctx := context.Background()
 	e.autoRegister(t, mac(1), 36224) // 1000, auto-registered: never a clash
 	if _, _, err := e.svc.QuickAdd(ctx, provision.QuickAdd{

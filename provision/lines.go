@@ -128,13 +128,19 @@ func (s *Service) Lines(ctx context.Context, f LineFilter) ([]DirectoryNumber, e
 	return s.store.Lines(ctx, f)
 }
 
-// AddLine creates a line that no line or device has yet (else DB-239).
+// AddLine creates a line that no line or device has yet (else DB-239),
+// in a route partition and with a calling search space that exist.
 // Like a user's primary extension, it may not lie in the active
 // auto-registration range and partition (DN_IN_AUTOREG_RANGE).
 func (s *Service) AddLine(ctx context.Context, l DirectoryNumber) (DirectoryNumber, error) {
 	l.Appearances = nil
 	if err := ValidateLine(l); err != nil {
 		return DirectoryNumber{}, err
+	}
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
+	if err := errors.Join(s.partitionExists(ctx, l.Partition), s.cssExists(ctx, l.CallingSearchSpace)); err != nil {
+		return DirectoryNumber{}, fmt.Errorf("line %s: %w", l.Key(), err)
 	}
 	s.dnMu.Lock()
 	defer s.dnMu.Unlock()
@@ -149,15 +155,19 @@ func (s *Service) AddLine(ctx context.Context, l DirectoryNumber) (DirectoryNumb
 }
 
 // UpdateLine changes the settings of an existing line (ErrNotFound if no
-// line has that DN and partition) in one transaction: change sees the
+// line has that DN and partition; a new calling search space must exist)
+// in one transaction: change sees the
 // line as stored and may not move it to another DN or partition. The
 // devices showing it keep their appearances; nothing is reset.
 func (s *Service) UpdateLine(ctx context.Context, k LineKey, change func(*DirectoryNumber) error) (DirectoryNumber, error) {
 	if err := errors.Join(ValidateDN(k.DN), validPartition(k.Partition)); err != nil {
 		return DirectoryNumber{}, fmt.Errorf("%w: line %s: %v", ErrNotFound, k, err)
 	}
+	s.refMu.Lock()
+	defer s.refMu.Unlock()
 	_, err := s.store.UpdateLine(ctx, k, func(l DirectoryNumber) (DirectoryNumber, error) {
 		l.Appearances = nil
+		oldCSS := l.CallingSearchSpace
 		if err := change(&l); err != nil {
 			return DirectoryNumber{}, err
 		}
@@ -165,7 +175,15 @@ func (s *Service) UpdateLine(ctx context.Context, k LineKey, change func(*Direct
 			return DirectoryNumber{}, invalidf("line %s: the DN and partition of a line do not change; add a line and remove this one", k)
 		}
 		l.Appearances = nil
-		return l, ValidateLine(l)
+		if err := ValidateLine(l); err != nil {
+			return DirectoryNumber{}, err
+		}
+		if l.CallingSearchSpace != oldCSS {
+			if err := s.cssExists(ctx, l.CallingSearchSpace); err != nil {
+				return DirectoryNumber{}, fmt.Errorf("line %s: %w", k, err)
+			}
+		}
+		return l, nil
 	})
 	s.log.Info("line updated", "dn", k.DN, "partition", k.Partition, "code", CodeOf(err))
 	if err != nil {

@@ -40,6 +40,15 @@ type Store interface {
 	PutFeatureGroupTemplate(ctx context.Context, t FeatureGroupTemplate) error
 	DeleteFeatureGroupTemplate(ctx context.Context, name string) error
 
+	Partition(ctx context.Context, name string) (Partition, error)
+	Partitions(ctx context.Context) ([]Partition, error)
+	PutPartition(ctx context.Context, p Partition) error
+	DeletePartition(ctx context.Context, name string) error
+	CallingSearchSpace(ctx context.Context, name string) (CallingSearchSpace, error)
+	CallingSearchSpaces(ctx context.Context) ([]CallingSearchSpace, error)
+	PutCallingSearchSpace(ctx context.Context, c CallingSearchSpace) error
+	DeleteCallingSearchSpace(ctx context.Context, name string) error
+
 	// User finds a user by user ID or, failing that, by self-service ID.
 	User(ctx context.Context, id string) (User, error)
 	Users(ctx context.Context, after string, limit int) ([]User, error)
@@ -91,6 +100,12 @@ type Store interface {
 	// Lines lists lines in (partition, DN) order, those only appearances
 	// name included, without their appearances.
 	Lines(ctx context.Context, f LineFilter) ([]DirectoryNumber, error)
+	// LinesByDN returns, in one indexed read, the lines with the DN in
+	// the empty partition and in every stored partition (the partitions a
+	// calling search space can name), in partition order, each with its
+	// appearances (device names as the devices spell them) and whether
+	// its settings are stored. None is no error. Routing a call reads it.
+	LinesByDN(ctx context.Context, dn string) ([]DNLine, error)
 	// CreateLine stores a new line; ErrDuplicate if a line or an
 	// appearance has its DN and partition.
 	CreateLine(ctx context.Context, l DirectoryNumber) error

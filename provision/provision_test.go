@@ -31,6 +31,18 @@ func newEnv(t testing.TB, change func(*configs.Config)) *env {
 	return &env{svc: c.Svc, st: c.Store, clock: clock, path: c.Path}
 }
 
+// usersInNone puts users' lines in the <None> partition beside the
+// auto-registered ones, as a configuration without partitions does: the
+// setting in which a user's extension and the auto-registration range can
+// clash.
+func usersInNone(c *configs.Config) {
+	for i := range c.ULTs {
+		if c.ULTs[i].Name == "User Line Template" {
+			c.ULTs[i].RoutePartition = ""
+		}
+	}
+}
+
 func (e *env) autoRegister(t testing.TB, mac string, model int) provision.Device {
 	t.Helper()
 	d, _, err := e.svc.AutoRegister(context.Background(), "SEP"+mac, model)
@@ -188,7 +200,7 @@ func TestOutcomeCodes(t *testing.T) {
 				_, err := e.svc.Login(ctx, d.Name, provision.Credentials{UserID: "alice", Secret: "12345"})
 				return err
 			}, provision.CodeTemplateNotFound},
-		{"duplicate assign", nil, func(t *testing.T, e *env) error {
+		{"duplicate assign", usersInNone, func(t *testing.T, e *env) error {
 			d := e.autoRegister(t, mac(1), 36224) // takes 1000
 			// A clash stored before the core refused it (DN_IN_AUTOREG_RANGE)
 			// is still refused by the store.

@@ -76,7 +76,7 @@ func TestDeviceLimitSetIsKept(t *testing.T) {
 // the active auto-registration range, naming the extension, its user and
 // the range; nothing is written.
 func TestPrimaryExtensionInAutoRegRangeIsRefused(t *testing.T) {
-	e := newEnv(t, nil) // auto-registration on, 1000–1999
+	e := newEnv(t, usersInNone) // auto-registration on, 1000–1999, all in <None>
 	ctx := context.Background()
 	const want = "primary extension 1500 of user zoe is inside the auto-registration range 1000\u20131999"
 	refused := func(what string, err error) {
@@ -199,7 +199,7 @@ func (s *interleavingStore) SaveCluster(ctx context.Context, c provision.Cluster
 // is refused, never both accepted.
 func TestExtensionAndRangeChangesDoNotRace(t *testing.T) {
 	var st *interleavingStore
-	c := coretest.New(t, coretest.Options{Wrap: func(s *sqlite.Store) provision.Store {
+	c := coretest.New(t, coretest.Options{Change: usersInNone, Wrap: func(s *sqlite.Store) provision.Store {
 		st = &interleavingStore{Store: s, saved: make(chan struct{}, 1)}
 		return st
 	}})

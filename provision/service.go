@@ -75,6 +75,10 @@ type Service struct {
 	verify                  func(hash, secret string) bool
 	dummyPIN, dummyPassword string
 
+	// missingCSS holds the names of calling search spaces a call found
+	// missing, each logged once.
+	missingCSS sync.Map
+
 	appOK   appLogins // application logins recently verified
 	appSalt [32]byte  // keys appOK, so its digests are of no use elsewhere
 }

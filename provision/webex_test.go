@@ -361,7 +361,7 @@ func TestAutoProvisionRules(t *testing.T) {
 				t.Fatalf("desk phone %+v, %v", desk, err)
 			}
 		}},
-		{name: "line: extension held by auto-registration", setup: func(t *testing.T, e *env) {
+		{name: "line: extension held by auto-registration", change: usersInNone, setup: func(t *testing.T, e *env) {
 			d := e.autoRegister(t, mac(1), 36224) // 1000
 			// Stored before the core refused the clash (DN_IN_AUTOREG_RANGE).
 			u, _ := e.st.User(ctx, "alice")

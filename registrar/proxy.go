@@ -233,8 +233,18 @@ func (p *proxy) invite(in *inbound) {
 	p.mu.Unlock()
 	_ = s.sendFlow(tx.caller, data)
 	// The store answers the routing question: off the reading goroutine.
+	// Shutdown waits for s.wg before the store closes; it marks the server
+	// closed before it takes s.mu, so the routing is either counted or
+	// not started.
 	in.gather = nil
-	go p.route(tx)
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() { defer s.wg.Done(); p.route(tx) }()
 }
 
 // looped reports an INVITE that the proxy forwarded before and that came
@@ -724,9 +734,16 @@ func outcomeOf(code int, tx *serverTx) string {
 
 // finish answers the caller with a final the proxy writes itself.
 func (p *proxy) finish(tx *serverTx, code int, reason, outcome string, hdrs ...sip.Header) {
+	p.mu.Lock()
+	in := tx.in
+	done := tx.final || tx.answered || in == nil
+	p.mu.Unlock()
+	if done {
+		return
+	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	p.s.render(buf, tx.in, code, reason, hdrs...)
+	p.s.render(buf, in, code, reason, hdrs...)
 	data := bytes.Clone(buf.Bytes())
 	bufPool.Put(buf)
 	p.finishWith(tx, data, outcome)
@@ -743,7 +760,6 @@ func (p *proxy) finishWith(tx *serverTx, data []byte, outcome string) {
 	tx.final = true
 	tx.last = data
 	tx.timerC.Stop()
-	tx.in.req = nil // the request is not needed any more
 	if tx.caller.tr == UDP {
 		tx.interval = timerT1
 		tx.timerG = time.AfterFunc(timerT1, func() { p.retransmitFinal(tx) })

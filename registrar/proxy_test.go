@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -25,7 +26,9 @@ type phone struct {
 
 // autoPhone registers a new phone over tr; it auto-registers into the
 // range and answers the restart NOTIFY.
-func (e *env) autoPhone(t *testing.T, tr string, i int) *phone {
+func (e *env) autoPhone(t *testing.T, tr string, i int) *phone { return e.autoPhoneB(t, tr, i) }
+
+func (e *env) autoPhoneB(t testing.TB, tr string, i int) *phone {
 	t.Helper()
 	c := e.dial(t, tr)
 	p := &phone{client: c, mac: mac(i), name: "SEP" + strings.ToUpper(mac(i))}
@@ -43,7 +46,7 @@ func (e *env) autoPhone(t *testing.T, tr string, i int) *phone {
 }
 
 // knownPhone registers an existing device over tr.
-func (e *env) knownPhone(t *testing.T, tr string, i int, dn string) *phone {
+func (e *env) knownPhone(t testing.TB, tr string, i int, dn string) *phone {
 	t.Helper()
 	c := e.dial(t, tr)
 	p := &phone{client: c, mac: mac(i), name: "SEP" + strings.ToUpper(mac(i)), dn: dn}
@@ -161,9 +164,10 @@ func (c *call) inDialog(method string, res *sip.Response, cseq int, body string)
 // with a BYE, every message going through the proxy on the phones' own
 // flows with the SDP untouched.
 func TestCallAnswered(t *testing.T) {
-	for _, tc := range []struct{ a, b string }{{"UDP", "UDP"}, {"TCP", "TCP"}, {"UDP", "TCP"}, {"TCP", "UDP"}} {
+	cert := selfSigned(t)
+	for _, tc := range []struct{ a, b string }{{"UDP", "UDP"}, {"TCP", "TCP"}, {"UDP", "TCP"}, {"TCP", "UDP"}, {"TLS", "UDP"}, {"TCP", "TLS"}} {
 		t.Run(tc.a+"-"+tc.b, func(t *testing.T) {
-			e := newEnv(t, envOpt{})
+			e := newEnv(t, envOpt{tls: &tls.Config{Certificates: []tls.Certificate{cert}}})
 			a := e.autoPhone(t, tc.a, 1)
 			b := e.autoPhone(t, tc.b, 2)
 			c := a.invite(b.dn, "call1", "")
@@ -444,3 +448,45 @@ func TestInDialogFromStranger(t *testing.T) {
 }
 
 func netipMust(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+// TestCallOversizedAndFlood: an INVITE with an outsized SDP gets 513 and
+// rings nobody; an INVITE flood from one address is rate limited like
+// REGISTERs, and what was let through holds no more calls than it made.
+func TestCallOversizedAndFlood(t *testing.T) {
+	e := newEnv(t, envOpt{opts: func(o *Options) { o.RatePerSource = 20 }})
+	a := e.autoPhone(t, "UDP", 1)
+	b := e.autoPhone(t, "UDP", 2)
+
+	big := a.inviteText(b.dn, "big")
+	sdp := testSDP + strings.Repeat("a=x-padding:"+strings.Repeat("p", 100)+"\r\n", 200)
+	big = strings.Replace(big, "Content-Length: 0\r\n\r\n", fmt.Sprintf("Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", len(sdp), sdp), 1)
+	a.send(big)
+	if r := a.final(sip.INVITE); r.StatusCode != 513 {
+		t.Fatalf("outsized INVITE: got %d, want 513", r.StatusCode)
+	}
+	if n := e.srv.calls.active(); n != 0 {
+		t.Fatalf("%d calls after an outsized INVITE", n)
+	}
+
+	// Few enough that the answers fit in the client socket's receive buffer.
+	const flood = 60
+	for i := range flood {
+		a.send(a.inviteText(b.dn, fmt.Sprintf("flood%d", i)))
+	}
+	limited, admitted := 0, 0
+	for limited+admitted < flood {
+		r := a.responseTo(sip.INVITE)
+		switch {
+		case r.StatusCode == 503 && header(r, "Retry-After") != "":
+			limited++
+		case r.StatusCode == 100:
+			admitted++
+		}
+	}
+	if limited == 0 {
+		t.Fatalf("%d INVITEs from one address in a burst: none rate limited", flood)
+	}
+	if n := e.srv.calls.active(); n > admitted {
+		t.Errorf("%d calls held for %d INVITEs let through", n, admitted)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -101,6 +102,17 @@ func (s *Server) readFailed(err error) bool {
 // there rather than sent.
 func (s *Server) datagram(data []byte, pc net.PacketConn, ap netip.AddrPort, out *udpGather) {
 	if len(data) > s.opts.MaxMessageSize {
+		// A request whose headers fit (an INVITE with an outsized SDP)
+		// gets 513 (RFC 3261 §21.5.14); anything else is dropped.
+		ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		if req := badLengthRequest(s.parser, data[:s.opts.MaxMessageSize]); req != nil && req.Via() != nil && !req.IsAck() {
+			req.SetTransport("UDP")
+			req.SetSource(ap.String())
+			in := &inbound{req: req, tr: UDP, src: ap.String(), ap: ap, pc: pc, start: time.Now(), gather: out}
+			s.reply(in, 513, "Message Too Large", s.warning(provision.CodeInvalid,
+				"messages are at most "+strconv.Itoa(s.opts.MaxMessageSize)+" bytes"))
+			return
+		}
 		s.m.drop(dropOversize)
 		return
 	}

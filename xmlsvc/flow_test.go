@@ -202,7 +202,9 @@ func TestEveryOutcomeCode(t *testing.T) {
 		{"unknown model", provision.CodeInvalidModel, nil, nil, loginAs(99999, "alice", "12345")},
 		{"unsupported model", provision.CodeInvalidModel, nil, nil, loginAs(7, "alice", "12345")},
 		{"no desk phone template", provision.CodeTemplateNotFound, func(c *configs.Config) { c.UserProfiles[0].DeskPhoneUDT = "" }, nil, loginAs(36224, "alice", "12345")},
-		{"duplicate assign", provision.CodeDuplicate, nil, nil, func(t *testing.T, e *env) page {
+		// Users' lines in <None> beside the auto-registered ones: the
+		// setting in which their DNs can clash.
+		{"duplicate assign", provision.CodeDuplicate, func(c *configs.Config) { c.ULTs[1].RoutePartition = "" }, nil, func(t *testing.T, e *env) page {
 			d := e.autoRegister(t, 1, 36224) // takes 1000
 			d2 := e.autoRegister(t, 2, 36224)
 			cont := e.confirmURL(t, d2.Name, "bob", "12345")

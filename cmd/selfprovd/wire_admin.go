@@ -8,7 +8,7 @@ import (
 )
 
 // wireAdmin serves the admin API, metrics and health on -listen.admin; it
-// lists the registrar's live bindings.
+// lists the registrar's live bindings and calls.
 func wireAdmin(w *wiring, sip *registrar.Server) error {
 	log := w.log.With("component", "admin")
 	token, generated, err := admin.LoadToken(w.cfg.AdminToken, w.cfg.DataDir)
@@ -22,6 +22,7 @@ func wireAdmin(w *wiring, sip *registrar.Server) error {
 		Service:       w.svc,
 		Token:         token,
 		Registrations: registrations(sip),
+		Calls:         calls(sip),
 		Logger:        log,
 		Registerer:    w.registry,
 		Gatherer:      w.registry,

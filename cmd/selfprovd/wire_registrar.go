@@ -79,3 +79,23 @@ func registrations(srv *registrar.Server) func() []admin.Registration {
 		return out
 	}
 }
+
+// calls lists the calls through the registrar's proxy as the admin API
+// shows them.
+func calls(srv *registrar.Server) func() []admin.Call {
+	return func() []admin.Call {
+		cs := srv.Calls()
+		out := make([]admin.Call, len(cs))
+		for i, c := range cs {
+			out[i] = admin.Call{
+				CallID:     c.CallID,
+				State:      c.State,
+				Calling:    admin.CallParty{Device: c.CallingDevice, DN: c.CallingDN},
+				Called:     admin.CallParty{Device: c.CalledDevice, DN: c.CalledDN},
+				StartedAt:  c.StartedAt.UTC(),
+				AnsweredAt: c.AnsweredAt.UTC(),
+			}
+		}
+		return out
+	}
+}

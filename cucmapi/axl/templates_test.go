@@ -21,7 +21,7 @@ func TestTemplates(t *testing.T) {
 	}
 	r.fault("addUniversalDeviceTemplate", `<universalDeviceTemplate><name>Lab UDT</name></universalDeviceTemplate>`, "-239")
 	r.call("addUniversalLineTemplate", `<universalLineTemplate><name>Lab ULT</name><routePartition>Internal</routePartition>
-		<callingSearchSpace>Internal_CSS</callingSearchSpace></universalLineTemplate>`)
+		<callingSearchSpace>Internal</callingSearchSpace></universalLineTemplate>`)
 	r.call("addUserProfileProvision", `<userProfileProvision><name>Lab Profile</name><deskPhones>Lab UDT</deskPhones>
 		<universalLineTemplate>Lab ULT</universalLineTemplate><allowProvision>true</allowProvision><limitProvision>3</limitProvision></userProfileProvision>`)
 	if p, err := svc.UserProfile(ctx, "Lab Profile"); err != nil || !p.AllowSelfProvision || p.DeviceLimit != 3 || p.DeskPhoneUDT != "Lab UDT" {

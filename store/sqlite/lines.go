@@ -379,3 +379,73 @@ func (s *Store) DeleteUser(ctx context.Context, id string, clear func(provision.
 		return nil
 	}))
 }
+
+// qLinesByDN reads every line with a DN in the empty partition and in the
+// stored partitions, appearances and stored settings in one statement:
+// each partition is one probe of the (partition, dn_num) and primary key
+// indexes, so no index by DN alone weighs on auto-registration's writes.
+// CROSS JOIN keeps SQLite's planner from walking the lines in the outer
+// loop instead (it has no statistics to know better).
+// Rows come by partition, then device and button; a stored line no device
+// shows comes as one row without a device.
+const qLinesByDN = `
+	WITH parts(name) AS (SELECT '' UNION ALL SELECT name FROM partitions)
+	SELECT l.partition, l.device_key, l.button, d.data
+		FROM parts p CROSS JOIN lines l ON l.partition = p.name AND l.dn_num IS ?1 AND l.dn = ?2
+		LEFT JOIN directory_numbers d ON d.partition = l.partition AND d.dn = l.dn
+	UNION ALL
+	SELECT d.partition, NULL, NULL, d.data
+		FROM parts p CROSS JOIN directory_numbers d ON d.partition = p.name AND d.dn = ?2
+		WHERE NOT EXISTS (SELECT 1 FROM lines l WHERE l.partition = d.partition AND l.dn_num IS ?1 AND l.dn = ?2)
+	ORDER BY 1, 2, 3`
+
+// LinesByDN returns the lines with a DN in the empty partition and every
+// stored partition, with their appearances.
+func (s *Store) LinesByDN(ctx context.Context, dn string) ([]provision.DNLine, error) {
+	rows, err := s.linesByDN.QueryContext(ctx, dnNum(dn), dn)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []provision.DNLine
+	for rows.Next() {
+		var (
+			partition string
+			key       sql.NullString
+			button    sql.NullInt64
+			data      []byte
+		)
+		if err := rows.Scan(&partition, &key, &button, &data); err != nil {
+			return nil, err
+		}
+		if len(out) == 0 || out[len(out)-1].Partition != partition {
+			k := provision.LineKey{DN: dn, Partition: partition}
+			l, err := decodeLine(k, data)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, provision.DNLine{DirectoryNumber: l, Stored: data != nil})
+		}
+		if key.Valid {
+			l := &out[len(out)-1]
+			l.Appearances = append(l.Appearances, provision.LineAppearance{Device: key.String, Button: int(button.Int64)})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	// The key is upper-cased; a client device's own spelling is in its
+	// document (the cache's, mostly). SEP names are upper-case already.
+	for i := range out {
+		for j, a := range out[i].Appearances {
+			if strings.HasPrefix(a.Device, provision.PrefixSEP) {
+				continue
+			}
+			if d, err := s.Device(ctx, a.Device); err == nil {
+				out[i].Appearances[j].Device = d.Name
+			}
+		}
+	}
+	return out, nil
+}

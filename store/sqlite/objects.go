@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"selfprov/provision"
@@ -50,8 +51,10 @@ func (s *Store) SaveCluster(ctx context.Context, c provision.Cluster) error {
 // namedCache keeps the named tables' objects in memory, decoded:
 // templates and profiles are read on every auto-registration and
 // self-provisioning (reading and decoding them had been a quarter of an
-// auto-registration's CPU) and change rarely. Their types hold no slices or
-// maps, so a cached value is handed out as a copy. This Store is the
+// auto-registration's CPU), calling search spaces on every call, and all
+// change rarely. Their types hold no maps, so a cached value is handed out
+// as a copy; the one slice, a calling search space's partitions, is copied
+// by its getter. This Store is the
 // database's only writer (the lock file), so dropping an entry on each of
 // its own writes keeps the cache exact; gen stops a read that raced a write
 // from caching what it read.
@@ -203,6 +206,36 @@ func (s *Store) PutFeatureGroupTemplate(ctx context.Context, t provision.Feature
 }
 func (s *Store) DeleteFeatureGroupTemplate(ctx context.Context, name string) error {
 	return deleteNamed(ctx, s, "feature_group_templates", name)
+}
+
+func (s *Store) Partition(ctx context.Context, name string) (provision.Partition, error) {
+	return getNamed[provision.Partition](ctx, s, "partitions", name)
+}
+func (s *Store) Partitions(ctx context.Context) ([]provision.Partition, error) {
+	return listNamed[provision.Partition](ctx, s, "partitions")
+}
+func (s *Store) PutPartition(ctx context.Context, p provision.Partition) error {
+	return putNamed(ctx, s, "partitions", p.Name, p)
+}
+func (s *Store) DeletePartition(ctx context.Context, name string) error {
+	return deleteNamed(ctx, s, "partitions", name)
+}
+
+// CallingSearchSpace hands out a copy of the cached partition list, which
+// the cache's other readers share.
+func (s *Store) CallingSearchSpace(ctx context.Context, name string) (provision.CallingSearchSpace, error) {
+	c, err := getNamed[provision.CallingSearchSpace](ctx, s, "calling_search_spaces", name)
+	c.Partitions = slices.Clone(c.Partitions)
+	return c, err
+}
+func (s *Store) CallingSearchSpaces(ctx context.Context) ([]provision.CallingSearchSpace, error) {
+	return listNamed[provision.CallingSearchSpace](ctx, s, "calling_search_spaces")
+}
+func (s *Store) PutCallingSearchSpace(ctx context.Context, c provision.CallingSearchSpace) error {
+	return putNamed(ctx, s, "calling_search_spaces", c.Name, c)
+}
+func (s *Store) DeleteCallingSearchSpace(ctx context.Context, name string) error {
+	return deleteNamed(ctx, s, "calling_search_spaces", name)
 }
 
 // Users. Secrets and credential state live in their own columns: the JSON

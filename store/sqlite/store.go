@@ -55,6 +55,7 @@ type Store struct {
 	getDevice  *sql.Stmt
 	getUser    *sql.Stmt
 	countOwned *sql.Stmt
+	linesByDN  *sql.Stmt // routing a call
 
 	named   namedCache  // templates and profiles (objects.go)
 	devices deviceCache // every device name, recent devices (devcache.go)
@@ -173,6 +174,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if s.countOwned, err = s.r.PrepareContext(ctx, qCountOwned); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
 	}
+	if s.linesByDN, err = s.r.PrepareContext(ctx, qLinesByDN); err != nil {
+		return fail(fmt.Errorf("sqlite: %w", err))
+	}
 	// No busy timeout: restartWAL polls instead, and PASSIVE never waits.
 	if s.ckpt, err = sql.Open("sqlite", dsn+"?_pragma=busy_timeout(0)&_pragma=synchronous(NORMAL)"); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
@@ -209,7 +213,7 @@ func (s *Store) Close() error {
 		<-s.ckptDone
 	}
 	var errs []error
-	for _, st := range []**sql.Stmt{&s.getDevice, &s.getUser, &s.countOwned} {
+	for _, st := range []**sql.Stmt{&s.getDevice, &s.getUser, &s.countOwned, &s.linesByDN} {
 		if *st != nil {
 			errs = append(errs, (*st).Close())
 			*st = nil
