@@ -2,7 +2,6 @@ package phonesim_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -68,10 +67,6 @@ func TestDaemonCalls(t *testing.T) {
 	}
 
 	hold := phonesim.CallOptions{Hold: 20 * time.Millisecond}
-	// Until the core's routing by calling search space is in this
-	// checkout, the registrar routes every DN as if in <None>.
-	_, statErr := os.Stat("../provision/zz_callstub.go")
-	noCSS := statErr == nil
 	for _, c := range []struct {
 		name   string
 		from   *phonesim.Phone
@@ -86,10 +81,6 @@ func TestDaemonCalls(t *testing.T) {
 		{"auto-registered to a user's line, outside its calling search space", a0, u0.DN(), 404},
 		{"a DN that is no line", u0, "39999", 404},
 	} {
-		if noCSS && strings.Contains(c.name, "calling search space") {
-			t.Logf("%s: skipped, the registrar routes by a placeholder that knows no calling search spaces", c.name)
-			continue
-		}
 		r := c.from.Call(ctx, c.to, hold)
 		if r.Status != c.status {
 			t.Errorf("%s: %+v, want %d", c.name, r, c.status)
