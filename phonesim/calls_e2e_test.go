@@ -91,6 +91,37 @@ func TestDaemonCalls(t *testing.T) {
 		}
 	}
 
+	// While a call is up, the cluster lists it with both devices: the
+	// caller known by its Contact's device name.
+	type party struct{ Device, DN string }
+	type listed struct {
+		State           string
+		Calling, Called party
+	}
+	hctx, hangUp := context.WithCancel(ctx)
+	held := make(chan phonesim.CallResult, 1)
+	go func() { held <- u0.Call(hctx, a0.DN(), phonesim.CallOptions{Hold: time.Minute}) }()
+	var calls []listed
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var page struct{ Items []listed }
+		if err := d.AdminGet(ctx, "/api/v1/calls", &page); err != nil {
+			t.Fatal(err)
+		}
+		calls = page.Items
+		if len(calls) == 1 && calls[0].State == "up" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	want := listed{"up", party{u0.Name(), u0.DN()}, party{a0.Name(), a0.DN()}}
+	if len(calls) != 1 || calls[0] != want {
+		t.Errorf("calls listed %+v, want %+v", calls, want)
+	}
+	// The caller's context ends: the held call is hung up at once.
+	hangUp()
+	if r := <-held; !r.Answered() || r.ByeStatus != 200 {
+		t.Errorf("held call: %+v", r)
+	}
 	// A line whose only phone unregistered: 480.
 	dn := a2.DN()
 	if err := a2.Stop(ctx, true); err != nil {
