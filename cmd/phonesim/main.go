@@ -89,9 +89,9 @@ type common struct {
 
 // callFlags are the flags of calls: "run -mode calls" and "check -mode call".
 type callFlags struct {
-	setup              string
-	hold, ring, noAnsw time.Duration
-	answer             int
+	setup                          string
+	hold, ring, noAnsw, calleeHold time.Duration
+	answer                         int
 }
 
 func (cf *callFlags) flags(fs *flag.FlagSet, holdDefault time.Duration) {
@@ -99,6 +99,7 @@ func (cf *callFlags) flags(fs *flag.FlagSet, holdDefault time.Duration) {
 	fs.DurationVar(&cf.hold, "call-hold", holdDefault, "an answered call lasts this long before the caller hangs up")
 	fs.DurationVar(&cf.ring, "ring", 0, "the called phone rings this long between 180 Ringing and its answer")
 	fs.IntVar(&cf.answer, "answer", 200, "the called phone's final response: 200, or e.g. 486 (busy) or 603 (decline)")
+	fs.DurationVar(&cf.calleeHold, "callee-hold", 0, "the called phone hangs up this long after answering (0: it waits for the caller's BYE)")
 	fs.DurationVar(&cf.noAnsw, "no-answer", 32*time.Second, "a call not answered by then is cancelled")
 }
 
@@ -121,14 +122,14 @@ func (cf *callFlags) check() error {
 	if cf.answer < 200 || cf.answer > 699 {
 		return fmt.Errorf("phonesim: -answer %d: want a final status, 200 to 699", cf.answer)
 	}
-	if cf.hold < 0 || cf.ring < 0 || cf.noAnsw <= 0 {
-		return fmt.Errorf("phonesim: -call-hold and -ring must not be negative, -no-answer must be positive")
+	if cf.hold < 0 || cf.ring < 0 || cf.calleeHold < 0 || cf.noAnsw <= 0 {
+		return fmt.Errorf("phonesim: -call-hold, -callee-hold and -ring must not be negative, -no-answer must be positive")
 	}
 	return nil
 }
 
 func (cf *callFlags) answerPolicy() phonesim.Answer {
-	return phonesim.Answer{Code: cf.answer, Ring: cf.ring}
+	return phonesim.Answer{Code: cf.answer, Ring: cf.ring, Hold: cf.calleeHold}
 }
 
 func (c *common) flags(fs *flag.FlagSet) {

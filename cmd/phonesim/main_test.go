@@ -182,6 +182,7 @@ func TestUsage(t *testing.T) {
 		{"run", "-mode", "calls", "-answer", "100"},
 		{"run", "-mode", "calls", "-call-c", "0"},
 		{"check", "-mode", "call", "-ring", "-1s"},
+		{"check", "-mode", "call", "-callee-hold", "-1s"},
 	} {
 		if code, out, errOut := runBin(t, args...); code != 2 || errOut == "" {
 			t.Errorf("%v: exit %d, want 2 with a message\n%s%s", args, code, out, errOut)
@@ -277,6 +278,11 @@ func TestCallsAgainstDaemon(t *testing.T) {
 	code, out, errOut = runBin(t, "check", "-mode", "call", "-tftp", d.TFTP, "-config", d.Config, "-idle-wait", "0", "-call-hold", "5ms")
 	if code != 0 || !strings.Contains(out, "PASS") || !strings.Contains(out, "-> ACK sip:") || !strings.Contains(out, "<- BYE sip:") {
 		t.Fatalf("check -mode call: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// The called phone hangs up first.
+	code, out, errOut = runBin(t, "check", "-mode", "call", "-tftp", d.TFTP, "-config", d.Config, "-idle-wait", "0", "-call-hold", "1m", "-callee-hold", "5ms")
+	if code != 0 || !strings.Contains(out, "hung up by the called phone") {
+		t.Fatalf("check -mode call -callee-hold: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// The called phone refuses: a failure unless 486 was asked for.
 	code, out, _ = runBin(t, "check", "-mode", "call", "-tftp", d.TFTP, "-config", d.Config, "-idle-wait", "0", "-answer", "486")
