@@ -78,9 +78,10 @@ type CallResult struct {
 	Err          error         // why no final came, or why the BYE failed
 }
 
-// Answered tells whether the call was answered and hung up cleanly.
+// Answered tells whether the call was answered and hung up cleanly: by
+// the caller's BYE answered 2xx, or by the callee's.
 func (r CallResult) Answered() bool {
-	return r.Status/100 == 2 && r.Err == nil
+	return r.Status/100 == 2 && (r.ByeStatus/100 == 2 || r.RemoteHangup)
 }
 
 // CallCounts are what the UA's lines did with incoming calls.
@@ -628,6 +629,9 @@ func (ua *UA) endAll() {
 // answered, hangs it up after o.Hold. It returns when the call is over.
 func (ua *UA) Call(ctx context.Context, ep Endpoint, dn string, o CallOptions) CallResult {
 	leg := ep.Leg
+	if leg == nil {
+		return CallResult{Outcome: "transport", Err: errors.New("phonesim: the line has no leg to its registrar")}
+	}
 	host := hostOf(leg.Remote)
 	c := &call{ua: ua, ep: ep, callID: randHex(16) + "@" + hostOf(leg.Local), localTag: fromTagFor(ep), ended: make(chan struct{}), cseq: 101}
 	c.key = c.callID + "|" + c.localTag

@@ -451,3 +451,44 @@ func TestCallInDialogRequests(t *testing.T) {
 		t.Errorf("counts %+v", c)
 	}
 }
+
+// TestCallAnsweredDespiteCancel: the callee answers as the CANCEL crosses
+// its 200: the caller ACKs and hangs up at once, and the call counts as
+// answered, with the race said in Err.
+func TestCallAnsweredDespiteCancel(t *testing.T) {
+	r := newRawPeer(t)
+	peer := r.conn.LocalAddr().String()
+	ua := phonesim.NewUA()
+	ua.UDPSockets, ua.LocalIPs, ua.Timeout = 1, []string{"127.0.0.1"}, 2*time.Second
+	t.Cleanup(func() { ua.Close() })
+	leg, err := ua.Leg("udp", peer, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := phonesim.Endpoint{Leg: leg, AOR: "2001", Contact: "c2001"}
+	done := make(chan phonesim.CallResult, 1)
+	go func() {
+		done <- ua.Call(testCtx(t), ep, "2002", phonesim.CallOptions{Hold: time.Minute, CancelAfter: time.Millisecond})
+	}()
+	inv := r.expect(2*time.Second, "INVITE ").(*sip.Request)
+	ringing := sip.NewResponseFromRequest(inv, 180, "Ringing", nil)
+	ringing.To().Params.Add("tag", "callee")
+	r.send(leg.Local, strings.ReplaceAll(ringing.String(), "\r\n", "\n"))
+	cancel := r.expect(2*time.Second, "CANCEL sip:2002@").(*sip.Request)
+	if br, _ := cancel.Via().Params.Get("branch"); br != func() string { b, _ := inv.Via().Params.Get("branch"); return b }() {
+		t.Errorf("CANCEL branch %s, want the INVITE's", br)
+	}
+	r.send(leg.Local, strings.ReplaceAll(sip.NewResponseFromRequest(cancel, 200, "OK", nil).String(), "\r\n", "\n"))
+	ok := sip.NewResponseFromRequest(inv, 200, "OK", nil)
+	ok.To().Params.Add("tag", "callee")
+	ok.AppendHeader(sip.NewHeader("Contact", "<sip:callee@"+peer+">"))
+	r.send(leg.Local, strings.ReplaceAll(ok.String(), "\r\n", "\n"))
+	r.expect(2*time.Second, "ACK sip:callee@")
+	bye := r.expect(2*time.Second, "BYE sip:callee@").(*sip.Request)
+	r.send(leg.Local, strings.ReplaceAll(sip.NewResponseFromRequest(bye, 200, "OK", nil).String(), "\r\n", "\n"))
+	res := <-done
+	if !res.Answered() || res.Status != 200 || res.ByeStatus != 200 || res.Err == nil || !strings.Contains(res.Err.Error(), "CANCEL") {
+		t.Errorf("result %+v, want answered despite the CANCEL, said in Err", res)
+	}
+	waitIdle(t, ua)
+}
