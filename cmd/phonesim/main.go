@@ -1,7 +1,7 @@
 // Command phonesim simulates Cisco IP phones and Webex App clients against
 // a selfprov (or CUCM-like) cluster: boot storms of thousands of phones with
-// a latency and outcome report, and "phonesim check", one phone end to end
-// with a step-by-step trace.
+// a latency and outcome report, calls between them, and "phonesim check",
+// one phone (and one call) end to end with a step-by-step trace.
 package main
 
 import (
@@ -44,7 +44,9 @@ func main() {
 
 const usage = `usage:
   phonesim [run] [flags]     a fleet of phones; a latency and outcome report
+                             (-mode calls: then calls between them, with setup times)
   phonesim check [flags]     one phone end to end, tracing what is sent and received
+                             (-mode call: then one call)
   phonesim users [flags]     write N users as a "selfprovd import -users" file that "run -users" reads
 
 Run "phonesim run -h" or "phonesim check -h" for the flags.
