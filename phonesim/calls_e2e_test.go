@@ -2,7 +2,9 @@ package phonesim_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,9 +162,21 @@ func TestDaemonFleetCalls(t *testing.T) {
 	d := phonesimtest.StartDaemon(t, "")
 	env := daemonEnv(t, d)
 	const n, calls = 20, 60
+	var mu sync.Mutex
+	var last phonesim.Progress
 	f := &phonesim.Fleet{N: n, Mode: phonesim.ModeBoot, Seed: 0xca12, Concurrency: n, RunTime: 2 * time.Minute,
-		Calls: &phonesim.CallLoad{Total: calls, Concurrency: 5, Hold: 5 * time.Millisecond}}
+		Calls: &phonesim.CallLoad{Total: calls, Concurrency: 5, Hold: 5 * time.Millisecond},
+		// Held a while after the calls, so the live progress ticks with
+		// their final count.
+		Hold: 500 * time.Millisecond,
+		Tick: func(p phonesim.Progress) { mu.Lock(); last = p; mu.Unlock() }}
 	rep := f.Run(context.Background(), env)
+	mu.Lock()
+	if last.Calls != calls || last.Answered != calls || last.InCall != 0 ||
+		!strings.Contains(last.StatusLine(), fmt.Sprintf("calls %d answered %d in progress 0", calls, calls)) {
+		t.Errorf("last progress %+v: %s", last, last.StatusLine())
+	}
+	mu.Unlock()
 	if rep.OK != n {
 		t.Fatalf("%d of %d phones registered: %v %+v", rep.OK, n, rep.Outcomes, rep.Failures)
 	}

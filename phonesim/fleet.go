@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -61,6 +62,9 @@ type Progress struct {
 	Finished int
 	Failed   int
 	States   map[string]int64
+	// Calls placed so far, those answered, and those in progress, once
+	// the fleet drives calls.
+	Calls, Answered, InCall int64
 }
 
 // Run runs the fleet in env and reports. It wraps env.Observe for the
@@ -141,6 +145,8 @@ type fleetRun struct {
 
 	mu                        sync.Mutex
 	started, finished, failed int
+
+	calls, answered, inCall atomic.Int64
 }
 
 // startTicks calls the fleet's Tick about five times a second until the
@@ -160,7 +166,8 @@ func (r *fleetRun) startTicks() (stop func()) {
 					return
 				case <-t.C:
 					r.mu.Lock()
-					p := Progress{Elapsed: time.Since(r.begin), Started: r.started, Finished: r.finished, Failed: r.failed, States: r.env.States()}
+					p := Progress{Elapsed: time.Since(r.begin), Started: r.started, Finished: r.finished, Failed: r.failed, States: r.env.States(),
+						Calls: r.calls.Load(), Answered: r.answered.Load(), InCall: r.inCall.Load()}
 					r.mu.Unlock()
 					r.f.Tick(p)
 				}

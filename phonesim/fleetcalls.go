@@ -123,6 +123,10 @@ func (r *fleetRun) driveCalls(launched int) *CallReport {
 		if r.env.Observe != nil {
 			r.env.Observe("call/setup", res.Setup, callErr(res))
 		}
+		r.calls.Add(1)
+		if res.Answered() {
+			r.answered.Add(1)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		rep.Calls++
@@ -181,7 +185,9 @@ func (r *fleetRun) driveCalls(launched int) *CallReport {
 					idle <- from
 					return
 				}
+				r.inCall.Add(1)
 				res := from.Call(ctx, to.DN(), CallOptions{Hold: load.Hold, NoAnswer: load.NoAnswer})
+				r.inCall.Add(-1)
 				idle <- from
 				idle <- to
 				if res.Outcome == "cancelled" && ctx.Err() != nil {

@@ -206,5 +206,8 @@ func (p Progress) StatusLine() string {
 			fmt.Fprintf(&b, " %s %d", s, n)
 		}
 	}
+	if p.Calls > 0 || p.InCall > 0 {
+		fmt.Fprintf(&b, " | calls %d answered %d in progress %d", p.Calls, p.Answered, p.InCall)
+	}
 	return b.String()
 }
