@@ -4,6 +4,7 @@ package phonesim_test
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -68,4 +69,63 @@ func BenchmarkCalls(b *testing.B) {
 	b.ReportMetric(float64(b.N)/wall.Seconds(), "calls/s")
 	b.ReportMetric(float64(setup[len(setup)/2].Microseconds()), "setup-p50-µs")
 	b.ReportMetric(float64(setup[len(setup)*99/100].Microseconds()), "setup-p99-µs")
+}
+
+// BenchmarkActiveCallMemory reports what the simulator holds per call
+// up, both ends in this process: b.N calls are set up between two lines
+// over UDP (200 at a time) and held while the heap and the goroutine
+// stacks are read, then hung up. The stacks are the callers' goroutines,
+// one per call in progress as "run -mode calls" has.
+func BenchmarkActiveCallMemory(b *testing.B) {
+	a, c := linePair(b, 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	hold, hangUp := context.WithCancel(ctx)
+	var before, during runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	waitAnswered := func(n int) {
+		for deadline := time.Now().Add(time.Minute); c.ua.CallCounts().Answered < int64(n); {
+			if time.Now().After(deadline) {
+				b.Fatalf("calls answered: %+v, want %d", c.ua.CallCounts(), n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for i := range b.N {
+		if i%200 == 0 {
+			waitAnswered(i)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := a.ua.Call(hold, a.ep, "2002", phonesim.CallOptions{Hold: time.Hour, NoAnswer: time.Minute})
+			if !r.Answered() {
+				failed.Add(1)
+			}
+		}()
+	}
+	waitAnswered(b.N)
+	// Every call acknowledged: both ends hold it as a dialog and nothing else.
+	for deadline := time.Now().Add(time.Minute); a.ua.CallCounts().Active != b.N || c.ua.CallCounts().Active != b.N; {
+		if time.Now().After(deadline) {
+			b.Fatalf("calls up: caller %+v callee %+v, want %d", a.ua.CallCounts(), c.ua.CallCounts(), b.N)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&during)
+	hangUp()
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d of %d calls failed", n, b.N)
+	}
+	waitIdle(b, a.ua)
+	waitIdle(b, c.ua)
+	b.ReportMetric(float64(int64(during.HeapAlloc)-int64(before.HeapAlloc))/float64(b.N), "heap-B/call")
+	b.ReportMetric(float64(int64(during.StackInuse)-int64(before.StackInuse))/float64(b.N), "stack-B/call")
 }
