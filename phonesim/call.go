@@ -162,7 +162,8 @@ type call struct {
 	byPeer    bool // the peer sent BYE
 
 	// Answering side.
-	inv      *sip.Request
+	uas      bool
+	inv      *sip.Request // until the ACK
 	branch   string
 	reply    func([]byte)
 	reliable bool
@@ -317,7 +318,7 @@ func (ua *UA) incomingInvite(req *sip.Request, reply func([]byte), reliable bool
 		reply(responseBytes(req, 480, "Temporarily Unavailable"))
 		return
 	}
-	c := &call{ua: ua, ep: ep, callID: callIDOf(req.CallID()), localTag: randHex(10), inv: req, branch: br,
+	c := &call{ua: ua, ep: ep, callID: callIDOf(req.CallID()), localTag: randHex(10), uas: true, inv: req, branch: br,
 		reply: reply, reliable: reliable, ended: make(chan struct{}), cseq: 100}
 	c.key = c.callID + "|" + c.localTag
 	c.local = req.To().Value() + ";tag=" + c.localTag
@@ -481,6 +482,9 @@ func (c *call) acked() {
 	}
 	c.state = callUp
 	c.stopTimersLocked()
+	// The INVITE and its last response are for retransmissions, which
+	// the ACK ends: a call held for long keeps only its dialog.
+	c.inv, c.last = nil, nil
 	c.ua.mu.Lock()
 	if c.ua.invites[c.branch] == c {
 		delete(c.ua.invites, c.branch)
@@ -531,7 +535,7 @@ func (c *call) bye() (int, error) {
 	if err == nil {
 		msg = c.requestLocked(sip.BYE, c.target, br, hop, cseq, c.routes, "", nil)
 	}
-	uas := c.inv != nil
+	uas := c.uas
 	c.mu.Unlock()
 	if err != nil {
 		return 0, err
