@@ -751,7 +751,17 @@ func (c *call) invite(ctx context.Context, leg *Leg, ruri, br string, inv []byte
 	}
 	var cancelAt <-chan time.Time
 	done := ctx.Done()
-	provisional, cancelled := false, false
+	// cancel sends the CANCEL once; RFC 3261 9.1 wants a provisional
+	// response first, so a cancel wanted before one waits for it.
+	provisional, cancelled, wantCancel := false, false, false
+	cancel := func() {
+		wantCancel = true
+		if provisional && !cancelled {
+			cancelled = true
+			c.sendCancel(leg, ruri, br)
+			give.Reset(ua.timeout())
+		}
+	}
 	for {
 		select {
 		case res, ok := <-tx.ch:
@@ -774,6 +784,9 @@ func (c *call) invite(ctx context.Context, leg *Leg, ruri, br string, inv []byte
 					cancelAt = t.C
 				}
 				provisional = true
+				if wantCancel {
+					cancel()
+				}
 				continue
 			}
 			if res.IsSuccess() {
@@ -790,30 +803,36 @@ func (c *call) invite(ctx context.Context, leg *Leg, ruri, br string, inv []byte
 			interval = min(2*interval, timerT2)
 			rt.Reset(interval)
 		case <-timerB.C:
-			return nil, CallResult{Outcome: "timeout", Err: ErrTimeout}
-		case <-give.C:
-			if cancelled {
-				return nil, CallResult{Outcome: "timeout", Err: errors.New("phonesim: no final response to the CANCELled INVITE"), Ringing: r.Ringing}
-			}
-			cancelled = true
-			c.sendCancel(leg, ruri, br)
-			give.Reset(ua.timeout())
-		case <-cancelAt:
-			cancelAt = nil
-			if !cancelled {
-				cancelled = true
-				c.sendCancel(leg, ruri, br)
-				give.Reset(ua.timeout())
-			}
-		case <-done:
-			// The run is over: cancel the call and wait, bounded, for the 487.
-			done = nil
-			if !provisional {
+			if wantCancel {
 				return nil, CallResult{Outcome: "cancelled", Err: ctx.Err()}
 			}
+			return nil, CallResult{Outcome: "timeout", Err: ErrTimeout}
+		case <-give.C:
+			switch {
+			case cancelled:
+				return nil, CallResult{Outcome: "timeout", Err: errors.New("phonesim: no final response to the CANCELled INVITE"), Ringing: r.Ringing}
+			case wantCancel:
+				// To be cancelled, and still no provisional response.
+				err := ctx.Err()
+				if err == nil {
+					err = errors.New("phonesim: no answer, and no provisional response to CANCEL after")
+				}
+				return nil, CallResult{Outcome: "cancelled", Err: err}
+			}
+			// No answer: cancel, after a provisional response as ever.
+			cancel()
 			if !cancelled {
-				cancelled = true
-				c.sendCancel(leg, ruri, br)
+				give.Reset(ua.timeout())
+			}
+		case <-cancelAt:
+			cancelAt = nil
+			cancel()
+		case <-done:
+			// The run is over: cancel the call and wait, bounded, for
+			// the 487 (or for the provisional response a CANCEL needs).
+			done = nil
+			cancel()
+			if !cancelled {
 				give.Reset(ua.timeout())
 			}
 		}

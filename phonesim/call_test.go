@@ -492,3 +492,47 @@ func TestCallAnsweredDespiteCancel(t *testing.T) {
 	}
 	waitIdle(t, ua)
 }
+
+// TestCallCancelWaitsForProvisional: a call whose caller gives up before
+// any provisional response sends its CANCEL once one comes (RFC 3261
+// 9.1), and takes the 487.
+func TestCallCancelWaitsForProvisional(t *testing.T) {
+	r := newRawPeer(t)
+	peer := r.conn.LocalAddr().String()
+	ua := phonesim.NewUA()
+	ua.UDPSockets, ua.LocalIPs, ua.Timeout = 1, []string{"127.0.0.1"}, 5*time.Second
+	t.Cleanup(func() { ua.Close() })
+	leg, err := ua.Leg("udp", peer, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := phonesim.Endpoint{Leg: leg, AOR: "2001", Contact: "c2001"}
+	ctx, giveUp := context.WithCancel(context.Background())
+	done := make(chan phonesim.CallResult, 1)
+	go func() { done <- ua.Call(ctx, ep, "2002", phonesim.CallOptions{}) }()
+	inv := r.expect(2*time.Second, "INVITE ").(*sip.Request)
+	giveUp()
+	// Nothing before the provisional response (the INVITE may come again).
+	for m := r.read(200 * time.Millisecond); m != nil; m = r.read(200 * time.Millisecond) {
+		if req, ok := m.(*sip.Request); !ok || req.Method != sip.INVITE {
+			t.Fatalf("before any provisional response: %s", m)
+		}
+	}
+	ringing := sip.NewResponseFromRequest(inv, 180, "Ringing", nil)
+	ringing.To().Params.Add("tag", "callee")
+	r.send(leg.Local, strings.ReplaceAll(ringing.String(), "\r\n", "\n"))
+	cancel := r.expect(2*time.Second, "CANCEL sip:2002@").(*sip.Request)
+	r.send(leg.Local, strings.ReplaceAll(sip.NewResponseFromRequest(cancel, 200, "OK", nil).String(), "\r\n", "\n"))
+	terminated := sip.NewResponseFromRequest(inv, 487, "Request Terminated", nil)
+	terminated.To().Params.Add("tag", "callee")
+	r.send(leg.Local, strings.ReplaceAll(terminated.String(), "\r\n", "\n"))
+	ack := r.expect(2*time.Second, "ACK sip:2002@").(*sip.Request)
+	invBranch, _ := inv.Via().Params.Get("branch")
+	if br, _ := ack.Via().Params.Get("branch"); br != invBranch || ack.CSeq().SeqNo != inv.CSeq().SeqNo {
+		t.Errorf("ACK of the 487: %s", ack)
+	}
+	if res := <-done; res.Status != 487 {
+		t.Errorf("result %+v, want 487", res)
+	}
+	waitIdle(t, ua)
+}
