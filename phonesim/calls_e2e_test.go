@@ -198,3 +198,23 @@ func TestDaemonFleetCalls(t *testing.T) {
 	}
 	waitIdle(t, env.UA)
 }
+
+// TestDaemonFleetCallsCutShort: calls still ringing when the call phase
+// ends are cancelled, and count as neither calls nor failures.
+func TestDaemonFleetCallsCutShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts selfprovd")
+	}
+	d := phonesimtest.StartDaemon(t, "")
+	env := daemonEnv(t, d)
+	env.Answer = phonesim.Answer{Ring: time.Minute}
+	f := &phonesim.Fleet{N: 4, Mode: phonesim.ModeBoot, Seed: 0xca13, Concurrency: 4, RunTime: time.Minute,
+		Calls: &phonesim.CallLoad{Concurrency: 2, Duration: 300 * time.Millisecond}}
+	rep := f.Run(context.Background(), env)
+	if c := rep.Calls; rep.OK != 4 || c == nil || c.CutShort != 2 || c.Calls != 0 || c.Unexpected != 0 {
+		t.Fatalf("phones %v, calls %+v: want two calls cut short and nothing else", rep.Outcomes, rep.Calls)
+	}
+	if c := waitIdle(t, env.UA); c.Refused != 2 {
+		t.Errorf("callees %+v, want two calls cancelled", c)
+	}
+}

@@ -46,6 +46,7 @@ type CallReport struct {
 	// in microseconds; 0 where the process's CPU time cannot be read.
 	CPUPerCall     float64  `json:"cpuMicrosecondsPerCall"`
 	HungUpByCallee int      `json:"hungUpByCallee"`
+	CutShort       int      `json:"cutShort"`           // calls still ringing when the call phase ended, cancelled
 	Setup          Latency  `json:"setup"`              // INVITE to the 2xx
 	Ringing        Latency  `json:"ringing"`            // INVITE to the first 180/183
 	Failures       []string `json:"failures,omitempty"` // the first few
@@ -190,8 +191,13 @@ func (r *fleetRun) driveCalls(launched int) *CallReport {
 				r.inCall.Add(-1)
 				idle <- from
 				idle <- to
-				if res.Outcome == "cancelled" && ctx.Err() != nil {
-					return // the call phase ended before this call got anywhere
+				if ctx.Err() != nil && !res.Answered() {
+					// The call phase ended while this call rang (it was
+					// cancelled): neither a failure nor a call.
+					mu.Lock()
+					rep.CutShort++
+					mu.Unlock()
+					return
 				}
 				record(from, to, res)
 			}
@@ -249,6 +255,9 @@ func (c *CallReport) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\n%d calls between %d lines, %d answered and hung up (%d by the callee), %d BYEs failed, %d unexpected, in %.1fs: %.1f calls/s",
 		c.Calls, c.Lines, c.Answered, c.HungUpByCallee, c.ByeFailed, c.Unexpected, c.Seconds, c.CallsPerSec)
+	if c.CutShort > 0 {
+		fmt.Fprintf(w, ", %d ringing at the end cancelled", c.CutShort)
+	}
 	if c.CPUPerCall > 0 {
 		fmt.Fprintf(w, ", simulator CPU %.0fµs per call", c.CPUPerCall)
 	}
