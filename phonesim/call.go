@@ -163,7 +163,9 @@ type call struct {
 
 	// Answering side.
 	uas      bool
-	inv      *sip.Request // until the ACK
+	head     []byte // the INVITE's Via, From, Call-ID, CSeq for its responses; until the ACK
+	rr       []byte // its Record-Route, for the 18x and 2xx
+	toBare   string // its To, before the tag
 	branch   string
 	reply    func([]byte)
 	reliable bool
@@ -234,14 +236,14 @@ func (ua *UA) dialog(callID, localTag string) *call {
 // callRequest takes the requests of calls: a new INVITE, CANCEL, ACK, and
 // requests inside a dialog. It reports false for the rest (NOTIFYs of the
 // registrar, OPTIONS), which are routed to the phones as before.
-func (ua *UA) callRequest(req *sip.Request, reply func([]byte), reliable bool) bool {
+func (ua *UA) callRequest(req *sip.Request, reply func([]byte), in inbound) bool {
 	if req.To() == nil || req.From() == nil || req.CallID() == nil || req.CSeq() == nil {
 		return false
 	}
 	toTag := tagOf(req.To().Params)
 	switch {
 	case req.Method == sip.INVITE && toTag == "":
-		ua.incomingInvite(req, reply, reliable)
+		ua.incomingInvite(req, reply, in)
 		return true
 	case req.Method == sip.CANCEL:
 		ua.mu.Lock()
@@ -293,7 +295,7 @@ func responseBytes(req *sip.Request, code int, reason string) []byte {
 
 // --- answering side
 
-func (ua *UA) incomingInvite(req *sip.Request, reply func([]byte), reliable bool) {
+func (ua *UA) incomingInvite(req *sip.Request, reply func([]byte), in inbound) {
 	br := branchOf(req)
 	if br == "" {
 		// Transactions are told apart by branch; an RFC 2543 peer
@@ -318,10 +320,12 @@ func (ua *UA) incomingInvite(req *sip.Request, reply func([]byte), reliable bool
 		reply(responseBytes(req, 480, "Temporarily Unavailable"))
 		return
 	}
-	c := &call{ua: ua, ep: ep, callID: callIDOf(req.CallID()), localTag: randHex(10), uas: true, inv: req, branch: br,
-		reply: reply, reliable: reliable, ended: make(chan struct{}), cseq: 100}
+	c := &call{ua: ua, ep: ep, callID: callIDOf(req.CallID()), localTag: randHex(10), uas: true, branch: br,
+		reply: reply, reliable: in.tcp != nil, ended: make(chan struct{}), cseq: 100}
 	c.key = c.callID + "|" + c.localTag
-	c.local = req.To().Value() + ";tag=" + c.localTag
+	c.toBare = req.To().Value()
+	c.local = c.toBare + ";tag=" + c.localTag
+	c.head, c.rr = responseHead(req, in.source())
 	c.remote = req.From().Value()
 	c.remoteTag = tagOf(req.From().Params)
 	if ct := req.Contact(); ct != nil {
@@ -352,9 +356,77 @@ func (ua *UA) incomingInvite(req *sip.Request, reply func([]byte), reliable bool
 	c.answerLocked()
 }
 
-// responseLocked renders a response to the INVITE, or to a re-INVITE req.
+// responseHead renders what every response to req repeats: its Via
+// headers (the top one with rport and received filled from src, RFC
+// 3581), From, Call-ID and CSeq; and apart, its Record-Route. The INVITE's
+// three or more responses are then put together without rendering its
+// headers again.
+func responseHead(req *sip.Request, src string) (head, rr []byte) {
+	host, port, _ := net.SplitHostPort(src)
+	b := make([]byte, 0, 512)
+	for i, h := range req.GetHeaders("Via") {
+		v := h.Value()
+		if via, ok := h.(*sip.ViaHeader); ok && i == 0 && port != "" {
+			if val, has := via.Params.Get("rport"); has && val == "" {
+				via = via.Clone()
+				via.Params.Add("rport", port)
+				via.Params.Add("received", host)
+				v = via.Value()
+			}
+		}
+		b = append(b, "Via: "...)
+		b = append(b, v...)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "From: "...)
+	b = append(b, req.From().Value()...)
+	b = append(b, "\r\nCall-ID: "...)
+	b = append(b, req.CallID().Value()...)
+	b = append(b, "\r\nCSeq: "...)
+	b = append(b, req.CSeq().Value()...)
+	b = append(b, "\r\n"...)
+	for _, h := range req.GetHeaders("Record-Route") {
+		rr = append(rr, "Record-Route: "...)
+		rr = append(rr, h.Value()...)
+		rr = append(rr, "\r\n"...)
+	}
+	return b, rr
+}
+
+// responseLocked renders a response to the INVITE from its head.
 func (c *call) responseLocked(code int, reason string, body []byte) []byte {
-	return c.responseTo(c.inv, code, reason, body)
+	b := make([]byte, 0, 256+len(c.head)+len(c.rr)+len(body))
+	b = append(b, "SIP/2.0 "...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	b = append(b, reason...)
+	b = append(b, "\r\n"...)
+	b = append(b, c.head...)
+	b = append(b, "To: "...)
+	if code == 100 {
+		b = append(b, c.toBare...)
+	} else {
+		b = append(b, c.local...)
+	}
+	b = append(b, "\r\n"...)
+	if code > 100 && code < 300 {
+		b = append(b, c.rr...)
+		b = append(b, "Contact: "...)
+		b = append(b, contactValue(c.ep, c.ep.Leg)...)
+		b = append(b, "\r\n"...)
+	}
+	if c.ep.Agent != "" {
+		b = append(b, "Server: "...)
+		b = append(b, c.ep.Agent...)
+		b = append(b, "\r\n"...)
+	}
+	if body != nil {
+		b = append(b, "Content-Type: application/sdp\r\n"...)
+	}
+	b = append(b, "Content-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\n\r\n"...)
+	return append(b, body...)
 }
 
 func (c *call) responseTo(req *sip.Request, code int, reason string, body []byte) []byte {
@@ -484,7 +556,7 @@ func (c *call) acked() {
 	c.stopTimersLocked()
 	// The INVITE and its last response are for retransmissions, which
 	// the ACK ends: a call held for long keeps only its dialog.
-	c.inv, c.last = nil, nil
+	c.head, c.rr, c.last = nil, nil, nil
 	c.ua.mu.Lock()
 	if c.ua.invites[c.branch] == c {
 		delete(c.ua.invites, c.branch)

@@ -254,6 +254,13 @@ func TestCallAnswerRetransmitsUntilACK(t *testing.T) {
 	if ct := ok.Contact(); ct == nil || !strings.Contains(ct.Value(), `+u.sip!devicename.ccm.cisco.com="SEP0A0000000002"`) {
 		t.Errorf("200 Contact %v, want the device name", ok.Contact())
 	}
+	_, peerPort, _ := net.SplitHostPort(peer)
+	if rport, _ := ok.Via().Params.Get("rport"); rport != peerPort {
+		t.Errorf("200 Via %s, want rport=%s (RFC 3581)", ok.Via().Value(), peerPort)
+	}
+	if received, _ := ok.Via().Params.Get("received"); received != "127.0.0.1" {
+		t.Errorf("200 Via %s, want received=127.0.0.1", ok.Via().Value())
+	}
 	if rr := ok.GetHeader("Record-Route"); rr == nil || !strings.Contains(rr.Value(), peer) {
 		t.Errorf("200 lacks the INVITE's Record-Route: %v", rr)
 	}

@@ -385,6 +385,17 @@ type inbound struct {
 	tcp *tcpLeg
 }
 
+// source is the sender's host:port; "" when unknown.
+func (in inbound) source() string {
+	switch {
+	case in.tcp != nil:
+		return in.tcp.conn.RemoteAddr().String()
+	case in.src != nil:
+		return in.src.String()
+	}
+	return ""
+}
+
 // leg is a leg back to where the message came from; nil when unknown.
 func (in inbound) leg(ua *UA) *Leg {
 	switch {
@@ -431,7 +442,7 @@ func (ua *UA) dispatch(msg sip.Message, reply func([]byte), in inbound) {
 		if !wellFormed(m) {
 			return // no response could say whose it is (RFC 3261 8.1.1)
 		}
-		if ua.callRequest(m, reply, in.tcp != nil) {
+		if ua.callRequest(m, reply, in) {
 			return
 		}
 		if m.IsAck() {
