@@ -53,3 +53,13 @@ func TestEveryOutcomeCodeHasAStatus(t *testing.T) {
 		t.Fatal("IN_USE must be 409 and UNAUTHENTICATED 401")
 	}
 }
+
+// A call the core refuses answers as the SIP proxy does: a caller that is
+// not registered is forbidden, a DN out of reach is not found.
+func TestCallRefusalStatuses(t *testing.T) {
+	for code, want := range map[string]int{provision.CodeCallerNotRegistered: http.StatusForbidden, provision.CodeNoRoute: http.StatusNotFound} {
+		if got := statusOf[code]; got != want {
+			t.Errorf("%s answers %d, want %d", code, got, want)
+		}
+	}
+}

@@ -411,6 +411,9 @@ func (c *Config) Validate() error {
 	if ar.ULT != "" && !ults[ar.ULT] {
 		addf("cluster.autoRegistration.ult", "%q is not one of ults", ar.ULT)
 	}
+	if !partitions[ar.Partition] {
+		addf("cluster.autoRegistration.partition", "route partition %q is not one of partitions", ar.Partition)
+	}
 	profiles := map[string]bool{}
 	for i, p := range c.UserProfiles {
 		add(item("userProfiles", i), provision.ValidateUserProfile(p))
@@ -439,6 +442,9 @@ func (c *Config) Validate() error {
 			addf(item("users", i)+".userId", "user ID %q appears twice", u.ID)
 		}
 		ids[u.ID] = true
+		if !partitions[u.Partition] {
+			addf(item("users", i)+".partition", "route partition %q is not one of partitions", u.Partition)
+		}
 		if u.UserProfile != "" && !profiles[u.UserProfile] {
 			addf(item("users", i)+".userProfile", "user profile %q is not one of userProfiles", u.UserProfile)
 		}

@@ -198,7 +198,14 @@ func (s *Service) applySecrets(u *User, sec Secrets) error {
 	return nil
 }
 
-func (s *Service) checkUserRefs(ctx context.Context, u User) error {
+// checkUserRefs checks that the profile a user names exists and, when
+// newPartition, the partition of their primary extension.
+func (s *Service) checkUserRefs(ctx context.Context, u User, newPartition bool) error {
+	if newPartition {
+		if err := s.partitionExists(ctx, u.Partition); err != nil {
+			return fmt.Errorf("user %q: %w", clip.String(u.ID, 40), err)
+		}
+	}
 	if u.UserProfile == "" {
 		return nil
 	}
@@ -216,7 +223,7 @@ func (s *Service) CreateUser(ctx context.Context, u User, sec Secrets) (User, er
 	if err := errors.Join(ValidateUser(u), s.applySecrets(&u, sec)); err != nil {
 		return User{}, err
 	}
-	if err := s.checkUserRefs(ctx, u); err != nil {
+	if err := s.checkUserRefs(ctx, u, true); err != nil {
 		return User{}, err
 	}
 	s.dnMu.Lock()
@@ -256,7 +263,7 @@ func (s *Service) UpdateUser(ctx context.Context, u User, sec Secrets) (User, er
 	if err := errors.Join(ValidateUser(u), s.applySecrets(&u, sec)); err != nil {
 		return User{}, err
 	}
-	if err := s.checkUserRefs(ctx, u); err != nil {
+	if err := s.checkUserRefs(ctx, u, u.Partition != old.Partition); err != nil {
 		return User{}, err
 	}
 	s.dnMu.Lock()
@@ -330,6 +337,9 @@ func (s *Service) QuickAdd(ctx context.Context, q QuickAdd) (User, *Device, erro
 	u.PINHash, u.PasswordHash, u.Credential = "", "", CredentialState{}
 	if err := errors.Join(ValidateUser(u), s.applySecrets(&u, q.Secrets)); err != nil {
 		return User{}, nil, err
+	}
+	if err := s.partitionExists(ctx, u.Partition); err != nil {
+		return User{}, nil, fmt.Errorf("user %q: %w", clip.String(u.ID, 40), err)
 	}
 	s.dnMu.Lock()
 	defer s.dnMu.Unlock()

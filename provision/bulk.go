@@ -237,6 +237,7 @@ func (s *Service) ImportUsers(ctx context.Context, r io.Reader) (ImportResult, e
 		}
 		return err
 	}
+	partitionKnown := s.partitionLookup(ctx)
 	users := make([]User, 0, len(t.rows))
 	secrets := make([]Secrets, 0, len(t.rows))
 	firstLine := map[string]int{}
@@ -296,6 +297,13 @@ func (s *Service) ImportUsers(ctx context.Context, r io.Reader) (ImportResult, e
 		}
 		if err := validWebexPolicy(u.WebexPolicy, true); err != nil {
 			add(line, t.column("webexPolicy"), "%q must be desktop-and-mobile, desktop-only or mobile-only", clip.String(string(u.WebexPolicy), 40))
+		}
+		if u.Partition != "" {
+			if ok, err := partitionKnown(u.Partition); err != nil {
+				return ImportResult{}, err
+			} else if !ok {
+				add(line, t.column("partition"), "route partition %q does not exist", clip.String(u.Partition, 40))
+			}
 		}
 		if u.UserProfile != "" {
 			if err := profileErr(u.UserProfile); errors.Is(err, ErrNotFound) {
@@ -418,6 +426,7 @@ func (s *Service) ImportPhones(ctx context.Context, r io.Reader) (ImportResult, 
 		err   error
 	}
 	owners := map[string]*ownerInfo{}
+	partitionKnown := s.partitionLookup(ctx)
 	udts := map[string]*UDT{}
 	ults := map[string]*ULT{}
 	lookupUDT := func(name string) (*UDT, error) {
@@ -589,6 +598,14 @@ func (s *Service) ImportPhones(ctx context.Context, r io.Reader) (ImportResult, 
 				continue
 			}
 			dns[dn+"\x00"+part] = true
+			if part != "" {
+				if ok, err := partitionKnown(part); err != nil {
+					return ImportResult{}, err
+				} else if !ok {
+					add(line, t.column(col+"Partition"), "route partition %q does not exist", clip.String(part, 40))
+					continue
+				}
+			}
 			var l Line
 			if owner != nil && dn == owner.user.PrimaryExtension {
 				if part == "" {

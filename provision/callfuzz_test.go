@@ -16,6 +16,7 @@ import (
 // that a call reads nothing else.
 type routeStore struct {
 	Store
+	gen      uint64 // grows with every new routing
 	cluster  Cluster
 	devices  map[string]Device
 	stored   map[LineKey]DirectoryNumber
@@ -27,6 +28,8 @@ type routeStore struct {
 }
 
 func (s *routeStore) Cluster(context.Context) (Cluster, error) { return s.cluster, nil }
+
+func (s *routeStore) Generation() uint64 { return s.gen }
 
 func (s *routeStore) Device(_ context.Context, name string) (Device, error) {
 	if d, ok := s.devices[name]; ok {
@@ -116,6 +119,7 @@ func randomRouting(st *routeStore, r *rand.Rand) []string {
 	cssNames := []string{"", "C0", "C1", "C2", "Ghost"}
 	dns := []string{"1000", "1001", "2000", "2001", "*1"}
 	pick := func(xs []string) string { return xs[r.IntN(len(xs))] }
+	st.gen++ // a new routing is a write: a remembered route must not outlive it
 	st.parts = map[string]bool{}
 	for _, p := range parts {
 		st.parts[p] = true

@@ -61,33 +61,54 @@ type DNLine struct {
 // a line without stored settings also reads its template (cached) and the
 // owner.
 func (s *Service) RouteCall(ctx context.Context, r CallRequest, registered func(device string) bool) (CallRoute, error) {
-	dev, line, err := s.callingLine(ctx, r, registered)
+	// The generation is read before the store: what is computed from the
+	// reads that follow is at least as new as it.
+	gen := s.store.Generation()
+	callers, err := s.routes.callers(gen, r, func() ([]caller, error) { return s.callers(ctx, r) })
 	if err != nil {
 		return CallRoute{}, err
+	}
+	var c *caller
+	for i := range callers {
+		if registered(callers[i].device) {
+			c = &callers[i]
+			break
+		}
+	}
+	if c == nil {
+		if len(callers) == 1 {
+			return CallRoute{}, fmt.Errorf("%w: device %s is not registered from this address", ErrCallerNotRegistered, callers[0].device)
+		}
+		return CallRoute{}, fmt.Errorf("%w: no device with directory number %s is registered from this address", ErrCallerNotRegistered, clip.String(r.CallingDN, 40))
 	}
 	if err := ValidateDN(r.Called); err != nil {
 		return CallRoute{}, err
 	}
-	css, err := s.effectiveCSS(ctx, dev, line)
+	target, err := s.routes.reached(gen, c.partitions, r.Called, func() (DNLine, bool, error) {
+		called, err := s.store.LinesByDN(ctx, r.Called)
+		if err != nil {
+			return DNLine{}, false, err
+		}
+		l, ok := reach(called, c.partitions)
+		return l, ok, nil
+	})
 	if err != nil {
 		return CallRoute{}, err
 	}
-	partitions, err := s.cssPartitions(ctx, css)
-	if err != nil {
-		return CallRoute{}, err
+	if target.DN == "" {
+		return CallRoute{}, fmt.Errorf("%w: %s from %s", ErrNoRoute, clip.String(r.Called, 40), c.line)
 	}
-	called, err := s.store.LinesByDN(ctx, r.Called)
-	if err != nil {
-		return CallRoute{}, err
-	}
-	route := CallRoute{CallingDevice: dev.Name, CallingLine: line.Key(), CSS: css}
-	target, ok := reach(called, partitions)
-	if !ok {
-		return CallRoute{}, fmt.Errorf("%w: %s from %s", ErrNoRoute, clip.String(r.Called, 40), line.Key())
-	}
-	route.Called = target.Key()
-	route.Devices = appearanceDevices(target.Appearances)
-	return route, nil
+	return CallRoute{CallingDevice: c.device, CallingLine: c.line, CSS: c.css,
+		Called: target.Key(), Devices: appearanceDevices(target.Appearances)}, nil
+}
+
+// caller is a device a call may come from, with the line it calls from and
+// that line's calling privileges.
+type caller struct {
+	device     string
+	line       LineKey
+	css        string
+	partitions []string // of css, in lookup order; <None> is implied
 }
 
 // reach finds the line a CSS's partitions reach among lines of one DN:
@@ -126,41 +147,72 @@ func appearanceDevices(as []LineAppearance) []string {
 	return out
 }
 
-// callingLine identifies the calling device and the line it calls from.
-func (s *Service) callingLine(ctx context.Context, r CallRequest, registered func(string) bool) (Device, DNLine, error) {
+// callers lists the devices a call may come from, in the order the first
+// registered one is taken: the device the request names, or every device
+// showing the calling DN (in partition, then device order).
+func (s *Service) callers(ctx context.Context, r CallRequest) ([]caller, error) {
 	name := r.CallingDevice
 	if name == "" && IsDeviceName(r.CallingDN) {
 		name = r.CallingDN // a From user that is a device name
 	}
 	if name != "" {
-		return s.callingLineOfDevice(ctx, name, r.CallingDN, registered)
+		d, line, err := s.callingLineOfDevice(ctx, name, r.CallingDN)
+		if err != nil {
+			return nil, err
+		}
+		c, err := s.privileges(ctx, d, line)
+		if err != nil {
+			return nil, err
+		}
+		return []caller{c}, nil
 	}
 	if err := ValidateDN(r.CallingDN); err != nil {
-		return Device{}, DNLine{}, err
+		return nil, err
 	}
 	lines, err := s.store.LinesByDN(ctx, r.CallingDN)
 	if err != nil {
-		return Device{}, DNLine{}, err
+		return nil, err
 	}
+	var out []caller
 	for _, l := range lines {
 		for _, a := range l.Appearances {
-			if !registered(a.Device) {
-				continue
-			}
 			d, err := s.store.Device(ctx, a.Device)
 			if errors.Is(err, ErrDeviceNotFound) {
 				continue // deleted since the lines were read
 			}
 			if err != nil {
-				return Device{}, DNLine{}, err
+				return nil, err
 			}
-			return d, l, nil
+			c, err := s.privileges(ctx, d, l)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, c)
 		}
 	}
-	return Device{}, DNLine{}, fmt.Errorf("%w: no device with directory number %s is registered from this address", ErrCallerNotRegistered, r.CallingDN)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no device has directory number %s", ErrCallerNotRegistered, clip.String(r.CallingDN, 40))
+	}
+	return out, nil
 }
 
-func (s *Service) callingLineOfDevice(ctx context.Context, name, dn string, registered func(string) bool) (Device, DNLine, error) {
+// privileges is a caller: the device, its line and the line's effective
+// calling search space.
+func (s *Service) privileges(ctx context.Context, d Device, l DNLine) (caller, error) {
+	css, err := s.effectiveCSS(ctx, d, l)
+	if err != nil {
+		return caller{}, err
+	}
+	partitions, err := s.cssPartitions(ctx, css)
+	if err != nil {
+		return caller{}, err
+	}
+	return caller{device: d.Name, line: l.Key(), css: css, partitions: partitions}, nil
+}
+
+// callingLineOfDevice is the line a named device calls from: the one with
+// the calling DN, else its first.
+func (s *Service) callingLineOfDevice(ctx context.Context, name, dn string) (Device, DNLine, error) {
 	canon, err := CanonicalDeviceName(name)
 	if err != nil {
 		return Device{}, DNLine{}, fmt.Errorf("%w: %q is no device name", ErrCallerNotRegistered, clip.String(name, 40))
@@ -171,9 +223,6 @@ func (s *Service) callingLineOfDevice(ctx context.Context, name, dn string, regi
 	}
 	if err != nil {
 		return Device{}, DNLine{}, err
-	}
-	if !registered(d.Name) {
-		return Device{}, DNLine{}, fmt.Errorf("%w: device %s is not registered from this address", ErrCallerNotRegistered, d.Name)
 	}
 	var from *Line
 	for i := range d.Lines { // the line with the calling DN, else the first

@@ -90,7 +90,7 @@ func (s *Service) AddDevice(ctx context.Context, nd NewDevice) (dev Device, err 
 	if d.Lines, err = s.appearances(name, m, nd.Lines, nil); err != nil {
 		return Device{}, err
 	}
-	if err := s.checkDevice(ctx, d); err != nil {
+	if err := errors.Join(s.checkDevice(ctx, d), s.checkLinePartitions(ctx, name, lineKeys(d.Lines, nil))); err != nil {
 		return Device{}, err
 	}
 	s.dnMu.Lock()
@@ -154,6 +154,9 @@ func (s *Service) UpdateDevice(ctx context.Context, name string, ch DeviceChange
 				return Device{}, err
 			}
 			d.Lines = lines
+			if err := s.checkLinePartitions(ctx, d.Name, lineKeys(d.Lines, old.Lines)); err != nil {
+				return Device{}, err
+			}
 			if err := s.checkLineKeys(ctx, lineKeys(d.Lines, old.Lines)); err != nil {
 				return Device{}, err
 			}

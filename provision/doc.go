@@ -1,6 +1,7 @@
 // Package provision is the core of selfprov: the domain of a CUCM cluster's
-// phone-facing side (templates, user profiles, users, devices, lines, the
-// cluster settings) and every rule about it.
+// phone-facing side (templates, user profiles, users, devices, lines,
+// route partitions and calling search spaces, the cluster settings) and
+// every rule about it.
 //
 // Adapters (SIP, TFTP and HTTP config delivery, the phone XML services,
 // the Webex client endpoints, the admin API, later AXL) decode their wire,
@@ -19,7 +20,11 @@
 //   - administration: templates and profiles (Put…, Delete…, refused while
 //     in use), users (CreateUser, UpdateUser, DeleteUser, QuickAdd),
 //     devices (AddDevice, UpdateDevice, DeleteDevice) and lines (AddLine,
-//     UpdateLine, RemoveLine), the cluster (UpdateCluster, SetAuthCode);
+//     UpdateLine, RemoveLine), calling privileges (route partitions and
+//     calling search spaces: Put…, Add…, Delete…, refused while in use),
+//     the cluster (UpdateCluster, SetAuthCode);
+//   - calls: RouteCall decides an INVITE by the calling line's calling
+//     search space (the registrar forks the call to the devices it names);
 //   - phones told to act: Apply and ApplyLine (restart) and Notify (reset
 //     or restart).
 //     No change resets a phone by itself.

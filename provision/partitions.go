@@ -167,6 +167,35 @@ func (s *Service) partitionExists(ctx context.Context, name string) error {
 	return nil
 }
 
+// checkLinePartitions refuses, with ErrNotFound, lines of a device in a
+// route partition that does not exist; keys are the lines new to it.
+func (s *Service) checkLinePartitions(ctx context.Context, device string, keys []LineKey) error {
+	var errs []error
+	for _, k := range keys {
+		if err := s.partitionExists(ctx, k.Partition); err != nil {
+			errs = append(errs, fmt.Errorf("device %s: line %s: %w", device, k, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// partitionLookup returns a test of whether a route partition exists,
+// reading each partition once: an import names the same few on every row.
+func (s *Service) partitionLookup(ctx context.Context) func(name string) (bool, error) {
+	known := map[string]bool{"": true}
+	return func(name string) (bool, error) {
+		if ok, seen := known[name]; seen {
+			return ok, nil
+		}
+		err := s.partitionExists(ctx, name)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return false, err
+		}
+		known[name] = err == nil
+		return err == nil, nil
+	}
+}
+
 // cssExists refuses, with ErrNotFound, a calling search space that is not
 // stored; the empty name (none) always exists.
 func (s *Service) cssExists(ctx context.Context, name string) error {

@@ -180,3 +180,59 @@ func TestPartitionsAndCSSsInUseAreNotDeleted(t *testing.T) {
 	addDesk(t, e, "SEP00000000E001", provision.Line{Button: 1, DN: "3005", Partition: "E"})
 	inUse("partition of an appearance", e.svc.DeletePartition(ctx, "E"), "line 3005")
 }
+
+// Devices' new lines, users' extensions, auto-registration and imported
+// rows name only partitions that exist; each refusal names the partition
+// and writes nothing.
+func TestEveryWriterOfAPartitionChecksIt(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	refused := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, provision.ErrNotFound) || !strings.Contains(err.Error(), `route partition "Lab" does not exist`) {
+			t.Errorf("%s: %v; want NOT_FOUND naming partition Lab", what, err)
+		}
+	}
+	lab := []provision.Line{{Button: 1, DN: "3001", Partition: "Lab"}}
+	_, err := e.svc.AddDevice(ctx, provision.NewDevice{Name: "SEP00000000A001", Model: model8845, UDT: "Desk Phone Template", Lines: lab})
+	refused("AddDevice", err)
+	if _, err := e.svc.Device(ctx, "SEP00000000A001"); !errors.Is(err, provision.ErrDeviceNotFound) {
+		t.Errorf("refused device stored: %v", err)
+	}
+	d := addDesk(t, e, "SEP00000000A001", provision.Line{Button: 1, DN: "3001"})
+	_, err = e.svc.UpdateDevice(ctx, d.Name, provision.DeviceChange{Lines: &lab})
+	refused("UpdateDevice", err)
+	_, err = e.svc.CreateUser(ctx, provision.User{ID: "zoe", LastName: "Z", PrimaryExtension: "3500", Partition: "Lab"}, provision.Secrets{})
+	refused("CreateUser", err)
+	alice, _ := e.svc.User(ctx, "alice")
+	alice.Partition = "Lab"
+	_, err = e.svc.UpdateUser(ctx, alice, provision.Secrets{})
+	refused("UpdateUser", err)
+	_, _, err = e.svc.QuickAdd(ctx, provision.QuickAdd{User: provision.User{ID: "zoe", LastName: "Z", Partition: "Lab"}, FeatureGroupTemplate: "Standard Users"})
+	refused("QuickAdd", err)
+	_, err = e.svc.UpdateCluster(ctx, func(c *provision.Cluster) error { c.AutoRegistration.Partition = "Lab"; return nil })
+	refused("UpdateCluster", err)
+	if c, _ := e.svc.Cluster(ctx); c.AutoRegistration.Partition != "" {
+		t.Errorf("refused auto-registration partition stored: %q", c.AutoRegistration.Partition)
+	}
+
+	_, err = e.svc.ImportUsers(ctx, strings.NewReader("userId,lastName,primaryExtension,partition\nzoe,Z,3500,Lab\n"))
+	if ie := importErr(t, err); len(ie.Rows) != 1 || ie.Rows[0].Column != "partition" || !strings.Contains(ie.Rows[0].Message, `route partition "Lab" does not exist`) {
+		t.Errorf("ImportUsers: %v", ie.Rows)
+	}
+	_, err = e.svc.ImportPhones(ctx, strings.NewReader("deviceName,model,deviceTemplate,line1,line1Partition\nSEP00000000A002,36224,Desk Phone Template,3002,Lab\n"))
+	if ie := importErr(t, err); len(ie.Rows) != 1 || ie.Rows[0].Column != "line1Partition" || !strings.Contains(ie.Rows[0].Message, `route partition "Lab" does not exist`) {
+		t.Errorf("ImportPhones: %v", ie.Rows)
+	}
+
+	// Once it exists, each is accepted.
+	if err := e.svc.PutPartition(ctx, provision.Partition{Name: "Lab"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.UpdateDevice(ctx, d.Name, provision.DeviceChange{Lines: &lab}); err != nil {
+		t.Errorf("UpdateDevice: %v", err)
+	}
+	if _, err := e.svc.ImportPhones(ctx, strings.NewReader("deviceName,model,deviceTemplate,line1,line1Partition\nSEP00000000A002,36224,Desk Phone Template,3002,Lab\n")); err != nil {
+		t.Errorf("ImportPhones: %v", err)
+	}
+}

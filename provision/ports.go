@@ -125,6 +125,11 @@ type Store interface {
 	// DeleteAppUser removes an application user; ErrNotFound when absent.
 	DeleteAppUser(ctx context.Context, id string) error
 
+	// Generation is a number that grows with every committed write and
+	// stays the same while nothing is written, so what was computed from
+	// reads made after it was read holds while it does not change.
+	Generation() uint64
+
 	// LastDeletion tells when a device with the name prefix owned by owner
 	// was last deleted; zero if never.
 	LastDeletion(ctx context.Context, owner, prefix string) (time.Time, error)

@@ -114,6 +114,9 @@ func TestPrimaryExtensionInAutoRegRangeIsRefused(t *testing.T) {
 	if u, _ := e.st.User(ctx, "zoe"); u.PrimaryExtension != "3500" {
 		t.Fatalf("a refused update was stored: %+v", u)
 	}
+	if err := e.svc.PutPartition(ctx, provision.Partition{Name: "Lab"}); err != nil {
+		t.Fatal(err)
+	}
 	zoe.Partition = "Lab"
 	if _, err := e.svc.UpdateUser(ctx, zoe, provision.Secrets{}); err != nil {
 		t.Fatalf("another partition: %v", err)

@@ -78,6 +78,8 @@ type Service struct {
 	// missingCSS holds the names of calling search spaces a call found
 	// missing, each logged once.
 	missingCSS sync.Map
+	// routes remembers RouteCall's store reads while the store is unchanged.
+	routes routeMemo
 
 	appOK   appLogins // application logins recently verified
 	appSalt [32]byte  // keys appOK, so its digests are of no use elsewhere
@@ -218,6 +220,11 @@ func (s *Service) UpdateCluster(ctx context.Context, change func(*Cluster) error
 	}
 	if err := s.validateCluster(ctx, c); err != nil {
 		return Cluster{}, err
+	}
+	if ar := c.AutoRegistration; ar.Partition != old.Partition {
+		if err := s.partitionExists(ctx, ar.Partition); err != nil {
+			return Cluster{}, fmt.Errorf("auto-registration: %w", err)
+		}
 	}
 	if ar := c.AutoRegistration; ar.Active() && (!old.Active() || old.Range != ar.Range || old.Partition != ar.Partition || old.ULT != ar.ULT) {
 		if err := s.CheckDNRange(ctx, ar); err != nil {

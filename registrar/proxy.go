@@ -125,6 +125,7 @@ type dialog struct {
 	calleeDev, calleeDN string
 	started, answered   time.Time
 	byeAt               time.Time
+	early               bool // a provisional answer's, until the 2xx
 }
 
 func dialogKey(callID, a, b string) string { return callID + "\x00" + a + "\x00" + b }
@@ -158,6 +159,9 @@ func (s *Server) Calls() []Call {
 			CallingDN: tx.route.CallingLine.DN, CalledDN: tx.route.Called.DN, StartedAt: tx.start})
 	}
 	for _, d := range p.dialogs {
+		if d.early {
+			continue // listed as its ringing INVITE
+		}
 		out = append(out, Call{CallID: d.callID, State: "up", CallingDevice: d.callerDev, CallingDN: d.callerDN,
 			CalledDevice: d.calleeDev, CalledDN: d.calleeDN, StartedAt: d.started, AnsweredAt: d.answered})
 	}
@@ -475,6 +479,14 @@ func (p *proxy) inviteResponse(res *sip.Response, id string) {
 		if b.state == branchCalling {
 			b.state = branchProceeding
 		}
+		if toTag := tagOf(res.To().Params); code > 100 && toTag != "" && !tx.answered && !tx.final {
+			// An early dialog (RFC 3261 §12.1): a PRACK (RFC 3262) or an
+			// UPDATE inside it goes on before the call is answered.
+			k := dialogKey(tx.callID, tx.fromTag, toTag)
+			if p.dialogs[k] == nil && len(p.dialogs) < s.opts.MaxCalls {
+				p.dialogs[k] = p.newDialog(tx, b, toTag, true)
+			}
+		}
 		p.mu.Unlock()
 		if code == 100 {
 			return
@@ -500,11 +512,12 @@ func (p *proxy) inviteResponse(res *sip.Response, id string) {
 		delete(p.clients, id)
 		first := !tx.answered && !tx.final
 		tx.answered = true
-		d := &dialog{callID: tx.callID, callerTag: tx.fromTag, calleeTag: tagOf(res.To().Params),
-			caller: tx.caller, callee: b.to, callerDev: tx.route.CallingDevice, callerDN: tx.route.CallingLine.DN,
-			calleeDev: b.device, calleeDN: tx.route.Called.DN, started: tx.start, answered: time.Now()}
-		if len(p.dialogs) < s.opts.MaxCalls {
-			p.dialogs[dialogKey(d.callID, d.callerTag, d.calleeTag)] = d
+		toTag := tagOf(res.To().Params)
+		k := dialogKey(tx.callID, tx.fromTag, toTag)
+		if d := p.dialogs[k]; d != nil {
+			d.early, d.answered = false, time.Now() // the early dialog is confirmed
+		} else if len(p.dialogs) < s.opts.MaxCalls {
+			p.dialogs[k] = p.newDialog(tx, b, toTag, false)
 		}
 		if first {
 			p.closeTx(tx)
@@ -523,9 +536,23 @@ func (p *proxy) inviteResponse(res *sip.Response, id string) {
 		bufPool.Put(buf)
 		return
 	}
+	if k := dialogKey(tx.callID, tx.fromTag, tagOf(res.To().Params)); p.dialogs[k] != nil && p.dialogs[k].early {
+		delete(p.dialogs, k)
+	}
 	p.mu.Unlock()
 	p.ackBranch(b, res)
 	p.branchResult(b, code, res)
+}
+
+// newDialog is the dialog a branch's answer creates; p.mu is held.
+func (p *proxy) newDialog(tx *serverTx, b *branch, toTag string, early bool) *dialog {
+	d := &dialog{callID: tx.callID, callerTag: tx.fromTag, calleeTag: toTag, early: early,
+		caller: tx.caller, callee: b.to, callerDev: tx.route.CallingDevice, callerDN: tx.route.CallingLine.DN,
+		calleeDev: b.device, calleeDN: tx.route.Called.DN, started: tx.start}
+	if !early {
+		d.answered = time.Now()
+	}
+	return d
 }
 
 // stray2xx forwards a 2xx whose branch is gone to the caller of its
@@ -940,7 +967,14 @@ func (p *proxy) sweep(now time.Time) {
 		}
 	}
 	for k, d := range p.dialogs {
-		if !d.byeAt.IsZero() && now.Sub(d.byeAt) > timerH || now.Sub(d.answered) > p.s.opts.MaxCallDuration {
+		switch {
+		case d.early:
+			// The INVITE ended without a final from this branch (cancelled
+			// on another's answer, timed out): the early dialog goes with it.
+			if now.Sub(d.started) > timerC+timerH {
+				delete(p.dialogs, k)
+			}
+		case !d.byeAt.IsZero() && now.Sub(d.byeAt) > timerH, now.Sub(d.answered) > p.s.opts.MaxCallDuration:
 			delete(p.dialogs, k)
 		}
 	}

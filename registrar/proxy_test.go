@@ -490,3 +490,43 @@ func TestCallOversizedAndFlood(t *testing.T) {
 		t.Errorf("%d calls held for %d INVITEs let through", n, admitted)
 	}
 }
+
+// TestEarlyDialog: a PRACK (RFC 3262) inside the early dialog of a 180
+// goes on to the phone before the call is answered; the early dialog is
+// not listed as a call up, and goes when its INVITE is answered elsewhere.
+func TestEarlyDialog(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	a := e.autoPhone(t, "UDP", 1)
+	b := e.autoPhone(t, "TCP", 2)
+	c := a.invite(b.dn, "early1", "")
+	inv := b.requestOf(sip.INVITE)
+	b.respond(inv, 180, "Ringing", "")
+	r := a.responseTo(sip.INVITE)
+	for r.StatusCode == 100 {
+		r = a.responseTo(sip.INVITE)
+	}
+	if r.StatusCode != 180 || len(r.GetHeaders("Record-Route")) == 0 {
+		t.Fatalf("got %d with Record-Route %v", r.StatusCode, r.GetHeaders("Record-Route"))
+	}
+	c.inDialog("PRACK", r, 2, "")
+	prack := b.requestOf(sip.PRACK)
+	b.respond(prack, 200, "OK", "")
+	if got := a.final(sip.PRACK); got.StatusCode != 200 {
+		t.Fatalf("PRACK answered %d, want the phone's 200", got.StatusCode)
+	}
+	if calls := e.srv.Calls(); len(calls) != 1 || calls[0].State != "ringing" {
+		t.Fatalf("calls while ringing: %+v", calls)
+	}
+	b.respond(inv, 486, "Busy Here", "")
+	b.requestOf(sip.ACK)
+	if got := a.final(sip.INVITE); got.StatusCode != 486 {
+		t.Fatalf("got %d, want 486", got.StatusCode)
+	}
+	testkit.WaitFor(t, "the early dialog to go", func() bool { return e.srv.calls.active() <= 1 })
+	e.srv.calls.mu.Lock()
+	n := len(e.srv.calls.dialogs)
+	e.srv.calls.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d dialogs left after the call was refused", n)
+	}
+}

@@ -2,10 +2,12 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"selfprov/provision"
 )
@@ -94,4 +96,128 @@ func TestLinesByDNUsesIndexes(t *testing.T) {
 		t.Fatal("no plan")
 	}
 	t.Logf("plan: %q", plan)
+}
+
+// The named tables' lists are cached as their objects are: every write
+// shows in the next list, and a caller changing a list it got changes
+// nothing for the next.
+func TestNamedListsReadAfterWrite(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	names := func() []string {
+		t.Helper()
+		all, err := s.CallingSearchSpaces(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range all {
+			out = append(out, c.Name+strings.Join(c.Partitions, "+"))
+		}
+		return out
+	}
+	if got := names(); len(got) != 0 {
+		t.Fatalf("empty table lists %v", got)
+	}
+	for _, c := range []provision.CallingSearchSpace{{Name: "B", Partitions: []string{"P"}}, {Name: "A"}} {
+		if err := s.PutCallingSearchSpace(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		names() // cached between the writes
+	}
+	if got := names(); !reflect.DeepEqual(got, []string{"A", "BP"}) {
+		t.Fatalf("after two puts: %v", got)
+	}
+	all, _ := s.CallingSearchSpaces(ctx)
+	all[0].Name, all[1].Partitions[0] = "X", "Y"
+	if got := names(); !reflect.DeepEqual(got, []string{"A", "BP"}) {
+		t.Fatalf("a caller's change reached the cache: %v", got)
+	}
+	if err := s.PutCallingSearchSpace(ctx, provision.CallingSearchSpace{Name: "B", Partitions: []string{"Q"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteCallingSearchSpace(ctx, "A"); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(); !reflect.DeepEqual(got, []string{"BQ"}) {
+		t.Fatalf("after a replace and a delete: %v", got)
+	}
+	// The lists of other tables are their own.
+	if err := s.PutPartition(ctx, provision.Partition{Name: "P"}); err != nil {
+		t.Fatal(err)
+	}
+	if ps, err := s.Partitions(ctx); err != nil || len(ps) != 1 {
+		t.Fatalf("partitions %v, %v", ps, err)
+	}
+	if got := names(); !reflect.DeepEqual(got, []string{"BQ"}) {
+		t.Fatalf("after a partition put: %v", got)
+	}
+}
+
+// BenchmarkLinesByDN: a call's lookup of a DN among 10,000 auto-registered
+// lines, with three stored partitions, a DN shared by two devices.
+func BenchmarkLinesByDN(b *testing.B) {
+	ctx := context.Background()
+	s := open(b, filepath.Join(b.TempDir(), "selfprov.db"))
+	for _, p := range []string{"A", "B", "Internal"} {
+		if err := s.PutPartition(ctx, provision.Partition{Name: p}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	r := provision.DNRange{Start: "10000", End: "19999"}
+	for i := range 10000 {
+		name := fmt.Sprintf("SEP0A00000%05d", i)
+		if _, _, err := s.AutoRegister(ctx, name, r, "", func(dn string) provision.Device { return autoRegDevice(name, dn) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i, name := range []string{"SEP0B0000000001", "SEP0B0000000002"} {
+		if err := s.CreateDevice(ctx, provision.Device{Name: name, Model: 36224, State: provision.StateProvisioned,
+			Lines: []provision.Line{{Button: 1, DN: "2001", Partition: "Internal"}, {Button: 2, DN: fmt.Sprint(3000 + i)}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if ls, err := s.LinesByDN(ctx, "2001"); err != nil || len(ls) != 1 || len(ls[0].Appearances) != 2 {
+			b.Fatal(ls, err)
+		}
+	}
+}
+
+// TestGenerationFollowsEveryWrite: the generation a remembered route is
+// tied to grows with every committed write, transaction or single
+// statement, and with nothing else.
+func TestGenerationFollowsEveryWrite(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	dev := provision.Device{Name: "SEP00000000000A", Model: 36224, State: provision.StateProvisioned,
+		Lines: []provision.Line{{Button: 1, DN: "2001"}}}
+	steps := []struct {
+		name  string
+		do    func() error
+		grows bool
+	}{
+		{"create a device", func() error { return s.CreateDevice(ctx, dev) }, true},
+		{"read it", func() error { _, err := s.Device(ctx, dev.Name); return err }, false},
+		{"read lines by DN", func() error { _, err := s.LinesByDN(ctx, "2001"); return err }, false},
+		{"create it again (refused)", func() error {
+			if err := s.CreateDevice(ctx, dev); err == nil {
+				return fmt.Errorf("a duplicate device was created")
+			}
+			return nil
+		}, false},
+		{"put a line template", func() error { return s.PutULT(ctx, provision.ULT{Name: "T"}) }, true},
+		{"put a partition", func() error { return s.PutPartition(ctx, provision.Partition{Name: "Lab"}) }, true},
+		{"delete the device", func() error { return s.DeleteDevice(ctx, dev.Name, time.Now()) }, true},
+	}
+	for _, st := range steps {
+		before := s.Generation()
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if grew := s.Generation() > before; grew != st.grows {
+			t.Errorf("%s: generation grew %v, want %v", st.name, grew, st.grows)
+		}
+	}
 }

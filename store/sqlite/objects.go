@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"selfprov/provision"
@@ -84,12 +85,20 @@ func (c *namedCache) fill(key string, obj any, gen uint64) {
 	c.objs[key] = obj
 }
 
+// drop forgets an object and the cached list of its table.
 func (c *namedCache) drop(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
 	delete(c.objs, key)
+	if i := strings.IndexByte(key, 0); i >= 0 {
+		delete(c.objs, listKey(key[:i]))
+	}
 }
+
+// listKey is the cache key of a whole table's list: no object is named
+// "" (and were one, its entry's type would not match a list's).
+func listKey(table string) string { return table + "\x00" }
 
 func getNamed[T any](ctx context.Context, s *Store, table, name string) (T, error) {
 	key := table + "\x00" + name
@@ -113,7 +122,15 @@ func getNamed[T any](ctx context.Context, s *Store, table, name string) (T, erro
 	return v, nil
 }
 
+// listNamed lists a table's objects in name order, cached as the objects
+// are (the default user profile is found by listing the profiles, on
+// every call from a phone whose owner names none). The list is a copy;
+// slices inside its objects are shared, as getNamed's are.
 func listNamed[T any](ctx context.Context, s *Store, table string) ([]T, error) {
+	obj, ok, gen := s.named.get(listKey(table))
+	if v, isList := obj.([]T); ok && isList {
+		return slices.Clone(v), nil
+	}
 	rows, err := s.r.QueryContext(ctx, `SELECT data FROM `+table+` ORDER BY name`)
 	if err != nil {
 		return nil, err
@@ -131,7 +148,11 @@ func listNamed[T any](ctx context.Context, s *Store, table string) ([]T, error) 
 		}
 		out = append(out, v)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	s.named.fill(listKey(table), slices.Clone(out), gen)
+	return out, nil
 }
 
 func putNamed(ctx context.Context, s *Store, table, name string, v any) error {
@@ -229,7 +250,11 @@ func (s *Store) CallingSearchSpace(ctx context.Context, name string) (provision.
 	return c, err
 }
 func (s *Store) CallingSearchSpaces(ctx context.Context) ([]provision.CallingSearchSpace, error) {
-	return listNamed[provision.CallingSearchSpace](ctx, s, "calling_search_spaces")
+	all, err := listNamed[provision.CallingSearchSpace](ctx, s, "calling_search_spaces")
+	for i := range all {
+		all[i].Partitions = slices.Clone(all[i].Partitions)
+	}
+	return all, err
 }
 func (s *Store) PutCallingSearchSpace(ctx context.Context, c provision.CallingSearchSpace) error {
 	return putNamed(ctx, s, "calling_search_spaces", c.Name, c)

@@ -39,6 +39,7 @@ type Store struct {
 	w    *sql.DB
 	r    *sql.DB
 	lock *os.File
+	gen  atomic.Uint64 // committed writes; see Generation
 
 	// hintMu guards hints: per (partition, range) the lowest DN that may be
 	// free. Everything below it is known to be taken, so allocation does not
@@ -348,6 +349,7 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	s.gen.Add(1)
 	s.devices.apply(s.devLog)
 	s.noteWALGrew()
 	return nil
@@ -469,10 +471,16 @@ func (s *Store) execWrite(ctx context.Context, query string, args ...any) (sql.R
 	defer s.writeMu.Unlock()
 	res, err := s.w.ExecContext(ctx, query, args...)
 	if err == nil {
+		s.gen.Add(1)
 		s.noteWALGrew()
 	}
 	return res, err
 }
+
+// Generation grows with every committed write (provision.Store). Every
+// write is a transaction of tx or a statement of execWrite, which add to
+// it after the commit.
+func (s *Store) Generation() uint64 { return s.gen.Load() }
 
 // noteWALGrew wakes the checkpointer; it never blocks.
 func (s *Store) noteWALGrew() {
