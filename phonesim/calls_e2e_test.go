@@ -45,8 +45,12 @@ func TestDaemonCalls(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
+	// Phones ring a moment before they answer, as people do: a shared
+	// line's phones then all ring before one answers.
+	ring := phonesim.Answer{Ring: 20 * time.Millisecond}
 	tcpEnv := daemonEnv(t, d)
 	tcpEnv.IdleWait = 0
+	tcpEnv.Answer = ring
 	udpEnv := daemonEnv(t, d)
 	udpEnv.Transport = "udp"
 	hangEnv := daemonEnv(t, d) // its phones hang up themselves
@@ -54,6 +58,7 @@ func TestDaemonCalls(t *testing.T) {
 	ringEnv := daemonEnv(t, d) // its phones ring and never answer
 	ringEnv.Answer = phonesim.Answer{Ring: time.Minute}
 	webexEnv := daemonEnv(t, d)
+	webexEnv.Answer = ring
 
 	u0 := bootPhone(t, ctx, tcpEnv, phonesim.FleetMAC(0xca11, 0), phonesim.ModeSelfProvision, &users[0])
 	u1 := bootPhone(t, ctx, tcpEnv, phonesim.FleetMAC(0xca11, 1), phonesim.ModeSelfProvision, &users[1])
