@@ -417,7 +417,7 @@ func (ua *UA) dispatch(msg sip.Message, reply func([]byte), in inbound) {
 		br, _ := via.Params.Get("branch")
 		key := br
 		cseq := m.CSeq()
-		if cseq != nil && cseq.MethodName == sip.CANCEL {
+		if cseq.MethodName == sip.CANCEL {
 			key = br + "|CANCEL"
 		}
 		// Delivered under the lock: failConn closes channels under it too.
@@ -433,7 +433,7 @@ func (ua *UA) dispatch(msg sip.Message, reply func([]byte), in inbound) {
 			}
 		}
 		ua.mu.Unlock()
-		if tx == nil && cseq != nil && cseq.MethodName == sip.INVITE && m.IsSuccess() {
+		if tx == nil && cseq.MethodName == sip.INVITE && m.IsSuccess() {
 			// A 2xx retransmitted after its transaction ended: the
 			// dialog ACKs it again.
 			ua.retransmitted2xx(m, in)
