@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -175,7 +176,16 @@ func TestDaemonFleetCalls(t *testing.T) {
 		// their final count.
 		Hold: 500 * time.Millisecond,
 		Tick: func(p phonesim.Progress) { mu.Lock(); last = p; mu.Unlock() }}
+	var onCall atomic.Int64
+	f.OnCall = func(r phonesim.CallResult) {
+		if r.Answered() {
+			onCall.Add(1)
+		}
+	}
 	rep := f.Run(context.Background(), env)
+	if n := onCall.Load(); n != calls {
+		t.Errorf("OnCall saw %d answered calls, want %d", n, calls)
+	}
 	mu.Lock()
 	if last.Calls != calls || last.Answered != calls || last.InCall != 0 ||
 		!strings.Contains(last.StatusLine(), fmt.Sprintf("calls %d answered %d in progress 0", calls, calls)) {

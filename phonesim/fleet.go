@@ -51,6 +51,9 @@ type Fleet struct {
 	Expected []string
 	// OnResult, if set, receives each phone's result as it finishes.
 	OnResult func(Result)
+	// OnCall, if set, receives each call's result as it ends, from many
+	// goroutines.
+	OnCall func(CallResult)
 	// Tick, if set, is called about five times a second while phones run.
 	Tick func(p Progress)
 }

@@ -124,6 +124,9 @@ func (r *fleetRun) driveCalls(launched int) *CallReport {
 		if r.env.Observe != nil {
 			r.env.Observe("call/setup", res.Setup, callErr(res))
 		}
+		if r.f.OnCall != nil {
+			r.f.OnCall(res)
+		}
 		r.calls.Add(1)
 		if res.Answered() {
 			r.answered.Add(1)

@@ -337,7 +337,7 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintln(stderr, "phonesim:", err)
 			return exitFailed
 		}
-		env.Observe, fleet.OnResult = m.Observe, m.Result
+		env.Observe, fleet.OnResult, fleet.OnCall = m.Observe, m.Result, m.Call
 		ln, err := net.Listen("tcp", *metricsAddr)
 		if err != nil {
 			fmt.Fprintf(stderr, "phonesim: -metrics.listen %s: %v\n", *metricsAddr, err)
