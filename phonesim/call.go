@@ -429,6 +429,8 @@ func (c *call) responseLocked(code int, reason string, body []byte) []byte {
 	return append(b, body...)
 }
 
+// responseTo renders a response to a request inside the dialog, with the
+// line's tag, and its Contact on a 2xx.
 func (c *call) responseTo(req *sip.Request, code int, reason string, body []byte) []byte {
 	res := sip.NewResponseFromRequest(req, code, reason, body)
 	if code > 100 {
