@@ -546,7 +546,9 @@ func (p *proxy) inviteResponse(res *sip.Response, id string) {
 
 // newDialog is the dialog a branch's answer creates; p.mu is held.
 func (p *proxy) newDialog(tx *serverTx, b *branch, toTag string, early bool) *dialog {
-	d := &dialog{callID: tx.callID, callerTag: tx.fromTag, calleeTag: toTag, early: early,
+	// Cloned: the parser's strings share the whole message's text, which
+	// an answered call would otherwise hold for as long as it lasts.
+	d := &dialog{callID: strings.Clone(tx.callID), callerTag: strings.Clone(tx.fromTag), calleeTag: strings.Clone(toTag), early: early,
 		caller: tx.caller, callee: b.to, callerDev: tx.route.CallingDevice, callerDN: tx.route.CallingLine.DN,
 		calleeDev: b.device, calleeDN: tx.route.Called.DN, started: tx.start}
 	if !early {
