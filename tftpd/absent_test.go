@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"selfprov/internal/testkit"
 	"selfprov/provision"
 )
 
@@ -163,13 +164,18 @@ func TestMirrorAnswerUnknownAllocations(t *testing.T) {
 	e := newEnv(t, nil)
 	core := &countingCore{Service: e.svc}
 	r := start(t, e, func(o *Options) { o.Core = core })
+	// Asks the core once (and makes sure the server is serving before
+	// the test ends and shuts it down).
+	if _, err := get(t, r.tftp, "SEP0A1B2C3D4E5F.cnf.xml", nil); !isNotFound(err) {
+		t.Fatalf("TFTP: %v", err)
+	}
 	mc := &mirrorConn{m: r.srv.HTTPServer()}
 	req, _, err := readRequest([]byte("GET /SEP0A1B2C3D4E5F.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	mc.setNow()
-	mc.answer(req) // asks the core once, grows the output buffer
+	mc.answer(req) // grows the output buffer
 	n := testing.AllocsPerRun(100, func() {
 		mc.out = mc.out[:0]
 		if keep, hand := mc.answer(req); !keep || hand {
@@ -180,6 +186,37 @@ func TestMirrorAnswerUnknownAllocations(t *testing.T) {
 		t.Errorf("%v allocations per answer, want at most 1:\n%s", n, mc.out)
 	}
 	if reads := core.reads.Load(); reads != 1 {
-		t.Errorf("%d device reads for 102 answers, want 1", reads)
+		t.Errorf("%d device reads for a TFTP request and 102 answers, want 1", reads)
+	}
+}
+
+// TestUnknownDeviceAnsweredAtOnceOverTFTP: once the core had no device
+// for a name, a TFTP request for its config is answered "file not found"
+// from the listening port, as a missing trust file is, without a transfer
+// slot; the device created then is sent by a transfer.
+func TestUnknownDeviceAnsweredAtOnceOverTFTP(t *testing.T) {
+	e := newEnv(t, nil)
+	r := start(t, e, nil)
+	const name = "SEP0A1B2C3D4E5F.cnf.xml"
+	first, _ := exchange(t, r.tftp, rrqPacket(opRRQ, name, "octet"))
+	if first.op != opERROR || first.code != errFileNotFound || first.from.String() == r.tftp {
+		t.Fatalf("first request: answer op %d code %d from %v, want ERROR 1 from a transfer port", first.op, first.code, first.from)
+	}
+	testkit.WaitFor(t, "the first transfer's slot back", func() bool { return r.srv.slots.inUse() == 0 })
+	for _, n := range []string{name, "sep0a1b2c3d4e5f.cnf.xml"} {
+		again, _ := exchange(t, r.tftp, rrqPacket(opRRQ, n, "octet"))
+		if again.op != opERROR || again.code != errFileNotFound || again.from.String() != r.tftp {
+			t.Errorf("%s again: answer op %d code %d from %v, want ERROR 1 from the listening port %s", n, again.op, again.code, again.from, r.tftp)
+		}
+	}
+	if got := r.srv.slots.inUse(); got != 0 {
+		t.Errorf("%d transfer slots held", got)
+	}
+	if err := e.st.CreateDevice(context.Background(), laterDevice); err != nil {
+		t.Fatal(err)
+	}
+	got, err := get(t, r.tftp, name, nil)
+	if err != nil || !bytes.Contains(got, []byte("<displayName>Later 1001</displayName>")) {
+		t.Errorf("after the device was created: %v\n%s", err, got)
 	}
 }

@@ -169,6 +169,13 @@ func (c *content) cachedDevice(req Request) (e *cached, absent bool) {
 	return c.cache.find(strings.ToUpper(req.Name))
 }
 
+// absent reports a device request the core had no device for, with no
+// write to that name since (see configCache): certainly not found now.
+func (c *content) absent(req Request) bool {
+	_, absent := c.cachedDevice(req)
+	return absent
+}
+
 // device serves a device's config. Its versionStamp follows every byte of
 // the file (phonecfg.RenderDeviceStamped), so a new SIP port or address
 // changes it as a device change does; it is computed only on a render.
