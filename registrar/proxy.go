@@ -932,7 +932,9 @@ func (p *proxy) inDialog(in *inbound) {
 	buf.Reset()
 	s.appendRequest(buf, req, forwarded{
 		via: "SIP/2.0/" + viaTransport(to.tr) + " " + s.hostPort(to.tr) + ";branch=" + dialogBranch(req.Via(), req.Method) + ";rport",
-		src: in.ap, local: localHost(in), maxFwd: mf,
+		// Only the advertised address names the proxy here: a dialog's
+		// Request-URI is the other phone's Contact, not an address of ours.
+		src: in.ap, maxFwd: mf,
 	})
 	if err := s.sendFlow(to, buf.Bytes()); err != nil && !isAck {
 		s.log.Debug("in-dialog request not sent", "call_id", callID, "method", string(req.Method), "err", err)

@@ -560,3 +560,23 @@ func TestCancelWaitsForProvisional(t *testing.T) {
 		t.Fatalf("caller got %d, want 487", r.StatusCode)
 	}
 }
+
+// TestForgedRouteInDialog: a route set a phone made up cannot send a call's
+// requests anywhere but to the other phone of the call; the proxy takes its
+// own entry off and leaves the rest to the phone.
+func TestForgedRouteInDialog(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	a := e.autoPhone(t, "UDP", 1)
+	b := e.autoPhone(t, "UDP", 2)
+	c := a.invite(b.dn, "forged", "")
+	inv := b.requestOf(sip.INVITE)
+	b.respond(inv, 200, "OK", testSDP)
+	ok := a.final(sip.INVITE)
+	ok.AppendHeader(sip.NewHeader("Record-Route", "<sip:192.0.2.9;lr>")) // reversed: the last hop the BYE names
+	c.inDialog("BYE", ok, 2, "")
+	bye := b.requestOf(sip.BYE)
+	routes := bye.GetHeaders("Route")
+	if len(routes) != 1 || !strings.Contains(routes[0].Value(), "192.0.2.9") {
+		t.Fatalf("the BYE reached the callee with Route %v, want only the foreign entry", routes)
+	}
+}
