@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -37,8 +38,11 @@ type Fleet struct {
 	StartDelay time.Duration
 	// RunTime bounds the whole run (default 10 min).
 	RunTime time.Duration
+	// Calls, if set, drives calls between the phones' lines once they
+	// have finished their flow; the report's Calls tells how they went.
+	Calls *CallLoad
 	// Hold keeps finished phones registered, refreshing and answering
-	// NOTIFYs, this long after the last one finishes.
+	// NOTIFYs, this long after the last one finishes (and its calls).
 	Hold time.Duration
 	// Unregister removes every binding at the end.
 	Unregister bool
@@ -47,6 +51,9 @@ type Fleet struct {
 	Expected []string
 	// OnResult, if set, receives each phone's result as it finishes.
 	OnResult func(Result)
+	// OnCall, if set, receives each call's result as it ends, from many
+	// goroutines.
+	OnCall func(CallResult)
 	// Tick, if set, is called about five times a second while phones run.
 	Tick func(p Progress)
 }
@@ -58,6 +65,9 @@ type Progress struct {
 	Finished int
 	Failed   int
 	States   map[string]int64
+	// Calls placed so far, those answered, and those in progress, once
+	// the fleet drives calls.
+	Calls, Answered, InCall int64
 }
 
 // Run runs the fleet in env and reports. It wraps env.Observe for the
@@ -84,12 +94,18 @@ func (f *Fleet) Run(ctx context.Context, env *Env) *Report {
 	launched := r.launch()
 	elapsed := time.Since(r.begin)
 	r.notStarted(launched)
+	var calls *CallReport
+	if f.Calls != nil {
+		calls = r.driveCalls(launched)
+	}
 
 	r.holdPhones()
 	stopHold()
 	stopTick()
 	r.stopPhones(launched)
-	return buildReport(f, r.results, &steps, elapsed)
+	rep := buildReport(f, r.results, &steps, elapsed)
+	rep.Calls = calls
+	return rep
 }
 
 // setDefaults fills in what the fleet left zero.
@@ -132,6 +148,8 @@ type fleetRun struct {
 
 	mu                        sync.Mutex
 	started, finished, failed int
+
+	calls, answered, inCall atomic.Int64
 }
 
 // startTicks calls the fleet's Tick about five times a second until the
@@ -151,7 +169,8 @@ func (r *fleetRun) startTicks() (stop func()) {
 					return
 				case <-t.C:
 					r.mu.Lock()
-					p := Progress{Elapsed: time.Since(r.begin), Started: r.started, Finished: r.finished, Failed: r.failed, States: r.env.States()}
+					p := Progress{Elapsed: time.Since(r.begin), Started: r.started, Finished: r.finished, Failed: r.failed, States: r.env.States(),
+						Calls: r.calls.Load(), Answered: r.answered.Load(), InCall: r.inCall.Load()}
 					r.mu.Unlock()
 					r.f.Tick(p)
 				}

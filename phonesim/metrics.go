@@ -13,6 +13,7 @@ import (
 type Metrics struct {
 	steps    *prometheus.HistogramVec
 	outcomes *prometheus.CounterVec
+	calls    *prometheus.CounterVec
 }
 
 // NewMetrics registers the simulator's metrics for env on reg.
@@ -27,8 +28,12 @@ func NewMetrics(reg prometheus.Registerer, env *Env) (*Metrics, error) {
 			Namespace: telemetry.Namespace, Subsystem: "phonesim", Name: "phones_total",
 			Help: "Simulated phones that finished their flow, by outcome code.",
 		}, []string{"outcome"}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: telemetry.Namespace, Subsystem: "phonesim", Name: "calls_total",
+			Help: "Calls the simulated phones placed, by final status (200, 404, ...) or timeout, transport.",
+		}, []string{"outcome"}),
 	}
-	cs := []prometheus.Collector{m.steps, m.outcomes}
+	cs := []prometheus.Collector{m.steps, m.outcomes, m.calls}
 	for s := State(0); s < numStates; s++ {
 		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: telemetry.Namespace, Subsystem: "phonesim", Name: "phones",
@@ -53,3 +58,7 @@ func (m *Metrics) Observe(step string, d time.Duration, err error) {
 
 // Result records a finished phone; use it as Fleet.OnResult.
 func (m *Metrics) Result(r Result) { m.outcomes.WithLabelValues(r.Outcome).Inc() }
+
+// Call records a call a phone placed; use it as Fleet.OnCall. Its setup
+// time is the step "call/setup" of Observe.
+func (m *Metrics) Call(r CallResult) { m.calls.WithLabelValues(r.Outcome).Inc() }

@@ -22,13 +22,20 @@ func TestMetrics(t *testing.T) {
 	m.Observe("boot/register", time.Second, errors.New("x"))
 	m.Result(Result{Outcome: "OK"})
 	m.Result(Result{Outcome: "AUTH_FAILED"})
+	m.Call(CallResult{Status: 200, Outcome: "200"})
+	m.Call(CallResult{Status: 200, Outcome: "200"})
+	m.Call(CallResult{Status: 404, Outcome: "404"})
 	want := `
+# HELP selfprov_phonesim_calls_total Calls the simulated phones placed, by final status (200, 404, ...) or timeout, transport.
+# TYPE selfprov_phonesim_calls_total counter
+selfprov_phonesim_calls_total{outcome="200"} 2
+selfprov_phonesim_calls_total{outcome="404"} 1
 # HELP selfprov_phonesim_phones_total Simulated phones that finished their flow, by outcome code.
 # TYPE selfprov_phonesim_phones_total counter
 selfprov_phonesim_phones_total{outcome="AUTH_FAILED"} 1
 selfprov_phonesim_phones_total{outcome="OK"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "selfprov_phonesim_phones_total"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "selfprov_phonesim_phones_total", "selfprov_phonesim_calls_total"); err != nil {
 		t.Error(err)
 	}
 	if n := testutil.CollectAndCount(m.steps); n != 2 {

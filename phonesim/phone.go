@@ -106,6 +106,8 @@ type Env struct {
 	TraceDetail bool
 	// Observe, if set, receives each finished step, from many goroutines.
 	Observe func(step string, d time.Duration, err error)
+	// Answer is how the phones answer calls.
+	Answer Answer
 
 	states [numStates]counter
 }
@@ -199,6 +201,7 @@ type Phone struct {
 	boot      int
 	expires   int
 	keys      []string // UA routes
+	callKeys  []string // UA routes of calls
 	refresh   *time.Timer
 	done      bool
 	regMu     sync.Mutex // one REGISTER at a time
@@ -368,10 +371,7 @@ func (p *Phone) Stop(ctx context.Context, unregister bool) error {
 		err = p.unregister(ctx, "unregister")
 	}
 	p.mu.Lock()
-	for _, k := range p.keys {
-		p.env.UA.Handle(k, nil)
-	}
-	p.keys = nil
+	p.unrouteLocked()
 	p.mu.Unlock()
 	return err
 }

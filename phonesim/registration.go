@@ -71,15 +71,32 @@ func (p *Phone) legLocked(transport string) error {
 	return nil
 }
 
-// route points the UA's NOTIFY routing at this phone's current identity.
+// route points the UA's NOTIFY routing at this phone's current identity,
+// and its calls: INVITEs to the registered Contact user (what a proxy
+// sends) or to the DN (a call made straight to the phone).
 func (p *Phone) route() {
-	for _, k := range p.keys {
-		p.env.UA.Handle(k, nil)
-	}
+	p.unrouteLocked()
 	p.keys = append(p.keys[:0], p.callID, p.contact, p.name)
 	for _, k := range p.keys {
 		p.env.UA.Handle(k, p.handle)
 	}
+	p.callKeys = append(p.callKeys[:0], p.contact)
+	if p.aor != p.contact {
+		p.callKeys = append(p.callKeys, p.aor)
+	}
+	for _, k := range p.callKeys {
+		p.env.UA.HandleCalls(k, p.endpoint)
+	}
+}
+
+func (p *Phone) unrouteLocked() {
+	for _, k := range p.keys {
+		p.env.UA.Handle(k, nil)
+	}
+	for _, k := range p.callKeys {
+		p.env.UA.HandleCalls(k, nil)
+	}
+	p.keys, p.callKeys = p.keys[:0], p.callKeys[:0]
 }
 
 // maxRetryAfter bounds how long a phone honours a 503 Retry-After.

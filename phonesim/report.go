@@ -23,6 +23,7 @@ type Report struct {
 	Outcomes     map[string]int `json:"outcomes"`
 	Steps        []StepStats    `json:"steps"`
 	Failures     []FailureLine  `json:"failures,omitempty"` // the first few
+	Calls        *CallReport    `json:"calls,omitempty"`    // when the run placed calls
 }
 
 // StepStats are the latencies of one step over the fleet.
@@ -168,6 +169,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	for _, f := range r.Failures {
 		fmt.Fprintf(w, "  %s %s: %s\n", f.Device, f.Outcome, f.Error)
 	}
+	if r.Calls != nil {
+		fmt.Fprintln(w)
+		return r.Calls.WriteTable(w)
+	}
 	return nil
 }
 
@@ -200,6 +205,9 @@ func (p Progress) StatusLine() string {
 		if n := p.States[s.String()]; n != 0 {
 			fmt.Fprintf(&b, " %s %d", s, n)
 		}
+	}
+	if p.Calls > 0 || p.InCall > 0 {
+		fmt.Fprintf(&b, " | calls %d answered %d in progress %d", p.Calls, p.Answered, p.InCall)
 	}
 	return b.String()
 }

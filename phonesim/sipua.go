@@ -39,12 +39,19 @@ type UA struct {
 	// to 127.0.1.64 on loopback); default the address the host routes the
 	// registrar through. There are at least as many sockets as addresses.
 	LocalIPs []string
+	// MaxCall bounds an answered call that neither side hangs up (default
+	// 10 min): the line then sends BYE, so no dialog outlives a run.
+	MaxCall time.Duration
 
 	parser *sip.Parser
 
 	mu       sync.Mutex
-	pending  map[string]*clientTx // by Via branch
+	pending  map[string]*clientTx // by Via branch (CANCELs by branch+"|CANCEL")
 	handlers map[string]Handler   // by Call-ID of the REGISTER or by Contact/AOR user
+	callees  map[string]Callee    // by Contact or AOR user
+	invites  map[string]*call     // INVITE server transactions by Via branch
+	dialogs  map[string]*call     // by Call-ID and local tag
+	counts   callCounters
 	udp      []*udpLeg
 	tcp      map[string][]*tcpLeg // by remote address
 	closed   bool
@@ -72,6 +79,9 @@ func NewUA() *UA {
 		parser:   sip.NewParser(),
 		pending:  map[string]*clientTx{},
 		handlers: map[string]Handler{},
+		callees:  map[string]Callee{},
+		invites:  map[string]*call{},
+		dialogs:  map[string]*call{},
 		tcp:      map[string][]*tcpLeg{},
 	}
 }
@@ -102,6 +112,7 @@ func (ua *UA) Close() error {
 		}
 	}
 	ua.mu.Unlock()
+	ua.endAll()
 	ua.wg.Wait()
 	return nil
 }
@@ -160,6 +171,7 @@ type Leg struct {
 	udp       *udpLeg
 	udpDst    *net.UDPAddr
 	tcp       *tcpLeg
+	n         int // the phone's index, for the TCP slot of other hops
 }
 
 // Leg returns the shared socket phone n uses to reach remote over
@@ -175,13 +187,13 @@ func (ua *UA) Leg(transport, remote string, n int) (*Leg, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Leg{ua: ua, Transport: "UDP", Local: u.local, Remote: dst.String(), udp: u, udpDst: dst}, nil
+		return &Leg{ua: ua, Transport: "UDP", Local: u.local, Remote: dst.String(), udp: u, udpDst: dst, n: n}, nil
 	case "tcp":
 		t, err := ua.tcpLeg(remote, n)
 		if err != nil {
 			return nil, err
 		}
-		return &Leg{ua: ua, Transport: "TCP", Local: t.local, Remote: remote, tcp: t}, nil
+		return &Leg{ua: ua, Transport: "TCP", Local: t.local, Remote: remote, tcp: t, n: n}, nil
 	}
 	return nil, fmt.Errorf("phonesim: transport %q: want udp or tcp", transport)
 }
@@ -307,7 +319,7 @@ func (ua *UA) readUDP(l *udpLeg) {
 		if err != nil {
 			continue
 		}
-		ua.dispatch(msg, func(b []byte) { _, _ = l.conn.WriteToUDP(b, src) }, nil)
+		ua.dispatch(msg, func(b []byte) { _, _ = l.conn.WriteToUDP(b, src) }, inbound{udp: l, src: src})
 	}
 }
 
@@ -333,7 +345,7 @@ func (ua *UA) readTCP(l *tcpLeg) {
 				if perr != nil {
 					return // the stream cannot be resynchronised
 				}
-				ua.dispatch(msg, func(b []byte) { _ = l.write(b) }, l)
+				ua.dispatch(msg, func(b []byte) { _ = l.write(b) }, inbound{tcp: l})
 			}
 		}
 		if err != nil {
@@ -365,19 +377,55 @@ func (ua *UA) failConn(l *tcpLeg) {
 	}
 }
 
-func (ua *UA) dispatch(msg sip.Message, reply func([]byte), conn *tcpLeg) {
+// inbound is where a message came from: a UDP socket and the sender's
+// address, or a TCP connection.
+type inbound struct {
+	udp *udpLeg
+	src *net.UDPAddr
+	tcp *tcpLeg
+}
+
+// source is the sender's host:port; "" when unknown.
+func (in inbound) source() string {
+	switch {
+	case in.tcp != nil:
+		return in.tcp.conn.RemoteAddr().String()
+	case in.src != nil:
+		return in.src.String()
+	}
+	return ""
+}
+
+// leg is a leg back to where the message came from; nil when unknown.
+func (in inbound) leg(ua *UA) *Leg {
+	switch {
+	case in.tcp != nil:
+		return &Leg{ua: ua, Transport: "TCP", Local: in.tcp.local, Remote: in.tcp.remote, tcp: in.tcp}
+	case in.udp != nil && in.src != nil:
+		return &Leg{ua: ua, Transport: "UDP", Local: in.udp.local, Remote: in.src.String(), udp: in.udp, udpDst: in.src}
+	}
+	return nil
+}
+
+func (ua *UA) dispatch(msg sip.Message, reply func([]byte), in inbound) {
 	switch m := msg.(type) {
 	case *sip.Response:
 		via := m.Via()
-		if via == nil {
-			return
+		if via == nil || m.From() == nil || m.To() == nil || m.CallID() == nil || m.CSeq() == nil {
+			return // not a response of anything this UA sent
 		}
 		br, _ := via.Params.Get("branch")
+		key := br
+		cseq := m.CSeq()
+		if cseq.MethodName == sip.CANCEL {
+			key = br + "|CANCEL"
+		}
 		// Delivered under the lock: failConn closes channels under it too.
 		ua.mu.Lock()
-		if tx := ua.pending[br]; tx != nil {
+		tx := ua.pending[key]
+		if tx != nil {
 			if !m.IsProvisional() {
-				delete(ua.pending, br)
+				delete(ua.pending, key)
 			}
 			select {
 			case tx.ch <- m:
@@ -385,7 +433,18 @@ func (ua *UA) dispatch(msg sip.Message, reply func([]byte), conn *tcpLeg) {
 			}
 		}
 		ua.mu.Unlock()
+		if tx == nil && cseq.MethodName == sip.INVITE && m.IsSuccess() {
+			// A 2xx retransmitted after its transaction ended: the
+			// dialog ACKs it again.
+			ua.retransmitted2xx(m, in)
+		}
 	case *sip.Request:
+		if !wellFormed(m) {
+			return // no response could say whose it is (RFC 3261 8.1.1)
+		}
+		if ua.callRequest(m, reply, in) {
+			return
+		}
 		if m.IsAck() {
 			return
 		}
@@ -398,6 +457,14 @@ func (ua *UA) dispatch(msg sip.Message, reply func([]byte), conn *tcpLeg) {
 		}
 		reply([]byte(res.String()))
 	}
+}
+
+// wellFormed tells whether a request has what a response is built from: a
+// method, SIP/2.0, a Via with a transport and host, From, To, Call-ID and CSeq.
+func wellFormed(m *sip.Request) bool {
+	via := m.Via()
+	return m.Method != "" && m.SipVersion == "SIP/2.0" && via != nil && via.Transport != "" && via.Host != "" &&
+		m.From() != nil && m.To() != nil && m.CallID() != nil && m.CSeq() != nil
 }
 
 // route finds the phone a request is for: by the RegisterCallId of a
@@ -425,22 +492,18 @@ func (ua *UA) route(req *sip.Request) (int, string) {
 // the request's Via branch. UDP requests are retransmitted (T1 500 ms
 // doubling to T2 4 s) until a response or the UA's timeout.
 func (l *Leg) Do(ctx context.Context, br string, msg []byte) (*sip.Response, error) {
+	return l.do(ctx, br, msg)
+}
+
+// do is Do with the key the response is matched by: the branch, or for a
+// CANCEL the branch and "|CANCEL", as a CANCEL shares its INVITE's branch.
+func (l *Leg) do(ctx context.Context, key string, msg []byte) (*sip.Response, error) {
 	ua := l.ua
-	tx := &clientTx{ch: make(chan *sip.Response, 4), conn: l.tcp}
-	ua.mu.Lock()
-	if ua.closed {
-		ua.mu.Unlock()
-		return nil, ErrClosed
+	tx, err := ua.addPending(key, l)
+	if err != nil {
+		return nil, err
 	}
-	ua.pending[br] = tx
-	ua.mu.Unlock()
-	defer func() {
-		ua.mu.Lock()
-		if ua.pending[br] == tx {
-			delete(ua.pending, br)
-		}
-		ua.mu.Unlock()
-	}()
+	defer ua.removePending(key, tx)
 
 	if err := l.send(msg); err != nil {
 		return nil, err
@@ -478,6 +541,27 @@ func (l *Leg) Do(ctx context.Context, br string, msg []byte) (*sip.Response, err
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// addPending opens a client transaction whose responses arrive on the
+// returned channel.
+func (ua *UA) addPending(key string, l *Leg) (*clientTx, error) {
+	tx := &clientTx{ch: make(chan *sip.Response, 8), conn: l.tcp}
+	ua.mu.Lock()
+	defer ua.mu.Unlock()
+	if ua.closed {
+		return nil, ErrClosed
+	}
+	ua.pending[key] = tx
+	return tx, nil
+}
+
+func (ua *UA) removePending(key string, tx *clientTx) {
+	ua.mu.Lock()
+	if ua.pending[key] == tx {
+		delete(ua.pending, key)
+	}
+	ua.mu.Unlock()
 }
 
 // dead reports a TCP connection that closed; the phone dials again.

@@ -274,10 +274,12 @@ func (s *Server) writeStream(tr Transport, src string, data []byte, timeout time
 	if !ok {
 		return fmt.Errorf("registrar: %T cannot write", c)
 	}
-	if d, ok := c.(interface{ SetWriteDeadline(time.Time) error }); ok {
-		_ = d.SetWriteDeadline(time.Now().Add(timeout))
+	if d, ok := c.(deadlineWriter); ok {
+		_, err = writeWithin(d, data, timeout)
+	} else {
+		_, err = w.Write(data)
 	}
-	if _, err := w.Write(data); err != nil {
+	if err != nil {
 		_ = c.Close()
 		return err
 	}

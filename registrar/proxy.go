@@ -105,8 +105,10 @@ type branch struct {
 	data     []byte // the INVITE as sent, for Timer A over UDP
 	interval time.Duration
 	timer    *time.Timer
-	state    int // branchCalling, branchProceeding, branchDone
-	cancel   bool
+	state    int  // branchCalling, branchProceeding, branchDone
+	cancel   bool // to be cancelled
+	// cancelSent: the CANCEL went, once a provisional answer allowed it.
+	cancelSent bool
 }
 
 const (
@@ -125,6 +127,7 @@ type dialog struct {
 	calleeDev, calleeDN string
 	started, answered   time.Time
 	byeAt               time.Time
+	early               bool // a provisional answer's, until the 2xx
 }
 
 func dialogKey(callID, a, b string) string { return callID + "\x00" + a + "\x00" + b }
@@ -158,6 +161,9 @@ func (s *Server) Calls() []Call {
 			CallingDN: tx.route.CallingLine.DN, CalledDN: tx.route.Called.DN, StartedAt: tx.start})
 	}
 	for _, d := range p.dialogs {
+		if d.early {
+			continue // listed as its ringing INVITE
+		}
 		out = append(out, Call{CallID: d.callID, State: "up", CallingDevice: d.callerDev, CallingDN: d.callerDN,
 			CalledDevice: d.calleeDev, CalledDN: d.calleeDN, StartedAt: d.started, AnsweredAt: d.answered})
 	}
@@ -362,6 +368,7 @@ func (p *proxy) route(tx *serverTx) {
 		b.id = branchInvite + randHex(6) + "." + hash
 		b.state = branchCalling
 		b.interval = timerT1
+		b.timer = time.AfterFunc(p.firstBranchTimer(b), func() { p.branchTimer(b) })
 		tx.branches = append(tx.branches, b)
 		p.clients[b.id] = b
 	}
@@ -381,12 +388,11 @@ func (p *proxy) route(tx *serverTx) {
 			rr: rr, src: tx.caller.ap, local: local, maxFwd: mf,
 		})
 		data := bytes.Clone(buf.Bytes())
-		p.mu.Lock()
 		if b.to.tr == UDP {
+			p.mu.Lock()
 			b.data = data
+			p.mu.Unlock()
 		}
-		b.timer = time.AfterFunc(p.firstBranchTimer(b), func() { p.branchTimer(b) })
-		p.mu.Unlock()
 		if err := s.sendFlow(b.to, data); err != nil {
 			s.log.Debug("call branch not sent", "call_id", tx.callID, "device", b.device, "err", err)
 			p.branchResult(b, 503, nil)
@@ -475,7 +481,19 @@ func (p *proxy) inviteResponse(res *sip.Response, id string) {
 		if b.state == branchCalling {
 			b.state = branchProceeding
 		}
+		if toTag := tagOf(res.To().Params); code > 100 && toTag != "" && !tx.answered && !tx.final {
+			// An early dialog (RFC 3261 §12.1): a PRACK (RFC 3262) or an
+			// UPDATE inside it goes on before the call is answered.
+			k := dialogKey(tx.callID, tx.fromTag, toTag)
+			if p.dialogs[k] == nil && len(p.dialogs) < s.opts.MaxCalls {
+				p.dialogs[k] = p.newDialog(tx, b, toTag, true)
+			}
+		}
+		cancel := b.cancel && !b.cancelSent
 		p.mu.Unlock()
+		if cancel {
+			p.sendCancel(b)
+		}
 		if code == 100 {
 			return
 		}
@@ -500,11 +518,12 @@ func (p *proxy) inviteResponse(res *sip.Response, id string) {
 		delete(p.clients, id)
 		first := !tx.answered && !tx.final
 		tx.answered = true
-		d := &dialog{callID: tx.callID, callerTag: tx.fromTag, calleeTag: tagOf(res.To().Params),
-			caller: tx.caller, callee: b.to, callerDev: tx.route.CallingDevice, callerDN: tx.route.CallingLine.DN,
-			calleeDev: b.device, calleeDN: tx.route.Called.DN, started: tx.start, answered: time.Now()}
-		if len(p.dialogs) < s.opts.MaxCalls {
-			p.dialogs[dialogKey(d.callID, d.callerTag, d.calleeTag)] = d
+		toTag := tagOf(res.To().Params)
+		k := dialogKey(tx.callID, tx.fromTag, toTag)
+		if d := p.dialogs[k]; d != nil {
+			d.early, d.answered = false, time.Now() // the early dialog is confirmed
+		} else if len(p.dialogs) < s.opts.MaxCalls {
+			p.dialogs[k] = p.newDialog(tx, b, toTag, false)
 		}
 		if first {
 			p.closeTx(tx)
@@ -523,9 +542,25 @@ func (p *proxy) inviteResponse(res *sip.Response, id string) {
 		bufPool.Put(buf)
 		return
 	}
+	if k := dialogKey(tx.callID, tx.fromTag, tagOf(res.To().Params)); p.dialogs[k] != nil && p.dialogs[k].early {
+		delete(p.dialogs, k)
+	}
 	p.mu.Unlock()
 	p.ackBranch(b, res)
 	p.branchResult(b, code, res)
+}
+
+// newDialog is the dialog a branch's answer creates; p.mu is held.
+func (p *proxy) newDialog(tx *serverTx, b *branch, toTag string, early bool) *dialog {
+	// Cloned: the parser's strings share the whole message's text, which
+	// an answered call would otherwise hold for as long as it lasts.
+	d := &dialog{callID: strings.Clone(tx.callID), callerTag: strings.Clone(tx.fromTag), calleeTag: strings.Clone(toTag), early: early,
+		caller: tx.caller, callee: b.to, callerDev: tx.route.CallingDevice, callerDN: tx.route.CallingLine.DN,
+		calleeDev: b.device, calleeDN: tx.route.Called.DN, started: tx.start}
+	if !early {
+		d.answered = time.Now()
+	}
+	return d
 }
 
 // stray2xx forwards a 2xx whose branch is gone to the caller of its
@@ -565,11 +600,18 @@ func (p *proxy) stray2xx(res *sip.Response) {
 
 // ackBranch sends the hop-by-hop ACK of a non-2xx final (RFC 3261 §17.1.1.3).
 func (p *proxy) ackBranch(b *branch, res *sip.Response) {
-	s := p.s
-	tx := b.tx
+	_ = p.s.sendFlow(b.to, p.hopRequest(b, sip.ACK, res.To().Value()))
+}
+
+// hopRequest is an ACK or CANCEL of a branch's INVITE, which the proxy
+// writes itself: the INVITE's Request-URI, branch, From, Call-ID and CSeq
+// number (RFC 3261 §9.1, §17.1.1.3), and to as To.
+func (p *proxy) hopRequest(b *branch, method sip.RequestMethod, to string) []byte {
+	s, tx := p.s, b.tx
 	var m bytes.Buffer
 	m.Grow(512)
-	m.WriteString("ACK ")
+	m.WriteString(string(method))
+	m.WriteByte(' ')
 	m.WriteString(b.ruri)
 	m.WriteString(" SIP/2.0\r\nVia: SIP/2.0/")
 	m.WriteString(viaTransport(b.to.tr))
@@ -579,58 +621,52 @@ func (p *proxy) ackBranch(b *branch, res *sip.Response) {
 	m.WriteString(b.id)
 	m.WriteString("\r\nMax-Forwards: 70\r\nFrom: ")
 	m.WriteString(tx.from)
-	m.WriteString("\r\n")
-	writeHeader(&m, res.To())
-	m.WriteString("Call-ID: ")
+	m.WriteString("\r\nTo: ")
+	m.WriteString(to)
+	m.WriteString("\r\nCall-ID: ")
 	m.WriteString(tx.callID)
 	m.WriteString("\r\nCSeq: ")
 	m.WriteString(strconv.FormatUint(uint64(tx.cseq), 10))
-	m.WriteString(" ACK\r\nContent-Length: 0\r\n\r\n")
-	_ = s.sendFlow(b.to, m.Bytes())
+	m.WriteByte(' ')
+	m.WriteString(string(method))
+	m.WriteString("\r\nContent-Length: 0\r\n\r\n")
+	return m.Bytes()
 }
 
 // cancelBranches sends CANCEL to every branch still ringing but keep.
 func (p *proxy) cancelBranches(tx *serverTx, keep *branch) {
-	s := p.s
 	p.mu.Lock()
-	var cancel []*branch
+	var now []*branch
 	for _, b := range tx.branches {
-		if b != keep && b.state != branchDone && !b.cancel {
-			b.cancel = true
-			cancel = append(cancel, b)
+		if b == keep || b.state == branchDone || b.cancel {
+			continue
+		}
+		b.cancel = true
+		// A CANCEL goes only after a provisional answer (RFC 3261 §9.1):
+		// before one it could overtake its INVITE. inviteResponse sends
+		// it when the first arrives; Timer B ends a branch that sends none.
+		if b.state == branchProceeding {
+			now = append(now, b)
 		}
 	}
 	p.mu.Unlock()
-	for _, b := range cancel {
-		var m bytes.Buffer
-		m.Grow(512)
-		m.WriteString("CANCEL ")
-		m.WriteString(b.ruri)
-		m.WriteString(" SIP/2.0\r\nVia: SIP/2.0/")
-		m.WriteString(viaTransport(b.to.tr))
-		m.WriteByte(' ')
-		m.WriteString(s.hostPort(b.to.tr))
-		m.WriteString(";branch=")
-		m.WriteString(b.id)
-		m.WriteString("\r\nMax-Forwards: 70\r\nFrom: ")
-		m.WriteString(tx.from)
-		m.WriteString("\r\nTo: ")
-		m.WriteString(tx.to)
-		m.WriteString("\r\nCall-ID: ")
-		m.WriteString(tx.callID)
-		m.WriteString("\r\nCSeq: ")
-		m.WriteString(strconv.FormatUint(uint64(tx.cseq), 10))
-		m.WriteString(" CANCEL\r\nContent-Length: 0\r\n\r\n")
-		_ = s.sendFlow(b.to, m.Bytes())
-		// A branch that never answers its CANCEL with 487 is given up
-		// after Timer B.
-		p.mu.Lock()
-		if b.state != branchDone {
-			b.state = branchProceeding
-			b.timer.Reset(timerB)
-		}
-		p.mu.Unlock()
+	for _, b := range now {
+		p.sendCancel(b)
 	}
+}
+
+// sendCancel sends a branch its CANCEL; one that never answers it with a
+// final is given up after Timer B.
+func (p *proxy) sendCancel(b *branch) {
+	p.mu.Lock()
+	if b.cancelSent || b.state == branchDone {
+		p.mu.Unlock()
+		return
+	}
+	b.cancelSent = true
+	b.timer.Reset(timerB)
+	p.mu.Unlock()
+	_ = p.s.sendFlow(b.to, p.hopRequest(b, sip.CANCEL, b.tx.to))
 }
 
 // branchResult records a branch's final non-2xx answer (res nil: one the
@@ -896,7 +932,9 @@ func (p *proxy) inDialog(in *inbound) {
 	buf.Reset()
 	s.appendRequest(buf, req, forwarded{
 		via: "SIP/2.0/" + viaTransport(to.tr) + " " + s.hostPort(to.tr) + ";branch=" + dialogBranch(req.Via(), req.Method) + ";rport",
-		src: in.ap, local: localHost(in), maxFwd: mf,
+		// Only the advertised address names the proxy here: a dialog's
+		// Request-URI is the other phone's Contact, not an address of ours.
+		src: in.ap, maxFwd: mf,
 	})
 	if err := s.sendFlow(to, buf.Bytes()); err != nil && !isAck {
 		s.log.Debug("in-dialog request not sent", "call_id", callID, "method", string(req.Method), "err", err)
@@ -940,7 +978,14 @@ func (p *proxy) sweep(now time.Time) {
 		}
 	}
 	for k, d := range p.dialogs {
-		if !d.byeAt.IsZero() && now.Sub(d.byeAt) > timerH || now.Sub(d.answered) > p.s.opts.MaxCallDuration {
+		switch {
+		case d.early:
+			// The INVITE ended without a final from this branch (cancelled
+			// on another's answer, timed out): the early dialog goes with it.
+			if now.Sub(d.started) > timerC+timerH {
+				delete(p.dialogs, k)
+			}
+		case !d.byeAt.IsZero() && now.Sub(d.byeAt) > timerH, now.Sub(d.answered) > p.s.opts.MaxCallDuration:
 			delete(p.dialogs, k)
 		}
 	}

@@ -350,6 +350,7 @@ func TestCallBusyAndShared(t *testing.T) {
 
 	a.invite("2500", "shared2", "")
 	inv1, inv2 = s1.requestOf(sip.INVITE), s2.requestOf(sip.INVITE)
+	s1.respond(inv1, 180, "Ringing", "") // a CANCEL waits for a provisional answer (RFC 3261 §9.1)
 	s2.respond(inv2, 200, "OK", testSDP)
 	if r := a.final(sip.INVITE); r.StatusCode != 200 {
 		t.Fatalf("caller got %d, want 200", r.StatusCode)
@@ -488,5 +489,94 @@ func TestCallOversizedAndFlood(t *testing.T) {
 	}
 	if n := e.srv.calls.active(); n > admitted {
 		t.Errorf("%d calls held for %d INVITEs let through", n, admitted)
+	}
+}
+
+// TestEarlyDialog: a PRACK (RFC 3262) inside the early dialog of a 180
+// goes on to the phone before the call is answered; the early dialog is
+// not listed as a call up, and goes when its INVITE is answered elsewhere.
+func TestEarlyDialog(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	a := e.autoPhone(t, "UDP", 1)
+	b := e.autoPhone(t, "TCP", 2)
+	c := a.invite(b.dn, "early1", "")
+	inv := b.requestOf(sip.INVITE)
+	b.respond(inv, 180, "Ringing", "")
+	r := a.responseTo(sip.INVITE)
+	for r.StatusCode == 100 {
+		r = a.responseTo(sip.INVITE)
+	}
+	if r.StatusCode != 180 || len(r.GetHeaders("Record-Route")) == 0 {
+		t.Fatalf("got %d with Record-Route %v", r.StatusCode, r.GetHeaders("Record-Route"))
+	}
+	c.inDialog("PRACK", r, 2, "")
+	prack := b.requestOf(sip.PRACK)
+	b.respond(prack, 200, "OK", "")
+	if got := a.final(sip.PRACK); got.StatusCode != 200 {
+		t.Fatalf("PRACK answered %d, want the phone's 200", got.StatusCode)
+	}
+	if calls := e.srv.Calls(); len(calls) != 1 || calls[0].State != "ringing" {
+		t.Fatalf("calls while ringing: %+v", calls)
+	}
+	b.respond(inv, 486, "Busy Here", "")
+	b.requestOf(sip.ACK)
+	if got := a.final(sip.INVITE); got.StatusCode != 486 {
+		t.Fatalf("got %d, want 486", got.StatusCode)
+	}
+	testkit.WaitFor(t, "the early dialog to go", func() bool { return e.srv.calls.active() <= 1 })
+	e.srv.calls.mu.Lock()
+	n := len(e.srv.calls.dialogs)
+	e.srv.calls.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d dialogs left after the call was refused", n)
+	}
+}
+
+// TestCancelWaitsForProvisional: a caller that hangs up before the phone
+// answered anything gets its 200 at once, but the phone's CANCEL waits for
+// the phone's first provisional answer (RFC 3261 §9.1), so it cannot
+// overtake the INVITE.
+func TestCancelWaitsForProvisional(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	a := e.autoPhone(t, "UDP", 1)
+	b := e.autoPhone(t, "UDP", 2)
+	c := a.invite(b.dn, "early-cancel", "")
+	inv := b.requestOf(sip.INVITE)
+	a.send(strings.Replace(strings.Replace(c.invite, "INVITE sip:", "CANCEL sip:", 1), "CSeq: 1 INVITE", "CSeq: 1 CANCEL", 1))
+	if r := a.final(sip.CANCEL); r.StatusCode != 200 {
+		t.Fatalf("CANCEL answered %d", r.StatusCode)
+	}
+	if m, err := b.tryRead(300 * time.Millisecond); err == nil {
+		if r, ok := m.(*sip.Request); ok && r.Method == sip.CANCEL {
+			t.Fatal("CANCEL sent before the phone answered anything")
+		}
+	}
+	b.respond(inv, 180, "Ringing", "")
+	cancel := b.requestOf(sip.CANCEL)
+	b.respond(cancel, 200, "OK", "")
+	b.respond(inv, 487, "Request Terminated", "")
+	b.requestOf(sip.ACK)
+	if r := a.final(sip.INVITE); r.StatusCode != 487 {
+		t.Fatalf("caller got %d, want 487", r.StatusCode)
+	}
+}
+
+// TestForgedRouteInDialog: a route set a phone made up cannot send a call's
+// requests anywhere but to the other phone of the call; the proxy takes its
+// own entry off and leaves the rest to the phone.
+func TestForgedRouteInDialog(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	a := e.autoPhone(t, "UDP", 1)
+	b := e.autoPhone(t, "UDP", 2)
+	c := a.invite(b.dn, "forged", "")
+	inv := b.requestOf(sip.INVITE)
+	b.respond(inv, 200, "OK", testSDP)
+	ok := a.final(sip.INVITE)
+	ok.AppendHeader(sip.NewHeader("Record-Route", "<sip:192.0.2.9;lr>")) // reversed: the last hop the BYE names
+	c.inDialog("BYE", ok, 2, "")
+	bye := b.requestOf(sip.BYE)
+	routes := bye.GetHeaders("Route")
+	if len(routes) != 1 || !strings.Contains(routes[0].Value(), "192.0.2.9") {
+		t.Fatalf("the BYE reached the callee with Route %v, want only the foreign entry", routes)
 	}
 }

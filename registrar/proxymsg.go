@@ -135,7 +135,7 @@ func (s *Server) appendRequest(m *bytes.Buffer, req *sip.Request, f forwarded) {
 	m.WriteString(" SIP/2.0\r\nVia: ")
 	m.WriteString(f.via)
 	m.WriteString("\r\n")
-	topVia, rrDone, ownRoutes := true, len(f.rr) == 0, true
+	topVia, rrDone := true, len(f.rr) == 0
 	writeRR := func() {
 		for _, rr := range f.rr {
 			m.WriteString("Record-Route: ")
@@ -163,12 +163,12 @@ func (s *Server) appendRequest(m *bytes.Buffer, req *sip.Request, f forwarded) {
 			m.WriteString("\r\n")
 			continue
 		case *sip.RouteHeader:
-			// The proxy's own entries at the top of the route set are
-			// consumed here (RFC 3261 §16.4); the rest go on.
-			if ownRoutes && s.isOurs(&h.Address, f.local) {
+			// The proxy's own entries are consumed here (RFC 3261 §16.4),
+			// wherever a phone put them: the proxy delivers to the other
+			// leg's flow itself, whatever the route set says.
+			if s.isOurs(&h.Address, f.local) {
 				continue
 			}
-			ownRoutes = false
 		}
 		if !rrDone {
 			writeRR()

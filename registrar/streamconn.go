@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -339,14 +340,35 @@ func (c *limitConn) flushLocked(timeout time.Duration) error {
 	if h := testHookGatheredWrite.Load(); h != nil {
 		(*h)(c.pending)
 	}
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
-	_, err := c.Conn.Write(c.pending)
+	_, err := writeWithin(c.Conn, c.pending, timeout)
 	_ = c.Conn.SetWriteDeadline(time.Time{})
 	c.pending = c.pending[:0]
 	if cap(c.pending) > 4<<10 {
 		c.pending = nil // a burst's buffer is not kept for a phone's single answers
 	}
 	return err
+}
+
+// deadlineWriter is a connection whose writes can be bounded in time.
+type deadlineWriter interface {
+	io.Writer
+	SetWriteDeadline(time.Time) error
+}
+
+// writeWithin writes data, waiting at most timeout for room in the send
+// buffer. A deadline that passed before the write began (the process
+// waited that long for a CPU between setting it and writing, as on a
+// loaded machine) fails the write with nothing written, though there was
+// room: that write is tried once more with a fresh deadline, so only a
+// connection that stays full for the timeout fails.
+func writeWithin(w deadlineWriter, data []byte, timeout time.Duration) (int, error) {
+	_ = w.SetWriteDeadline(time.Now().Add(timeout))
+	n, err := w.Write(data)
+	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		_ = w.SetWriteDeadline(time.Now().Add(timeout))
+		n, err = w.Write(data)
+	}
+	return n, err
 }
 
 func (c *limitConn) Close() error {

@@ -112,3 +112,28 @@ func BenchmarkConfigs(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkMirrorAnswer: the mirror's answer to a request already read,
+// for a kept config and for an unknown device asked again, without the
+// sockets (bench/http measures those against nginx).
+func BenchmarkMirrorAnswer(b *testing.B) {
+	e := newEnv(b, nil)
+	r := start(b, e, nil)
+	for _, name := range []string{"SEP001122AABBCC", "SEP0A1B2C3D4E5F"} {
+		b.Run(name, func(b *testing.B) {
+			mc := &mirrorConn{m: r.srv.HTTPServer()}
+			req, _, err := readRequest([]byte("GET /" + name + ".cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			mc.setNow()
+			mc.answer(req)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				mc.out = mc.out[:0]
+				mc.answer(req)
+			}
+		})
+	}
+}

@@ -17,11 +17,18 @@ import (
 // reserved. Without one, every fetch reads the device and an entry is
 // used only when the fingerprint of what it was rendered from matches
 // (get).
+//
+// With such a core it also keeps the names the core had no device for,
+// so an unknown phone asking again and again (every few seconds while it
+// waits to be added) is answered without a read: the write that creates
+// the device forgets the name as it forgets a changed one, and a name
+// read before a write it could not see is not kept, as a render is not.
 type configCache struct {
 	max int
 
 	mu      sync.RWMutex
 	entries map[string]*cached
+	absent  map[string]struct{} // at most max; keys as entries'
 }
 
 // cached is one rendered config. data is nil while its render is under
@@ -34,18 +41,28 @@ type cached struct {
 }
 
 func newConfigCache(max int) *configCache {
-	return &configCache{max: max, entries: map[string]*cached{}}
+	return &configCache{max: max, entries: map[string]*cached{}, absent: map[string]struct{}{}}
 }
 
 // lookup returns the config rendered for the device with key, if any.
 func (c *configCache) lookup(key string) (*cached, bool) {
+	e, _ := c.find(key)
+	return e, e != nil
+}
+
+// find returns the config rendered for the device with key, or nil and
+// whether the device is known to be absent.
+func (c *configCache) find(key string) (e *cached, absent bool) {
 	c.mu.RLock()
-	e, ok := c.entries[key]
-	c.mu.RUnlock()
-	if !ok || e.data == nil {
-		return nil, false
+	e = c.entries[key]
+	if e == nil {
+		_, absent = c.absent[key]
 	}
-	return e, true
+	c.mu.RUnlock()
+	if e != nil && e.data == nil {
+		return nil, false // a render under way
+	}
+	return e, absent
 }
 
 // reserve records that a render of key starts, before its device is read;
@@ -67,10 +84,29 @@ func (c *configCache) fill(key string, slot *cached, fileName string, data []byt
 	return e
 }
 
+// markAbsent records that the device with key does not exist, if slot,
+// reserved before the core was asked, is still reserved.
+func (c *configCache) markAbsent(key string, slot *cached) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries[key] != slot {
+		return
+	}
+	delete(c.entries, key)
+	if len(c.absent) >= c.max {
+		for k := range c.absent { // drop an arbitrary name
+			delete(c.absent, k)
+			break
+		}
+	}
+	c.absent[key] = struct{}{}
+}
+
 // forget drops what is kept for key: its device was written.
 func (c *configCache) forget(key string) {
 	c.mu.Lock()
 	delete(c.entries, key)
+	delete(c.absent, key)
 	c.mu.Unlock()
 }
 
@@ -101,6 +137,7 @@ func (c *configCache) store(key string, e *cached) {
 		}
 	}
 	c.entries[key] = e
+	delete(c.absent, key)
 }
 
 // bytes is what the entries hold, for tests and tuning: entries counts

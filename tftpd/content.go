@@ -155,13 +155,25 @@ func (c *content) open(ctx context.Context, req Request) (*file, error) {
 	return nil, ErrNotFound
 }
 
+// errNoDevice answers a device name known to be absent (see configCache).
+var errNoDevice = fmt.Errorf("%w: no such device", ErrNotFound)
+
 // cachedDevice returns the config rendered for a device request when the
-// core reports writes and the config is kept: current without a read.
-func (c *content) cachedDevice(req Request) (*cached, bool) {
+// core reports writes and the config is kept, or absent=true when the
+// core had no such device and none was written since: current without a
+// read either way.
+func (c *content) cachedDevice(req Request) (e *cached, absent bool) {
 	if req.Kind != KindDevice || !c.watched {
 		return nil, false
 	}
-	return c.cache.lookup(strings.ToUpper(req.Name))
+	return c.cache.find(strings.ToUpper(req.Name))
+}
+
+// absent reports a device request the core had no device for, with no
+// write to that name since (see configCache): certainly not found now.
+func (c *content) absent(req Request) bool {
+	_, absent := c.cachedDevice(req)
+	return absent
 }
 
 // device serves a device's config. Its versionStamp follows every byte of
@@ -170,11 +182,17 @@ func (c *content) cachedDevice(req Request) (*cached, bool) {
 func (c *content) device(ctx context.Context, name string) (*file, error) {
 	key := strings.ToUpper(name)
 	if c.watched {
-		if e, ok := c.cache.lookup(key); ok {
+		if e, absent := c.cache.find(key); e != nil {
 			return cachedFile(e), nil
+		} else if absent {
+			return nil, errNoDevice
 		}
 		slot := c.cache.reserve(key)
 		d, in, err := c.read(ctx, name)
+		if errors.Is(err, ErrNotFound) {
+			c.cache.markAbsent(key, slot)
+			return nil, err
+		}
 		if err != nil {
 			c.cache.forget(key)
 			return nil, err

@@ -118,6 +118,13 @@ func startOn(t testing.TB, e *env, change func(*Options), wrap func(*Server, net
 	}
 	go func() { tftpDone <- srv.Serve(served) }()
 	go func() { _ = hs.Serve(ln) }()
+	// A test that speaks only HTTP may end before Serve has begun, and a
+	// Shutdown first would make Serve refuse.
+	testkit.WaitFor(t, "the TFTP server serving", func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return srv.conn != nil
+	})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

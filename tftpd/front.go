@@ -87,9 +87,11 @@ func (s *Server) admit(pkt []byte, addr *net.UDPAddr, local net.IP, received tim
 		s.refuse(addr, errAccess, err.Error(), refuseBadName)
 		return
 	}
-	if s.content.missing(req) {
-		// Counted before the answer goes out, so whoever sees the answer
-		// also sees it counted.
+	if s.content.missing(req) || s.content.absent(req) {
+		// A missing trust file, or an unknown phone asking again after
+		// its HTTP or TFTP request was answered "not found": no slot,
+		// socket or worker. Counted before the answer goes out, so
+		// whoever sees the answer also sees it counted.
 		s.m.notFound(time.Since(received))
 		_, _ = s.conn.WriteTo(errorPacket(errFileNotFound, "file not found"), addr)
 		return

@@ -24,7 +24,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	var f *file
 	if err == nil {
 		// A config already rendered needs no store read, so no context.
-		if e, ok := s.content.cachedDevice(req); ok {
+		if e, _ := s.content.cachedDevice(req); e != nil {
 			f = cachedFile(e)
 		} else {
 			f, err = s.openRequest(req)

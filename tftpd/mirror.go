@@ -364,8 +364,11 @@ func (mc *mirrorConn) answer(req wireRequest) (keep, toNetHTTP bool) {
 			// Every booting phone asks for trust lists a cluster without
 			// security does not have: answered here, the connection stays.
 			err = errAbsent
-		} else if e, ok := m.s.content.cachedDevice(creq); ok {
+		} else if e, absent := m.s.content.cachedDevice(creq); e != nil {
 			hit = e
+		} else if absent {
+			// An unknown phone asking again: no read, no allocation.
+			err = errNoDevice
 		} else {
 			f, err = m.s.openRequest(creq)
 		}

@@ -110,7 +110,7 @@ func (s *Server) transfer(w *worker, j job) {
 	var data []byte
 	var ra io.ReaderAt
 	var size int64
-	if e, ok := s.content.cachedDevice(req); ok && rq.mode == "octet" {
+	if e, _ := s.content.cachedDevice(req); e != nil && rq.mode == "octet" {
 		data, size = e.data, int64(len(e.data))
 	} else {
 		f, err := s.openRequest(req)

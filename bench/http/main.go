@@ -14,6 +14,11 @@
 // a mix in which one request in ten is for an unknown device (404). Every
 // run lasts -duration. It prints medians, the same-run ratio, and
 // selfprovd's peak resident memory. Both servers are stopped by PID.
+//
+// -selfprovd takes several binaries, comma-separated, to compare builds:
+// each is started on a database of its own, and every round runs them
+// and nginx in an order rotated by one, so each build's figures stand
+// beside nginx's of the same round.
 package main
 
 import (
@@ -61,7 +66,7 @@ type result struct {
 }
 
 func run() error {
-	bin := flag.String("selfprovd", "", "selfprovd binary to measure (required)")
+	bin := flag.String("selfprovd", "", "selfprovd binary to measure (required); several, comma-separated, are compared with each other")
 	nginxBin := flag.String("nginx", "/usr/sbin/nginx", "nginx binary; empty skips the comparison")
 	wrkBin := flag.String("wrk", "wrk", "wrk binary")
 	devices := flag.Int("devices", 10000, "known devices seeded")
@@ -112,9 +117,12 @@ func run() error {
 	}
 	ctx := context.Background()
 
-	names, err := benchkit.Devices(ctx, filepath.Join(*dir, "data"), *devices)
-	if err != nil {
-		return fmt.Errorf("seeding: %w", err)
+	bins := strings.Split(*bin, ",")
+	var names []string
+	for i := range bins {
+		if names, err = benchkit.Devices(ctx, filepath.Join(*dir, dataName(i)), *devices); err != nil {
+			return fmt.Errorf("seeding: %w", err)
+		}
 	}
 	lists := map[string]string{}
 	for _, m := range strings.Split(*mixes, ",") {
@@ -139,14 +147,33 @@ func run() error {
 		lists[m] = p
 	}
 
-	sp, err := startSelfprovd(*bin, filepath.Join(*dir, "data"), *logPath, *pprofAddr)
-	if err != nil {
-		return err
+	type target struct {
+		name, url string
+		pid       int
 	}
-	defer sp.stop()
-	fmt.Printf("selfprovd pid %d: http %s\n", sp.cmd.Process.Pid, sp.http)
-
-	targets := []struct{ name, url string }{{"selfprovd", sp.http}}
+	var targets []target
+	var sp *proc
+	for i, b := range bins {
+		logp, pp := *logPath, *pprofAddr
+		if i > 0 {
+			logp, pp = "", "" // the first build's only
+		}
+		p, err := startSelfprovd(b, filepath.Join(*dir, dataName(i)), logp, pp)
+		if err != nil {
+			return err
+		}
+		defer p.stop()
+		name := "selfprovd"
+		if len(bins) > 1 {
+			name = filepath.Base(b)
+		}
+		fmt.Printf("%s pid %d: http %s\n", name, p.cmd.Process.Pid, p.http)
+		targets = append(targets, target{name, p.http, p.cmd.Process.Pid})
+		if sp == nil {
+			sp = p
+		}
+	}
+	servers := len(targets)
 	if *nginxBin != "" {
 		root := filepath.Join(*dir, "root")
 		size, err := benchkit.ExportConfigs(sp.http, names, root)
@@ -163,10 +190,12 @@ func run() error {
 		if err := sameAnswers(sp.http, ng.http, names); err != nil {
 			return err
 		}
-		targets = append(targets, struct{ name, url string }{"nginx", ng.http})
+		targets = append(targets, target{"nginx", ng.http, ng.cmd.Process.Pid})
 	}
-	hwm, rss := benchkit.Memory(sp.cmd.Process.Pid)
-	fmt.Printf("selfprovd after one fetch of every device: peak RSS %.1f MB, RSS %.1f MB\n", hwm, rss)
+	for _, tg := range targets[:servers] {
+		hwm, rss := benchkit.Memory(tg.pid)
+		fmt.Printf("%s after one fetch of every device: peak RSS %.1f MB, RSS %.1f MB\n", tg.name, hwm, rss)
+	}
 
 	var jf *os.File
 	if *jsonOut != "" {
@@ -180,12 +209,9 @@ func run() error {
 	for _, m := range mixList {
 		for _, c := range levels {
 			for i := 0; i < *repeat; i++ {
-				// Alternate which server goes first, so neither always
-				// runs right after the other's load.
-				order := targets
-				if i%2 == 1 && len(targets) == 2 {
-					order = []struct{ name, url string }{targets[1], targets[0]}
-				}
+				// Rotate which server goes first, so none always runs
+				// right after the same other's load.
+				order := append(append([]target(nil), targets[i%len(targets):]...), targets[:i%len(targets)]...)
 				for _, tg := range order {
 					r := runWrk(*wrkBin, script, lists[m], tg.url, c, *duration)
 					r.Server, r.Mix = tg.name, m
@@ -200,27 +226,43 @@ func run() error {
 			}
 		}
 	}
-	hwm, rss = benchkit.Memory(sp.cmd.Process.Pid)
 	load, _ := os.ReadFile("/proc/loadavg")
 
 	fmt.Printf("\nmedians of %d runs of %s each, %d known devices; load average at the end: %s",
 		*repeat, *duration, *devices, load)
-	fmt.Println("| mix | c | selfprovd req/s | p50 ms | p99 ms | nginx req/s | p50 ms | p99 ms | ratio (median of same-run ratios) |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| mix | c | server | req/s | p50 ms | p99 ms | nginx req/s | p50 ms | p99 ms | ratio (median of same-round ratios) | p99 ratio |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, m := range mixList {
 		for _, c := range levels {
-			s := medians(all, "selfprovd", m, c)
 			n := medians(all, "nginx", m, c)
-			ratio := "-"
-			if rs := pairRatios(all, m, c); len(rs) > 0 {
-				ratio = fmt.Sprintf("%.2f× (min %.2f, max %.2f)", median(rs), rs[0], rs[len(rs)-1])
+			for _, tg := range targets[:servers] {
+				s := medians(all, tg.name, m, c)
+				ratio, p99 := "-", "-"
+				if rs := pairRatios(all, tg.name, m, c, func(r result) float64 { return r.ReqPerS }); len(rs) > 0 {
+					ratio = fmt.Sprintf("%.2f× (min %.2f, max %.2f)", median(rs), rs[0], rs[len(rs)-1])
+				}
+				if rs := pairRatios(all, tg.name, m, c, func(r result) float64 { return r.P99ms }); len(rs) > 0 {
+					p99 = fmt.Sprintf("%.2f× (min %.2f, max %.2f)", median(rs), rs[0], rs[len(rs)-1])
+				}
+				fmt.Printf("| %s | %d | %s | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %s | %s |\n",
+					m, c, tg.name, s.ReqPerS, s.P50ms, s.P99ms, n.ReqPerS, n.P50ms, n.P99ms, ratio, p99)
 			}
-			fmt.Printf("| %s | %d | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %s |\n",
-				m, c, s.ReqPerS, s.P50ms, s.P99ms, n.ReqPerS, n.P50ms, n.P99ms, ratio)
 		}
 	}
-	fmt.Printf("\nselfprovd memory after the runs: peak RSS (VmHWM) %.1f MB, RSS %.1f MB\n", hwm, rss)
+	fmt.Println()
+	for _, tg := range targets[:servers] {
+		hwm, rss := benchkit.Memory(tg.pid)
+		fmt.Printf("%s memory after the runs: peak RSS (VmHWM) %.1f MB, RSS %.1f MB\n", tg.name, hwm, rss)
+	}
 	return nil
+}
+
+// dataName is the data folder of the i-th selfprovd build.
+func dataName(i int) string {
+	if i == 0 {
+		return "data"
+	}
+	return fmt.Sprintf("data%d", i+1)
 }
 
 type proc struct {
@@ -254,7 +296,8 @@ func startSelfprovd(bin, dataDir, logPath, pprofAddr string) (*proc, error) {
 	}
 	args := []string{"-data-dir", dataDir, "-advertise", "127.0.0.1",
 		"-listen.tftp", "127.0.0.1:0", "-listen.config", "127.0.0.1:0", "-listen.sip", "127.0.0.1:0",
-		"-listen.services", "127.0.0.1:0", "-listen.admin", "127.0.0.1:0", "-log.level", "info"}
+		"-listen.services", "127.0.0.1:0", "-listen.admin", "127.0.0.1:0", "-listen.https", "127.0.0.1:0",
+		"-listen.sip-tls", "127.0.0.1:0", "-log.level", "info"}
 	if pprofAddr != "" {
 		args = append(args, "-debug.pprof", pprofAddr)
 	}
@@ -470,19 +513,19 @@ func medians(all []result, server, mix string, c int) result {
 	return result{Server: server, Mix: mix, C: c, ReqPerS: median(rps), P50ms: median(p50), P99ms: median(p99)}
 }
 
-// pairRatios are selfprovd's requests/s over nginx's in each round (the
-// two runs made one after the other), sorted.
-func pairRatios(all []result, mix string, c int) []float64 {
+// pairRatios are server's figure (requests/s or p99) over nginx's in each
+// round (the runs made one after the other), sorted.
+func pairRatios(all []result, server, mix string, c int, figure func(result) float64) []float64 {
 	var s, n []float64
 	for _, r := range all {
 		if r.Mix != mix || r.C != c || r.Err != "" {
 			continue
 		}
 		switch r.Server {
-		case "selfprovd":
-			s = append(s, r.ReqPerS)
+		case server:
+			s = append(s, figure(r))
 		case "nginx":
-			n = append(n, r.ReqPerS)
+			n = append(n, figure(r))
 		}
 	}
 	var out []float64

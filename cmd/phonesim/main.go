@@ -1,7 +1,7 @@
 // Command phonesim simulates Cisco IP phones and Webex App clients against
 // a selfprov (or CUCM-like) cluster: boot storms of thousands of phones with
-// a latency and outcome report, and "phonesim check", one phone end to end
-// with a step-by-step trace.
+// a latency and outcome report, calls between them, and "phonesim check",
+// one phone (and one call) end to end with a step-by-step trace.
 package main
 
 import (
@@ -44,7 +44,9 @@ func main() {
 
 const usage = `usage:
   phonesim [run] [flags]     a fleet of phones; a latency and outcome report
+                             (-mode calls: then calls between them, with setup times)
   phonesim check [flags]     one phone end to end, tracing what is sent and received
+                             (-mode call: then one call)
   phonesim users [flags]     write N users as a "selfprovd import -users" file that "run -users" reads
 
 Run "phonesim run -h" or "phonesim check -h" for the flags.
@@ -85,6 +87,51 @@ type common struct {
 	idleWait, timeout, notifyTimeout                     time.Duration
 	registerAttempts, fetchRetries                       int
 	mode                                                 string
+}
+
+// callFlags are the flags of calls: "run -mode calls" and "check -mode call".
+type callFlags struct {
+	setup                          string
+	hold, ring, noAnsw, calleeHold time.Duration
+	answer                         int
+}
+
+func (cf *callFlags) flags(fs *flag.FlagSet, holdDefault time.Duration) {
+	fs.StringVar(&cf.setup, "calls-setup", "", "how the phones get their lines before calling: boot (auto-registration), selfprov or webex (default selfprov with users, else boot)")
+	fs.DurationVar(&cf.hold, "call-hold", holdDefault, "an answered call lasts this long before the caller hangs up")
+	fs.DurationVar(&cf.ring, "ring", 0, "the called phone rings this long between 180 Ringing and its answer")
+	fs.IntVar(&cf.answer, "answer", 200, "the called phone's final response: 200, or e.g. 486 (busy) or 603 (decline)")
+	fs.DurationVar(&cf.calleeHold, "callee-hold", 0, "the called phone hangs up this long after answering (0: it waits for the caller's BYE)")
+	fs.DurationVar(&cf.noAnsw, "no-answer", 32*time.Second, "a call not answered by then is cancelled")
+}
+
+// setupMode is the mode the phones of a call run go through first.
+func (cf *callFlags) setupMode(haveUsers bool) (phonesim.Mode, error) {
+	if cf.setup == "" {
+		if haveUsers {
+			return phonesim.ModeSelfProvision, nil
+		}
+		return phonesim.ModeBoot, nil
+	}
+	m, err := phonesim.ParseMode(cf.setup)
+	if err != nil || m == phonesim.ModeRegister {
+		return "", fmt.Errorf("phonesim: -calls-setup %q: want boot, selfprov or webex (register-only phones have no line)", cf.setup)
+	}
+	return m, nil
+}
+
+func (cf *callFlags) check() error {
+	if cf.answer < 200 || cf.answer > 699 {
+		return fmt.Errorf("phonesim: -answer %d: want a final status, 200 to 699", cf.answer)
+	}
+	if cf.hold < 0 || cf.ring < 0 || cf.calleeHold < 0 || cf.noAnsw <= 0 {
+		return fmt.Errorf("phonesim: -call-hold, -callee-hold and -ring must not be negative, -no-answer must be positive")
+	}
+	return nil
+}
+
+func (cf *callFlags) answerPolicy() phonesim.Answer {
+	return phonesim.Answer{Code: cf.answer, Ring: cf.ring, Hold: cf.calleeHold}
 }
 
 func (c *common) flags(fs *flag.FlagSet) {
@@ -193,8 +240,13 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		tcpConns    = fs.Int("tcp-conns", 4, "TCP connections per registrar the fleet shares")
 		progress    = fs.String("progress", "auto", "live progress line: auto (on a terminal), always or never")
 		cpuProfile  = fs.String("cpuprofile", "", "write a CPU profile of the simulator to this file")
+		calls       = fs.Int("calls", 0, "-mode calls: calls to place in all (0: as many as -call-time allows)")
+		callConc    = fs.Int("call-c", 10, "-mode calls: calls in progress at once (at most half the lines)")
+		callTime    = fs.Duration("call-time", time.Minute, "-mode calls: bound on the calls")
+		cf          callFlags
 	)
-	fs.StringVar(&c.mode, "mode", "selfprov", "register, boot, selfprov or webex")
+	cf.flags(fs, time.Second)
+	fs.StringVar(&c.mode, "mode", "selfprov", "register, boot, selfprov, webex, or calls (the phones get their lines as -calls-setup says, then call each other)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -214,6 +266,28 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "phonesim run: -n and -c must be positive, -seed at most 65535, -first+-n at most 16777216")
 		return exitUsage
 	}
+	var load *phonesim.CallLoad
+	if c.mode == "calls" {
+		if err := cf.check(); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+		if *calls < 0 || *callConc <= 0 || *callTime <= 0 {
+			fmt.Fprintln(stderr, "phonesim run: -calls must not be negative, -call-c and -call-time must be positive")
+			return exitUsage
+		}
+		if *n < 2 {
+			fmt.Fprintln(stderr, "phonesim run: -mode calls needs at least two phones (-n)")
+			return exitUsage
+		}
+		m, err := cf.setupMode(*usersFile != "")
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+		c.mode = string(m)
+		load = &phonesim.CallLoad{Concurrency: *callConc, Total: *calls, Duration: *callTime, Hold: cf.hold, NoAnswer: cf.noAnsw}
+	}
 	env, err := c.env()
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -230,10 +304,11 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "phonesim run:", note)
 	}
 	defer env.UA.Close()
+	env.Answer = cf.answerPolicy()
 	fleet := &phonesim.Fleet{
 		N: *n, Mode: phonesim.Mode(c.mode), Mix: mix, Seed: uint16(*seed), First: *first,
 		Rate: *rate, Concurrency: *conc, StartDelay: *startDelay, RunTime: *runTime,
-		Hold: *hold, Unregister: *unregister,
+		Hold: *hold, Unregister: *unregister, Calls: load,
 	}
 	if *expect != "" {
 		fleet.Expected = strings.Split(*expect, ",")
@@ -262,7 +337,7 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintln(stderr, "phonesim:", err)
 			return exitFailed
 		}
-		env.Observe, fleet.OnResult = m.Observe, m.Result
+		env.Observe, fleet.OnResult, fleet.OnCall = m.Observe, m.Result, m.Call
 		ln, err := net.Listen("tcp", *metricsAddr)
 		if err != nil {
 			fmt.Fprintf(stderr, "phonesim: -metrics.listen %s: %v\n", *metricsAddr, err)
@@ -312,7 +387,7 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if n := rep.Outcomes["RATE_LIMITED"]; n > 0 {
 		fmt.Fprintf(stderr, "phonesim run: %d phones were refused with 503 RATE_LIMITED: the registrar limits requests per source address (sip.ratePerSource); spread the fleet with -local-ip or lower -rate\n", n)
 	}
-	if rep.Unexpected > 0 {
+	if rep.Unexpected > 0 || (rep.Calls != nil && rep.Calls.Unexpected > 0) {
 		return exitFailed
 	}
 	return exitOK
@@ -384,13 +459,30 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		extension = fs.String("extension", "", "the user's primary extension, checked at the end")
 		platform  = fs.String("platform", "windows", "Webex App platform for -mode webex")
 		verbose   = fs.Bool("v", false, "print every message in full")
+		dial      = fs.String("dial", "", "-mode call: the DN to call (default: a second simulated phone is auto-registered and called)")
+		want      = fs.Int("expect-status", 200, "-mode call: the final status the call must get")
+		cf        callFlags
 	)
-	fs.StringVar(&c.mode, "mode", "selfprov", "register, boot, selfprov or webex")
+	cf.flags(fs, 2*time.Second)
+	fs.StringVar(&c.mode, "mode", "selfprov", "register, boot, selfprov, webex, or call (the phone gets its line as -calls-setup says, then places a call)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
 		return exitUsage
+	}
+	callMode := c.mode == "call"
+	if callMode {
+		if err := cf.check(); err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+		m, err := cf.setupMode(*user != "")
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return exitUsage
+		}
+		c.mode = string(m)
 	}
 	mix, err := phonesim.ParseModelMix(*model)
 	if err != nil {
@@ -410,6 +502,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	env.UA.UDPSockets, env.UA.TCPConns = 1, 1
+	env.Answer = cf.answerPolicy()
 	defer env.UA.Close()
 	var u *phonesim.User
 	if *user != "" {
@@ -436,18 +529,63 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	p := phonesim.NewPhone(env, mac, mix.Pick(0), mode, u)
 	fmt.Fprintf(stdout, "phonesim check: %s (%s), mode %s, TFTP %s, HTTP %s\n", p.Name(), p.Model.UserAgent(), mode, env.Fetcher.TFTP, orNone(env.Fetcher.HTTP))
 	res := p.Run(ctx, ctx)
-	_ = p.Stop(context.Background(), false)
+	defer p.Stop(context.Background(), false)
 	mu.Lock()
-	defer mu.Unlock()
 	fmt.Fprintln(stdout)
 	for _, s := range res.Steps {
 		fmt.Fprintf(stdout, "  %-20s %8.1fms\n", s.Step, float64(s.Dur.Microseconds())/1000)
 	}
 	if res.Err != nil {
 		fmt.Fprintf(stdout, "FAIL %s %s after %.3fs: %v\n", res.Device, res.Outcome, res.Total.Seconds(), res.Err)
+		mu.Unlock()
 		return exitFailed
 	}
-	fmt.Fprintf(stdout, "PASS %s registered line %s in %.3fs\n", res.Device, res.DN, res.Total.Seconds())
+	if !callMode {
+		fmt.Fprintf(stdout, "PASS %s registered line %s in %.3fs\n", res.Device, res.DN, res.Total.Seconds())
+		mu.Unlock()
+		return exitOK
+	}
+	mu.Unlock()
+	return checkCall(ctx, env, p, mix, *dial, *want, cf, stdout, &mu)
+}
+
+// checkCall places one call from p, to dial or to a second phone booted
+// for it, and says whether it got the wanted final status.
+func checkCall(ctx context.Context, env *phonesim.Env, p *phonesim.Phone, mix phonesim.ModelMix, dial string, want int, cf callFlags, stdout io.Writer, mu *sync.Mutex) int {
+	if dial == "" {
+		mac := phonesim.FleetMAC(uint16(time.Now().UnixNano()>>8), int(time.Now().UnixNano()>>20))
+		callee := phonesim.NewPhone(env, mac, mix.Pick(0), phonesim.ModeBoot, nil)
+		res := callee.Run(ctx, ctx)
+		defer callee.Stop(context.Background(), false)
+		if res.Err != nil {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(stdout, "FAIL the called phone %s: %s: %v\n", res.Device, res.Outcome, res.Err)
+			return exitFailed
+		}
+		dial = callee.DN()
+	}
+	r := p.Call(ctx, dial, phonesim.CallOptions{Hold: cf.hold, NoAnswer: cf.noAnsw})
+	mu.Lock()
+	defer mu.Unlock()
+	fmt.Fprintf(stdout, "\n  %-20s %8.1fms\n  %-20s %8.1fms\n", "call/ringing", float64(r.Ringing.Microseconds())/1000, "call/setup", float64(r.Setup.Microseconds())/1000)
+	what := fmt.Sprintf("%s (line %s) called %s: %s", p.Name(), p.DN(), dial, r.Outcome)
+	switch {
+	case r.Status != want:
+		fmt.Fprintf(stdout, "FAIL %s, want %d (%v)\n", what, want, r.Err)
+		return exitFailed
+	case r.Status/100 == 2 && !r.Answered():
+		fmt.Fprintf(stdout, "FAIL %s, but the hang-up failed: %v\n", what, r.Err)
+		return exitFailed
+	case r.Status/100 == 2:
+		by := "the caller"
+		if r.RemoteHangup {
+			by = "the called phone"
+		}
+		fmt.Fprintf(stdout, "PASS %s after %.1fms, hung up by %s\n", what, float64(r.Setup.Microseconds())/1000, by)
+	default:
+		fmt.Fprintf(stdout, "PASS %s, as expected\n", what)
+	}
 	return exitOK
 }
 

@@ -177,6 +177,12 @@ func TestUsage(t *testing.T) {
 		{"check", "-mode", "nonsense"},
 		{"run", "extra-arg"},
 		{"users", "-n", "0"},
+		{"run", "-mode", "calls", "-n", "1"},
+		{"run", "-mode", "calls", "-calls-setup", "register"},
+		{"run", "-mode", "calls", "-answer", "100"},
+		{"run", "-mode", "calls", "-call-c", "0"},
+		{"check", "-mode", "call", "-ring", "-1s"},
+		{"check", "-mode", "call", "-callee-hold", "-1s"},
 	} {
 		if code, out, errOut := runBin(t, args...); code != 2 || errOut == "" {
 			t.Errorf("%v: exit %d, want 2 with a message\n%s%s", args, code, out, errOut)
@@ -247,5 +253,49 @@ func TestMetricsEndpoint(t *testing.T) {
 			t.Fatalf("no metrics for 5 finished phones at %s within 15s (last error %v)", addr, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestCallsAgainstDaemon: "run -mode calls" auto-registers a fleet with
+// selfprovd and drives calls between its lines; "check -mode call" places
+// one call to a second phone, and a call refused as asked is a failure
+// only when another status was expected.
+func TestCallsAgainstDaemon(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts selfprovd")
+	}
+	d := phonesimtest.StartDaemon(t, "")
+	code, out, errOut := runBin(t, "run", "-mode", "calls", "-tftp", d.TFTP, "-config", d.Config, "-idle-wait", "0",
+		"-n", "10", "-calls", "30", "-call-c", "4", "-call-hold", "5ms", "-json", "-progress", "never")
+	var rep phonesim.Report
+	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil {
+		t.Fatalf("run: exit %d %v\n%s\n%s", code, err, out, errOut)
+	}
+	if rep.OK != 10 || rep.Calls == nil || rep.Calls.Answered != 30 || rep.Calls.Outcomes["200"] != 30 || rep.Calls.Setup.Count != 30 {
+		t.Fatalf("report %+v calls %+v", rep, rep.Calls)
+	}
+
+	code, out, errOut = runBin(t, "check", "-mode", "call", "-tftp", d.TFTP, "-config", d.Config, "-idle-wait", "0", "-call-hold", "5ms")
+	if code != 0 || !strings.Contains(out, "PASS") || !strings.Contains(out, "-> ACK sip:") || !strings.Contains(out, "<- BYE sip:") {
+		t.Fatalf("check -mode call: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// The called phone hangs up first.
+	code, out, errOut = runBin(t, "check", "-mode", "call", "-tftp", d.TFTP, "-config", d.Config, "-idle-wait", "0", "-call-hold", "1m", "-callee-hold", "5ms")
+	if code != 0 || !strings.Contains(out, "hung up by the called phone") {
+		t.Fatalf("check -mode call -callee-hold: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// The called phone refuses: a failure unless 486 was asked for.
+	code, out, _ = runBin(t, "check", "-mode", "call", "-tftp", d.TFTP, "-config", d.Config, "-idle-wait", "0", "-answer", "486")
+	if code != 1 || !strings.Contains(out, "FAIL") || !strings.Contains(out, ": 486") {
+		t.Errorf("refused call: exit %d\n%s", code, out)
+	}
+	code, out, _ = runBin(t, "check", "-mode", "call", "-tftp", d.TFTP, "-config", d.Config, "-idle-wait", "0", "-answer", "486", "-expect-status", "486")
+	if code != 0 || !strings.Contains(out, "as expected") {
+		t.Errorf("refused call, expected: exit %d\n%s", code, out)
+	}
+	// A DN with no line: 404, a failure of the run.
+	code, out, _ = runBin(t, "check", "-mode", "call", "-tftp", d.TFTP, "-config", d.Config, "-idle-wait", "0", "-dial", "1999999")
+	if code != 1 || !strings.Contains(out, ": 404") {
+		t.Errorf("call to no line: exit %d\n%s", code, out)
 	}
 }

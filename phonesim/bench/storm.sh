@@ -12,6 +12,8 @@
 #
 # PROFILE=<file> [PROFILE_SECONDS=<s>, default 12] writes a CPU profile of
 # selfprovd over the first seconds of the boot storm (pprof on 127.0.0.1:21091).
+# METRICS=<file> writes selfprovd's /metrics after the boot storm
+# (retransmissions, store batches, GC), to tell a slow run from a fast one.
 # SELFPROVD=<binary> and PHONESIM=<binary> run those builds instead of the
 # checkout's, to compare two builds run after run.
 set -eu
@@ -43,16 +45,22 @@ until [ -s "$W/data/admin-token" ]; do
 done
 sleep 0.5
 cpu() { awk '{print $14 + $15}' /proc/$PID/stat; }
-T0=$(cpu)
+# Nanoseconds selfprovd's threads ran and waited for a CPU (schedstat):
+# waiting is the share of the machine other processes (phonesim, other
+# work) took from it.
+sched() { cat /proc/$PID/task/*/schedstat 2>/dev/null | awk '{ r += $1; w += $2 } END { printf "%.0f %.0f", r, w }'; }
+T0=$(cpu); S0=$(sched); L0=$(cut -d' ' -f1-3 /proc/loadavg)
 if [ -n "${PROFILE:-}" ]; then
 	curl -s -o "$PROFILE" "http://127.0.0.1:21091/debug/pprof/profile?seconds=${PROFILE_SECONDS:-12}" &
 fi
-/usr/bin/time -f "phonesim: %e s wall, %U s user, %S s sys, %M KB max RSS" \
+/usr/bin/time -f "phonesim: %e s wall, %U s user, %S s sys, %M KB max RSS, %c involuntary context switches" \
 	"$W/phonesim" run -tftp 127.0.0.1:21069 -config 127.0.0.1:21070 -users "$W/users.csv" \
 	-n "$N" -rate "$RATE" -c "$C" -local-ip 127.0.1.1-100 -progress never -seed 77 \
 	-idle-wait 0 -notify-timeout 120s -timeout 30s -register-attempts 20 -run-time 15m "$@" || true
-T1=$(cpu)
+T1=$(cpu); S1=$(sched)
+if [ -n "${METRICS:-}" ]; then curl -s -o "$METRICS" http://127.0.0.1:21090/metrics || true; fi
 echo "selfprovd: $(awk -v t="$((T1 - T0))" -v hz="$(getconf CLK_TCK)" -v n="$N" 'BEGIN { printf "%.2f s CPU, %.0f µs per phone", t / hz, 1e6 * t / hz / n }'); $(grep VmHWM /proc/$PID/status)"
+echo "selfprovd: $(echo "$S0 $S1" | awk '{ printf "%.2f s on a CPU, %.2f s waiting for one", ($3 - $1) / 1e9, ($4 - $2) / 1e9 }'); load average $L0 before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 echo
 echo "register-only storm, the same phones (known devices), UDP:"
 "$W/phonesim" run -mode register -sip 127.0.0.1:21060 -transport udp -n "$N" -c 500 \
