@@ -77,21 +77,12 @@ func (s *Service) DeleteUserProfile(ctx context.Context, name string) error {
 			return fmt.Errorf("%w: user profile %q is used by feature group template %q", ErrInUse, name, f.Name)
 		}
 	}
-	after := ""
-	for {
-		users, err := s.store.Users(ctx, after, 1000)
-		if err != nil {
-			return err
-		}
-		for _, u := range users {
-			if u.UserProfile == name {
-				return fmt.Errorf("%w: user profile %q is used by user %q", ErrInUse, name, u.ID)
-			}
-		}
-		if len(users) < 1000 {
-			break
-		}
-		after = users[len(users)-1].ID
+	u, found, err := s.findUser(ctx, func(u User) bool { return u.UserProfile == name })
+	if err != nil {
+		return err
+	}
+	if found {
+		return fmt.Errorf("%w: user profile %q is used by user %q", ErrInUse, name, u.ID)
 	}
 	return s.store.DeleteUserProfile(ctx, name)
 }
@@ -352,3 +343,25 @@ func (e dnClashError) Error() string { return CodeDNInAutoRegRange + ": " + e.ms
 func (e dnClashError) Unwrap() error { return ErrDNInAutoRegRange }
 
 func dnClash(msg string) error { return dnClashError{msg} }
+
+// findUser returns the first user, in ID order, that match accepts; it
+// pages through all of them, for the rare questions no index answers.
+func (s *Service) findUser(ctx context.Context, match func(User) bool) (User, bool, error) {
+	const page = 1000
+	after := ""
+	for {
+		users, err := s.store.Users(ctx, after, page)
+		if err != nil {
+			return User{}, false, err
+		}
+		for _, u := range users {
+			if match(u) {
+				return u, true, nil
+			}
+		}
+		if len(users) < page {
+			return User{}, false, nil
+		}
+		after = users[len(users)-1].ID
+	}
+}

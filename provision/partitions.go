@@ -259,21 +259,12 @@ func (s *Service) DeletePartition(ctx context.Context, name string) error {
 	if len(lines) > 0 && lines[0].Partition == name {
 		return inUse("holds line %s", lines[0].DN)
 	}
-	after := ""
-	for {
-		users, err := s.store.Users(ctx, after, 1000)
-		if err != nil {
-			return err
-		}
-		for _, u := range users {
-			if u.Partition == name {
-				return inUse("is the partition of user %q's primary extension", u.ID)
-			}
-		}
-		if len(users) < 1000 {
-			break
-		}
-		after = users[len(users)-1].ID
+	u, found, err := s.findUser(ctx, func(u User) bool { return u.Partition == name })
+	if err != nil {
+		return err
+	}
+	if found {
+		return inUse("is the partition of user %q's primary extension", u.ID)
 	}
 	return s.store.DeletePartition(ctx, name)
 }

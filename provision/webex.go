@@ -289,22 +289,11 @@ func (s *Service) userByEmail(ctx context.Context, email string) (User, error) {
 	if f, ok := s.store.(UserByEmailer); ok {
 		return f.UserByEmail(ctx, email)
 	}
-	after := ""
-	for {
-		page, err := s.store.Users(ctx, after, 1000)
-		if err != nil {
-			return User{}, err
-		}
-		for _, u := range page {
-			if u.Email != "" && strings.EqualFold(u.Email, email) {
-				return u, nil
-			}
-		}
-		if len(page) < 1000 {
-			return User{}, ErrUserNotFound
-		}
-		after = page[len(page)-1].ID
+	u, found, err := s.findUser(ctx, func(u User) bool { return u.Email != "" && strings.EqualFold(u.Email, email) })
+	if err == nil && !found {
+		err = ErrUserNotFound
 	}
+	return u, err
 }
 
 // AutoProvisionClient returns the device of a Webex App client signing in,
