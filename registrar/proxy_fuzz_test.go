@@ -24,7 +24,7 @@ func FuzzProxy(f *testing.F) {
 	call := a.inviteText(b.dn, "fuzzcall")
 	for _, seed := range []string{
 		call,
-		strings.Replace(strings.Replace(call, "INVITE sip:", "CANCEL sip:", 1), "CSeq: 1 INVITE", "CSeq: 1 CANCEL", 1),
+		cancelOf(call),
 		strings.NewReplacer("INVITE sip:", "BYE sip:", "CSeq: 1 INVITE", "CSeq: 2 BYE", "To: <sip:"+b.dn+"@127.0.0.1>", "To: <sip:"+b.dn+"@127.0.0.1>;tag=x").Replace(call),
 		strings.Replace(call, "Max-Forwards: 70", "Max-Forwards: 0\r\nRoute: <sip:127.0.0.1;lr>, <sip:10.0.0.1;lr>\r\nRecord-Route: <sip:evil.example;lr>", 1),
 		"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKspdead.beef\r\nVia: SIP/2.0/UDP " + a.local + ";branch=z9hG4bKfuzzcall\r\nFrom: <sip:1000@127.0.0.1>;tag=ffuzzcall\r\nTo: <sip:1001@127.0.0.1>;tag=t1\r\nCall-ID: fuzzcall\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",

@@ -260,7 +260,7 @@ func TestCallCancelled(t *testing.T) {
 	if r := a.responseTo(sip.INVITE); r.StatusCode != 180 {
 		t.Fatalf("got %d, want 180", r.StatusCode)
 	}
-	a.send(strings.Replace(strings.Replace(c.invite, "INVITE sip:", "CANCEL sip:", 1), "CSeq: 1 INVITE", "CSeq: 1 CANCEL", 1))
+	a.send(cancelOf(c.invite))
 	if r := a.final(sip.CANCEL); r.StatusCode != 200 {
 		t.Fatalf("CANCEL answered %d", r.StatusCode)
 	}
@@ -382,7 +382,7 @@ func TestCallBadInput(t *testing.T) {
 	if r := a.final(sip.BYE); r.StatusCode != 481 {
 		t.Fatalf("BYE of an unknown dialog: got %d, want 481", r.StatusCode)
 	}
-	a.send(strings.Replace(strings.Replace(a.inviteText(b.dn, "ghost2"), "INVITE sip:", "CANCEL sip:", 1), "CSeq: 1 INVITE", "CSeq: 1 CANCEL", 1))
+	a.send(cancelOf(a.inviteText(b.dn, "ghost2")))
 	if r := a.final(sip.CANCEL); r.StatusCode != 481 {
 		t.Fatalf("CANCEL of nothing: got %d, want 481", r.StatusCode)
 	}
@@ -542,7 +542,7 @@ func TestCancelWaitsForProvisional(t *testing.T) {
 	b := e.autoPhone(t, "UDP", 2)
 	c := a.invite(b.dn, "early-cancel", "")
 	inv := b.requestOf(sip.INVITE)
-	a.send(strings.Replace(strings.Replace(c.invite, "INVITE sip:", "CANCEL sip:", 1), "CSeq: 1 INVITE", "CSeq: 1 CANCEL", 1))
+	a.send(cancelOf(c.invite))
 	if r := a.final(sip.CANCEL); r.StatusCode != 200 {
 		t.Fatalf("CANCEL answered %d", r.StatusCode)
 	}
@@ -579,4 +579,10 @@ func TestForgedRouteInDialog(t *testing.T) {
 	if len(routes) != 1 || !strings.Contains(routes[0].Value(), "192.0.2.9") {
 		t.Fatalf("the BYE reached the callee with Route %v, want only the foreign entry", routes)
 	}
+}
+
+// cancelOf is the CANCEL of an INVITE's text (RFC 3261 §9.1: the same
+// Request-URI, Via, From, To, Call-ID and CSeq number).
+func cancelOf(invite string) string {
+	return strings.NewReplacer("INVITE sip:", "CANCEL sip:", "CSeq: 1 INVITE", "CSeq: 1 CANCEL").Replace(invite)
 }
