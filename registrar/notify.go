@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -295,20 +294,11 @@ func (n *notifier) result(name string, action provision.Action, result string, e
 // writeTo sends raw bytes to a binding: UDP to the address the REGISTER
 // came from, TCP and TLS on the phone's own connection.
 func (s *Server) writeTo(b Binding, data []byte) error {
-	if b.Transport == UDP {
-		s.mu.Lock()
-		pc := s.udp
-		s.mu.Unlock()
-		if pc == nil {
-			return fmt.Errorf("registrar: not serving")
-		}
-		ap, err := netip.ParseAddrPort(b.Source)
-		if err != nil {
-			return fmt.Errorf("registrar: binding source %q: %w", b.Source, err)
-		}
-		return sendUDP(pc, data, ap)
+	f, ok := flowOf(b)
+	if !ok {
+		return fmt.Errorf("registrar: binding source %q is no address", b.Source)
 	}
-	return s.writeStream(b.Transport, b.Source, data, streamWriteTimeout, false)
+	return s.sendFlow(f, data)
 }
 
 // zeroStamp makes the phone re-fetch everything.
@@ -335,19 +325,7 @@ func notifyBody(action provision.Action, callID, version string) string {
 // user part, and the Call-ID of the binding's REGISTER, so the phone (and
 // a SIPp scenario) ties it to its registration.
 func (s *Server) appendNotify(m []byte, b Binding, o outgoing, branch string, seq uint32) []byte {
-	host := s.opts.Advertise
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	port := s.udpPort
-	tr := "UDP"
-	switch b.Transport {
-	case TCP:
-		port, tr = s.tcpPort, "TCP"
-	case TLS:
-		port, tr = s.tlsPort, "TLS"
-	}
-	hostPort := host + ":" + strconv.Itoa(port)
+	host, hostPort, tr := s.advertisedHost(), s.hostPort(b.Transport), viaTransport(b.Transport)
 	var toHost string // the Contact's host when To carries the AOR
 	if b.AOR != "" {
 		var u sip.Uri

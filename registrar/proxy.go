@@ -289,7 +289,7 @@ func (p *proxy) route(tx *serverTx) {
 	s := p.s
 	req := tx.in.req
 	cr := provision.CallRequest{CallingDN: req.From().Address.User, Called: req.Recipient.User}
-	if cr.Called == "" || !s.isOurs(&sip.Uri{Host: req.Recipient.Host, Port: req.Recipient.Port}, "") && req.Recipient.User == "" {
+	if cr.Called == "" { // the Request-URI names the cluster, not a DN
 		cr.Called = req.To().Address.User
 	}
 	if hs := contactHeaders(req); len(hs) > 0 {

@@ -51,10 +51,6 @@ func (s *Server) sendFlow(f flow, data []byte) error {
 // hostPort is the proxy's own address on a transport, as Via and
 // Record-Route carry it.
 func (s *Server) hostPort(tr Transport) string {
-	host := s.opts.Advertise
-	if strings.IndexByte(host, ':') >= 0 && !strings.HasPrefix(host, "[") {
-		host = "[" + host + "]"
-	}
 	port := s.udpPort
 	switch tr {
 	case TCP:
@@ -62,7 +58,17 @@ func (s *Server) hostPort(tr Transport) string {
 	case TLS:
 		port = s.tlsPort
 	}
-	return host + ":" + strconv.Itoa(port)
+	return s.advertisedHost() + ":" + strconv.Itoa(port)
+}
+
+// advertisedHost is the advertised address as a URI host: an IPv6 address
+// in brackets.
+func (s *Server) advertisedHost() string {
+	host := s.opts.Advertise
+	if strings.IndexByte(host, ':') >= 0 && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]"
+	}
+	return host
 }
 
 func viaTransport(tr Transport) string {
