@@ -127,12 +127,12 @@ func BenchmarkMirrorAnswer(b *testing.B) {
 				b.Fatal(err)
 			}
 			mc.setNow()
-			mc.answer(req)
+			mc.answer(req, true)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
 				mc.out = mc.out[:0]
-				mc.answer(req)
+				mc.answer(req, true)
 			}
 		})
 	}

@@ -31,6 +31,9 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 type env struct {
 	svc *provision.Service
 	st  *sqlite.Store
+	// mirror, when set, chooses how the HTTP mirror serves connections
+	// (see mirrorDrivers).
+	mirror func(*HTTPMirror)
 }
 
 var (
@@ -80,6 +83,7 @@ type running struct {
 	tftp string // host:port
 	http string // base URL
 	reg  *prometheus.Registry
+	e    *env
 }
 
 func start(t testing.TB, e *env, change func(*Options)) *running {
@@ -111,6 +115,9 @@ func startOn(t testing.TB, e *env, change func(*Options), wrap func(*Server, net
 		t.Fatal(err)
 	}
 	hs := srv.HTTPServer()
+	if e.mirror != nil {
+		e.mirror(hs)
+	}
 	tftpDone := make(chan error, 1)
 	served := pc
 	if wrap != nil {
@@ -141,7 +148,7 @@ func startOn(t testing.TB, e *env, change func(*Options), wrap func(*Server, net
 			t.Error("Serve did not return after Shutdown")
 		}
 	})
-	return &running{srv: srv, pc: pc, tftp: pc.LocalAddr().String(), http: "http://" + ln.Addr().String(), reg: reg}
+	return &running{srv: srv, pc: pc, tftp: pc.LocalAddr().String(), http: "http://" + ln.Addr().String(), reg: reg, e: e}
 }
 
 // get fetches a file with pin/tftp's client.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -40,12 +41,25 @@ type HTTPMirror struct {
 	ok       [KindStatic + 1]prometheus.Counter // 200 by kind
 	notFound prometheus.Counter
 
-	handed  atomic.Int64 // connections given to fallback, for tests
-	closing atomic.Bool
-	mu      sync.Mutex
-	ln      net.Listener
-	conns   map[net.Conn]struct{}
-	wg      sync.WaitGroup
+	// useLoops: serve connections on event loops where the system has
+	// them (mirror_loop_linux.go), else one goroutine each.
+	useLoops bool
+	// loopCount: one loop for every two CPUs Go runs on. On two cores
+	// shared with 64 busy clients, one loop answered as many requests as
+	// two with a p99 of 3.9 ms against 6.5 ms: a second loop only fought
+	// the clients and the rest of the daemon for the CPUs, and one loop
+	// answers some 100,000 requests a second, more than any fleet's boot.
+	loopCount int
+	loops     *eventLoops
+
+	handed   atomic.Int64 // connections given to fallback, for tests
+	detached atomic.Int64 // connections moved off an event loop, for tests
+	closing  atomic.Bool
+	forced   atomic.Bool // Shutdown's context ended: close even what is writing
+	mu       sync.Mutex
+	ln       net.Listener
+	conns    map[net.Conn]struct{}
+	wg       sync.WaitGroup
 }
 
 // HTTPServer returns the mirror's server; it serves nothing until Serve.
@@ -65,6 +79,8 @@ func (s *Server) HTTPServer() *HTTPMirror {
 		idleTimeout:   60 * time.Second,
 		headerTimeout: 5 * time.Second,
 		writeTimeout:  30 * time.Second,
+		useLoops:      eventLoopsSupported,
+		loopCount:     max(1, runtime.GOMAXPROCS(0)/2),
 		conns:         map[net.Conn]struct{}{},
 	}
 	for k := KindDevice; k <= KindStatic; k++ {
@@ -85,6 +101,9 @@ func (m *HTTPMirror) Serve(ln net.Listener) error {
 	}
 	m.ln = ln
 	m.handoff.addr = ln.Addr()
+	if m.useLoops {
+		m.loops = m.startLoops()
+	}
 	m.wg.Add(1)
 	m.mu.Unlock()
 	go func() {
@@ -108,11 +127,14 @@ func (m *HTTPMirror) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
+		if m.loops != nil && m.loops.adopt(c) {
+			continue
+		}
 		if !m.track(c) {
 			c.Close()
 			return http.ErrServerClosed
 		}
-		go m.serveConn(c)
+		go m.serveConn(newMirrorConn(m, c))
 	}
 }
 
@@ -148,7 +170,11 @@ func (m *HTTPMirror) Shutdown(ctx context.Context) error {
 		// answer finishes it, then sees closing.
 		_ = c.SetReadDeadline(time.Now())
 	}
+	loops := m.loops
 	m.mu.Unlock()
+	if loops != nil {
+		loops.wakeUp() // they close what is idle, and finish once nothing writes
+	}
 	m.handoff.Close()
 	ferr := m.fallback.Shutdown(ctx)
 	done := make(chan struct{})
@@ -157,6 +183,10 @@ func (m *HTTPMirror) Shutdown(ctx context.Context) error {
 	case <-done:
 		return ferr
 	case <-ctx.Done():
+		m.forced.Store(true)
+		if loops != nil {
+			loops.wakeUp()
+		}
 		m.mu.Lock()
 		for c := range m.conns {
 			c.Close()
@@ -197,9 +227,90 @@ type mirrorConn struct {
 	date          []byte // "Date: ...\r\n" of dateSec
 }
 
-func (m *HTTPMirror) serveConn(c net.Conn) {
+// step is what a connection's driver does once process has answered
+// what it could.
+type step uint8
+
+const (
+	stepRead      step = iota // write what is gathered, read more
+	stepFlush                 // write what is gathered, then process again
+	stepClose                 // write what is gathered, then close
+	stepNetHTTP               // write what is gathered, then hand mc.in to net/http
+	stepGoroutine             // write what is gathered, then serve the rest on a goroutine
+)
+
+// process answers every complete request in mc.in, appending the answers
+// to mc.out, and leaves in mc.in what it did not answer. An event loop,
+// which must not wait for the store, passes mayBlock false.
+func (mc *mirrorConn) process(mayBlock bool) step {
+	st, start := stepRead, 0
+	for start < len(mc.in) {
+		req, n, err := readRequest(mc.in[start:])
+		if err != nil {
+			mc.refuse(err)
+			st = stepClose
+			break
+		}
+		if n == 0 {
+			break
+		}
+		if req.netHTTP {
+			st = stepNetHTTP
+			break
+		}
+		o := mc.answer(req, mayBlock)
+		if o == forNetHTTP {
+			st = stepNetHTTP
+			break
+		}
+		if o == forGoroutine {
+			st = stepGoroutine
+			break
+		}
+		start += n
+		if o == answeredLast {
+			st = stepClose
+			break
+		}
+		if len(mc.out) >= flushAt {
+			st = stepFlush
+			break
+		}
+	}
+	if start > 0 {
+		// Keep the unread rest at the front of the buffer.
+		mc.in = mc.in[:copy(mc.in, mc.in[start:])]
+	}
+	return st
+}
+
+// roomToRead makes room in mc.in for more of a request, growing it for
+// a long header; false when the header is over maxHeaderBytes (empty
+// lines before a request count too), which has been answered.
+func (mc *mirrorConn) roomToRead() bool {
+	if len(mc.in) < cap(mc.in) {
+		return true
+	}
+	if cap(mc.in) >= maxHeaderBytes+readBufferSize {
+		mc.refuse(errHeaderTooLarge)
+		return false
+	}
+	grown := make([]byte, len(mc.in), min(2*cap(mc.in), maxHeaderBytes+readBufferSize))
+	copy(grown, mc.in)
+	mc.in = grown
+	return true
+}
+
+func newMirrorConn(m *HTTPMirror, c net.Conn) *mirrorConn {
 	mc := &mirrorConn{m: m, c: c, in: make([]byte, 0, readBufferSize), out: make([]byte, 0, readBufferSize)}
 	mc.setNow()
+	return mc
+}
+
+// serveConn serves a connection on its own goroutine, from what mc.in
+// already holds.
+func (m *HTTPMirror) serveConn(mc *mirrorConn) {
+	c := mc.c
 	handed := false
 	defer func() {
 		if !handed {
@@ -207,61 +318,28 @@ func (m *HTTPMirror) serveConn(c net.Conn) {
 		}
 		m.untrack(c)
 	}()
-	start := 0
 	for {
-		// Answer every complete request read so far.
-		for start < len(mc.in) {
-			req, n, err := readRequest(mc.in[start:])
-			if err != nil {
-				mc.refuse(err)
-				mc.flush()
+		switch mc.process(true) {
+		case stepFlush:
+			if !mc.flush() {
 				return
 			}
-			if n == 0 {
-				break
+			continue
+		case stepClose:
+			mc.flush()
+			return
+		case stepNetHTTP:
+			if mc.flush() {
+				handed = m.hand(c, mc.in)
 			}
-			if req.netHTTP {
-				if !mc.flush() {
-					return
-				}
-				handed = m.hand(c, mc.in[start:])
-				return
-			}
-			keep, toNetHTTP := mc.answer(req)
-			if toNetHTTP {
-				if !mc.flush() {
-					return
-				}
-				handed = m.hand(c, mc.in[start:])
-				return
-			}
-			start += n
-			if !keep {
-				mc.flush()
-				return
-			}
-			if len(mc.out) >= flushAt && !mc.flush() {
-				return
-			}
+			return
 		}
 		if !mc.flush() || m.closing.Load() {
 			return
 		}
-		// Keep the unread rest at the front of the buffer.
-		rest := copy(mc.in, mc.in[start:])
-		mc.in, start = mc.in[:rest], 0
-		if len(mc.in) == cap(mc.in) {
-			// A header longer than the buffer: grow it; readRequest
-			// refuses one over maxHeaderBytes, and empty lines before a
-			// request count here.
-			if cap(mc.in) >= maxHeaderBytes+readBufferSize {
-				mc.refuse(errHeaderTooLarge)
-				mc.flush()
-				return
-			}
-			grown := make([]byte, len(mc.in), min(2*cap(mc.in), maxHeaderBytes+readBufferSize))
-			copy(grown, mc.in)
-			mc.in = grown
+		if !mc.roomToRead() {
+			mc.flush()
+			return
 		}
 		if !mc.read() {
 			return
@@ -314,9 +392,11 @@ func (mc *mirrorConn) flush() bool {
 	return err == nil
 }
 
-func (mc *mirrorConn) setNow() {
-	mc.now = time.Now()
-	if s := mc.now.Unix(); s != mc.dateSec {
+func (mc *mirrorConn) setNow() { mc.setClock(time.Now()) }
+
+func (mc *mirrorConn) setClock(now time.Time) {
+	mc.now = now
+	if s := now.Unix(); s != mc.dateSec {
 		mc.dateSec = s
 		mc.date = append(append(append(mc.date[:0], "Date: "...), mc.now.UTC().Format(http.TimeFormat)...), "\r\n"...)
 	}
@@ -336,22 +416,36 @@ func (m *HTTPMirror) hand(c net.Conn, unread []byte) bool {
 	return m.handoff.give(pc)
 }
 
-// answer appends the answer to req. keep is false when the connection is
-// to be closed after it; toNetHTTP when net/http must answer it instead.
-func (mc *mirrorConn) answer(req wireRequest) (keep, toNetHTTP bool) {
+// outcome is what answer did with a request.
+type outcome uint8
+
+const (
+	answered     outcome = iota // answer appended; the connection stays
+	answeredLast                // answer appended; the connection closes after it
+	forNetHTTP                  // not answered: net/http must (files on disk, ranges)
+	forGoroutine                // not answered: it needs a store read, which an event loop must not wait for
+)
+
+// answer appends the answer to req, unless the outcome says otherwise.
+// With mayBlock false, a request that needs the store is left alone.
+func (mc *mirrorConn) answer(req wireRequest, mayBlock bool) outcome {
 	m := mc.m
-	keep = !req.close
+	keep := !req.close
+	done := answered
+	if !keep {
+		done = answeredLast
+	}
 	head := string(req.method) == http.MethodHead
 	if !head && string(req.method) != http.MethodGet {
 		m.s.m.http.WithLabelValues(kindRefused, "405").Inc()
 		mc.plain(http.StatusMethodNotAllowed, "only GET and HEAD", head, keep, "Allow: GET, HEAD\r\n")
-		return keep, false
+		return done
 	}
 	name, err := requestPath(req.target)
 	if err != nil {
 		m.s.m.http.WithLabelValues(kindRefused, "400").Inc()
 		mc.plain(http.StatusBadRequest, "malformed request target", head, false, "")
-		return false, false
+		return answeredLast
 	}
 	creq, err := Classify(trimSlash(name))
 	var f *file
@@ -359,7 +453,7 @@ func (mc *mirrorConn) answer(req wireRequest) (keep, toNetHTTP bool) {
 	if err == nil {
 		if creq.Kind == KindStatic || creq.Kind == KindTrust {
 			if !m.s.content.missing(creq) {
-				return keep, true // files on disk: ServeContent, sendfile and ranges
+				return forNetHTTP // files on disk: ServeContent, sendfile and ranges
 			}
 			// Every booting phone asks for trust lists a cluster without
 			// security does not have: answered here, the connection stays.
@@ -369,6 +463,8 @@ func (mc *mirrorConn) answer(req wireRequest) (keep, toNetHTTP bool) {
 		} else if absent {
 			// An unknown phone asking again: no read, no allocation.
 			err = errNoDevice
+		} else if !mayBlock {
+			return forGoroutine
 		} else {
 			f, err = m.s.openRequest(creq)
 		}
@@ -377,22 +473,22 @@ func (mc *mirrorConn) answer(req wireRequest) (keep, toNetHTTP bool) {
 	case errors.Is(err, ErrBadName):
 		m.s.m.http.WithLabelValues(kindRefused, "400").Inc()
 		mc.plain(http.StatusBadRequest, err.Error(), head, keep, "")
-		return keep, false
+		return done
 	case errors.Is(err, ErrNotFound):
 		m.notFound.Inc()
 		mc.plain(http.StatusNotFound, "not found", head, keep, "")
-		return keep, false
+		return done
 	case err != nil:
 		m.s.log.Warn("http config request failed", "file", clip(name), "err", err)
 		m.s.m.http.WithLabelValues("error", "500").Inc()
 		mc.plain(http.StatusInternalServerError, "internal error", head, keep, "")
-		return keep, false
+		return done
 	}
 	kind := KindDevice
 	if hit == nil {
 		defer f.Close()
 		if f.data == nil {
-			return keep, true
+			return forNetHTTP
 		}
 		hit, kind = &cached{fileName: f.name, data: f.data, length: f.length}, f.kind
 	}
@@ -415,7 +511,7 @@ func (mc *mirrorConn) answer(req wireRequest) (keep, toNetHTTP bool) {
 		o = append(o, hit.data...)
 	}
 	mc.out = o
-	return keep, false
+	return done
 }
 
 // plain appends an error answer as http.Error writes it.

@@ -22,6 +22,9 @@ import (
 func mirrorOn(t *testing.T, r *running, change func(*HTTPMirror)) string {
 	t.Helper()
 	m := r.srv.HTTPServer()
+	if r.e.mirror != nil {
+		r.e.mirror(m)
+	}
 	if change != nil {
 		change(m)
 	}
@@ -42,6 +45,27 @@ func mirrorOn(t *testing.T, r *running, change func(*HTTPMirror)) string {
 		}
 	})
 	return ln.Addr().String()
+}
+
+// mirrorDrivers are the two ways the mirror serves a connection; the
+// tests of what it answers run under each.
+var mirrorDrivers = []struct {
+	name string
+	set  func(*HTTPMirror)
+}{
+	{"event loops", func(m *HTTPMirror) { m.useLoops, m.loopCount = true, 2 }},
+	{"goroutines", func(m *HTTPMirror) { m.useLoops = false }},
+}
+
+// eachDriver runs test once per driver, on an env whose mirrors use it.
+func eachDriver(t *testing.T, test func(t *testing.T, e *env)) {
+	for _, d := range mirrorDrivers {
+		t.Run(d.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			e.mirror = d.set
+			test(t, e)
+		})
+	}
 }
 
 // rawConn is a client connection that writes bytes as given and reads
@@ -99,198 +123,202 @@ func isReset(err error) bool {
 // TestMirrorPipelining: requests sent in one write are answered in order,
 // on a connection kept alive, with the headers net/http sent.
 func TestMirrorPipelining(t *testing.T) {
-	e := newEnv(t, nil)
-	r := start(t, e, nil)
-	want, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := dialRaw(t, strings.TrimPrefix(r.http, "http://"))
-	rc.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n" +
-		"HEAD /sep001122aabbcc.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n" +
-		"GET /SEP0A1B00000001.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n" +
-		"GET /XMLDefault.cnf.xml?x=1 HTTP/1.1\nHost: x\n\n" + // bare line feeds, a query
-		"GET /SEP001122AABBCC%2Ecnf.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-	resp, body := rc.answer("GET")
-	if resp.StatusCode != 200 || !bytes.Equal(body, want) {
-		t.Fatalf("GET: %d, body equal %v", resp.StatusCode, bytes.Equal(body, want))
-	}
-	for k, v := range map[string]string{"Content-Type": "text/xml; charset=utf-8", "Content-Length": itoa(len(want)),
-		"Cache-Control": "no-cache", "Accept-Ranges": "bytes"} {
-		if got := resp.Header.Get(k); got != v {
-			t.Errorf("%s: %q, want %q", k, got, v)
+	eachDriver(t, func(t *testing.T, e *env) {
+		r := start(t, e, nil)
+		want, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if d, err := http.ParseTime(resp.Header.Get("Date")); err != nil || time.Since(d) > time.Minute {
-		t.Errorf("Date %q: %v", resp.Header.Get("Date"), err)
-	}
-	resp, body = rc.answer("HEAD")
-	if resp.StatusCode != 200 || len(body) != 0 || resp.ContentLength != int64(len(want)) {
-		t.Errorf("HEAD: %d, %d body bytes, length %d", resp.StatusCode, len(body), resp.ContentLength)
-	}
-	resp, body = rc.answer("GET")
-	if resp.StatusCode != 404 || string(body) != "not found\n" || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
-		t.Errorf("unknown device: %d %q %q", resp.StatusCode, body, resp.Header.Get("Content-Type"))
-	}
-	resp, body = rc.answer("GET")
-	if resp.StatusCode != 200 || !bytes.Contains(body, []byte("<Default>")) || resp.Header.Get("Cache-Control") != "no-cache" {
-		t.Errorf("XMLDefault: %d\n%s", resp.StatusCode, body)
-	}
-	resp, body = rc.answer("GET")
-	if resp.StatusCode != 200 || !bytes.Equal(body, want) || !resp.Close {
-		t.Errorf("escaped name, Connection: close: %d, close %v", resp.StatusCode, resp.Close)
-	}
-	if !rc.closed() {
-		t.Error("the connection stayed open after Connection: close")
-	}
-	if got := testutil.ToFloat64(r.srv.m.http.WithLabelValues("device", "200")); got != 3 { // GET, HEAD, GET
-		t.Errorf("http device 200 = %v, want 3", got)
-	}
-	if got := testutil.ToFloat64(r.srv.m.http.WithLabelValues(kindNotFound, "404")); got != 1 {
-		t.Errorf("http not_found 404 = %v, want 1", got)
-	}
+		rc := dialRaw(t, strings.TrimPrefix(r.http, "http://"))
+		rc.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n" +
+			"HEAD /sep001122aabbcc.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n" +
+			"GET /SEP0A1B00000001.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n" +
+			"GET /XMLDefault.cnf.xml?x=1 HTTP/1.1\nHost: x\n\n" + // bare line feeds, a query
+			"GET /SEP001122AABBCC%2Ecnf.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		resp, body := rc.answer("GET")
+		if resp.StatusCode != 200 || !bytes.Equal(body, want) {
+			t.Fatalf("GET: %d, body equal %v", resp.StatusCode, bytes.Equal(body, want))
+		}
+		for k, v := range map[string]string{"Content-Type": "text/xml; charset=utf-8", "Content-Length": itoa(len(want)),
+			"Cache-Control": "no-cache", "Accept-Ranges": "bytes"} {
+			if got := resp.Header.Get(k); got != v {
+				t.Errorf("%s: %q, want %q", k, got, v)
+			}
+		}
+		if d, err := http.ParseTime(resp.Header.Get("Date")); err != nil || time.Since(d) > time.Minute {
+			t.Errorf("Date %q: %v", resp.Header.Get("Date"), err)
+		}
+		resp, body = rc.answer("HEAD")
+		if resp.StatusCode != 200 || len(body) != 0 || resp.ContentLength != int64(len(want)) {
+			t.Errorf("HEAD: %d, %d body bytes, length %d", resp.StatusCode, len(body), resp.ContentLength)
+		}
+		resp, body = rc.answer("GET")
+		if resp.StatusCode != 404 || string(body) != "not found\n" || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
+			t.Errorf("unknown device: %d %q %q", resp.StatusCode, body, resp.Header.Get("Content-Type"))
+		}
+		resp, body = rc.answer("GET")
+		if resp.StatusCode != 200 || !bytes.Contains(body, []byte("<Default>")) || resp.Header.Get("Cache-Control") != "no-cache" {
+			t.Errorf("XMLDefault: %d\n%s", resp.StatusCode, body)
+		}
+		resp, body = rc.answer("GET")
+		if resp.StatusCode != 200 || !bytes.Equal(body, want) || !resp.Close {
+			t.Errorf("escaped name, Connection: close: %d, close %v", resp.StatusCode, resp.Close)
+		}
+		if !rc.closed() {
+			t.Error("the connection stayed open after Connection: close")
+		}
+		if got := testutil.ToFloat64(r.srv.m.http.WithLabelValues("device", "200")); got != 3 { // GET, HEAD, GET
+			t.Errorf("http device 200 = %v, want 3", got)
+		}
+		if got := testutil.ToFloat64(r.srv.m.http.WithLabelValues(kindNotFound, "404")); got != 1 {
+			t.Errorf("http not_found 404 = %v, want 1", got)
+		}
+	})
 }
 
 // TestMirrorBadRequests: a request that cannot be read is answered with
 // net/http's status for it and the connection is closed; one that can be
 // read but not served keeps the connection.
 func TestMirrorBadRequests(t *testing.T) {
-	e := newEnv(t, nil)
-	r := start(t, e, nil)
-	addr := strings.TrimPrefix(r.http, "http://")
-	for _, tc := range []struct {
-		name, req string
-		code      int
-		keep      bool
-	}{
-		{"garbage", "HELLO\r\n\r\n", 400, false},
-		{"no target", "GET HTTP/1.1\r\nHost: x\r\n\r\n", 400, false},
-		{"HTTP/2 on the wire", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, false},
-		{"no Host", "GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\n\r\n", 400, false},
-		{"two Hosts", "GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, false},
-		{"space before colon", "GET /x HTTP/1.1\r\nHost : x\r\n\r\n", 400, false},
-		{"control byte in a value", "GET /x HTTP/1.1\r\nHost: x\r\nX: a\x01b\r\n\r\n", 400, false},
-		{"control byte in the target", "GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n", 400, false},
-		{"bad escape", "GET /a%zzb HTTP/1.1\r\nHost: x\r\n\r\n", 400, false},
-		{"header too large", "GET /x HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", maxHeaderBytes) + "\r\n\r\n", 431, false},
-		{"request line too large", "GET /" + strings.Repeat("a", maxHeaderBytes+10), 431, false},
-		{"empty lines, then a request that never ends", strings.Repeat("\r\n", 3000) + "GET /" + strings.Repeat("a", maxHeaderBytes-100), 431, false},
-		{"conflicting lengths", "GET /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400, false},
-		{"dot-dot", "GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 400, true},
-		{"escaped dot-dot", "GET /..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: x\r\n\r\n", 400, true},
-		{"NUL", "GET /a%00b HTTP/1.1\r\nHost: x\r\n\r\n", 400, true},
-		{"root", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 400, true},
-		{"POST without a body", "POST /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n", 405, true},
-		{"DELETE", "DELETE /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n", 405, true},
-		{"POST with a body, to net/http", "POST /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", 405, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			rc := dialRaw(t, addr)
-			rc.send(tc.req)
-			resp, _ := rc.answer("GET")
-			if resp.StatusCode != tc.code {
-				t.Fatalf("%d, want %d", resp.StatusCode, tc.code)
-			}
-			if tc.code == 405 && resp.Header.Get("Allow") != "GET, HEAD" {
-				t.Errorf("Allow %q", resp.Header.Get("Allow"))
-			}
-			if !tc.keep {
-				if !rc.closed() {
-					t.Error("the connection stayed open")
+	eachDriver(t, func(t *testing.T, e *env) {
+		r := start(t, e, nil)
+		addr := strings.TrimPrefix(r.http, "http://")
+		for _, tc := range []struct {
+			name, req string
+			code      int
+			keep      bool
+		}{
+			{"garbage", "HELLO\r\n\r\n", 400, false},
+			{"no target", "GET HTTP/1.1\r\nHost: x\r\n\r\n", 400, false},
+			{"HTTP/2 on the wire", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, false},
+			{"no Host", "GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\n\r\n", 400, false},
+			{"two Hosts", "GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, false},
+			{"space before colon", "GET /x HTTP/1.1\r\nHost : x\r\n\r\n", 400, false},
+			{"control byte in a value", "GET /x HTTP/1.1\r\nHost: x\r\nX: a\x01b\r\n\r\n", 400, false},
+			{"control byte in the target", "GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n", 400, false},
+			{"bad escape", "GET /a%zzb HTTP/1.1\r\nHost: x\r\n\r\n", 400, false},
+			{"header too large", "GET /x HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", maxHeaderBytes) + "\r\n\r\n", 431, false},
+			{"request line too large", "GET /" + strings.Repeat("a", maxHeaderBytes+10), 431, false},
+			{"empty lines, then a request that never ends", strings.Repeat("\r\n", 3000) + "GET /" + strings.Repeat("a", maxHeaderBytes-100), 431, false},
+			{"conflicting lengths", "GET /x HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400, false},
+			{"dot-dot", "GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 400, true},
+			{"escaped dot-dot", "GET /..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: x\r\n\r\n", 400, true},
+			{"NUL", "GET /a%00b HTTP/1.1\r\nHost: x\r\n\r\n", 400, true},
+			{"root", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 400, true},
+			{"POST without a body", "POST /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n", 405, true},
+			{"DELETE", "DELETE /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n", 405, true},
+			{"POST with a body, to net/http", "POST /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc", 405, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				rc := dialRaw(t, addr)
+				rc.send(tc.req)
+				resp, _ := rc.answer("GET")
+				if resp.StatusCode != tc.code {
+					t.Fatalf("%d, want %d", resp.StatusCode, tc.code)
 				}
-				return
-			}
-			rc.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n")
-			if resp, _ := rc.answer("GET"); resp.StatusCode != 200 {
-				t.Errorf("next request on the connection: %d", resp.StatusCode)
-			}
-		})
-	}
+				if tc.code == 405 && resp.Header.Get("Allow") != "GET, HEAD" {
+					t.Errorf("Allow %q", resp.Header.Get("Allow"))
+				}
+				if !tc.keep {
+					if !rc.closed() {
+						t.Error("the connection stayed open")
+					}
+					return
+				}
+				rc.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+				if resp, _ := rc.answer("GET"); resp.StatusCode != 200 {
+					t.Errorf("next request on the connection: %d", resp.StatusCode)
+				}
+			})
+		}
+	})
 }
 
 // TestMirrorHandsOverToNetHTTP: static files, ranges and HTTP/1.0 are
 // served by net/http on the same connection, with what was read of it.
 func TestMirrorHandsOverToNetHTTP(t *testing.T) {
-	static := t.TempDir()
-	if err := os.WriteFile(filepath.Join(static, "ringlist.xml"), []byte("<CiscoIPPhoneRingList/>"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t, nil)
-	r := start(t, e, func(o *Options) { o.StaticDir = static })
-	want, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := strings.TrimPrefix(r.http, "http://")
+	eachDriver(t, func(t *testing.T, e *env) {
+		static := t.TempDir()
+		if err := os.WriteFile(filepath.Join(static, "ringlist.xml"), []byte("<CiscoIPPhoneRingList/>"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := start(t, e, func(o *Options) { o.StaticDir = static })
+		want, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := strings.TrimPrefix(r.http, "http://")
 
-	rc := dialRaw(t, addr)
-	rc.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9\r\n\r\n" +
-		"GET /RINGLIST.XML HTTP/1.1\r\nHost: x\r\n\r\n" +
-		"GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n")
-	resp, body := rc.answer("GET")
-	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, want[:10]) {
-		t.Errorf("range: %d %q", resp.StatusCode, body)
-	}
-	resp, body = rc.answer("GET")
-	if resp.StatusCode != 200 || string(body) != "<CiscoIPPhoneRingList/>" || resp.Header.Get("Last-Modified") == "" {
-		t.Errorf("static file: %d %q, Last-Modified %q", resp.StatusCode, body, resp.Header.Get("Last-Modified"))
-	}
-	resp, body = rc.answer("GET")
-	if resp.StatusCode != 200 || !bytes.Equal(body, want) {
-		t.Errorf("config after the hand-over: %d", resp.StatusCode)
-	}
+		rc := dialRaw(t, addr)
+		rc.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9\r\n\r\n" +
+			"GET /RINGLIST.XML HTTP/1.1\r\nHost: x\r\n\r\n" +
+			"GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, body := rc.answer("GET")
+		if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, want[:10]) {
+			t.Errorf("range: %d %q", resp.StatusCode, body)
+		}
+		resp, body = rc.answer("GET")
+		if resp.StatusCode != 200 || string(body) != "<CiscoIPPhoneRingList/>" || resp.Header.Get("Last-Modified") == "" {
+			t.Errorf("static file: %d %q, Last-Modified %q", resp.StatusCode, body, resp.Header.Get("Last-Modified"))
+		}
+		resp, body = rc.answer("GET")
+		if resp.StatusCode != 200 || !bytes.Equal(body, want) {
+			t.Errorf("config after the hand-over: %d", resp.StatusCode)
+		}
 
-	// A static file after fast answers: those are written first.
-	rc = dialRaw(t, addr)
-	rc.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\nGET /ringlist.xml HTTP/1.1\r\nHost: x\r\n\r\n")
-	if resp, body := rc.answer("GET"); resp.StatusCode != 200 || !bytes.Equal(body, want) {
-		t.Errorf("config before the hand-over: %d", resp.StatusCode)
-	}
-	if resp, body := rc.answer("GET"); resp.StatusCode != 200 || string(body) != "<CiscoIPPhoneRingList/>" {
-		t.Errorf("static file after a config: %d %q", resp.StatusCode, body)
-	}
+		// A static file after fast answers: those are written first.
+		rc = dialRaw(t, addr)
+		rc.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\nGET /ringlist.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp, body := rc.answer("GET"); resp.StatusCode != 200 || !bytes.Equal(body, want) {
+			t.Errorf("config before the hand-over: %d", resp.StatusCode)
+		}
+		if resp, body := rc.answer("GET"); resp.StatusCode != 200 || string(body) != "<CiscoIPPhoneRingList/>" {
+			t.Errorf("static file after a config: %d %q", resp.StatusCode, body)
+		}
 
-	rc = dialRaw(t, addr)
-	rc.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.0\r\n\r\n")
-	if resp, body := rc.answer("GET"); resp.StatusCode != 200 || !bytes.Equal(body, want) {
-		t.Errorf("HTTP/1.0: %d", resp.StatusCode)
-	}
-	if !rc.closed() {
-		t.Error("an HTTP/1.0 connection without keep-alive stayed open")
-	}
+		rc = dialRaw(t, addr)
+		rc.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.0\r\n\r\n")
+		if resp, body := rc.answer("GET"); resp.StatusCode != 200 || !bytes.Equal(body, want) {
+			t.Errorf("HTTP/1.0: %d", resp.StatusCode)
+		}
+		if !rc.closed() {
+			t.Error("an HTTP/1.0 connection without keep-alive stayed open")
+		}
+	})
 }
 
 // TestMirrorKeepsMissingTrustFiles: the trust lists every booting phone
 // asks for, absent without security, are answered on the fast path, and
 // the connection stays on it; a file that is there goes to net/http.
 func TestMirrorKeepsMissingTrustFiles(t *testing.T) {
-	static := t.TempDir()
-	if err := os.WriteFile(filepath.Join(static, "ringlist.xml"), []byte("<CiscoIPPhoneRingList/>"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t, nil)
-	r := start(t, e, func(o *Options) { o.StaticDir = static })
-	var m *HTTPMirror
-	rc := dialRaw(t, mirrorOn(t, r, func(hm *HTTPMirror) { m = hm }))
-	rc.send("GET /CTLSEP001122AABBCC.tlv HTTP/1.1\r\nHost: x\r\n\r\n" +
-		"GET /ITLSEP001122AABBCC.tlv HTTP/1.1\r\nHost: x\r\n\r\n" +
-		"GET /missing.xml HTTP/1.1\r\nHost: x\r\n\r\n" +
-		"GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n")
-	for _, want := range []int{404, 404, 404, 200} {
-		if resp, _ := rc.answer("GET"); resp.StatusCode != want {
-			t.Fatalf("%d, want %d", resp.StatusCode, want)
+	eachDriver(t, func(t *testing.T, e *env) {
+		static := t.TempDir()
+		if err := os.WriteFile(filepath.Join(static, "ringlist.xml"), []byte("<CiscoIPPhoneRingList/>"), 0o644); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if n := m.handed.Load(); n != 0 {
-		t.Fatalf("%d connections handed to net/http for missing files", n)
-	}
-	rc.send("GET /ringlist.xml HTTP/1.1\r\nHost: x\r\n\r\n")
-	if resp, body := rc.answer("GET"); resp.StatusCode != 200 || string(body) != "<CiscoIPPhoneRingList/>" {
-		t.Fatalf("static file: %d %q", resp.StatusCode, body)
-	}
-	if n := m.handed.Load(); n != 1 {
-		t.Errorf("%d connections handed to net/http, want 1", n)
-	}
+		r := start(t, e, func(o *Options) { o.StaticDir = static })
+		var m *HTTPMirror
+		rc := dialRaw(t, mirrorOn(t, r, func(hm *HTTPMirror) { m = hm }))
+		rc.send("GET /CTLSEP001122AABBCC.tlv HTTP/1.1\r\nHost: x\r\n\r\n" +
+			"GET /ITLSEP001122AABBCC.tlv HTTP/1.1\r\nHost: x\r\n\r\n" +
+			"GET /missing.xml HTTP/1.1\r\nHost: x\r\n\r\n" +
+			"GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+		for _, want := range []int{404, 404, 404, 200} {
+			if resp, _ := rc.answer("GET"); resp.StatusCode != want {
+				t.Fatalf("%d, want %d", resp.StatusCode, want)
+			}
+		}
+		if n := m.handed.Load(); n != 0 {
+			t.Fatalf("%d connections handed to net/http for missing files", n)
+		}
+		rc.send("GET /ringlist.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp, body := rc.answer("GET"); resp.StatusCode != 200 || string(body) != "<CiscoIPPhoneRingList/>" {
+			t.Fatalf("static file: %d %q", resp.StatusCode, body)
+		}
+		if n := m.handed.Load(); n != 1 {
+			t.Errorf("%d connections handed to net/http, want 1", n)
+		}
+	})
 }
 
 // TestMirrorSlowClients: a connection that goes quiet between requests,
@@ -298,45 +326,46 @@ func TestMirrorKeepsMissingTrustFiles(t *testing.T) {
 // read its answers fails its write after the write timeout, and none of it
 // holds up Shutdown.
 func TestMirrorSlowClients(t *testing.T) {
-	e := newEnv(t, nil)
-	r := start(t, e, nil)
-	addr := mirrorOn(t, r, func(m *HTTPMirror) {
-		m.idleTimeout, m.headerTimeout, m.writeTimeout = 300*time.Millisecond, 200*time.Millisecond, 300*time.Millisecond
-	})
-	idle := dialRaw(t, addr)
-	idle.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n")
-	if resp, _ := idle.answer("GET"); resp.StatusCode != 200 {
-		t.Fatalf("%d", resp.StatusCode)
-	}
-	half := dialRaw(t, addr)
-	half.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHo")
-	silent := dialRaw(t, addr)
-	for name, rc := range map[string]*rawConn{"idle": idle, "half a request": half, "never a byte": silent} {
-		if !rc.closed() {
-			t.Errorf("%s: the connection stayed open", name)
+	eachDriver(t, func(t *testing.T, e *env) {
+		r := start(t, e, nil)
+		addr := mirrorOn(t, r, func(m *HTTPMirror) {
+			m.idleTimeout, m.headerTimeout, m.writeTimeout = 300*time.Millisecond, 200*time.Millisecond, 300*time.Millisecond
+		})
+		idle := dialRaw(t, addr)
+		idle.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp, _ := idle.answer("GET"); resp.StatusCode != 200 {
+			t.Fatalf("%d", resp.StatusCode)
 		}
-	}
+		half := dialRaw(t, addr)
+		half.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHo")
+		silent := dialRaw(t, addr)
+		for name, rc := range map[string]*rawConn{"idle": idle, "half a request": half, "never a byte": silent} {
+			if !rc.closed() {
+				t.Errorf("%s: the connection stayed open", name)
+			}
+		}
 
-	// A client that pipelines without reading: the server's writes block
-	// once the socket buffers are full, and time out.
-	c, err := net.DialTCP("tcp", nil, mustTCPAddr(t, addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetReadBuffer(4096)
-	req := []byte(strings.Repeat("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n", 100))
-	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	for i := 0; i < 200; i++ {
-		if _, err := c.Write(req); err != nil {
-			break // the server stopped reading: its write timed out and it closed
+		// A client that pipelines without reading: the server's writes block
+		// once the socket buffers are full, and time out.
+		c, err := net.DialTCP("tcp", nil, mustTCPAddr(t, addr))
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	_, err = io.Copy(io.Discard, c)
-	if err != nil && !isReset(err) {
-		t.Errorf("reading what the server wrote before it gave up: %v", err)
-	}
+		defer c.Close()
+		_ = c.SetReadBuffer(4096)
+		req := []byte(strings.Repeat("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n", 100))
+		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		for i := 0; i < 200; i++ {
+			if _, err := c.Write(req); err != nil {
+				break // the server stopped reading: its write timed out and it closed
+			}
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err = io.Copy(io.Discard, c)
+		if err != nil && !isReset(err) {
+			t.Errorf("reading what the server wrote before it gave up: %v", err)
+		}
+	})
 }
 
 func mustTCPAddr(t *testing.T, addr string) *net.TCPAddr {
@@ -351,37 +380,39 @@ func mustTCPAddr(t *testing.T, addr string) *net.TCPAddr {
 // TestMirrorShutdown: an idle keep-alive connection does not hold up
 // Shutdown, which closes it, and Serve returns ErrServerClosed.
 func TestMirrorShutdown(t *testing.T) {
-	e := newEnv(t, nil)
-	r := start(t, e, nil)
-	m := r.srv.HTTPServer()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- m.Serve(ln) }()
-	rc := dialRaw(t, ln.Addr().String())
-	rc.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n")
-	if resp, _ := rc.answer("GET"); resp.StatusCode != 200 {
-		t.Fatalf("%d", resp.StatusCode)
-	}
-	handed := dialRaw(t, ln.Addr().String())
-	handed.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-	if resp, _ := handed.answer("GET"); resp.StatusCode != 200 {
-		t.Fatalf("%d", resp.StatusCode)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := m.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-		t.Errorf("Serve returned %v", err)
-	}
-	if !rc.closed() || !handed.closed() {
-		t.Error("a connection stayed open after Shutdown")
-	}
-	if err := m.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		t.Errorf("Serve after Shutdown: %v", err)
-	}
+	eachDriver(t, func(t *testing.T, e *env) {
+		r := start(t, e, nil)
+		m := r.srv.HTTPServer()
+		e.mirror(m)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- m.Serve(ln) }()
+		rc := dialRaw(t, ln.Addr().String())
+		rc.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp, _ := rc.answer("GET"); resp.StatusCode != 200 {
+			t.Fatalf("%d", resp.StatusCode)
+		}
+		handed := dialRaw(t, ln.Addr().String())
+		handed.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+		if resp, _ := handed.answer("GET"); resp.StatusCode != 200 {
+			t.Fatalf("%d", resp.StatusCode)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve returned %v", err)
+		}
+		if !rc.closed() || !handed.closed() {
+			t.Error("a connection stayed open after Shutdown")
+		}
+		if err := m.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve after Shutdown: %v", err)
+		}
+	})
 }

@@ -1,0 +1,384 @@
+package tftpd
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The mirror's event loops: nginx's shape, for the connections of booting
+// phones and of load tests, which ask for configs already rendered. A
+// goroutine per connection answered as many requests a second, but with a
+// wider spread: under 64 busy connections on two cores, every answer woke
+// a goroutine, which the runtime handed between threads, and one request
+// in ten waited for a thread to get a CPU back (p90 1.8 ms against 1.2 ms
+// for a loop; see bench/http). A loop owns its connections: one epoll
+// wait returns every ready one, each is read, answered and written in
+// turn, and nothing is handed between threads.
+//
+// A loop answers only from memory. A request that needs the store (a
+// config not rendered yet) or net/http (a file on disk, a range,
+// HTTP/1.0) takes its connection out of the loop, onto a goroutine of its
+// own, with what was read and the answers not yet written.
+
+const eventLoopsSupported = true
+
+type eventLoops struct {
+	m     *HTTPMirror
+	loops []*eventLoop
+	mu    sync.Mutex
+	next  int
+}
+
+// eventLoop is one loop's state; only its goroutine touches conns.
+type eventLoop struct {
+	m     *HTTPMirror
+	ep    int // epoll
+	wake  int // eventfd: adopted connections waiting, or closing
+	conns map[int32]*loopConn
+	// tick is how often timeouts are looked at: a quarter of the
+	// shortest one, so each fires within a quarter of its length.
+	tick time.Duration
+
+	mu      sync.Mutex
+	adopted []*loopConn // accepted, not yet in conns
+	stopped bool
+}
+
+// loopConn is a connection a loop serves.
+type loopConn struct {
+	mirrorConn
+	fd       int
+	deadline time.Time // idle, the rest of a header, or a write, as its state says
+	writing  bool      // waiting for room to write mc.out, not reading
+	last     bool      // close once mc.out is written
+}
+
+// startLoops starts m.loopCount loops; nil if the kernel refused one
+// (the mirror then serves every connection on a goroutine).
+func (m *HTTPMirror) startLoops() *eventLoops {
+	ls := &eventLoops{m: m}
+	tick := min(m.idleTimeout, m.headerTimeout, m.writeTimeout) / 4
+	tick = min(max(tick, 10*time.Millisecond), time.Second)
+	for range m.loopCount {
+		l, err := newEventLoop(m, tick)
+		if err != nil {
+			m.s.log.Warn("http event loop not started; every connection gets a goroutine", "err", err)
+			for _, l := range ls.loops {
+				l.closeFDs()
+			}
+			return nil
+		}
+		ls.loops = append(ls.loops, l)
+	}
+	for _, l := range ls.loops {
+		m.wg.Add(1)
+		go l.run()
+	}
+	return ls
+}
+
+func newEventLoop(m *HTTPMirror, tick time.Duration) (*eventLoop, error) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(ep)
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	l := &eventLoop{m: m, ep: ep, wake: wake, conns: map[int32]*loopConn{}, tick: tick}
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
+		l.closeFDs()
+		return nil, os.NewSyscallError("epoll_ctl", err)
+	}
+	return l, nil
+}
+
+func (l *eventLoop) closeFDs() {
+	unix.Close(l.ep)
+	unix.Close(l.wake)
+}
+
+// adopt gives an accepted connection to a loop; false when it cannot
+// take it (not a socket), and the caller serves it on a goroutine.
+func (ls *eventLoops) adopt(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	fd := -1
+	// A duplicate, so that closing c takes it out of Go's poller and
+	// leaves the socket open.
+	if cerr := raw.Control(func(s uintptr) { fd, err = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil || err != nil {
+		return false
+	}
+	c.Close()
+	lc := &loopConn{fd: fd}
+	lc.mirrorConn = mirrorConn{m: ls.m, in: make([]byte, 0, readBufferSize), out: make([]byte, 0, readBufferSize)}
+	ls.mu.Lock()
+	l := ls.loops[ls.next%len(ls.loops)]
+	ls.next++
+	ls.mu.Unlock()
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		unix.Close(fd)
+		return true
+	}
+	l.adopted = append(l.adopted, lc)
+	l.mu.Unlock()
+	l.wakeUp()
+	return true
+}
+
+// wakeUp makes the loop look at adopted connections and at closing.
+func (ls *eventLoops) wakeUp() {
+	for _, l := range ls.loops {
+		l.wakeUp()
+	}
+}
+
+func (l *eventLoop) wakeUp() {
+	one := [8]byte{1}
+	_, _ = unix.Write(l.wake, one[:])
+}
+
+func (l *eventLoop) run() {
+	defer l.m.wg.Done()
+	defer l.closeFDs()
+	events := make([]unix.EpollEvent, 256)
+	lastTick := time.Now()
+	for {
+		n, err := unix.EpollWait(l.ep, events, int(l.tick/time.Millisecond))
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			l.m.s.log.Error("http event loop failed; its connections are closed", "err", os.NewSyscallError("epoll_wait", err))
+			l.stop()
+			return
+		}
+		now := time.Now()
+		for _, ev := range events[:max(n, 0)] {
+			if ev.Fd == int32(l.wake) {
+				var b [8]byte
+				_, _ = unix.Read(l.wake, b[:])
+				l.takeAdopted(now)
+				continue
+			}
+			if c := l.conns[ev.Fd]; c != nil {
+				l.ready(c, now)
+			}
+		}
+		if l.m.closing.Load() && l.closeIdle() {
+			l.stop()
+			return
+		}
+		if now.Sub(lastTick) >= l.tick {
+			lastTick = now
+			l.expire(now)
+		}
+	}
+}
+
+func (l *eventLoop) takeAdopted(now time.Time) {
+	l.mu.Lock()
+	adopted := l.adopted
+	l.adopted = nil
+	l.mu.Unlock()
+	for _, c := range adopted {
+		if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, c.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(c.fd)}); err != nil {
+			unix.Close(c.fd)
+			continue
+		}
+		l.conns[int32(c.fd)] = c
+		c.setClock(now)
+		c.deadline = now.Add(l.m.idleTimeout)
+	}
+}
+
+// ready serves a connection epoll reported: its writing goes on, or it
+// is read and what it asked is answered.
+func (l *eventLoop) ready(c *loopConn, now time.Time) {
+	c.setClock(now)
+	if c.writing {
+		if !l.write(c) {
+			l.close(c)
+			return
+		}
+		if c.writing {
+			return
+		}
+		if c.last {
+			l.close(c)
+			return
+		}
+		l.serve(c) // requests read before the write blocked
+		return
+	}
+	if !c.roomToRead() {
+		c.last = true
+		l.finish(c)
+		return
+	}
+	n, err := unix.Read(c.fd, c.in[len(c.in):cap(c.in)])
+	if n > 0 {
+		c.in = c.in[:len(c.in)+n]
+		l.serve(c)
+		return
+	}
+	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+		return
+	}
+	l.close(c) // end of stream or an error
+}
+
+// serve answers what c has read, writes the answers and chooses what
+// the connection waits for next.
+func (l *eventLoop) serve(c *loopConn) {
+	for {
+		switch c.process(false) {
+		case stepFlush:
+			if !l.write(c) {
+				l.close(c)
+				return
+			}
+			if c.writing {
+				return // serve again once it is written
+			}
+			continue
+		case stepClose:
+			c.last = true
+			l.finish(c)
+			return
+		case stepNetHTTP, stepGoroutine:
+			l.detach(c)
+			return
+		}
+		if !l.write(c) {
+			l.close(c)
+			return
+		}
+		if !c.writing {
+			if len(c.in) > 0 {
+				c.deadline = c.now.Add(l.m.headerTimeout) // a request has begun
+			} else {
+				c.deadline = c.now.Add(l.m.idleTimeout)
+			}
+		}
+		return
+	}
+}
+
+// finish writes c's last answers and closes it, now or once written.
+func (l *eventLoop) finish(c *loopConn) {
+	if !l.write(c) || !c.writing {
+		l.close(c)
+	}
+}
+
+// write writes c.out without waiting: what the socket cannot take yet
+// waits for epoll to say it can (and c is not read meanwhile, so a client
+// that does not read its answers stops being read). False when the
+// connection failed.
+func (l *eventLoop) write(c *loopConn) bool {
+	for len(c.out) > 0 {
+		n, err := unix.Write(c.fd, c.out)
+		if n > 0 {
+			c.out = c.out[:copy(c.out, c.out[n:])]
+			continue
+		}
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if !errors.Is(err, unix.EAGAIN) {
+			return false
+		}
+		if !c.writing {
+			c.writing = true
+			c.deadline = c.now.Add(l.m.writeTimeout)
+			return l.interest(c, unix.EPOLLOUT)
+		}
+		return true
+	}
+	if c.writing {
+		c.writing = false
+		return l.interest(c, unix.EPOLLIN)
+	}
+	return true
+}
+
+func (l *eventLoop) interest(c *loopConn, events uint32) bool {
+	return unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: events, Fd: int32(c.fd)}) == nil
+}
+
+func (l *eventLoop) close(c *loopConn) {
+	delete(l.conns, int32(c.fd))
+	unix.Close(c.fd) // also takes it out of the epoll set
+}
+
+// detach takes c out of the loop and serves it on a goroutine, from what
+// it has read and with the answers it has not written yet.
+func (l *eventLoop) detach(c *loopConn) {
+	delete(l.conns, int32(c.fd))
+	_ = unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, c.fd, nil)
+	f := os.NewFile(uintptr(c.fd), "http")
+	nc, err := net.FileConn(f) // a duplicate in Go's poller
+	f.Close()
+	if err != nil {
+		l.m.s.log.Warn("http connection lost moving it off an event loop", "err", err)
+		return
+	}
+	if !l.m.track(nc) {
+		nc.Close()
+		return
+	}
+	c.mirrorConn.c = nc
+	l.m.detached.Add(1)
+	go l.m.serveConn(&c.mirrorConn)
+}
+
+// expire closes connections past their deadline: idle, silent in the
+// middle of a header, or not reading their answers.
+func (l *eventLoop) expire(now time.Time) {
+	for _, c := range l.conns {
+		if now.After(c.deadline) {
+			l.close(c)
+		}
+	}
+}
+
+// closeIdle, once the mirror is closing, closes every connection that is
+// not writing an answer; true when none is left.
+func (l *eventLoop) closeIdle() bool {
+	force := l.m.forced.Load()
+	for _, c := range l.conns {
+		if !c.writing || force {
+			l.close(c)
+		}
+	}
+	return len(l.conns) == 0
+}
+
+// stop closes what is left; adopt closes what comes after.
+func (l *eventLoop) stop() {
+	l.mu.Lock()
+	l.stopped = true
+	adopted := l.adopted
+	l.adopted = nil
+	l.mu.Unlock()
+	for _, c := range adopted {
+		unix.Close(c.fd)
+	}
+	for _, c := range l.conns {
+		l.close(c)
+	}
+}

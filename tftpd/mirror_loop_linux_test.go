@@ -1,0 +1,231 @@
+package tftpd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// loopMirror serves r's Server on a mirror with two event loops.
+func loopMirror(t *testing.T, r *running, change func(*HTTPMirror)) (*HTTPMirror, string) {
+	t.Helper()
+	var m *HTTPMirror
+	addr := mirrorOn(t, r, func(hm *HTTPMirror) {
+		m = hm
+		hm.useLoops, hm.loopCount = true, 2
+		if change != nil {
+			change(hm)
+		}
+	})
+	return m, addr
+}
+
+// TestEventLoopAnswersFromMemory: a connection stays on its loop while
+// what it asks is in memory (a rendered config, a device known to be
+// absent, a missing trust file, a refusal); the first request that needs
+// the store moves it to a goroutine, which answers it and every request
+// after it, in order, after the answers the loop had not written.
+func TestEventLoopAnswersFromMemory(t *testing.T) {
+	e := newEnv(t, nil)
+	r := start(t, e, nil)
+	want, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil) // rendered and kept
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, addr := loopMirror(t, r, nil)
+	const (
+		cached  = "GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n"
+		unknown = "GET /SEP0A1B00000001.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n"
+		trust   = "GET /CTLSEP001122AABBCC.tlv HTTP/1.1\r\nHost: x\r\n\r\n"
+		refused = "DELETE /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n"
+	)
+	expect := func(rc *rawConn, codes ...int) {
+		t.Helper()
+		for i, code := range codes {
+			resp, body := rc.answer("GET")
+			if resp.StatusCode != code {
+				t.Fatalf("answer %d: %d, want %d", i, resp.StatusCode, code)
+			}
+			if code == 200 && !bytes.Equal(body, want) {
+				t.Fatalf("answer %d: not the config", i)
+			}
+		}
+	}
+
+	rc := dialRaw(t, addr)
+	rc.send(cached + trust + refused + cached)
+	expect(rc, 200, 404, 405, 200)
+	m.mu.Lock()
+	loops := m.loops
+	m.mu.Unlock()
+	if loops == nil || len(loops.loops) != 2 {
+		t.Fatal("the mirror has no event loops")
+	}
+	if n := m.detached.Load(); n != 0 {
+		t.Fatalf("%d connections left the loop for answers in memory", n)
+	}
+
+	// The unknown name is not known to be absent yet: the store is asked,
+	// on a goroutine, and the answers before it come first.
+	rc2 := dialRaw(t, addr)
+	rc2.send(cached + unknown + cached + trust)
+	expect(rc2, 200, 404, 200, 404)
+	if n := m.detached.Load(); n != 1 {
+		t.Fatalf("%d connections moved to a goroutine, want 1", n)
+	}
+	rc2.send(cached)
+	expect(rc2, 200)
+
+	// Now it is known to be absent: answered on the loop.
+	rc3 := dialRaw(t, addr)
+	rc3.send(unknown + cached)
+	expect(rc3, 404, 200)
+	if n := m.detached.Load(); n != 1 {
+		t.Fatalf("%d connections moved to a goroutine, want still 1", n)
+	}
+	rc.send(cached) // the first connection is still served
+	expect(rc, 200)
+	if got := testutil.ToFloat64(r.srv.m.http.WithLabelValues("device", "200")); got != 7 {
+		t.Errorf("http device 200 = %v, want 7", got)
+	}
+}
+
+// TestEventLoopManyConnections: connections spread over two loops, each
+// asking in bursts and one request at a time, all get their own answers
+// in order.
+func TestEventLoopManyConnections(t *testing.T) {
+	e := newEnv(t, nil)
+	r := start(t, e, nil)
+	want, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, addr := loopMirror(t, r, nil)
+	const conns, rounds = 40, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+			br := bufio.NewReader(c)
+			for round := range rounds {
+				burst := 1 + (i+round)%4
+				var req strings.Builder
+				for k := range burst {
+					if k%2 == 1 {
+						fmt.Fprintf(&req, "HEAD /SEP001122AABBCC.cnf.xml?c=%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+					} else {
+						req.WriteString("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+					}
+				}
+				if _, err := c.Write([]byte(req.String())); err != nil {
+					errs <- err
+					return
+				}
+				for k := range burst {
+					method := http.MethodGet
+					if k%2 == 1 {
+						method = http.MethodHead
+					}
+					resp, err := http.ReadResponse(br, &http.Request{Method: method})
+					if err != nil {
+						errs <- fmt.Errorf("connection %d round %d: %w", i, round, err)
+						return
+					}
+					body, err := io.ReadAll(resp.Body)
+					if err != nil || resp.StatusCode != 200 || (method == http.MethodGet) != bytes.Equal(body, want) {
+						errs <- fmt.Errorf("connection %d round %d answer %d: %d, %d bytes, %v", i, round, k, resp.StatusCode, len(body), err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := m.detached.Load(); n != 0 {
+		t.Errorf("%d connections left the loops", n)
+	}
+}
+
+// TestEventLoopShutdownForced: a connection whose client does not read
+// its answers holds Shutdown until its context ends, then is closed.
+func TestEventLoopShutdownForced(t *testing.T) {
+	e := newEnv(t, nil)
+	r := start(t, e, nil)
+	if _, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil); err != nil {
+		t.Fatal(err)
+	}
+	m := r.srv.HTTPServer()
+	m.useLoops, m.loopCount = true, 2
+	m.writeTimeout = time.Minute
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Serve(ln) }()
+	c, err := net.DialTCP("tcp", nil, mustTCPAddr(t, ln.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadBuffer(4096)
+	_ = c.SetWriteBuffer(4096)
+	req := []byte(strings.Repeat("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n", 100))
+	// Write until a write waits: the server stopped reading, as it does
+	// while its answers wait for room.
+	blocked := false
+	for i := 0; i < 5000 && !blocked; i++ {
+		_ = c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		_, err := c.Write(req)
+		blocked = err != nil
+	}
+	if !blocked {
+		t.Fatal("the server read 26 MB of requests without writing their answers")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	begun := time.Now()
+	if err := m.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown: %v, want the context's deadline", err)
+	}
+	if d := time.Since(begun); d > 5*time.Second {
+		t.Errorf("Shutdown took %v", d)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve returned %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	// What was written before reaches the client, then the end.
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, c); err != nil && !isReset(err) {
+		t.Errorf("the connection stayed open: %v", err)
+	}
+}

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package tftpd
+
+import "net"
+
+// Without epoll, every connection of the mirror gets a goroutine.
+const eventLoopsSupported = false
+
+type eventLoops struct{}
+
+func (m *HTTPMirror) startLoops() *eventLoops { return nil }
+func (ls *eventLoops) adopt(net.Conn) bool    { return false }
+func (ls *eventLoops) wakeUp()                {}
