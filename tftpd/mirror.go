@@ -50,9 +50,11 @@ type HTTPMirror struct {
 	// the clients and the rest of the daemon for the CPUs, and one loop
 	// answers some 100,000 requests a second, more than any fleet's boot.
 	loopCount int
+	loopAfter int // answers in a row from memory before a connection moves to a loop
 	loops     *eventLoops
 
 	handed   atomic.Int64 // connections given to fallback, for tests
+	adopted  atomic.Int64 // connections moved onto an event loop, for tests
 	detached atomic.Int64 // connections moved off an event loop, for tests
 	closing  atomic.Bool
 	forced   atomic.Bool // Shutdown's context ended: close even what is writing
@@ -81,6 +83,7 @@ func (s *Server) HTTPServer() *HTTPMirror {
 		writeTimeout:  30 * time.Second,
 		useLoops:      eventLoopsSupported,
 		loopCount:     max(1, runtime.GOMAXPROCS(0)/2),
+		loopAfter:     16,
 		conns:         map[net.Conn]struct{}{},
 	}
 	for k := KindDevice; k <= KindStatic; k++ {
@@ -127,9 +130,6 @@ func (m *HTTPMirror) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		if m.loops != nil && m.loops.adopt(c) {
-			continue
-		}
 		if !m.track(c) {
 			c.Close()
 			return http.ErrServerClosed
@@ -215,10 +215,13 @@ const deadlineSlack = time.Second
 
 // mirrorConn is the state of one connection.
 type mirrorConn struct {
-	m   *HTTPMirror
-	c   net.Conn
-	in  []byte // read, not yet consumed: in[start:]
-	out []byte // answers not yet written
+	m  *HTTPMirror
+	c  net.Conn
+	in []byte // read, not yet consumed: in[start:]
+	// inMemory counts the last answers given without the store, up to
+	// loopAfter (see mirror_loop_linux.go).
+	inMemory int
+	out      []byte // answers not yet written
 
 	readDeadline  time.Time // as last set: idle
 	writeDeadline time.Time
@@ -258,7 +261,13 @@ func (mc *mirrorConn) process(mayBlock bool) step {
 			st = stepNetHTTP
 			break
 		}
-		o := mc.answer(req, mayBlock)
+		o := mc.answer(req, false)
+		if o == forGoroutine && mayBlock {
+			mc.inMemory = 0
+			o = mc.answer(req, true)
+		} else if mc.inMemory < mc.m.loopAfter {
+			mc.inMemory++
+		}
 		if o == forNetHTTP {
 			st = stepNetHTTP
 			break
@@ -339,6 +348,10 @@ func (m *HTTPMirror) serveConn(mc *mirrorConn) {
 		}
 		if !mc.roomToRead() {
 			mc.flush()
+			return
+		}
+		if len(mc.in) == 0 && mc.inMemory >= m.loopAfter && m.loops != nil && m.loops.adopt(mc) {
+			handed = true // the loop closed c after taking a duplicate
 			return
 		}
 		if !mc.read() {

@@ -21,10 +21,17 @@ import (
 // wait returns every ready one, each is read, answered and written in
 // turn, and nothing is handed between threads.
 //
-// A loop answers only from memory. A request that needs the store (a
-// config not rendered yet) or net/http (a file on disk, a range,
-// HTTP/1.0) takes its connection out of the loop, onto a goroutine of its
-// own, with what was read and the answers not yet written.
+// A connection starts on a goroutine of its own, and moves onto a loop
+// once its last loopAfter answers came from memory: a booting phone asks
+// for a few files and goes, a load client keeps asking for configs
+// already rendered, and a pool of connections shared by many booting
+// phones (a proxy in front, phonesim) asks for configs never rendered
+// yet, each needing the store. A loop answers only from memory. A request that needs the store (a config not
+// rendered yet) or net/http (a file on disk, a range, HTTP/1.0) takes
+// its connection back onto a goroutine, with what was read and the
+// answers not yet written. Moving a connection costs a few system calls
+// (a descriptor duplicated, epoll and Go's poller told), which a phone
+// that asks for three files would pay for nothing.
 
 const eventLoopsSupported = true
 
@@ -106,9 +113,11 @@ func (l *eventLoop) closeFDs() {
 	unix.Close(l.wake)
 }
 
-// adopt gives an accepted connection to a loop; false when it cannot
-// take it (not a socket), and the caller serves it on a goroutine.
-func (ls *eventLoops) adopt(c net.Conn) bool {
+// adopt moves mc's connection, with nothing read and nothing to write,
+// onto a loop; false when it cannot (not a socket), and the caller goes
+// on serving it.
+func (ls *eventLoops) adopt(mc *mirrorConn) bool {
+	c := mc.c
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return false
@@ -124,8 +133,9 @@ func (ls *eventLoops) adopt(c net.Conn) bool {
 		return false
 	}
 	c.Close()
-	lc := &loopConn{fd: fd}
-	lc.mirrorConn = mirrorConn{m: ls.m, in: make([]byte, 0, readBufferSize), out: make([]byte, 0, readBufferSize)}
+	lc := &loopConn{mirrorConn: *mc, fd: fd}
+	lc.c = nil
+	ls.m.adopted.Add(1)
 	ls.mu.Lock()
 	l := ls.loops[ls.next%len(ls.loops)]
 	ls.next++
@@ -342,6 +352,7 @@ func (l *eventLoop) detach(c *loopConn) {
 		return
 	}
 	c.mirrorConn.c = nc
+	c.inMemory = 0 // back to a loop only after as many answers from memory again
 	l.m.detached.Add(1)
 	go l.m.serveConn(&c.mirrorConn)
 }

@@ -23,7 +23,7 @@ func loopMirror(t *testing.T, r *running, change func(*HTTPMirror)) (*HTTPMirror
 	var m *HTTPMirror
 	addr := mirrorOn(t, r, func(hm *HTTPMirror) {
 		m = hm
-		hm.useLoops, hm.loopCount = true, 2
+		hm.useLoops, hm.loopCount, hm.loopAfter = true, 2, 0
 		if change != nil {
 			change(hm)
 		}
@@ -99,6 +99,58 @@ func TestEventLoopAnswersFromMemory(t *testing.T) {
 	if got := testutil.ToFloat64(r.srv.m.http.WithLabelValues("device", "200")); got != 7 {
 		t.Errorf("http device 200 = %v, want 7", got)
 	}
+}
+
+// TestEventLoopAfterAnswers: a connection moves onto a loop once its
+// last loopAfter answers came from memory, and back after a request that
+// needs the store; it is not moved again until as many answers in a row
+// came from memory again.
+func TestEventLoopAfterAnswers(t *testing.T) {
+	e := newEnv(t, nil)
+	r := start(t, e, nil)
+	if _, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil); err != nil {
+		t.Fatal(err)
+	}
+	m, addr := loopMirror(t, r, func(m *HTTPMirror) { m.loopAfter = 3 })
+	const cached = "GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n"
+	rc := dialRaw(t, addr)
+	ask := func(reqs string, n int) {
+		t.Helper()
+		rc.send(reqs)
+		for range n {
+			if resp, _ := rc.answer("GET"); resp.StatusCode != 200 && resp.StatusCode != 404 {
+				t.Fatalf("%d", resp.StatusCode)
+			}
+		}
+	}
+	moves := func(adopted, detached int64) {
+		t.Helper()
+		// A move comes just after the answer is written: wait for it (and
+		// a little for one that should not come).
+		time.Sleep(20 * time.Millisecond)
+		deadline := time.Now().Add(5 * time.Second)
+		for m.adopted.Load() != adopted && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if a, d := m.adopted.Load(), m.detached.Load(); a != adopted || d != detached {
+			t.Fatalf("moved onto a loop %d times and off %d, want %d and %d", a, d, adopted, detached)
+		}
+	}
+	ask(cached+cached, 2)
+	moves(0, 0)
+	ask(cached, 1)
+	moves(1, 0)
+	ask(cached+cached+cached+cached, 4)
+	moves(1, 0)
+	unknown := func(n int) string {
+		return fmt.Sprintf("GET /SEP0A1B0000%04d.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n", n)
+	}
+	ask(unknown(1), 1) // the store is asked
+	moves(1, 1)
+	ask(cached+cached+unknown(2)+cached+cached, 5)
+	moves(1, 1)
+	ask(cached, 1)
+	moves(2, 1)
 }
 
 // TestEventLoopManyConnections: connections spread over two loops, each
@@ -179,7 +231,7 @@ func TestEventLoopShutdownForced(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := r.srv.HTTPServer()
-	m.useLoops, m.loopCount = true, 2
+	m.useLoops, m.loopCount, m.loopAfter = true, 2, 0
 	m.writeTimeout = time.Minute
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -2,8 +2,6 @@
 
 package tftpd
 
-import "net"
-
 // Without epoll, every connection of the mirror gets a goroutine.
 const eventLoopsSupported = false
 

@@ -53,7 +53,7 @@ var mirrorDrivers = []struct {
 	name string
 	set  func(*HTTPMirror)
 }{
-	{"event loops", func(m *HTTPMirror) { m.useLoops, m.loopCount = true, 2 }},
+	{"event loops", func(m *HTTPMirror) { m.useLoops, m.loopCount, m.loopAfter = true, 2, 0 }},
 	{"goroutines", func(m *HTTPMirror) { m.useLoops = false }},
 }
 
