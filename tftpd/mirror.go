@@ -27,6 +27,8 @@ import (
 // pipelined requests. Anything else on a connection (a static file, a
 // range, a body, HTTP/1.0) hands the connection, with what was read of it,
 // to a net/http server running Handler, which serves it from then on.
+// A connection that keeps asking for what is in memory moves from its
+// goroutine onto an event loop (mirror_loop_linux.go).
 type HTTPMirror struct {
 	s *Server
 	// fallback serves connections handed over through handoff.
