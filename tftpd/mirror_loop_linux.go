@@ -117,6 +117,13 @@ func (l *eventLoop) closeFDs() {
 // onto a loop; false when it cannot (not a socket), and the caller goes
 // on serving it.
 func (ls *eventLoops) adopt(mc *mirrorConn) bool {
+	ls.mu.Lock()
+	l := ls.loops[ls.next%len(ls.loops)]
+	ls.next++
+	ls.mu.Unlock()
+	if l.isStopped() {
+		return false // a loop that failed: the goroutine keeps it
+	}
 	c := mc.c
 	sc, ok := c.(syscall.Conn)
 	if !ok {
@@ -136,12 +143,8 @@ func (ls *eventLoops) adopt(mc *mirrorConn) bool {
 	lc := &loopConn{mirrorConn: *mc, fd: fd}
 	lc.c = nil
 	ls.m.adopted.Add(1)
-	ls.mu.Lock()
-	l := ls.loops[ls.next%len(ls.loops)]
-	ls.next++
-	ls.mu.Unlock()
 	l.mu.Lock()
-	if l.stopped {
+	if l.stopped { // stopped since: the mirror is shutting down
 		l.mu.Unlock()
 		unix.Close(fd)
 		return true
@@ -150,6 +153,12 @@ func (ls *eventLoops) adopt(mc *mirrorConn) bool {
 	l.mu.Unlock()
 	l.wakeUp()
 	return true
+}
+
+func (l *eventLoop) isStopped() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stopped
 }
 
 // wakeUp makes the loop look at adopted connections and at closing.

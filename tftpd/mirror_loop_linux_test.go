@@ -281,3 +281,37 @@ func TestEventLoopShutdownForced(t *testing.T) {
 		t.Errorf("the connection stayed open: %v", err)
 	}
 }
+
+// TestEventLoopStoppedKeepsGoroutine: a loop that has stopped (its epoll
+// failed) takes no connection; the goroutine goes on serving it.
+func TestEventLoopStoppedKeepsGoroutine(t *testing.T) {
+	e := newEnv(t, nil)
+	r := start(t, e, nil)
+	if _, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil); err != nil {
+		t.Fatal(err)
+	}
+	m, addr := loopMirror(t, r, func(m *HTTPMirror) { m.loopCount, m.loopAfter = 1, 2 })
+	rc := dialRaw(t, addr)
+	rc.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := rc.answer("GET"); resp.StatusCode != 200 {
+		t.Fatalf("%d", resp.StatusCode)
+	}
+	m.mu.Lock()
+	l := m.loops.loops[0]
+	m.mu.Unlock()
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+	for i := range 5 {
+		rc.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp, _ := rc.answer("GET"); resp.StatusCode != 200 {
+			t.Fatalf("answer %d: %d", i, resp.StatusCode)
+		}
+	}
+	if n := m.adopted.Load(); n != 0 {
+		t.Errorf("%d connections given to a stopped loop", n)
+	}
+	l.mu.Lock()
+	l.stopped = false // for Shutdown
+	l.mu.Unlock()
+}
