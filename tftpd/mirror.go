@@ -219,7 +219,7 @@ const deadlineSlack = time.Second
 type mirrorConn struct {
 	m  *HTTPMirror
 	c  net.Conn
-	in []byte // read, not yet consumed: in[start:]
+	in []byte // read, not yet answered
 	// inMemory counts the last answers given without the store, up to
 	// loopAfter (see mirror_loop_linux.go).
 	inMemory int
@@ -263,6 +263,9 @@ func (mc *mirrorConn) process(mayBlock bool) step {
 			st = stepNetHTTP
 			break
 		}
+		// From memory first, to count the answers that needed no store;
+		// a request that does is classified twice, which its store read
+		// and render dwarf.
 		o := mc.answer(req, false)
 		if o == forGoroutine && mayBlock {
 			mc.inMemory = 0

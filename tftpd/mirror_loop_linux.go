@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The mirror's event loops: nginx's shape, for the connections of booting
-// phones and of load tests, which ask for configs already rendered. A
+// The mirror's event loops: nginx's shape, for connections that keep
+// asking for configs already rendered (a load test, a proxy in front). A
 // goroutine per connection answered as many requests a second, but with a
 // wider spread: under 64 busy connections on two cores, every answer woke
 // a goroutine, which the runtime handed between threads, and one request
@@ -25,13 +25,13 @@ import (
 // once its last loopAfter answers came from memory: a booting phone asks
 // for a few files and goes, a load client keeps asking for configs
 // already rendered, and a pool of connections shared by many booting
-// phones (a proxy in front, phonesim) asks for configs never rendered
-// yet, each needing the store. A loop answers only from memory. A request that needs the store (a config not
-// rendered yet) or net/http (a file on disk, a range, HTTP/1.0) takes
-// its connection back onto a goroutine, with what was read and the
-// answers not yet written. Moving a connection costs a few system calls
-// (a descriptor duplicated, epoll and Go's poller told), which a phone
-// that asks for three files would pay for nothing.
+// phones (phonesim) asks for configs never rendered yet, each needing the
+// store. A loop answers only from memory. A request that needs the store
+// or net/http (a file on disk, a range, HTTP/1.0) takes its connection
+// back onto a goroutine, with what was read and the answers not yet
+// written. Moving a connection costs a few system calls (a descriptor
+// duplicated, epoll and Go's poller told), which a phone that asks for
+// three files would pay for nothing.
 
 const eventLoopsSupported = true
 

@@ -23,7 +23,7 @@ func loopMirror(t *testing.T, r *running, change func(*HTTPMirror)) (*HTTPMirror
 	var m *HTTPMirror
 	addr := mirrorOn(t, r, func(hm *HTTPMirror) {
 		m = hm
-		hm.useLoops, hm.loopCount, hm.loopAfter = true, 2, 0
+		onLoops(hm)
 		if change != nil {
 			change(hm)
 		}
@@ -231,7 +231,7 @@ func TestEventLoopShutdownForced(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := r.srv.HTTPServer()
-	m.useLoops, m.loopCount, m.loopAfter = true, 2, 0
+	onLoops(m)
 	m.writeTimeout = time.Minute
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

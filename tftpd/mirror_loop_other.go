@@ -8,5 +8,5 @@ const eventLoopsSupported = false
 type eventLoops struct{}
 
 func (m *HTTPMirror) startLoops() *eventLoops { return nil }
-func (ls *eventLoops) adopt(net.Conn) bool    { return false }
+func (ls *eventLoops) adopt(*mirrorConn) bool { return false }
 func (ls *eventLoops) wakeUp()                {}

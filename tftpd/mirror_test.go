@@ -53,9 +53,12 @@ var mirrorDrivers = []struct {
 	name string
 	set  func(*HTTPMirror)
 }{
-	{"event loops", func(m *HTTPMirror) { m.useLoops, m.loopCount, m.loopAfter = true, 2, 0 }},
+	{"event loops", onLoops},
 	{"goroutines", func(m *HTTPMirror) { m.useLoops = false }},
 }
+
+// onLoops serves every connection on two event loops from its start.
+func onLoops(m *HTTPMirror) { m.useLoops, m.loopCount, m.loopAfter = true, 2, 0 }
 
 // eachDriver runs test once per driver, on an env whose mirrors use it.
 func eachDriver(t *testing.T, test func(t *testing.T, e *env)) {
