@@ -288,8 +288,13 @@ func scanUser(sc interface{ Scan(...any) error }) (provision.User, error) {
 	return u, nil
 }
 
-// User finds a user by ID, then by self-service ID.
+// User finds a user by ID, then by self-service ID. A user read lately
+// comes from memory (userCache).
 func (s *Store) User(ctx context.Context, id string) (provision.User, error) {
+	u, ok, gen := s.users.get(id)
+	if ok {
+		return u, nil
+	}
 	u, err := scanUser(s.getUser.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		u, err = scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE self_service_id = ?`, id))
@@ -297,7 +302,11 @@ func (s *Store) User(ctx context.Context, id string) (provision.User, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return provision.User{}, provision.ErrUserNotFound
 	}
-	return u, err
+	if err != nil {
+		return provision.User{}, err
+	}
+	s.users.fill(id, u, gen)
+	return u, nil
 }
 
 // Users lists users in ID order after the given ID.
@@ -343,6 +352,7 @@ func (s *Store) CreateUser(ctx context.Context, u provision.User, d *provision.D
 	if err != nil {
 		return err
 	}
+	defer s.users.drop()
 	return mapErr(s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, self_service_id, data, pin_hash, password_hash, credential) VALUES (?, ?, ?, ?, ?, ?)`, args...); err != nil {
 			return err
@@ -360,6 +370,7 @@ func (s *Store) UpdateUser(ctx context.Context, u provision.User) error {
 	if err != nil {
 		return err
 	}
+	defer s.users.drop()
 	res, err := s.execWrite(ctx, `UPDATE users SET self_service_id = ?, data = ?, pin_hash = ?, password_hash = ?, credential = ? WHERE id = ?`, append(args[1:], u.ID)...)
 	if err != nil {
 		return mapErr(err)
@@ -376,6 +387,7 @@ func (s *Store) SetCredentialState(ctx context.Context, id string, st provision.
 	if err != nil {
 		return err
 	}
+	defer s.users.drop()
 	res, err := s.execWrite(ctx, `UPDATE users SET credential = ? WHERE id = ?`, string(cred), id)
 	if err != nil {
 		return err
@@ -391,6 +403,9 @@ var qInsertUser = writeStatement(`INSERT INTO users (id, self_service_id, data, 
 // Import inserts users and then devices in one transaction.
 func (s *Store) Import(ctx context.Context, users []provision.User, devices []provision.Device) (int, error) {
 	row := -1
+	if len(users) > 0 {
+		defer s.users.drop()
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for i, u := range users {
 			args, err := userArgs(u)

@@ -60,6 +60,7 @@ type Store struct {
 
 	named   namedCache  // templates and profiles (objects.go)
 	devices deviceCache // every device name, recent devices (devcache.go)
+	users   userCache   // users read lately (usercache.go)
 
 	// writeMu is held by whoever writes: a transaction from before its
 	// begin until its device log is applied to the cache, so that logs are
