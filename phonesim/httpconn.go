@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 )
@@ -165,13 +164,13 @@ func (t *KeepAliveTransport) exchange(ctx context.Context, c *kaConn, addr strin
 	}
 	_ = c.SetDeadline(deadline) // zero: none
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(longAgo) })
-	err := writeGET(c.bw, req)
+	err := req.Write(c.bw)
 	if err == nil {
 		err = c.bw.Flush()
 	}
 	var res *http.Response
 	if err == nil {
-		res, err = readResponse(c.br, req)
+		res, err = http.ReadResponse(c.br, req)
 	}
 	if err != nil {
 		stop()
@@ -187,61 +186,6 @@ func (t *KeepAliveTransport) exchange(ctx context.Context, c *kaConn, addr strin
 	}
 	res.Body = b
 	return res, nil
-}
-
-// writeGET writes req's request line and header as req.Write does, less
-// its generality: a GET without a body, to a host and path that need no
-// checking beyond having no control bytes or spaces (others go to
-// req.Write).
-func writeGET(w *bufio.Writer, req *http.Request) error {
-	host := req.Host
-	if host == "" {
-		host = req.URL.Host
-	}
-	uri := req.URL.RequestURI()
-	if req.Close || !plainToken(host) || !plainToken(uri) || strings.Contains(host, "%") {
-		return req.Write(w)
-	}
-	w.WriteString("GET ")
-	w.WriteString(uri)
-	w.WriteString(" HTTP/1.1\r\nHost: ")
-	w.WriteString(host)
-	w.WriteString("\r\n")
-	ua, set := req.Header["User-Agent"]
-	switch {
-	case !set:
-		w.WriteString("User-Agent: Go-http-client/1.1\r\n")
-	case len(ua) > 0 && ua[0] != "":
-		w.WriteString("User-Agent: ")
-		w.WriteString(strings.TrimSpace(newlineToSpace.Replace(ua[0])))
-		w.WriteString("\r\n")
-	}
-	if err := req.Header.WriteSubset(w, reqWriteExcludeHeader); err != nil {
-		return err
-	}
-	_, err := w.WriteString("\r\n")
-	return err
-}
-
-// reqWriteExcludeHeader is what req.Write leaves out of the header map:
-// it writes those itself, or, for a GET, not at all.
-var reqWriteExcludeHeader = map[string]bool{
-	"Host": true, "User-Agent": true, "Content-Length": true, "Transfer-Encoding": true, "Trailer": true,
-}
-
-var newlineToSpace = strings.NewReplacer("\r", " ", "\n", " ")
-
-// plainToken: non-empty, printable ASCII without spaces.
-func plainToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] >= 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // kaBody gives the connection back once its response has been read to
