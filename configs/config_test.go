@@ -261,3 +261,108 @@ func TestAutoRegPerSourceDefaults(t *testing.T) {
 		t.Fatalf("sip %+v", c.SIP)
 	}
 }
+
+// TestSeedImportsManyUsersAtOnce: the configuration's missing users are
+// created in one transaction, each as one CreateUser would, and a restart
+// with more users adds only those.
+func TestSeedImportsManyUsersAtOnce(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Users = []UserConfig{
+		{ID: "ula", LastName: "Ulm", FirstName: "Ula", Email: "ula@example.com", SelfServiceID: "7001",
+			PrimaryExtension: "7001", Partition: "Internal", UserProfile: "Standard User Profile",
+			WebexPolicy: provision.WebexDesktopOnly, PIN: "24680", Password: "pass, with \"quotes\""},
+		{ID: "vic", LastName: "Vale", PrimaryExtension: "7002", PIN: "13579"},
+	}
+	path := filepath.Join(t.TempDir(), "selfprov.db")
+	seed := func() (gen uint64) {
+		t.Helper()
+		st, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		svc, err := provision.New(provision.Options{Store: st, Models: cfg.Models, URLVars: cfg.URLVars()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := st.Generation()
+		if err := cfg.seedUsers(ctx, svc); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cfg.Users {
+			u, err := st.User(ctx, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := c.User()
+			want.PINHash, want.PasswordHash = u.PINHash, u.PasswordHash
+			if !reflect.DeepEqual(u, want) {
+				t.Errorf("user %s:\n got %+v\nwant %+v", c.ID, u, want)
+			}
+			if !provision.VerifySecret(u.PINHash, c.PIN) || (c.Password != "" && !provision.VerifySecret(u.PasswordHash, c.Password)) {
+				t.Errorf("user %s: the configured secrets do not verify", c.ID)
+			}
+		}
+		return st.Generation() - before
+	}
+	if err := func() error {
+		st, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		svc, err := provision.New(provision.Options{Store: st, Models: cfg.Models, URLVars: cfg.URLVars()})
+		if err != nil {
+			return err
+		}
+		return cfg.Seed(ctx, svc) // the objects users name
+	}(); err != nil {
+		t.Fatal(err)
+	}
+	if n := seed(); n != 0 {
+		t.Errorf("reseeding the same users wrote %d times", n)
+	}
+	cfg.Users = append(cfg.Users,
+		UserConfig{ID: "wes", LastName: "West", PrimaryExtension: "7003", PIN: "11111"},
+		UserConfig{ID: "xia", LastName: "Xu", PIN: "22222"})
+	if n := seed(); n != 1 {
+		t.Errorf("two new users took %d transactions, want 1", n)
+	}
+}
+
+// TestSeedUsersRefusedNamesTheUser: when the import is refused, the users
+// are created one at a time, and the refusal names its user.
+func TestSeedUsersRefusedNamesTheUser(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "selfprov.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc, err := provision.New(provision.Options{Store: st, Models: cfg.Models, URLVars: cfg.URLVars()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Seed(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Users = []UserConfig{
+		{ID: "yan", LastName: "Yates", PrimaryExtension: "7004"},
+		{ID: "zoe", LastName: "Z", UserProfile: "No Such Profile"},
+	}
+	err = cfg.seedUsers(ctx, svc)
+	if err == nil || !strings.Contains(err.Error(), `seed user "zoe"`) {
+		t.Fatalf("seedUsers = %v, want a refusal of zoe", err)
+	}
+	if _, err := st.User(ctx, "yan"); err != nil {
+		t.Errorf("the user before the refused one: %v", err)
+	}
+}
