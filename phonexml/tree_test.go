@@ -121,3 +121,15 @@ func BenchmarkParseInput(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRenderInput: the login screen every self-provisioning phone is
+// sent.
+func BenchmarkRenderInput(b *testing.B) {
+	obj := samples["input"]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Render(obj); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
