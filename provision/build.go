@@ -72,18 +72,41 @@ func (s *Service) expandSettings(ds DeviceSettings, device string) DeviceSetting
 }
 
 // expandUserPattern expands the template tokens of description, display
-// and label patterns.
+// and label patterns. Tokens are replaced left to right, as a
+// strings.Replacer would, without building one for every device.
 func expandUserPattern(pattern string, u User, m Model, device string) string {
 	if pattern == "" {
 		pattern = "#FirstName# #LastName# (#Product#)"
 	}
-	out := strings.NewReplacer(
-		"#FirstName#", u.FirstName,
-		"#LastName#", u.LastName,
-		"#UserID#", u.ID,
-		"#Product#", m.Name,
-		"#Extension#", u.PrimaryExtension,
-		"#DEVICENAME#", device,
-	).Replace(pattern)
+	tokens := [...]struct{ token, value string }{
+		{"#FirstName#", u.FirstName},
+		{"#LastName#", u.LastName},
+		{"#UserID#", u.ID},
+		{"#Product#", m.Name},
+		{"#Extension#", u.PrimaryExtension},
+		{"#DEVICENAME#", device},
+	}
+	var b strings.Builder
+	b.Grow(len(pattern) + 32)
+next:
+	for i := 0; i < len(pattern); {
+		j := strings.IndexByte(pattern[i:], '#')
+		if j < 0 {
+			b.WriteString(pattern[i:])
+			break
+		}
+		b.WriteString(pattern[i : i+j])
+		i += j
+		for _, t := range tokens {
+			if strings.HasPrefix(pattern[i:], t.token) {
+				b.WriteString(t.value)
+				i += len(t.token)
+				continue next
+			}
+		}
+		b.WriteByte('#')
+		i++
+	}
+	out := b.String()
 	return strings.TrimSpace(strings.Join(strings.Fields(out), " "))
 }
