@@ -66,14 +66,7 @@ func TestSeedIsIdempotent(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "selfprov.db")
 	open := func() (*sqlite.Store, *provision.Service) {
-		st, err := sqlite.Open(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		svc, err := provision.New(provision.Options{Store: st, Models: cfg.Models, URLVars: cfg.URLVars()})
-		if err != nil {
-			t.Fatal(err)
-		}
+		st, svc, _ := openService(t, cfg, path)
 		if err := cfg.Seed(ctx, svc); err != nil {
 			t.Fatal(err)
 		}
@@ -262,6 +255,22 @@ func TestAutoRegPerSourceDefaults(t *testing.T) {
 	}
 }
 
+// openService opens the store at path and a Service on it for cfg; close
+// closes the store.
+func openService(t *testing.T, cfg *Config, path string) (st *sqlite.Store, svc *provision.Service, close func()) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err = provision.New(provision.Options{Store: st, Models: cfg.Models, URLVars: cfg.URLVars()})
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	return st, svc, func() { st.Close() }
+}
+
 // TestSeedImportsManyUsersAtOnce: the configuration's missing users are
 // created in one transaction, each as one CreateUser would, and a restart
 // with more users adds only those.
@@ -280,15 +289,8 @@ func TestSeedImportsManyUsersAtOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "selfprov.db")
 	seed := func() (gen uint64) {
 		t.Helper()
-		st, err := sqlite.Open(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		svc, err := provision.New(provision.Options{Store: st, Models: cfg.Models, URLVars: cfg.URLVars()})
-		if err != nil {
-			t.Fatal(err)
-		}
+		st, svc, closeStore := openService(t, cfg, path)
+		defer closeStore()
 		before := st.Generation()
 		if err := cfg.seedUsers(ctx, svc); err != nil {
 			t.Fatal(err)
@@ -309,18 +311,10 @@ func TestSeedImportsManyUsersAtOnce(t *testing.T) {
 		}
 		return st.Generation() - before
 	}
-	if err := func() error {
-		st, err := sqlite.Open(ctx, path)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		svc, err := provision.New(provision.Options{Store: st, Models: cfg.Models, URLVars: cfg.URLVars()})
-		if err != nil {
-			return err
-		}
-		return cfg.Seed(ctx, svc) // the objects users name
-	}(); err != nil {
+	_, svc, closeStore := openService(t, cfg, path)
+	err = cfg.Seed(ctx, svc) // the objects users name
+	closeStore()
+	if err != nil {
 		t.Fatal(err)
 	}
 	if n := seed(); n != 0 {
@@ -342,15 +336,8 @@ func TestSeedUsersRefusedNamesTheUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "selfprov.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	svc, err := provision.New(provision.Options{Store: st, Models: cfg.Models, URLVars: cfg.URLVars()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, svc, closeStore := openService(t, cfg, filepath.Join(t.TempDir(), "selfprov.db"))
+	defer closeStore()
 	if err := cfg.Seed(ctx, svc); err != nil {
 		t.Fatal(err)
 	}
