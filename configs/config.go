@@ -584,10 +584,9 @@ func (c *Config) seedUsers(ctx context.Context, svc *provision.Service) error {
 	var missing []UserConfig
 	for _, u := range c.Users {
 		_, err := svc.User(ctx, u.ID)
-		var pe *provision.Error
 		switch {
 		case err == nil:
-		case errors.As(err, &pe) && (pe == provision.ErrNotFound || pe == provision.ErrUserNotFound):
+		case isNotFound(err):
 			missing = append(missing, u)
 		default:
 			return fmt.Errorf("seed user %q: %w", u.ID, err)
@@ -650,9 +649,14 @@ func seedOne(ctx context.Context, get, create func() error) error {
 	if err == nil {
 		return nil
 	}
-	var pe *provision.Error
-	if !errors.As(err, &pe) || (pe != provision.ErrNotFound && pe != provision.ErrUserNotFound) {
+	if !isNotFound(err) {
 		return err
 	}
 	return create()
+}
+
+// isNotFound reports whether err says the object is not in the database.
+func isNotFound(err error) bool {
+	var pe *provision.Error
+	return errors.As(err, &pe) && (pe == provision.ErrNotFound || pe == provision.ErrUserNotFound)
 }
