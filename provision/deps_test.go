@@ -14,9 +14,10 @@ import (
 
 // The core decides; adapters and stores depend on it, never the reverse,
 // and it stays on the standard library so it can be reasoned about alone
-// (internal/clip, the one shared text rule, is itself standard library only).
+// (internal/clip, the one shared text rule, and internal/kdf, the secrets'
+// hash, are themselves standard library only).
 func TestCoreImportsOnlyTheStandardLibrary(t *testing.T) {
-	testkit.OnlyImports(t, "selfprov/provision", "selfprov/internal/clip")
+	testkit.OnlyImports(t, "selfprov/provision", "selfprov/internal/clip", "selfprov/internal/kdf")
 }
 
 // Only the core reads and writes the store; cmd opens it and hands it to
