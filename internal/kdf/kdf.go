@@ -113,8 +113,8 @@ func fastKey(secret string, salt []byte, iter, keyLen int) []byte {
 			u[i] = binary.BigEndian.Uint32(u1[4*i:])
 		}
 		t = u
-		if iter > 1 {
-			iterate(&istate, &ostate, &u, &t, iter-1)
+		for left := iter - 1; left > 0; left -= iterateChunk {
+			iterate(&istate, &ostate, &u, &t, min(left, iterateChunk))
 		}
 		for _, w := range t {
 			out = binary.BigEndian.AppendUint32(out, w)
@@ -122,6 +122,12 @@ func fastKey(secret string, salt []byte, iter, keyLen int) []byte {
 	}
 	return out[:keyLen]
 }
+
+// iterateChunk bounds one call of iterate (~40 µs): the runtime cannot
+// preempt assembly, and a stored hash may ask for millions of iterations,
+// which in one call would hold up every goroutine waiting on a
+// stop-the-world pause of the garbage collector.
+const iterateChunk = 256
 
 // words reads a 64-byte block as SHA-256's sixteen big-endian words.
 func words(b []byte) *[16]uint32 {

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestFastPathInUse fails where the SHA extensions are there but Key would
@@ -58,7 +59,7 @@ func TestKeyMatchesPBKDF2(t *testing.T) {
 	salts := [][]byte{nil, []byte("s"), bytes.Repeat([]byte{0xa5}, 16), bytes.Repeat([]byte{1}, 55), bytes.Repeat([]byte{2}, 200)}
 	for _, secret := range secrets {
 		for _, salt := range salts {
-			for _, iter := range []int{1, 2, 3, 64, 1024} {
+			for _, iter := range []int{1, 2, 3, 64, iterateChunk, iterateChunk + 1, iterateChunk + 2, 1024} {
 				for _, keyLen := range []int{1, 16, 31, 32, 33, 64, 100} {
 					want, err := pbkdf2.Key(sha256.New, secret, salt, iter, keyLen)
 					if err != nil {
@@ -72,6 +73,31 @@ func TestKeyMatchesPBKDF2(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestLongKeyLetsTheCollectorStop: a hash asking for millions of
+// iterations must not keep the runtime from stopping the world, which it
+// cannot do while a goroutine is in assembly. The collection started
+// while Key runs has to end before Key does.
+func TestLongKeyLetsTheCollectorStop(t *testing.T) {
+	requireFast(t)
+	started, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		close(started)
+		if _, err := Key("12345", []byte("salt"), 8_000_000, 32); err != nil {
+			t.Error(err)
+		}
+	}()
+	<-started
+	time.Sleep(20 * time.Millisecond) // into its loop
+	runtime.GC()
+	select {
+	case <-done:
+		t.Fatal("the garbage collector waited for Key to end")
+	default:
+	}
+	<-done
 }
 
 // TestKeyRefusesWhatPBKDF2Refuses: the bounds are crypto/pbkdf2's.
