@@ -114,7 +114,7 @@ func fastKey(secret string, salt []byte, iter, keyLen int) []byte {
 		}
 		t = u
 		for left := iter - 1; left > 0; left -= iterateChunk {
-			iterate(&istate, &ostate, &u, &t, min(left, iterateChunk))
+			iterateChunkOf(&istate, &ostate, &u, &t, min(left, iterateChunk))
 		}
 		for _, w := range t {
 			out = binary.BigEndian.AppendUint32(out, w)
@@ -128,6 +128,15 @@ func fastKey(secret string, salt []byte, iter, keyLen int) []byte {
 // which in one call would hold up every goroutine waiting on a
 // stop-the-world pause of the garbage collector.
 const iterateChunk = 256
+
+// iterateChunkOf calls iterate from a function the runtime can stop at:
+// unlike a leaf (iterate, or this function inlined), it checks its stack
+// on entry, which is where a pending preemption takes the goroutine.
+//
+//go:noinline
+func iterateChunkOf(istate, ostate, u, t *[8]uint32, n int) {
+	iterate(istate, ostate, u, t, n)
+}
 
 // words reads a 64-byte block as SHA-256's sixteen big-endian words.
 func words(b []byte) *[16]uint32 {
