@@ -5,8 +5,8 @@
 // the round instruction wants: X1 = A,B,E,F and X2 = C,D,G,H (high lane
 // first). A block's sixteen message words are four groups, X3 to X6, one
 // word a lane, first word in lane 0. X0 holds words plus round constants
-// (the round instruction's implicit operand) and X7 is scratch. X15 is
-// left alone: Go code keeps zero in it.
+// (the round instruction's implicit operand), X7 is scratch and AX walks
+// the round constants. X15 is left alone: Go code keeps zero in it.
 
 // func cpuid(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32)
 TEXT ·cpuid(SB), NOSPLIT, $0-24
@@ -52,39 +52,56 @@ TEXT ·cpuid(SB), NOSPLIT, $0-24
 	PBLENDW $0xf0, X2, X1; \
 	PALIGNR $8, X7, X2
 
+// SCHEDULED16 runs sixteen rounds on message groups it schedules, with
+// the constants from AX on, and moves AX past them.
+#define SCHEDULED16 \
+	SCHEDULE(X3, X4, X5, X6); ROUNDS4(X3, 0(AX)); \
+	SCHEDULE(X4, X5, X6, X3); ROUNDS4(X4, 16(AX)); \
+	SCHEDULE(X5, X6, X3, X4); ROUNDS4(X5, 32(AX)); \
+	SCHEDULE(X6, X3, X4, X5); ROUNDS4(X6, 48(AX)); \
+	ADDQ $64, AX
+
 // COMPRESS leaves in X1, X2 the state s0, s1 (round order) compressed
-// over the message in X3 to X6, which it uses up.
+// over the message in X3 to X6, which it uses up, as it does AX.
 #define COMPRESS(s0, s1) \
 	MOVO s0, X1; \
 	MOVO s1, X2; \
-	ROUNDS4(X3, ·k256+0(SB)); \
-	ROUNDS4(X4, ·k256+16(SB)); \
-	ROUNDS4(X5, ·k256+32(SB)); \
-	ROUNDS4(X6, ·k256+48(SB)); \
-	SCHEDULE(X3, X4, X5, X6); ROUNDS4(X3, ·k256+64(SB)); \
-	SCHEDULE(X4, X5, X6, X3); ROUNDS4(X4, ·k256+80(SB)); \
-	SCHEDULE(X5, X6, X3, X4); ROUNDS4(X5, ·k256+96(SB)); \
-	SCHEDULE(X6, X3, X4, X5); ROUNDS4(X6, ·k256+112(SB)); \
-	SCHEDULE(X3, X4, X5, X6); ROUNDS4(X3, ·k256+128(SB)); \
-	SCHEDULE(X4, X5, X6, X3); ROUNDS4(X4, ·k256+144(SB)); \
-	SCHEDULE(X5, X6, X3, X4); ROUNDS4(X5, ·k256+160(SB)); \
-	SCHEDULE(X6, X3, X4, X5); ROUNDS4(X6, ·k256+176(SB)); \
-	SCHEDULE(X3, X4, X5, X6); ROUNDS4(X3, ·k256+192(SB)); \
-	SCHEDULE(X4, X5, X6, X3); ROUNDS4(X4, ·k256+208(SB)); \
-	SCHEDULE(X5, X6, X3, X4); ROUNDS4(X5, ·k256+224(SB)); \
-	SCHEDULE(X6, X3, X4, X5); ROUNDS4(X6, ·k256+240(SB)); \
+	LEAQ ·k256(SB), AX; \
+	ROUNDS4(X3, 0(AX)); \
+	ROUNDS4(X4, 16(AX)); \
+	ROUNDS4(X5, 32(AX)); \
+	ROUNDS4(X6, 48(AX)); \
+	ADDQ $64, AX; \
+	SCHEDULED16; \
+	SCHEDULED16; \
+	SCHEDULED16; \
 	PADDD s0, X1; \
 	PADDD s1, X2
+
+// LOAD_STATE reads the state at p (native words) into s0, s1 in round
+// order.
+#define LOAD_STATE(p, s0, s1) \
+	MOVOU (p), X1; \
+	MOVOU 16(p), X2; \
+	TO_ROUND_ORDER; \
+	MOVO  X1, s0; \
+	MOVO  X2, s1
+
+// HASH_DIGEST hashes the block of the digest in X3, X4 and digestPad
+// from the state s0, s1, leaving the new digest in X1, X2 and in X3, X4.
+#define HASH_DIGEST(s0, s1) \
+	MOVOU ·digestPad+0(SB), X5; \
+	MOVOU ·digestPad+16(SB), X6; \
+	COMPRESS(s0, s1); \
+	TO_WORDS; \
+	MOVO  X1, X3; \
+	MOVO  X2, X4
 
 // func compress(state *[8]uint32, block *[16]uint32)
 TEXT ·compress(SB), NOSPLIT, $0-16
 	MOVQ  state+0(FP), DI
 	MOVQ  block+8(FP), SI
-	MOVOU (DI), X1
-	MOVOU 16(DI), X2
-	TO_ROUND_ORDER
-	MOVO  X1, X8
-	MOVO  X2, X9
+	LOAD_STATE(DI, X8, X9)
 	MOVOU (SI), X3
 	MOVOU 16(SI), X4
 	MOVOU 32(SI), X5
@@ -101,17 +118,9 @@ TEXT ·compress(SB), NOSPLIT, $0-16
 // then that digest,digestPad from the outer one: the new u, xored into t.
 TEXT ·iterate(SB), NOSPLIT, $0-40
 	MOVQ  istate+0(FP), AX
-	MOVOU (AX), X1
-	MOVOU 16(AX), X2
-	TO_ROUND_ORDER
-	MOVO  X1, X8
-	MOVO  X2, X9
+	LOAD_STATE(AX, X8, X9)
 	MOVQ  ostate+8(FP), AX
-	MOVOU (AX), X1
-	MOVOU 16(AX), X2
-	TO_ROUND_ORDER
-	MOVO  X1, X10
-	MOVO  X2, X11
+	LOAD_STATE(AX, X10, X11)
 	MOVQ  u+16(FP), SI
 	MOVQ  t+24(FP), DI
 	MOVQ  n+32(FP), CX
@@ -123,18 +132,8 @@ TEXT ·iterate(SB), NOSPLIT, $0-40
 	JLE   done
 
 loop:
-	MOVOU ·digestPad+0(SB), X5
-	MOVOU ·digestPad+16(SB), X6
-	COMPRESS(X8, X9)
-	TO_WORDS
-	MOVO  X1, X3
-	MOVO  X2, X4
-	MOVOU ·digestPad+0(SB), X5
-	MOVOU ·digestPad+16(SB), X6
-	COMPRESS(X10, X11)
-	TO_WORDS
-	MOVO  X1, X3
-	MOVO  X2, X4
+	HASH_DIGEST(X8, X9)
+	HASH_DIGEST(X10, X11)
 	PXOR  X1, X12
 	PXOR  X2, X13
 	DECQ  CX
