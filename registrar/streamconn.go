@@ -189,8 +189,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			why = l.conns.admit(ap)
 		}
 		if why != "" {
-			_ = c.Close()
+			// Counted first: whoever sees the close sees it counted.
 			l.conns.m.connClosed(why)
+			_ = c.Close()
 			continue
 		}
 		lc := &limitConn{Conn: c, conns: l.conns, source: ap, remote: c.RemoteAddr().String()}
