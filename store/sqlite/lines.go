@@ -339,7 +339,6 @@ func (s *Store) UpdateDevice(ctx context.Context, name string, edit func(provisi
 // DeleteUser removes a user and, in the same transaction, rewrites each
 // device they own through clear.
 func (s *Store) DeleteUser(ctx context.Context, id string, clear func(provision.Device) provision.Device) error {
-	defer s.users.drop()
 	return mapErr(s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := s.exec(ctx, tx, qDeleteUser, id)
 		if err != nil {
@@ -348,6 +347,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string, clear func(provision.
 		if n, _ := res.RowsAffected(); n == 0 {
 			return provision.ErrUserNotFound
 		}
+		s.logUser(id)
 		if _, err := s.exec(ctx, tx, qDeleteDeletions, id); err != nil {
 			return err
 		}

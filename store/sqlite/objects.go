@@ -288,11 +288,14 @@ func scanUser(sc interface{ Scan(...any) error }) (provision.User, error) {
 	return u, nil
 }
 
-// User finds a user by ID, then by self-service ID. A user read lately
-// comes from memory (userCache).
+// User finds a user by ID, then by self-service ID, in the directory of
+// every user (userdir.go); the database only while the directory is stale.
 func (s *Store) User(ctx context.Context, id string) (provision.User, error) {
-	u, ok, gen := s.users.get(id)
+	u, found, ok := s.users.get(id)
 	if ok {
+		if !found {
+			return provision.User{}, provision.ErrUserNotFound
+		}
 		return u, nil
 	}
 	u, err := scanUser(s.getUser.QueryRowContext(ctx, id))
@@ -302,11 +305,7 @@ func (s *Store) User(ctx context.Context, id string) (provision.User, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return provision.User{}, provision.ErrUserNotFound
 	}
-	if err != nil {
-		return provision.User{}, err
-	}
-	s.users.fill(id, u, gen)
-	return u, nil
+	return u, err
 }
 
 // Users lists users in ID order after the given ID.
@@ -352,11 +351,11 @@ func (s *Store) CreateUser(ctx context.Context, u provision.User, d *provision.D
 	if err != nil {
 		return err
 	}
-	defer s.users.drop()
 	return mapErr(s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, self_service_id, data, pin_hash, password_hash, credential) VALUES (?, ?, ?, ?, ?, ?)`, args...); err != nil {
+		if _, err := s.exec(ctx, tx, qInsertUser, args...); err != nil {
 			return err
 		}
+		s.logUser(u.ID)
 		if d != nil {
 			return s.insertDevice(ctx, tx, *d, false)
 		}
@@ -370,15 +369,7 @@ func (s *Store) UpdateUser(ctx context.Context, u provision.User) error {
 	if err != nil {
 		return err
 	}
-	defer s.users.drop()
-	res, err := s.execWrite(ctx, `UPDATE users SET self_service_id = ?, data = ?, pin_hash = ?, password_hash = ?, credential = ? WHERE id = ?`, append(args[1:], u.ID)...)
-	if err != nil {
-		return mapErr(err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return provision.ErrUserNotFound
-	}
-	return nil
+	return mapErr(s.writeUser(ctx, u.ID, qUpdateUser, append(args[1:], u.ID)...))
 }
 
 // SetCredentialState stores a user's failed-logon state.
@@ -387,25 +378,33 @@ func (s *Store) SetCredentialState(ctx context.Context, id string, st provision.
 	if err != nil {
 		return err
 	}
-	defer s.users.drop()
-	res, err := s.execWrite(ctx, `UPDATE users SET credential = ? WHERE id = ?`, string(cred), id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return provision.ErrUserNotFound
-	}
-	return nil
+	return s.writeUser(ctx, id, qSetCredential, string(cred), id)
 }
 
-var qInsertUser = writeStatement(`INSERT INTO users (id, self_service_id, data, pin_hash, password_hash, credential) VALUES (?, ?, ?, ?, ?, ?)`)
+// writeUser runs one UPDATE of user id's row.
+func (s *Store) writeUser(ctx context.Context, id, query string, args ...any) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := s.exec(ctx, tx, query, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return provision.ErrUserNotFound
+		}
+		s.logUser(id)
+		return nil
+	})
+}
+
+var (
+	qInsertUser    = writeStatement(`INSERT INTO users (id, self_service_id, data, pin_hash, password_hash, credential) VALUES (?, ?, ?, ?, ?, ?)`)
+	qUpdateUser    = writeStatement(`UPDATE users SET self_service_id = ?, data = ?, pin_hash = ?, password_hash = ?, credential = ? WHERE id = ?`)
+	qSetCredential = writeStatement(`UPDATE users SET credential = ? WHERE id = ?`)
+)
 
 // Import inserts users and then devices in one transaction.
 func (s *Store) Import(ctx context.Context, users []provision.User, devices []provision.Device) (int, error) {
 	row := -1
-	if len(users) > 0 {
-		defer s.users.drop()
-	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for i, u := range users {
 			args, err := userArgs(u)
@@ -420,6 +419,7 @@ func (s *Store) Import(ctx context.Context, users []provision.User, devices []pr
 				}
 				return err
 			}
+			s.logUser(u.ID)
 		}
 		for i, d := range devices {
 			if err := s.insertDevice(ctx, tx, d, false); err != nil {

@@ -58,9 +58,9 @@ type Store struct {
 	countOwned *sql.Stmt
 	linesByDN  *sql.Stmt // routing a call
 
-	named   namedCache  // templates and profiles (objects.go)
-	devices deviceCache // every device name, recent devices (devcache.go)
-	users   userCache   // users read lately (usercache.go)
+	named   namedCache    // templates and profiles (objects.go)
+	devices deviceCache   // every device name, recent devices (devcache.go)
+	users   userDirectory // every user (userdir.go)
 
 	// writeMu is held by whoever writes: a transaction from before its
 	// begin until its device log is applied to the cache, so that logs are
@@ -72,6 +72,7 @@ type Store struct {
 	// devices' rows a batch's transaction has not written yet.
 	writeMu     sync.Mutex
 	devLog      []deviceChange
+	userLog     []string // IDs of the users the running transaction wrote
 	autoRegRows newRows
 
 	// The checkpointer's connection, its wake-up and its end. dbFile is
@@ -149,6 +150,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	if err := s.devices.load(ctx, s.w); err != nil {
 		return fail(fmt.Errorf("sqlite: %s: reading device names: %w", path, err))
+	}
+	if err := s.users.load(ctx, s.w); err != nil {
+		return fail(fmt.Errorf("sqlite: %s: reading users: %w", path, err))
 	}
 	if err := s.loadCeilings(ctx); err != nil {
 		return fail(fmt.Errorf("sqlite: %s: reading line numbers: %w", path, err))
@@ -333,8 +337,8 @@ func (s *Store) prepared(_ context.Context, query string) (*sql.Stmt, error) {
 	return nil, fmt.Errorf("sqlite: statement not registered with writeStatement: %q", query)
 }
 
-// tx runs fn in one write transaction, and brings the device cache up to
-// date once it commits.
+// tx runs fn in one write transaction, and brings the device cache and
+// the user directory up to date once it commits.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -342,7 +346,7 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err != nil {
 		return err
 	}
-	s.devLog = s.devLog[:0]
+	s.devLog, s.userLog = s.devLog[:0], s.userLog[:0]
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err
@@ -352,6 +356,7 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	s.gen.Add(1)
 	s.devices.apply(s.devLog)
+	s.applyUserLog()
 	s.noteWALGrew()
 	return nil
 }

@@ -11,36 +11,127 @@ import (
 	"selfprov/provision"
 )
 
-// TestUserReadFromMemory: a user read again comes from memory: a change
-// made to the row behind the Store's back (which the lock file rules out
-// in use) is not seen until the Store itself writes a user.
+// TestUserReadFromMemory: users come from the directory loaded at Open
+// and kept by the Store's own writes: a change made to a row behind the
+// Store's back (which the lock file rules out in use) is not seen, not
+// even after another user's write, until the Store writes that user.
 func TestUserReadFromMemory(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	path := filepath.Join(t.TempDir(), "selfprov.db")
+	s := open(t, path)
 	ctx := context.Background()
 	if err := s.CreateUser(ctx, provision.User{ID: "erin", LastName: "Evans", SelfServiceID: "4711", Groups: []string{"a"}}, nil); err != nil {
 		t.Fatal(err)
 	}
+	s.Close()
+	s = open(t, path)
+	behind := func(last string) {
+		t.Helper()
+		if _, err := s.w.ExecContext(ctx, `UPDATE users SET data = json_set(data, '$.lastName', ?) WHERE id = 'erin'`, last); err != nil {
+			t.Fatal(err)
+		}
+	}
+	behind("Behind")
 	for _, id := range []string{"erin", "4711"} {
 		u, err := s.User(ctx, id)
 		if err != nil || u.LastName != "Evans" || len(u.Groups) != 1 {
-			t.Fatalf("User(%s) = %+v, %v", id, u, err)
+			t.Fatalf("User(%s) = %+v, %v; want the row as Open read it", id, u, err)
 		}
 		u.Groups[0] = "changed by the caller"
 	}
+	addUser(t, s, "frank")
+	for _, id := range []string{"erin", "4711"} {
+		if u, err := s.User(ctx, id); err != nil || u.LastName != "Evans" || u.Groups[0] != "a" {
+			t.Fatalf("User(%s) = %+v, %v; want the copy read at Open", id, u, err)
+		}
+	}
+	// The Store's own write of erin reads the row back as committed.
+	if err := s.SetCredentialState(ctx, "erin", provision.CredentialState{FailedAttempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"erin", "4711"} {
+		if u, err := s.User(ctx, id); err != nil || u.LastName != "Behind" || u.Credential.FailedAttempts != 1 {
+			t.Fatalf("User(%s) = %+v, %v; want the row as it is now", id, u, err)
+		}
+	}
+}
+
+// TestStaleUserDirectory: while the directory is stale (a row written but
+// not read back), reads go to the database; the next user write reloads
+// the directory whole.
+func TestStaleUserDirectory(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	if err := s.CreateUser(ctx, provision.User{ID: "erin", LastName: "Evans", SelfServiceID: "4711"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.users.markStale()
 	if _, err := s.w.ExecContext(ctx, `UPDATE users SET data = json_set(data, '$.lastName', 'Behind') WHERE id = 'erin'`); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"erin", "4711"} {
-		if u, err := s.User(ctx, id); err != nil || u.LastName != "Evans" || u.Groups[0] != "a" {
-			t.Fatalf("User(%s) = %+v, %v; want the copy read before", id, u, err)
+		if u, err := s.User(ctx, id); err != nil || u.LastName != "Behind" {
+			t.Fatalf("stale: User(%s) = %+v, %v; want the database's row", id, u, err)
 		}
 	}
-	// Any user write drops what was read: here another user's.
+	if _, err := s.User(ctx, "nobody"); !errors.Is(err, provision.ErrUserNotFound) {
+		t.Fatalf("stale: unknown user: %v", err)
+	}
 	addUser(t, s, "frank")
-	for _, id := range []string{"erin", "4711"} {
-		if u, err := s.User(ctx, id); err != nil || u.LastName != "Behind" {
-			t.Fatalf("User(%s) = %+v, %v; want the row as it is now", id, u, err)
+	if _, found, ok := s.users.get("erin"); !ok || !found {
+		t.Fatalf("after a write: directory ok=%v found=%v, want reloaded", ok, found)
+	}
+	if u, _, _ := s.users.get("4711"); u.ID != "erin" || u.LastName != "Behind" {
+		t.Fatalf("reloaded directory has %+v", u)
+	}
+}
+
+// TestRolledBackUserWriteNotInDirectory: a user whose transaction fails
+// (here on its device) is neither in the database nor in the directory.
+func TestRolledBackUserWriteNotInDirectory(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	d := provision.Device{Name: "SEP001122334455", Model: 7841, Protocol: "SIP", State: provision.StateProvisioned}
+	if err := s.CreateUser(ctx, provision.User{ID: "erin", LastName: "Evans"}, &d); err != nil {
+		t.Fatal(err)
+	}
+	err := s.CreateUser(ctx, provision.User{ID: "frank", LastName: "Fox", SelfServiceID: "4712"}, &d)
+	if !errors.Is(err, provision.ErrDuplicate) {
+		t.Fatalf("second device of the same name: %v", err)
+	}
+	for _, id := range []string{"frank", "4712"} {
+		if u, err := s.User(ctx, id); !errors.Is(err, provision.ErrUserNotFound) {
+			t.Fatalf("User(%s) = %+v, %v; want not found", id, u, err)
 		}
+	}
+	// The next write's log starts empty: frank does not come back with it.
+	addUser(t, s, "gina")
+	if _, err := s.User(ctx, "frank"); !errors.Is(err, provision.ErrUserNotFound) {
+		t.Fatalf("after the next write: %v", err)
+	}
+}
+
+// TestImportManyUsersReadBack: an import above reloadUsersAbove reloads the
+// directory whole; every user and self-service ID is found.
+func TestImportManyUsersReadBack(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	addUser(t, s, "before")
+	var users []provision.User
+	for i := range 3 * reloadUsersAbove {
+		users = append(users, provision.User{ID: fmt.Sprint("u", i), LastName: "L", SelfServiceID: fmt.Sprint(9000 + i)})
+	}
+	if _, err := s.Import(ctx, users, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 * reloadUsersAbove {
+		for _, id := range []string{fmt.Sprint("u", i), fmt.Sprint(9000 + i)} {
+			if u, err := s.User(ctx, id); err != nil || u.ID != fmt.Sprint("u", i) {
+				t.Fatalf("User(%s) = %+v, %v", id, u, err)
+			}
+		}
+	}
+	if _, err := s.User(ctx, "before"); err != nil {
+		t.Fatalf("user from before the import: %v", err)
 	}
 }
 
@@ -92,9 +183,16 @@ func TestUserReadsFollowEveryWrite(t *testing.T) {
 	if u, err := read("4711"); err != nil || u.ID != "4711" {
 		t.Fatalf("user ID after import: %+v, %v", u, err)
 	}
-	// The self-service ID moves to another user.
+	// erin gives up a self-service ID, which then finds nobody, and
+	// another user takes it.
+	if err := s.UpdateUser(ctx, provision.User{ID: "erin", LastName: "Evans-Ward", SelfServiceID: "4713"}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.UpdateUser(ctx, provision.User{ID: "erin", LastName: "Evans-Ward"}); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := read("4713"); !errors.Is(err, provision.ErrUserNotFound) {
+		t.Fatalf("self-service ID given up: %v", err)
 	}
 	if err := s.CreateUser(ctx, provision.User{ID: "frank", LastName: "Fox", SelfServiceID: "4712"}, nil); err != nil {
 		t.Fatal(err)
@@ -110,44 +208,6 @@ func TestUserReadsFollowEveryWrite(t *testing.T) {
 	}
 	if _, err := read("4712"); !errors.Is(err, provision.ErrUserNotFound) {
 		t.Fatalf("deleted user's self-service ID: %v", err)
-	}
-}
-
-// TestUserReadRacingAWriteIsNotKept: a read that began before a write
-// commits may return the old row; it must not be cached past the write.
-func TestUserReadRacingAWriteIsNotKept(t *testing.T) {
-	var c userCache
-	_, ok, gen := c.get("erin")
-	if ok {
-		t.Fatal("empty cache hit")
-	}
-	c.drop() // a write commits while the reader reads
-	c.fill("erin", provision.User{ID: "erin", LastName: "Old"}, gen)
-	if u, ok, _ := c.get("erin"); ok {
-		t.Fatalf("cached %+v read before the write", u)
-	}
-}
-
-// TestUserCacheBounded: the cache keeps two generations of users; a user
-// read within them stays.
-func TestUserCacheBounded(t *testing.T) {
-	var c userCache
-	for i := range 3 * cachedUsersPerGeneration {
-		id := fmt.Sprint("u", i)
-		_, _, gen := c.get(id)
-		c.fill(id, provision.User{ID: id}, gen)
-		if i%100 == 0 {
-			c.get("u0") // read now and then: kept
-		}
-	}
-	if n := len(c.docs) + len(c.old); n > 2*cachedUsersPerGeneration {
-		t.Fatalf("%d users kept", n)
-	}
-	if _, ok, _ := c.get("u0"); !ok {
-		t.Fatal("a user read often was dropped")
-	}
-	if _, ok, _ := c.get("u1"); ok {
-		t.Fatal("a user read once, long ago, is still kept")
 	}
 }
 
