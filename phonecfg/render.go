@@ -10,7 +10,7 @@ import (
 	"github.com/beevik/etree"
 
 	"selfprov/internal/clip"
-	"selfprov/internal/xmlscan"
+	"selfprov/internal/xmlwrite"
 )
 
 // Limits the phones enforce; longer values are cut or refused.
@@ -64,181 +64,110 @@ func RenderDevice(d Device) ([]byte, error) {
 		}
 	}
 
-	w := xmlWriter{b: make([]byte, 0, 1536+512*len(d.Lines))}
-	w.b = append(w.b, `<?xml version="1.0" encoding="UTF-8"?>`...)
-	w.open("device")
-	w.text("fullConfig", "true")
-	w.text("deviceProtocol", "SIP")
-	w.text("deviceName", d.Name)
+	w := &xmlwrite.Writer{B: make([]byte, 0, 1536+512*len(d.Lines))}
+	w.B = append(w.B, xmlwrite.Prolog...)
+	w.Open("device")
+	w.Text("fullConfig", "true")
+	w.Text("deviceProtocol", "SIP")
+	w.Text("deviceName", d.Name)
 
-	w.open("devicePool")
-	w.text("name", d.DevicePool)
-	w.callManagerGroup(d.CallManagerGroup, d.CallManagers)
-	w.text("connectionMonitorDuration", "120")
-	w.close("devicePool")
+	w.Open("devicePool")
+	w.Text("name", d.DevicePool)
+	writeCallManagers(w, d.CallManagerGroup, d.CallManagers)
+	w.Text("connectionMonitorDuration", "120")
+	w.Close("devicePool")
 
-	w.open("sipProfile")
-	w.open("sipProxies")
-	w.text("registerWithProxy", "true")
-	w.close("sipProxies")
+	w.Open("sipProfile")
+	w.Open("sipProxies")
+	w.Text("registerWithProxy", "true")
+	w.Close("sipProxies")
 	if d.RegisterExpires > 0 {
-		w.open("sipStack")
-		w.number("timerRegisterExpires", d.RegisterExpires)
-		w.text("timerRegisterDelta", "5")
-		w.close("sipStack")
+		w.Open("sipStack")
+		w.Number("timerRegisterExpires", d.RegisterExpires)
+		w.Text("timerRegisterDelta", "5")
+		w.Close("sipStack")
 	}
 	firstPort := d.CallManagers[0].SIPPort
 	if firstPort == 0 {
 		firstPort = DefaultSIPPort
 	}
 	if len(d.Lines) == 0 {
-		w.text("sipLines", "")
+		w.Text("sipLines", "")
 	} else {
-		w.open("sipLines")
+		w.Open("sipLines")
 	}
 	for i, l := range d.Lines {
-		w.openAttrs("line", "button", l.Button, "lineIndex", i+1)
+		w.Begin("line")
+		w.AttrInt("button", l.Button)
+		w.AttrInt("lineIndex", i+1)
+		w.EndOpen()
 		feature := l.FeatureID
 		if feature == 0 {
 			feature = FeatureLine
 		}
-		w.number("featureID", feature)
-		w.text("featureLabel", clipRunes(l.Label, MaxLabelLen))
+		w.Number("featureID", feature)
+		w.Text("featureLabel", clipRunes(l.Label, MaxLabelLen))
 		proxy := l.Proxy
 		if proxy == "" {
 			proxy = ProxyUseCallManager
 		}
-		w.text("proxy", proxy)
+		w.Text("proxy", proxy)
 		port := l.Port
 		if port == 0 {
 			port = firstPort
 		}
-		w.number("port", port)
-		w.text("name", l.DN)
-		w.text("displayName", l.DisplayName)
-		w.text("contact", l.Contact)
+		w.Number("port", port)
+		w.Text("name", l.DN)
+		w.Text("displayName", l.DisplayName)
+		w.Text("contact", l.Contact)
 		if l.MaxCalls > 0 {
-			w.number("maxNumCalls", l.MaxCalls)
+			w.Number("maxNumCalls", l.MaxCalls)
 		}
 		if l.BusyTrigger > 0 {
-			w.number("busyTrigger", l.BusyTrigger)
+			w.Number("busyTrigger", l.BusyTrigger)
 		}
-		w.close("line")
+		w.Close("line")
 	}
 	if len(d.Lines) > 0 {
-		w.close("sipLines")
+		w.Close("sipLines")
 	}
-	w.close("sipProfile")
+	w.Close("sipProfile")
 
-	w.text("loadInformation", d.LoadInformation)
+	w.Text("loadInformation", d.LoadInformation)
 	if d.UserLocale != "" {
-		w.open("userLocale")
-		w.text("name", d.UserLocale)
+		w.Open("userLocale")
+		w.Text("name", d.UserLocale)
 		if lc, ok := langCodes[d.UserLocale]; ok {
-			w.text("langCode", lc)
+			w.Text("langCode", lc)
 		}
-		w.close("userLocale")
+		w.Close("userLocale")
 	}
-	w.text("versionStamp", d.VersionStamp)
-	w.text("transportLayerProtocol", transport)
-	w.text("deviceSecurityMode", "1") // non-secure
-	w.number("idleTimeout", d.IdleTimeout)
-	w.text("idleURL", d.IdleURL)
-	w.text("authenticationURL", d.AuthenticationURL)
-	w.text("directoryURL", d.DirectoryURL)
-	w.text("servicesURL", d.ServicesURL)
-	w.close("device")
-	return append(w.b, '\n'), nil
+	w.Text("versionStamp", d.VersionStamp)
+	w.Text("transportLayerProtocol", transport)
+	w.Text("deviceSecurityMode", "1") // non-secure
+	w.Number("idleTimeout", d.IdleTimeout)
+	w.Text("idleURL", d.IdleURL)
+	w.Text("authenticationURL", d.AuthenticationURL)
+	w.Text("directoryURL", d.DirectoryURL)
+	w.Text("servicesURL", d.ServicesURL)
+	w.Close("device")
+	return append(w.B, '\n'), nil
 }
 
-// xmlWriter writes elements as etree writes an indented tree: each on a
-// line of its own, indented one space a level.
-type xmlWriter struct {
-	b     []byte
-	depth int
-}
-
-func (w *xmlWriter) indent() {
-	w.b = append(w.b, '\n')
-	for range w.depth {
-		w.b = append(w.b, ' ')
-	}
-}
-
-func (w *xmlWriter) open(tag string) {
-	w.indent()
-	w.b = append(w.b, '<')
-	w.b = append(w.b, tag...)
-	w.b = append(w.b, '>')
-	w.depth++
-}
-
-// openAttrs opens an element with two numeric attributes.
-func (w *xmlWriter) openAttrs(tag, k1 string, v1 int, k2 string, v2 int) {
-	w.indent()
-	w.b = append(w.b, '<')
-	w.b = append(w.b, tag...)
-	w.b = append(w.b, ' ')
-	w.b = append(w.b, k1...)
-	w.b = append(w.b, `="`...)
-	w.b = strconv.AppendInt(w.b, int64(v1), 10)
-	w.b = append(w.b, `" `...)
-	w.b = append(w.b, k2...)
-	w.b = append(w.b, `="`...)
-	w.b = strconv.AppendInt(w.b, int64(v2), 10)
-	w.b = append(w.b, `">`...)
-	w.depth++
-}
-
-func (w *xmlWriter) close(tag string) {
-	w.depth--
-	w.indent()
-	w.b = append(w.b, "</"...)
-	w.b = append(w.b, tag...)
-	w.b = append(w.b, '>')
-}
-
-// text writes a leaf element; an empty value closes it at once.
-func (w *xmlWriter) text(tag, value string) {
-	w.indent()
-	w.b = append(w.b, '<')
-	w.b = append(w.b, tag...)
-	if value == "" {
-		w.b = append(w.b, "/>"...)
-		return
-	}
-	w.b = append(w.b, '>')
-	w.b = appendEscaped(w.b, value)
-	w.b = append(w.b, "</"...)
-	w.b = append(w.b, tag...)
-	w.b = append(w.b, '>')
-}
-
-func (w *xmlWriter) number(tag string, n int) {
-	w.indent()
-	w.b = append(w.b, '<')
-	w.b = append(w.b, tag...)
-	w.b = append(w.b, '>')
-	w.b = strconv.AppendInt(w.b, int64(n), 10)
-	w.b = append(w.b, "</"...)
-	w.b = append(w.b, tag...)
-	w.b = append(w.b, '>')
-}
-
-func (w *xmlWriter) callManagerGroup(name string, cms []CallManager) {
-	w.open("callManagerGroup")
-	w.text("name", name)
-	w.text("tftpDefault", "true")
-	w.open("members")
+// writeCallManagers writes the callManagerGroup element of a device's
+// devicePool.
+func writeCallManagers(w *xmlwrite.Writer, name string, cms []CallManager) {
+	w.Open("callManagerGroup")
+	w.Text("name", name)
+	w.Text("tftpDefault", "true")
+	w.Open("members")
 	for i, cm := range cms {
-		w.indent()
-		w.b = append(w.b, `<member priority="`...)
-		w.b = strconv.AppendInt(w.b, int64(i), 10)
-		w.b = append(w.b, `">`...)
-		w.depth++
-		w.open("callManager")
-		w.open("ports")
-		w.number("ethernetPhonePort", ethernetPhonePort)
+		w.Begin("member")
+		w.AttrInt("priority", i)
+		w.EndOpen()
+		w.Open("callManager")
+		w.Open("ports")
+		w.Number("ethernetPhonePort", ethernetPhonePort)
 		sip, sips := cm.SIPPort, cm.SecuredSIPPort
 		if sip == 0 {
 			sip = DefaultSIPPort
@@ -246,47 +175,15 @@ func (w *xmlWriter) callManagerGroup(name string, cms []CallManager) {
 		if sips == 0 {
 			sips = DefaultSecuredSIPPort
 		}
-		w.number("sipPort", sip)
-		w.number("securedSipPort", sips)
-		w.close("ports")
-		w.text("processNodeName", cm.Host)
-		w.close("callManager")
-		w.close("member")
+		w.Number("sipPort", sip)
+		w.Number("securedSipPort", sips)
+		w.Close("ports")
+		w.Text("processNodeName", cm.Host)
+		w.Close("callManager")
+		w.Close("member")
 	}
-	w.close("members")
-	w.close("callManagerGroup")
-}
-
-// appendEscaped appends s as etree writes canonical text: &, < and > and
-// carriage returns escaped, and what XML cannot hold (invalid UTF-8,
-// characters outside XML's range) replaced by U+FFFD.
-func appendEscaped(b []byte, s string) []byte {
-	last := 0
-	for i := 0; i < len(s); {
-		r, width := utf8.DecodeRuneInString(s[i:])
-		i += width
-		var esc string
-		switch r {
-		case '&':
-			esc = "&amp;"
-		case '<':
-			esc = "&lt;"
-		case '>':
-			esc = "&gt;"
-		case '\r':
-			esc = "&#xD;"
-		default:
-			if !xmlscan.XMLChar(r) || (r == utf8.RuneError && width == 1) {
-				esc = "\uFFFD"
-				break
-			}
-			continue
-		}
-		b = append(b, s[last:i-width]...)
-		b = append(b, esc...)
-		last = i
-	}
-	return append(b, s[last:]...)
+	w.Close("members")
+	w.Close("callManagerGroup")
 }
 
 // RenderDefault writes XMLDefault.cnf.xml. Models without a load (Webex
