@@ -9,5 +9,5 @@ import (
 // The phone simulator imports this package for the wire format only, so it
 // must not pull in the server: no core, no store, no adapter.
 func TestImportsOnlyTheWireFormat(t *testing.T) {
-	testkit.OnlyImports(t, "selfprov/phonexml", "github.com/beevik/etree", "selfprov/internal/xmlscan")
+	testkit.OnlyImports(t, "selfprov/phonexml", "github.com/beevik/etree", "selfprov/internal/xmlscan", "selfprov/internal/xmlwrite")
 }

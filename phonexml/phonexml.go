@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/beevik/etree"
+	"selfprov/internal/xmlwrite"
 )
 
 // ContentType is the media type of every IP Phone XML object [XSI].
@@ -59,7 +59,7 @@ type Object interface {
 	Tag() string
 	// Validate reports the first limit or required field the object breaks.
 	Validate() error
-	element() *etree.Element
+	render(w *xmlwrite.Writer)
 }
 
 // SoftKeyItem is a soft key on a screen. URL is an HTTP URL or a built-in

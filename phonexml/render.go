@@ -1,115 +1,104 @@
 package phonexml
 
-import (
-	"bytes"
-	"strconv"
-
-	"github.com/beevik/etree"
-)
+import "selfprov/internal/xmlwrite"
 
 // Render validates obj and writes it as an XML document with escaped text
 // and attribute values. Characters XML cannot carry become U+FFFD.
+//
+// It is written straight into one buffer, as etree writes the same tree
+// (indented by one space, escaped canonically, so that CR, tab and LF in
+// attributes survive a parser's normalisation; an empty element as
+// <X></X>, since some firmware mis-reads <X/>): a boot storm renders
+// three screens a phone, and building the tree cost several times the
+// writing.
 func Render(obj Object) ([]byte, error) {
 	if err := obj.Validate(); err != nil {
 		return nil, err
 	}
-	doc := etree.NewDocument()
-	doc.WriteSettings.CanonicalEndTags = true // some firmware mis-reads <X/>
-	// Canonical escaping writes CR, TAB and LF in attributes as references,
-	// so values survive a parser's line-end and attribute normalisation.
-	doc.WriteSettings.CanonicalText = true
-	doc.WriteSettings.CanonicalAttrVal = true
-	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
-	doc.SetRoot(obj.element())
-	doc.Indent(1)
-	// Each token into one buffer, as WriteToBytes does, less the 4 KB
-	// bufio.Writer it makes on every call (a tenth of what a boot storm
-	// allocated, three screens a phone).
-	var b bytes.Buffer
-	b.Grow(1 << 10)
-	for _, t := range doc.Child {
-		t.WriteTo(&b, &doc.WriteSettings)
-	}
-	return b.Bytes(), nil
+	w := &xmlwrite.Writer{B: make([]byte, 0, 1<<10), EmptyPair: true}
+	w.B = append(w.B, xmlwrite.Prolog...)
+	obj.render(w)
+	return append(w.B, '\n'), nil
 }
 
-func leaf(parent *etree.Element, tag, text string) {
-	parent.CreateElement(tag).SetText(text)
-}
-
-func softKeys(parent *etree.Element, keys []SoftKeyItem) {
+func softKeys(w *xmlwrite.Writer, keys []SoftKeyItem) {
 	for _, k := range keys {
-		e := parent.CreateElement("SoftKeyItem")
-		leaf(e, "Name", k.Name)
-		leaf(e, "URL", k.URL)
+		w.Open("SoftKeyItem")
+		w.Text("Name", k.Name)
+		w.Text("URL", k.URL)
 		if k.URLDown != "" {
-			leaf(e, "URLDown", k.URLDown)
+			w.Text("URLDown", k.URLDown)
 		}
-		leaf(e, "Position", strconv.Itoa(k.Position))
+		w.Number("Position", k.Position)
+		w.Close("SoftKeyItem")
 	}
 }
 
-func (o *Input) element() *etree.Element {
-	root := etree.NewElement(TagInput)
-	leaf(root, "Title", o.Title)
-	leaf(root, "Prompt", o.Prompt)
-	leaf(root, "URL", o.URL)
+func (o *Input) render(w *xmlwrite.Writer) {
+	w.Open(TagInput)
+	w.Text("Title", o.Title)
+	w.Text("Prompt", o.Prompt)
+	w.Text("URL", o.URL)
 	for _, it := range o.Items {
-		e := root.CreateElement("InputItem")
-		leaf(e, "DisplayName", it.DisplayName)
-		leaf(e, "QueryStringParam", it.QueryStringParam)
-		leaf(e, "DefaultValue", it.DefaultValue)
-		leaf(e, "InputFlags", it.InputFlags)
+		w.Open("InputItem")
+		w.Text("DisplayName", it.DisplayName)
+		w.Text("QueryStringParam", it.QueryStringParam)
+		w.Text("DefaultValue", it.DefaultValue)
+		w.Text("InputFlags", it.InputFlags)
+		w.Close("InputItem")
 	}
-	softKeys(root, o.SoftKeys)
-	return root
+	softKeys(w, o.SoftKeys)
+	w.Close(TagInput)
 }
 
-func (o *Text) element() *etree.Element {
-	root := etree.NewElement(TagText)
-	leaf(root, "Title", o.Title)
-	leaf(root, "Prompt", o.Prompt)
-	leaf(root, "Text", o.Text)
-	softKeys(root, o.SoftKeys)
-	return root
+func (o *Text) render(w *xmlwrite.Writer) {
+	w.Open(TagText)
+	w.Text("Title", o.Title)
+	w.Text("Prompt", o.Prompt)
+	w.Text("Text", o.Text)
+	softKeys(w, o.SoftKeys)
+	w.Close(TagText)
 }
 
-func (o *Menu) element() *etree.Element {
-	root := etree.NewElement(TagMenu)
-	leaf(root, "Title", o.Title)
-	leaf(root, "Prompt", o.Prompt)
+func (o *Menu) render(w *xmlwrite.Writer) {
+	w.Open(TagMenu)
+	w.Text("Title", o.Title)
+	w.Text("Prompt", o.Prompt)
 	for _, it := range o.Items {
-		e := root.CreateElement("MenuItem")
-		leaf(e, "Name", it.Name)
-		leaf(e, "URL", it.URL)
+		w.Open("MenuItem")
+		w.Text("Name", it.Name)
+		w.Text("URL", it.URL)
+		w.Close("MenuItem")
 	}
-	softKeys(root, o.SoftKeys)
-	return root
+	softKeys(w, o.SoftKeys)
+	w.Close(TagMenu)
 }
 
-func (o *Execute) element() *etree.Element {
-	root := etree.NewElement(TagExecute)
+func (o *Execute) render(w *xmlwrite.Writer) {
+	w.Open(TagExecute)
 	for _, it := range o.Items {
-		e := root.CreateElement("ExecuteItem")
-		e.CreateAttr("Priority", strconv.Itoa(it.Priority))
-		e.CreateAttr("URL", it.URL)
+		w.Begin("ExecuteItem")
+		w.AttrInt("Priority", it.Priority)
+		w.Attr("URL", it.URL)
+		w.EndEmpty("ExecuteItem")
 	}
-	return root
+	w.Close(TagExecute)
 }
 
-func (o *Response) element() *etree.Element {
-	root := etree.NewElement(TagResponse)
+func (o *Response) render(w *xmlwrite.Writer) {
+	w.Open(TagResponse)
 	for _, it := range o.Items {
-		e := root.CreateElement("ResponseItem")
-		e.CreateAttr("Status", strconv.Itoa(it.Status))
-		e.CreateAttr("Data", it.Data)
-		e.CreateAttr("URL", it.URL)
+		w.Begin("ResponseItem")
+		w.AttrInt("Status", it.Status)
+		w.Attr("Data", it.Data)
+		w.Attr("URL", it.URL)
+		w.EndEmpty("ResponseItem")
 	}
-	return root
+	w.Close(TagResponse)
 }
 
-func (o *Error) element() *etree.Element {
-	root := etree.NewElement(TagError)
-	root.CreateAttr("Number", strconv.Itoa(o.Number))
-	return root
+func (o *Error) render(w *xmlwrite.Writer) {
+	w.Begin(TagError)
+	w.AttrInt("Number", o.Number)
+	w.EndEmpty(TagError)
 }
