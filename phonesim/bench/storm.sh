@@ -57,15 +57,20 @@ T0=$(cpu); S0=$(sched); M0=$(machine); L0=$(cut -d' ' -f1-3 /proc/loadavg)
 if [ -n "${PROFILE:-}" ]; then
 	curl -s -o "$PROFILE" "http://127.0.0.1:21091/debug/pprof/profile?seconds=${PROFILE_SECONDS:-12}" &
 fi
-/usr/bin/time -f "phonesim: %e s wall, %U s user, %S s sys, %M KB max RSS, %c involuntary context switches" \
+/usr/bin/time -o "$W/phonesim.time" -f "phonesim: %e s wall, %U s user, %S s sys, %M KB max RSS, %c involuntary context switches" \
 	"$W/phonesim" run -tftp 127.0.0.1:21069 -config 127.0.0.1:21070 -users "$W/users.csv" \
 	-n "$N" -rate "$RATE" -c "$C" -local-ip 127.0.1.1-100 -progress never -seed 77 \
 	-idle-wait 0 -notify-timeout 120s -timeout 30s -register-attempts 20 -run-time 15m "$@" || true
 T1=$(cpu); S1=$(sched); M1=$(machine)
+cat "$W/phonesim.time"
 if [ -n "${METRICS:-}" ]; then curl -s -o "$METRICS" http://127.0.0.1:21090/metrics || true; fi
 echo "selfprovd: $(awk -v t="$((T1 - T0))" -v hz="$(getconf CLK_TCK)" -v n="$N" 'BEGIN { printf "%.2f s CPU, %.0f µs per phone", t / hz, 1e6 * t / hz / n }'); $(grep VmHWM /proc/$PID/status)"
 echo "selfprovd: $(echo "$S0 $S1" | awk '{ printf "%.2f s on a CPU, %.2f s waiting for one", ($3 - $1) / 1e9, ($4 - $2) / 1e9 }'); load average $L0 before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 echo "machine: $(echo "$M0 $M1" | awk '{ b = $4 - $1; i = $5 - $2; s = $6 - $3; t = b + i + s; if (t > 0) printf "%.0f%% busy, %.0f%% idle, %.0f%% stolen by other guests", 100 * b / t, 100 * i / t, 100 * s / t }')"
+# selfprovd's CPU over phonesim's: both slow down alike when the machine
+# does, so with the same phonesim binary this compares selfprovd builds
+# run after run where phones/s and µs a phone swing by a third.
+echo "selfprovd CPU / phonesim CPU: $(awk -v t="$((T1 - T0))" -v hz="$(getconf CLK_TCK)" '/^phonesim:/ { p = $5 + $8 } END { if (p > 0) printf "%.3f", t / hz / p }' "$W/phonesim.time")"
 echo
 echo "register-only storm, the same phones (known devices), UDP:"
 "$W/phonesim" run -mode register -sip 127.0.0.1:21060 -transport udp -n "$N" -c 500 \
