@@ -40,6 +40,12 @@ type deviceCache struct {
 	// was not read for a generation is dropped.
 	docs, old map[string]provision.Device
 	gen       uint64 // bumped by every applied write
+	// owners holds the owner of every device that has one, by name_key,
+	// and owned how many devices each owner has: every login checks its
+	// user's device limit, which a query on the read pool answered at a
+	// few percent of a boot storm's CPU.
+	owners map[string]string
+	owned  map[string]int
 	// watchers are told every name a committed write changed.
 	watchers []func(string)
 }
@@ -52,30 +58,35 @@ type deviceChange struct {
 	deleted bool
 }
 
-// load reads every device name; called once at Open.
+// load reads every device name and owner; called once at Open.
 func (c *deviceCache) load(ctx context.Context, db *sql.DB) error {
-	rows, err := db.QueryContext(ctx, `SELECT name_key FROM devices`)
+	rows, err := db.QueryContext(ctx, `SELECT name_key, owner FROM devices`)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	var keys []string
+	owners := make(map[string]string)
 	for rows.Next() {
 		var k string
-		if err := rows.Scan(&k); err != nil {
+		var owner sql.NullString
+		if err := rows.Scan(&k, &owner); err != nil {
 			return err
 		}
 		keys = append(keys, k)
+		if owner.String != "" {
+			owners[k] = owner.String
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	c.init(keys)
+	c.init(keys, owners)
 	return nil
 }
 
-// init empties the cache and records the committed names.
-func (c *deviceCache) init(keys []string) {
+// init empties the cache and records the committed names and owners.
+func (c *deviceCache) init(keys []string, owners map[string]string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seed = maphash.MakeSeed()
@@ -84,6 +95,34 @@ func (c *deviceCache) init(keys []string) {
 		c.names[maphash.String(c.seed, k)]++
 	}
 	c.docs, c.old = map[string]provision.Device{}, map[string]provision.Device{}
+	c.owners, c.owned = make(map[string]string, len(owners)), make(map[string]int)
+	for k, o := range owners {
+		c.setOwner(k, o)
+	}
+}
+
+// setOwner records owner as the owner of the device key ("" for none);
+// c.mu is held.
+func (c *deviceCache) setOwner(key, owner string) {
+	if old, ok := c.owners[key]; ok {
+		if c.owned[old] > 1 {
+			c.owned[old]--
+		} else {
+			delete(c.owned, old)
+		}
+		delete(c.owners, key)
+	}
+	if owner != "" {
+		c.owners[key] = owner
+		c.owned[owner]++
+	}
+}
+
+// ownedBy is the number of committed devices owner owns.
+func (c *deviceCache) ownedBy(owner string) int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.owned[owner]
 }
 
 // lookup returns the cached device (a copy the caller may change), or
@@ -162,12 +201,14 @@ func (c *deviceCache) record(log []deviceChange) []func(string) {
 			}
 			delete(c.docs, ch.key)
 			delete(c.old, ch.key)
+			c.setOwner(ch.key, "")
 			continue
 		}
 		// A logged insert is always a new row (a device is replaced by
 		// deleting it first), so it adds one to its hash's count.
 		c.names[maphash.String(c.seed, ch.key)]++
 		c.put(ch.key, ch.dev)
+		c.setOwner(ch.key, ch.dev.Owner)
 	}
 	return c.watchers
 }

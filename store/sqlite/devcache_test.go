@@ -88,7 +88,7 @@ func TestDeviceReadsFollowEveryWrite(t *testing.T) {
 // write was applied must not cache what it read.
 func TestDeviceCacheRefusesAStaleFill(t *testing.T) {
 	var c deviceCache
-	c.init([]string{"SEPA"})
+	c.init([]string{"SEPA"}, nil)
 	_, exists, cached, gen := c.lookup("SEPA")
 	if !exists || cached {
 		t.Fatalf("exists %v cached %v, want true false", exists, cached)
@@ -110,7 +110,7 @@ func TestDeviceCacheRefusesAStaleFill(t *testing.T) {
 // and names are all kept.
 func TestDeviceCacheIsBounded(t *testing.T) {
 	var c deviceCache
-	c.init(nil)
+	c.init(nil, nil)
 	const per = cachedDevicesPerGeneration
 	key := func(i int) string { return fmt.Sprintf("SEP%012X", i) }
 	write := func(from, to int) {
@@ -191,4 +191,78 @@ func flat(t reflect.Type) error {
 		return fmt.Errorf("is a %s", t.Kind())
 	}
 	return nil
+}
+
+// TestOwnedDeviceCountsFollowEveryWrite: the device counts a login's limit
+// check reads from memory are the table's after every kind of device
+// write, a failed one and a reopen included.
+func TestOwnedDeviceCountsFollowEveryWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "selfprov.db")
+	s := open(t, path)
+	ctx := context.Background()
+	check := func(step string) {
+		t.Helper()
+		for _, owner := range []string{"alice", "bob", "nobody"} {
+			var want int
+			if err := s.w.QueryRowContext(ctx, `SELECT COUNT(*) FROM devices WHERE owner = ?`, owner).Scan(&want); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.CountOwnedDevices(ctx, owner); err != nil || got != want {
+				t.Fatalf("%s: %s owns %d devices (%v), the table says %d", step, owner, got, err, want)
+			}
+		}
+	}
+	owned := func(name, owner, dn string) provision.Device {
+		return provision.Device{Name: name, Model: 36224, State: provision.StateProvisioned, Owner: owner,
+			Lines: []provision.Line{{Button: 1, DN: dn}}}
+	}
+	d1 := owned("SEP0000000000A1", "alice", "2001")
+	if err := s.CreateUser(ctx, provision.User{ID: "alice", LastName: "A"}, &d1); err != nil {
+		t.Fatal(err)
+	}
+	addUser(t, s, "bob")
+	check("a user created with a device")
+	if err := s.CreateDevice(ctx, owned("CSFALICE", "alice", "2001")); err != nil {
+		t.Fatal(err)
+	}
+	check("a device created")
+
+	r := provision.DNRange{Start: "1000", End: "1099"}
+	for _, name := range []string{"SEP0000000000B1", "SEP0000000000B2"} {
+		if _, _, err := s.AutoRegister(ctx, name, r, "", func(dn string) provision.Device { return autoRegDevice(name, dn) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("auto-registered, owned by nobody")
+	if err := s.ReplaceDevice(ctx, "SEP0000000000B1", owned("SEP0000000000B1", "bob", "2002"), 0); err != nil {
+		t.Fatal(err)
+	}
+	check("self-provisioned")
+	if err := s.ReplaceDevice(ctx, "SEP0000000000B2", owned("SEP0000000000B2", "bob", "2003"), 1); !errors.Is(err, provision.ErrDeviceLimit) {
+		t.Fatalf("over the limit: %v", err)
+	}
+	if err := s.ReplaceDevice(ctx, "SEP0000000000B2", owned("SEP0000000000A1", "bob", "2003"), 0); !errors.Is(err, provision.ErrDuplicate) {
+		t.Fatalf("a taken name: %v", err)
+	}
+	check("failed replacements")
+
+	if _, err := s.UpdateDevice(ctx, "SEP0000000000A1", func(d provision.Device) (provision.Device, error) {
+		d.Owner = "bob"
+		return d, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check("a device given to another owner")
+	if err := s.DeleteDevice(ctx, "CSFALICE", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	check("a device deleted")
+
+	s.Close()
+	s = open(t, path)
+	check("reopened")
+	if err := s.DeleteUser(ctx, "bob", func(d provision.Device) provision.Device { d.Owner = ""; return d }); err != nil {
+		t.Fatal(err)
+	}
+	check("the owner deleted")
 }

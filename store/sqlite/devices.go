@@ -110,11 +110,11 @@ func (s *Store) Devices(ctx context.Context, f provision.DeviceFilter) ([]provis
 	return out, rows.Err()
 }
 
-// CountOwnedDevices counts the devices a user owns.
-func (s *Store) CountOwnedDevices(ctx context.Context, owner string) (int, error) {
-	var n int
-	err := s.countOwned.QueryRowContext(ctx, owner).Scan(&n)
-	return n, err
+// CountOwnedDevices counts the committed devices a user owns, from
+// memory (deviceCache). A transaction that must not break a limit counts
+// again inside itself (replaceOne).
+func (s *Store) CountOwnedDevices(_ context.Context, owner string) (int, error) {
+	return s.devices.ownedBy(owner), nil
 }
 
 // CreateDevice inserts a device and its lines.

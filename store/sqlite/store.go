@@ -52,14 +52,14 @@ type Store struct {
 	ceilings map[string]int64
 
 	// The read path's hottest lookups, prepared once on the read pool: a
-	// phone's config fetches and its user's login and self-provisioning.
-	getDevice  *sql.Stmt
-	getUser    *sql.Stmt
-	countOwned *sql.Stmt
-	linesByDN  *sql.Stmt // routing a call
+	// phone's config fetches, a user while the directory is stale, and
+	// the lines a call is routed to.
+	getDevice *sql.Stmt
+	getUser   *sql.Stmt
+	linesByDN *sql.Stmt // routing a call
 
 	named   namedCache    // templates and profiles (objects.go)
-	devices deviceCache   // every device name, recent devices (devcache.go)
+	devices deviceCache   // every device name and owner, recent devices (devcache.go)
 	users   userDirectory // every user (userdir.go)
 
 	// writeMu is held by whoever writes: a transaction from before its
@@ -177,9 +177,6 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if s.getUser, err = s.r.PrepareContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
 	}
-	if s.countOwned, err = s.r.PrepareContext(ctx, qCountOwned); err != nil {
-		return fail(fmt.Errorf("sqlite: %w", err))
-	}
 	if s.linesByDN, err = s.r.PrepareContext(ctx, qLinesByDN); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
 	}
@@ -219,7 +216,7 @@ func (s *Store) Close() error {
 		<-s.ckptDone
 	}
 	var errs []error
-	for _, st := range []**sql.Stmt{&s.getDevice, &s.getUser, &s.countOwned, &s.linesByDN} {
+	for _, st := range []**sql.Stmt{&s.getDevice, &s.getUser, &s.linesByDN} {
 		if *st != nil {
 			errs = append(errs, (*st).Close())
 			*st = nil
