@@ -174,7 +174,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if s.getDevice, err = s.r.PrepareContext(ctx, `SELECT data FROM devices WHERE name_key = ?`); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
 	}
-	if s.getUser, err = s.r.PrepareContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`); err != nil {
+	if s.getUser, err = s.r.PrepareContext(ctx, qUserRow); err != nil {
 		return fail(fmt.Errorf("sqlite: %w", err))
 	}
 	if s.linesByDN, err = s.r.PrepareContext(ctx, qLinesByDN); err != nil {
