@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -127,28 +129,82 @@ func (e *Env) httpClient() *http.Client {
 }
 
 func (f *Fetcher) fetchHTTP(ctx context.Context, name string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+f.HTTP+"/"+name, nil)
-	if err != nil {
-		return nil, err
-	}
-	res, err := f.client().Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("phonesim: HTTP %s: %w", name, err)
-	}
-	defer res.Body.Close()
-	b, err := readBody(res, maxFile)
+	r, err := httpGet(ctx, f.client(), "http://"+f.HTTP+"/"+name, nil, maxFile)
 	if err != nil {
 		return nil, fmt.Errorf("phonesim: HTTP %s: %w", name, err)
 	}
 	switch {
-	case res.StatusCode == http.StatusNotFound:
+	case r.StatusCode == http.StatusNotFound:
 		return nil, fmt.Errorf("%w: HTTP %s: 404", ErrNotFound, name)
-	case res.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("phonesim: HTTP %s: status %d", name, res.StatusCode)
-	case len(b) > maxFile:
+	case r.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("phonesim: HTTP %s: status %d", name, r.StatusCode)
+	case len(r.Body) > maxFile:
 		return nil, fmt.Errorf("phonesim: HTTP %s: larger than %d bytes", name, maxFile)
 	}
-	return b, nil
+	return r.Body, nil
+}
+
+// errBadURL is a URL that cannot be requested.
+var errBadURL = errors.New("phonesim: bad URL")
+
+// httpGet GETs url with header (name, value pairs) through c and reads up
+// to limit+1 bytes of the body. A plain http URL on a KeepAliveTransport
+// takes its Get; a redirect, another URL or another client goes through
+// c.Do.
+func httpGet(ctx context.Context, c *http.Client, url string, header []string, limit int64) (Reply, error) {
+	if ka, ok := c.Transport.(*KeepAliveTransport); ok && c.Jar == nil {
+		if host, path, ok := plainHTTP(url); ok {
+			if c.Timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+				defer cancel()
+			}
+			r, err := ka.Get(ctx, host, path, header, limit)
+			if err != nil || r.StatusCode/100 != 3 {
+				return r, err
+			}
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return Reply{}, fmt.Errorf("%w: %w", errBadURL, err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		return Reply{}, err
+	}
+	defer res.Body.Close()
+	b, err := readBody(res, limit)
+	if err != nil {
+		return Reply{}, err
+	}
+	return Reply{StatusCode: res.StatusCode, Status: res.Status, Body: b}, nil
+}
+
+// plainHTTP splits an http URL with a port into host:port and the path
+// with its query, when it can be sent as it is: nothing to escape, no
+// fragment, no user info.
+func plainHTTP(url string) (host, path string, ok bool) {
+	rest, ok := strings.CutPrefix(url, "http://")
+	if !ok {
+		return "", "", false
+	}
+	host, path = rest, "/"
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		host, path = rest[:i], rest[i:]
+	}
+	if _, port, err := net.SplitHostPort(host); err != nil || port == "" || strings.ContainsAny(host, "@?#") {
+		return "", "", false
+	}
+	for i := range len(path) {
+		if c := path[i]; c <= ' ' || c >= 0x7f || c == '#' {
+			return "", "", false
+		}
+	}
+	return host, path, true
 }
 
 func (f *Fetcher) fetchTFTP(ctx context.Context, name string) ([]byte, error) {

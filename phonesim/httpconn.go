@@ -2,10 +2,16 @@ package phonesim
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -230,4 +236,253 @@ func (b *kaBody) finish(atEnd bool) {
 		return
 	}
 	_ = b.c.Close()
+}
+
+// Get GETs path from addr (host:port) on a kept-alive connection, with
+// header as name, value pairs, and reads up to limit+1 bytes of the body
+// so that a caller can tell a body over the limit. It writes the request
+// and reads the answer itself, without an http.Request or http.Response:
+// in a boot storm these GETs are most of what a phone does, and net/http's
+// general request writer and header maps cost more than the rest of the
+// exchange outside the kernel. Redirects are not followed.
+func (t *KeepAliveTransport) Get(ctx context.Context, addr, path string, header []string, limit int64) (Reply, error) {
+	for {
+		c, reused, err := t.conn(ctx, addr)
+		if err != nil {
+			return Reply{}, err
+		}
+		r, keep, err := t.get(ctx, c, addr, path, header, limit)
+		if err == nil {
+			if keep {
+				_ = c.SetDeadline(time.Time{})
+				t.put(addr, c)
+			} else {
+				_ = c.Close()
+			}
+			return r, nil
+		}
+		_ = c.Close()
+		if !reused || ctx.Err() != nil {
+			return Reply{}, err
+		}
+	}
+}
+
+// Reply is a GET's answer.
+type Reply struct {
+	StatusCode int
+	Status     string // "200 OK"
+	Body       []byte // up to the limit+1 bytes
+}
+
+func (t *KeepAliveTransport) get(ctx context.Context, c *kaConn, addr, path string, header []string, limit int64) (r Reply, keep bool, err error) {
+	deadline, ok := ctx.Deadline()
+	if t.Timeout > 0 && (!ok || time.Until(deadline) > t.Timeout) {
+		deadline = time.Now().Add(t.Timeout)
+	}
+	_ = c.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(longAgo) })
+	r, keep, err = exchangeGet(c.br, c.bw, addr, path, header, limit)
+	keep = keep && c.br.Buffered() == 0 // more than the answer: out of step
+	if !stop() {
+		// The context ended during the exchange and may have spoilt
+		// the deadline: the connection is not kept.
+		keep = false
+		if err != nil {
+			err = ctx.Err()
+		}
+	}
+	return r, keep, err
+}
+
+// exchangeGet writes a GET and reads its answer: status line, headers,
+// and a body by Content-Length, chunked, or up to the end of the
+// connection. keep reports whether the connection may carry another
+// request.
+func exchangeGet(br *bufio.Reader, bw *bufio.Writer, host, path string, header []string, limit int64) (r Reply, keep bool, err error) {
+	bw.WriteString("GET ")
+	bw.WriteString(path)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	for i := 0; i+1 < len(header); i += 2 {
+		bw.WriteString(header[i])
+		bw.WriteString(": ")
+		bw.WriteString(header[i+1])
+		bw.WriteString("\r\n")
+	}
+	bw.WriteString("\r\n")
+	if err := bw.Flush(); err != nil {
+		return Reply{}, false, err
+	}
+	for {
+		r, keep, err = readReply(br, limit)
+		// An interim answer (100 Continue and the like) precedes the real one.
+		if err != nil || r.StatusCode >= 200 || r.StatusCode == http.StatusSwitchingProtocols {
+			return r, keep, err
+		}
+	}
+}
+
+// errMalformedReply is an answer that is not HTTP/1.x.
+var errMalformedReply = errors.New("phonesim: malformed HTTP answer")
+
+func readReply(br *bufio.Reader, limit int64) (r Reply, keep bool, err error) {
+	line, err := readLine(br)
+	if err != nil {
+		return Reply{}, false, err
+	}
+	// HTTP/1.x NNN reason
+	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' {
+		return Reply{}, false, fmt.Errorf("%w: status line %q", errMalformedReply, line)
+	}
+	http11 := line[7] == '1'
+	code, ok := threeDigits(line[9:12])
+	if !ok || len(line) > 12 && line[12] != ' ' {
+		return Reply{}, false, fmt.Errorf("%w: status line %q", errMalformedReply, line)
+	}
+	r.StatusCode = code
+	r.Status = strings.TrimSpace(string(line[9:]))
+	keep = http11
+	length, chunked := int64(-1), false
+	for {
+		line, err := readLine(br)
+		if err != nil {
+			return r, false, err
+		}
+		if len(line) == 0 {
+			break
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return r, false, fmt.Errorf("%w: header line %q", errMalformedReply, line)
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case asciiEqualFold(name, "Content-Length"):
+			n, err := strconv.ParseInt(string(value), 10, 64)
+			if err != nil || n < 0 || length >= 0 && n != length {
+				return r, false, fmt.Errorf("%w: Content-Length %q", errMalformedReply, value)
+			}
+			length = n
+		case asciiEqualFold(name, "Transfer-Encoding"):
+			if !asciiEqualFold(value, "chunked") {
+				return r, false, fmt.Errorf("%w: Transfer-Encoding %q", errMalformedReply, value)
+			}
+			chunked = true
+		case asciiEqualFold(name, "Connection"):
+			for _, tok := range bytes.Split(value, []byte(",")) {
+				tok = bytes.TrimSpace(tok)
+				if asciiEqualFold(tok, "close") {
+					keep = false
+				} else if !http11 && asciiEqualFold(tok, "keep-alive") {
+					keep = true
+				}
+			}
+		}
+	}
+	switch {
+	case code == http.StatusNoContent || code == http.StatusNotModified || code < 200:
+		return r, keep, nil
+	case chunked:
+		r.Body, err = readChunked(br, limit)
+	case length >= 0:
+		r.Body, err = readLength(br, length, limit)
+		keep = keep && length <= limit
+	default:
+		// Up to the end of the connection.
+		keep = false
+		r.Body, err = io.ReadAll(io.LimitReader(br, limit+1))
+	}
+	if err != nil {
+		return r, false, err
+	}
+	return r, keep && int64(len(r.Body)) <= limit, nil
+}
+
+// readLength reads a body of n bytes, or limit+1 of them when n is over
+// the limit.
+func readLength(br *bufio.Reader, n, limit int64) ([]byte, error) {
+	if n > limit {
+		n = limit + 1
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(br, b); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+// readChunked reads a chunked body up to limit+1 bytes and, when it ends
+// within the limit, its trailer.
+func readChunked(br *bufio.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(httputil.NewChunkedReader(br), limit+1))
+	if err != nil || int64(len(b)) > limit {
+		return b, err
+	}
+	for {
+		line, err := readLine(br)
+		if err != nil {
+			return b, err
+		}
+		if len(line) == 0 {
+			return b, nil
+		}
+	}
+}
+
+// maxReplyLine bounds a status or header line.
+const maxReplyLine = 8 << 10
+
+// readLine reads a line without its CRLF (or LF), valid until br's next
+// read.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull || len(line) > maxReplyLine {
+		return nil, fmt.Errorf("%w: a line over %d bytes", errMalformedReply, maxReplyLine)
+	}
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
+}
+
+func threeDigits(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c, d := b[i], s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
 }

@@ -152,31 +152,28 @@ func screenFailure(step string, obj phonexml.Object, want string) error {
 
 // screen GETs an IP Phone XML service URL with the headers a phone sends.
 func (p *Phone) screen(ctx context.Context, step, url string) (phonexml.Object, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, fail("BAD_URL", step, err)
+	header := []string{
+		"x-CiscoIPPhoneModelName", p.Model.HTTPModelName(),
+		"x-CiscoIPPhoneDisplay", "800, 480, 24, C",
+		"x-CiscoIPPhoneSDKVersion", p.Model.Firmware,
+		"Accept", "x-CiscoIPPhone/*;version=3.3.3",
+		"Accept-Language", "en_US",
 	}
-	req.Header.Set("x-CiscoIPPhoneModelName", p.Model.HTTPModelName())
-	req.Header.Set("x-CiscoIPPhoneDisplay", "800, 480, 24, C")
-	req.Header.Set("x-CiscoIPPhoneSDKVersion", p.Model.Firmware)
-	req.Header.Set("Accept", "x-CiscoIPPhone/*;version=3.3.3")
-	req.Header.Set("Accept-Language", "en_US")
 	if p.tracing() {
 		p.trace(step, "->", "HTTP", "GET "+url, "")
 	}
-	res, err := p.env.httpClient().Do(req)
+	res, err := httpGet(ctx, p.env.httpClient(), url, header, phonexml.MaxObjectSize)
 	if err != nil {
 		p.trace(step, "<-", "HTTP", err.Error(), "")
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if errors.Is(err, errBadURL) {
+			return nil, fail("BAD_URL", step, err)
+		}
 		return nil, fail("HTTP_FAILED", step, err)
 	}
-	defer res.Body.Close()
-	b, err := readBody(res, phonexml.MaxObjectSize)
-	if err != nil {
-		return nil, fail("HTTP_FAILED", step, err)
-	}
+	b := res.Body
 	if res.StatusCode != http.StatusOK {
 		p.trace(step, "<-", "HTTP", res.Status, string(b))
 		return nil, fail("HTTP_"+strconv.Itoa(res.StatusCode), step, fmt.Errorf("GET %s: %s", url, res.Status))
