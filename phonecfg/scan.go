@@ -1,6 +1,7 @@
 package phonecfg
 
 import (
+	"bytes"
 	"encoding/xml"
 
 	"selfprov/internal/xmlscan"
@@ -15,7 +16,11 @@ import (
 // parses two device configs per boot, and encoding/xml's tokenizer was
 // most of its XML cost.
 func scanTree(data []byte, maxDepth int) (root *element, ok bool) {
-	s := xmlscan.Scanner{Data: data}
+	s := xmlscan.Scanner{Data: data, Names: &names}
+	// The elements come from one slab: each element closes with "</" or
+	// "/>", so their count is a bound that text rarely inflates; a
+	// document that still needs more takes further slabs.
+	slab := make([]element, 0, bytes.Count(data, endTag)+bytes.Count(data, emptyEnd))
 	if xmlscan.HasPrefix(data, xmlDecl) {
 		s.I = len(xmlDecl)
 	} else if xmlscan.HasPrefix(data, xmlDeclNoEncoding) {
@@ -38,8 +43,8 @@ func scanTree(data []byte, maxDepth int) (root *element, ok bool) {
 		switch c := s.Data[s.I]; {
 		case c == '/':
 			s.I++
-			name, ok := s.Name()
-			if !ok || len(stack) == 1 || name != top.tag {
+			name, ok := s.NameBytes()
+			if !ok || len(stack) == 1 || string(name) != top.tag {
 				return nil, false
 			}
 			s.Spaces()
@@ -57,24 +62,36 @@ func scanTree(data []byte, maxDepth int) (root *element, ok bool) {
 			if len(stack) > maxDepth {
 				return nil, false
 			}
-			e := &element{}
+			if len(slab) == cap(slab) {
+				slab = make([]element, 0, 16)
+			}
+			slab = slab[:len(slab)+1]
+			e := &slab[len(slab)-1]
 			tag, empty, ok := s.StartTag(func(key, val string) { e.attrs = setAttr(e.attrs, key, val) })
 			if !ok {
 				return nil, false
 			}
 			e.tag = tag
 			top.done = true
-			top.kids = append(top.kids, e)
+			top.add(e)
 			if !empty {
 				stack = append(stack, e)
 			}
 		}
 	}
-	if len(stack) != 1 || len(doc.kids) == 0 {
+	if len(stack) != 1 || doc.first == nil {
 		return nil, false
 	}
-	return doc.kids[0], true
+	return doc.first, true
 }
+
+// names interns the names configs use.
+var names xmlscan.Names
+
+var (
+	endTag   = []byte("</")
+	emptyEnd = []byte("/>")
+)
 
 const (
 	xmlDecl           = `<?xml version="1.0" encoding="UTF-8"?>`
@@ -85,10 +102,12 @@ const (
 // still open.
 func scanText(s *xmlscan.Scanner, e *element) bool {
 	if e.done {
-		_, ok := s.AppendChars('<', nil)
+		_, ok := s.Text('<', nil)
 		return ok
 	}
-	t, ok := s.AppendChars('<', e.text)
+	// Plain text stays a slice of the document (its capacity ends
+	// there, so text after a comment is appended to a copy).
+	t, ok := s.Text('<', e.text)
 	e.text = t
 	return ok
 }

@@ -17,11 +17,13 @@ func treeDiff(a, b *element) string {
 		return "attributes of <" + a.tag + ">"
 	case !bytes.Equal(a.text, b.text):
 		return "text of <" + a.tag + ">: " + string(a.text) + " against " + string(b.text)
-	case len(a.kids) != len(b.kids):
+	}
+	ak, bk := a.ChildElements(), b.ChildElements()
+	if len(ak) != len(bk) {
 		return "children of <" + a.tag + ">"
 	}
-	for i := range a.kids {
-		if d := treeDiff(a.kids[i], b.kids[i]); d != "" {
+	for i := range ak {
+		if d := treeDiff(ak[i], bk[i]); d != "" {
 			return d
 		}
 	}

@@ -25,12 +25,12 @@ func sameTree(t *testing.T, path string, e *element, want *etree.Element) {
 			t.Fatalf("%s: attribute %s = %q, etree has %q", path, a.Key, got, a.Value)
 		}
 	}
-	kids := want.ChildElements()
-	if len(e.kids) != len(kids) {
-		t.Fatalf("%s: %d child elements, etree has %d", path, len(e.kids), len(kids))
+	kids, got := want.ChildElements(), e.ChildElements()
+	if len(got) != len(kids) {
+		t.Fatalf("%s: %d child elements, etree has %d", path, len(got), len(kids))
 	}
 	for i, k := range kids {
-		sameTree(t, path, e.kids[i], k)
+		sameTree(t, path, got[i], k)
 	}
 }
 

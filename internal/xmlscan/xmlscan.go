@@ -6,12 +6,68 @@
 // or words the error.
 package xmlscan
 
-import "unicode/utf8"
+import (
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+)
 
 // Scanner reads Data from I on.
 type Scanner struct {
 	Data []byte
 	I    int
+	// Names, if set, interns the names Name reads.
+	Names *Names
+}
+
+// Names interns the element and attribute names of one kind of document:
+// the few dozen a config or a screen uses are read thousands of times in
+// a boot storm, and each would otherwise be a new string. It learns the
+// names it is asked for, up to maxNames of at most maxNameLen bytes, so a
+// document with odd names costs only the strings it would have cost.
+// Lookups take no lock. The zero value is ready to use.
+type Names struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[string]string]
+}
+
+const (
+	maxNames   = 512
+	maxNameLen = 64
+)
+
+// Intern is b as a string, the same one each time once learnt.
+func (n *Names) Intern(b []byte) string {
+	if m := n.m.Load(); m != nil {
+		if s, ok := (*m)[string(b)]; ok {
+			return s
+		}
+	}
+	s := string(b)
+	if len(s) <= maxNameLen {
+		n.learn(s)
+	}
+	return s
+}
+
+// learn adds s to a copy of the map: names are learnt a few dozen times
+// in a process's life and read without a lock ever after.
+func (n *Names) learn(s string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var old map[string]string
+	if p := n.m.Load(); p != nil {
+		old = *p
+	}
+	if _, ok := old[s]; ok || len(old) >= maxNames {
+		return
+	}
+	m := make(map[string]string, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[s] = s
+	n.m.Store(&m)
 }
 
 // Eat consumes c if it is next.
@@ -38,6 +94,18 @@ func (s *Scanner) Spaces() {
 
 // Name reads an ASCII name without a namespace prefix.
 func (s *Scanner) Name() (string, bool) {
+	b, ok := s.NameBytes()
+	if !ok {
+		return "", false
+	}
+	if s.Names != nil {
+		return s.Names.Intern(b), true
+	}
+	return string(b), true
+}
+
+// NameBytes is Name as a slice of Data.
+func (s *Scanner) NameBytes() ([]byte, bool) {
 	start := s.I
 	for s.I < len(s.Data) {
 		c := s.Data[s.I]
@@ -49,9 +117,9 @@ func (s *Scanner) Name() (string, bool) {
 		break
 	}
 	if s.I == start {
-		return "", false
+		return nil, false
 	}
-	return string(s.Data[start:s.I]), true
+	return s.Data[start:s.I], true
 }
 
 // StartTag reads a start tag after its '<', handing each attribute to
@@ -99,6 +167,10 @@ func (s *Scanner) StartTag(attr func(key, val string)) (tag string, empty, ok bo
 	}
 }
 
+// indent is the whitespace between the elements of an indented document,
+// up to 16 levels of two spaces, which Chars returns without a copy.
+const indent = "\n                                "
+
 // Chars reads the characters up to end (not consumed; the end of input
 // ends text only), replacing entities and character references.
 func (s *Scanner) Chars(end byte) (string, bool) {
@@ -106,17 +178,25 @@ func (s *Scanner) Chars(end byte) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	if buf == nil { // nothing replaced: one copy
-		return string(s.Data[plain:s.I]), true
+	if buf == nil { // nothing replaced: one copy, or none for an indent
+		run := s.Data[plain:s.I]
+		if len(run) <= len(indent) && string(run) == indent[:len(run)] {
+			return indent[:len(run)], true
+		}
+		return string(run), true
 	}
 	return string(append(buf, s.Data[plain:s.I]...)), true
 }
 
-// AppendChars is Chars appending to buf.
-func (s *Scanner) AppendChars(end byte, buf []byte) ([]byte, bool) {
+// Text is Chars as a slice: of Data when nothing was replaced, else of
+// buf, which it appends to.
+func (s *Scanner) Text(end byte, buf []byte) ([]byte, bool) {
 	buf, plain, ok := s.chars(end, buf)
 	if !ok {
 		return nil, false
+	}
+	if buf == nil {
+		return s.Data[plain:s.I:s.I], true
 	}
 	return append(buf, s.Data[plain:s.I]...), true
 }
