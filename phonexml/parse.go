@@ -2,6 +2,7 @@ package phonexml
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -99,6 +100,9 @@ func children(obj string, e *node, fn func(c *node) error) error {
 
 // leafText is the character data of an element that must hold text only.
 func leafText(obj string, e *node) (string, error) {
+	if len(e.kids) == 1 && e.kids[0].kind == kindText {
+		return e.kids[0].text, nil // the usual leaf: no copy
+	}
 	var b strings.Builder
 	for _, t := range e.kids {
 		switch t.kind {
@@ -114,17 +118,14 @@ func leafText(obj string, e *node) (string, error) {
 // singles reads the text of leaf elements that may appear at most once.
 type singles struct {
 	obj  string
-	seen map[string]bool
+	seen []string // a handful of names at most: a slice beats a map
 }
 
 func (s *singles) take(e *node, dst *string) error {
-	if s.seen == nil {
-		s.seen = make(map[string]bool, 4)
-	}
-	if s.seen[e.tag] {
+	if slices.Contains(s.seen, e.tag) {
 		return invalid(s.obj, "<%s> appears more than once", e.tag)
 	}
-	s.seen[e.tag] = true
+	s.seen = append(s.seen, e.tag)
 	v, err := leafText(s.obj, e)
 	*dst = v
 	return err
@@ -158,7 +159,7 @@ func parseSoftKey(obj string, e *node) (SoftKeyItem, error) {
 	if err != nil {
 		return k, err
 	}
-	if !s.seen["Position"] {
+	if !slices.Contains(s.seen, "Position") {
 		return k, invalid(obj, "SoftKeyItem %q has no Position", k.Name)
 	}
 	k.Position, err = atoi(obj, "SoftKeyItem Position", pos)

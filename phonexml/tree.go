@@ -1,6 +1,8 @@
 package phonexml
 
 import (
+	"bytes"
+
 	"github.com/beevik/etree"
 
 	"selfprov/internal/xmlscan"
@@ -98,14 +100,36 @@ func fromEtree(e *etree.Element) *node {
 // not, it gives up (ok false), and etree reads the document and words
 // any error.
 func scanTree(data []byte, maxDepth int) (doc *node, ok bool) {
-	s := xmlscan.Scanner{Data: data}
-	doc = &node{}
+	s := xmlscan.Scanner{Data: data, Names: &names}
+	// The elements come from one slab, bounded as in phonecfg: each
+	// closes with "</" or "/>"; a document that needs more takes more.
+	elements := bytes.Count(data, endTag) + bytes.Count(data, emptyEnd)
+	slab := make([]node, 1, 1+elements)
+	doc = &slab[0]
+	// An open element's children gather on one stack (pending, from
+	// starts[i] for stack[i]) and move to an exactly sized slice of kids
+	// when it closes: growing a slice per element was most of a screen's
+	// allocations.
+	pending := make([]child, 0, 32)
+	starts := make([]int, 1, 8)
+	kids := make([]child, 0, 2*elements+4) // elements and the text between them
+	closeNode := func(n *node, start int) {
+		k := pending[start:]
+		if len(k) > 0 {
+			if cap(kids)-len(kids) < len(k) {
+				kids = make([]child, 0, max(32, len(k)))
+			}
+			kids = append(kids, k...)
+			n.kids = kids[len(kids)-len(k) : len(kids) : len(kids)]
+		}
+		pending = pending[:start]
+	}
 	if xmlscan.HasPrefix(data, xmlDecl) {
 		s.I = len(xmlDecl)
-		doc.kids = append(doc.kids, child{kind: kindOther})
+		pending = append(pending, child{kind: kindOther})
 	} else if xmlscan.HasPrefix(data, xmlDeclNoEncoding) {
 		s.I = len(xmlDeclNoEncoding)
-		doc.kids = append(doc.kids, child{kind: kindOther})
+		pending = append(pending, child{kind: kindOther})
 	}
 	stack := []*node{doc}
 	for s.I < len(s.Data) {
@@ -115,7 +139,7 @@ func scanTree(data []byte, maxDepth int) (doc *node, ok bool) {
 			if !ok {
 				return nil, false
 			}
-			top.kids = append(top.kids, child{kind: kindText, text: t, whitespace: isWhitespace(t)})
+			pending = append(pending, child{kind: kindText, text: t, whitespace: isWhitespace(t)})
 			continue
 		}
 		s.I++
@@ -125,43 +149,57 @@ func scanTree(data []byte, maxDepth int) (doc *node, ok bool) {
 		switch s.Data[s.I] {
 		case '/':
 			s.I++
-			name, ok := s.Name()
-			if !ok || len(stack) == 1 || name != top.tag {
+			name, ok := s.NameBytes()
+			if !ok || len(stack) == 1 || string(name) != top.tag {
 				return nil, false
 			}
 			s.Spaces()
 			if !s.Eat('>') {
 				return nil, false
 			}
-			stack = stack[:len(stack)-1]
+			closeNode(top, starts[len(starts)-1])
+			stack, starts = stack[:len(stack)-1], starts[:len(starts)-1]
 		case '!':
 			if !s.Comment() {
 				return nil, false
 			}
-			top.kids = append(top.kids, child{kind: kindOther})
+			pending = append(pending, child{kind: kindOther})
 		case '?':
 			return nil, false
 		default:
 			if len(stack) > maxDepth {
 				return nil, false
 			}
-			e := &node{}
+			if len(slab) == cap(slab) {
+				slab = make([]node, 0, 16)
+			}
+			slab = slab[:len(slab)+1]
+			e := &slab[len(slab)-1]
 			tag, empty, ok := s.StartTag(e.setAttr)
 			if !ok {
 				return nil, false
 			}
 			e.tag = tag
-			top.kids = append(top.kids, child{kind: kindElement, el: e})
+			pending = append(pending, child{kind: kindElement, el: e})
 			if !empty {
-				stack = append(stack, e)
+				stack, starts = append(stack, e), append(starts, len(pending))
 			}
 		}
 	}
 	if len(stack) != 1 {
 		return nil, false
 	}
+	closeNode(doc, 0)
 	return doc, true
 }
+
+// names interns the names screens use.
+var names xmlscan.Names
+
+var (
+	endTag   = []byte("</")
+	emptyEnd = []byte("/>")
+)
 
 const (
 	xmlDecl           = `<?xml version="1.0" encoding="UTF-8"?>`
