@@ -45,6 +45,9 @@ until [ -s "$W/data/admin-token" ]; do
 done
 sleep 0.5
 cpu() { awk '{print $14 + $15}' /proc/$PID/stat; }
+# The kernel's share of it: on loopback each write runs the receiver's
+# side of TCP or UDP too.
+syscpu() { awk '{print $15}' /proc/$PID/stat; }
 # Nanoseconds selfprovd's threads ran and waited for a CPU (schedstat):
 # waiting is the share of the machine other processes (phonesim, other
 # work) took from it.
@@ -53,7 +56,7 @@ sched() { cat /proc/$PID/task/*/schedstat 2>/dev/null | awk '{ r += $1; w += $2 
 # the hypervisor for other guests, which makes a run slow for no fault of
 # either process.
 machine() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6, $9 }' /proc/stat; }
-T0=$(cpu); S0=$(sched); M0=$(machine); L0=$(cut -d' ' -f1-3 /proc/loadavg)
+T0=$(cpu); K0=$(syscpu); S0=$(sched); M0=$(machine); L0=$(cut -d' ' -f1-3 /proc/loadavg)
 if [ -n "${PROFILE:-}" ]; then
 	curl -s -o "$PROFILE" "http://127.0.0.1:21091/debug/pprof/profile?seconds=${PROFILE_SECONDS:-12}" &
 fi
@@ -61,10 +64,10 @@ fi
 	"$W/phonesim" run -tftp 127.0.0.1:21069 -config 127.0.0.1:21070 -users "$W/users.csv" \
 	-n "$N" -rate "$RATE" -c "$C" -local-ip 127.0.1.1-100 -progress never -seed 77 \
 	-idle-wait 0 -notify-timeout 120s -timeout 30s -register-attempts 20 -run-time 15m "$@" || true
-T1=$(cpu); S1=$(sched); M1=$(machine)
+T1=$(cpu); K1=$(syscpu); S1=$(sched); M1=$(machine)
 cat "$W/phonesim.time"
 if [ -n "${METRICS:-}" ]; then curl -s -o "$METRICS" http://127.0.0.1:21090/metrics || true; fi
-echo "selfprovd: $(awk -v t="$((T1 - T0))" -v hz="$(getconf CLK_TCK)" -v n="$N" 'BEGIN { printf "%.2f s CPU, %.0f µs per phone", t / hz, 1e6 * t / hz / n }'); $(grep VmHWM /proc/$PID/status)"
+echo "selfprovd: $(awk -v t="$((T1 - T0))" -v hz="$(getconf CLK_TCK)" -v n="$N" 'BEGIN { printf "%.2f s CPU, %.0f µs per phone", t / hz, 1e6 * t / hz / n }') ($(awk -v k="$((K1 - K0))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f s", k / hz }') in the kernel); $(grep VmHWM /proc/$PID/status)"
 echo "selfprovd: $(echo "$S0 $S1" | awk '{ printf "%.2f s on a CPU, %.2f s waiting for one", ($3 - $1) / 1e9, ($4 - $2) / 1e9 }'); load average $L0 before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 echo "machine: $(echo "$M0 $M1" | awk '{ b = $4 - $1; i = $5 - $2; s = $6 - $3; t = b + i + s; if (t > 0) printf "%.0f%% busy, %.0f%% idle, %.0f%% stolen by other guests", 100 * b / t, 100 * i / t, 100 * s / t }')"
 # selfprovd's CPU over phonesim's: both slow down alike when the machine
