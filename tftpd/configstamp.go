@@ -27,6 +27,9 @@ func (s *Server) ConfigStamp(ctx context.Context, deviceName string) (string, er
 		return "", err
 	}
 	defer f.Close()
+	if f.data != nil { // a rendered file's bytes: read in place
+		return versionStampOf(f.data)
+	}
 	data, err := io.ReadAll(io.LimitReader(f.r, maxStampedConfig))
 	if err != nil {
 		return "", err

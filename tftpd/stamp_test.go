@@ -2,6 +2,8 @@ package tftpd
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -113,6 +115,40 @@ func BenchmarkKnownDeviceConfig(b *testing.B) {
 					b.Fatal(err)
 				}
 				f.Close()
+			}
+		})
+	}
+}
+
+// ConfigStamp names the versionStamp of the file a fetch then gets, from
+// the cache or from a render, and refuses names that are not devices.
+func TestConfigStamp(t *testing.T) {
+	const name = "SEP001122AABBCC"
+	for _, watched := range []bool{true, false} {
+		t.Run(fmt.Sprint("watched=", watched), func(t *testing.T) {
+			e := newEnv(t, nil)
+			r := start(t, e, func(o *Options) {
+				if !watched {
+					o.Core = unwatchedCore{e.svc}
+				}
+			})
+			ctx := context.Background()
+			before, err := r.srv.ConfigStamp(ctx, name) // renders (and keeps) the file
+			if err != nil {
+				t.Fatal(err)
+			}
+			stamp, _ := served(t, r, name+".cnf.xml")
+			if before != stamp || stamp == "" {
+				t.Fatalf("ConfigStamp %q before the fetches, the files carry %q", before, stamp)
+			}
+			if after, err := r.srv.ConfigStamp(ctx, name); err != nil || after != stamp {
+				t.Fatalf("ConfigStamp %q, %v after the fetches; the files carry %q", after, err, stamp)
+			}
+			if _, err := r.srv.ConfigStamp(ctx, "SEP00000000FFFF"); !errors.Is(err, ErrNotFound) {
+				t.Errorf("an unknown device: %v, want ErrNotFound", err)
+			}
+			if _, err := r.srv.ConfigStamp(ctx, "XMLDefault"); err == nil {
+				t.Error("XMLDefault has a device's stamp")
 			}
 		})
 	}
