@@ -158,6 +158,7 @@ func restampOnly(d Device) ([]byte, error) {
 // shape, and the stamp changes with the content.
 func FuzzRenderDeviceStamped(f *testing.F) {
 	f.Add("Auto 1000", "http://192.0.2.10:8080/xps/idle?name=SEP001122AABBCC", "1732300000-6c1f0b52")
+	f.Add("Auto 1000", "", "1732300500-0a1b2c3d-0000-4000-8000-000000000001")
 	f.Add("<versionStamp>x</versionStamp>", "", "")
 	f.Add("a & b", "http://h/?a=1&b=<2>", "<versionStamp/>")
 	f.Fuzz(func(t *testing.T, label, idleURL, version string) {
@@ -191,4 +192,30 @@ func FuzzRenderDeviceStamped(f *testing.F) {
 			t.Fatal("a changed label kept the file")
 		}
 	})
+}
+
+// The stamp replaces the stored version whether it has the stamp's length
+// (written in place) or not (the file is copied around it).
+func TestStampReplacesTheStoredVersion(t *testing.T) {
+	for _, version := range []string{"1732300500-0a1b2c3d-0000-4000-8000-000000000001", "1732300000-6c1f0b52", ""} {
+		d := clone(autoRegistered)
+		d.VersionStamp = version
+		plain, err := RenderDevice(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stamp := ContentStamp(version, plain)
+		old := "<versionStamp>" + version + "</versionStamp>"
+		if version == "" {
+			old = "<versionStamp></versionStamp>"
+			if !bytes.Contains(plain, []byte(old)) {
+				old = "<versionStamp/>"
+			}
+		}
+		want := bytes.Replace(plain, []byte(old), []byte("<versionStamp>"+stamp+"</versionStamp>"), 1)
+		got, err := RenderDeviceStamped(d)
+		if err != nil || !bytes.Equal(got, want) || bytes.Equal(want, plain) {
+			t.Fatalf("version %q: stamped file differs from the plain one with %s in place of %s (%v)\n%s", version, stamp, old, err, got)
+		}
+	}
 }
