@@ -107,20 +107,38 @@ func (s *Scanner) Name() (string, bool) {
 // NameBytes is Name as a slice of Data.
 func (s *Scanner) NameBytes() ([]byte, bool) {
 	start := s.I
-	for s.I < len(s.Data) {
-		c := s.Data[s.I]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' ||
-			s.I > start && ('0' <= c && c <= '9' || c == '-' || c == '.') {
-			s.I++
-			continue
-		}
-		break
-	}
-	if s.I == start {
+	if s.I >= len(s.Data) || class[s.Data[s.I]]&nameStart == 0 {
 		return nil, false
+	}
+	s.I++
+	for s.I < len(s.Data) && class[s.Data[s.I]]&nameChar != 0 {
+		s.I++
 	}
 	return s.Data[start:s.I], true
 }
+
+// Character classes, looked up rather than compared: names and text are
+// most of what a phone's documents hold.
+const (
+	nameStart = 1 << iota // ASCII letters and '_'
+	nameChar              // those, digits, '-' and '.'
+	plain                 // text that needs no second look
+)
+
+var class = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
+			t[c] = nameStart | nameChar
+		case '0' <= c && c <= '9', c == '-', c == '.':
+			t[c] = nameChar
+		}
+		if c >= ' ' && c < utf8.RuneSelf && c != '&' && c != ']' && c != '<' && c != '"' && c != '\'' || c == '\t' || c == '\n' {
+			t[c] |= plain
+		}
+	}
+	return t
+}()
 
 // StartTag reads a start tag after its '<', handing each attribute to
 // attr in document order; empty tells a tag closed with "/>".
@@ -171,7 +189,7 @@ func (s *Scanner) StartTag(attr func(key, val string)) (tag string, empty, ok bo
 // up to 16 levels of two spaces, which Chars returns without a copy.
 const indent = "\n                                "
 
-// Chars reads the characters up to end (not consumed; the end of input
+// Chars reads the characters up to end ('<' or a quote; not consumed; the end of input
 // ends text only), replacing entities and character references.
 func (s *Scanner) Chars(end byte) (string, bool) {
 	buf, plain, ok := s.chars(end, nil)
@@ -208,6 +226,10 @@ func (s *Scanner) chars(end byte, buf []byte) ([]byte, int, bool) {
 	start := s.I
 	for s.I < len(s.Data) {
 		c := s.Data[s.I]
+		if class[c]&plain != 0 {
+			s.I++
+			continue
+		}
 		switch {
 		case c == end:
 			return buf, start, true
