@@ -21,6 +21,17 @@ const maxFile = 1 << 20
 // ErrNotFound is returned when neither HTTP nor TFTP has the file.
 var ErrNotFound = errors.New("phonesim: file not found")
 
+// notFound is ErrNotFound for one file over one protocol. Its message is
+// made only when asked for: a phone meets several a boot (no CTL, no
+// ITL, no config yet) and drops them unread.
+type notFound struct{ proto, name, detail string }
+
+func (e *notFound) Error() string {
+	return ErrNotFound.Error() + ": " + e.proto + " " + e.name + ": " + e.detail
+}
+
+func (e *notFound) Is(target error) bool { return target == ErrNotFound }
+
 // Fetcher downloads boot files the way phones do: HTTP on port 6970
 // first, then TFTP.
 type Fetcher struct {
@@ -135,7 +146,7 @@ func (f *Fetcher) fetchHTTP(ctx context.Context, name string) ([]byte, error) {
 	}
 	switch {
 	case r.StatusCode == http.StatusNotFound:
-		return nil, fmt.Errorf("%w: HTTP %s: 404", ErrNotFound, name)
+		return nil, &notFound{proto: "HTTP", name: name, detail: "404"}
 	case r.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("phonesim: HTTP %s: status %d", name, r.StatusCode)
 	case len(r.Body) > maxFile:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -73,5 +74,18 @@ func TestParseConfigSharesXMLDefault(t *testing.T) {
 	}
 	if parse(dev) == parse(dev) {
 		t.Error("a device config was shared")
+	}
+}
+
+func TestNotFoundError(t *testing.T) {
+	err := error(&notFound{proto: "HTTP", name: "CTLSEP001122334455.tlv", detail: "404"})
+	if !errors.Is(err, ErrNotFound) || !errors.Is(fmt.Errorf("wrapped: %w", err), ErrNotFound) {
+		t.Fatal("not ErrNotFound")
+	}
+	if want := fmt.Errorf("%w: HTTP %s: 404", ErrNotFound, "CTLSEP001122334455.tlv").Error(); err.Error() != want {
+		t.Fatalf("%q, want %q", err.Error(), want)
+	}
+	if errors.Is(err, context.Canceled) {
+		t.Fatal("a missing file is not a cancellation")
 	}
 }

@@ -201,7 +201,7 @@ func (t *tftpTransfer) run(ctx context.Context, name string) ([]byte, error) {
 		switch p.op {
 		case tftpERROR:
 			if p.code == tftpNotFound {
-				return nil, fmt.Errorf("%w: TFTP %s: %s", ErrNotFound, name, p.msg)
+				return nil, &notFound{proto: "TFTP", name: name, detail: p.msg}
 			}
 			return nil, fmt.Errorf("phonesim: TFTP %s: error %d: %s", name, p.code, p.msg)
 		case tftpOACK:
