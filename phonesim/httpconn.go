@@ -254,7 +254,7 @@ func (t *KeepAliveTransport) Get(ctx context.Context, addr, path string, header 
 		r, keep, err := t.get(ctx, c, addr, path, header, limit)
 		if err == nil {
 			if keep {
-				_ = c.SetDeadline(time.Time{})
+				// Its deadline stays: every exchange sets its own first.
 				t.put(addr, c)
 			} else {
 				_ = c.Close()
