@@ -365,3 +365,21 @@ func FuzzReadReply(f *testing.F) {
 		}
 	})
 }
+
+// A connection kept past its last exchange's deadline serves the next one.
+func TestKeepAliveTransportGetAfterDeadline(t *testing.T) {
+	srv, conns := keepAliveServer(t)
+	addr := srv.Listener.Addr().String()
+	tr := &KeepAliveTransport{Timeout: 50 * time.Millisecond}
+	defer tr.CloseIdleConnections()
+	for _, path := range []string{"/one", "/two"} {
+		r, err := tr.Get(context.Background(), addr, path, nil, 100)
+		if err != nil || string(r.Body) != path[1:] {
+			t.Fatalf("Get %s: %q, %v", path, r.Body, err)
+		}
+		time.Sleep(100 * time.Millisecond) // past the deadline the exchange set
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
