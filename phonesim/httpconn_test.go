@@ -15,12 +15,26 @@ import (
 	"time"
 )
 
+// countingServer serves h on loopback and counts its connections.
+func countingServer(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, &conns
+}
+
 // keepAliveServer answers /<text> with text and counts its connections.
 func keepAliveServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
 	t.Helper()
-	var conns atomic.Int64
 	block := make(chan struct{})
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodPost && r.URL.Path == "/block":
 			<-block
@@ -33,15 +47,9 @@ func keepAliveServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
 		default:
 			_, _ = io.WriteString(w, strings.TrimPrefix(r.URL.Path, "/"))
 		}
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(func() { close(block); srv.Close() })
-	return srv, &conns
+	})
+	t.Cleanup(func() { close(block) }) // before the server's Close, which waits for handlers
+	return srv, conns
 }
 
 func get(t *testing.T, c *http.Client, ctx context.Context, url string) (string, error) {
@@ -164,8 +172,7 @@ func TestKeepAliveTransportLeavesOtherRequestsToFallback(t *testing.T) {
 }
 
 func TestKeepAliveTransportGet(t *testing.T) {
-	var conns atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/chunked":
 			for _, part := range []string{"one ", "two ", "three"} {
@@ -186,14 +193,7 @@ func TestKeepAliveTransportGet(t *testing.T) {
 		default:
 			_, _ = io.WriteString(w, strings.TrimPrefix(r.URL.Path, "/"))
 		}
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
+	})
 	addr := srv.Listener.Addr().String()
 	tr := &KeepAliveTransport{Timeout: 10 * time.Second}
 	defer tr.CloseIdleConnections()

@@ -72,6 +72,17 @@ func (c *countingCore) Device(ctx context.Context, name string) (provision.Devic
 	return d, err
 }
 
+// startWatched starts a Server on e's core, or on the same core with its
+// WatchDevices hidden.
+func startWatched(t *testing.T, e *env, watched bool) *running {
+	t.Helper()
+	return start(t, e, func(o *Options) {
+		if !watched {
+			o.Core = unwatchedCore{e.svc}
+		}
+	})
+}
+
 // unwatchedCore hides the core's WatchDevices, as a core over a store
 // that cannot report writes would.
 type unwatchedCore struct{ Core }
@@ -99,11 +110,7 @@ func TestChangeWithoutNewVersionStamp(t *testing.T) {
 	for _, watched := range []bool{true, false} {
 		t.Run(fmt.Sprint("watched=", watched), func(t *testing.T) {
 			e := newEnv(t, nil)
-			r := start(t, e, func(o *Options) {
-				if !watched {
-					o.Core = unwatchedCore{e.svc}
-				}
-			})
+			r := startWatched(t, e, watched)
 			if r.srv.content.watched != watched {
 				t.Fatalf("watched = %v", r.srv.content.watched)
 			}

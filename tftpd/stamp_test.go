@@ -126,12 +126,7 @@ func TestConfigStamp(t *testing.T) {
 	const name = "SEP001122AABBCC"
 	for _, watched := range []bool{true, false} {
 		t.Run(fmt.Sprint("watched=", watched), func(t *testing.T) {
-			e := newEnv(t, nil)
-			r := start(t, e, func(o *Options) {
-				if !watched {
-					o.Core = unwatchedCore{e.svc}
-				}
-			})
+			r := startWatched(t, newEnv(t, nil), watched)
 			ctx := context.Background()
 			before, err := r.srv.ConfigStamp(ctx, name) // renders (and keeps) the file
 			if err != nil {
