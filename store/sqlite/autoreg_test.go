@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"selfprov/internal/testkit"
 	"selfprov/provision"
 )
 
@@ -569,5 +570,108 @@ func TestWriteRowsInChunks(t *testing.T) {
 	var lines int
 	if err := s.r.QueryRow(`SELECT COUNT(*) FROM lines`).Scan(&lines); err != nil || lines != 2*next {
 		t.Fatalf("%d lines (%v), want %d", lines, err, 2*next)
+	}
+}
+
+// TestDeviceLimitWithinOneBatch: replacements for one owner in one batch
+// count the devices the earlier ones gave it, and those it already had,
+// so a limit holds within a transaction as across them.
+func TestDeviceLimitWithinOneBatch(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	addUser(t, s, "alice")
+	r := provision.DNRange{Start: "1000", End: "1999"}
+	names := []string{"SEP0000000000C0", "SEP0000000000C1", "SEP0000000000C2", "SEP0000000000C3", "SEP0000000000C4"}
+	for _, name := range names {
+		if _, _, err := s.AutoRegister(ctx, name, r, "", func(dn string) provision.Device { return autoRegDevice(name, dn) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forAlice := func(name, dn string) provision.Device {
+		return provision.Device{Name: name, Model: 36224, State: provision.StateProvisioned, Owner: "alice",
+			Lines: []provision.Line{{Button: 1, DN: dn}}}
+	}
+	// One device before the batch; a limit of 3 leaves room for two more.
+	if err := s.ReplaceDevice(ctx, names[0], forAlice(names[0], "2000"), 3); err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, 4)
+	var wg sync.WaitGroup
+	queue := make([]func(), 4)
+	for i := range queue {
+		queue[i] = func() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.ReplaceDevice(ctx, names[i+1], forAlice(names[i+1], fmt.Sprint(2001+i)), 3)
+			}()
+			// Queued before the next (the runner takes all four once the
+			// last is in).
+			if i < len(queue)-1 {
+				testkit.WaitFor(t, "the replacement queued", func() bool {
+					s.autoRegMu.Lock()
+					defer s.autoRegMu.Unlock()
+					return len(s.autoRegPending) > i
+				})
+			}
+		}
+	}
+	batches, _ := queueInOneBatch(t, s, queue...)
+	wg.Wait()
+	if len(batches) != 1 || batches[0] != 4 {
+		t.Fatalf("batches %v, want one of 4", batches)
+	}
+	var ok, over int
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, provision.ErrDeviceLimit):
+			over++
+		default:
+			t.Errorf("replacement %d: %v", i, err)
+		}
+	}
+	if ok != 2 || over != 2 {
+		t.Fatalf("%d replaced and %d over the limit, want 2 and 2", ok, over)
+	}
+	var n int
+	if err := s.w.QueryRowContext(ctx, `SELECT COUNT(*) FROM devices WHERE owner = 'alice'`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("alice owns %d devices (%v), limit 3", n, err)
+	}
+}
+
+// TestDeviceOwnerMustExist: a device for an owner who is not a user is
+// refused, with the user directory current, stale, and in the
+// transaction that creates the user.
+func TestDeviceOwnerMustExist(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	addUser(t, s, "alice")
+	dev := func(name, owner, dn string) provision.Device {
+		return provision.Device{Name: name, Model: 36224, State: provision.StateProvisioned, Owner: owner,
+			Lines: []provision.Line{{Button: 1, DN: dn}}}
+	}
+	if err := s.CreateDevice(ctx, dev("SEP0000000000D1", "nobody", "2001")); !errors.Is(err, provision.ErrUserNotFound) {
+		t.Fatalf("unknown owner: %v, want ErrUserNotFound", err)
+	}
+	if err := s.CreateDevice(ctx, dev("SEP0000000000D1", "alice", "2001")); err != nil {
+		t.Fatal(err)
+	}
+	s.users.markStale()
+	if err := s.CreateDevice(ctx, dev("SEP0000000000D2", "nobody", "2002")); !errors.Is(err, provision.ErrUserNotFound) {
+		t.Fatalf("stale directory, unknown owner: %v, want ErrUserNotFound", err)
+	}
+	if err := s.CreateDevice(ctx, dev("SEP0000000000D2", "alice", "2002")); err != nil {
+		t.Fatalf("stale directory, known owner: %v", err)
+	}
+	// A user and their device in one transaction: the directory does not
+	// have the user yet, the table does.
+	d := dev("SEP0000000000D3", "bob", "2003")
+	if err := s.CreateUser(ctx, provision.User{ID: "bob", LastName: "B"}, &d); err != nil {
+		t.Fatalf("a user created with a device: %v", err)
+	}
+	if _, found, _ := s.users.get("bob"); !found {
+		t.Fatal("bob is not in the directory after the commit")
 	}
 }

@@ -33,7 +33,6 @@ var (
 			ORDER BY dn_num`)
 	qUserExists  = writeStatement(`SELECT 1 FROM users WHERE id = ?`)
 	qDeviceState = writeStatement(`SELECT state FROM devices WHERE name_key = ?`)
-	qCountOwned  = writeStatement(`SELECT COUNT(*) FROM devices WHERE owner = ?`)
 )
 
 // Device looks a device up by name, case-insensitively: one indexed read of
@@ -202,13 +201,12 @@ func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device
 func (s *Store) insertDeviceKeeping(ctx context.Context, tx *sql.Tx, d provision.Device, auto bool, keepAuto map[provision.LineKey]bool) error {
 	if !auto {
 		if d.Owner != "" {
-			var one int
-			err := s.queryRow(ctx, tx, qUserExists, d.Owner).Scan(&one)
-			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("%w: device %s: owner %q", provision.ErrUserNotFound, d.Name, d.Owner)
-			}
+			found, err := s.userExistsInTx(ctx, tx, d.Owner)
 			if err != nil {
 				return err
+			}
+			if !found {
+				return fmt.Errorf("%w: device %s: owner %q", provision.ErrUserNotFound, d.Name, d.Owner)
 			}
 		}
 		// The allocator picks DNs no line uses (the unique index backs it);
@@ -506,11 +504,7 @@ func (s *Store) replaceOne(ctx context.Context, tx *sql.Tx, req *autoRegRequest)
 		return autoRegResult{err: provision.ErrDeviceNotAutoReg}
 	}
 	if r.limit > 0 && r.dev.Owner != "" {
-		var n int
-		if err := s.queryRow(ctx, tx, qCountOwned, r.dev.Owner).Scan(&n); err != nil {
-			return autoRegResult{err: err}
-		}
-		if n >= r.limit {
+		if n := s.ownedInTx(r.dev.Owner); n >= r.limit {
 			return autoRegResult{err: provision.ErrDeviceLimit}
 		}
 	}
@@ -523,6 +517,56 @@ func (s *Store) replaceOne(ctx context.Context, tx *sql.Tx, req *autoRegRequest)
 		return autoRegResult{err: err, wrote: true}
 	}
 	return autoRegResult{dev: r.dev}
+}
+
+// ownedInTx is the number of devices owner owns as the running transaction
+// sees them: the committed count, moved by the device writes it logged so
+// far (writeMu is held, so nothing else commits meanwhile). It answers
+// what SELECT COUNT(*) ... WHERE owner would, without the query.
+func (s *Store) ownedInTx(owner string) int {
+	c := &s.devices
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	n := c.owned[owner]
+	var now map[string]string // device key → owner after this transaction's writes
+	for _, ch := range s.devLog {
+		before, ok := now[ch.key]
+		if !ok {
+			before = c.owners[ch.key]
+		}
+		after := ""
+		if !ch.deleted {
+			after = ch.dev.Owner
+		}
+		if before == owner {
+			n--
+		}
+		if after == owner {
+			n++
+		}
+		if now == nil {
+			now = make(map[string]string, len(s.devLog))
+		}
+		now[ch.key] = after
+	}
+	return n
+}
+
+// userExistsInTx tells whether a user with this ID exists as the running
+// transaction sees it: from the user directory when the transaction has
+// written no user and the directory is current, else from the table.
+func (s *Store) userExistsInTx(ctx context.Context, tx *sql.Tx, id string) (bool, error) {
+	if len(s.userLog) == 0 {
+		if found, ok := s.users.has(id); ok {
+			return found, nil
+		}
+	}
+	var one int
+	err := s.queryRow(ctx, tx, qUserExists, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // LastDeletion tells when owner last lost a device with this prefix.

@@ -187,7 +187,6 @@ func TestTemplatesReadAfterWrite(t *testing.T) {
 func TestLookupsUseIndexes(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
 	for _, q := range []struct{ query, index string }{
-		{qCountOwned, "devices_owner"},
 		{qAutoDNHolder, "lines_auto_dn"},
 		{qUsedDNs, "lines_dn"},
 		{qDeviceData, "sqlite_autoindex_devices_1"},

@@ -54,6 +54,17 @@ func (d *userDirectory) get(id string) (u provision.User, found, ok bool) {
 	return u, true, true
 }
 
+// has reports whether a user with this user ID is in the directory; ok is
+// false when the directory is stale.
+func (d *userDirectory) has(id string) (found, ok bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.stale {
+		return false, false
+	}
+	return d.byID[id] != nil, true
+}
+
 // load replaces the directory with every row of the users table.
 func (d *userDirectory) load(ctx context.Context, db *sql.DB) error {
 	rows, err := db.QueryContext(ctx, `SELECT `+userCols+` FROM users`)
