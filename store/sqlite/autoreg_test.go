@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -673,5 +675,80 @@ func TestDeviceOwnerMustExist(t *testing.T) {
 	}
 	if _, found, _ := s.users.get("bob"); !found {
 		t.Fatal("bob is not in the directory after the commit")
+	}
+}
+
+// TestReplaceInPlace: a self-provisioning rewrites the device's row in
+// place and replaces its lines; the device cache counts the name once,
+// the DN auto-registration gave goes back, a line may take that same DN,
+// and a replacement under another name still deletes and inserts.
+func TestReplaceInPlace(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "selfprov.db"))
+	ctx := context.Background()
+	addUser(t, s, "alice")
+	r := provision.DNRange{Start: "1000", End: "1999"}
+	autoReg := func(name string) provision.Device {
+		t.Helper()
+		d, _, err := s.AutoRegister(ctx, name, r, "", func(dn string) provision.Device { return autoRegDevice(name, dn) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	provisioned := func(name, dn string) provision.Device {
+		return provision.Device{Name: name, Model: 36224, State: provision.StateProvisioned, Owner: "alice",
+			Lines: []provision.Line{{Button: 1, DN: dn}}}
+	}
+	a := autoReg("SEP0000000000E1")
+	// The provisioned line takes the DN auto-registration gave this device.
+	if err := s.ReplaceDevice(ctx, a.Name, provisioned(a.Name, a.Lines[0].DN), 0); err != nil {
+		t.Fatalf("a line on the device's own auto-registered DN: %v", err)
+	}
+	key := strings.ToUpper(a.Name)
+	if n := s.devices.names[maphash.String(s.devices.seed, key)]; n != 1 {
+		t.Fatalf("the cache counts the name %d times, want 1", n)
+	}
+	var rows int
+	if err := s.w.QueryRowContext(ctx, `SELECT COUNT(*) FROM lines WHERE device_key = ? AND auto = 0`, key).Scan(&rows); err != nil || rows != 1 {
+		t.Fatalf("%d provisioned lines (%v), want 1", rows, err)
+	}
+	d, err := s.Device(ctx, a.Name)
+	if err != nil || d.State != provision.StateProvisioned || d.Owner != "alice" || d.Lines[0].DN != a.Lines[0].DN {
+		t.Fatalf("after the replacement: %+v, %v", d, err)
+	}
+	if err := s.DeleteDevice(ctx, a.Name, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if s.devices.exists(key) {
+		t.Fatal("the cache still has the deleted device")
+	}
+
+	// The DN an auto-registered device had goes back to the range.
+	b := autoReg("SEP0000000000E2")
+	if err := s.ReplaceDevice(ctx, b.Name, provisioned(b.Name, "2002"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if c := autoReg("SEP0000000000E3"); c.Lines[0].DN != b.Lines[0].DN {
+		t.Fatalf("next phone got %s, want the released %s", c.Lines[0].DN, b.Lines[0].DN)
+	}
+
+	// Not auto-registered and over the limit: the state is the answer.
+	if err := s.ReplaceDevice(ctx, b.Name, provisioned(b.Name, "2003"), 1); !errors.Is(err, provision.ErrDeviceNotAutoReg) {
+		t.Fatalf("a provisioned device over the limit: %v, want ErrDeviceNotAutoReg", err)
+	}
+	if err := s.ReplaceDevice(ctx, "SEP00000000FFFF", provisioned("SEP00000000FFFF", "2004"), 0); !errors.Is(err, provision.ErrDeviceNotFound) {
+		t.Fatalf("no such device: %v, want ErrDeviceNotFound", err)
+	}
+
+	// Under another name: the old one is gone, the new one is there.
+	e := autoReg("SEP0000000000E4")
+	if err := s.ReplaceDevice(ctx, e.Name, provisioned("CSFALICE", "2005"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Device(ctx, e.Name); !errors.Is(err, provision.ErrDeviceNotFound) {
+		t.Fatalf("the old name after a renaming replacement: %v", err)
+	}
+	if d, err := s.Device(ctx, "CSFALICE"); err != nil || d.Lines[0].DN != "2005" {
+		t.Fatalf("the new name: %+v, %v", d, err)
 	}
 }

@@ -56,6 +56,7 @@ type deviceChange struct {
 	key     string
 	dev     provision.Device
 	deleted bool
+	updated bool // the row was rewritten in place, not inserted
 }
 
 // load reads every device name and owner; called once at Open.
@@ -204,9 +205,12 @@ func (c *deviceCache) record(log []deviceChange) []func(string) {
 			c.setOwner(ch.key, "")
 			continue
 		}
-		// A logged insert is always a new row (a device is replaced by
-		// deleting it first), so it adds one to its hash's count.
-		c.names[maphash.String(c.seed, ch.key)]++
+		// A logged insert is always a new row (a device rewritten under
+		// another name is deleted first), so it adds one to its hash's
+		// count; a row updated in place was counted when inserted.
+		if !ch.updated {
+			c.names[maphash.String(c.seed, ch.key)]++
+		}
 		c.put(ch.key, ch.dev)
 		c.setOwner(ch.key, ch.dev.Owner)
 	}

@@ -33,6 +33,8 @@ var (
 			ORDER BY dn_num`)
 	qUserExists  = writeStatement(`SELECT 1 FROM users WHERE id = ?`)
 	qDeviceState = writeStatement(`SELECT state FROM devices WHERE name_key = ?`)
+	// A self-provisioning's device row, rewritten while still auto-registered.
+	qUpdateAutoRegistered = writeStatement(`UPDATE devices SET owner = ?, state = ?, model = ?, data = ? WHERE name_key = ? AND state = ?`)
 )
 
 // Device looks a device up by name, case-insensitively: one indexed read of
@@ -153,20 +155,10 @@ func (s *Store) deleteDevice(ctx context.Context, tx *sql.Tx, name string, at ti
 			return nil, err
 		}
 	}
-	var released []releasedDN
-	rows, err := s.query(ctx, tx, qAutoLinesOfDevice, key)
+	released, err := s.autoLinesOf(ctx, tx, key)
 	if err != nil {
 		return nil, err
 	}
-	for rows.Next() {
-		var r releasedDN
-		if err := rows.Scan(&r.partition, &r.num); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		released = append(released, r)
-	}
-	rows.Close()
 	if _, err := s.exec(ctx, tx, qDeleteLines, key); err != nil {
 		return nil, err
 	}
@@ -189,6 +181,53 @@ func (s *Store) deleteDevice(ctx context.Context, tx *sql.Tx, name string, at ti
 	return released, nil
 }
 
+// checkProvisioned checks a provisioned device about to be written as key:
+// its owner is a user, and no line of another device holds one of its
+// DNs by auto-registration. The allocator picks DNs no line uses (the
+// unique index backs it); a provisioned line must not take one
+// auto-registration took.
+func (s *Store) checkProvisioned(ctx context.Context, tx *sql.Tx, key string, d provision.Device) error {
+	if d.Owner != "" {
+		found, err := s.userExistsInTx(ctx, tx, d.Owner)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("%w: device %s: owner %q", provision.ErrUserNotFound, d.Name, d.Owner)
+		}
+	}
+	for _, l := range d.Lines {
+		var holder string
+		err := s.queryRow(ctx, tx, qAutoDNHolder, l.Partition, l.DN).Scan(&holder)
+		if err == nil && holder != key {
+			return fmt.Errorf("%w: DN %s is assigned to auto-registered device %s", provision.ErrDuplicate, l.DN, holder)
+		}
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
+	return nil
+}
+
+// autoLinesOf is the numbered DNs auto-registration gave the device,
+// which its deletion or rewrite gives back.
+func (s *Store) autoLinesOf(ctx context.Context, tx *sql.Tx, key string) ([]releasedDN, error) {
+	rows, err := s.query(ctx, tx, qAutoLinesOfDevice, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var released []releasedDN
+	for rows.Next() {
+		var r releasedDN
+		if err := rows.Scan(&r.partition, &r.num); err != nil {
+			return nil, err
+		}
+		released = append(released, r)
+	}
+	return released, rows.Err()
+}
+
 // insertDevice inserts d and its lines. auto marks line DNs as taken by
 // auto-registration, which no other device may share.
 func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device, auto bool) error {
@@ -200,26 +239,8 @@ func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d provision.Device
 // its DN to itself.
 func (s *Store) insertDeviceKeeping(ctx context.Context, tx *sql.Tx, d provision.Device, auto bool, keepAuto map[provision.LineKey]bool) error {
 	if !auto {
-		if d.Owner != "" {
-			found, err := s.userExistsInTx(ctx, tx, d.Owner)
-			if err != nil {
-				return err
-			}
-			if !found {
-				return fmt.Errorf("%w: device %s: owner %q", provision.ErrUserNotFound, d.Name, d.Owner)
-			}
-		}
-		// The allocator picks DNs no line uses (the unique index backs it);
-		// a provisioned line must not take one auto-registration took.
-		for _, l := range d.Lines {
-			var holder string
-			err := s.queryRow(ctx, tx, qAutoDNHolder, l.Partition, l.DN).Scan(&holder)
-			if err == nil {
-				return fmt.Errorf("%w: DN %s is assigned to auto-registered device %s", provision.ErrDuplicate, l.DN, holder)
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
+		if err := s.checkProvisioned(ctx, tx, strings.ToUpper(d.Name), d); err != nil {
+			return err
 		}
 	}
 	var rows newRows
@@ -292,9 +313,19 @@ func (s *Store) addDevice(r *newRows, d provision.Device, auto bool) error {
 }
 
 func (s *Store) addDeviceKeeping(r *newRows, d provision.Device, auto bool, keepAuto map[provision.LineKey]bool) error {
-	data, err := r.encode(d)
+	key, err := s.addDeviceRows(r, d, auto, keepAuto)
 	if err != nil {
 		return err
+	}
+	s.logDevice(deviceChange{key: key, dev: d}) // apply stores a copy
+	return nil
+}
+
+// addDeviceRows adds d's rows to r and returns its name_key.
+func (s *Store) addDeviceRows(r *newRows, d provision.Device, auto bool, keepAuto map[provision.LineKey]bool) (string, error) {
+	data, err := r.encode(d)
+	if err != nil {
+		return "", err
 	}
 	key := strings.ToUpper(d.Name)
 	var owner any
@@ -318,8 +349,7 @@ func (s *Store) addDeviceKeeping(r *newRows, d provision.Device, auto bool, keep
 		}
 		r.lines = append(r.lines, key, l.Button, l.DN, l.Partition, num, len(l.DN), la)
 	}
-	s.logDevice(deviceChange{key: key, dev: d}) // apply stores a copy
-	return nil
+	return key, nil
 }
 
 // Multi-row forms of qInsertDevice and qInsertLine, for 2^k rows: a batch
@@ -490,23 +520,71 @@ func (s *Store) ReplaceDevice(ctx context.Context, oldName string, d provision.D
 }
 
 // replaceOne runs a ReplaceDevice request inside a batch's transaction.
+// A device that keeps its name is rewritten in place: its row updated
+// only while it is still auto-registered (which that UPDATE checks), its
+// lines replaced. That is a self-provisioning, once a phone; one that
+// takes another name is deleted and inserted.
 func (s *Store) replaceOne(ctx context.Context, tx *sql.Tx, req *autoRegRequest) autoRegResult {
 	r := req.replace
-	var state string
-	err := s.queryRow(ctx, tx, qDeviceState, strings.ToUpper(req.name)).Scan(&state)
-	if errors.Is(err, sql.ErrNoRows) {
-		return autoRegResult{err: provision.ErrDeviceNotFound}
+	key := strings.ToUpper(req.name)
+	if strings.ToUpper(r.dev.Name) != key {
+		return s.replaceRenamed(ctx, tx, req)
 	}
+	if r.limit > 0 && r.dev.Owner != "" && s.ownedInTx(r.dev.Owner) >= r.limit {
+		// What the device is comes first, as when it was read first.
+		if err := s.autoRegisteredInTx(ctx, tx, key); err != nil {
+			return autoRegResult{err: err}
+		}
+		return autoRegResult{err: provision.ErrDeviceLimit}
+	}
+	if err := s.checkProvisioned(ctx, tx, key, r.dev); err != nil {
+		return autoRegResult{err: err}
+	}
+	released, err := s.autoLinesOf(ctx, tx, key)
 	if err != nil {
 		return autoRegResult{err: err}
 	}
-	if state != string(provision.StateAutoRegistered) {
-		return autoRegResult{err: provision.ErrDeviceNotAutoReg}
+	var rows newRows
+	if _, err := s.addDeviceRows(&rows, r.dev, false, nil); err != nil {
+		return autoRegResult{err: err}
 	}
-	if r.limit > 0 && r.dev.Owner != "" {
-		if n := s.ownedInTx(r.dev.Owner); n >= r.limit {
-			return autoRegResult{err: provision.ErrDeviceLimit}
+	res, err := s.exec(ctx, tx, qUpdateAutoRegistered, rows.devices[1], rows.devices[2], rows.devices[3], rows.devices[4],
+		key, string(provision.StateAutoRegistered))
+	if err != nil {
+		return autoRegResult{err: err, wrote: true}
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return autoRegResult{err: err, wrote: true}
+	} else if n == 0 {
+		if err := s.autoRegisteredInTx(ctx, tx, key); err != nil {
+			return autoRegResult{err: err}
 		}
+		return autoRegResult{err: fmt.Errorf("sqlite: device %s is auto-registered but was not updated", key)}
+	}
+	s.logDevice(deviceChange{key: key, dev: r.dev, updated: true})
+	if _, err := s.exec(ctx, tx, qDeleteLines, key); err != nil {
+		return autoRegResult{err: err, wrote: true}
+	}
+	s.release(released)
+	for i, l := range r.dev.Lines {
+		if _, err := s.exec(ctx, tx, qInsertLine, rows.lines[i*lineColumns:(i+1)*lineColumns]...); err != nil {
+			if strings.Contains(err.Error(), "constraint failed") {
+				err = fmt.Errorf("%w: line %d DN %s on %s", provision.ErrDuplicate, l.Button, l.DN, r.dev.Name)
+			}
+			return autoRegResult{err: err, wrote: true}
+		}
+	}
+	return autoRegResult{dev: r.dev}
+}
+
+// replaceRenamed is replaceOne for a device that takes another name.
+func (s *Store) replaceRenamed(ctx context.Context, tx *sql.Tx, req *autoRegRequest) autoRegResult {
+	r := req.replace
+	if err := s.autoRegisteredInTx(ctx, tx, strings.ToUpper(req.name)); err != nil {
+		return autoRegResult{err: err}
+	}
+	if r.limit > 0 && r.dev.Owner != "" && s.ownedInTx(r.dev.Owner) >= r.limit {
+		return autoRegResult{err: provision.ErrDeviceLimit}
 	}
 	released, err := s.deleteDevice(ctx, tx, req.name, time.Time{})
 	if err != nil {
@@ -517,6 +595,22 @@ func (s *Store) replaceOne(ctx context.Context, tx *sql.Tx, req *autoRegRequest)
 		return autoRegResult{err: err, wrote: true}
 	}
 	return autoRegResult{dev: r.dev}
+}
+
+// autoRegisteredInTx is nil for an auto-registered device, else
+// ErrDeviceNotFound or ErrDeviceNotAutoReg.
+func (s *Store) autoRegisteredInTx(ctx context.Context, tx *sql.Tx, key string) error {
+	var state string
+	err := s.queryRow(ctx, tx, qDeviceState, key).Scan(&state)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return provision.ErrDeviceNotFound
+	case err != nil:
+		return err
+	case state != string(provision.StateAutoRegistered):
+		return provision.ErrDeviceNotAutoReg
+	}
+	return nil
 }
 
 // ownedInTx is the number of devices owner owns as the running transaction
