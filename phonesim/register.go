@@ -56,7 +56,7 @@ func (r registerRequest) bytes() []byte {
 	b = append(b, ">\r\nCall-ID: "...)
 	b = append(b, r.CallID...)
 	b = append(b, "\r\nMax-Forwards: 70\r\nDate: "...)
-	b = time.Now().UTC().AppendFormat(b, time.RFC1123)
+	b = time.Now().UTC().AppendFormat(b, "Mon, 02 Jan 2006 15:04:05 GMT") // RFC 3261's SIP-date, in GMT
 	b = append(b, "\r\nCSeq: "...)
 	b = strconv.AppendInt(b, int64(r.CSeq), 10)
 	b = append(b, " REGISTER\r\nUser-Agent: "...)

@@ -204,10 +204,34 @@ func (s *Server) writeResponse(buf *bytes.Buffer, in *inbound, status int, reaso
 		writeHeader(buf, h)
 	}
 	buf.WriteString("Date: ")
-	buf.WriteString(s.clock.Now().UTC().Format(time.RFC1123))
+	buf.WriteString(s.date.format(s.clock.Now()))
 	buf.WriteString("\r\nServer: ")
 	buf.WriteString(s.opts.ServerName)
 	buf.WriteString("\r\n\r\n")
+}
+
+// dateCache holds the Date header's value for the current second: every
+// answer carries one (phones set their clocks from it), and formatting a
+// time for each was a visible part of a REGISTER's answer. RFC 3261
+// §20.17 allows only "GMT" as the zone, which time.RFC1123 spells "UTC".
+// sipDateFormat is RFC 3261's SIP-date: RFC 1123's, in GMT.
+const sipDateFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+type dateCache struct{ last atomic.Pointer[formattedDate] }
+
+type formattedDate struct {
+	sec  int64
+	text string
+}
+
+func (c *dateCache) format(now time.Time) string {
+	sec := now.Unix()
+	if d := c.last.Load(); d != nil && d.sec == sec {
+		return d.text
+	}
+	text := now.UTC().Format(sipDateFormat)
+	c.last.Store(&formattedDate{sec: sec, text: text})
+	return text
 }
 
 func writeHeader(buf *bytes.Buffer, h sip.Header) {

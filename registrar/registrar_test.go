@@ -47,6 +47,10 @@ func TestUnknownPhoneAutoRegistersAndIsRestarted(t *testing.T) {
 			if got := header(res, "Expires"); got != "120" {
 				t.Errorf("Expires %q, want the default 120", got)
 			}
+			// Phones set their clocks from Date; RFC 3261 allows only GMT.
+			if d, err := time.Parse(sipDateFormat, header(res, "Date")); err != nil || !strings.HasSuffix(header(res, "Date"), " GMT") || time.Since(d).Abs() > time.Minute {
+				t.Errorf("Date %q (%v), want the time now as RFC 3261's SIP-date", header(res, "Date"), err)
+			}
 			if got := header(res, "Supported"); got != "X-cisco-srtp-fallback,X-cisco-sis-9.0.0" {
 				t.Errorf("Supported %q, want CUCM's X-cisco options", got)
 			}
@@ -936,7 +940,7 @@ func TestRenderMatchesSipgo(t *testing.T) {
 		for _, h := range hdrs {
 			res.AppendHeader(h)
 		}
-		res.AppendHeader(sip.NewHeader("Date", e.clock.Now().UTC().Format(time.RFC1123)))
+		res.AppendHeader(sip.NewHeader("Date", e.clock.Now().UTC().Format(sipDateFormat)))
 		res.AppendHeader(sip.NewHeader("Server", "selfprov"))
 		want := res.String()
 

@@ -212,6 +212,7 @@ type Server struct {
 	log     *slog.Logger
 	core    Core
 	clock   provision.Clock
+	date    dateCache
 	table   *table
 	limiter *limiter
 	newDevs *deviceLimiter // new auto-registrations per source
