@@ -739,6 +739,19 @@ func TestReplaceInPlace(t *testing.T) {
 	if err := s.ReplaceDevice(ctx, "SEP00000000FFFF", provisioned("SEP00000000FFFF", "2004"), 0); !errors.Is(err, provision.ErrDeviceNotFound) {
 		t.Fatalf("no such device: %v, want ErrDeviceNotFound", err)
 	}
+	nobodys := provisioned(b.Name, "2003")
+	nobodys.Owner = "nobody"
+	if err := s.ReplaceDevice(ctx, b.Name, nobodys, 0); !errors.Is(err, provision.ErrDeviceNotAutoReg) {
+		t.Fatalf("a provisioned device for an unknown owner: %v, want ErrDeviceNotAutoReg", err)
+	}
+	f := autoReg("SEP0000000000E5")
+	nobodys.Name = f.Name
+	if err := s.ReplaceDevice(ctx, f.Name, nobodys, 0); !errors.Is(err, provision.ErrUserNotFound) {
+		t.Fatalf("an unknown owner: %v, want ErrUserNotFound", err)
+	}
+	if d, err := s.Device(ctx, f.Name); err != nil || d.State != provision.StateAutoRegistered {
+		t.Fatalf("after a refused replacement: %+v, %v; want still auto-registered", d, err)
+	}
 
 	// Under another name: the old one is gone, the new one is there.
 	e := autoReg("SEP0000000000E4")

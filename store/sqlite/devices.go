@@ -530,15 +530,18 @@ func (s *Store) replaceOne(ctx context.Context, tx *sql.Tx, req *autoRegRequest)
 	if strings.ToUpper(r.dev.Name) != key {
 		return s.replaceRenamed(ctx, tx, req)
 	}
-	if r.limit > 0 && r.dev.Owner != "" && s.ownedInTx(r.dev.Owner) >= r.limit {
-		// What the device is comes first, as when it was read first.
-		if err := s.autoRegisteredInTx(ctx, tx, key); err != nil {
-			return autoRegResult{err: err}
+	refuse := func(err error) autoRegResult {
+		// What the device is comes first, as when its state was read first.
+		if serr := s.autoRegisteredInTx(ctx, tx, key); serr != nil {
+			return autoRegResult{err: serr}
 		}
-		return autoRegResult{err: provision.ErrDeviceLimit}
+		return autoRegResult{err: err}
+	}
+	if r.limit > 0 && r.dev.Owner != "" && s.ownedInTx(r.dev.Owner) >= r.limit {
+		return refuse(provision.ErrDeviceLimit)
 	}
 	if err := s.checkProvisioned(ctx, tx, key, r.dev); err != nil {
-		return autoRegResult{err: err}
+		return refuse(err)
 	}
 	released, err := s.autoLinesOf(ctx, tx, key)
 	if err != nil {
