@@ -16,10 +16,20 @@
 # (retransmissions, store batches, GC), to tell a slow run from a fast one.
 # SELFPROVD=<binary> and PHONESIM=<binary> run those builds instead of the
 # checkout's, to compare two builds run after run.
+# LOADCPU=<cpus> is where phonesim runs (taskset); by default the last CPU
+# when there are two or more, so the load client is one single-threaded
+# process on a core of its own and selfprovd has the rest of the machine.
+# LOADCPU= (empty) leaves phonesim to the scheduler on every CPU.
 set -eu
 N=${1:-10000}; RATE=${2:-0}; C=${3:-500}
 shift $(( $# < 3 ? $# : 3 ))
 cd "$(dirname "$0")/../.."
+if [ -z "${LOADCPU+set}" ]; then
+	LOADCPU=
+	if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then LOADCPU=$(($(nproc) - 1)); fi
+fi
+PIN=
+if [ -n "$LOADCPU" ]; then PIN="taskset -c $LOADCPU"; fi
 W=$(mktemp -d /tmp/phonesim-storm.XXXXXX)
 if [ -n "${SELFPROVD:-}" ]; then cp "$SELFPROVD" "$W/selfprovd"; else go build -o "$W/selfprovd" ./cmd/selfprovd; fi
 if [ -n "${PHONESIM:-}" ]; then cp "$PHONESIM" "$W/phonesim"; else go build -o "$W/phonesim" ./cmd/phonesim; fi
@@ -61,11 +71,12 @@ if [ -n "${PROFILE:-}" ]; then
 	curl -s -o "$PROFILE" "http://127.0.0.1:21091/debug/pprof/profile?seconds=${PROFILE_SECONDS:-12}" &
 fi
 /usr/bin/time -o "$W/phonesim.time" -f "phonesim: %e s wall, %U s user, %S s sys, %M KB max RSS, %c involuntary context switches" \
-	"$W/phonesim" run -tftp 127.0.0.1:21069 -config 127.0.0.1:21070 -users "$W/users.csv" \
+	$PIN "$W/phonesim" run -tftp 127.0.0.1:21069 -config 127.0.0.1:21070 -users "$W/users.csv" \
 	-n "$N" -rate "$RATE" -c "$C" -local-ip 127.0.1.1-100 -progress never -seed 77 \
 	-idle-wait 0 -notify-timeout 120s -timeout 30s -register-attempts 20 -run-time 15m "$@" || true
 T1=$(cpu); K1=$(syscpu); S1=$(sched); M1=$(machine)
 cat "$W/phonesim.time"
+if [ -n "$LOADCPU" ]; then echo "phonesim ran on CPU $LOADCPU (LOADCPU), selfprovd on any"; else echo "phonesim and selfprovd ran on any CPU"; fi
 if [ -n "${METRICS:-}" ]; then curl -s -o "$METRICS" http://127.0.0.1:21090/metrics || true; fi
 echo "selfprovd: $(awk -v t="$((T1 - T0))" -v hz="$(getconf CLK_TCK)" -v n="$N" 'BEGIN { printf "%.2f s CPU, %.0f µs per phone", t / hz, 1e6 * t / hz / n }') ($(awk -v k="$((K1 - K0))" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f s", k / hz }') in the kernel); $(grep VmHWM /proc/$PID/status)"
 echo "selfprovd: $(echo "$S0 $S1" | awk '{ printf "%.2f s on a CPU, %.2f s waiting for one", ($3 - $1) / 1e9, ($4 - $2) / 1e9 }'); load average $L0 before, $(cut -d' ' -f1-3 /proc/loadavg) after"
@@ -76,6 +87,6 @@ echo "machine: $(echo "$M0 $M1" | awk '{ b = $4 - $1; i = $5 - $2; s = $6 - $3; 
 echo "selfprovd CPU / phonesim CPU: $(awk -v t="$((T1 - T0))" -v hz="$(getconf CLK_TCK)" '/^phonesim:/ { p = $5 + $8 } END { if (p > 0) printf "%.3f", t / hz / p }' "$W/phonesim.time")"
 echo
 echo "register-only storm, the same phones (known devices), UDP:"
-"$W/phonesim" run -mode register -sip 127.0.0.1:21060 -transport udp -n "$N" -c 500 \
+$PIN "$W/phonesim" run -mode register -sip 127.0.0.1:21060 -transport udp -n "$N" -c 500 \
 	-local-ip 127.0.1.1-100 -progress never -seed 77 -run-time 5m || true
 echo "selfprovd: $(grep VmHWM /proc/$PID/status)"
