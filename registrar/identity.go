@@ -94,8 +94,7 @@ func parseContact(v string) (contact, error) {
 }
 
 func parseSIPURI(s string, u *sip.Uri) error {
-	lower := strings.ToLower(s)
-	if !strings.HasPrefix(lower, "sip:") && !strings.HasPrefix(lower, "sips:") {
+	if !hasPrefixFold(s, "sip:") && !hasPrefixFold(s, "sips:") {
 		return fmt.Errorf("%w: URI %q is not sip: or sips:", errBadContact, clip.String(s, 40))
 	}
 	if err := sip.ParseUri(s, u); err != nil {
@@ -114,6 +113,9 @@ func parseSIPURI(s string, u *sip.Uri) error {
 // second contact, ignored).
 func parseParams(s string) ([]param, error) {
 	var out []param
+	if n := strings.Count(s, ";"); n > 0 {
+		out = make([]param, 0, min(n, 32)) // one allocation for a phone's usual few
+	}
 	for {
 		s = strings.TrimLeft(s, " \t")
 		if s == "" || s[0] == ',' {
@@ -158,6 +160,11 @@ func parseParams(s string) ([]param, error) {
 		}
 		out = append(out, param{key, val, strings.TrimSpace(seg[:len(seg)-len(s)])})
 	}
+}
+
+// hasPrefixFold is strings.HasPrefix, ignoring ASCII case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // closingQuote returns the index of the quote closing s[0], honouring

@@ -230,3 +230,14 @@ func BenchmarkRefresh(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkParseContact is the registrar's parse of a Cisco phone's Contact.
+func BenchmarkParseContact(b *testing.B) {
+	v := `<sip:6c1f0b52-1a2b-3c4d-5e6f-001122aabbcc@192.0.2.23:51234;transport=tcp>;+sip.instance="<urn:uuid:00000000-0000-0000-0000-001122aabbcc>";+u.sip!devicename.ccm.cisco.com="SEP001122AABBCC";+u.sip!model.ccm.cisco.com="36224";video;audio;+sip.reg-id=1`
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseContact(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
