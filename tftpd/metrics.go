@@ -40,6 +40,11 @@ type metrics struct {
 	active    prometheus.Gauge
 	reclaimed prometheus.Counter
 	http      *prometheus.CounterVec
+
+	// The front end's "file not found", resolved once: a boot storm
+	// counts several a phone.
+	notFoundCount    prometheus.Counter
+	notFoundDuration prometheus.Observer
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -73,6 +78,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err := telemetry.Register(reg, m.transfers, m.bytes, m.duration, m.active, m.reclaimed, m.http); err != nil {
 		return nil, err
 	}
+	m.notFoundCount = m.transfers.WithLabelValues(kindNotFound, resultFailed)
+	m.notFoundDuration = m.duration.WithLabelValues(kindNotFound)
 	return m, nil
 }
 
@@ -83,8 +90,8 @@ func (m *metrics) refused(reason string) {
 // notFound counts a request the front end answered "file not found", as
 // the hook counts one the library answered.
 func (m *metrics) notFound(d time.Duration) {
-	m.transfers.WithLabelValues(kindNotFound, resultFailed).Inc()
-	m.duration.WithLabelValues(kindNotFound).Observe(d.Seconds())
+	m.notFoundCount.Inc()
+	m.notFoundDuration.Observe(d.Seconds())
 }
 
 // transferDone counts a transfer's outcome; the duration runs from the

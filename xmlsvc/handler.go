@@ -104,6 +104,7 @@ type result struct {
 // step wraps a flow step: method and query checks, rendering, metrics and
 // the log line.
 func (s *Server) step(f flow, name string, fn func(context.Context, *call) result) http.Handler {
+	duration := s.m.duration.WithLabelValues(name)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		c := &call{r: r, f: f, base: s.base(r)}
@@ -149,10 +150,16 @@ func (s *Server) step(f flow, name string, fn func(context.Context, *call) resul
 				res.after()
 			}()
 		}
-		s.m.duration.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		duration.Observe(time.Since(start).Seconds())
 		level := slog.LevelInfo
 		if name == "idle" && code == codeOK {
 			level = slog.LevelDebug // phones fetch the idle URL every idle timeout
+		}
+		if res.err != nil && provision.CodeOf(res.err) == "INTERNAL" {
+			level = slog.LevelError
+		}
+		if !s.log.Enabled(r.Context(), level) {
+			return // the line's attributes are not even put together
 		}
 		attrs := []any{"step", name, "flow", f.name, "device", c.deviceForLog(), "code", code, "screen", res.screen,
 			"remote_addr", r.RemoteAddr, "duration_seconds", time.Since(start).Seconds()}
@@ -161,9 +168,6 @@ func (s *Server) step(f flow, name string, fn func(context.Context, *call) resul
 		}
 		if res.err != nil {
 			attrs = append(attrs, "err", res.err)
-			if provision.CodeOf(res.err) == "INTERNAL" {
-				level = slog.LevelError
-			}
 		}
 		s.log.Log(r.Context(), level, "self-provisioning step", attrs...)
 	})
