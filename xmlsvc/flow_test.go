@@ -3,6 +3,7 @@ package xmlsvc
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"selfprov/configs"
+	"selfprov/internal/testkit"
 	"selfprov/phonexml"
 	"selfprov/provision"
 )
@@ -850,5 +852,32 @@ func TestHeadAndFraming(t *testing.T) {
 	head := e.do(t, http.MethodHead, PathIdle+"?name="+d.Name)
 	if head.status != http.StatusOK || len(head.body) != 0 || head.header.Get("Content-Length") != get.header.Get("Content-Length") {
 		t.Fatalf("HEAD: %d, %d bytes, Content-Length %q", head.status, len(head.body), head.header.Get("Content-Length"))
+	}
+}
+
+// TestStepLogLevel: a step's line is logged at its level only. With the
+// daemon at warn, ordinary screens write nothing, while a confirmation the
+// store fails to write still writes its line at ERROR with step and code.
+func TestStepLogLevel(t *testing.T) {
+	logs := &testkit.SyncBuffer{}
+	e := newEnv(t, nil, func(o *Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	})
+	d := e.autoRegister(t, 1, 36224)
+	if p := e.get(t, PathIdle+"?name="+d.Name); p.status != http.StatusOK {
+		t.Fatalf("idle: %d %s", p.status, p.body)
+	}
+	conf := e.login(t, d.Name, "alice", "12345").text(t)
+	if s := logs.String(); s != "" {
+		t.Fatalf("ordinary steps logged at warn:\n%s", s)
+	}
+	if err := e.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if p := e.get(t, softKey(t, conf.SoftKeys, "Continue").URL); p.code() != "INTERNAL" {
+		t.Fatalf("confirm with the store closed: %s", p.body)
+	}
+	if !logHas(t, logs.String(), map[string]string{"level": "ERROR", "step": "confirm", "code": "INTERNAL", "device": d.Name}) {
+		t.Errorf("no ERROR line for the failed confirmation:\n%s", logs.String())
 	}
 }
