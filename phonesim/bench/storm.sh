@@ -16,9 +16,10 @@
 # (retransmissions, store batches, GC), to tell a slow run from a fast one.
 # SELFPROVD=<binary> and PHONESIM=<binary> run those builds instead of the
 # checkout's, to compare two builds run after run.
-# LOADCPU=<cpus> is where phonesim runs (taskset); by default the last CPU
-# when there are two or more, so the load client is one single-threaded
-# process on a core of its own and selfprovd has the rest of the machine.
+# LOADCPU=<cpus> is where phonesim runs (taskset); by default the upper
+# half of the CPUs when there are two or more (the last one of two), so the
+# load client keeps to its own cores, one single-threaded process on a
+# two-core machine, and selfprovd runs on every CPU as it would in use.
 # LOADCPU= (empty) leaves phonesim to the scheduler on every CPU.
 set -eu
 N=${1:-10000}; RATE=${2:-0}; C=${3:-500}
@@ -26,7 +27,10 @@ shift $(( $# < 3 ? $# : 3 ))
 cd "$(dirname "$0")/../.."
 if [ -z "${LOADCPU+set}" ]; then
 	LOADCPU=
-	if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then LOADCPU=$(($(nproc) - 1)); fi
+	if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+		LOADCPU=$(($(nproc) / 2))
+		if [ $(($(nproc) - 1)) -gt "$LOADCPU" ]; then LOADCPU=$LOADCPU-$(($(nproc) - 1)); fi
+	fi
 fi
 PIN=
 if [ -n "$LOADCPU" ]; then PIN="taskset -c $LOADCPU"; fi
