@@ -27,9 +27,10 @@ shift $(( $# < 3 ? $# : 3 ))
 cd "$(dirname "$0")/../.."
 if [ -z "${LOADCPU+set}" ]; then
 	LOADCPU=
-	if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-		LOADCPU=$(($(nproc) / 2))
-		if [ $(($(nproc) - 1)) -gt "$LOADCPU" ]; then LOADCPU=$LOADCPU-$(($(nproc) - 1)); fi
+	cpus=$(nproc 2>/dev/null || echo 1)
+	if command -v taskset >/dev/null && [ "$cpus" -ge 2 ]; then
+		LOADCPU=$((cpus / 2))
+		if [ $((cpus - 1)) -gt "$LOADCPU" ]; then LOADCPU=$LOADCPU-$((cpus - 1)); fi
 	fi
 fi
 PIN=
