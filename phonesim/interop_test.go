@@ -3,7 +3,6 @@ package phonesim_test
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,12 +16,7 @@ import (
 
 func freeUDPPort(t *testing.T) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	return testkit.LoopbackPort(t, 1, "udp")
 }
 
 // TestInteropSippRegistrar: sipp as the registrar accepts phonesim's Cisco

@@ -176,18 +176,6 @@ func tailString(s string, n int) string {
 	return s
 }
 
-// freeTCPPort returns a loopback address whose TCP port was free a moment
-// ago (for baresip's control socket).
-func freeTCPPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // ---- baresip as a phone that calls and answers ----
 
 // callPhone is a baresip registered as one line, driven through its
@@ -223,39 +211,36 @@ type baresipEvent struct {
 // selfprovd binds the line to the device SEP<mac>.
 func startCallPhone(t *testing.T, bin string, rig *callRig, user, mac, transport string) *callPhone {
 	t.Helper()
-	dir := t.TempDir()
-	ctrl := freeTCPPort(t)
-	listen := freeSIPPort(t)
 	proxy := rig.sip
 	if transport == "tls" {
 		proxy = rig.sipTLS
 	}
-	fill := strings.NewReplacer("{{LISTEN}}", listen, "{{CTRL}}", ctrl, "{{USER}}", user,
-		"{{REGISTRAR}}", proxy, "{{TRANSPORT}}", transport)
-	for _, f := range []string{"config", "accounts"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "calls", "baresip-"+f))
-		if err != nil {
+	var ctrl, listen string
+	cmd, out, done := launchBaresip(t, bin, user, func(dir string) {
+		// SIP on port and port+1 (UDP, TCP, TLS), the control socket on port+2.
+		port := testkit.LoopbackPort(t, 3, "udp", "tcp")
+		listen, ctrl = "127.0.0.1:"+strconv.Itoa(port), "127.0.0.1:"+strconv.Itoa(port+2)
+		fill := strings.NewReplacer("{{LISTEN}}", listen, "{{CTRL}}", ctrl, "{{USER}}", user,
+			"{{REGISTRAR}}", proxy, "{{TRANSPORT}}", transport)
+		for _, f := range []string{"config", "accounts"} {
+			b, err := os.ReadFile(filepath.Join("testdata", "calls", "baresip-"+f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f == "config" && transport == "tls" {
+				// Trust selfprovd's self-signed certificate.
+				b = append(b, "sip_cafile\t\t"+rig.caFile+"\n"...)
+			}
+			if err := os.WriteFile(filepath.Join(dir, f), []byte(fill.Replace(string(b))), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		uuid := "00000000-0000-0000-0000-" + strings.ToLower(mac)
+		if err := os.WriteFile(filepath.Join(dir, "uuid"), []byte(uuid), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if f == "config" && transport == "tls" {
-			// Trust selfprovd's self-signed certificate.
-			b = append(b, "sip_cafile\t\t"+rig.caFile+"\n"...)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), []byte(fill.Replace(string(b))), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	uuid := "00000000-0000-0000-0000-" + strings.ToLower(mac)
-	if err := os.WriteFile(filepath.Join(dir, "uuid"), []byte(uuid), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := &callPhone{user: user, transport: transport, proxy: proxy, listen: listen, out: &testkit.SyncBuffer{}, done: make(chan struct{}),
-		cmd: exec.Command(bin, "-f", dir, "-s")}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	})
+	p := &callPhone{user: user, transport: transport, proxy: proxy, listen: listen, out: out, done: done, cmd: cmd}
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {

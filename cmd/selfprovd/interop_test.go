@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -155,27 +154,22 @@ func (b *baresip) said() string { return "baresip said:\n" + b.out.String() }
 // UUID, SIP trace on (-s) so the test sees what it received.
 func startBaresip(t *testing.T, bin, user, registrar, instance string) *baresip {
 	t.Helper()
-	dir := t.TempDir()
-	listen := freeSIPPort(t)
-	fill := strings.NewReplacer("{{LISTEN}}", listen, "{{USER}}", user, "{{REGISTRAR}}", registrar)
-	for _, f := range []string{"config", "accounts"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "baresip", f))
-		if err != nil {
+	cmd, out, done := launchBaresip(t, bin, user, func(dir string) {
+		fill := strings.NewReplacer("{{LISTEN}}", freeSIPPort(t), "{{USER}}", user, "{{REGISTRAR}}", registrar)
+		for _, f := range []string{"config", "accounts"} {
+			b, err := os.ReadFile(filepath.Join("testdata", "baresip", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, f), []byte(fill.Replace(string(b))), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, "uuid"), []byte(instance), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, f), []byte(fill.Replace(string(b))), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "uuid"), []byte(instance), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b := &baresip{cmd: exec.Command(bin, "-f", dir, "-s"), out: &testkit.SyncBuffer{}, done: make(chan struct{})}
-	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out
-	if err := b.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = b.cmd.Wait(); close(b.done) }()
+	})
+	b := &baresip{cmd: cmd, out: out, done: done}
 	t.Cleanup(func() { b.stop(t) })
 	return b
 }
@@ -288,34 +282,44 @@ func screen(t *testing.T, url string) phonexml.Object {
 var outcomeCode = regexp.MustCompile(`\b(?:[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|DB-[0-9]+)\b`)
 
 // freeSIPPort finds a loopback address whose port is free for UDP and TCP
-// and whose next port is free for TCP: baresip binds its UDP, TCP and TLS
+// and whose next port is free too: baresip binds its UDP, TCP and TLS
 // transports there, and fails to start if any of them is taken.
 func freeSIPPort(t *testing.T) string {
 	t.Helper()
-	for range 50 {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
+	return "127.0.0.1:" + strconv.Itoa(testkit.LoopbackPort(t, 2, "udp", "tcp"))
+}
+
+// launchBaresip runs baresip -f dir -s in the foreground, the directory
+// written by configure with the ports it chooses, and waits until it says
+// it is ready. A port another process took between the choice and
+// baresip's bind is chosen again, up to five times.
+func launchBaresip(t *testing.T, bin, user string, configure func(dir string)) (cmd *exec.Cmd, out *testkit.SyncBuffer, done chan struct{}) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		dir := t.TempDir()
+		configure(dir)
+		cmd, out, done = exec.Command(bin, "-f", dir, "-s"), &testkit.SyncBuffer{}, make(chan struct{})
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		addr := u.LocalAddr().(*net.UDPAddr)
-		var held []io.Closer
-		held = append(held, u)
-		ok := true
-		for _, port := range []int{addr.Port, addr.Port + 1} {
-			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-			if err != nil {
-				ok = false
-				break
+		go func() { _ = cmd.Wait(); close(done) }()
+		exited := false
+		testkit.WaitWithin(t, 10*time.Second, "baresip "+user+" to be ready", func() bool {
+			select {
+			case <-done:
+				exited = true
+				return true
+			default:
+				return strings.Contains(out.String(), "baresip is ready.")
 			}
-			held = append(held, l)
+		}, func() string { return out.String() })
+		if !exited {
+			return cmd, out, done
 		}
-		for _, c := range held {
-			c.Close()
+		if !strings.Contains(out.String(), "Address already in use") || attempt == 5 {
+			t.Fatalf("baresip %s exited:\n%s", user, out.String())
 		}
-		if ok {
-			return addr.String()
-		}
+		t.Logf("baresip %s: a port was taken before it bound it; choosing again", user)
 	}
-	t.Fatal("no loopback port free for UDP and TCP, and TCP above it, in 50 tries")
-	return ""
 }

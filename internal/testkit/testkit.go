@@ -7,10 +7,14 @@ package testkit
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -111,4 +115,73 @@ func WaitWithin(t testing.TB, limit time.Duration, what string, cond func() bool
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// LoopbackPort returns a port of 127.0.0.1 that is free, at the moment of
+// the call, for each of networks ("tcp", "udp") on it and on the span-1
+// ports above it, for a peer that must be told its port before it binds.
+// The port is drawn at random below the kernel's ephemeral range: a port
+// the kernel handed out and took back (":0") is soon handed to another
+// test's outgoing connection, and the peer then fails to bind it.
+func LoopbackPort(t testing.TB, span int, networks ...string) int {
+	t.Helper()
+	low, high := portPool()
+	if high-low <= 10*span {
+		t.Fatalf("the ephemeral port range leaves no loopback ports to choose from (%d-%d)", low, high)
+	}
+	for range 200 {
+		port := low + rand.IntN(high-low-span)
+		if portsFree(port, span, networks) {
+			return port
+		}
+	}
+	t.Fatalf("no run of %d loopback ports free for %v in 200 tries in %d-%d", span, networks, low, high)
+	return 0
+}
+
+// portPool is where LoopbackPort draws from: below the ephemeral range
+// (net.ipv4.ip_local_port_range, 32768-60999 by default) and above the
+// registered ports' busiest part, or above the range when it starts low.
+func portPool() (low, high int) {
+	first, last := 32768, 60999
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if a, err := strconv.Atoi(f[0]); err == nil {
+				first = a
+			}
+			if z, err := strconv.Atoi(f[1]); err == nil {
+				last = z
+			}
+		}
+	}
+	if first-20000 >= 2000 {
+		return 20000, first
+	}
+	return last + 1, 65536
+}
+
+func portsFree(port, span int, networks []string) bool {
+	var held []io.Closer
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for p := port; p < port+span; p++ {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+		for _, network := range networks {
+			var c io.Closer
+			var err error
+			if network == "udp" {
+				c, err = net.ListenPacket("udp", addr)
+			} else {
+				c, err = net.Listen(network, addr)
+			}
+			if err != nil {
+				return false
+			}
+			held = append(held, c)
+		}
+	}
+	return true
 }
