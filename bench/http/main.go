@@ -15,6 +15,13 @@
 // run lasts -duration. It prints medians, the same-run ratio, and
 // selfprovd's peak resident memory. Both servers are stopped by PID.
 //
+// wrk keeps every connection busy: the faster server makes the client,
+// which shares the machine's cores, do more, and the client's own waits
+// enter its tail. So at 16 connections or more a second phase offers
+// every server the same request rate (-paced, a fraction of the slower
+// server's closed-loop median) from a paced client, wrk2's method: each
+// request is due at a fixed time and its latency counts from then.
+//
 // -selfprovd takes several binaries, comma-separated, to compare builds:
 // each is started on a database of its own, and every round runs them
 // and nginx in an order rotated by one, so each build's figures stand
@@ -78,6 +85,7 @@ func run() error {
 	jsonOut := flag.String("json", "", "also append every run as a JSON line to this file")
 	logPath := flag.String("log", "", "write selfprovd's log (stderr) to this file")
 	pprofAddr := flag.String("pprof", "", "start selfprovd with -debug.pprof on this address")
+	paced := flag.Float64("paced", 0.5, "then offer every server the same request rate, this fraction of the slower one's closed-loop median, at each connection count of 16 or more (0 skips); the Go client needs more CPU a request than wrk, and above about half it is the client that falls behind on two shared cores")
 	flag.Parse()
 	if *bin == "" {
 		return errors.New("-selfprovd is required (go build -o /tmp/selfprovd ./cmd/selfprovd)")
@@ -125,23 +133,25 @@ func run() error {
 		}
 	}
 	lists := map[string]string{}
+	paths := map[string][]string{} // the same lists, for the paced client
 	for _, m := range strings.Split(*mixes, ",") {
 		p := filepath.Join(*dir, m+".txt")
-		var b bytes.Buffer
+		var list []string
 		for _, n := range names {
-			fmt.Fprintf(&b, "/%s\n", n)
+			list = append(list, "/"+n)
 		}
 		switch m {
 		case "known":
 		case "unknown10":
 			// One unknown name for every nine known ones.
 			for i := 0; i < len(names)/9; i++ {
-				fmt.Fprintf(&b, "/SEP%012X.cnf.xml\n", 0x0C2D00000000+i)
+				list = append(list, fmt.Sprintf("/SEP%012X.cnf.xml", 0x0C2D00000000+i))
 			}
 		default:
 			return fmt.Errorf("-mix %q: known or unknown10", m)
 		}
-		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		paths[m] = list
+		if err := os.WriteFile(p, []byte(strings.Join(list, "\n")+"\n"), 0o644); err != nil {
 			return err
 		}
 		lists[m] = p
@@ -246,6 +256,61 @@ func run() error {
 				}
 				fmt.Printf("| %s | %d | %s | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %s | %s |\n",
 					m, c, tg.name, s.ReqPerS, s.P50ms, s.P99ms, n.ReqPerS, n.P50ms, n.P99ms, ratio, p99)
+			}
+		}
+	}
+	if *paced > 0 && *nginxBin != "" {
+		// The same offered load for every server: what is left of a
+		// server's tail is its own, not the shared client's.
+		var pacedAll []result
+		lags := map[string][]float64{}
+		for _, m := range mixList {
+			for _, c := range levels {
+				if c < 16 {
+					continue
+				}
+				rate := 0.0
+				for _, tg := range targets {
+					if s := medians(all, tg.name, m, c).ReqPerS; s > 0 && (rate == 0 || s < rate) {
+						rate = s
+					}
+				}
+				rate *= *paced
+				if rate <= 0 {
+					continue
+				}
+				for i := 0; i < *repeat; i++ {
+					order := append(append([]target(nil), targets[i%len(targets):]...), targets[:i%len(targets)]...)
+					for _, tg := range order {
+						r, lag := pacedRun(tg.url, paths[m], c, rate, *duration)
+						r.Server, r.Mix = tg.name, m
+						pacedAll = append(pacedAll, r)
+						key := fmt.Sprintf("%s/%s/%d", tg.name, m, c)
+						lags[key] = append(lags[key], lag)
+						fmt.Printf("  paced %-9s %-9s c=%-3d offered=%6.0f/s answered=%8.0f/s p50=%6.2fms p99=%6.2fms client lag p99=%5.2fms non2xx=%d errors=%d %s\n",
+							r.Server, m, c, rate, r.ReqPerS, r.P50ms, r.P99ms, lag, r.Non2xx, r.Errors, r.Err)
+					}
+				}
+			}
+		}
+		fmt.Printf("\nthe same request rate to every server (%.0f %% of the slower one's closed-loop median), medians of %d runs; latency counts from each request's due time\n", *paced*100, *repeat)
+		fmt.Println("| mix | c | server | answered/s | p50 ms | p99 ms | nginx p50 ms | p99 ms | p99 ratio (median of same-round ratios) | client lag p99 ms |")
+		fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+		for _, m := range mixList {
+			for _, c := range levels {
+				if c < 16 {
+					continue
+				}
+				n := medians(pacedAll, "nginx", m, c)
+				for _, tg := range targets[:servers] {
+					s := medians(pacedAll, tg.name, m, c)
+					p99 := "-"
+					if rs := pairRatios(pacedAll, tg.name, m, c, func(r result) float64 { return r.P99ms }); len(rs) > 0 {
+						p99 = fmt.Sprintf("%.2f× (min %.2f, max %.2f)", median(rs), rs[0], rs[len(rs)-1])
+					}
+					fmt.Printf("| %s | %d | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %.2f |\n",
+						m, c, tg.name, s.ReqPerS, s.P50ms, s.P99ms, n.P50ms, n.P99ms, p99, median(lags[fmt.Sprintf("%s/%s/%d", tg.name, m, c)]))
+				}
 			}
 		}
 	}

@@ -1,6 +1,14 @@
 package main
 
-import "testing"
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
 
 // wrkOutput is wrk 4.1's report with --latency and a script.
 const wrkOutput = `Running 5s test @ http://127.0.0.1:35877
@@ -46,4 +54,50 @@ func FuzzParseWrk(f *testing.F) {
 			t.Fatalf("negative figures from %q: %+v", out, r)
 		}
 	})
+}
+
+// TestPacedRun: the paced client sends the rate it is given over its
+// connections, reads every answer, counts the not-found ones, and
+// measures a slow answer from the time its request was due.
+func TestPacedRun(t *testing.T) {
+	var slow atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slow.Load() {
+			time.Sleep(30 * time.Millisecond)
+		}
+		if strings.HasPrefix(r.URL.Path, "/missing") {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = io.WriteString(w, "<device/>")
+	}))
+	defer srv.Close()
+	names := []string{"/a", "/b", "/missing1"}
+	r, lag := pacedRun(srv.URL, names, 4, 400, 500*time.Millisecond)
+	if r.Err != "" || r.Errors != 0 {
+		t.Fatalf("paced run failed: %+v", r)
+	}
+	// 400/s for 0.5 s over 4 connections: 50 requests each.
+	if r.Requests != 200 {
+		t.Errorf("%d requests, want 200", r.Requests)
+	}
+	if r.Non2xx < 20 || r.Non2xx > 120 {
+		t.Errorf("%d of 200 answers not found, want about a third", r.Non2xx)
+	}
+	if r.P99ms <= 0 || r.P99ms > 100 || lag < 0 {
+		t.Errorf("p99 %.2f ms, client lag p99 %.2f ms", r.P99ms, lag)
+	}
+	// Answers taking 30 ms on one connection, due every 40 ms (25/s): on
+	// schedule. Due every 10 ms (100/s): the k-th waits for the ones
+	// before it, 30+20k ms from its due time, and that wait counts.
+	slow.Store(true)
+	if r, _ := pacedRun(srv.URL, names[:1], 1, 25, 300*time.Millisecond); r.P99ms < 30 || r.P99ms > 60 {
+		t.Errorf("on schedule with 30 ms answers, p99 %.2f ms, want 30-60", r.P99ms)
+	}
+	if r, _ := pacedRun(srv.URL, names[:1], 1, 100, 300*time.Millisecond); r.Requests != 30 || r.P99ms < 200 {
+		t.Errorf("behind schedule, p99 %.2f ms: the wait behind earlier answers is not counted", r.P99ms)
+	}
+	if r, _ := pacedRun("http://127.0.0.1:1", names, 2, 100, 100*time.Millisecond); r.Errors != 2 || r.Err == "" {
+		t.Errorf("no server: %+v", r)
+	}
 }
