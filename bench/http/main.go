@@ -69,6 +69,10 @@ type result struct {
 	P99ms    float64 `json:"p99_ms"`
 	Non2xx   int64   `json:"non_2xx"`
 	Errors   int64   `json:"socket_errors"`
+	// LagP99ms, in a paced run: how late the client sent the requests
+	// that no earlier answer held up (its own timers and scheduling).
+	LagP99ms float64 `json:"client_lag_p99_ms,omitempty"`
+	Paced    bool    `json:"paced,omitempty"`
 	Err      string  `json:"error,omitempty"`
 }
 
@@ -263,12 +267,14 @@ func run() error {
 		// The same offered load for every server: what is left of a
 		// server's tail is its own, not the shared client's.
 		var pacedAll []result
-		lags := map[string][]float64{}
+		var pacedLevels []int // one connection leaves no client contention to take out
+		for _, c := range levels {
+			if c >= 16 {
+				pacedLevels = append(pacedLevels, c)
+			}
+		}
 		for _, m := range mixList {
-			for _, c := range levels {
-				if c < 16 {
-					continue
-				}
+			for _, c := range pacedLevels {
 				rate := 0.0
 				for _, tg := range targets {
 					if s := medians(all, tg.name, m, c).ReqPerS; s > 0 && (rate == 0 || s < rate) {
@@ -282,13 +288,15 @@ func run() error {
 				for i := 0; i < *repeat; i++ {
 					order := append(append([]target(nil), targets[i%len(targets):]...), targets[:i%len(targets)]...)
 					for _, tg := range order {
-						r, lag := pacedRun(tg.url, paths[m], c, rate, *duration)
+						r := pacedRun(tg.url, paths[m], c, rate, *duration)
 						r.Server, r.Mix = tg.name, m
 						pacedAll = append(pacedAll, r)
-						key := fmt.Sprintf("%s/%s/%d", tg.name, m, c)
-						lags[key] = append(lags[key], lag)
+						if jf != nil {
+							b, _ := json.Marshal(r)
+							fmt.Fprintln(jf, string(b))
+						}
 						fmt.Printf("  paced %-9s %-9s c=%-3d offered=%6.0f/s answered=%8.0f/s p50=%6.2fms p99=%6.2fms client lag p99=%5.2fms non2xx=%d errors=%d %s\n",
-							r.Server, m, c, rate, r.ReqPerS, r.P50ms, r.P99ms, lag, r.Non2xx, r.Errors, r.Err)
+							r.Server, m, c, rate, r.ReqPerS, r.P50ms, r.P99ms, r.LagP99ms, r.Non2xx, r.Errors, r.Err)
 					}
 				}
 			}
@@ -297,10 +305,7 @@ func run() error {
 		fmt.Println("| mix | c | server | answered/s | p50 ms | p99 ms | nginx p50 ms | p99 ms | p99 ratio (median of same-round ratios) | client lag p99 ms |")
 		fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 		for _, m := range mixList {
-			for _, c := range levels {
-				if c < 16 {
-					continue
-				}
+			for _, c := range pacedLevels {
 				n := medians(pacedAll, "nginx", m, c)
 				for _, tg := range targets[:servers] {
 					s := medians(pacedAll, tg.name, m, c)
@@ -309,7 +314,7 @@ func run() error {
 						p99 = fmt.Sprintf("%.2f× (min %.2f, max %.2f)", median(rs), rs[0], rs[len(rs)-1])
 					}
 					fmt.Printf("| %s | %d | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %.2f |\n",
-						m, c, tg.name, s.ReqPerS, s.P50ms, s.P99ms, n.P50ms, n.P99ms, p99, median(lags[fmt.Sprintf("%s/%s/%d", tg.name, m, c)]))
+						m, c, tg.name, s.ReqPerS, s.P50ms, s.P99ms, n.P50ms, n.P99ms, p99, s.LagP99ms)
 				}
 			}
 		}
@@ -569,13 +574,13 @@ func median(xs []float64) float64 {
 }
 
 func medians(all []result, server, mix string, c int) result {
-	var rps, p50, p99 []float64
+	var rps, p50, p99, lag []float64
 	for _, r := range all {
 		if r.Server == server && r.Mix == mix && r.C == c && r.Err == "" {
-			rps, p50, p99 = append(rps, r.ReqPerS), append(p50, r.P50ms), append(p99, r.P99ms)
+			rps, p50, p99, lag = append(rps, r.ReqPerS), append(p50, r.P50ms), append(p99, r.P99ms), append(lag, r.LagP99ms)
 		}
 	}
-	return result{Server: server, Mix: mix, C: c, ReqPerS: median(rps), P50ms: median(p50), P99ms: median(p99)}
+	return result{Server: server, Mix: mix, C: c, ReqPerS: median(rps), P50ms: median(p50), P99ms: median(p99), LagP99ms: median(lag)}
 }
 
 // pairRatios are server's figure (requests/s or p99) over nginx's in each

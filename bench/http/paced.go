@@ -21,11 +21,11 @@ import (
 // requests at the same times. As in wrk2, a request's latency counts from
 // the time it was due, not from when it went out: an answer that comes
 // late delays the requests behind it on its connection, and that wait is
-// counted. Lag is how late the client itself sent requests that were not
-// held up by a previous answer (its own timer and scheduling delay), so
-// the reader can tell how much of a figure is the client's.
-func pacedRun(url string, names []string, c int, rate float64, d time.Duration) (r result, lagP99ms float64) {
-	r.C = c
+// counted. The rate answered is over the time until the last answer, so
+// a server that falls behind shows it; LagP99ms tells how much of a
+// figure is the client's own.
+func pacedRun(url string, names []string, c int, rate float64, d time.Duration) (r result) {
+	r.C, r.Paced = c, true
 	addr := strings.TrimPrefix(url, "http://")
 	interval := time.Duration(float64(c) / rate * float64(time.Second))
 	start := time.Now().Add(50 * time.Millisecond)
@@ -51,12 +51,12 @@ func pacedRun(url string, names []string, c int, rate float64, d time.Duration) 
 	}
 	wg.Wait()
 	r.Requests = int64(len(lat))
-	r.ReqPerS = float64(len(lat)) / d.Seconds()
-	r.P50ms, r.P99ms = pctMs(lat, 50), pctMs(lat, 99)
+	r.ReqPerS = float64(len(lat)) / max(d, time.Since(start)).Seconds()
+	r.P50ms, r.P99ms, r.LagP99ms = pctMs(lat, 50), pctMs(lat, 99), pctMs(lag, 99)
 	if len(errs) > 0 {
 		r.Err = fmt.Sprintf("%d of %d connections failed: %v", len(errs), c, errors.Join(errs...))
 	}
-	return r, pctMs(lag, 99)
+	return r
 }
 
 // pacedConn sends one connection's requests, each at its due time (first,
