@@ -69,8 +69,8 @@ type result struct {
 	P99ms    float64 `json:"p99_ms"`
 	Non2xx   int64   `json:"non_2xx"`
 	Errors   int64   `json:"socket_errors"`
-	// LagP99ms, in a paced run: how late the client sent the requests
-	// that no earlier answer held up (its own timers and scheduling).
+	// LagP99ms, in a paced run: how late the client's sender was at the
+	// requests' due times (its own sleeps and scheduling).
 	LagP99ms float64 `json:"client_lag_p99_ms,omitempty"`
 	Paced    bool    `json:"paced,omitempty"`
 	Err      string  `json:"error,omitempty"`
@@ -79,6 +79,7 @@ type result struct {
 func run() error {
 	bin := flag.String("selfprovd", "", "selfprovd binary to measure (required); several, comma-separated, are compared with each other")
 	nginxBin := flag.String("nginx", "/usr/sbin/nginx", "nginx binary; empty skips the comparison")
+	nginxWorkers := flag.String("nginx.workers", "2", "nginx's worker_processes (auto: one a CPU it may run on)")
 	wrkBin := flag.String("wrk", "wrk", "wrk binary")
 	devices := flag.Int("devices", 10000, "known devices seeded")
 	conc := flag.String("c", "64,1", "connection counts")
@@ -89,10 +90,14 @@ func run() error {
 	jsonOut := flag.String("json", "", "also append every run as a JSON line to this file")
 	logPath := flag.String("log", "", "write selfprovd's log (stderr) to this file")
 	pprofAddr := flag.String("pprof", "", "start selfprovd with -debug.pprof on this address")
+	arrivals := flag.String("arrivals", "poisson", "the paced phase's schedule: poisson (each connection an independent client) or even (even gaps, connections in turn)")
 	paced := flag.Float64("paced", 0.5, "then offer every server the same request rate, this fraction of the slower one's closed-loop median, at each connection count of 16 or more (0 skips); the Go client needs more CPU a request than wrk, and above about half it is the client that falls behind on two shared cores")
 	flag.Parse()
 	if *bin == "" {
 		return errors.New("-selfprovd is required (go build -o /tmp/selfprovd ./cmd/selfprovd)")
+	}
+	if *arrivals != "poisson" && *arrivals != "even" {
+		return fmt.Errorf("-arrivals %q: poisson or even", *arrivals)
 	}
 	var levels []int
 	for _, s := range strings.Split(*conc, ",") {
@@ -195,7 +200,7 @@ func run() error {
 			return fmt.Errorf("writing files for nginx: %w", err)
 		}
 		fmt.Printf("wrote %d files of %d bytes on average into %s\n", len(names), size/int64(len(names)), root)
-		ng, err := startNginx(*nginxBin, *dir, root)
+		ng, err := startNginx(*nginxBin, *dir, root, *nginxWorkers)
 		if err != nil {
 			return err
 		}
@@ -288,7 +293,7 @@ func run() error {
 				for i := 0; i < *repeat; i++ {
 					order := append(append([]target(nil), targets[i%len(targets):]...), targets[:i%len(targets)]...)
 					for _, tg := range order {
-						r := pacedRun(tg.url, paths[m], c, rate, *duration)
+						r := pacedRun(tg.url, paths[m], c, rate, *duration, *arrivals == "poisson")
 						r.Server, r.Mix = tg.name, m
 						pacedAll = append(pacedAll, r)
 						if jf != nil {
@@ -408,11 +413,11 @@ func startSelfprovd(bin, dataDir, logPath, pprofAddr string) (*proc, error) {
 	}
 }
 
-// nginxConf is the minimal configuration: two workers, sendfile,
+// nginxConf is the minimal configuration: -nginx.workers, sendfile,
 // keep-alive without a per-connection request cap (wrk would otherwise
 // reconnect every 1,000 requests), no access log (selfprovd keeps none
 // either), and text/xml; charset=utf-8 for .xml as selfprovd answers.
-const nginxConf = `worker_processes 2;
+const nginxConf = `worker_processes %[4]s;
 pid %[1]s/nginx.pid;
 error_log %[1]s/nginx-error.log warn;
 events { worker_connections 1024; }
@@ -438,7 +443,7 @@ http {
 }
 `
 
-func startNginx(bin, dir, root string) (*proc, error) {
+func startNginx(bin, dir, root, workers string) (*proc, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -446,7 +451,7 @@ func startNginx(bin, dir, root string) (*proc, error) {
 	addr := ln.Addr().String()
 	ln.Close()
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, dir, addr, root), 0o644); err != nil {
+	if err := os.WriteFile(conf, fmt.Appendf(nil, nginxConf, dir, addr, root, workers), 0o644); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "nginx-error.log"), "-g", "daemon off;")

@@ -1,101 +1,98 @@
 package main
 
 import (
-	"bufio"
-	"errors"
+	"bytes"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"slices"
-	"strings"
-	"sync"
+	"strconv"
 	"time"
 )
 
-// pacedRun offers rate requests a second in all, spread evenly over c
-// keep-alive connections, for d, each for a name drawn at random from
-// names. wrk keeps every connection busy, so the faster server also makes
-// the client (on the same cores) do more; here both servers get the same
-// requests at the same times. As in wrk2, a request's latency counts from
-// the time it was due, not from when it went out: an answer that comes
-// late delays the requests behind it on its connection, and that wait is
-// counted. The rate answered is over the time until the last answer, so
-// a server that falls behind shows it; LagP99ms tells how much of a
-// figure is the client's own.
-func pacedRun(url string, names []string, c int, rate float64, d time.Duration) (r result) {
-	r.C, r.Paced = c, true
-	addr := strings.TrimPrefix(url, "http://")
-	interval := time.Duration(float64(c) / rate * float64(time.Second))
-	start := time.Now().Add(50 * time.Millisecond)
-	end := start.Add(d)
-	var mu sync.Mutex
-	var lat, lag []time.Duration
-	var errs []error
-	var wg sync.WaitGroup
-	for i := range c {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l, g, n2xx, err := pacedConn(addr, names, start.Add(interval*time.Duration(i)/time.Duration(c)), interval, end)
-			mu.Lock()
-			defer mu.Unlock()
-			lat, lag = append(lat, l...), append(lag, g...)
-			r.Non2xx += n2xx
-			if err != nil {
-				r.Errors++
-				errs = append(errs, err)
-			}
-		}()
-	}
-	wg.Wait()
-	r.Requests = int64(len(lat))
-	r.ReqPerS = float64(len(lat)) / max(d, time.Since(start)).Seconds()
-	r.P50ms, r.P99ms, r.LagP99ms = pctMs(lat, 50), pctMs(lat, 99), pctMs(lag, 99)
-	if len(errs) > 0 {
-		r.Err = fmt.Sprintf("%d of %d connections failed: %v", len(errs), c, errors.Join(errs...))
-	}
-	return r
+// schedule is the sequence of requests of a paced run: when each is due,
+// from the start, and on which connection.
+type schedule struct {
+	gap     float64 // mean, in seconds
+	c       int
+	poisson *rand.Rand // nil: even gaps, connections in turn
+	k       int
+	at      float64 // seconds
 }
 
-// pacedConn sends one connection's requests, each at its due time (first,
-// first+interval, ...) or as soon as the previous answer is read, until
-// end. It returns each answer's latency from its due time.
-func pacedConn(addr string, names []string, first time.Time, interval time.Duration, end time.Time) (lat, lag []time.Duration, non2xx int64, err error) {
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return nil, nil, 0, err
+func newSchedule(rate float64, c int, poisson bool) *schedule {
+	s := &schedule{gap: 1 / rate, c: c}
+	if poisson {
+		s.poisson = rand.New(rand.NewPCG(1, 2))
 	}
-	defer conn.Close()
-	br := bufio.NewReaderSize(conn, 16<<10)
-	rng := rand.New(rand.NewPCG(uint64(first.UnixNano()), uint64(len(names))))
-	var req []byte
-	for due := first; due.Before(end); due = due.Add(interval) {
-		if wait := time.Until(due); wait > 0 {
-			time.Sleep(wait)
-			lag = append(lag, -time.Until(due))
+	return s
+}
+
+func (s *schedule) next() (time.Duration, int) {
+	var i int
+	if s.poisson != nil {
+		s.at += s.poisson.ExpFloat64() * s.gap
+		i = s.poisson.IntN(s.c)
+	} else {
+		s.at = float64(s.k) * s.gap
+		i = s.k % s.c
+	}
+	s.k++
+	return time.Duration(s.at * float64(time.Second)), i
+}
+
+// maxAnswerHead bounds an answer's status line and headers.
+const maxAnswerHead = 64 << 10
+
+// parseAnswer reads one HTTP/1.1 answer from the front of b: its status
+// and its length, or 0 when b does not hold all of it yet. The servers
+// measured send a Content-Length with every answer; one without it (or
+// chunked) is an error, as it could not be told from the next one.
+func parseAnswer(b []byte) (status, n int, err error) {
+	end := bytes.Index(b, []byte("\r\n\r\n"))
+	if end < 0 {
+		if len(b) > maxAnswerHead {
+			return 0, 0, fmt.Errorf("no end of headers in %d bytes", len(b))
 		}
-		req = fmt.Appendf(req[:0], "GET %s HTTP/1.1\r\nHost: bench\r\n\r\n", names[rng.IntN(len(names))])
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := conn.Write(req); err != nil {
-			return lat, lag, non2xx, err
+		return 0, 0, nil
+	}
+	if end > maxAnswerHead {
+		return 0, 0, fmt.Errorf("headers of %d bytes", end)
+	}
+	lines := bytes.Split(b[:end], []byte("\r\n"))
+	sl := lines[0]
+	if len(sl) < 12 || !bytes.HasPrefix(sl, []byte("HTTP/1.")) || sl[8] != ' ' || (len(sl) > 12 && sl[12] != ' ') {
+		return 0, 0, fmt.Errorf("status line %q", sl)
+	}
+	if status, err = strconv.Atoi(string(sl[9:12])); err != nil || status < 100 {
+		return 0, 0, fmt.Errorf("status line %q", sl)
+	}
+	length := -1
+	for _, h := range lines[1:] {
+		name, value, ok := bytes.Cut(h, []byte(":"))
+		if !ok {
+			return 0, 0, fmt.Errorf("header line %q", h)
 		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			return lat, lag, non2xx, err
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return lat, lag, non2xx, err
-		}
-		lat = append(lat, time.Since(due))
-		if resp.StatusCode/100 != 2 && resp.StatusCode/100 != 3 {
-			non2xx++
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			v, err := strconv.Atoi(string(bytes.TrimSpace(value)))
+			if err != nil || v < 0 || v > 1<<30 || (length >= 0 && v != length) {
+				return 0, 0, fmt.Errorf("Content-Length %q", value)
+			}
+			length = v
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			return 0, 0, fmt.Errorf("Transfer-Encoding %q: only answers with a Content-Length are read", bytes.TrimSpace(value))
 		}
 	}
-	return lat, lag, non2xx, nil
+	if length < 0 {
+		if status >= 200 && status != 204 && status != 304 {
+			return 0, 0, fmt.Errorf("status %d without a Content-Length", status)
+		}
+		length = 0
+	}
+	if total := end + 4 + length; len(b) >= total {
+		return status, total, nil
+	}
+	return 0, 0, nil
 }
 
 // pctMs is the p-th percentile of ds in milliseconds (0 when empty).
