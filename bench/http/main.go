@@ -20,7 +20,8 @@
 // enter its tail. So at 16 connections or more a second phase offers
 // every server the same request rate (-paced, a fraction of the slower
 // server's closed-loop median) from a paced client, wrk2's method: each
-// request is due at a fixed time and its latency counts from then.
+// request is due at a fixed time and its latency counts from then (see
+// pacedRun).
 //
 // -selfprovd takes several binaries, comma-separated, to compare builds:
 // each is started on a database of its own, and every round runs them
@@ -91,7 +92,7 @@ func run() error {
 	logPath := flag.String("log", "", "write selfprovd's log (stderr) to this file")
 	pprofAddr := flag.String("pprof", "", "start selfprovd with -debug.pprof on this address")
 	arrivals := flag.String("arrivals", "poisson", "the paced phase's schedule: poisson (each connection an independent client) or even (even gaps, connections in turn)")
-	paced := flag.Float64("paced", 0.5, "then offer every server the same request rate, this fraction of the slower one's closed-loop median, at each connection count of 16 or more (0 skips); the Go client needs more CPU a request than wrk, and above about half it is the client that falls behind on two shared cores")
+	paced := flag.Float64("paced", 0.5, "then offer every server the same request rate, this fraction of the slower one's closed-loop median, at each connection count of 16 or more (0 skips)")
 	flag.Parse()
 	if *bin == "" {
 		return errors.New("-selfprovd is required (go build -o /tmp/selfprovd ./cmd/selfprovd)")
