@@ -74,6 +74,7 @@ type result struct {
 	// requests' due times (its own sleeps and scheduling).
 	LagP99ms float64 `json:"client_lag_p99_ms,omitempty"`
 	Paced    bool    `json:"paced,omitempty"`
+	Load     float64 `json:"load,omitempty"` // of a paced run: the fraction of the slower server's closed-loop median
 	Err      string  `json:"error,omitempty"`
 }
 
@@ -92,10 +93,20 @@ func run() error {
 	logPath := flag.String("log", "", "write selfprovd's log (stderr) to this file")
 	pprofAddr := flag.String("pprof", "", "start selfprovd with -debug.pprof on this address")
 	arrivals := flag.String("arrivals", "poisson", "the paced phase's schedule: poisson (each connection an independent client) or even (even gaps, connections in turn)")
-	paced := flag.Float64("paced", 0.5, "then offer every server the same request rate, this fraction of the slower one's closed-loop median, at each connection count of 16 or more (0 skips)")
+	paced := flag.String("paced", "0.5,0.8", "then offer every server the same request rate, these fractions of the slower one's closed-loop median, at each connection count of 16 or more (0 skips)")
 	flag.Parse()
 	if *bin == "" {
 		return errors.New("-selfprovd is required (go build -o /tmp/selfprovd ./cmd/selfprovd)")
+	}
+	var loads []float64
+	for _, s := range strings.Split(*paced, ",") {
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || f < 0 || f > 2 {
+			return fmt.Errorf("-paced %q: fractions from 0 to 2", s)
+		}
+		if f > 0 {
+			loads = append(loads, f)
+		}
 	}
 	if *arrivals != "poisson" && *arrivals != "even" {
 		return fmt.Errorf("-arrivals %q: poisson or even", *arrivals)
@@ -269,58 +280,66 @@ func run() error {
 			}
 		}
 	}
-	if *paced > 0 && *nginxBin != "" {
+	if len(loads) > 0 && *nginxBin != "" {
 		// The same offered load for every server: what is left of a
 		// server's tail is its own, not the shared client's.
-		var pacedAll []result
+		pacedAll := map[float64][]result{}
 		var pacedLevels []int // one connection leaves no client contention to take out
 		for _, c := range levels {
 			if c >= 16 {
 				pacedLevels = append(pacedLevels, c)
 			}
 		}
-		for _, m := range mixList {
-			for _, c := range pacedLevels {
-				rate := 0.0
-				for _, tg := range targets {
-					if s := medians(all, tg.name, m, c).ReqPerS; s > 0 && (rate == 0 || s < rate) {
-						rate = s
+		slower := func(m string, c int) float64 {
+			rate := 0.0
+			for _, tg := range targets {
+				if s := medians(all, tg.name, m, c).ReqPerS; s > 0 && (rate == 0 || s < rate) {
+					rate = s
+				}
+			}
+			return rate
+		}
+		for _, load := range loads {
+			for _, m := range mixList {
+				for _, c := range pacedLevels {
+					rate := load * slower(m, c)
+					if rate <= 0 {
+						continue
 					}
-				}
-				rate *= *paced
-				if rate <= 0 {
-					continue
-				}
-				for i := 0; i < *repeat; i++ {
-					order := append(append([]target(nil), targets[i%len(targets):]...), targets[:i%len(targets)]...)
-					for _, tg := range order {
-						r := pacedRun(tg.url, paths[m], c, rate, *duration, *arrivals == "poisson")
-						r.Server, r.Mix = tg.name, m
-						pacedAll = append(pacedAll, r)
-						if jf != nil {
-							b, _ := json.Marshal(r)
-							fmt.Fprintln(jf, string(b))
+					for i := 0; i < *repeat; i++ {
+						order := append(append([]target(nil), targets[i%len(targets):]...), targets[:i%len(targets)]...)
+						for _, tg := range order {
+							r := pacedRun(tg.url, paths[m], c, rate, *duration, *arrivals == "poisson")
+							r.Server, r.Mix, r.Load = tg.name, m, load
+							pacedAll[load] = append(pacedAll[load], r)
+							if jf != nil {
+								b, _ := json.Marshal(r)
+								fmt.Fprintln(jf, string(b))
+							}
+							fmt.Printf("  paced %-9s %-9s c=%-3d offered=%6.0f/s answered=%8.0f/s p50=%6.2fms p99=%6.2fms client lag p99=%5.2fms non2xx=%d errors=%d %s\n",
+								r.Server, m, c, rate, r.ReqPerS, r.P50ms, r.P99ms, r.LagP99ms, r.Non2xx, r.Errors, r.Err)
 						}
-						fmt.Printf("  paced %-9s %-9s c=%-3d offered=%6.0f/s answered=%8.0f/s p50=%6.2fms p99=%6.2fms client lag p99=%5.2fms non2xx=%d errors=%d %s\n",
-							r.Server, m, c, rate, r.ReqPerS, r.P50ms, r.P99ms, r.LagP99ms, r.Non2xx, r.Errors, r.Err)
 					}
 				}
 			}
 		}
-		fmt.Printf("\nthe same request rate to every server (%.0f %% of the slower one's closed-loop median), medians of %d runs; latency counts from each request's due time\n", *paced*100, *repeat)
-		fmt.Println("| mix | c | server | answered/s | p50 ms | p99 ms | nginx p50 ms | p99 ms | p99 ratio (median of same-round ratios) | client lag p99 ms |")
-		fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
-		for _, m := range mixList {
-			for _, c := range pacedLevels {
-				n := medians(pacedAll, "nginx", m, c)
-				for _, tg := range targets[:servers] {
-					s := medians(pacedAll, tg.name, m, c)
-					p99 := "-"
-					if rs := pairRatios(pacedAll, tg.name, m, c, func(r result) float64 { return r.P99ms }); len(rs) > 0 {
-						p99 = fmt.Sprintf("%.2f× (min %.2f, max %.2f)", median(rs), rs[0], rs[len(rs)-1])
+		fmt.Printf("\nthe same request rate to every server (a fraction of the slower one's closed-loop median), %s arrivals, medians of %d runs; latency counts from each request's due time\n", *arrivals, *repeat)
+		fmt.Println("| load | mix | c | server | answered/s | p50 ms | p99 ms | nginx p50 ms | p99 ms | p99 ratio (median of same-round ratios) | client lag p99 ms |")
+		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+		for _, load := range loads {
+			runs := pacedAll[load]
+			for _, m := range mixList {
+				for _, c := range pacedLevels {
+					n := medians(runs, "nginx", m, c)
+					for _, tg := range targets[:servers] {
+						s := medians(runs, tg.name, m, c)
+						p99 := "-"
+						if rs := pairRatios(runs, tg.name, m, c, func(r result) float64 { return r.P99ms }); len(rs) > 0 {
+							p99 = fmt.Sprintf("%.2f× (min %.2f, max %.2f)", median(rs), rs[0], rs[len(rs)-1])
+						}
+						fmt.Printf("| %.0f %% | %s | %d | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %.2f |\n",
+							load*100, m, c, tg.name, s.ReqPerS, s.P50ms, s.P99ms, n.P50ms, n.P99ms, p99, s.LagP99ms)
 					}
-					fmt.Printf("| %s | %d | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %.2f |\n",
-						m, c, tg.name, s.ReqPerS, s.P50ms, s.P99ms, n.P50ms, n.P99ms, p99, s.LagP99ms)
 				}
 			}
 		}
