@@ -83,6 +83,7 @@ func run() error {
 	nginxBin := flag.String("nginx", "/usr/sbin/nginx", "nginx binary; empty skips the comparison")
 	nginxWorkers := flag.String("nginx.workers", "2", "nginx's worker_processes (auto: one a CPU it may run on)")
 	wrkBin := flag.String("wrk", "wrk", "wrk binary")
+	threads := flag.Int("threads", 2, "wrk's threads (at most one a connection)")
 	devices := flag.Int("devices", 10000, "known devices seeded")
 	conc := flag.String("c", "64,1", "connection counts")
 	mixes := flag.String("mix", "known,unknown10", "request mixes: known (every name a seeded device), unknown10 (one in ten unknown, 404)")
@@ -244,7 +245,7 @@ func run() error {
 				// right after the same other's load.
 				order := append(append([]target(nil), targets[i%len(targets):]...), targets[:i%len(targets)]...)
 				for _, tg := range order {
-					r := runWrk(*wrkBin, script, lists[m], tg.url, c, *duration)
+					r := runWrk(*wrkBin, script, lists[m], tg.url, c, *threads, *duration)
 					r.Server, r.Mix = tg.name, m
 					all = append(all, r)
 					fmt.Printf("  %-9s %-9s c=%-3d req/s=%8.0f p50=%6.2fms p99=%6.2fms non2xx=%d errors=%d %s\n",
@@ -532,13 +533,10 @@ func sameAnswers(a, b string, names []string) error {
 }
 
 // runWrk runs wrk once and reads its summary. One thread drives one
-// connection; more connections get two threads (the machine has two
-// cores to share between client and server).
-func runWrk(bin, script, list, url string, c int, d time.Duration) result {
-	threads := 2
-	if c < 2 {
-		threads = 1
-	}
+// connection; more connections get threads of their own (two by default:
+// the machine has two cores to share between client and server).
+func runWrk(bin, script, list, url string, c, threads int, d time.Duration) result {
+	threads = max(1, min(threads, c))
 	cmd := exec.Command(bin, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(c),
 		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "--latency", "--timeout", "5s",
 		"-s", script, url, "--", list)
