@@ -3,11 +3,13 @@ package main
 import (
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -207,4 +209,45 @@ func FuzzParseAnswer(f *testing.F) {
 			t.Fatalf("%q: whole at %d bytes and at %d", b, n, m)
 		}
 	})
+}
+
+// TestPacedRunClosed: a server that closes its connections fails them
+// all, and the client does not spin on the closed sockets for the rest of
+// the run (its CPU time stays far below the run's length).
+func TestPacedRunClosed(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the paced client runs on Linux only")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 512)
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := c.Read(buf); err == nil {
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			}()
+		}
+	}()
+	var before, after syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	r := pacedRun("http://"+ln.Addr().String(), []string{"/a"}, 4, 400, time.Second, true)
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	if r.Errors != 4 || r.Requests < 1 || r.Requests > 4 {
+		t.Errorf("every connection closed after one answer: %+v", r)
+	}
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	if cpu > 300*time.Millisecond {
+		t.Errorf("the client used %v of CPU in a 1 s run with every connection closed", cpu)
+	}
 }

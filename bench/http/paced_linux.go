@@ -91,13 +91,19 @@ func pacedLoop(addr string, names []string, c int, rate float64, d time.Duration
 		conns[i] = &pacedConn{fd: fd, rng: rand.New(rand.NewPCG(uint64(i), 1))}
 	}
 
+	// A failed connection leaves the poll set: a closed socket would be
+	// readable at every wait.
+	fail := func(pc *pacedConn, err error) {
+		pc.err = err
+		_ = unix.EpollCtl(ep, unix.EPOLL_CTL_DEL, pc.fd, nil)
+	}
 	var req []byte
 	send := func(pc *pacedConn, due time.Time) {
 		req = fmt.Appendf(req[:0], "GET %s HTTP/1.1\r\nHost: bench\r\n\r\n", names[pc.rng.IntN(len(names))])
 		// One request in flight a connection: it always fits the socket's
 		// buffer, so a short write is a failure.
 		if n, err := unix.Write(pc.fd, req); err != nil || n != len(req) {
-			pc.err = fmt.Errorf("write: %d of %d bytes: %v", n, len(req), err)
+			fail(pc, fmt.Errorf("write: %d of %d bytes: %v", n, len(req), err))
 			return
 		}
 		pc.inFlight, pc.due = true, due
@@ -165,7 +171,7 @@ func pacedLoop(addr string, names []string, c int, rate float64, d time.Duration
 				if err == nil {
 					err = io.EOF
 				}
-				pc.err = fmt.Errorf("read: %w", err)
+				fail(pc, fmt.Errorf("read: %w", err))
 				continue
 			}
 			now := time.Now()
@@ -177,11 +183,11 @@ func pacedLoop(addr string, names []string, c int, rate float64, d time.Duration
 			for len(data) > 0 && pc.err == nil {
 				status, used, err := parseAnswer(data)
 				if err != nil {
-					pc.err = err
+					fail(pc, err)
 				} else if used == 0 {
 					break
 				} else if !pc.inFlight {
-					pc.err = errors.New("an answer to no request")
+					fail(pc, errors.New("an answer to no request"))
 				} else {
 					data = data[used:]
 					answered(pc, status, now)
