@@ -325,7 +325,7 @@ func run() error {
 			}
 		}
 		fmt.Printf("\nthe same request rate to every server (a fraction of the slower one's closed-loop median), %s arrivals, medians of %d runs; latency counts from each request's due time\n", *arrivals, *repeat)
-		fmt.Println("| load | mix | c | server | answered/s | p50 ms | p99 ms | nginx p50 ms | p99 ms | p99 ratio (median of same-round ratios) | client lag p99 ms |")
+		fmt.Println("| load | mix | c | server | answered/s | p50 ms | p99 ms | nginx p50 ms | p99 ms | p99 ratio (median of same-round ratios) | client lag p99 ms, beside nginx |")
 		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 		for _, load := range loads {
 			runs := pacedAll[load]
@@ -338,8 +338,8 @@ func run() error {
 						if rs := pairRatios(runs, tg.name, m, c, func(r result) float64 { return r.P99ms }); len(rs) > 0 {
 							p99 = fmt.Sprintf("%.2f× (min %.2f, max %.2f)", median(rs), rs[0], rs[len(rs)-1])
 						}
-						fmt.Printf("| %.0f %% | %s | %d | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %.2f |\n",
-							load*100, m, c, tg.name, s.ReqPerS, s.P50ms, s.P99ms, n.P50ms, n.P99ms, p99, s.LagP99ms)
+						fmt.Printf("| %.0f %% | %s | %d | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %.2f, %.2f |\n",
+							load*100, m, c, tg.name, s.ReqPerS, s.P50ms, s.P99ms, n.P50ms, n.P99ms, p99, s.LagP99ms, n.LagP99ms)
 					}
 				}
 			}
