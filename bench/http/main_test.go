@@ -3,7 +3,6 @@ package main
 import (
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -218,30 +217,15 @@ func TestPacedRunClosed(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the paced client runs on Linux only")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 512)
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				if _, err := c.Read(buf); err == nil {
-					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				}
-			}()
-		}
-	}()
+	// net/http closes a connection after an answer that says so.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
 	var before, after syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
-	r := pacedRun("http://"+ln.Addr().String(), []string{"/a"}, 4, 400, time.Second, true)
+	r := pacedRun(srv.URL, []string{"/a"}, 4, 400, time.Second, true)
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
 	if r.Errors != 4 || r.Requests < 1 || r.Requests > 4 {
 		t.Errorf("every connection closed after one answer: %+v", r)
