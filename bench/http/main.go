@@ -70,6 +70,10 @@ type result struct {
 	P99ms    float64 `json:"p99_ms"`
 	Non2xx   int64   `json:"non_2xx"`
 	Errors   int64   `json:"socket_errors"`
+	// CPUusPerReq is the server's CPU time (every process of it) per
+	// answer: on two cores shared with the client, what a server takes is
+	// what the client does not get.
+	CPUusPerReq float64 `json:"cpu_us_per_req,omitempty"`
 	// LagP99ms, in a paced run: how late the client's sender was at the
 	// requests' due times (its own sleeps and scheduling).
 	LagP99ms float64 `json:"client_lag_p99_ms,omitempty"`
@@ -245,11 +249,13 @@ func run() error {
 				// right after the same other's load.
 				order := append(append([]target(nil), targets[i%len(targets):]...), targets[:i%len(targets)]...)
 				for _, tg := range order {
+					cpu0 := benchkit.CPUTime(tg.pid)
 					r := runWrk(*wrkBin, script, lists[m], tg.url, c, *threads, *duration)
 					r.Server, r.Mix = tg.name, m
+					r.CPUusPerReq = cpuPerRequest(benchkit.CPUTime(tg.pid)-cpu0, r.Requests)
 					all = append(all, r)
-					fmt.Printf("  %-9s %-9s c=%-3d req/s=%8.0f p50=%6.2fms p99=%6.2fms non2xx=%d errors=%d %s\n",
-						r.Server, m, c, r.ReqPerS, r.P50ms, r.P99ms, r.Non2xx, r.Errors, r.Err)
+					fmt.Printf("  %-9s %-9s c=%-3d req/s=%8.0f p50=%6.2fms p99=%6.2fms cpu/req=%5.1fµs non2xx=%d errors=%d %s\n",
+						r.Server, m, c, r.ReqPerS, r.P50ms, r.P99ms, r.CPUusPerReq, r.Non2xx, r.Errors, r.Err)
 					if jf != nil {
 						b, _ := json.Marshal(r)
 						fmt.Fprintln(jf, string(b))
@@ -262,8 +268,8 @@ func run() error {
 
 	fmt.Printf("\nmedians of %d runs of %s each, %d known devices; load average at the end: %s",
 		*repeat, *duration, *devices, load)
-	fmt.Println("| mix | c | server | req/s | p50 ms | p99 ms | nginx req/s | p50 ms | p99 ms | ratio (median of same-round ratios) | p99 ratio |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| mix | c | server | req/s | p50 ms | p99 ms | CPU µs/req | nginx req/s | p50 ms | p99 ms | CPU µs/req | ratio (median of same-round ratios) | p99 ratio |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, m := range mixList {
 		for _, c := range levels {
 			n := medians(all, "nginx", m, c)
@@ -276,8 +282,8 @@ func run() error {
 				if rs := pairRatios(all, tg.name, m, c, func(r result) float64 { return r.P99ms }); len(rs) > 0 {
 					p99 = fmt.Sprintf("%.2f× (min %.2f, max %.2f)", median(rs), rs[0], rs[len(rs)-1])
 				}
-				fmt.Printf("| %s | %d | %s | %.0f | %.2f | %.2f | %.0f | %.2f | %.2f | %s | %s |\n",
-					m, c, tg.name, s.ReqPerS, s.P50ms, s.P99ms, n.ReqPerS, n.P50ms, n.P99ms, ratio, p99)
+				fmt.Printf("| %s | %d | %s | %.0f | %.2f | %.2f | %.1f | %.0f | %.2f | %.2f | %.1f | %s | %s |\n",
+					m, c, tg.name, s.ReqPerS, s.P50ms, s.P99ms, s.CPUusPerReq, n.ReqPerS, n.P50ms, n.P99ms, n.CPUusPerReq, ratio, p99)
 			}
 		}
 	}
@@ -310,23 +316,25 @@ func run() error {
 					for i := 0; i < *repeat; i++ {
 						order := append(append([]target(nil), targets[i%len(targets):]...), targets[:i%len(targets)]...)
 						for _, tg := range order {
+							cpu0 := benchkit.CPUTime(tg.pid)
 							r := pacedRun(tg.url, paths[m], c, rate, *duration, *arrivals == "poisson")
 							r.Server, r.Mix, r.Load = tg.name, m, load
+							r.CPUusPerReq = cpuPerRequest(benchkit.CPUTime(tg.pid)-cpu0, r.Requests)
 							pacedAll[load] = append(pacedAll[load], r)
 							if jf != nil {
 								b, _ := json.Marshal(r)
 								fmt.Fprintln(jf, string(b))
 							}
-							fmt.Printf("  paced %-9s %-9s c=%-3d offered=%6.0f/s answered=%8.0f/s p50=%6.2fms p99=%6.2fms client lag p99=%5.2fms non2xx=%d errors=%d %s\n",
-								r.Server, m, c, rate, r.ReqPerS, r.P50ms, r.P99ms, r.LagP99ms, r.Non2xx, r.Errors, r.Err)
+							fmt.Printf("  paced %-9s %-9s c=%-3d offered=%6.0f/s answered=%8.0f/s p50=%6.2fms p99=%6.2fms cpu/req=%5.1fµs client lag p99=%5.2fms non2xx=%d errors=%d %s\n",
+								r.Server, m, c, rate, r.ReqPerS, r.P50ms, r.P99ms, r.CPUusPerReq, r.LagP99ms, r.Non2xx, r.Errors, r.Err)
 						}
 					}
 				}
 			}
 		}
 		fmt.Printf("\nthe same request rate to every server (a fraction of the slower one's closed-loop median), %s arrivals, medians of %d runs; latency counts from each request's due time\n", *arrivals, *repeat)
-		fmt.Println("| load | mix | c | server | answered/s | p50 ms | p99 ms | nginx p50 ms | p99 ms | p99 ratio (median of same-round ratios) | client lag p99 ms, beside nginx |")
-		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+		fmt.Println("| load | mix | c | server | answered/s | p50 ms | p99 ms | nginx p50 ms | p99 ms | p99 ratio (median of same-round ratios) | client lag p99 ms, beside nginx | CPU µs/req, nginx's |")
+		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 		for _, load := range loads {
 			runs := pacedAll[load]
 			for _, m := range mixList {
@@ -338,8 +346,8 @@ func run() error {
 						if rs := pairRatios(runs, tg.name, m, c, func(r result) float64 { return r.P99ms }); len(rs) > 0 {
 							p99 = fmt.Sprintf("%.2f× (min %.2f, max %.2f)", median(rs), rs[0], rs[len(rs)-1])
 						}
-						fmt.Printf("| %.0f %% | %s | %d | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %.2f, %.2f |\n",
-							load*100, m, c, tg.name, s.ReqPerS, s.P50ms, s.P99ms, n.P50ms, n.P99ms, p99, s.LagP99ms, n.LagP99ms)
+						fmt.Printf("| %.0f %% | %s | %d | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %.2f, %.2f | %.1f, %.1f |\n",
+							load*100, m, c, tg.name, s.ReqPerS, s.P50ms, s.P99ms, n.P50ms, n.P99ms, p99, s.LagP99ms, n.LagP99ms, s.CPUusPerReq, n.CPUusPerReq)
 					}
 				}
 			}
@@ -351,6 +359,15 @@ func run() error {
 		fmt.Printf("%s memory after the runs: peak RSS (VmHWM) %.1f MB, RSS %.1f MB\n", tg.name, hwm, rss)
 	}
 	return nil
+}
+
+// cpuPerRequest is a server's CPU time per answer in microseconds; 0
+// without answers.
+func cpuPerRequest(cpu time.Duration, requests int64) float64 {
+	if requests <= 0 {
+		return 0
+	}
+	return cpu.Seconds() * 1e6 / float64(requests)
 }
 
 // dataName is the data folder of the i-th selfprovd build.
@@ -597,13 +614,15 @@ func median(xs []float64) float64 {
 }
 
 func medians(all []result, server, mix string, c int) result {
-	var rps, p50, p99, lag []float64
+	var rps, p50, p99, lag, cpu []float64
 	for _, r := range all {
 		if r.Server == server && r.Mix == mix && r.C == c && r.Err == "" {
 			rps, p50, p99, lag = append(rps, r.ReqPerS), append(p50, r.P50ms), append(p99, r.P99ms), append(lag, r.LagP99ms)
+			cpu = append(cpu, r.CPUusPerReq)
 		}
 	}
-	return result{Server: server, Mix: mix, C: c, ReqPerS: median(rps), P50ms: median(p50), P99ms: median(p99), LagP99ms: median(lag)}
+	return result{Server: server, Mix: mix, C: c, ReqPerS: median(rps), P50ms: median(p50), P99ms: median(p99), LagP99ms: median(lag),
+		CPUusPerReq: median(cpu)}
 }
 
 // pairRatios are server's figure (requests/s or p99) over nginx's in each

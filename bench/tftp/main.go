@@ -254,11 +254,11 @@ func run() error {
 		for _, c := range levels {
 			for i := 0; i < *repeat; i++ {
 				for _, tg := range targets {
-					cpu0 := cpuTime(tg.pid)
+					cpu0 := benchkit.CPUTime(tg.pid)
 					r := load(tg.addr, names, *n, c, *maxTime)
 					r.Server = tg.name
 					if r.OK > 0 && tg.pid != 0 {
-						r.CPUusPerFile = (cpuTime(tg.pid) - cpu0).Seconds() * 1e6 / float64(r.OK)
+						r.CPUusPerFile = (benchkit.CPUTime(tg.pid) - cpu0).Seconds() * 1e6 / float64(r.OK)
 					}
 					all = append(all, r)
 					fmt.Printf("  %-10s c=%-3d files/s=%7.0f p50=%7.2fms p99=%7.2fms max=%7.2fms cpu/file=%5.0fµs ok=%d errors=%d %s\n",
@@ -538,38 +538,6 @@ func medians(all []result, server string, c int) result {
 	}
 	return out
 }
-
-// cpuTime is the CPU time of process pid and of its children it waited
-// for (tftpd-hpa forks one per transfer); 0 when pid is 0 or unknown.
-func cpuTime(pid int) time.Duration {
-	if pid == 0 {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The fields after the command name, which is in parentheses and may
-	// hold blanks: state is field 3, utime 14 … cstime 17.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 15 {
-		return 0
-	}
-	var ticks int64
-	for _, v := range f[11:15] {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		ticks += n
-	}
-	return time.Duration(ticks) * time.Second / clockTicks
-}
-
-// clockTicks is USER_HZ, the unit of /proc/PID/stat's times; 100 on
-// every Linux platform Go supports.
-const clockTicks = 100
 
 // loadavg is the 1, 5 and 15 minute load averages.
 func loadavg() string {

@@ -1,5 +1,6 @@
 // Package benchkit holds what the config delivery benches share: the
-// devices they serve, the files exported from them, the memory read.
+// devices they serve, the files exported from them, the memory and CPU
+// time read.
 package benchkit
 
 import (
@@ -119,3 +120,67 @@ func Memory(pid int) (hwm, rss float64) {
 	}
 	return hwm, rss
 }
+
+// CPUTime is the CPU time of process pid, of its children it waited for
+// (tftpd-hpa forks one a transfer) and of its descendants still running
+// (nginx's workers); 0 when pid is 0 or unknown.
+func CPUTime(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	return time.Duration(treeTicks(pid)) * time.Second / clockTicks
+}
+
+func treeTicks(pid int) int64 {
+	ticks := statTicks(pid)
+	for _, child := range children(pid) {
+		ticks += treeTicks(child)
+	}
+	return ticks
+}
+
+// statTicks is utime+stime+cutime+cstime of /proc/PID/stat.
+func statTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold blanks: state is field 3, utime 14 … cstime 17.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 15 {
+		return 0
+	}
+	var ticks int64
+	for _, v := range f[11:15] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return ticks
+}
+
+// children lists the processes pid's threads started that still run.
+func children(pid int) []int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times; 100 on
+// every Linux platform Go supports.
+const clockTicks = 100
