@@ -146,7 +146,7 @@ func allowHeader() sip.Header {
 func (s *Server) register(in *inbound) {
 	req := in.req
 	expHeader := -1
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := headerNamed(req, "Expires"); h != nil {
 		n, err := parseExpires(h.Value())
 		if err != nil {
 			s.reply(in, 400, "Bad Expires Header", s.warning("INVALID_ARGUMENT", err.Error()))
@@ -178,7 +178,7 @@ func (s *Server) register(in *inbound) {
 		exp = expHeader
 	}
 	ua := ""
-	if h := req.GetHeader("User-Agent"); h != nil {
+	if h := headerNamed(req, "User-Agent"); h != nil {
 		ua = h.Value()
 	}
 	to := req.To().Address.User
@@ -266,9 +266,33 @@ func (s *Server) register(in *inbound) {
 }
 
 func contactHeaders(req *sip.Request) []sip.Header {
-	hs := req.GetHeaders("Contact")
+	hs := headersNamed(req, "Contact")
 	if len(hs) == 0 {
-		hs = req.GetHeaders("m") // compact form
+		hs = headersNamed(req, "m") // compact form
+	}
+	return hs
+}
+
+// headerNamed is req.GetHeader(name), and headersNamed req.GetHeaders(name),
+// without sipgo's cost: it lowercases the name asked and the name of each
+// header it passes, an allocation for every name outside its short list
+// (Expires, User-Agent, Allow, Cisco's own), some 60 a phone in a boot
+// storm.
+func headerNamed(req *sip.Request, name string) sip.Header {
+	for _, h := range req.Headers() {
+		if strings.EqualFold(h.Name(), name) {
+			return h
+		}
+	}
+	return nil
+}
+
+func headersNamed(req *sip.Request, name string) []sip.Header {
+	var hs []sip.Header
+	for _, h := range req.Headers() {
+		if strings.EqualFold(h.Name(), name) {
+			hs = append(hs, h)
+		}
 	}
 	return hs
 }

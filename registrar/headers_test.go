@@ -1,0 +1,58 @@
+package registrar
+
+import (
+	"testing"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// TestHeaderNamed: the registrar's header lookups find what sipgo's
+// GetHeader and GetHeaders find, in any case and in the compact form, and
+// allocate nothing for a single header (sipgo lowercases every name it
+// passes that is outside its short list, such as Expires).
+func TestHeaderNamed(t *testing.T) {
+	msg, err := newParser(16384).ParseSIP([]byte("REGISTER sip:127.0.0.1 SIP/2.0\r\n" +
+		"Via: SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bK1\r\n" +
+		"v: SIP/2.0/TCP 192.0.2.2:5060;branch=z9hG4bK2\r\n" +
+		"From: <sip:1000@127.0.0.1>;tag=1\r\n" +
+		"To: <sip:1000@127.0.0.1>\r\n" +
+		"Call-ID: 1@192.0.2.1\r\n" +
+		"CSeq: 101 REGISTER\r\n" +
+		"X-Cisco-Trace: a\r\n" +
+		"USER-AGENT: Cisco-CP8845/14.2.1\r\n" +
+		"m: <sip:a@192.0.2.1:5060;transport=tcp>\r\n" +
+		"M: <sip:b@192.0.2.1:5060;transport=tcp>\r\n" +
+		"expires: 3600\r\n" +
+		"Content-Length: 0\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := msg.(*sip.Request)
+	for _, name := range []string{"Expires", "expires", "User-Agent", "Via", "Call-ID", "Contact", "m", "Route", "X-Cisco-Trace"} {
+		want, got := req.GetHeader(name), headerNamed(req, name)
+		if want != got {
+			t.Errorf("headerNamed(%q) = %v, sipgo's GetHeader %v", name, got, want)
+		}
+		wants, gots := req.GetHeaders(name), headersNamed(req, name)
+		if len(wants) != len(gots) {
+			t.Fatalf("headersNamed(%q) found %d, sipgo's GetHeaders %d", name, len(gots), len(wants))
+		}
+		for i := range wants {
+			if wants[i] != gots[i] {
+				t.Errorf("headersNamed(%q)[%d] = %v, want %v", name, i, gots[i], wants[i])
+			}
+		}
+	}
+	if n := len(headersNamed(req, "Via")); n != 2 {
+		t.Errorf("%d Vias, want the full and the compact one", n)
+	}
+	if n := len(contactHeaders(req)); n != 2 {
+		t.Errorf("%d compact Contacts, want 2", n)
+	}
+	if got := headerNamed(req, "Expires"); got == nil || got.Value() != "3600" {
+		t.Fatalf("Expires: %v", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = headerNamed(req, "Expires") }); n != 0 {
+		t.Errorf("headerNamed allocates %.0f times a lookup, want none", n)
+	}
+}
