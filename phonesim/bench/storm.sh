@@ -21,6 +21,8 @@
 # load client keeps to its own cores, one single-threaded process on a
 # two-core machine, and selfprovd runs on every CPU as it would in use.
 # LOADCPU= (empty) leaves phonesim to the scheduler on every CPU.
+# With Go at hand, bench/hostprobe runs before and after: the machine's
+# loopback round trip, memory read and SHA-256 speed at the time.
 set -eu
 N=${1:-10000}; RATE=${2:-0}; C=${3:-500}
 shift $(( $# < 3 ? $# : 3 ))
@@ -38,6 +40,12 @@ if [ -n "$LOADCPU" ]; then PIN="taskset -c $LOADCPU"; fi
 W=$(mktemp -d /tmp/phonesim-storm.XXXXXX)
 if [ -n "${SELFPROVD:-}" ]; then cp "$SELFPROVD" "$W/selfprovd"; else go build -o "$W/selfprovd" ./cmd/selfprovd; fi
 if [ -n "${PHONESIM:-}" ]; then cp "$PHONESIM" "$W/phonesim"; else go build -o "$W/phonesim" ./cmd/phonesim; fi
+# The machine's speed before and after (bench/hostprobe): the same builds
+# run a third apart from one hour to the next on a shared machine.
+probe() { :; }
+if command -v go >/dev/null && go build -o "$W/hostprobe" ./bench/hostprobe; then
+	probe() { "$W/hostprobe" -d 0.5s | sed "s/^host probe/host probe $1/"; }
+fi
 
 # demo.yaml with a DN range for N phones and N users.
 # The users go right after "users:", wherever that key is in the file.
@@ -45,6 +53,7 @@ sed -e 's/startDN: "1000"/startDN: "100000"/' -e 's/endDN: "1999"/endDN: "199999
 	awk -v n="$N" '{ print } /^users:/ { for (i = 0; i < n; i++) printf "  - {userId: user%04d, lastName: L%04d, primaryExtension: \"3%04d\", userProfile: Standard User Profile, pin: \"12345\"}\n", i, i, i }' > "$W/storm.yaml"
 awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "user%04d,12345,3%04d\n", i, i }' > "$W/users.csv"
 
+probe before
 mkdir "$W/data"
 "$W/selfprovd" -config "$W/storm.yaml" -data-dir "$W/data" -advertise 127.0.0.1 \
 	-listen.tftp 127.0.0.1:21069 -listen.config 127.0.0.1:21070 -listen.sip 127.0.0.1:21060 \
@@ -95,3 +104,4 @@ echo "register-only storm, the same phones (known devices), UDP:"
 $PIN "$W/phonesim" run -mode register -sip 127.0.0.1:21060 -transport udp -n "$N" -c 500 \
 	-local-ip 127.0.1.1-100 -progress never -seed 77 -run-time 5m || true
 echo "selfprovd: $(grep VmHWM /proc/$PID/status)"
+probe after
