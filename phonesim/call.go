@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"selfprov/internal/sipheader"
 )
 
 // Calls ride the fleet's shared sockets like REGISTERs: client
@@ -331,7 +333,7 @@ func (ua *UA) incomingInvite(req *sip.Request, reply func([]byte), in inbound) {
 	if ct := req.Contact(); ct != nil {
 		c.target = ct.Address.String()
 	}
-	for _, h := range req.GetHeaders("Record-Route") {
+	for _, h := range sipheader.All(req, "Record-Route") {
 		c.routes = append(c.routes, h.Value())
 	}
 	c.traceIn(req)
@@ -364,7 +366,7 @@ func (ua *UA) incomingInvite(req *sip.Request, reply func([]byte), in inbound) {
 func responseHead(req *sip.Request, src string) (head, rr []byte) {
 	host, port, _ := net.SplitHostPort(src)
 	b := make([]byte, 0, 512)
-	for i, h := range req.GetHeaders("Via") {
+	for i, h := range sipheader.All(req, "Via") {
 		v := h.Value()
 		if via, ok := h.(*sip.ViaHeader); ok && i == 0 && port != "" {
 			if val, has := via.Params.Get("rport"); has && val == "" {
@@ -385,7 +387,7 @@ func responseHead(req *sip.Request, src string) (head, rr []byte) {
 	b = append(b, "\r\nCSeq: "...)
 	b = append(b, req.CSeq().Value()...)
 	b = append(b, "\r\n"...)
-	for _, h := range req.GetHeaders("Record-Route") {
+	for _, h := range sipheader.All(req, "Record-Route") {
 		rr = append(rr, "Record-Route: "...)
 		rr = append(rr, h.Value()...)
 		rr = append(rr, "\r\n"...)
@@ -945,7 +947,7 @@ func (c *call) confirm(res *sip.Response) error {
 	} else {
 		return errors.New("phonesim: 2xx without Contact")
 	}
-	rr := res.GetHeaders("Record-Route")
+	rr := sipheader.All(res, "Record-Route")
 	c.routes = c.routes[:0]
 	for i := len(rr) - 1; i >= 0; i-- {
 		c.routes = append(c.routes, rr[i].Value())

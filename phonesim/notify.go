@@ -8,6 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"selfprov/internal/sipheader"
 	"selfprov/phonecfg"
 )
 
@@ -30,7 +31,7 @@ func (p *Phone) handle(req *sip.Request) (int, string) {
 }
 
 func eventOf(req *sip.Request) string {
-	if h := req.GetHeader("Event"); h != nil {
+	if h := sipheader.Get(req, "Event"); h != nil {
 		return "(Event: " + h.Value() + ")"
 	}
 	return ""
@@ -41,7 +42,7 @@ func (p *Phone) answer(req *sip.Request) (int, string) {
 		return 405, "Method Not Allowed"
 	}
 	ev := ""
-	if h := req.GetHeader("Event"); h != nil {
+	if h := sipheader.Get(req, "Event"); h != nil {
 		ev = strings.ToLower(strings.TrimSpace(h.Value()))
 	}
 	var sc ServiceControl

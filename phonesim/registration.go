@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"selfprov/internal/sipheader"
 )
 
 func (p *Phone) transportLocked() string {
@@ -169,7 +171,7 @@ func (p *Phone) sendOnce(ctx context.Context, step string, expires int, reason s
 
 // retryAfter is the wait a 503 asks for, bounded; 0 means do not retry.
 func retryAfter(res *sip.Response) time.Duration {
-	h := res.GetHeader("Retry-After")
+	h := sipheader.Get(res, "Retry-After")
 	if res.StatusCode != 503 || h == nil {
 		return 0
 	}
@@ -183,7 +185,7 @@ func retryAfter(res *sip.Response) time.Duration {
 }
 
 func warningOf(res *sip.Response) string {
-	if h := res.GetHeader("Warning"); h != nil {
+	if h := sipheader.Get(res, "Warning"); h != nil {
 		return " (Warning: " + h.Value() + ")"
 	}
 	return ""
@@ -199,7 +201,7 @@ func grantedExpires(res *sip.Response, asked int) int {
 			}
 		}
 	}
-	if h := res.GetHeader("Expires"); h != nil {
+	if h := sipheader.Get(res, "Expires"); h != nil {
 		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && n > 0 {
 			return n
 		}

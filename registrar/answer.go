@@ -15,6 +15,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"selfprov/internal/sipheader"
 	"selfprov/provision"
 )
 
@@ -169,7 +170,7 @@ func (s *Server) writeResponse(buf *bytes.Buffer, in *inbound, status int, reaso
 	buf.WriteByte(' ')
 	buf.WriteString(reason)
 	buf.WriteString("\r\n")
-	for i, h := range headersNamed(req, "Via") {
+	for i, h := range sipheader.All(req, "Via") {
 		if via, ok := h.(*sip.ViaHeader); ok && i == 0 {
 			if v, ok := via.Params.Get("rport"); ok && v == "" {
 				// RFC 3581 §4: the topmost Via gets the source port and address.

@@ -12,6 +12,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"selfprov/internal/clip"
+	"selfprov/internal/sipheader"
 	"selfprov/provision"
 )
 
@@ -146,7 +147,7 @@ func allowHeader() sip.Header {
 func (s *Server) register(in *inbound) {
 	req := in.req
 	expHeader := -1
-	if h := headerNamed(req, "Expires"); h != nil {
+	if h := sipheader.Get(req, "Expires"); h != nil {
 		n, err := parseExpires(h.Value())
 		if err != nil {
 			s.reply(in, 400, "Bad Expires Header", s.warning("INVALID_ARGUMENT", err.Error()))
@@ -178,7 +179,7 @@ func (s *Server) register(in *inbound) {
 		exp = expHeader
 	}
 	ua := ""
-	if h := headerNamed(req, "User-Agent"); h != nil {
+	if h := sipheader.Get(req, "User-Agent"); h != nil {
 		ua = h.Value()
 	}
 	to := req.To().Address.User
@@ -266,33 +267,9 @@ func (s *Server) register(in *inbound) {
 }
 
 func contactHeaders(req *sip.Request) []sip.Header {
-	hs := headersNamed(req, "Contact")
+	hs := sipheader.All(req, "Contact")
 	if len(hs) == 0 {
-		hs = headersNamed(req, "m") // compact form
-	}
-	return hs
-}
-
-// headerNamed is req.GetHeader(name), and headersNamed req.GetHeaders(name),
-// without sipgo's cost: it lowercases the name asked and the name of each
-// header it passes, an allocation for every name outside its short list
-// (Expires, User-Agent, Allow, Cisco's own), some 60 a phone in a boot
-// storm.
-func headerNamed(req *sip.Request, name string) sip.Header {
-	for _, h := range req.Headers() {
-		if strings.EqualFold(h.Name(), name) {
-			return h
-		}
-	}
-	return nil
-}
-
-func headersNamed(req *sip.Request, name string) []sip.Header {
-	var hs []sip.Header
-	for _, h := range req.Headers() {
-		if strings.EqualFold(h.Name(), name) {
-			hs = append(hs, h)
-		}
+		hs = sipheader.All(req, "m") // compact form
 	}
 	return hs
 }

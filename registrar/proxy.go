@@ -11,6 +11,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"selfprov/internal/sipheader"
 	"selfprov/provision"
 )
 
@@ -208,7 +209,7 @@ func (p *proxy) invite(in *inbound) {
 		return
 	}
 	local := localHost(in)
-	for _, h := range headersNamed(req, "Route") {
+	for _, h := range sipheader.All(req, "Route") {
 		if r, ok := h.(*sip.RouteHeader); ok && !s.isOurs(&r.Address, local) {
 			// A preloaded route to somewhere else: the proxy relays calls
 			// between its own phones only.
@@ -257,7 +258,7 @@ func (p *proxy) invite(in *inbound) {
 // back unchanged (RFC 3261 §16.3 step 4); one that changed is a spiral,
 // bounded by Max-Forwards.
 func (p *proxy) looped(req *sip.Request) bool {
-	vias := headersNamed(req, "Via")
+	vias := sipheader.All(req, "Via")
 	if len(vias) < 2 {
 		return false
 	}
