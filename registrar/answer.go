@@ -277,6 +277,13 @@ func (s *Server) writeStream(tr Transport, src string, data []byte, timeout time
 	if h := testHookStreamWrite.Load(); h != nil {
 		(*h)(data)
 	}
+	// The connections the listeners accepted are found without sipgo's
+	// pool, whose lookup and reference counting format both addresses
+	// for a debug log on every call: some 80 allocations a phone in a
+	// boot storm.
+	if lc := s.conns.lookup(tr, src); lc != nil {
+		return writeLimited(lc, data, timeout, gather)
+	}
 	c, err := s.tp.GetConnection(tr.String(), src)
 	if err != nil {
 		return fmt.Errorf("the phone's %s connection is gone: %w", tr, err)
@@ -284,11 +291,7 @@ func (s *Server) writeStream(tr Transport, src string, data []byte, timeout time
 	defer c.TryClose()
 	if tc, ok := c.(*sip.TCPConnection); ok {
 		if lc, ok := tc.Conn.(*limitConn); ok {
-			write := lc.writeNow
-			if gather {
-				write = lc.gather
-			}
-			if err := write(data, timeout); err != nil {
+			if err := writeLimited(lc, data, timeout, gather); err != nil {
 				_ = c.Close()
 				return err
 			}
@@ -306,6 +309,20 @@ func (s *Server) writeStream(tr Transport, src string, data []byte, timeout time
 	}
 	if err != nil {
 		_ = c.Close()
+		return err
+	}
+	return nil
+}
+
+// writeLimited writes data on lc now, or gathers it for the reader's next
+// Read; a connection that fails is closed.
+func writeLimited(lc *limitConn, data []byte, timeout time.Duration, gather bool) error {
+	write := lc.writeNow
+	if gather {
+		write = lc.gather
+	}
+	if err := write(data, timeout); err != nil {
+		_ = lc.Close()
 		return err
 	}
 	return nil

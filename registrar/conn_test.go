@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -280,5 +282,56 @@ func TestEvictionAtGlobalCap(t *testing.T) {
 	bound.send(bound.options("evict2"))
 	if res := bound.response(); res.StatusCode != 200 {
 		t.Fatalf("OPTIONS on the bound connection got %d", res.StatusCode)
+	}
+}
+
+// TestSameSourceTCPAndTLS: a host connected over TCP and over TLS from
+// the same address and port (two sockets bound with SO_REUSEADDR) gets
+// each answer on the connection its request came in on, though the
+// registrar keeps its connections by remote address.
+func TestSameSourceTCPAndTLS(t *testing.T) {
+	e := newEnv(t, envOpt{tls: &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}})
+	reuse := func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}
+	port := testkit.LoopbackPort(t, 1, "tcp")
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+	dial := func(addr string) net.Conn {
+		d := net.Dialer{LocalAddr: local, Control: reuse, Timeout: 5 * time.Second}
+		conn, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Skipf("this system does not let two connections share a source port: %v", err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	plain := dial(e.tcp)
+	tc := tls.Client(dial(e.tls), &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	clients := map[string]*client{
+		"TCP": {t: t, tr: "TCP", conn: plain, r: bufio.NewReaderSize(plain, 65536), local: plain.LocalAddr().String()},
+		"TLS": {t: t, tr: "TLS", conn: tc, r: bufio.NewReaderSize(tc, 65536), local: tc.LocalAddr().String()},
+	}
+	if clients["TCP"].local != clients["TLS"].local {
+		t.Fatalf("source addresses %s and %s differ", clients["TCP"].local, clients["TLS"].local)
+	}
+	for i, tr := range []string{"TCP", "TLS", "TCP", "TLS"} {
+		c := clients[tr]
+		c.send(c.options(fmt.Sprintf("%s%d", strings.ToLower(tr), i)))
+		res, err := c.tryRead(5 * time.Second)
+		if err != nil {
+			t.Fatalf("%s: no answer on its own connection: %v", tr, err)
+		}
+		if got := res.CallID().Value(); got != fmt.Sprintf("%s%d", strings.ToLower(tr), i) {
+			t.Fatalf("%s: answer to %s on its connection", tr, got)
+		}
 	}
 }

@@ -335,14 +335,14 @@ func (s *Server) Serve(ln Listeners) error {
 	streams := 0
 	if tcp != nil {
 		s.tcpPort = portOf(tcp.Addr())
-		l := &limitListener{Listener: tcp, conns: s.conns}
+		l := &limitListener{Listener: tcp, transport: TCP, conns: s.conns}
 		s.closers = append(s.closers, l.Close)
 		streams++
 		go func() { errc <- s.tp.ServeTCP(l) }()
 	}
 	if tlsLn != nil && s.opts.TLSConfig != nil {
 		s.tlsPort = portOf(tlsLn.Addr())
-		l := &limitListener{Listener: tls.NewListener(tlsLn, s.opts.TLSConfig), conns: s.conns}
+		l := &limitListener{Listener: tls.NewListener(tlsLn, s.opts.TLSConfig), transport: TLS, conns: s.conns}
 		s.closers = append(s.closers, l.Close)
 		streams++
 		go func() { errc <- s.tp.ServeTLS(l) }()

@@ -123,6 +123,19 @@ func (t *conns) open() int {
 	return t.total
 }
 
+// lookup returns the open connection from remote over tr (TCP or TLS),
+// or nil.
+func (t *conns) lookup(tr Transport, remote string) *limitConn {
+	v, ok := t.byRemote.Load(remote)
+	if !ok {
+		return nil
+	}
+	if c := v.(*limitConn); c.transport == tr {
+		return c
+	}
+	return nil
+}
+
 // bind keeps the connection from remote open until at least until: it
 // carries a binding, and the NOTIFY of a reset must find it.
 func (t *conns) bind(remote string, until time.Time) {
@@ -146,6 +159,7 @@ func (t *conns) bind(remote string, until time.Time) {
 // cap.
 type limitListener struct {
 	net.Listener
+	transport Transport // TCP or TLS
 	conns     *conns
 	init      sync.Once
 	closeOnce sync.Once
@@ -194,7 +208,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			_ = c.Close()
 			continue
 		}
-		lc := &limitConn{Conn: c, conns: l.conns, source: ap, remote: c.RemoteAddr().String()}
+		lc := &limitConn{Conn: c, conns: l.conns, transport: l.transport, source: ap, remote: c.RemoteAddr().String()}
 		lc.lastRead.Store(l.conns.now().UnixNano())
 		l.conns.add(lc)
 		return lc, nil
@@ -232,6 +246,7 @@ func (l *limitListener) Close() error {
 type limitConn struct {
 	net.Conn
 	conns      *conns
+	transport  Transport
 	source     netip.AddrPort
 	remote     string
 	boundUntil atomic.Int64 // unix ns until which a binding keeps it open
