@@ -387,8 +387,12 @@ func writeWithin(w deadlineWriter, data []byte, timeout time.Duration) (int, err
 	return n, err
 }
 
+// Close frees the connection's slot, then closes it: whoever sees it
+// closed finds the slot free already, so a phone that reconnects at once,
+// at its source's cap, is not refused for the slot it just left. (A TLS
+// close writes its alert first, which the phone may read well before
+// Close returns.)
 func (c *limitConn) Close() error {
-	err := c.Conn.Close()
 	c.once.Do(func() { c.conns.release(c) })
-	return err
+	return c.Conn.Close()
 }
