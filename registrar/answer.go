@@ -122,7 +122,7 @@ func (s *Server) render200(buf *bytes.Buffer, in *inbound, c contact, granted ti
 	if in.tr != UDP {
 		// The connection now carries a binding: it stays open as long as
 		// the binding may live (its grace and jitter included).
-		s.conns.bind(in.src, time.Now().Add(granted+granted/10+bindingGrace))
+		s.conns.bind(in.tr, in.src, time.Now().Add(granted+granted/10+bindingGrace))
 	}
 }
 
@@ -340,11 +340,7 @@ func (s *Server) writeStream(tr Transport, src string, data []byte, timeout time
 	defer c.TryClose()
 	if tc, ok := c.(*sip.TCPConnection); ok {
 		if lc, ok := tc.Conn.(*limitConn); ok {
-			if err := writeLimited(lc, data, timeout, gather); err != nil {
-				_ = c.Close()
-				return err
-			}
-			return nil
+			return writeLimited(lc, data, timeout, gather) // closes lc if it fails
 		}
 	}
 	w, ok := c.(io.Writer)

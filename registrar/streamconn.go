@@ -136,14 +136,13 @@ func (t *conns) lookup(tr Transport, remote string) *limitConn {
 	return nil
 }
 
-// bind keeps the connection from remote open until at least until: it
-// carries a binding, and the NOTIFY of a reset must find it.
-func (t *conns) bind(remote string, until time.Time) {
-	v, ok := t.byRemote.Load(remote)
-	if !ok {
+// bind keeps the connection from remote over tr open until at least
+// until: it carries a binding, and the NOTIFY of a reset must find it.
+func (t *conns) bind(tr Transport, remote string, until time.Time) {
+	c := t.lookup(tr, remote)
+	if c == nil {
 		return
 	}
-	c := v.(*limitConn)
 	n := until.UnixNano()
 	for {
 		old := c.boundUntil.Load()
