@@ -23,6 +23,14 @@
 // request is due at a fixed time and its latency counts from then (see
 // pacedRun).
 //
+// -threads takes several wrk thread counts, comma-separated (default 2,
+// one a core). The closed-loop tail depends on how the client's threads
+// and the server's share the two cores: with two wrk threads, nginx's two
+// workers sometimes pair off with them, one pair a core, and its p99
+// falls to about 1 ms in those rounds, from 4 to 7 ms in the others
+// (the kernel's 4 ms tick: a thread woken behind a busy one waits for
+// it). Other thread counts show how much of a tail is that pairing.
+//
 // -selfprovd takes several binaries, comma-separated, to compare builds:
 // each is started on a database of its own, and every round runs them
 // and nginx in an order rotated by one, so each build's figures stand
@@ -44,6 +52,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +73,7 @@ type result struct {
 	Server   string  `json:"server"`
 	Mix      string  `json:"mix"`
 	C        int     `json:"c"`
+	Threads  int     `json:"threads,omitempty"` // wrk's; 0 in a paced run (its own client)
 	Requests int64   `json:"requests"`
 	ReqPerS  float64 `json:"req_per_s"`
 	P50ms    float64 `json:"p50_ms"`
@@ -87,7 +97,7 @@ func run() error {
 	nginxBin := flag.String("nginx", "/usr/sbin/nginx", "nginx binary; empty skips the comparison")
 	nginxWorkers := flag.String("nginx.workers", "2", "nginx's worker_processes (auto: one a CPU it may run on)")
 	wrkBin := flag.String("wrk", "wrk", "wrk binary")
-	threads := flag.Int("threads", 2, "wrk's threads (at most one a connection)")
+	threadList := flag.String("threads", "2", "wrk's thread counts (each at most one a connection); the paced phase's rate comes from the first")
 	devices := flag.Int("devices", 10000, "known devices seeded")
 	conc := flag.String("c", "64,1", "connection counts")
 	mixes := flag.String("mix", "known,unknown10", "request mixes: known (every name a seeded device), unknown10 (one in ten unknown, 404)")
@@ -123,6 +133,14 @@ func run() error {
 			return fmt.Errorf("-c %q: connections must be 1 to 1024", s)
 		}
 		levels = append(levels, c)
+	}
+	var threads []int
+	for _, s := range strings.Split(*threadList, ",") {
+		t, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || t < 1 || t > 64 {
+			return fmt.Errorf("-threads %q: 1 to 64", s)
+		}
+		threads = append(threads, t)
 	}
 	script, err := filepath.Abs(filepath.Join(filepath.Dir(os.Args[0]), "random.lua"))
 	if err != nil {
@@ -244,21 +262,23 @@ func run() error {
 	var all []result
 	for _, m := range mixList {
 		for _, c := range levels {
-			for i := 0; i < *repeat; i++ {
-				// Rotate which server goes first, so none always runs
-				// right after the same other's load.
-				order := append(append([]target(nil), targets[i%len(targets):]...), targets[:i%len(targets)]...)
-				for _, tg := range order {
-					cpu0 := benchkit.CPUTime(tg.pid)
-					r := runWrk(*wrkBin, script, lists[m], tg.url, c, *threads, *duration)
-					r.Server, r.Mix = tg.name, m
-					r.CPUusPerReq = cpuPerRequest(benchkit.CPUTime(tg.pid)-cpu0, r.Requests)
-					all = append(all, r)
-					fmt.Printf("  %-9s %-9s c=%-3d req/s=%8.0f p50=%6.2fms p99=%6.2fms cpu/req=%5.1fµs non2xx=%d errors=%d %s\n",
-						r.Server, m, c, r.ReqPerS, r.P50ms, r.P99ms, r.CPUusPerReq, r.Non2xx, r.Errors, r.Err)
-					if jf != nil {
-						b, _ := json.Marshal(r)
-						fmt.Fprintln(jf, string(b))
+			for _, t := range threadCounts(threads, c) {
+				for i := 0; i < *repeat; i++ {
+					// Rotate which server goes first, so none always runs
+					// right after the same other's load.
+					order := append(append([]target(nil), targets[i%len(targets):]...), targets[:i%len(targets)]...)
+					for _, tg := range order {
+						cpu0 := benchkit.CPUTime(tg.pid)
+						r := runWrk(*wrkBin, script, lists[m], tg.url, c, t, *duration)
+						r.Server, r.Mix = tg.name, m
+						r.CPUusPerReq = cpuPerRequest(benchkit.CPUTime(tg.pid)-cpu0, r.Requests)
+						all = append(all, r)
+						fmt.Printf("  %-9s %-9s c=%-3d t=%-2d req/s=%8.0f p50=%6.2fms p99=%6.2fms cpu/req=%5.1fµs non2xx=%d errors=%d %s\n",
+							r.Server, m, c, t, r.ReqPerS, r.P50ms, r.P99ms, r.CPUusPerReq, r.Non2xx, r.Errors, r.Err)
+						if jf != nil {
+							b, _ := json.Marshal(r)
+							fmt.Fprintln(jf, string(b))
+						}
 					}
 				}
 			}
@@ -268,22 +288,24 @@ func run() error {
 
 	fmt.Printf("\nmedians of %d runs of %s each, %d known devices; load average at the end: %s",
 		*repeat, *duration, *devices, load)
-	fmt.Println("| mix | c | server | req/s | p50 ms | p99 ms | CPU µs/req | nginx req/s | p50 ms | p99 ms | CPU µs/req | ratio (median of same-round ratios) | p99 ratio |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| mix | c | wrk threads | server | req/s | p50 ms | p99 ms | CPU µs/req | nginx req/s | p50 ms | p99 ms | CPU µs/req | ratio (median of same-round ratios) | p99 ratio |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, m := range mixList {
 		for _, c := range levels {
-			n := medians(all, "nginx", m, c)
-			for _, tg := range targets[:servers] {
-				s := medians(all, tg.name, m, c)
-				ratio, p99 := "-", "-"
-				if rs := pairRatios(all, tg.name, m, c, func(r result) float64 { return r.ReqPerS }); len(rs) > 0 {
-					ratio = fmt.Sprintf("%.2f× (min %.2f, max %.2f)", median(rs), rs[0], rs[len(rs)-1])
+			for _, t := range threadCounts(threads, c) {
+				n := medians(all, "nginx", m, c, t)
+				for _, tg := range targets[:servers] {
+					s := medians(all, tg.name, m, c, t)
+					ratio, p99 := "-", "-"
+					if rs := pairRatios(all, tg.name, m, c, t, func(r result) float64 { return r.ReqPerS }); len(rs) > 0 {
+						ratio = fmt.Sprintf("%.2f× (min %.2f, max %.2f)", median(rs), rs[0], rs[len(rs)-1])
+					}
+					if rs := pairRatios(all, tg.name, m, c, t, func(r result) float64 { return r.P99ms }); len(rs) > 0 {
+						p99 = fmt.Sprintf("%.2f× (min %.2f, max %.2f)", median(rs), rs[0], rs[len(rs)-1])
+					}
+					fmt.Printf("| %s | %d | %d | %s | %.0f | %.2f | %.2f | %.1f | %.0f | %.2f | %.2f | %.1f | %s | %s |\n",
+						m, c, t, tg.name, s.ReqPerS, s.P50ms, s.P99ms, s.CPUusPerReq, n.ReqPerS, n.P50ms, n.P99ms, n.CPUusPerReq, ratio, p99)
 				}
-				if rs := pairRatios(all, tg.name, m, c, func(r result) float64 { return r.P99ms }); len(rs) > 0 {
-					p99 = fmt.Sprintf("%.2f× (min %.2f, max %.2f)", median(rs), rs[0], rs[len(rs)-1])
-				}
-				fmt.Printf("| %s | %d | %s | %.0f | %.2f | %.2f | %.1f | %.0f | %.2f | %.2f | %.1f | %s | %s |\n",
-					m, c, tg.name, s.ReqPerS, s.P50ms, s.P99ms, s.CPUusPerReq, n.ReqPerS, n.P50ms, n.P99ms, n.CPUusPerReq, ratio, p99)
 			}
 		}
 	}
@@ -300,7 +322,7 @@ func run() error {
 		slower := func(m string, c int) float64 {
 			rate := 0.0
 			for _, tg := range targets {
-				if s := medians(all, tg.name, m, c).ReqPerS; s > 0 && (rate == 0 || s < rate) {
+				if s := medians(all, tg.name, m, c, threadCounts(threads, c)[0]).ReqPerS; s > 0 && (rate == 0 || s < rate) {
 					rate = s
 				}
 			}
@@ -339,11 +361,11 @@ func run() error {
 			runs := pacedAll[load]
 			for _, m := range mixList {
 				for _, c := range pacedLevels {
-					n := medians(runs, "nginx", m, c)
+					n := medians(runs, "nginx", m, c, 0)
 					for _, tg := range targets[:servers] {
-						s := medians(runs, tg.name, m, c)
+						s := medians(runs, tg.name, m, c, 0)
 						p99 := "-"
-						if rs := pairRatios(runs, tg.name, m, c, func(r result) float64 { return r.P99ms }); len(rs) > 0 {
+						if rs := pairRatios(runs, tg.name, m, c, 0, func(r result) float64 { return r.P99ms }); len(rs) > 0 {
 							p99 = fmt.Sprintf("%.2f× (min %.2f, max %.2f)", median(rs), rs[0], rs[len(rs)-1])
 						}
 						fmt.Printf("| %.0f %% | %s | %d | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %s | %.2f, %.2f | %.1f, %.1f |\n",
@@ -549,16 +571,28 @@ func sameAnswers(a, b string, names []string) error {
 	return nil
 }
 
-// runWrk runs wrk once and reads its summary. One thread drives one
-// connection; more connections get threads of their own (two by default:
-// the machine has two cores to share between client and server).
+// threadCounts are the wrk thread counts to run at c connections: each
+// at most c (wrk gives every thread a connection at least), in the order
+// asked, without repeats.
+func threadCounts(asked []int, c int) []int {
+	var out []int
+	for _, t := range asked {
+		t = max(1, min(t, c))
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// runWrk runs wrk once with the given threads (at most c: see
+// threadCounts) and reads its summary.
 func runWrk(bin, script, list, url string, c, threads int, d time.Duration) result {
-	threads = max(1, min(threads, c))
 	cmd := exec.Command(bin, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(c),
 		"-d", fmt.Sprintf("%ds", int(d.Seconds())), "--latency", "--timeout", "5s",
 		"-s", script, url, "--", list)
 	out, err := cmd.CombinedOutput()
-	r := result{C: c}
+	r := result{C: c, Threads: threads}
 	if err != nil {
 		r.Err = fmt.Sprintf("wrk: %v: %s", err, out)
 		return r
@@ -613,24 +647,26 @@ func median(xs []float64) float64 {
 	return xs[len(xs)/2]
 }
 
-func medians(all []result, server, mix string, c int) result {
+// medians are server's median figures over its runs of a mix, connection
+// count and wrk thread count (0: the paced runs).
+func medians(all []result, server, mix string, c, threads int) result {
 	var rps, p50, p99, lag, cpu []float64
 	for _, r := range all {
-		if r.Server == server && r.Mix == mix && r.C == c && r.Err == "" {
+		if r.Server == server && r.Mix == mix && r.C == c && r.Threads == threads && r.Err == "" {
 			rps, p50, p99, lag = append(rps, r.ReqPerS), append(p50, r.P50ms), append(p99, r.P99ms), append(lag, r.LagP99ms)
 			cpu = append(cpu, r.CPUusPerReq)
 		}
 	}
-	return result{Server: server, Mix: mix, C: c, ReqPerS: median(rps), P50ms: median(p50), P99ms: median(p99), LagP99ms: median(lag),
+	return result{Server: server, Mix: mix, C: c, Threads: threads, ReqPerS: median(rps), P50ms: median(p50), P99ms: median(p99), LagP99ms: median(lag),
 		CPUusPerReq: median(cpu)}
 }
 
 // pairRatios are server's figure (requests/s or p99) over nginx's in each
 // round (the runs made one after the other), sorted.
-func pairRatios(all []result, server, mix string, c int, figure func(result) float64) []float64 {
+func pairRatios(all []result, server, mix string, c, threads int, figure func(result) float64) []float64 {
 	var s, n []float64
 	for _, r := range all {
-		if r.Mix != mix || r.C != c || r.Err != "" {
+		if r.Mix != mix || r.C != c || r.Threads != threads || r.Err != "" {
 			continue
 		}
 		switch r.Server {

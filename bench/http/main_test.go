@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -233,5 +234,44 @@ func TestPacedRunClosed(t *testing.T) {
 	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
 	if cpu > 300*time.Millisecond {
 		t.Errorf("the client used %v of CPU in a 1 s run with every connection closed", cpu)
+	}
+}
+
+func TestThreadCounts(t *testing.T) {
+	for _, tc := range []struct {
+		asked []int
+		c     int
+		want  []int
+	}{
+		{[]int{2}, 64, []int{2}},
+		{[]int{1, 2, 4}, 64, []int{1, 2, 4}},
+		{[]int{2, 4}, 1, []int{1}},          // one connection, one thread
+		{[]int{4, 1, 2, 8}, 2, []int{2, 1}}, // capped at c, no repeats, order kept
+	} {
+		if got := threadCounts(tc.asked, tc.c); !slices.Equal(got, tc.want) {
+			t.Errorf("threadCounts(%v, %d) = %v, want %v", tc.asked, tc.c, got, tc.want)
+		}
+	}
+}
+
+// Figures of one thread count never mix with another's, nor with the
+// paced runs (threads 0).
+func TestMediansByThreads(t *testing.T) {
+	all := []result{
+		{Server: "selfprovd", Mix: "known", C: 64, Threads: 2, P99ms: 4, ReqPerS: 90},
+		{Server: "nginx", Mix: "known", C: 64, Threads: 2, P99ms: 1, ReqPerS: 80},
+		{Server: "selfprovd", Mix: "known", C: 64, Threads: 4, P99ms: 3, ReqPerS: 81},
+		{Server: "nginx", Mix: "known", C: 64, Threads: 4, P99ms: 6, ReqPerS: 70},
+		{Server: "selfprovd", Mix: "known", C: 64, P99ms: 0.5, Paced: true},
+		{Server: "nginx", Mix: "known", C: 64, P99ms: 2, Paced: true},
+	}
+	if m := medians(all, "selfprovd", "known", 64, 4); m.P99ms != 3 || m.ReqPerS != 81 {
+		t.Errorf("4 threads: %+v", m)
+	}
+	p99 := func(r result) float64 { return r.P99ms }
+	for threads, want := range map[int]float64{2: 4, 4: 0.5, 0: 0.25} {
+		if got := pairRatios(all, "selfprovd", "known", 64, threads, p99); len(got) != 1 || got[0] != want {
+			t.Errorf("p99 ratio at %d threads = %v, want [%v]", threads, got, want)
+		}
 	}
 }
