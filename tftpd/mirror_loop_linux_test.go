@@ -9,12 +9,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // loopMirror serves r's Server on a mirror with two event loops.
@@ -290,7 +292,7 @@ func TestEventLoopStoppedKeepsGoroutine(t *testing.T) {
 	if _, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil); err != nil {
 		t.Fatal(err)
 	}
-	m, addr := loopMirror(t, r, func(m *HTTPMirror) { m.loopCount, m.loopAfter = 1, 2 })
+	m, addr := loopMirror(t, r, func(m *HTTPMirror) { m.loopCount, m.loopCountInTurn, m.loopAfter = 1, 1, 2 })
 	rc := dialRaw(t, addr)
 	rc.send("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp, _ := rc.answer("GET"); resp.StatusCode != 200 {
@@ -314,4 +316,126 @@ func TestEventLoopStoppedKeepsGoroutine(t *testing.T) {
 	l.mu.Lock()
 	l.stopped = false // for Shutdown
 	l.mu.Unlock()
+}
+
+// TestEventLoopSteersByIncomingCPU: a connection goes to the loop of the
+// CPU its client sends from (on loopback, the kernel takes in a packet on
+// the sender's CPU), and follows its client to another CPU once it has
+// asked steerEvery more times; answers keep coming in order throughout.
+func TestEventLoopSteersByIncomingCPU(t *testing.T) {
+	if !incomingCPUKnown() {
+		t.Skip("the kernel has no SO_INCOMING_CPU")
+	}
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		t.Fatal(err)
+	}
+	var cpus []int
+	for cpu := 0; cpu < 1024 && len(cpus) < 2; cpu++ {
+		if set.IsSet(cpu) {
+			cpus = append(cpus, cpu)
+		}
+	}
+	if len(cpus) < 2 || cpus[0]%2 == cpus[1]%2 {
+		t.Skipf("needs two CPUs of different parity to run on, has %v", cpus)
+	}
+	e := newEnv(t, nil)
+	r := start(t, e, nil)
+	if _, err := get(t, r.tftp, "SEP001122AABBCC.cnf.xml", nil); err != nil {
+		t.Fatal(err)
+	}
+	m, addr := loopMirror(t, r, nil)
+
+	// The client runs on one thread, pinned to one CPU at a time.
+	done := make(chan error, 1)
+	moveTo := make(chan int)
+	asked := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // the thread ends with the goroutine, pinned
+		pin := func(cpu int) error {
+			var one unix.CPUSet
+			one.Set(cpu)
+			return unix.SchedSetaffinity(0, &one)
+		}
+		if err := pin(cpus[0]); err != nil {
+			done <- err
+			return
+		}
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		br := bufio.NewReader(c)
+		ask := func(n int) error {
+			for range n {
+				if _, err := c.Write([]byte("GET /SEP001122AABBCC.cnf.xml HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+					return err
+				}
+				resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+				if err != nil {
+					return err
+				}
+				if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.StatusCode != 200 {
+					return fmt.Errorf("answer %d, %v", resp.StatusCode, err)
+				}
+			}
+			return nil
+		}
+		for cpu := range moveTo {
+			if err := pin(cpu); err != nil {
+				done <- err
+				return
+			}
+			if err := ask(steerEvery + 2); err != nil {
+				done <- err
+				return
+			}
+			asked <- struct{}{}
+		}
+		done <- nil
+	}()
+	on := func(cpu int) {
+		t.Helper()
+		moveTo <- cpu
+		select {
+		case <-asked:
+		case err := <-done:
+			t.Fatalf("client: %v", err)
+		case <-time.After(20 * time.Second):
+			t.Fatal("client did not finish asking")
+		}
+	}
+	held := func() [2]int32 {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return [2]int32{m.loops.loops[0].held.Load(), m.loops.loops[1].held.Load()}
+	}
+	want := func(cpu int) [2]int32 {
+		var w [2]int32
+		w[cpu%2] = 1
+		return w
+	}
+
+	on(cpus[0])
+	if got := held(); got != want(cpus[0]) {
+		t.Fatalf("sending from CPU %d: connections on the loops %v, want %v", cpus[0], got, want(cpus[0]))
+	}
+	on(cpus[1])
+	if got := held(); got != want(cpus[1]) || m.steered.Load() != 1 {
+		t.Fatalf("sending from CPU %d: connections on the loops %v (moved %d times), want %v once", cpus[1], got, m.steered.Load(), want(cpus[1]))
+	}
+	on(cpus[1])
+	if n := m.steered.Load(); n != 1 {
+		t.Errorf("moved %d times, staying on one CPU", n)
+	}
+	close(moveTo)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := m.detached.Load(); n != 0 {
+		t.Errorf("%d connections left the loops", n)
+	}
 }

@@ -58,7 +58,7 @@ var mirrorDrivers = []struct {
 }
 
 // onLoops serves every connection on two event loops from its start.
-func onLoops(m *HTTPMirror) { m.useLoops, m.loopCount, m.loopAfter = true, 2, 0 }
+func onLoops(m *HTTPMirror) { m.useLoops, m.loopCount, m.loopCountInTurn, m.loopAfter = true, 2, 2, 0 }
 
 // eachDriver runs test once per driver, on an env whose mirrors use it.
 func eachDriver(t *testing.T, test func(t *testing.T, e *env)) {
