@@ -126,21 +126,13 @@ func run() error {
 	if *arrivals != "poisson" && *arrivals != "even" {
 		return fmt.Errorf("-arrivals %q: poisson or even", *arrivals)
 	}
-	var levels []int
-	for _, s := range strings.Split(*conc, ",") {
-		c, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || c < 1 || c > 1024 {
-			return fmt.Errorf("-c %q: connections must be 1 to 1024", s)
-		}
-		levels = append(levels, c)
+	levels, err := benchkit.Ints("c", *conc, 1, 1024, "connections")
+	if err != nil {
+		return err
 	}
-	var threads []int
-	for _, s := range strings.Split(*threadList, ",") {
-		t, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || t < 1 || t > 64 {
-			return fmt.Errorf("-threads %q: 1 to 64", s)
-		}
-		threads = append(threads, t)
+	threads, err := benchkit.Ints("threads", *threadList, 1, 64, "wrk's threads")
+	if err != nil {
+		return err
 	}
 	script, err := filepath.Abs(filepath.Join(filepath.Dir(os.Args[0]), "random.lua"))
 	if err != nil {

@@ -146,13 +146,9 @@ func run() error {
 			return fmt.Errorf("-scenarios: unknown %q", sc)
 		}
 	}
-	var levels []int
-	for _, s := range strings.Split(*conc, ",") {
-		c, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || c < 1 || c > 1024 {
-			return fmt.Errorf("-c %q: concurrency must be 1 to 1024", s)
-		}
-		levels = append(levels, c)
+	levels, err := benchkit.Ints("c", *conc, 1, 1024, "concurrency")
+	if err != nil {
+		return err
 	}
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "selfprov-bench-tftp-")

@@ -184,3 +184,17 @@ func children(pid int) []int {
 // clockTicks is USER_HZ, the unit of /proc/PID/stat's times; 100 on
 // every Linux platform Go supports.
 const clockTicks = 100
+
+// Ints reads a comma-separated list of whole numbers from lo to hi, the
+// value of flag name; what says what they count, for the error.
+func Ints(name, list string, lo, hi int, what string) ([]int, error) {
+	var out []int
+	for _, s := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("-%s %q: %s must be %d to %d", name, s, what, lo, hi)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
