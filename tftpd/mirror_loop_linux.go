@@ -56,8 +56,13 @@ type eventLoops struct {
 	// byCPU: the kernel says on which CPU each connection's packets
 	// arrive (SO_INCOMING_CPU), and a connection goes to that CPU's loop.
 	byCPU bool
-	mu    sync.Mutex
-	next  int // without byCPU, loops are taken in turn
+	// loopOfCPU is the loop of each CPU the daemon may run on, in
+	// turn by the CPU's rank: a container's CPUs 2, 3, 6 and 7 go to loops
+	// 0, 1, 2 and 3, where the CPU's number modulo four would leave two
+	// loops without connections. Other CPUs go by number.
+	loopOfCPU []int
+	mu        sync.Mutex
+	next      int // without byCPU, loops are taken in turn
 }
 
 // eventLoop is one loop's state; only its goroutine touches conns.
@@ -101,7 +106,12 @@ func (m *HTTPMirror) startLoops() *eventLoops {
 	}
 	tick := min(m.idleTimeout, m.headerTimeout, m.writeTimeout) / 4
 	tick = min(max(tick, 10*time.Millisecond), time.Second)
-	for range max(count, 1) {
+	count = max(count, 1)
+	var set unix.CPUSet
+	if ls.byCPU && unix.SchedGetaffinity(0, &set) == nil {
+		ls.loopOfCPU = loopsOfCPUs(&set, count)
+	}
+	for range count {
 		l, err := newEventLoop(m, ls, tick)
 		if err != nil {
 			m.s.log.Warn("http event loop not started; every connection gets a goroutine", "err", err)
@@ -130,6 +140,28 @@ func incomingCPUKnown() bool {
 	return err == nil
 }
 
+// loopsOfCPUs spreads the CPUs in set over n loops by rank; -1 for a CPU
+// not in the set.
+func loopsOfCPUs(set *unix.CPUSet, n int) []int {
+	const maxCPU = len(unix.CPUSet{}) * 64
+	last := -1
+	for cpu := range maxCPU {
+		if set.IsSet(cpu) {
+			last = cpu
+		}
+	}
+	out := make([]int, last+1)
+	rank := 0
+	for cpu := range out {
+		out[cpu] = -1
+		if set.IsSet(cpu) {
+			out[cpu] = rank % n
+			rank++
+		}
+	}
+	return out
+}
+
 // loopFor is the loop for the connection fd: its CPU's, or the next in
 // turn when that is not known.
 func (ls *eventLoops) loopFor(fd int) *eventLoop {
@@ -138,6 +170,9 @@ func (ls *eventLoops) loopFor(fd int) *eventLoop {
 	}
 	if ls.byCPU {
 		if cpu, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_INCOMING_CPU); err == nil && cpu >= 0 {
+			if cpu < len(ls.loopOfCPU) && ls.loopOfCPU[cpu] >= 0 {
+				return ls.loops[ls.loopOfCPU[cpu]]
+			}
 			return ls.loops[cpu%len(ls.loops)]
 		}
 	}
